@@ -1,0 +1,183 @@
+// Package cond compiles and evaluates the conditions of an integration file
+// (`when:`, `failure_when:`, `error_when:` …).
+//
+// Conditions are github.com/expr-lang/expr expressions over the roots lead,
+// settings, vars, steps, captured and response, for example
+//
+//	lead.value > 100
+//	lead.state in ["CA", "TX"]
+//	lead.email endsWith ".gov"
+//	captured.blacklisted == true
+//
+// A condition is compiled once, when the integration loads; a compile error
+// carries the line and column inside the expression. A missing field reads as
+// nil, so `lead.email != ""` holds for a lead without an email.
+package cond
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Roots are the names a condition may start from.
+var Roots = []string{"lead", "settings", "vars", "steps", "captured", "response", "batch"}
+
+// Program is a compiled condition. It is immutable and safe for concurrent use.
+type Program struct {
+	src  string
+	prog *vm.Program
+	refs []string
+}
+
+// Error is a compile error; Line and Col are 1-based positions inside the
+// expression source (Col is 0 when unknown).
+type Error struct {
+	Line, Col int
+	Msg       string
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Col > 0 {
+		return fmt.Sprintf("%d:%d: %s", e.Line, e.Col, e.Msg)
+	}
+	return e.Msg
+}
+
+func compileEnv() map[string]any {
+	env := make(map[string]any, len(Roots))
+	for _, r := range Roots {
+		env[r] = map[string]any{}
+	}
+	return env
+}
+
+// Compile compiles src as a boolean condition. Unknown root names, syntax
+// errors and non-boolean expressions are errors of type *Error.
+func Compile(src string) (*Program, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, &Error{Line: 1, Col: 1, Msg: "empty condition"}
+	}
+	prog, err := expr.Compile(src, expr.Env(compileEnv()), expr.AsBool())
+	if err != nil {
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			return nil, &Error{Line: max(fe.Line, 1), Col: fe.Column + 1, Msg: fe.Message}
+		}
+		return nil, &Error{Line: 1, Msg: err.Error()}
+	}
+	p := &Program{src: src, prog: prog}
+	p.refs = collectRefs(prog.Node())
+	return p, nil
+}
+
+// Source returns the expression as written.
+func (p *Program) Source() string { return p.src }
+
+// Refs returns the dotted root paths the condition reads, such as
+// "steps.auth.token" or "lead.email", in order of appearance.
+func (p *Program) Refs() []string { return p.refs }
+
+// Eval runs the condition against env, a map from root name to value. Roots
+// missing from env read as empty objects.
+func (p *Program) Eval(env map[string]any) (bool, error) {
+	full := env
+	for _, r := range Roots {
+		if _, ok := env[r]; !ok {
+			full = make(map[string]any, len(Roots))
+			for _, r := range Roots {
+				if v, ok := env[r]; ok {
+					full[r] = v
+				} else {
+					full[r] = map[string]any{}
+				}
+			}
+			break
+		}
+	}
+	out, err := expr.Run(p.prog, full)
+	if err != nil {
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			return false, fmt.Errorf("condition %q: %s", p.src, fe.Message)
+		}
+		return false, fmt.Errorf("condition %q: %w", p.src, err)
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, fmt.Errorf("condition %q: result is %T, not bool", p.src, out)
+	}
+	return b, nil
+}
+
+type refVisitor struct {
+	seen map[string]bool
+	refs []string
+}
+
+func (v *refVisitor) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	path, ok := memberPath(m)
+	if !ok || v.seen[path] {
+		return
+	}
+	// keep only the longest chain: drop prefixes already recorded
+	v.seen[path] = true
+	v.refs = append(v.refs, path)
+}
+
+// memberPath renders a chain such as steps.auth.token, or false when the
+// chain contains computed members.
+func memberPath(m *ast.MemberNode) (string, bool) {
+	var parts []string
+	var n ast.Node = m
+	for {
+		switch t := n.(type) {
+		case *ast.MemberNode:
+			s, ok := t.Property.(*ast.StringNode)
+			if !ok {
+				return "", false
+			}
+			parts = append(parts, s.Value)
+			n = t.Node
+		case *ast.IdentifierNode:
+			parts = append(parts, t.Value)
+			for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+				parts[i], parts[j] = parts[j], parts[i]
+			}
+			return strings.Join(parts, "."), true
+		default:
+			return "", false
+		}
+	}
+}
+
+func collectRefs(root ast.Node) []string {
+	v := &refVisitor{seen: map[string]bool{}}
+	ast.Walk(&root, v)
+	// ast.Walk visits children before parents, so inner prefixes come first;
+	// drop every path that is a prefix of a longer one.
+	out := v.refs[:0:0]
+	for _, r := range v.refs {
+		prefix := false
+		for _, o := range v.refs {
+			if len(o) > len(r) && strings.HasPrefix(o, r+".") {
+				prefix = true
+				break
+			}
+		}
+		if !prefix {
+			out = append(out, r)
+		}
+	}
+	return out
+}

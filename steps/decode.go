@@ -1,0 +1,295 @@
+package steps
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// decoder turns a yaml.Node tree into the model, strictly: unknown keys,
+// duplicate keys and wrong kinds are all reported with their position, and
+// decoding goes on so every problem is found in one pass.
+type decoder struct {
+	file string
+	errs *ErrorList
+}
+
+// nodeDecoder is implemented by model types that decode themselves.
+type nodeDecoder interface {
+	decodeNode(d *decoder, n *yaml.Node)
+}
+
+var (
+	posType        = reflect.TypeOf(Pos{})
+	nodeType       = reflect.TypeOf(yaml.Node{})
+	nodeDecoderTyp = reflect.TypeOf((*nodeDecoder)(nil)).Elem()
+)
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+
+func (d *decoder) errorf(n *yaml.Node, hint, format string, args ...any) {
+	d.errs.Add(d.pos(n), hint, format, args...)
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "an alias"
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && (n.Kind == yaml.AliasNode || n.Kind == yaml.DocumentNode) {
+		if n.Kind == yaml.AliasNode {
+			n = n.Alias
+		} else if len(n.Content) > 0 {
+			n = n.Content[0]
+		} else {
+			return nil
+		}
+	}
+	return n
+}
+
+// decode fills v (addressable) from n; what is the name used in messages.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
+	n = resolve(n)
+	if n == nil {
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderTyp) {
+		v.Addr().Interface().(nodeDecoder).decodeNode(d, n)
+		return
+	}
+	switch v.Type() {
+	case nodeType:
+		v.Set(reflect.ValueOf(*n))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), what)
+	case reflect.Struct:
+		d.decodeStruct(n, v, what)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, "", "%s must be a list, got %s", what, kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", what, i))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := resolve(n.Content[i])
+			if k.Kind != yaml.ScalarNode {
+				d.errorf(k, "", "%s: keys must be plain names", what)
+				continue
+			}
+			if seen[k.Value] {
+				d.errorf(k, "", "duplicate key %q in %s", k.Value, what)
+				continue
+			}
+			seen[k.Value] = true
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(n.Content[i+1], ev, what+"."+k.Value)
+			m.SetMapIndex(reflect.ValueOf(k.Value), ev)
+		}
+		v.Set(m)
+	case reflect.Interface:
+		var x any
+		if err := n.Decode(&x); err != nil {
+			d.errorf(n, "", "%s: %v", what, err)
+			return
+		}
+		if x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
+	default:
+		d.decodeScalar(n, v, what)
+	}
+}
+
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, what string) {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, "", "%s must be a %s, got %s", what, scalarKind(v.Kind()), kindName(n))
+		return
+	}
+	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+		dur, err := time.ParseDuration(n.Value)
+		if err != nil || dur < 0 {
+			d.errorf(n, "use a Go duration such as 500ms, 2s or 1m30s", "%s: invalid duration %q", what, n.Value)
+			return
+		}
+		v.SetInt(int64(dur))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if n.Tag == "!!null" {
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if n.Tag != "!!bool" || err != nil {
+			d.errorf(n, "", "%s must be true or false, got %s", what, kindName(n))
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		i, err := strconv.ParseInt(n.Value, 0, 64)
+		if n.Tag != "!!int" || err != nil {
+			d.errorf(n, "", "%s must be a whole number, got %s", what, kindName(n))
+			return
+		}
+		v.SetInt(i)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if (n.Tag != "!!int" && n.Tag != "!!float") || err != nil {
+			d.errorf(n, "", "%s must be a number, got %s", what, kindName(n))
+			return
+		}
+		v.SetFloat(f)
+	default:
+		d.errorf(n, "", "%s: unsupported field kind %s", what, v.Kind())
+	}
+}
+
+func scalarKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64:
+		return "number"
+	}
+	return "string"
+}
+
+type fieldInfo struct {
+	index    int
+	name     string
+	required bool
+}
+
+func structFields(t reflect.Type) (fields []fieldInfo, posIndex int) {
+	posIndex = -1
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type == posType && f.Name == "Pos" {
+			posIndex = i
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		fields = append(fields, fieldInfo{index: i, name: name, required: strings.Contains(opts, "required")})
+	}
+	return fields, posIndex
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
+	fields, posIndex := structFields(v.Type())
+	if posIndex >= 0 {
+		v.Field(posIndex).Set(reflect.ValueOf(d.pos(n)))
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := resolve(n.Content[i])
+		key := k.Value
+		var f *fieldInfo
+		for j := range fields {
+			if fields[j].name == key {
+				f = &fields[j]
+				break
+			}
+		}
+		if f == nil {
+			names := make([]string, len(fields))
+			for j, f := range fields {
+				names[j] = f.name
+			}
+			hint := "known keys: " + strings.Join(names, ", ")
+			if s := suggest(key, names); s != "" {
+				hint = fmt.Sprintf("did you mean %q?", s)
+			}
+			d.errorf(k, hint, "unknown key %q in %s", key, what)
+			continue
+		}
+		if seen[key] {
+			d.errorf(k, "", "duplicate key %q in %s", key, what)
+			continue
+		}
+		seen[key] = true
+		d.decode(n.Content[i+1], v.Field(f.index), what+"."+key)
+	}
+	for _, f := range fields {
+		if f.required && !seen[f.name] {
+			d.errorf(n, "", "%s: missing required key %q", what, f.name)
+		}
+	}
+}
+
+// suggest returns the known name closest to s when it is close enough to be
+// a typo.
+func suggest(s string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if dist := levenshtein(strings.ToLower(s), k); dist < bestD {
+			best, bestD = k, dist
+		}
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

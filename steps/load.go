@@ -1,0 +1,192 @@
+// Package steps is the YAML model of an integration file: the typed
+// integration, its settings schema and its steps, loaded strictly so that
+// every problem is reported at once as `file:line:col: message (hint)`.
+//
+// steps only checks structure (keys, kinds, names, choices). Templates,
+// conditions, XPath and regexes are compiled, and their errors reported with
+// the same positions, by the engine package when it builds a plan.
+package steps
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
+
+// Load reads and checks the integration file at path. The error, if any, is
+// an ErrorList.
+func Load(path string) (*Integration, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, ErrorList{{Pos: Pos{File: path}, Msg: fmt.Sprintf("cannot read integration: %v", errors.Unwrap(err))}}
+	}
+	return Parse(path, src)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse checks src as the integration file named file. The error, if any,
+// is an ErrorList holding every problem found.
+func Parse(file string, src []byte) (*Integration, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, syntaxError(file, src, err)
+	}
+	var errs ErrorList
+	in := &Integration{File: file}
+	root := resolve(&doc)
+	if root == nil || root.Kind == 0 {
+		errs.Add(Pos{File: file, Line: 1, Col: 1}, "start from an example in examples/", "the file is empty")
+		return nil, errs.Err()
+	}
+	d := &decoder{file: file, errs: &errs}
+	d.decode(root, reflect.ValueOf(in).Elem(), "integration")
+	if len(errs) == 0 {
+		in.validate(&errs)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// syntaxError turns a yaml.v3 syntax error into positioned errors. yaml.v3
+// reports only a line; the column given is where that line's text starts.
+func syntaxError(file string, src []byte, err error) error {
+	var errs ErrorList
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimSpace(line)
+		m := yamlLine.FindStringSubmatch(line)
+		if m == nil {
+			errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "invalid YAML: %s", strings.TrimPrefix(line, "yaml: "))
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		errs.Add(Pos{File: file, Line: n, Col: firstCol(src, n)}, "check indentation and quoting on this line or the one before", "invalid YAML: %s", m[2])
+	}
+	return errs.Err()
+}
+
+func firstCol(src []byte, line int) int {
+	lines := strings.Split(string(src), "\n")
+	if line < 1 || line > len(lines) {
+		return 1
+	}
+	l := lines[line-1]
+	return len(l) - len(strings.TrimLeft(l, " \t")) + 1
+}
+
+var (
+	identRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	fieldRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	methods  = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+	formats  = []string{"", "json", "xml", "text"}
+	setTypes = []string{"", "string", "number", "bool", "list", "object"}
+	capTypes = []string{"", "string", "number", "int", "bool"}
+)
+
+func oneOf(s string, list []string) bool {
+	for _, x := range list {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+func choices(list []string) string {
+	var out []string
+	for _, x := range list {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return "one of " + strings.Join(out, ", ")
+}
+
+// validate checks what the decoder cannot: allowed values, names, and
+// consistency between parts.
+func (in *Integration) validate(errs *ErrorList) {
+	if in.Version != 1 {
+		errs.Add(in.Pos, "this plumb reads version: 1", "unsupported version %d", in.Version)
+	}
+	for _, s := range in.Settings {
+		if !identRE.MatchString(s.Key) {
+			errs.Add(s.Pos, "use letters, digits and _", "setting name %q is not a valid name", s.Key)
+		}
+		if s.Value == nil {
+			errs.Add(s.Pos, "use {} for a setting without options", "setting %q has no definition", s.Key)
+			continue
+		}
+		if !oneOf(s.Value.Type, setTypes) {
+			errs.Add(s.Value.Pos, choices(setTypes), "setting %q: unknown type %q", s.Key, s.Value.Type)
+		}
+	}
+	if len(in.Steps) == 0 {
+		errs.Add(in.Pos, "add at least one step under steps:", "integration has no steps")
+	}
+	seen := map[string]Pos{}
+	for i, st := range in.Steps {
+		if st == nil {
+			errs.Add(in.Pos, "", "step %d is empty", i+1)
+			continue
+		}
+		name := st.Name.Value
+		switch {
+		case !identRE.MatchString(name):
+			errs.Add(st.Name.Pos, "later steps refer to it as steps.<name>, so use letters, digits and _", "step name %q is not a valid name", name)
+		case seen[name] != Pos{}:
+			errs.Add(st.Name.Pos, "first defined at "+seen[name].String(), "duplicate step name %q", name)
+		default:
+			seen[name] = st.Name.Pos
+		}
+		st.validate(errs)
+	}
+}
+
+func (st *Step) validate(errs *ErrorList) {
+	if !oneOf(st.Response.Format, formats) {
+		errs.Add(st.Response.Pos, choices(formats), "step %q: unknown response format %q", st.Name.Value, st.Response.Format)
+	}
+	if st.Response.MaxBytes < 0 {
+		errs.Add(st.Response.Pos, "", "step %q: max_bytes must not be negative", st.Name.Value)
+	}
+	for _, c := range st.Capture {
+		if !identRE.MatchString(c.Key) {
+			errs.Add(c.Pos, "use letters, digits and _", "capture name %q is not a valid name", c.Key)
+		}
+		if c.Value != nil && !oneOf(c.Value.Type, capTypes) {
+			errs.Add(c.Value.Pos, choices(capTypes), "capture %q: unknown type %q", c.Key, c.Value.Type)
+		}
+	}
+	for _, a := range st.Append {
+		if !fieldRE.MatchString(a.Key) {
+			errs.Add(a.Pos, "use a lead field name such as risk_score or enrichment.score", "append: %q is not a valid field name", a.Key)
+		}
+	}
+	if r := st.Request; r != nil {
+		m := strings.ToUpper(r.Method.Value)
+		if r.Method.IsSet() && !oneOf(m, methods) {
+			errs.Add(r.Method.Pos, choices(methods), "unknown HTTP method %q", r.Method.Value)
+		}
+		if r.Body != nil {
+			n := 0
+			for _, set := range []bool{r.Body.JSON != nil, r.Body.Form != nil, r.Body.XML.IsSet(), r.Body.Text.IsSet()} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 {
+				errs.Add(r.Body.Pos, "a body is exactly one of json, form, xml or text", "body has %d kinds set", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package steps
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Integration is one integration file: what it needs configured and the
+// steps it runs for each lead.
+type Integration struct {
+	// File is the path the integration was loaded from; it prefixes every
+	// position.
+	File        string        `yaml:"-"`
+	Version     int           `yaml:"version,required"`
+	Name        String        `yaml:"name,required"`
+	Description string        `yaml:"description"`
+	Settings    Map[*Setting] `yaml:"settings"`
+	Steps       []*Step       `yaml:"steps,required"`
+	Pos         Pos           `yaml:"-"`
+}
+
+// Setting declares one configuration value the integration needs, such as an
+// API key or a base URL.
+type Setting struct {
+	Description string `yaml:"description"`
+	// Required settings must have a value (given, from Env, or Default)
+	// before any lead runs.
+	Required bool `yaml:"required"`
+	// Secret settings are never shown in logs, errors or results.
+	Secret bool `yaml:"secret"`
+	// Default is used when no value is given.
+	Default any `yaml:"default"`
+	// Env names an environment variable the value is read from when no
+	// value is given explicitly.
+	Env string `yaml:"env"`
+	// Type is string (default), number, bool, list or object.
+	Type string `yaml:"type"`
+	Pos  Pos    `yaml:"-"`
+}
+
+// Step is one HTTP call and what to make of its answer.
+type Step struct {
+	Name        String `yaml:"name,required"`
+	Description string `yaml:"description"`
+	// When is a condition; when it does not hold the step is skipped.
+	When    String   `yaml:"when"`
+	Request *Request `yaml:"request,required"`
+	// Timeout bounds one try (connect, send, read the whole response).
+	Timeout time.Duration `yaml:"timeout"`
+	// Response says how to read the answer.
+	Response Response `yaml:"response"`
+	// Namespaces maps XPath prefixes to namespace URIs for xpath captures.
+	Namespaces map[string]string `yaml:"namespaces"`
+	// Capture extracts values from the response.
+	Capture Map[*Capture] `yaml:"capture"`
+	// Outcome turns the response into success, failure or error.
+	Outcome Outcome `yaml:"outcome"`
+	// Append writes values onto the lead: keys are (dotted) lead field
+	// names, values are structured templates.
+	Append Map[Value] `yaml:"append"`
+	Pos    Pos        `yaml:"-"`
+}
+
+// Request is the HTTP request of a step. Every string is a template.
+type Request struct {
+	// Method defaults to GET, or POST when there is a body.
+	Method  String      `yaml:"method"`
+	URL     String      `yaml:"url,required"`
+	Query   Map[String] `yaml:"query"`
+	Headers Map[String] `yaml:"headers"`
+	Body    *Body       `yaml:"body"`
+	Pos     Pos         `yaml:"-"`
+}
+
+// Body is a request body; exactly one kind is set.
+type Body struct {
+	// JSON is either a structured value whose string leaves are templates,
+	// or a string holding JSON text with template actions.
+	JSON *Value `yaml:"json"`
+	// Form is sent as application/x-www-form-urlencoded.
+	Form Map[String] `yaml:"form"`
+	// XML is a template whose actions are XML-escaped (SOAP is XML plus headers).
+	XML String `yaml:"xml"`
+	// Text is a template sent as is.
+	Text String `yaml:"text"`
+	// ContentType overrides the Content-Type the body kind implies.
+	ContentType String `yaml:"content_type"`
+	Pos         Pos    `yaml:"-"`
+}
+
+// Response says how a step reads its answer.
+type Response struct {
+	// Format is json, xml or text; empty means decided by Content-Type.
+	Format string `yaml:"format"`
+	// MaxBytes caps the response body read (default 10 MiB).
+	MaxBytes int64 `yaml:"max_bytes"`
+	Pos      Pos   `yaml:"-"`
+}
+
+// Capture is one value extracted from a response. Exactly one of JSON,
+// XPath, Split, Regex, Header, Status is set.
+type Capture struct {
+	JSON   string `yaml:"json"`
+	XPath  string `yaml:"xpath"`
+	Split  string `yaml:"split"`
+	Index  int    `yaml:"index"`
+	Regex  string `yaml:"regex"`
+	Group  string `yaml:"group"`
+	Header string `yaml:"header"`
+	Status bool   `yaml:"status"`
+	All    bool   `yaml:"all"`
+	Trim   *bool  `yaml:"trim"`
+	// Type coerces the value: string, number, int or bool.
+	Type string `yaml:"type"`
+	// Default is used when the value is not in the response.
+	Default any `yaml:"default"`
+	// Required makes a missing value an error outcome.
+	Required bool `yaml:"required"`
+	Pos      Pos  `yaml:"-"`
+}
+
+// Outcome rules. Without rules a 2xx answer is a success, a 4xx a failure
+// and anything else an error.
+type Outcome struct {
+	// FailureWhen is a condition that makes the step a failure (the partner
+	// said no).
+	FailureWhen String `yaml:"failure_when"`
+	// ErrorWhen is a condition that makes the step an error (no usable
+	// answer), for example a 200 whose body says it failed.
+	ErrorWhen String `yaml:"error_when"`
+	// Reason is a template for the reason reported with a failure or error.
+	Reason String `yaml:"reason"`
+	Pos    Pos    `yaml:"-"`
+}
+
+// String is a scalar kept with its position; templates and conditions are
+// Strings so their errors can point into the file.
+type String struct {
+	Value string
+	Pos   Pos
+	set   bool
+}
+
+// IsSet reports whether the key was present in the file.
+func (s String) IsSet() bool { return s.set }
+
+func (s *String) decodeNode(d *decoder, n *yaml.Node) {
+	s.Pos = d.pos(n)
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, "quote the value if it is meant as text", "expected a string, got %s", kindName(n))
+		return
+	}
+	if n.Tag == "!!null" {
+		return
+	}
+	s.Value, s.set = n.Value, true
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		// block scalars start on the line after the indicator
+		s.Pos.Line++
+	}
+}
+
+// Value is a structured value (mapping, list or scalar) kept as YAML so its
+// string leaves can be compiled as templates.
+type Value struct {
+	Node *yaml.Node
+	Pos  Pos
+}
+
+func (v *Value) decodeNode(d *decoder, n *yaml.Node) {
+	v.Node, v.Pos = n, d.pos(n)
+}
+
+// Entry is one key of an ordered mapping.
+type Entry[T any] struct {
+	Key   string
+	Pos   Pos
+	Value T
+}
+
+// Map is a YAML mapping that keeps the order of its keys.
+type Map[T any] []Entry[T]
+
+// Get returns the value for key.
+func (m Map[T]) Get(key string) (T, bool) {
+	for _, e := range m {
+		if e.Key == key {
+			return e.Value, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+func (m *Map[T]) decodeNode(d *decoder, n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "", "expected a mapping, got %s", kindName(n))
+		return
+	}
+	out := make(Map[T], 0, len(n.Content)/2)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := resolve(n.Content[i])
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			d.errorf(k, "", "keys must be plain names")
+			continue
+		}
+		if seen[k.Value] {
+			d.errorf(k, "", "duplicate key %q", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		e := Entry[T]{Key: k.Value, Pos: d.pos(k)}
+		d.decode(n.Content[i+1], reflectValue(&e.Value), k.Value)
+		out = append(out, e)
+	}
+	*m = out
+}
