@@ -11,7 +11,8 @@
 //
 // A condition is compiled once, when the integration loads; a compile error
 // carries the line and column inside the expression. A missing field reads as
-// nil, so `lead.email != ""` holds for a lead without an email.
+// nil, and compares equal to the empty string, so `lead.email != ""` does not
+// hold for a lead without an email.
 package cond
 
 import (
@@ -64,7 +65,7 @@ func Compile(src string) (*Program, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, &Error{Line: 1, Col: 1, Msg: "empty condition"}
 	}
-	prog, err := expr.Compile(src, expr.Env(compileEnv()), expr.AsBool())
+	prog, err := expr.Compile(src, expr.Env(compileEnv()), expr.AsBool(), expr.Patch(blankIsNil{}))
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
@@ -114,6 +115,24 @@ func (p *Program) Eval(env map[string]any) (bool, error) {
 		return false, fmt.Errorf("condition %q: result is %T, not bool", p.src, out)
 	}
 	return b, nil
+}
+
+// blankIsNil makes `x == ""` and `x != ""` treat a missing (nil) x as the
+// empty string, which is what authors mean by "the lead has no email".
+type blankIsNil struct{}
+
+func (blankIsNil) Visit(node *ast.Node) {
+	b, ok := (*node).(*ast.BinaryNode)
+	if !ok || (b.Operator != "==" && b.Operator != "!=") {
+		return
+	}
+	wrap := func(side *ast.Node, other ast.Node) {
+		if s, ok := other.(*ast.StringNode); ok && s.Value == "" {
+			ast.Patch(side, &ast.BinaryNode{Operator: "??", Left: *side, Right: &ast.StringNode{Value: ""}})
+		}
+	}
+	wrap(&b.Left, b.Right)
+	wrap(&b.Right, b.Left)
 }
 
 type refVisitor struct {

@@ -25,7 +25,11 @@ func TestEval(t *testing.T) {
 		{`lead.email endsWith ".gov"`, true},
 		{`captured.blacklisted == true`, true},
 		{`lead.missing == nil`, true},
-		{`lead.phone != ""`, true},
+		{`lead.phone != ""`, false},
+		{`lead.phone == ""`, true},
+		{`"" == lead.phone`, true},
+		{`lead.email != ""`, true},
+		{`lead.state == ""`, false},
 		{`steps.auth.token != ""`, true},
 		{`settings.x == nil`, true},
 	}
@@ -122,4 +126,14 @@ func TestConcurrentEval(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestNonBoolResultIsError(t *testing.T) {
+	p, err := Compile(`lead.value + 1`)
+	if err != nil {
+		t.Skipf("rejected at compile time: %v", err)
+	}
+	if _, err := p.Eval(map[string]any{"lead": map[string]any{"value": 1}}); err == nil {
+		t.Fatal("a number result was taken as a condition")
+	}
 }

@@ -1,0 +1,340 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/plumbhq/plumb/cond"
+	"github.com/plumbhq/plumb/parse"
+	"github.com/plumbhq/plumb/steps"
+	"github.com/plumbhq/plumb/template"
+)
+
+// step is a compiled steps.Step.
+type step struct {
+	name     string
+	index    int
+	when     *cond.Program
+	method   string
+	url      *template.Template
+	query    []kv
+	headers  []kv
+	body     *body
+	timeout  time.Duration
+	format   parse.Format
+	maxBytes int64
+	captures []capture
+	failWhen *cond.Program
+	errWhen  *cond.Program
+	reason   *template.Template
+	appends  []appendField
+	// needsResponse is set when a template or condition reads the response
+	// root, so the body is decoded for it only then.
+	needsResponse bool
+}
+
+type kv struct {
+	key string
+	val *template.Template
+}
+
+type capture struct {
+	name     string
+	ext      parse.Extractor
+	def      any
+	required bool
+}
+
+type appendField struct {
+	field string
+	path  []string
+	val   *value
+}
+
+type bodyKind int
+
+const (
+	bodyJSON bodyKind = iota + 1
+	bodyJSONText
+	bodyForm
+	bodyXML
+	bodyText
+)
+
+type body struct {
+	kind        bodyKind
+	contentType string
+	json        *value
+	text        *template.Template
+	form        []kv
+}
+
+// scope says which roots a template or condition may read where it stands.
+type scope int
+
+const (
+	scopeRequest scope = iota // lead, settings, vars, steps
+	scopeAnswer               // + captured, response
+)
+
+type compiler struct {
+	plan *Plan
+	in   *steps.Integration
+	errs steps.ErrorList
+	// step being compiled, for reference checks
+	cur   *step
+	names map[string]int
+}
+
+func (c *compiler) compile() error {
+	c.names = map[string]int{}
+	for i, st := range c.in.Steps {
+		c.names[st.Name.Value] = i
+	}
+	for i, st := range c.in.Steps {
+		s := c.step(i, st)
+		c.plan.steps = append(c.plan.steps, s)
+	}
+	return c.errs.Err()
+}
+
+func (c *compiler) step(i int, st *steps.Step) *step {
+	s := &step{name: st.Name.Value, index: i, timeout: st.Timeout, format: parse.Format(st.Response.Format), maxBytes: st.Response.MaxBytes}
+	c.cur = s
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.maxBytes == 0 {
+		s.maxBytes = DefaultMaxBody
+	}
+	s.when = c.cond(st.When, scopeRequest)
+	r := st.Request
+	s.method = strings.ToUpper(r.Method.Value)
+	if s.method == "" {
+		s.method = "GET"
+		if r.Body != nil {
+			s.method = "POST"
+		}
+	}
+	s.url = c.tmpl(r.URL, template.URL, scopeRequest)
+	s.query = c.kvs(r.Query, template.Plain, scopeRequest)
+	s.headers = c.kvs(r.Headers, template.Header, scopeRequest)
+	for _, h := range r.Headers {
+		if strings.ContainsAny(h.Key, " :\r\n\t") {
+			c.errs.Add(h.Pos, "", "invalid header name %q", h.Key)
+		}
+	}
+	if r.Body != nil {
+		s.body = c.body(r.Body)
+	}
+	ns := parse.Namespaces(st.Namespaces)
+	for _, e := range st.Capture {
+		if e.Value == nil {
+			c.errs.Add(e.Pos, "e.g. { json: data.score }", "capture %q has no definition", e.Key)
+			continue
+		}
+		cp := e.Value
+		ext, err := parse.Compile(parse.Spec{
+			JSON: cp.JSON, XPath: cp.XPath, Split: cp.Split, Index: cp.Index, Regex: cp.Regex, Group: cp.Group,
+			Header: cp.Header, Status: cp.Status, All: cp.All, Type: cp.Type, Trim: cp.Trim,
+		}, ns)
+		if err != nil {
+			c.errs.Add(cp.Pos, "", "capture %q: %v", e.Key, err)
+			continue
+		}
+		s.captures = append(s.captures, capture{name: e.Key, ext: ext, def: cp.Default, required: cp.Required})
+	}
+	s.failWhen = c.cond(st.Outcome.FailureWhen, scopeAnswer)
+	s.errWhen = c.cond(st.Outcome.ErrorWhen, scopeAnswer)
+	if st.Outcome.Reason.IsSet() {
+		s.reason = c.tmpl(st.Outcome.Reason, template.Plain, scopeAnswer)
+	}
+	for _, a := range st.Append {
+		v := c.value(a.Value.Node, scopeAnswer)
+		s.appends = append(s.appends, appendField{field: a.Key, path: strings.Split(a.Key, "."), val: v})
+	}
+	return s
+}
+
+func (c *compiler) body(b *steps.Body) *body {
+	out := &body{}
+	switch {
+	case b.JSON != nil:
+		out.contentType = "application/json"
+		n := b.JSON.Node
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+			out.kind = bodyJSONText
+			out.text = c.tmpl(steps.String{Value: n.Value, Pos: b.JSON.Pos}, template.JSON, scopeRequest)
+		} else {
+			out.kind = bodyJSON
+			out.json = c.value(n, scopeRequest)
+		}
+	case b.Form != nil:
+		out.kind, out.contentType = bodyForm, "application/x-www-form-urlencoded"
+		out.form = c.kvs(b.Form, template.Plain, scopeRequest)
+	case b.XML.IsSet():
+		out.kind, out.contentType = bodyXML, "text/xml; charset=utf-8"
+		out.text = c.tmpl(b.XML, template.XML, scopeRequest)
+	case b.Text.IsSet():
+		out.kind, out.contentType = bodyText, "text/plain; charset=utf-8"
+		out.text = c.tmpl(b.Text, template.Plain, scopeRequest)
+	}
+	if b.ContentType.IsSet() {
+		out.contentType = b.ContentType.Value
+	}
+	return out
+}
+
+func (c *compiler) kvs(m steps.Map[steps.String], mode template.Mode, sc scope) []kv {
+	out := make([]kv, 0, len(m))
+	for _, e := range m {
+		out = append(out, kv{key: e.Key, val: c.tmpl(e.Value, mode, sc)})
+	}
+	return out
+}
+
+// tmpl compiles a template string, reporting errors at its position in the file.
+func (c *compiler) tmpl(s steps.String, mode template.Mode, sc scope) *template.Template {
+	t, err := c.plan.tmpl.Compile(s.Pos.String(), s.Value, mode)
+	if err != nil {
+		var te *template.Error
+		if errors.As(err, &te) {
+			c.errs.Add(offset(s.Pos, te.Line, te.Col), "see the template syntax in the README", "bad template: %s", te.Msg)
+		} else {
+			c.errs.Add(s.Pos, "", "bad template: %v", err)
+		}
+		return nil
+	}
+	c.checkRefs(s.Pos, t.Refs(), sc)
+	return t
+}
+
+// cond compiles a condition; an unset one compiles to nil.
+func (c *compiler) cond(s steps.String, sc scope) *cond.Program {
+	if !s.IsSet() {
+		return nil
+	}
+	p, err := cond.Compile(s.Value)
+	if err != nil {
+		var ce *cond.Error
+		if errors.As(err, &ce) {
+			c.errs.Add(offset(s.Pos, ce.Line, ce.Col), "conditions are expr expressions such as lead.value > 100", "bad condition: %s", ce.Msg)
+		} else {
+			c.errs.Add(s.Pos, "", "bad condition: %v", err)
+		}
+		return nil
+	}
+	c.checkRefs(s.Pos, p.Refs(), sc)
+	return p
+}
+
+// offset moves a scalar's position to a line:col inside it (1-based; col 0
+// means unknown).
+func offset(p steps.Pos, line, col int) steps.Pos {
+	if line > 1 {
+		p.Line += line - 1
+		if col > 0 {
+			p.Col = col
+		}
+		return p
+	}
+	if col > 1 {
+		p.Col += col - 1
+	}
+	return p
+}
+
+// checkRefs reports references to undeclared settings, to steps that do
+// not run before this one, and to answer roots where there is no answer yet.
+func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
+	s := c.cur
+	for _, r := range refs {
+		parts := strings.Split(r, ".")
+		switch parts[0] {
+		case "settings":
+			if len(parts) > 1 {
+				if _, ok := c.in.Settings.Get(parts[1]); !ok {
+					c.errs.Add(pos, "declare it under settings:", "unknown setting %q", parts[1])
+				}
+			}
+		case "steps":
+			if len(parts) < 2 {
+				continue
+			}
+			j, ok := c.names[parts[1]]
+			switch {
+			case !ok:
+				c.errs.Add(pos, "steps.<name>.<capture> reads a capture of an earlier step", "unknown step %q", parts[1])
+			case j >= s.index:
+				c.errs.Add(pos, "a step can only read captures of steps that run before it", "step %q does not run before step %q", parts[1], s.name)
+			case len(parts) > 2:
+				if _, ok := c.in.Steps[j].Capture.Get(parts[2]); !ok {
+					c.errs.Add(pos, "", "step %q has no capture %q", parts[1], parts[2])
+				}
+			}
+		case "captured":
+			if sc == scopeRequest {
+				c.errs.Add(pos, "captured is only known after the response; use it in outcome or append", "captured.%s read before the request is sent", strings.Join(parts[1:], "."))
+			} else if len(parts) > 1 {
+				if _, ok := c.in.Steps[s.index].Capture.Get(parts[1]); !ok {
+					c.errs.Add(pos, "", "step %q has no capture %q", s.name, parts[1])
+				}
+			}
+		case "response":
+			if sc == scopeRequest {
+				c.errs.Add(pos, "response is only known after the request; use it in outcome or append", "response read before the request is sent")
+			}
+			s.needsResponse = true
+		case "batch":
+			c.errs.Add(pos, "batch is only available in batch steps", "batch is not available here")
+		}
+	}
+}
+
+// value is a compiled structured value: a JSON body or an appended field.
+// String leaves are templates; a leaf that is a single action keeps its type.
+type value struct {
+	lit   any
+	tmpl  *template.Template
+	keys  []string
+	vals  []*value
+	items []*value
+	kind  byte // 'l' literal, 't' template, 'o' object, 'a' array
+}
+
+func (c *compiler) value(n *yaml.Node, sc scope) *value {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	pos := steps.Pos{File: c.in.File, Line: n.Line, Col: n.Column}
+	switch n.Kind {
+	case yaml.MappingNode:
+		v := &value{kind: 'o'}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			v.keys = append(v.keys, n.Content[i].Value)
+			v.vals = append(v.vals, c.value(n.Content[i+1], sc))
+		}
+		return v
+	case yaml.SequenceNode:
+		v := &value{kind: 'a'}
+		for _, it := range n.Content {
+			v.items = append(v.items, c.value(it, sc))
+		}
+		return v
+	}
+	if n.Tag == "!!str" {
+		if !strings.Contains(n.Value, "{{") {
+			return &value{kind: 'l', lit: n.Value}
+		}
+		return &value{kind: 't', tmpl: c.tmpl(steps.String{Value: n.Value, Pos: pos}, template.Plain, sc)}
+	}
+	var lit any
+	if err := n.Decode(&lit); err != nil {
+		c.errs.Add(pos, "", "bad value: %v", err)
+	}
+	return &value{kind: 'l', lit: lit}
+}
+

@@ -1,0 +1,203 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// request is a rendered request. It is built once per step and lead and can
+// be sent any number of times (each try gets a fresh body reader).
+type request struct {
+	method string
+	url    string
+	header http.Header
+	body   []byte
+}
+
+func (r *request) httpRequest(ctx context.Context) (*http.Request, error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = r.header.Clone()
+	if h := req.Header.Get("Host"); h != "" {
+		req.Host = h
+	}
+	return req, nil
+}
+
+// build renders a step's request for one lead.
+func (p *Plan) build(st *step, data map[string]any) (*request, error) {
+	raw, err := st.url.Render(data)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("url %q is not an absolute http(s) URL", raw)
+	}
+	if len(st.query) > 0 {
+		var q strings.Builder
+		q.WriteString(u.RawQuery)
+		for _, e := range st.query {
+			v, err := e.val.Render(data)
+			if err != nil {
+				return nil, fmt.Errorf("query %s: %w", e.key, err)
+			}
+			if q.Len() > 0 {
+				q.WriteByte('&')
+			}
+			q.WriteString(url.QueryEscape(e.key))
+			q.WriteByte('=')
+			q.WriteString(url.QueryEscape(v))
+		}
+		u.RawQuery = q.String()
+	}
+	r := &request{method: st.method, url: u.String(), header: make(http.Header, len(st.headers)+2)}
+	r.header.Set("User-Agent", "plumb/1")
+	if st.body != nil {
+		if r.body, err = st.body.render(data); err != nil {
+			return nil, fmt.Errorf("body: %w", err)
+		}
+		r.header.Set("Content-Type", st.body.contentType)
+	}
+	for _, h := range st.headers {
+		v, err := h.val.Render(data)
+		if err != nil {
+			return nil, fmt.Errorf("header %s: %w", h.key, err)
+		}
+		r.header.Set(h.key, v)
+	}
+	return r, nil
+}
+
+func (b *body) render(data map[string]any) ([]byte, error) {
+	switch b.kind {
+	case bodyJSON:
+		return b.json.appendJSON(nil, data)
+	case bodyJSONText:
+		s, err := b.text.Render(data)
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid([]byte(s)) {
+			return nil, fmt.Errorf("rendered json body is not valid JSON (check the template's quotes and commas)")
+		}
+		return []byte(s), nil
+	case bodyForm:
+		var f strings.Builder
+		for i, e := range b.form {
+			v, err := e.val.Render(data)
+			if err != nil {
+				return nil, fmt.Errorf("form %s: %w", e.key, err)
+			}
+			if i > 0 {
+				f.WriteByte('&')
+			}
+			f.WriteString(url.QueryEscape(e.key))
+			f.WriteByte('=')
+			f.WriteString(url.QueryEscape(v))
+		}
+		return []byte(f.String()), nil
+	default:
+		s, err := b.text.Render(data)
+		return []byte(s), err
+	}
+}
+
+// eval renders a structured value to Go values.
+func (v *value) eval(data map[string]any) (any, error) {
+	switch v.kind {
+	case 't':
+		return v.tmpl.Value(data)
+	case 'o':
+		m := make(map[string]any, len(v.keys))
+		for i, k := range v.keys {
+			x, err := v.vals[i].eval(data)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = x
+		}
+		return m, nil
+	case 'a':
+		out := make([]any, len(v.items))
+		for i, it := range v.items {
+			x, err := it.eval(data)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = x
+		}
+		return out, nil
+	}
+	return v.lit, nil
+}
+
+// appendJSON renders a structured value as JSON, keeping the key order of
+// the file. Values are marshalled, so lead data can never change the shape
+// of the document.
+func (v *value) appendJSON(buf []byte, data map[string]any) ([]byte, error) {
+	switch v.kind {
+	case 'o':
+		buf = append(buf, '{')
+		for i, k := range v.keys {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			kb, _ := json.Marshal(k)
+			buf = append(append(buf, kb...), ':')
+			var err error
+			if buf, err = v.vals[i].appendJSON(buf, data); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, '}'), nil
+	case 'a':
+		buf = append(buf, '[')
+		for i, it := range v.items {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = it.appendJSON(buf, data); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, ']'), nil
+	}
+	x, err := v.eval(data)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return nil, fmt.Errorf("value cannot be written as JSON: %v", err)
+	}
+	return append(buf, b...), nil
+}
+
+// readCapped reads the whole body, failing when it exceeds limit bytes.
+func readCapped(resp *http.Response, limit int64) ([]byte, error) {
+	if resp.ContentLength > limit {
+		return nil, &BodyTooLargeError{Limit: limit}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return b, fmt.Errorf("reading the response: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, &BodyTooLargeError{Limit: limit}
+	}
+	return b, nil
+}
