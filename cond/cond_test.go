@@ -10,7 +10,7 @@ import (
 
 func TestEval(t *testing.T) {
 	env := map[string]any{
-		"lead": map[string]any{"value": 150.0, "state": "TX", "email": "a@agency.gov"},
+		"lead":     map[string]any{"value": 150.0, "state": "TX", "email": "a@agency.gov"},
 		"captured": map[string]any{"blacklisted": true},
 		"steps":    map[string]any{"auth": map[string]any{"token": "t"}},
 	}

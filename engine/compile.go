@@ -337,4 +337,3 @@ func (c *compiler) value(n *yaml.Node, sc scope) *value {
 	}
 	return &value{kind: 'l', lit: lit}
 }
-
