@@ -31,9 +31,34 @@ type step struct {
 	errWhen  *cond.Program
 	reason   *template.Template
 	appends  []appendField
+	deadline time.Duration
+	rules    []*rule
+	fallback []*fallback
+	// cacheKey is the key template of the step's cache link, if any.
+	cached   bool
+	cacheKey *template.Template
+	onError  string
 	// needsResponse is set when a template or condition reads the response
 	// root, so the body is decoded for it only then.
 	needsResponse bool
+}
+
+// fallback is a compiled fallback link.
+type fallback struct {
+	kind     string // request, cache, defaults, skip
+	method   string
+	url      *template.Template
+	headers  []kv
+	timeout  time.Duration
+	maxAge   time.Duration
+	defaults []namedValue
+	flag     string
+	note     *template.Template
+}
+
+type namedValue struct {
+	name string
+	val  *value
 }
 
 type kv struct {
@@ -156,7 +181,50 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 		v := c.value(a.Value.Node, scopeAnswer)
 		s.appends = append(s.appends, appendField{field: a.Key, path: strings.Split(a.Key, "."), val: v})
 	}
+	s.deadline, s.onError = st.Deadline, st.OnError
+	for _, r := range st.Retry {
+		if r != nil {
+			s.rules = append(s.rules, compileRule(r))
+		}
+	}
+	s.rules = append(s.rules, defaultRules()...)
+	for _, f := range st.Fallback {
+		if f != nil {
+			s.fallback = append(s.fallback, c.fallback(s, f))
+		}
+	}
 	return s
+}
+
+func (c *compiler) fallback(s *step, f *steps.Fallback) *fallback {
+	switch {
+	case f.Request != nil:
+		r := f.Request
+		out := &fallback{kind: "request", method: strings.ToUpper(r.Method.Value), timeout: r.Timeout}
+		if r.URL.IsSet() {
+			out.url = c.tmpl(r.URL, template.URL, scopeRequest)
+		}
+		out.headers = c.kvs(r.Headers, template.Header, scopeRequest)
+		return out
+	case f.Cache != nil:
+		s.cached = true
+		if f.Cache.Key.IsSet() {
+			s.cacheKey = c.tmpl(f.Cache.Key, template.Plain, scopeRequest)
+		}
+		return &fallback{kind: "cache", maxAge: f.Cache.MaxAge}
+	case f.Defaults != nil:
+		out := &fallback{kind: "defaults", flag: f.Flag}
+		for _, d := range f.Defaults {
+			out.defaults = append(out.defaults, namedValue{name: d.Key, val: c.value(d.Value.Node, scopeRequest)})
+		}
+		return out
+	default:
+		out := &fallback{kind: "skip"}
+		if f.Skip.Note.IsSet() {
+			out.note = c.tmpl(f.Skip.Note, template.Plain, scopeRequest)
+		}
+		return out
+	}
 }
 
 func (c *compiler) body(b *steps.Body) *body {

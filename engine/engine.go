@@ -9,6 +9,7 @@
 package engine
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/steps"
+	"github.com/plumbhq/plumb/store"
 	"github.com/plumbhq/plumb/template"
 )
 
@@ -25,9 +27,12 @@ const DefaultTimeout = 30 * time.Second
 // DefaultMaxBody caps a response body read when a step sets no max_bytes.
 const DefaultMaxBody = 10 << 20
 
-// Clock tells the time. Tests inject a fake one.
+// Clock tells the time and waits. Tests inject a fake one so backoff and
+// cache ages take no real time.
 type Clock interface {
 	Now() time.Time
+	// Sleep waits d, or returns ctx's error when ctx is done first.
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
 type realClock struct{}
@@ -41,7 +46,12 @@ type options struct {
 	client *http.Client
 	clock  Clock
 	logger *slog.Logger
+	store  store.Store
 }
+
+// WithStore sets where last-known-good answers are kept for cache fallback
+// links. The default is an in-memory store owned by the plan.
+func WithStore(s store.Store) Option { return func(o *options) { o.store = s } }
 
 // WithHTTPClient makes the plan send its requests with c instead of its own
 // pooled client.
@@ -73,12 +83,14 @@ func NewHTTPClient() *http.Client {
 // Plan is a compiled integration. It is immutable and safe for concurrent
 // use by any number of goroutines.
 type Plan struct {
-	in     *steps.Integration
-	steps  []*step
-	client *http.Client
-	clock  Clock
-	log    *slog.Logger
-	tmpl   *template.Set
+	in       *steps.Integration
+	steps    []*step
+	client   *http.Client
+	clock    Clock
+	log      *slog.Logger
+	tmpl     *template.Set
+	store    store.Store
+	deadline time.Duration
 }
 
 // Load reads, checks and compiles the integration file at path. Every
@@ -114,7 +126,10 @@ func Compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	p := &Plan{in: in, client: o.client, clock: o.clock, log: o.logger}
+	if o.store == nil {
+		o.store = store.NewMemory()
+	}
+	p := &Plan{in: in, client: o.client, clock: o.clock, log: o.logger, store: o.store, deadline: in.Deadline}
 	p.tmpl = template.New(template.WithClock(o.clock.Now))
 	c := &compiler{plan: p, in: in}
 	if err := c.compile(); err != nil {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/plumbhq/plumb/template"
 )
 
 // request is a rendered request. It is built once per step and lead and can
@@ -38,13 +40,9 @@ func (r *request) httpRequest(ctx context.Context) (*http.Request, error) {
 
 // build renders a step's request for one lead.
 func (p *Plan) build(st *step, data map[string]any) (*request, error) {
-	raw, err := st.url.Render(data)
+	u, err := parseURL(st.url, data)
 	if err != nil {
 		return nil, err
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q is not an absolute http(s) URL", raw)
 	}
 	if len(st.query) > 0 {
 		var q strings.Builder
@@ -79,6 +77,27 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 		r.header.Set(h.key, v)
 	}
 	return r, nil
+}
+
+// renderURL renders a URL template with the step's query parameters.
+func renderURL(st *step, t *template.Template, data map[string]any) (string, error) {
+	u, err := parseURL(t, data)
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
+func parseURL(t *template.Template, data map[string]any) (*url.URL, error) {
+	raw, err := t.Render(data)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("url %q is not an absolute http(s) URL", raw)
+	}
+	return u, nil
 }
 
 func (b *body) render(data map[string]any) ([]byte, error) {

@@ -62,6 +62,12 @@ type StepResult struct {
 	Attempts int            `json:"attempts"`
 	Duration Duration       `json:"duration_ms"`
 	Captured map[string]any `json:"captured,omitempty"`
+	// Fallback names the fallback link that answered (request, cache,
+	// defaults, skip), if any.
+	Fallback string `json:"fallback,omitempty"`
+	// Tried says why each earlier source of an answer (the primary request,
+	// then each fallback link) gave none.
+	Tried []string `json:"tried,omitempty"`
 	// Appended holds the lead fields this step wrote.
 	Appended map[string]any `json:"appended,omitempty"`
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,14 +21,21 @@ import (
 // modified; Result.Lead is a copy with the appended fields.
 //
 // Steps run in order. A skipped or successful step lets the flow go on; a
-// failure or an error stops it and becomes the flow's outcome.
+// failure, or an error of a step without on_error: continue, stops it and
+// becomes the flow's outcome.
 func (p *Plan) Run(ctx context.Context, lead map[string]any, s Settings) *Result {
 	start := time.Now()
+	if p.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, p.deadline, fmt.Errorf("flow deadline %s exceeded", p.deadline))
+		defer cancel()
+	}
 	res := &Result{Lead: copyMap(lead), Steps: make([]StepResult, 0, len(p.steps))}
 	if res.Lead == nil {
 		res.Lead = map[string]any{}
 	}
 	done := make(map[string]any, len(p.steps))
+	var firstErr *StepResult
 	for _, st := range p.steps {
 		var sr StepResult
 		if err := ctx.Err(); err != nil {
@@ -35,15 +44,23 @@ func (p *Plan) Run(ctx context.Context, lead map[string]any, s Settings) *Result
 			sr = p.runStep(ctx, st, res.Lead, s, done)
 		}
 		res.Steps = append(res.Steps, sr)
-		if sr.Outcome == Failure || sr.Outcome == Error {
+		switch {
+		case sr.Outcome == Failure || (sr.Outcome == Error && st.onError != "continue"):
 			res.Outcome, res.Reason, res.Step = sr.Outcome, sr.Reason, sr.Name
-			break
-		}
-		if sr.Outcome == Success {
+		case sr.Outcome == Error && firstErr == nil:
+			firstErr = &res.Steps[len(res.Steps)-1]
+		case sr.Outcome == Success:
 			res.Outcome = Success
 		}
+		if res.Outcome == Failure || res.Outcome == Error {
+			break
+		}
 	}
-	if res.Outcome == "" {
+	switch {
+	case res.Outcome != "":
+	case firstErr != nil:
+		res.Outcome, res.Reason, res.Step = Error, firstErr.Reason, firstErr.Name
+	default:
 		res.Outcome, res.Reason = Skip, "every step was skipped"
 	}
 	res.Duration = Duration(time.Since(start))
@@ -55,9 +72,21 @@ func contextReason(ctx context.Context, err error) string {
 		return cause.Error()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return "flow deadline exceeded"
+		return "deadline exceeded"
 	}
 	return "cancelled"
+}
+
+// verdict is what one answer (or the lack of one) means for a step.
+type verdict struct {
+	outcome  Outcome
+	reason   string
+	status   int
+	captured map[string]any
+	// keys are what retry rules match: "503", "5xx", "timeout",
+	// "connection", "error_when", "failure_when".
+	keys   []string
+	header map[string][]string
 }
 
 // runStep runs one step; done maps names of finished steps to their captures
@@ -68,6 +97,9 @@ func (p *Plan) runStep(ctx context.Context, st *step, lead map[string]any, s Set
 	defer func() {
 		sr.Duration = Duration(time.Since(start))
 		sr.Reason = s.Redact(sr.Reason)
+		for i := range sr.Tried {
+			sr.Tried[i] = s.Redact(sr.Tried[i])
+		}
 	}()
 	data := map[string]any{"lead": lead, "settings": s.values, "steps": done}
 	if st.when != nil {
@@ -87,17 +119,28 @@ func (p *Plan) runStep(ctx context.Context, st *step, lead map[string]any, s Set
 		return sr
 	}
 	sr.Method, sr.URL = req.method, s.Redact(req.url)
-
-	resp, err := p.attempt(ctx, st, req, s)
-	sr.Attempts = 1
-	if err != nil {
-		sr.Outcome, sr.Reason = Error, fmt.Sprintf("%s %s: %v", req.method, sr.URL, err)
-		return sr
+	if st.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
+		defer cancel()
 	}
-	sr.Status = resp.Status
-	p.judge(st, resp, data, &sr)
+	var key string
+	if st.cached {
+		if key, err = p.cacheKey(st, req, data); err != nil {
+			sr.Outcome, sr.Reason = Error, "cache key: "+err.Error()
+			return sr
+		}
+	}
+	v, giveUp := p.exchange(ctx, st, req, data, s, &sr)
+	if giveUp && len(st.fallback) > 0 {
+		v = p.fallback(ctx, st, req, key, v, data, s, &sr)
+	} else if v.outcome == Success && st.cached {
+		p.remember(ctx, st, key, v.captured)
+	}
+	sr.Outcome, sr.Reason, sr.Status, sr.Captured = v.outcome, v.reason, v.status, v.captured
 	if sr.Outcome == Success || sr.Outcome == Failure {
 		done[st.name] = sr.Captured
+		data["captured"] = sr.Captured
 		if err := p.appendFields(st, data, lead, &sr); err != nil {
 			sr.Outcome, sr.Reason = Error, err.Error()
 		}
@@ -105,21 +148,87 @@ func (p *Plan) runStep(ctx context.Context, st *step, lead map[string]any, s Set
 	return sr
 }
 
-// attempt sends req once, bounded by the step's per-try timeout, and reads
-// the whole (capped) answer. It is the unit that retry policies repeat.
-func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings) (parse.Response, error) {
+// exchange sends req under the step's retry rules until it has an answer
+// or gives up. giveUp is true when the last verdict may be replaced by the
+// fallback chain.
+func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[string]any, s Settings, sr *StepResult) (v verdict, giveUp bool) {
+	reauthed := false
+	for attempt := 1; ; attempt++ {
+		sr.Attempts++
+		resp, err := p.attempt(ctx, st, req, s, attempt, st.timeout)
+		v = p.judge(st, req, resp, err, data)
+		if v.outcome == Success {
+			return v, false
+		}
+		r := st.match(v.keys)
+		if r == nil {
+			return v, v.outcome == Error
+		}
+		p.log.LogAttrs(ctx, slog.LevelDebug, "rule", slog.String("step", st.name), slog.Int("attempt", attempt),
+			slog.String("action", r.action), slog.String("rule", r.source), slog.String("reason", s.Redact(v.reason)))
+		switch r.action {
+		case actIgnore:
+			v.outcome, v.reason = Success, ""
+			return v, false
+		case actFail:
+			v.outcome = Failure
+			return v, false
+		case actFallback:
+			return v, true
+		case actReauth:
+			if reauthed {
+				v.reason += " (again after re-authenticating)"
+				return v, false
+			}
+			reauthed = true
+			if err := p.reauth(ctx, st, req, s); err != nil {
+				v.reason += " (" + err.Error() + ")"
+				return v, false
+			}
+		case actRetry:
+			if attempt >= r.max {
+				v.reason += fmt.Sprintf(" (gave up after %d attempts)", attempt)
+				return v, v.outcome == Error
+			}
+			wait := r.backoff.wait(attempt)
+			if r.retryAfter {
+				if ra, ok := retryAfter(v.header, p.clock.Now()); ok {
+					wait = min(ra, r.backoff.max)
+				}
+			}
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+				v.reason += fmt.Sprintf(" (gave up after %d attempts: waiting %s would pass the deadline)", attempt, wait)
+				return v, v.outcome == Error
+			}
+			p.log.LogAttrs(ctx, slog.LevelDebug, "backoff", slog.String("step", st.name), slog.Duration("wait", wait))
+			if err := p.clock.Sleep(ctx, wait); err != nil {
+				v.reason += " (" + contextReason(ctx, err) + " while waiting to retry)"
+				return v, v.outcome == Error
+			}
+		}
+	}
+}
+
+// reauth asks the step's credentials to renew themselves.
+func (p *Plan) reauth(ctx context.Context, st *step, req *request, s Settings) error {
+	return errors.New("no credentials to renew")
+}
+
+// attempt sends req once, bounded by timeout, and reads the whole (capped)
+// answer. It is the unit that retry rules repeat.
+func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n int, timeout time.Duration) (parse.Response, error) {
 	start := time.Now()
-	tctx, cancel := context.WithTimeout(ctx, st.timeout)
+	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := p.send(tctx, st, pr)
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
-		err = &TimeoutError{After: st.timeout}
+		err = &TimeoutError{After: timeout}
 	} else if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("%s: %w", contextReason(ctx, ctx.Err()), err)
+		err = &CanceledError{Reason: contextReason(ctx, ctx.Err())}
 	}
 	p.log.LogAttrs(ctx, slog.LevelDebug, "attempt",
 		slog.String("step", st.name), slog.String("method", pr.method), slog.String("url", s.Redact(pr.url)),
-		slog.Int("status", resp.Status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", 1),
+		slog.Int("status", resp.Status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
 		slog.Any("error", redactErr(err, s)))
 	return resp, err
 }
@@ -137,6 +246,13 @@ type TimeoutError struct{ After time.Duration }
 // Error implements error.
 func (e *TimeoutError) Error() string { return fmt.Sprintf("timeout after %s", e.After) }
 
+// CanceledError is a try cut short by the caller, or by a step or flow
+// deadline.
+type CanceledError struct{ Reason string }
+
+// Error implements error.
+func (e *CanceledError) Error() string { return e.Reason }
+
 // BodyTooLargeError is an answer larger than the step's max_bytes.
 type BodyTooLargeError struct{ Limit int64 }
 
@@ -152,80 +268,94 @@ func (p *Plan) send(ctx context.Context, st *step, pr *request) (parse.Response,
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		var ue interface{ Unwrap() error }
-		if errors.As(err, &ue) && ue.Unwrap() != nil {
-			err = ue.Unwrap() // drop url.Error's method+URL: the caller adds a redacted one
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the caller names the (redacted) URL
 		}
 		return parse.Response{}, err
 	}
 	defer resp.Body.Close()
 	body, err := readCapped(resp, st.maxBytes)
-	out := parse.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-	if err != nil {
-		return out, err
-	}
-	return out, nil
+	return parse.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, err
 }
 
-// judge reads the answer: captures, then the outcome.
-func (p *Plan) judge(st *step, resp parse.Response, data map[string]any, sr *StepResult) {
+// judge decides what one try's answer means: captures, then the outcome.
+func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, data map[string]any) verdict {
+	if err != nil {
+		v := verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("%s %s: %v", req.method, req.url, err)}
+		var te *TimeoutError
+		var ce *CanceledError
+		var be *BodyTooLargeError
+		switch {
+		case errors.As(err, &te):
+			v.keys = []string{"timeout"}
+		case errors.As(err, &ce), errors.As(err, &be):
+		default:
+			v.keys = []string{"connection"}
+		}
+		return v
+	}
+	v := verdict{status: resp.Status, header: resp.Header}
 	doc := parse.NewDoc(resp, st.format)
-	captured := make(map[string]any, len(st.captures))
+	v.captured = make(map[string]any, len(st.captures))
 	var capErr error
 	for _, c := range st.captures {
-		v, found, err := c.ext.Extract(doc)
+		x, found, err := c.ext.Extract(doc)
 		switch {
 		case err != nil:
 			if capErr == nil {
 				capErr = fmt.Errorf("capture %s: %w", c.name, err)
 			}
 		case !found && c.def != nil:
-			v = c.def
+			x = c.def
 		case !found && c.required:
 			if capErr == nil {
 				capErr = fmt.Errorf("capture %s: not found in the response (%s)", c.name, c.ext.Kind())
 			}
 		}
-		captured[c.name] = v
+		v.captured[c.name] = x
 	}
-	sr.Captured = captured
-	data["captured"] = captured
+	data["captured"] = v.captured
 	if st.needsResponse {
 		data["response"] = responseValue(doc)
 	}
-	ok2xx := resp.Status >= 200 && resp.Status < 300
 	switch {
-	case !ok2xx && resp.Status >= 400 && resp.Status < 500:
-		sr.Outcome, sr.Reason = Failure, httpReason(resp)
-	case !ok2xx:
-		sr.Outcome, sr.Reason = Error, httpReason(resp)
+	case resp.Status < 200 || resp.Status >= 300:
+		v.outcome, v.reason = Error, httpReason(resp)
+		if resp.Status >= 400 && resp.Status < 500 && resp.Status != 408 && resp.Status != 429 {
+			v.outcome = Failure
+		}
+		code := strconv.Itoa(resp.Status)
+		v.keys = []string{code, code[:1] + "xx"}
 	case capErr != nil:
-		sr.Outcome, sr.Reason = Error, capErr.Error()
+		v.outcome, v.reason, v.keys = Error, capErr.Error(), []string{"error_when"}
 	default:
-		sr.Outcome = Success
+		v.outcome = Success
 		for _, r := range []struct {
-			c *cond.Program
-			o Outcome
-		}{{st.errWhen, Error}, {st.failWhen, Failure}} {
+			c   *cond.Program
+			o   Outcome
+			key string
+		}{{st.errWhen, Error, "error_when"}, {st.failWhen, Failure, "failure_when"}} {
 			if r.c == nil {
 				continue
 			}
 			hit, err := r.c.Eval(data)
 			if err != nil {
-				sr.Outcome, sr.Reason = Error, err.Error()
-				return
+				v.outcome, v.reason = Error, err.Error()
+				return v
 			}
 			if hit {
-				sr.Outcome, sr.Reason = r.o, string(r.o)+"_when holds: "+r.c.Source()
+				v.outcome, v.reason, v.keys = r.o, r.key+" holds: "+r.c.Source(), []string{r.key}
 				break
 			}
 		}
 	}
-	if sr.Outcome != Success && st.reason != nil {
+	if v.outcome != Success && st.reason != nil {
 		if why, err := st.reason.Render(data); err == nil && strings.TrimSpace(why) != "" {
-			sr.Reason = why
+			v.reason = why
 		}
 	}
+	return v
 }
 
 func httpReason(resp parse.Response) string {

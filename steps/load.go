@@ -91,6 +91,8 @@ var (
 	formats  = []string{"", "json", "xml", "text"}
 	setTypes = []string{"", "string", "number", "bool", "list", "object"}
 	capTypes = []string{"", "string", "number", "int", "bool"}
+	actions  = []string{"retry", "reauth", "fail", "fallback", "ignore"}
+	onErrors = []string{"", "stop", "continue"}
 )
 
 func oneOf(s string, list []string) bool {
@@ -159,6 +161,54 @@ func (st *Step) validate(errs *ErrorList) {
 	if st.Response.MaxBytes < 0 {
 		errs.Add(st.Response.Pos, "", "step %q: max_bytes must not be negative", st.Name.Value)
 	}
+	if !oneOf(st.OnError, onErrors) {
+		errs.Add(st.Pos, choices(onErrors), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
+	}
+	for _, r := range st.Retry {
+		if r == nil {
+			continue
+		}
+		if !oneOf(r.Action, actions) {
+			errs.Add(r.Pos, choices(actions), "retry rule: unknown action %q", r.Action)
+		}
+		if len(r.On) == 0 {
+			errs.Add(r.Pos, "e.g. on: [429, 5xx, timeout]", "retry rule matches nothing")
+		}
+		for _, on := range r.On {
+			if !ValidTrigger(on.Value) {
+				errs.Add(on.Pos, "use a status code (429), a class (5xx), timeout, connection, error_when or failure_when", "retry rule: unknown trigger %q", on.Value)
+			}
+		}
+		if r.MaxAttempts < 0 || (r.MaxAttempts > 0 && r.Action != "retry") {
+			errs.Add(r.Pos, "max_attempts counts tries of a retry rule, the first included", "retry rule: max_attempts %d does not apply here", r.MaxAttempts)
+		}
+		if !oneOf(r.RetryAfter, []string{"", "honor", "ignore"}) {
+			errs.Add(r.Pos, "one of honor, ignore", "retry rule: unknown retry_after %q", r.RetryAfter)
+		}
+		if b := r.Backoff; b != nil && (b.Multiplier < 0 || (b.Max > 0 && b.Initial > b.Max)) {
+			errs.Add(b.Pos, "initial must not exceed max; multiplier ≥ 1", "bad backoff")
+		}
+	}
+	for i, f := range st.Fallback {
+		if f == nil {
+			continue
+		}
+		n := 0
+		for _, set := range []bool{f.Request != nil, f.Cache != nil, f.Defaults != nil, f.Skip != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			errs.Add(f.Pos, "a link is one of request, cache, defaults (with flag) or skip", "fallback link has %d kinds set", n)
+		}
+		if f.Flag != "" && (f.Defaults == nil || !fieldRE.MatchString(f.Flag)) {
+			errs.Add(f.Pos, "flag goes with defaults and names a lead field", "bad flag %q", f.Flag)
+		}
+		if f.Skip != nil && i != len(st.Fallback)-1 {
+			errs.Add(f.Pos, "skip always answers, so links after it never run", "skip must be the last fallback link")
+		}
+	}
 	for _, c := range st.Capture {
 		if !identRE.MatchString(c.Key) {
 			errs.Add(c.Pos, "use letters, digits and _", "capture name %q is not a valid name", c.Key)
@@ -189,4 +239,14 @@ func (st *Step) validate(errs *ErrorList) {
 			}
 		}
 	}
+}
+
+// ValidTrigger reports whether s can appear in a retry rule's on: list.
+func ValidTrigger(s string) bool {
+	switch s {
+	case "timeout", "connection", "error_when", "failure_when", "1xx", "2xx", "3xx", "4xx", "5xx":
+		return true
+	}
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 100 && n <= 599
 }

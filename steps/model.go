@@ -16,8 +16,10 @@ type Integration struct {
 	Name        String        `yaml:"name,required"`
 	Description string        `yaml:"description"`
 	Settings    Map[*Setting] `yaml:"settings"`
-	Steps       []*Step       `yaml:"steps,required"`
-	Pos         Pos           `yaml:"-"`
+	// Deadline bounds a whole flow for one lead (0: none beyond the steps\').
+	Deadline time.Duration `yaml:"deadline"`
+	Steps    []*Step       `yaml:"steps,required"`
+	Pos      Pos           `yaml:"-"`
 }
 
 // Setting declares one configuration value the integration needs, such as an
@@ -48,6 +50,14 @@ type Step struct {
 	Request *Request `yaml:"request,required"`
 	// Timeout bounds one try (connect, send, read the whole response).
 	Timeout time.Duration `yaml:"timeout"`
+	// Deadline bounds all tries of the step, waits and fallbacks included.
+	Deadline time.Duration `yaml:"deadline"`
+	// Retry rules, matched in order before the documented defaults.
+	Retry []*RetryRule `yaml:"retry"`
+	// Fallback links, tried in order once the primary request gives up.
+	Fallback []*Fallback `yaml:"fallback"`
+	// OnError is stop (default: an error ends the flow) or continue.
+	OnError string `yaml:"on_error"`
 	// Response says how to read the answer.
 	Response Response `yaml:"response"`
 	// Namespaces maps XPath prefixes to namespace URIs for xpath captures.
@@ -216,4 +226,67 @@ func (m *Map[T]) decodeNode(d *decoder, n *yaml.Node) {
 		out = append(out, e)
 	}
 	*m = out
+}
+
+// RetryRule says what to do when a try ends a certain way.
+type RetryRule struct {
+	// On lists what the rule matches: status codes (429), classes (5xx),
+	// timeout, connection, error_when, failure_when.
+	On []String `yaml:"on,required"`
+	// Action is retry, reauth, fail, fallback or ignore.
+	Action string `yaml:"action,required"`
+	// MaxAttempts caps the tries of the request, the first included
+	// (retry only; default 3).
+	MaxAttempts int `yaml:"max_attempts"`
+	// Backoff shapes the waits between retries.
+	Backoff *Backoff `yaml:"backoff"`
+	// RetryAfter is honor (default) or ignore.
+	RetryAfter string `yaml:"retry_after"`
+	Pos        Pos    `yaml:"-"`
+}
+
+// Backoff is exponential: initial, then ×multiplier per retry, capped at max.
+type Backoff struct {
+	Initial    time.Duration `yaml:"initial"`
+	Max        time.Duration `yaml:"max"`
+	Multiplier float64       `yaml:"multiplier"`
+	// Jitter (default true) spreads each wait over [wait/2, wait].
+	Jitter *bool `yaml:"jitter"`
+	Pos    Pos   `yaml:"-"`
+}
+
+// Fallback is one link of a fallback chain; exactly one kind is set
+// (Flag goes with Defaults).
+type Fallback struct {
+	Request  *RequestOverride `yaml:"request"`
+	Cache    *CacheLink       `yaml:"cache"`
+	Defaults Map[Value]       `yaml:"defaults"`
+	// Flag names a lead field set to true when Defaults answered, such as
+	// manual_review.
+	Flag string    `yaml:"flag"`
+	Skip *SkipLink `yaml:"skip"`
+	Pos  Pos       `yaml:"-"`
+}
+
+// RequestOverride is a secondary request: the primary with these changes.
+type RequestOverride struct {
+	Method  String        `yaml:"method"`
+	URL     String        `yaml:"url"`
+	Headers Map[String]   `yaml:"headers"`
+	Timeout time.Duration `yaml:"timeout"`
+	Pos     Pos           `yaml:"-"`
+}
+
+// CacheLink answers with the last known good captures for the same key.
+type CacheLink struct {
+	MaxAge time.Duration `yaml:"max_age,required"`
+	// Key is a template; by default the step's rendered method, URL and body.
+	Key String `yaml:"key"`
+	Pos Pos    `yaml:"-"`
+}
+
+// SkipLink skips the step with a note.
+type SkipLink struct {
+	Note String `yaml:"note"`
+	Pos  Pos    `yaml:"-"`
 }

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plumbhq/plumb/steps"
+)
+
+// Retry actions.
+const (
+	actRetry    = "retry"
+	actReauth   = "reauth"
+	actFail     = "fail"
+	actFallback = "fallback"
+	actIgnore   = "ignore"
+)
+
+// rule is a compiled retry rule.
+type rule struct {
+	on         map[string]bool
+	action     string
+	max        int
+	backoff    backoff
+	retryAfter bool
+	// source says where the rule comes from, for logs and reasons.
+	source string
+}
+
+type backoff struct {
+	initial, max time.Duration
+	mult         float64
+	jitter       bool
+}
+
+// defaultBackoff is used by the default rules and by retry rules that set no
+// backoff of their own.
+var defaultBackoff = backoff{initial: 500 * time.Millisecond, max: 10 * time.Second, mult: 2, jitter: true}
+
+// defaultRules apply after a step's own rules: transient errors are retried
+// (3 tries in all), a 401 re-authenticates once. Anything else that is not a
+// success ends the step: a 4xx as failure, the rest as error.
+func defaultRules() []*rule {
+	return []*rule{
+		{on: set("408", "429", "5xx", "timeout", "connection"), action: actRetry, max: 3, backoff: defaultBackoff, retryAfter: true, source: "default rule"},
+		{on: set("401"), action: actReauth, source: "default rule"},
+	}
+}
+
+func set(keys ...string) map[string]bool {
+	m := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
+func compileRule(r *steps.RetryRule) *rule {
+	out := &rule{on: map[string]bool{}, action: r.Action, max: r.MaxAttempts, backoff: defaultBackoff, retryAfter: r.RetryAfter != "ignore", source: "rule at " + r.Pos.String()}
+	for _, on := range r.On {
+		out.on[on.Value] = true
+	}
+	if out.max == 0 {
+		out.max = 3
+	}
+	if b := r.Backoff; b != nil {
+		if b.Initial > 0 {
+			out.backoff.initial = b.Initial
+		}
+		if b.Max > 0 {
+			out.backoff.max = b.Max
+		}
+		if out.backoff.initial > out.backoff.max {
+			out.backoff.max = out.backoff.initial
+		}
+		if b.Multiplier > 0 {
+			out.backoff.mult = b.Multiplier
+		}
+		if b.Jitter != nil {
+			out.backoff.jitter = *b.Jitter
+		}
+	}
+	return out
+}
+
+// match returns the first rule (the step's, then the defaults) matching
+// how a try ended, or nil.
+func (st *step) match(keys []string) *rule {
+	for _, r := range st.rules {
+		for _, k := range keys {
+			if r.on[k] {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// wait is the pause before retry number n (1 for the first retry).
+func (b backoff) wait(n int) time.Duration {
+	d := float64(b.initial)
+	for i := 1; i < n; i++ {
+		d *= b.mult
+		if d >= float64(b.max) {
+			break
+		}
+	}
+	w := time.Duration(min(d, float64(b.max)))
+	if b.jitter && w > 1 {
+		w = w/2 + time.Duration(rand.Int64N(int64(w/2)+1))
+	}
+	return w
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date) relative
+// to now; ok is false when there is none or it cannot be read.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return max(time.Duration(secs)*time.Second, 0), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// sleep waits d on the plan's clock, or until ctx is done.
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,359 @@
+package template
+
+import (
+	"errors"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+	"time"
+)
+
+// Mode says how the output of each action is escaped for where it lands.
+type Mode int
+
+const (
+	// Plain writes values as text without escaping: nil is "", numbers
+	// never use exponent notation (1e6 is "1000000").
+	Plain Mode = iota
+	// JSON is raw JSON text. An action inside a string literal is escaped
+	// as string content; an action outside one writes the JSON encoding of
+	// its typed value (true, 42, null, "text", {...}).
+	JSON
+	// XML is XML text or attribute values: & < > " ' are escaped, characters
+	// not allowed in XML 1.0 become U+FFFD. Inside <![CDATA[...]]> the value
+	// is written raw with "]]>" split; actions in comments or <?...?> are
+	// compile errors.
+	XML
+	// URL is a whole URL. An action before any literal text is the base
+	// (scheme://host/prefix, typically from settings) and is written as is;
+	// an action in the path or fragment is url.PathEscape'd and one in the
+	// query url.QueryEscape'd, so a value can never add path segments,
+	// query parameters or a fragment. There is no opt-out.
+	URL
+	// Header is an HTTP header value: output containing CR, LF or NUL fails
+	// the render.
+	Header
+)
+
+// String returns the mode's name.
+func (m Mode) String() string {
+	switch m {
+	case Plain:
+		return "plain"
+	case JSON:
+		return "json"
+	case XML:
+		return "xml"
+	case URL:
+		return "url"
+	case Header:
+		return "header"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// ErrMissing is matched (errors.Is) by render errors caused by a reference
+// to a field that is not in the data.
+var ErrMissing = errors.New("missing field")
+
+// Set holds the function map shared by the templates it compiles. It is
+// built once by New and safe for concurrent use.
+type Set struct {
+	now  func() time.Time
+	base *template.Template // functions and options only; never executed
+	slow bool               // tests: always execute through text/template
+}
+
+// Option configures a Set.
+type Option func(*Set)
+
+// WithClock sets the clock used by now, ago and age (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(s *Set) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// New builds a Set: sprig's text functions minus the unsafe ones, plus the
+// plumb helpers listed in the package documentation.
+func New(opts ...Option) *Set {
+	s := &Set{now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	s.base = template.New("").Option("missingkey=error").Funcs(s.funcMap())
+	return s
+}
+
+// Template is a compiled template. It is immutable and safe for concurrent use.
+type Template struct {
+	name    string
+	src     string
+	mode    Mode
+	literal bool
+	text    string             // the output when literal
+	tmpl    *template.Template // escaped output
+	single  *template.Template // captures the typed value; nil unless one action
+	fast    []segment          // non-nil when only text and plain references
+	isOne   bool               // exactly one output action
+	refs    []string
+}
+
+// Compile parses src once. name identifies the template in errors. A parse
+// or compile error is an *Error.
+func (s *Set) Compile(name, src string, mode Mode) (*Template, error) {
+	if name == "" {
+		name = "template"
+	}
+	t := &Template{name: name, src: src, mode: mode}
+	if loc := defineRE.FindStringIndex(src); loc != nil {
+		line, col := position(src, loc[0])
+		return nil, &Error{Name: name, Line: line, Col: col, Msg: "{{define}} and {{block}} are not supported"}
+	}
+	base, err := s.base.Clone()
+	if err != nil {
+		return nil, &Error{Name: name, Msg: err.Error()}
+	}
+	tm, err := base.New(name).Parse(src)
+	if err != nil {
+		return nil, parseError(name, err)
+	}
+	tree := tm.Tree
+	if tree == nil || tree.Root == nil {
+		t.literal = true
+		return t, nil
+	}
+
+	if text, ok := literalText(tree.Root); ok {
+		t.literal, t.text = true, text
+		return t, nil
+	}
+
+	c := &compiler{src: src, tree: tree}
+	c.list(tree.Root, true)
+	if c.err != nil {
+		return nil, c.err
+	}
+	t.refs = c.sortedRefs()
+
+	if act := singleAction(tree.Root); act != nil {
+		t.isOne = true
+		vtree := tree.Copy()
+		va := singleAction(vtree.Root)
+		va.Pipe.Cmds = append(va.Pipe.Cmds, c.command(va.Pos, c.ident(va.Pos, fnCapture), c.dollar(va.Pos)))
+		vbase, err := s.base.Clone()
+		if err != nil {
+			return nil, &Error{Name: name, Msg: err.Error()}
+		}
+		if t.single, err = vbase.AddParseTree(name, vtree); err != nil {
+			return nil, &Error{Name: name, Msg: err.Error()}
+		}
+	}
+
+	e := &escaper{c: c, mode: mode}
+	e.list(tree.Root, initialState(mode))
+	if c.err != nil {
+		return nil, c.err
+	}
+	t.tmpl = tm
+	if !s.slow {
+		t.fast = fastSegments(src, tree.Root)
+	}
+	return t, nil
+}
+
+// literalText returns the output of a template made only of text.
+func literalText(l *parse.ListNode) (string, bool) {
+	var b strings.Builder
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			b.Write(n.Text)
+		case *parse.CommentNode:
+		default:
+			return "", false
+		}
+	}
+	return b.String(), true
+}
+
+// singleAction returns the template's only node when it is an output action
+// (empty text, e.g. left by {{- -}} trimming, is ignored).
+func singleAction(l *parse.ListNode) *parse.ActionNode {
+	var act *parse.ActionNode
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			if len(n.Text) > 0 {
+				return nil
+			}
+		case *parse.CommentNode:
+		case *parse.ActionNode:
+			if act != nil || len(n.Pipe.Decl) > 0 {
+				return nil
+			}
+			act = n
+		default:
+			return nil
+		}
+	}
+	return act
+}
+
+// Render executes the template with data and returns the escaped text.
+// It never modifies data.
+func (t *Template) Render(data map[string]any) (string, error) {
+	if t.literal {
+		return t.text, nil
+	}
+	if t.fast != nil {
+		return t.renderFast(data)
+	}
+	var b strings.Builder
+	b.Grow(len(t.src) + 32)
+	if err := t.tmpl.Execute(&b, &execCtx{data: data}); err != nil {
+		return "", t.execError(err)
+	}
+	return b.String(), nil
+}
+
+// Value returns the typed, unescaped result of a template that is exactly
+// one action ({{lead.ok}} gives a bool, {{lead.obj}} a map); the text of a
+// template without actions; and otherwise the same as Render. A typed value
+// is not escaped or checked for its Mode (a Header template's value may
+// contain CR/LF): use Render for text that goes into a request as is.
+func (t *Template) Value(data map[string]any) (any, error) {
+	if t.literal {
+		return t.text, nil
+	}
+	if !t.isOne {
+		return t.Render(data)
+	}
+	if t.fast != nil {
+		for i := range t.fast {
+			if seg := &t.fast[i]; seg.action {
+				v, err := seg.value(data)
+				if err != nil {
+					return nil, t.execError(err)
+				}
+				return v, nil
+			}
+		}
+	}
+	c := &execCtx{data: data}
+	if err := t.single.Execute(io.Discard, c); err != nil {
+		return nil, t.execError(err)
+	}
+	return c.val, nil
+}
+
+// Source returns the template source as given to Compile.
+func (t *Template) Source() string { return t.src }
+
+// Name returns the name given to Compile.
+func (t *Template) Name() string { return t.name }
+
+// Mode returns the escaping mode the template was compiled with.
+func (t *Template) Mode() Mode { return t.mode }
+
+// IsLiteral reports whether the template has no actions at all.
+func (t *Template) IsLiteral() bool { return t.literal }
+
+// IsSingleAction reports whether the template is exactly one output action,
+// in which case Value returns a typed value.
+func (t *Template) IsSingleAction() bool { return t.isOne }
+
+// Refs returns every root data path the template reads ("lead.email",
+// "steps.auth.token"), deduplicated, in order of appearance.
+func (t *Template) Refs() []string {
+	out := make([]string, len(t.refs))
+	copy(out, t.refs)
+	return out
+}
+
+// Error is a compile error. Line and Col are 1-based and relative to the
+// template source; Col is 0 when unknown.
+type Error struct {
+	Name      string // the template name given to Compile
+	Line, Col int
+	Msg       string
+}
+
+// Error formats the error as "template NAME:LINE:COL: MSG".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("template ")
+	b.WriteString(e.Name)
+	if e.Line > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(e.Line))
+		if e.Col > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(e.Col))
+		}
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// renderError is a render failure with a clean message; it unwraps to the
+// cause so errors.Is(err, ErrMissing) works.
+type renderError struct {
+	msg   string
+	cause error
+}
+
+func (e *renderError) Error() string { return e.msg }
+func (e *renderError) Unwrap() error { return e.cause }
+
+// execError turns a text/template execution error into a readable one that
+// names the template and, at most, data paths (never data values).
+func (t *Template) execError(err error) error {
+	var pe *pathError
+	if errors.As(err, &pe) {
+		return &renderError{msg: "template " + t.name + ": " + pe.Error(), cause: pe}
+	}
+	msg := err.Error()
+	loc := ""
+	if rest, ok := strings.CutPrefix(msg, "template: "+t.name+":"); ok {
+		if i := strings.Index(rest, ": executing "); i >= 0 {
+			loc = ":" + oneBasedCol(rest[:i])
+			rest = rest[i+len(": executing "):]
+			rest = strings.TrimPrefix(rest, strconv.Quote(t.name)+" at <")
+			if j := strings.Index(rest, ">: "); j >= 0 {
+				rest = rest[j+3:]
+			}
+		} else if i := strings.Index(rest, ": "); i >= 0 {
+			rest = rest[i+2:]
+		}
+		msg = rest
+	}
+	var fe *funcError
+	if errors.As(err, &fe) {
+		msg = fe.msg
+	} else if r, ok := strings.CutPrefix(msg, "error calling "); ok {
+		// Functions from sprig or Go's libraries may quote their arguments
+		// (`parsing time "..."`), and arguments may be secrets.
+		msg = quotedRE.ReplaceAllString(r, `"***"`)
+	}
+	return &renderError{msg: "template " + t.name + loc + ": " + msg, cause: err}
+}
+
+// quotedRE matches a Go-quoted string in an error message.
+var quotedRE = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// oneBasedCol turns text/template's "LINE:COL" (COL 0-based) into a 1-based one.
+func oneBasedCol(loc string) string {
+	line, col, ok := strings.Cut(loc, ":")
+	n, err := strconv.Atoi(col)
+	if !ok || err != nil {
+		return loc
+	}
+	return line + ":" + strconv.Itoa(n+1)
+}
