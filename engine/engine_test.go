@@ -76,7 +76,7 @@ func reply(status int, contentType, body string, headers ...string) http.Handler
 // plan compiles an integration whose settings include base_url pointing at srv.
 func plan(t *testing.T, src string, opts ...Option) *Plan {
 	t.Helper()
-	p, err := Parse("test.yaml", []byte(src), opts...)
+	p, err := Parse("test.yaml", []byte(src), append([]Option{WithClock(newFakeClock())}, opts...)...)
 	if err != nil {
 		t.Fatalf("load:\n%v", err)
 	}

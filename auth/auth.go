@@ -1,0 +1,354 @@
+// Package auth signs outgoing HTTP requests for plumb integrations.
+//
+// An integration's `auth:` section decodes into a [Config]. The engine calls
+// [New] once per run (per resolved settings) and then, for every try of every
+// request, calls [Authenticator.Apply] just before sending, so retries are
+// signed afresh (new HMAC timestamp, refreshed OAuth2 token). When a response
+// is a 401 and the step has a `reauth` rule, the engine calls
+// [Reauther.Reauth] with the failed request and retries once.
+//
+// Supported schemes:
+//
+//   - api_key: a static key in a header (default X-API-Key) or a query
+//     parameter (default api_key).
+//   - basic: HTTP Basic authentication.
+//   - bearer: "Authorization: Bearer <token>".
+//   - oauth2: client_credentials (tokens fetched and cached, shared by all
+//     concurrent requests, refreshed before expiry) or authorization_code
+//     (tokens obtained once with [StartLogin] and kept in a [TokenStore],
+//     refreshed with the refresh token, rotated refresh tokens persisted).
+//   - hmac: an HMAC-SHA256/512 signature over a message built from a Go
+//     text/template (compiled once by New), with a timestamp header.
+//   - rotate: a list of tokens used round robin; tokens rejected with a 401
+//     are skipped after Reauth.
+//
+// Secrets (keys, passwords, tokens, client secrets) never appear in error
+// messages produced by this package.
+//
+// An Authenticator is safe for concurrent use by all the leads of a run.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Scheme names accepted in Config.Type.
+const (
+	TypeAPIKey = "api_key"
+	TypeBasic  = "basic"
+	TypeBearer = "bearer"
+	TypeOAuth2 = "oauth2"
+	TypeHMAC   = "hmac"
+	TypeRotate = "rotate"
+)
+
+// OAuth2 grants accepted in Config.Grant.
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
+)
+
+// Config is the decoded `auth:` section of an integration (or of a step that
+// overrides it). Values are already rendered from settings; only
+// Message (hmac) is a template, compiled by [New].
+//
+// YAML field names are the snake_case forms of the Go names (token_url,
+// client_id, signature_header, ...); error messages use those names.
+type Config struct {
+	// Type selects the scheme: "api_key", "basic", "bearer", "oauth2",
+	// "hmac" or "rotate".
+	Type string `yaml:"type" json:"type"`
+
+	// In is where an api_key goes: "header" (default) or "query".
+	In string `yaml:"in" json:"in,omitempty"`
+	// Name is the api_key header name (default X-API-Key) or query
+	// parameter name (default api_key).
+	Name string `yaml:"name" json:"name,omitempty"`
+	// Value is the api_key itself.
+	Value string `yaml:"value" json:"value,omitempty"`
+
+	// Username is the basic-auth user name.
+	Username string `yaml:"username" json:"username,omitempty"`
+	// Password is the basic-auth password (may be empty).
+	Password string `yaml:"password" json:"password,omitempty"`
+
+	// Token is the bearer token.
+	Token string `yaml:"token" json:"token,omitempty"`
+
+	// Grant is the oauth2 grant: "client_credentials" (default) or
+	// "authorization_code".
+	Grant string `yaml:"grant" json:"grant,omitempty"`
+	// TokenURL is the oauth2 token endpoint.
+	TokenURL string `yaml:"token_url" json:"token_url,omitempty"`
+	// AuthURL is the oauth2 authorization endpoint (authorization_code only).
+	AuthURL string `yaml:"auth_url" json:"auth_url,omitempty"`
+	// RedirectURL is the loopback callback of an authorization_code login.
+	// Empty means http://127.0.0.1:<free port>/callback, chosen at login.
+	// When set it must be an http URL on a loopback host; its port is the
+	// one the login listens on. The same value must be used for the
+	// authorization request and the code exchange, which StartLogin does.
+	RedirectURL string `yaml:"redirect_url" json:"redirect_url,omitempty"`
+	// ClientID is the oauth2 client identifier.
+	ClientID string `yaml:"client_id" json:"client_id,omitempty"`
+	// ClientSecret is the oauth2 client secret (required for
+	// client_credentials, optional for authorization_code with PKCE).
+	ClientSecret string `yaml:"client_secret" json:"client_secret,omitempty"`
+	// Scopes are the requested oauth2 scopes.
+	Scopes []string `yaml:"scopes" json:"scopes,omitempty"`
+	// Params are extra oauth2 parameters (e.g. audience). For
+	// client_credentials they are sent to the token endpoint; for
+	// authorization_code they are added to the authorization URL and the
+	// code exchange.
+	Params map[string]string `yaml:"params" json:"params,omitempty"`
+	// AuthStyle is how the client authenticates to the token endpoint:
+	// "header" (HTTP Basic), "body" (form parameters) or "" (auto-detect:
+	// header first, then body).
+	AuthStyle string `yaml:"auth_style" json:"auth_style,omitempty"`
+
+	// Secret is the HMAC key.
+	Secret string `yaml:"secret" json:"secret,omitempty"`
+	// Algorithm is the HMAC hash: "sha256" (default) or "sha512".
+	Algorithm string `yaml:"algorithm" json:"algorithm,omitempty"`
+	// Encoding of the signature: "hex" (default), "base64" (standard,
+	// padded) or "base64url" (URL-safe, unpadded).
+	Encoding string `yaml:"encoding" json:"encoding,omitempty"`
+	// SignatureHeader receives the signature (default X-Signature).
+	SignatureHeader string `yaml:"signature_header" json:"signature_header,omitempty"`
+	// TimestampHeader receives the timestamp (default X-Timestamp).
+	TimestampHeader string `yaml:"timestamp_header" json:"timestamp_header,omitempty"`
+	// TimestampFormat is "unix" (default, seconds), "unix_ms" or "rfc3339"
+	// (UTC).
+	TimestampFormat string `yaml:"timestamp_format" json:"timestamp_format,omitempty"`
+	// Message is a Go text/template producing the signed string. Fields:
+	// .Method, .Path (escaped path as sent), .Query (raw query string),
+	// .Timestamp (as sent in TimestampHeader), .Body (request body) and
+	// .Headers (map of canonical header name to value, holding exactly the
+	// SignedHeaders; use {{index .Headers "Content-Type"}}). Default:
+	// "{{.Method}}{{.Path}}{{.Timestamp}}{{.Body}}".
+	Message string `yaml:"message" json:"message,omitempty"`
+	// SignedHeaders are the headers made available to Message in .Headers.
+	SignedHeaders []string `yaml:"signed_headers" json:"signed_headers,omitempty"`
+	// Prefix is put before the value written in the header: the signature
+	// for hmac (e.g. "sha256="), the token for rotate (e.g. "Bearer ").
+	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
+
+	// Tokens are the rotate credentials, used round robin.
+	Tokens []string `yaml:"tokens" json:"tokens,omitempty"`
+
+	// Header is the header carrying the credential for bearer and oauth2
+	// (default Authorization, value "Bearer <token>") and rotate (default
+	// X-Auth-Token, value Prefix+token).
+	Header string `yaml:"header" json:"header,omitempty"`
+}
+
+// Authenticator signs requests. Implementations are safe for concurrent use.
+type Authenticator interface {
+	// Apply adds credentials to req, which is about to be sent with body
+	// (body is only read, by hmac). It is called for every try, so it
+	// replaces rather than adds what an earlier call set.
+	Apply(ctx context.Context, req *http.Request, body []byte) error
+}
+
+// Reauther is implemented by schemes that can drop a rejected credential and
+// get a new one: oauth2 drops its cached token and fetches (or refreshes) a
+// fresh one; rotate marks the token that failed's header carries as bad. An
+// error means nothing new can be had and the request should not be retried.
+//
+// Concurrent Reauth calls for the same rejected credential do the work once.
+type Reauther interface {
+	Reauth(ctx context.Context, failed *http.Request) error
+}
+
+// ErrNotLoggedIn is returned (wrapped) by an authorization_code
+// Authenticator when the TokenStore holds no token for the integration.
+var ErrNotLoggedIn = errors.New("not logged in")
+
+// Option configures [New] and [StartLogin].
+type Option func(*options)
+
+type options struct {
+	client      *http.Client
+	now         func() time.Time
+	store       TokenStore
+	integration string
+}
+
+// WithHTTPClient sets the client used to call oauth2 token endpoints. The
+// default is a client with a 30 second timeout.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+
+// WithClock sets the clock used for HMAC timestamps and token expiry.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithTokenStore sets where oauth2 tokens are kept. Required by
+// authorization_code (Authenticator and StartLogin); optional for
+// client_credentials, where it lets a token outlive the run.
+func WithTokenStore(s TokenStore) Option { return func(o *options) { o.store = s } }
+
+// WithIntegration names the integration in user-facing hints, such as
+// "not logged in: run plumb auth login <name>".
+func WithIntegration(name string) Option { return func(o *options) { o.integration = name } }
+
+func buildOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.client == nil {
+		o.client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	return o
+}
+
+func (o options) loginHint() string {
+	name := o.integration
+	if name == "" {
+		name = "<integration>"
+	}
+	return "run plumb auth login " + name
+}
+
+// New validates cfg and returns the Authenticator for its scheme. Errors
+// name the missing or invalid field (e.g. "auth: oauth2 needs token_url")
+// and never include secret values. New does no I/O: tokens are fetched or
+// loaded by the first Apply.
+//
+// The oauth2 and rotate authenticators also implement [Reauther].
+func New(cfg Config, opts ...Option) (Authenticator, error) {
+	o := buildOptions(opts)
+	switch cfg.Type {
+	case TypeAPIKey:
+		return newAPIKey(cfg)
+	case TypeBasic:
+		return newBasic(cfg)
+	case TypeBearer:
+		return newBearer(cfg)
+	case TypeOAuth2:
+		return newOAuth2(cfg, o)
+	case TypeHMAC:
+		return newHMAC(cfg, o)
+	case TypeRotate:
+		return newRotate(cfg)
+	case "":
+		return nil, errors.New("auth: needs type (api_key, basic, bearer, oauth2, hmac or rotate)")
+	default:
+		return nil, fmt.Errorf("auth: unknown type %q (want api_key, basic, bearer, oauth2, hmac or rotate)", cfg.Type)
+	}
+}
+
+// validHeaderName reports whether s is a valid HTTP header field name
+// (an RFC 7230 token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s can be sent as a header value: no
+// control characters other than horizontal tab.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func checkHeaderName(scheme, field, name string) error {
+	if !validHeaderName(name) {
+		return fmt.Errorf("auth: %s %s %q is not a valid header name", scheme, field, name)
+	}
+	return nil
+}
+
+// checkSecretValue validates a secret destined for a header without
+// revealing it.
+func checkSecretValue(scheme, field, v string) error {
+	if v == "" {
+		return fmt.Errorf("auth: %s needs %s", scheme, field)
+	}
+	if !validHeaderValue(v) {
+		return fmt.Errorf("auth: %s %s contains control characters (e.g. a line break)", scheme, field)
+	}
+	return nil
+}
+
+func checkURL(scheme, field, raw string) error {
+	if raw == "" {
+		return fmt.Errorf("auth: %s needs %s", scheme, field)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("auth: %s %s must be an absolute http(s) URL", scheme, field)
+	}
+	return nil
+}
+
+// redact replaces every non-empty secret in s.
+func redact(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// tokenFromHeader returns the credential in an "<Type> <token>" header value.
+func tokenFromHeader(v string) string {
+	if i := strings.IndexByte(v, ' '); i >= 0 {
+		return v[i+1:]
+	}
+	return v
+}
+
+// String renders the Config with every secret (Value, Password, Token,
+// ClientSecret, Secret, Tokens) replaced by [REDACTED], so logging a
+// Config with %v or %+v does not leak credentials.
+func (c Config) String() string {
+	type plain Config // no String method: no recursion
+	r := plain(c)
+	hide := func(s *string) {
+		if *s != "" {
+			*s = "[REDACTED]"
+		}
+	}
+	hide(&r.Value)
+	hide(&r.Password)
+	hide(&r.Token)
+	hide(&r.ClientSecret)
+	hide(&r.Secret)
+	if len(r.Tokens) > 0 {
+		r.Tokens = make([]string, len(c.Tokens))
+		for i := range r.Tokens {
+			r.Tokens[i] = "[REDACTED]"
+		}
+	}
+	return fmt.Sprintf("%+v", r)
+}
+
+// GoString is String, for %#v.
+func (c Config) GoString() string { return "auth.Config" + c.String() }

@@ -1,0 +1,197 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/oauth2"
+)
+
+// TokenStore persists OAuth2 tokens: authorization_code tokens (required)
+// and, when given to a client_credentials Authenticator, its cached token.
+// Implementations must be safe for concurrent use.
+type TokenStore interface {
+	// Load returns the token saved under key, or (nil, nil) when absent.
+	Load(key string) (*oauth2.Token, error)
+	// Save stores t under key, replacing what was there.
+	Save(key string, t *oauth2.Token) error
+	// Delete removes the token under key; deleting an absent key is not an
+	// error.
+	Delete(key string) error
+}
+
+// StoreKey is the identity under which the tokens of cfg are stored: a
+// SHA-256 hex digest of the type, grant, token URL, client ID and sorted
+// scopes. The client secret is not part of it (rotating the secret keeps a
+// login), and no input can be read back from the key.
+func StoreKey(cfg Config) string {
+	grant := cfg.Grant
+	if cfg.Type == TypeOAuth2 && grant == "" {
+		grant = GrantClientCredentials
+	}
+	scopes := slices.Clone(cfg.Scopes)
+	slices.Sort(scopes)
+	h := sha256.New()
+	// Length-prefixed fields so no two inputs collide by concatenation.
+	for _, f := range []string{"plumb-auth-v1", cfg.Type, grant, cfg.TokenURL, cfg.ClientID, strings.Join(scopes, " ")} {
+		fmt.Fprintf(h, "%d:%s;", len(f), f)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// FileStore is a TokenStore keeping one JSON file per key in a directory.
+// The directory is created with mode 0700 and files with mode 0600; writes
+// are atomic (temporary file, fsync, rename), so a reader never sees a
+// partial token.
+type FileStore struct {
+	dir string
+	mu  sync.Mutex // serialises writers within this process
+}
+
+// NewFileStore returns a FileStore under dir. Nothing is created until the
+// first Save.
+func NewFileStore(dir string) *FileStore { return &FileStore{dir: dir} }
+
+// Dir returns the directory of the store.
+func (s *FileStore) Dir() string { return s.dir }
+
+// Path returns the file that holds key. Keys are hashed (SHA-256 hex) into
+// file names, so any string is a valid key.
+func (s *FileStore) Path(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(s.dir, hex.EncodeToString(sum[:])+".json")
+}
+
+// Load implements TokenStore.
+func (s *FileStore) Load(key string) (*oauth2.Token, error) {
+	b, err := os.ReadFile(s.Path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: token store: %w", err)
+	}
+	var t oauth2.Token
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("auth: token store: %s is not a token file: %v", s.Path(key), jsonErrNoData(err))
+	}
+	return &t, nil
+}
+
+// jsonErrNoData keeps a JSON error's position but drops the offending
+// value, which could be part of a secret.
+func jsonErrNoData(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("invalid JSON at offset %d", se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %s has the wrong type", te.Field)
+	}
+	return "invalid JSON"
+}
+
+// Save implements TokenStore.
+func (s *FileStore) Save(key string, t *oauth2.Token) error {
+	if t == nil {
+		return errors.New("auth: token store: nil token")
+	}
+	b, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	f, err := os.CreateTemp(s.dir, ".token-*.tmp") // created 0600
+	if err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	if err := os.Rename(tmp, s.Path(key)); err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	ok = true
+	return nil
+}
+
+// Delete implements TokenStore.
+func (s *FileStore) Delete(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.Remove(s.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	return nil
+}
+
+// MemoryStore is an in-memory TokenStore, for tests and embedders that keep
+// tokens elsewhere. The zero value is ready to use.
+type MemoryStore struct {
+	mu     sync.Mutex
+	tokens map[string]oauth2.Token
+}
+
+// Load implements TokenStore. It returns a copy.
+func (m *MemoryStore) Load(key string) (*oauth2.Token, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tokens[key]
+	if !ok {
+		return nil, nil
+	}
+	return &t, nil
+}
+
+// Save implements TokenStore. It keeps a copy.
+func (m *MemoryStore) Save(key string, t *oauth2.Token) error {
+	if t == nil {
+		return errors.New("auth: token store: nil token")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tokens == nil {
+		m.tokens = make(map[string]oauth2.Token)
+	}
+	m.tokens[key] = *t
+	return nil
+}
+
+// Delete implements TokenStore.
+func (m *MemoryStore) Delete(key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.tokens, key)
+	return nil
+}

@@ -1,0 +1,279 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// maxLeadLine caps one NDJSON line; a longer line is reported as a
+// malformed row and skipped, and reading goes on.
+const maxLeadLine = 8 << 20
+
+// item is one lead read from the input, or the malformed row that stood in
+// its place.
+type item struct {
+	index int // 1-based position among the leads of the input
+	line  int // line of the input the lead starts on; 0 for --lead
+	lead  map[string]any
+	err   error // the row could not be read as a lead; the text names the line
+}
+
+// leadSource yields leads one at a time so a leads file is never held in
+// memory. Next returns io.EOF at the end; any other error means the input
+// itself could not be read and no more leads follow. A malformed row is not
+// an error of Next: it is an item whose err is set.
+type leadSource interface {
+	Next() (item, error)
+}
+
+// openLeads opens the --lead or --leads input. name "-" reads stdin. format
+// is auto (by extension: .csv is CSV, anything else NDJSON), ndjson or csv.
+// The returned close function releases the file.
+func openLeads(s *stdio, name string, single bool, format string) (leadSource, func(), error) {
+	var r io.Reader = s.stdin
+	closeFn := func() {}
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		r, closeFn = f, func() { _ = f.Close() }
+	}
+	if single {
+		src, err := readSingleLead(name, r)
+		if err != nil {
+			closeFn()
+			return nil, nil, err
+		}
+		return src, closeFn, nil
+	}
+	if format == "auto" {
+		format = "ndjson"
+		if strings.EqualFold(extension(name), ".csv") {
+			format = "csv"
+		}
+	}
+	if format == "csv" {
+		src, err := newCSVSource(r)
+		if err != nil {
+			closeFn()
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return src, closeFn, nil
+	}
+	return newNDJSONSource(r), closeFn, nil
+}
+
+func extension(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 && !strings.ContainsAny(name[i:], `/\`) {
+		return name[i:]
+	}
+	return ""
+}
+
+// singleSource yields one lead.
+type singleSource struct {
+	lead map[string]any
+	done bool
+}
+
+func (s *singleSource) Next() (item, error) {
+	if s.done {
+		return item{}, io.EOF
+	}
+	s.done = true
+	return item{index: 1, lead: s.lead}, nil
+}
+
+func readSingleLead(name string, r io.Reader) (*singleSource, error) {
+	src, err := io.ReadAll(io.LimitReader(r, maxLeadLine+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > maxLeadLine {
+		return nil, fmt.Errorf("%s: lead is larger than %d bytes", name, maxLeadLine)
+	}
+	lead, err := decodeLead(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &singleSource{lead: lead}, nil
+}
+
+// decodeLead decodes one JSON object.
+func decodeLead(b []byte) (map[string]any, error) {
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("a lead must be a JSON object, got %s", jsonKind(v))
+	}
+	return m, nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// ndjsonSource reads one JSON object per line; blank lines are ignored.
+type ndjsonSource struct {
+	r     *bufio.Reader
+	buf   []byte
+	line  int
+	index int
+}
+
+func newNDJSONSource(r io.Reader) *ndjsonSource {
+	return &ndjsonSource{r: bufio.NewReaderSize(r, 64<<10)}
+}
+
+func (s *ndjsonSource) Next() (item, error) {
+	for {
+		b, tooLong, err := s.readLine()
+		if err != nil && err != io.EOF {
+			return item{}, err
+		}
+		if len(b) == 0 && !tooLong && err == io.EOF {
+			return item{}, io.EOF
+		}
+		s.line++
+		if !tooLong && len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		s.index++
+		it := item{index: s.index, line: s.line}
+		if tooLong {
+			it.err = fmt.Errorf("line %d: longer than %d bytes", s.line, maxLeadLine)
+		} else if it.lead, it.err = decodeLead(b); it.err != nil {
+			it.err = fmt.Errorf("line %d: %w", s.line, it.err)
+		}
+		return it, nil
+	}
+}
+
+// readLine returns the next line without reading more than maxLeadLine of
+// it into memory; the rest of a longer line is skipped and tooLong set.
+func (s *ndjsonSource) readLine() (line []byte, tooLong bool, err error) {
+	s.buf = s.buf[:0]
+	for {
+		frag, err := s.r.ReadSlice('\n')
+		if !tooLong {
+			if len(s.buf)+len(frag) > maxLeadLine+1 {
+				tooLong, s.buf = true, s.buf[:0]
+			} else {
+				s.buf = append(s.buf, frag...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return s.buf, tooLong, err
+	}
+}
+
+// csvSource reads a CSV file with a header row. Each row becomes a lead
+// whose fields are the header's column names with the row's cells as string
+// values (empty cells are empty strings); a dotted column name such as
+// source.id makes a nested object.
+type csvSource struct {
+	r      *csv.Reader
+	header [][]string // column name split on dots
+	index  int
+}
+
+func newCSVSource(r io.Reader) (*csvSource, error) {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, errors.New("empty CSV file: the first row must name the columns")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the CSV header: %w", err)
+	}
+	s := &csvSource{r: cr}
+	seen := map[string]bool{}
+	for i, h := range header {
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff")
+		}
+		h = strings.TrimSpace(h)
+		path := strings.Split(h, ".")
+		for _, p := range path {
+			if p == "" {
+				return nil, fmt.Errorf("line 1: column %d: bad column name %q", i+1, h)
+			}
+		}
+		if seen[h] {
+			return nil, fmt.Errorf("line 1: column %d: duplicate column %q", i+1, h)
+		}
+		seen[h] = true
+		s.header = append(s.header, path)
+	}
+	for i, p := range s.header {
+		for j := 1; j < len(p); j++ {
+			if prefix := strings.Join(p[:j], "."); seen[prefix] {
+				return nil, fmt.Errorf("line 1: column %d: %q clashes with column %q", i+1, strings.Join(p, "."), prefix)
+			}
+		}
+	}
+	return s, nil
+}
+
+func (s *csvSource) Next() (item, error) {
+	rec, err := s.r.Read()
+	if err == io.EOF {
+		return item{}, io.EOF
+	}
+	var pe *csv.ParseError
+	if err != nil && !errors.As(err, &pe) {
+		return item{}, err
+	}
+	s.index++
+	if pe != nil {
+		it := item{index: s.index, line: pe.StartLine}
+		if errors.Is(pe.Err, csv.ErrFieldCount) {
+			it.err = fmt.Errorf("line %d: %d fields, the header has %d", pe.StartLine, len(rec), len(s.header))
+		} else {
+			it.err = fmt.Errorf("line %d: invalid CSV: %v", pe.StartLine, pe.Err)
+		}
+		return it, nil
+	}
+	line, _ := s.r.FieldPos(0)
+	lead := make(map[string]any, len(s.header))
+	for i, path := range s.header {
+		m := lead
+		for _, p := range path[:len(path)-1] {
+			next, ok := m[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[p] = next
+			}
+			m = next
+		}
+		m[path[len(path)-1]] = rec[i]
+	}
+	return item{index: s.index, line: line, lead: lead}, nil
+}

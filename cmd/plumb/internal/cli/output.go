@@ -1,0 +1,300 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plumbhq/plumb/engine"
+)
+
+// output writes results as they come, in input order.
+type output interface {
+	result(it item, r *engine.Result) error
+	// flush writes out what is buffered.
+	flush() error
+	// finish ends the output and writes the summary.
+	finish(sum *summary) error
+}
+
+func newOutput(format string, stdout, stderr io.Writer, redact func(string) string) output {
+	w := bufio.NewWriterSize(stdout, 32<<10)
+	switch format {
+	case "json":
+		return &jsonOutput{w: w, stderr: stderr, redact: redact}
+	case "ndjson":
+		return &jsonOutput{w: w, stderr: stderr, redact: redact, lines: true}
+	}
+	return &textOutput{w: w, redact: redact}
+}
+
+// jsonResult is a Result with its place in the input.
+type jsonResult struct {
+	// Index is the 1-based position of the lead in the input.
+	Index int `json:"index"`
+	// Line is the line of the input file the lead came from (not for --lead).
+	Line int `json:"line,omitempty"`
+	*engine.Result
+}
+
+// jsonOutput writes one JSON array of results, or with lines one result per
+// line (NDJSON). The summary goes to stderr so stdout stays machine-readable.
+type jsonOutput struct {
+	w      *bufio.Writer
+	stderr io.Writer
+	redact func(string) string
+	lines  bool
+	n      int
+}
+
+func (o *jsonOutput) result(it item, r *engine.Result) error {
+	b, err := json.Marshal(jsonResult{Index: it.index, Line: it.line, Result: r})
+	if err != nil {
+		return fmt.Errorf("lead %d: encoding the result: %w", it.index, err)
+	}
+	switch {
+	case o.lines:
+	case o.n == 0:
+		o.w.WriteString("[\n")
+	default:
+		o.w.WriteString(",\n")
+	}
+	o.n++
+	o.w.WriteString(o.redact(string(b)))
+	if o.lines {
+		o.w.WriteByte('\n')
+	}
+	return nil
+}
+
+func (o *jsonOutput) flush() error { return o.w.Flush() }
+
+func (o *jsonOutput) finish(sum *summary) error {
+	if !o.lines {
+		if o.n == 0 {
+			o.w.WriteString("[")
+		}
+		o.w.WriteString("\n]\n")
+	}
+	if err := o.w.Flush(); err != nil {
+		return err
+	}
+	sum.write(o.stderr)
+	return nil
+}
+
+// textOutput writes results for people, then the summary.
+type textOutput struct {
+	w      *bufio.Writer
+	redact func(string) string
+}
+
+func (o *textOutput) result(it item, r *engine.Result) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "lead %d", it.index)
+	if it.line > 0 && it.line != it.index {
+		fmt.Fprintf(&b, " (line %d)", it.line)
+	}
+	fmt.Fprintf(&b, ": %s", r.Outcome)
+	if len(r.Steps) > 0 || r.Duration > 0 {
+		fmt.Fprintf(&b, " (%s)", fmtDur(time.Duration(r.Duration)))
+	}
+	if r.Outcome != engine.Success && r.Reason != "" {
+		b.WriteString(": ")
+		if r.Step != "" {
+			b.WriteString(r.Step + ": ")
+		}
+		b.WriteString(r.Reason)
+	}
+	b.WriteByte('\n')
+	width := 0
+	for _, st := range r.Steps {
+		width = max(width, len(st.Name))
+	}
+	var appended []string
+	for _, st := range r.Steps {
+		fmt.Fprintf(&b, "  %-*s  %-7s", width, st.Name, st.Outcome)
+		if st.Status != 0 {
+			fmt.Fprintf(&b, "  %d", st.Status)
+		}
+		fmt.Fprintf(&b, "  %s", fmtDur(time.Duration(st.Duration)))
+		if st.Attempts > 1 {
+			fmt.Fprintf(&b, "  %d attempts", st.Attempts)
+		}
+		if st.URL != "" {
+			fmt.Fprintf(&b, "  %s %s", st.Method, st.URL)
+		}
+		b.WriteByte('\n')
+		indent := strings.Repeat(" ", width+4)
+		decided := st.Name == r.Step && st.Reason == r.Reason
+		if st.Outcome != engine.Success && st.Reason != "" && !decided {
+			fmt.Fprintf(&b, "%sreason: %s\n", indent, st.Reason)
+		}
+		if len(st.Captured) > 0 {
+			fmt.Fprintf(&b, "%scaptured: %s\n", indent, fmtFields(st.Captured))
+		}
+		if len(st.Appended) > 0 {
+			appended = append(appended, fmtFields(st.Appended))
+		}
+	}
+	if len(appended) > 0 {
+		fmt.Fprintf(&b, "  appended: %s\n", strings.Join(appended, " "))
+	}
+	_, err := o.w.WriteString(o.redact(b.String()))
+	return err
+}
+
+func (o *textOutput) flush() error { return o.w.Flush() }
+
+func (o *textOutput) finish(sum *summary) error {
+	sum.write(o.w)
+	return o.w.Flush()
+}
+
+// fmtFields renders a map as key=value pairs in key order, values as JSON.
+func fmtFields(m map[string]any) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v, err := json.Marshal(m[k])
+		if err != nil {
+			v = []byte(fmt.Sprintf("%q", fmt.Sprint(m[k])))
+		}
+		parts[i] = k + "=" + string(v)
+	}
+	return strings.Join(parts, " ")
+}
+
+// fmtDur renders a duration in ms below a second, else in seconds.
+func fmtDur(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+// outcomes lists the outcomes in the order the summary shows them.
+var outcomes = [...]engine.Outcome{engine.Success, engine.Failure, engine.Error, engine.Skip}
+
+// summary counts results per outcome and keeps a latency histogram of the
+// leads that ran; its memory does not grow with the number of leads.
+type summary struct {
+	start     time.Time
+	total     int
+	malformed int
+	counts    map[engine.Outcome]int
+	latency   histogram
+}
+
+func newSummary() *summary {
+	return &summary{start: time.Now(), counts: map[engine.Outcome]int{}}
+}
+
+func (s *summary) add(it item, r *engine.Result) {
+	s.total++
+	s.counts[r.Outcome]++
+	if it.err != nil {
+		s.malformed++
+		return
+	}
+	s.latency.add(time.Duration(r.Duration))
+}
+
+// write prints two lines: counts, then latency percentiles of the leads
+// that ran (malformed rows excluded).
+func (s *summary) write(w io.Writer) {
+	noun := "leads"
+	if s.total == 1 {
+		noun = "lead"
+	}
+	parts := make([]string, 0, len(outcomes))
+	for _, o := range outcomes {
+		parts = append(parts, fmt.Sprintf("%d %s", s.counts[o], o))
+	}
+	fmt.Fprintf(w, "summary: %d %s in %s: %s", s.total, noun, fmtDur(time.Since(s.start)), strings.Join(parts, ", "))
+	if s.malformed > 0 {
+		fmt.Fprintf(w, " (%d malformed input rows counted as error)", s.malformed)
+	}
+	fmt.Fprintln(w)
+	if s.latency.n > 0 {
+		fmt.Fprintf(w, "latency: p50 %s, p95 %s, p99 %s\n",
+			fmtDur(s.latency.quantile(0.50)), fmtDur(s.latency.quantile(0.95)), fmtDur(s.latency.quantile(0.99)))
+	}
+}
+
+// histogram buckets durations on a log scale (2% wide buckets from 1µs to
+// hours), so percentiles are within 2% whatever the number of samples.
+type histogram struct {
+	counts [histBuckets]uint64
+	n      uint64
+}
+
+const (
+	histBuckets = 1200
+	histGrowth  = 1.02
+)
+
+func (h *histogram) add(d time.Duration) {
+	i := 0
+	if us := float64(d) / float64(time.Microsecond); us > 1 {
+		i = min(int(math.Ceil(math.Log(us)/math.Log(histGrowth))), histBuckets-1)
+	}
+	h.counts[i]++
+	h.n++
+}
+
+// quantile returns the upper bound of the bucket holding the q-th sample.
+func (h *histogram) quantile(q float64) time.Duration {
+	rank := uint64(math.Ceil(q * float64(h.n)))
+	rank = max(rank, 1)
+	var seen uint64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			return time.Duration(math.Pow(histGrowth, float64(i)) * float64(time.Microsecond))
+		}
+	}
+	return 0
+}
+
+// progress shows a one-line, self-rewriting count of the leads done on a
+// terminal, at most ten times a second.
+type progress struct {
+	w       io.Writer
+	on      bool
+	shown   bool
+	last    time.Time
+	started time.Time
+}
+
+func newProgress(w io.Writer, on bool) *progress {
+	return &progress{w: w, on: on, started: time.Now()}
+}
+
+// due reports whether the progress line should be redrawn now.
+func (p *progress) due() bool {
+	return p.on && time.Since(p.last) >= 100*time.Millisecond
+}
+
+// update redraws the progress line.
+func (p *progress) update(s *summary) {
+	p.last = time.Now()
+	rate := float64(s.total) / time.Since(p.started).Seconds()
+	fmt.Fprintf(p.w, "\r\033[K%d leads: %d success, %d failure, %d error, %d skip (%.0f/s)",
+		s.total, s.counts[engine.Success], s.counts[engine.Failure], s.counts[engine.Error], s.counts[engine.Skip], rate)
+	p.shown = true
+}
+
+// clear erases the progress line before other output.
+func (p *progress) clear() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.shown = false
+	}
+}

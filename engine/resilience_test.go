@@ -1,0 +1,517 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/plumbhq/plumb/store"
+)
+
+// fakeClock never really waits: Sleep records the wait and moves time on.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) Sleeps() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.sleeps...)
+}
+
+// faults is a fault-injection server: request n gets script[n] (the last
+// entry repeats), so tests say exactly how the partner misbehaves.
+type faults struct {
+	*httptest.Server
+	hits atomic.Int32
+}
+
+func newFaults(t *testing.T, script ...http.HandlerFunc) *faults {
+	t.Helper()
+	f := &faults{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(f.hits.Add(1)) - 1
+		script[min(n, len(script)-1)](w, r)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func status(code int, headers ...string) http.HandlerFunc {
+	return reply(code, "application/json", fmt.Sprintf(`{"code": %d}`, code), headers...)
+}
+
+func ok(body string) http.HandlerFunc { return reply(200, "application/json", body) }
+
+// hang never answers. It reads the body first: the server notices a client
+// that gave up only once the request body is consumed.
+func hang(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	<-r.Context().Done()
+}
+
+// reset closes the connection with a TCP RST before any answer.
+func reset(w http.ResponseWriter, r *http.Request) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	conn.(*net.TCPConn).SetLinger(0)
+	conn.Close()
+}
+
+func garbage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, "<html>502 from a proxy</html>")
+}
+
+// slowBody sends headers and half a body, then stalls.
+func slowBody(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	io.WriteString(w, `{"score":`)
+	w.(http.Flusher).Flush()
+	<-r.Context().Done()
+}
+
+func oneStep(extra string) string {
+	return "version: 1\nname: r\nsettings: { base_url: {}, backup_url: { default: \"http://127.0.0.1:1\" } }\nsteps:\n  - name: s\n    request: { url: \"{{settings.base_url}}/x\", body: { json: { email: \"{{lead.email}}\" } } }\n    capture: { score: { json: score } }\n" + extra
+}
+
+func runWith(t *testing.T, src string, clock Clock, base string, opts ...Option) *Result {
+	t.Helper()
+	p := plan(t, src, append([]Option{WithClock(clock)}, opts...)...)
+	return run(t, p, map[string]any{"email": "a@b.co"}, map[string]any{"base_url": base})
+}
+
+func sameDurations(got, want []time.Duration) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRetryCountsAndWaits(t *testing.T) {
+	rules := `    retry:
+      - on: [5xx]
+        action: retry
+        max_attempts: 4
+        backoff: { initial: 100ms, max: 250ms, jitter: false }
+`
+	t.Run("recovers", func(t *testing.T) {
+		clock := newFakeClock()
+		srv := newFaults(t, status(500), status(502), ok(`{"score": 7}`))
+		r := runWith(t, oneStep(rules), clock, srv.URL)
+		wantOutcome(t, r, Success)
+		if r.Steps[0].Attempts != 3 || srv.hits.Load() != 3 || r.Steps[0].Captured["score"] != 7.0 {
+			t.Fatalf("attempts %d hits %d", r.Steps[0].Attempts, srv.hits.Load())
+		}
+		if s := clock.Sleeps(); !sameDurations(s, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}) {
+			t.Fatalf("waits %v", s)
+		}
+	})
+	t.Run("gives up", func(t *testing.T) {
+		clock := newFakeClock()
+		srv := newFaults(t, status(503))
+		r := runWith(t, oneStep(rules), clock, srv.URL)
+		wantOutcome(t, r, Error)
+		if r.Steps[0].Attempts != 4 || srv.hits.Load() != 4 || !strings.Contains(r.Reason, "HTTP 503") || !strings.Contains(r.Reason, "gave up after 4 attempts") {
+			t.Fatalf("attempts %d hits %d reason %q", r.Steps[0].Attempts, srv.hits.Load(), r.Reason)
+		}
+		if s := clock.Sleeps(); !sameDurations(s, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 250 * time.Millisecond}) {
+			t.Fatalf("waits %v (capped at max)", s)
+		}
+	})
+}
+
+func TestRetryAfter(t *testing.T) {
+	rules := `    retry:
+      - on: [429]
+        action: retry
+        max_attempts: 2
+        backoff: { initial: 1s, max: 30s, jitter: false }
+`
+	clock := newFakeClock()
+	httpDate := clock.Now().Add(7 * time.Second).Format(http.TimeFormat)
+	cases := []struct {
+		name, header string
+		want         time.Duration
+	}{
+		{"seconds", "3", 3 * time.Second},
+		{"capped", "120", 30 * time.Second},
+		{"http date", httpDate, 7 * time.Second},
+		{"unreadable falls back to backoff", "soon", time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clock := newFakeClock()
+			srv := newFaults(t, status(429, "Retry-After", c.header), ok(`{"score": 1}`))
+			r := runWith(t, oneStep(rules), clock, srv.URL)
+			wantOutcome(t, r, Success)
+			if s := clock.Sleeps(); !sameDurations(s, []time.Duration{c.want}) {
+				t.Fatalf("waits %v, want [%s]", s, c.want)
+			}
+		})
+	}
+	t.Run("ignore", func(t *testing.T) {
+		clock := newFakeClock()
+		srv := newFaults(t, status(429, "Retry-After", "9"), ok(`{}`))
+		r := runWith(t, oneStep(strings.Replace(rules, "max_attempts: 2", "max_attempts: 2\n        retry_after: ignore", 1)), clock, srv.URL)
+		wantOutcome(t, r, Success)
+		if s := clock.Sleeps(); !sameDurations(s, []time.Duration{time.Second}) {
+			t.Fatalf("waits %v", s)
+		}
+	})
+}
+
+func TestJitterStaysInRange(t *testing.T) {
+	b := backoff{initial: 100 * time.Millisecond, max: time.Second, mult: 2, jitter: true}
+	for n := 1; n <= 6; n++ {
+		full := min(100*time.Millisecond<<(n-1), time.Second)
+		for range 50 {
+			if w := b.wait(n); w < full/2 || w > full {
+				t.Fatalf("retry %d waited %s, want within [%s, %s]", n, w, full/2, full)
+			}
+		}
+	}
+}
+
+func TestTransportFaults(t *testing.T) {
+	rules := `    timeout: 80ms
+    retry:
+      - on: [timeout, connection]
+        action: retry
+        max_attempts: 2
+`
+	cases := []struct {
+		name    string
+		fault   http.HandlerFunc
+		reason  string
+		retried bool
+	}{
+		{"hang", hang, "timeout after 80ms", true},
+		{"slow body", slowBody, "timeout after 80ms", true},
+		{"reset", reset, "POST", true},
+		{"garbage", garbage, "response body is not valid JSON", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := newFaults(t, c.fault)
+			r := runWith(t, oneStep(rules), newFakeClock(), srv.URL)
+			wantOutcome(t, r, Error)
+			if !strings.Contains(r.Reason, c.reason) {
+				t.Fatalf("reason %q, want %q", r.Reason, c.reason)
+			}
+			want := int32(1)
+			if c.retried {
+				want = 2
+			}
+			if srv.hits.Load() != want {
+				t.Fatalf("%d tries, want %d", srv.hits.Load(), want)
+			}
+		})
+	}
+}
+
+func TestDefaultRules(t *testing.T) {
+	cases := []struct {
+		name    string
+		script  []http.HandlerFunc
+		outcome Outcome
+		tries   int32
+	}{
+		{"5xx retried", []http.HandlerFunc{status(502), ok(`{}`)}, Success, 2},
+		{"429 retried 3 times", []http.HandlerFunc{status(429)}, Error, 3},
+		{"connection class via 408", []http.HandlerFunc{status(408), ok(`{}`)}, Success, 2},
+		{"404 is a failure", []http.HandlerFunc{status(404)}, Failure, 1},
+		{"401 without renewable credentials", []http.HandlerFunc{status(401)}, Failure, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clock := newFakeClock()
+			srv := newFaults(t, c.script...)
+			r := runWith(t, oneStep(""), clock, srv.URL)
+			wantOutcome(t, r, c.outcome)
+			if srv.hits.Load() != c.tries {
+				t.Fatalf("%d tries, want %d", srv.hits.Load(), c.tries)
+			}
+		})
+	}
+}
+
+func TestRuleActions(t *testing.T) {
+	cases := []struct {
+		name, rules string
+		script      []http.HandlerFunc
+		outcome     Outcome
+		tries       int32
+		reason      string
+	}{
+		{"fail with reason from body", "    capture: { err: { json: error } }\n    outcome: { reason: \"{{captured.err}}\" }\n    retry:\n      - { on: [500], action: fail }\n",
+			[]http.HandlerFunc{reply(500, "application/json", `{"error":"duplicate lead"}`)}, Failure, 1, "duplicate lead"},
+		{"ignore", "    retry:\n      - { on: [404], action: ignore }\n", []http.HandlerFunc{status(404)}, Success, 1, ""},
+		{"first matching rule wins", "    retry:\n      - { on: [503], action: fail }\n      - { on: [5xx], action: retry }\n", []http.HandlerFunc{status(503)}, Failure, 1, "HTTP 503"},
+		{"body says error, retried", "    capture: { state: { json: state } }\n    outcome: { error_when: 'captured.state == \"busy\"' }\n    retry:\n      - { on: [error_when], action: retry, max_attempts: 3 }\n",
+			[]http.HandlerFunc{ok(`{"state":"busy"}`), ok(`{"state":"done"}`)}, Success, 2, ""},
+		{"body says error, no rule", "    capture: { state: { json: state } }\n    outcome: { error_when: 'captured.state == \"busy\"' }\n",
+			[]http.HandlerFunc{ok(`{"state":"busy"}`)}, Error, 1, "error_when holds"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := newFaults(t, c.script...)
+			src := strings.Replace(oneStep(c.rules), "    capture: { score: { json: score } }\n", "", 1)
+			if !strings.Contains(c.rules, "capture:") {
+				src = oneStep(c.rules)
+			}
+			r := runWith(t, src, newFakeClock(), srv.URL)
+			wantOutcome(t, r, c.outcome)
+			if srv.hits.Load() != c.tries || !strings.Contains(r.Reason, c.reason) {
+				t.Fatalf("tries %d (want %d), reason %q (want %q)", srv.hits.Load(), c.tries, r.Reason, c.reason)
+			}
+		})
+	}
+}
+
+const chain = `    retry:
+      - { on: [503], action: fallback }
+    fallback:
+      - request: { url: "{{settings.backup_url}}/backup", timeout: 1s }
+      - cache: { max_age: 24h }
+      - defaults: { score: 50 }
+        flag: manual_review
+    append: { risk: "{{captured.score}}" }
+`
+
+// TestFallbackChain walks every link in order: secondary request, cache
+// (fresh and stale), defaults with a flag, and skip.
+func TestFallbackChain(t *testing.T) {
+	clock := newFakeClock()
+	var primaryDown, backupDown atomic.Bool
+	primary := newFaults(t, func(w http.ResponseWriter, r *http.Request) {
+		if primaryDown.Load() {
+			status(503)(w, r)
+			return
+		}
+		ok(`{"score": 85}`)(w, r)
+	})
+	backup := newFaults(t, func(w http.ResponseWriter, r *http.Request) {
+		if backupDown.Load() || r.URL.Path != "/backup" {
+			status(500)(w, r)
+			return
+		}
+		ok(`{"score": 70}`)(w, r)
+	})
+	p := plan(t, oneStep(chain), WithClock(clock), WithStore(store.NewMemory()))
+	s, err := p.Settings(map[string]any{"base_url": primary.URL, "backup_url": backup.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lead := map[string]any{"email": "a@b.co"}
+	runLead := func() *Result { return p.Run(context.Background(), lead, s) }
+
+	r := runLead() // primary answers, and its answer is remembered
+	wantOutcome(t, r, Success)
+	if r.Steps[0].Fallback != "" || r.Lead["risk"] != 85.0 {
+		t.Fatalf("%+v", r.Steps[0])
+	}
+
+	primaryDown.Store(true)
+	r = runLead()
+	wantOutcome(t, r, Success)
+	if r.Steps[0].Fallback != "request" || r.Lead["risk"] != 70.0 || len(r.Steps[0].Tried) != 1 || !strings.Contains(r.Steps[0].Tried[0], "primary: HTTP 503") {
+		t.Fatalf("secondary: %+v", r.Steps[0])
+	}
+	if primary.hits.Load() != 2 {
+		t.Fatalf("fallback action retried the primary: %d hits", primary.hits.Load())
+	}
+
+	backupDown.Store(true)
+	clock.Advance(23 * time.Hour)
+	r = runLead()
+	wantOutcome(t, r, Success)
+	if r.Steps[0].Fallback != "cache" || r.Lead["risk"] != 70.0 {
+		t.Fatalf("cache: %+v", r.Steps[0])
+	}
+	if tried := r.Steps[0].Tried; len(tried) != 2 || !strings.HasPrefix(tried[1], "request: ") {
+		t.Fatalf("tried %q", tried)
+	}
+
+	clock.Advance(2 * time.Hour) // the secondary's answer is now 25h old
+	r = runLead()
+	wantOutcome(t, r, Success)
+	sr := r.Steps[0]
+	if sr.Fallback != "defaults" || r.Lead["risk"] != 50 || r.Lead["manual_review"] != true {
+		t.Fatalf("defaults: %+v lead %+v", sr, r.Lead)
+	}
+	if len(sr.Tried) != 3 || !strings.Contains(sr.Tried[2], "cache: last answer is 25h0m0s old (max_age 24h0m0s)") {
+		t.Fatalf("tried %q", sr.Tried)
+	}
+
+	other := p.Run(context.Background(), map[string]any{"email": "new@b.co"}, s)
+	if !strings.Contains(strings.Join(other.Steps[0].Tried, "|"), "cache: no earlier answer") {
+		t.Fatalf("cache key must depend on the lead: %q", other.Steps[0].Tried)
+	}
+}
+
+func TestFallbackSkipAndOnError(t *testing.T) {
+	srv := newFaults(t, status(500))
+	good := newFaults(t, ok(`{"v": 1}`))
+	src := `version: 1
+name: f
+settings: { base_url: {}, good_url: {} }
+steps:
+  - name: enrich
+    request: { url: "{{settings.base_url}}/enrich" }
+    retry: [ { on: [5xx], action: fallback } ]
+    fallback:
+      - skip: { note: "enrichment unavailable for {{lead.email}}" }
+  - name: score
+    on_error: continue
+    request: { url: "{{settings.base_url}}/score" }
+    retry: [ { on: [5xx], action: fail } , { on: [timeout], action: retry } ]
+    outcome: {}
+  - name: broken
+    on_error: continue
+    request: { url: "{{settings.base_url}}/broken" }
+  - name: deliver
+    request: { url: "{{settings.good_url}}/deliver" }
+`
+	p := plan(t, src, WithClock(newFakeClock()))
+	r := run(t, p, map[string]any{"email": "a@b.co"}, map[string]any{"base_url": srv.URL, "good_url": good.URL})
+	if r.Steps[0].Outcome != Skip || r.Steps[0].Fallback != "skip" || r.Steps[0].Reason != "enrichment unavailable for a@b.co" {
+		t.Fatalf("skip link: %+v", r.Steps[0])
+	}
+	if r.Steps[1].Outcome != Failure || r.Outcome != Failure || len(r.Steps) != 2 {
+		t.Fatalf("a failure stops the flow even with on_error: continue: %+v", r)
+	}
+	src = strings.Replace(src, "action: fail }", "action: retry, max_attempts: 1 }", 1)
+	p = plan(t, src, WithClock(newFakeClock()))
+	r = run(t, p, map[string]any{"email": "a@b.co"}, map[string]any{"base_url": srv.URL, "good_url": good.URL})
+	if len(r.Steps) != 4 || r.Steps[1].Outcome != Error || r.Steps[2].Outcome != Error || r.Steps[3].Outcome != Success {
+		t.Fatalf("on_error continue: %+v", r.Steps)
+	}
+	wantOutcome(t, r, Success)
+}
+
+func TestDeadlines(t *testing.T) {
+	t.Run("step deadline bounds all tries", func(t *testing.T) {
+		srv := newFaults(t, hang)
+		start := time.Now()
+		r := runWith(t, oneStep("    timeout: 5s\n    deadline: 150ms\n"), realClock{}, srv.URL)
+		wantOutcome(t, r, Error)
+		if !strings.Contains(r.Reason, "step deadline 150ms exceeded") || time.Since(start) > 4*time.Second {
+			t.Fatalf("reason %q after %s", r.Reason, time.Since(start))
+		}
+	})
+	t.Run("no retry wait past the deadline", func(t *testing.T) {
+		srv := newFaults(t, status(503, "Retry-After", "60"))
+		r := runWith(t, oneStep("    deadline: 2s\n    retry: [ { on: [503], action: retry, backoff: { max: 2m } } ]\n"), newFakeClock(), srv.URL)
+		wantOutcome(t, r, Error)
+		if srv.hits.Load() != 1 || !strings.Contains(r.Reason, "would pass the deadline") {
+			t.Fatalf("hits %d reason %q", srv.hits.Load(), r.Reason)
+		}
+	})
+	t.Run("flow deadline", func(t *testing.T) {
+		srv := newFaults(t, hang)
+		src := strings.Replace(oneStep("    timeout: 5s\n"), "name: r\n", "name: r\ndeadline: 100ms\n", 1)
+		r := runWith(t, src, realClock{}, srv.URL)
+		wantOutcome(t, r, Error)
+		if !strings.Contains(r.Reason, "flow deadline 100ms exceeded") {
+			t.Fatalf("reason %q", r.Reason)
+		}
+	})
+	t.Run("caller context wins", func(t *testing.T) {
+		srv := newFaults(t, hang)
+		p := plan(t, oneStep("    timeout: 5s\n"))
+		s, _ := p.Settings(map[string]any{"base_url": srv.URL}, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		r := p.Run(ctx, map[string]any{"email": "x"}, s)
+		wantOutcome(t, r, Error)
+		if srv.hits.Load() != 1 {
+			t.Fatalf("retried after the caller gave up: %d", srv.hits.Load())
+		}
+	})
+}
+
+// TestEveryLeadEndsAndNothingLeaks runs many leads through every kind of
+// fault at once: each ends with a terminal outcome and no goroutine is left.
+func TestEveryLeadEndsAndNothingLeaks(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	faultsByLead := []http.HandlerFunc{ok(`{"score":1}`), status(500), status(429, "Retry-After", "1"), hang, reset, garbage, slowBody, status(404), status(503)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		fmt.Sscanf(r.URL.Query().Get("n"), "%d", &n)
+		faultsByLead[n%len(faultsByLead)](w, r)
+	}))
+	client := &http.Client{Transport: &http.Transport{}}
+	src := "version: 1\nname: r\nsettings: { base_url: {} }\nsteps:\n  - name: s\n    request: { url: \"{{settings.base_url}}/x\", query: { n: \"{{lead.n}}\" } }\n    timeout: 100ms\n    capture: { score: { json: score } }\n" + chain
+	src = strings.Replace(src, "{{settings.backup_url}}", "{{settings.base_url}}", 1)
+	p := plan(t, src, WithClock(newFakeClock()), WithHTTPClient(client))
+	s, _ := p.Settings(map[string]any{"base_url": srv.URL}, nil)
+	var wg sync.WaitGroup
+	results := make([]*Result, 90)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = p.Run(context.Background(), map[string]any{"n": i}, s)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		switch r.Outcome {
+		case Success, Failure, Error, Skip:
+		default:
+			t.Fatalf("lead %d: outcome %q", i, r.Outcome)
+		}
+		if len(r.Steps) != 1 || r.Steps[0].Outcome == "" {
+			t.Fatalf("lead %d: %+v", i, r)
+		}
+	}
+	srv.CloseClientConnections()
+	srv.Close()
+	client.CloseIdleConnections()
+}
