@@ -43,10 +43,11 @@ func (realClock) Now() time.Time { return time.Now() }
 type Option func(*options)
 
 type options struct {
-	client *http.Client
-	clock  Clock
-	logger *slog.Logger
-	store  store.Store
+	client   *http.Client
+	clock    Clock
+	logger   *slog.Logger
+	store    store.Store
+	observer func(context.Context, *Exchange)
 }
 
 // WithStore sets where last-known-good answers are kept for cache fallback
@@ -91,6 +92,7 @@ type Plan struct {
 	tmpl     *template.Set
 	store    store.Store
 	deadline time.Duration
+	observer func(context.Context, *Exchange)
 }
 
 // Load reads, checks and compiles the integration file at path. Every
@@ -129,7 +131,7 @@ func Compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 	if o.store == nil {
 		o.store = store.NewMemory()
 	}
-	p := &Plan{in: in, client: o.client, clock: o.clock, log: o.logger, store: o.store, deadline: in.Deadline}
+	p := &Plan{in: in, client: o.client, clock: o.clock, log: o.logger, store: o.store, deadline: in.Deadline, observer: o.observer}
 	p.tmpl = template.New(template.WithClock(o.clock.Now))
 	c := &compiler{plan: p, in: in}
 	if err := c.compile(); err != nil {

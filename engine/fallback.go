@@ -29,7 +29,11 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 				timeout = st.timeout
 			}
 			sr.Attempts++
-			resp, err := p.attempt(ctx, st, req, s, sr.Attempts, timeout)
+			resp, err, ex := p.attempt(ctx, st, req, s, sr.Attempts, timeout)
+			if ex != nil {
+				ex.Fallback = true
+				p.emit(ctx, ex)
+			}
 			fv := p.judge(st, req, resp, err, data)
 			if fv.outcome == Success {
 				sr.Fallback = "request"

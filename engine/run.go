@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -101,6 +102,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, lead map[string]any, s Set
 			sr.Tried[i] = s.Redact(sr.Tried[i])
 		}
 	}()
+	ctx = context.WithValue(ctx, stepKey{}, st.name)
 	data := map[string]any{"lead": lead, "settings": s.values, "steps": done}
 	if st.when != nil {
 		ok, err := st.when.Eval(data)
@@ -155,14 +157,20 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 	reauthed := false
 	for attempt := 1; ; attempt++ {
 		sr.Attempts++
-		resp, err := p.attempt(ctx, st, req, s, attempt, st.timeout)
+		resp, err, ex := p.attempt(ctx, st, req, s, attempt, st.timeout)
 		v = p.judge(st, req, resp, err, data)
 		if v.outcome == Success {
+			p.emit(ctx, ex)
 			return v, false
 		}
 		r := st.match(v.keys)
 		if r == nil {
+			p.emit(ctx, ex)
 			return v, v.outcome == Error
+		}
+		if ex != nil {
+			ex.Action = r.action + " (" + r.source + ")"
+			p.emit(ctx, ex)
 		}
 		p.log.LogAttrs(ctx, slog.LevelDebug, "rule", slog.String("step", st.name), slog.Int("attempt", attempt),
 			slog.String("action", r.action), slog.String("rule", r.source), slog.String("reason", s.Redact(v.reason)))
@@ -215,12 +223,18 @@ func (p *Plan) reauth(ctx context.Context, st *step, req *request, s Settings) e
 }
 
 // attempt sends req once, bounded by timeout, and reads the whole (capped)
-// answer. It is the unit that retry rules repeat.
-func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n int, timeout time.Duration) (parse.Response, error) {
+// answer. It is the unit that retry rules repeat. ex is non-nil when the plan
+// has an observer; the caller completes and emits it.
+func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n int, timeout time.Duration) (parse.Response, error, *Exchange) {
 	start := time.Now()
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := p.send(tctx, st, pr)
+	var tr *tracer
+	if p.observer != nil {
+		tr = &tracer{start: start}
+		tctx = httptrace.WithClientTrace(tctx, tr.trace())
+	}
+	resp, err := p.send(tctx, st, pr, s)
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 		err = &TimeoutError{After: timeout}
 	} else if err != nil && ctx.Err() != nil {
@@ -230,7 +244,23 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n
 		slog.String("step", st.name), slog.String("method", pr.method), slog.String("url", s.Redact(pr.url)),
 		slog.Int("status", resp.Status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
 		slog.Any("error", redactErr(err, s)))
-	return resp, err
+	if tr == nil {
+		return resp, err, nil
+	}
+	ex := &Exchange{Step: st.name, Attempt: n, Method: pr.method, URL: s.Redact(pr.url),
+		RequestHeader: redactHeader(pr.header, s), RequestBody: s.Redact(string(pr.body)),
+		Status: resp.Status, ResponseHeader: redactHeader(resp.Header, s), ResponseBody: s.Redact(string(resp.Body)),
+		Timing: tr.timing()}
+	if err != nil {
+		ex.Err = s.Redact(err.Error())
+	}
+	return resp, err, ex
+}
+
+func (p *Plan) emit(ctx context.Context, ex *Exchange) {
+	if ex != nil {
+		p.observer(ctx, ex)
+	}
 }
 
 func redactErr(err error, s Settings) any {
@@ -261,7 +291,7 @@ func (e *BodyTooLargeError) Error() string {
 	return fmt.Sprintf("response body larger than %d bytes (raise response.max_bytes if this is expected)", e.Limit)
 }
 
-func (p *Plan) send(ctx context.Context, st *step, pr *request) (parse.Response, error) {
+func (p *Plan) send(ctx context.Context, st *step, pr *request, s Settings) (parse.Response, error) {
 	req, err := pr.httpRequest(ctx)
 	if err != nil {
 		return parse.Response{}, err

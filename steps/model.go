@@ -19,7 +19,9 @@ type Integration struct {
 	// Deadline bounds a whole flow for one lead (0: none beyond the steps\').
 	Deadline time.Duration `yaml:"deadline"`
 	Steps    []*Step       `yaml:"steps,required"`
-	Pos      Pos           `yaml:"-"`
+	// Tests are stored test cases (read by `plumb test`), kept as YAML.
+	Tests *Value `yaml:"tests"`
+	Pos   Pos    `yaml:"-"`
 }
 
 // Setting declares one configuration value the integration needs, such as an

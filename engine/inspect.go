@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+)
+
+// StepNames lists the plan's steps in the order they run.
+func (p *Plan) StepNames() []string {
+	out := make([]string, len(p.steps))
+	for i, st := range p.steps {
+		out[i] = st.name
+	}
+	return out
+}
+
+// RunStep runs only the named step for lead — the test console's "send this
+// one request". prior supplies captures of earlier steps the step reads, by
+// step name. The error is only for an unknown step name; everything that
+// happens to the request is in the Result.
+func (p *Plan) RunStep(ctx context.Context, name string, lead map[string]any, s Settings, prior map[string]map[string]any) (*Result, error) {
+	for _, st := range p.steps {
+		if st.name != name {
+			continue
+		}
+		res := &Result{Lead: copyMap(lead)}
+		if res.Lead == nil {
+			res.Lead = map[string]any{}
+		}
+		done := make(map[string]any, len(prior))
+		for k, v := range prior {
+			done[k] = v
+		}
+		sr := p.runStep(ctx, st, res.Lead, s, done)
+		res.Steps = []StepResult{sr}
+		res.Outcome, res.Duration = sr.Outcome, sr.Duration
+		if sr.Outcome != Success {
+			res.Reason, res.Step = sr.Reason, sr.Name
+		}
+		return res, nil
+	}
+	return nil, fmt.Errorf("integration %s has no step %q (steps: %v)", p.Name(), name, p.StepNames())
+}
+
+// Rendered is a step's request as it would be sent, secrets masked.
+type Rendered struct {
+	Step   string      `json:"step"`
+	Method string      `json:"method,omitempty"`
+	URL    string      `json:"url,omitempty"`
+	Header http.Header `json:"header,omitempty"`
+	Body   string      `json:"body,omitempty"`
+	// Skipped holds the reason the step's when condition gave, if false.
+	Skipped string `json:"skipped,omitempty"`
+	// Err says why the request could not be rendered (for example a later
+	// step reading a capture that only a real run would have).
+	Err string `json:"error,omitempty"`
+}
+
+// DryRun renders every step's request for lead without sending anything.
+// Captures of earlier steps are unknown in a dry run, so a step that reads
+// them reports an error instead of a request.
+func (p *Plan) DryRun(lead map[string]any, s Settings) []Rendered {
+	out := make([]Rendered, 0, len(p.steps))
+	done := map[string]any{}
+	for _, st := range p.steps {
+		r := Rendered{Step: st.name}
+		data := map[string]any{"lead": lead, "settings": s.values, "steps": done}
+		if st.when != nil {
+			ok, err := st.when.Eval(data)
+			switch {
+			case err != nil:
+				r.Err = s.Redact("when: " + err.Error())
+			case !ok:
+				r.Skipped = "when condition is false: " + st.when.Source()
+			}
+		}
+		if r.Err == "" && r.Skipped == "" {
+			req, err := p.build(st, data)
+			if err != nil {
+				r.Err = s.Redact(err.Error())
+			} else {
+				r.Method, r.URL, r.Header, r.Body = req.method, s.Redact(req.url), redactHeader(req.header, s), s.Redact(string(req.body))
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
