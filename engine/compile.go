@@ -38,6 +38,8 @@ type step struct {
 	cached   bool
 	cacheKey *template.Template
 	onError  string
+	// auth indexes the plan's auth sections (noAuth: none).
+	auth int
 	// needsResponse is set when a template or condition reads the response
 	// root, so the body is decoded for it only then.
 	needsResponse bool
@@ -101,8 +103,9 @@ type body struct {
 type scope int
 
 const (
-	scopeRequest scope = iota // lead, settings, vars, steps
-	scopeAnswer               // + captured, response
+	scopeRequest  scope = iota // lead, settings, vars, steps
+	scopeAnswer                // + captured, response
+	scopeSettings              // settings only: auth values
 )
 
 type compiler struct {
@@ -110,11 +113,17 @@ type compiler struct {
 	in   *steps.Integration
 	errs steps.ErrorList
 	// step being compiled, for reference checks
-	cur   *step
-	names map[string]int
+	cur         *step
+	names       map[string]int
+	defaultAuth int
 }
 
 func (c *compiler) compile() error {
+	c.plan.steps = nil
+	c.defaultAuth = noAuth
+	if c.in.Auth != nil {
+		c.defaultAuth = c.authSection(c.in.Auth)
+	}
 	c.names = map[string]int{}
 	for i, st := range c.in.Steps {
 		c.names[st.Name.Value] = i
@@ -181,7 +190,10 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 		v := c.value(a.Value.Node, scopeAnswer)
 		s.appends = append(s.appends, appendField{field: a.Key, path: strings.Split(a.Key, "."), val: v})
 	}
-	s.deadline, s.onError = st.Deadline, st.OnError
+	s.deadline, s.onError, s.auth = st.Deadline, st.OnError, c.defaultAuth
+	if st.Auth != nil {
+		s.auth = c.authSection(st.Auth)
+	}
 	for _, r := range st.Retry {
 		if r != nil {
 			s.rules = append(s.rules, compileRule(r))
@@ -321,6 +333,10 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 	s := c.cur
 	for _, r := range refs {
 		parts := strings.Split(r, ".")
+		if sc == scopeSettings && parts[0] != "settings" {
+			c.errs.Add(pos, "credentials are chosen per integration, not per lead", "auth values can only read settings, not %s", parts[0])
+			continue
+		}
 		switch parts[0] {
 		case "settings":
 			if len(parts) > 1 {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/store"
 	"github.com/plumbhq/plumb/template"
@@ -48,7 +49,12 @@ type options struct {
 	logger   *slog.Logger
 	store    store.Store
 	observer func(context.Context, *Exchange)
+	tokens   auth.TokenStore
 }
+
+// WithTokenStore sets where OAuth2 tokens are kept (required for the
+// authorization_code grant, whose tokens come from `plumb auth login`).
+func WithTokenStore(s auth.TokenStore) Option { return func(o *options) { o.tokens = s } }
 
 // WithStore sets where last-known-good answers are kept for cache fallback
 // links. The default is an in-memory store owned by the plan.
@@ -93,6 +99,8 @@ type Plan struct {
 	store    store.Store
 	deadline time.Duration
 	observer func(context.Context, *Exchange)
+	auths    []*authSection
+	tokens   auth.TokenStore
 }
 
 // Load reads, checks and compiles the integration file at path. Every
@@ -131,7 +139,7 @@ func Compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 	if o.store == nil {
 		o.store = store.NewMemory()
 	}
-	p := &Plan{in: in, client: o.client, clock: o.clock, log: o.logger, store: o.store, deadline: in.Deadline, observer: o.observer}
+	p := &Plan{in: in, client: o.client, clock: o.clock, log: o.logger, store: o.store, deadline: in.Deadline, observer: o.observer, tokens: o.tokens}
 	p.tmpl = template.New(template.WithClock(o.clock.Now))
 	c := &compiler{plan: p, in: in}
 	if err := c.compile(); err != nil {

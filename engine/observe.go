@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptrace"
+	"strings"
 	"time"
 )
 
@@ -80,10 +81,18 @@ func (t *tracer) timing() Timing {
 	return Timing{DNS: Duration(t.dns), Connect: Duration(t.conn), TLS: Duration(t.tls), FirstByte: Duration(t.firstByte), Total: Duration(time.Since(t.start))}
 }
 
+// redactHeader masks secret setting values, and credentials that auth put
+// in Authorization headers (tokens fetched at run time are secrets too).
 func redactHeader(h http.Header, s Settings) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		for _, v := range vs {
+			if k == "Authorization" || k == "Proxy-Authorization" {
+				scheme, _, found := strings.Cut(v, " ")
+				if v = "****"; found {
+					v = scheme + " ****"
+				}
+			}
 			out[k] = append(out[k], s.Redact(v))
 		}
 	}

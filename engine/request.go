@@ -20,6 +20,8 @@ type request struct {
 	url    string
 	header http.Header
 	body   []byte
+	// sent is the header of the last try, as signed.
+	sent http.Header
 }
 
 func (r *request) httpRequest(ctx context.Context) (*http.Request, error) {

@@ -217,11 +217,6 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 	}
 }
 
-// reauth asks the step's credentials to renew themselves.
-func (p *Plan) reauth(ctx context.Context, st *step, req *request, s Settings) error {
-	return errors.New("no credentials to renew")
-}
-
 // attempt sends req once, bounded by timeout, and reads the whole (capped)
 // answer. It is the unit that retry rules repeat. ex is non-nil when the plan
 // has an observer; the caller completes and emits it.
@@ -296,6 +291,9 @@ func (p *Plan) send(ctx context.Context, st *step, pr *request, s Settings) (par
 	if err != nil {
 		return parse.Response{}, err
 	}
+	if err := p.sign(ctx, st, req, pr, s); err != nil {
+		return parse.Response{}, err
+	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -319,7 +317,7 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 		switch {
 		case errors.As(err, &te):
 			v.keys = []string{"timeout"}
-		case errors.As(err, &ce), errors.As(err, &be):
+		case errors.As(err, &ce), errors.As(err, &be), errors.As(err, new(*AuthError)):
 		default:
 			v.keys = []string{"connection"}
 		}

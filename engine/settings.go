@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
 )
@@ -12,8 +13,10 @@ import (
 // Settings are an integration's configured values, resolved once against
 // its settings schema and then shared by every lead of a run.
 type Settings struct {
-	values  map[string]any
-	secrets []string
+	values   map[string]any
+	secrets  []string
+	auths    []auth.Authenticator
+	authCfgs []auth.Config
 }
 
 // Value returns a setting's resolved value.
@@ -87,6 +90,9 @@ func (p *Plan) Settings(given map[string]any, lookupEnv func(string) (string, bo
 	}
 	// longer secrets first so one that contains another is masked whole
 	sort.Slice(out.secrets, func(i, j int) bool { return len(out.secrets[i]) > len(out.secrets[j]) })
+	if len(errs) == 0 {
+		out.authCfgs, out.auths = p.authenticators(out.values, &errs)
+	}
 	return out, errs.Err()
 }
 

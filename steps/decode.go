@@ -193,17 +193,25 @@ func scalarKind(k reflect.Kind) string {
 }
 
 type fieldInfo struct {
-	index    int
+	index    []int
 	name     string
 	required bool
 }
 
-func structFields(t reflect.Type) (fields []fieldInfo, posIndex int) {
-	posIndex = -1
+var keyPosType = reflect.TypeOf(map[string]Pos{})
+
+// structFields lists the YAML keys of a struct type, following fields
+// tagged `yaml:",inline"`, and finds its Pos and KeyPos fields (-1: none).
+func structFields(t reflect.Type) (fields []fieldInfo, posIndex, keyPosIndex int) {
+	posIndex, keyPosIndex = -1, -1
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if f.Type == posType && f.Name == "Pos" {
+		switch {
+		case f.Type == posType && f.Name == "Pos":
 			posIndex = i
+			continue
+		case f.Type == keyPosType && f.Name == "KeyPos":
+			keyPosIndex = i
 			continue
 		}
 		tag := f.Tag.Get("yaml")
@@ -211,15 +219,28 @@ func structFields(t reflect.Type) (fields []fieldInfo, posIndex int) {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
-		fields = append(fields, fieldInfo{index: i, name: name, required: strings.Contains(opts, "required")})
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			inner, _, _ := structFields(f.Type)
+			for _, in := range inner {
+				in.index = append([]int{i}, in.index...)
+				fields = append(fields, in)
+			}
+			continue
+		}
+		fields = append(fields, fieldInfo{index: []int{i}, name: name, required: strings.Contains(opts, "required")})
 	}
-	return fields, posIndex
+	return fields, posIndex, keyPosIndex
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
-	fields, posIndex := structFields(v.Type())
+	fields, posIndex, keyPosIndex := structFields(v.Type())
 	if posIndex >= 0 {
 		v.Field(posIndex).Set(reflect.ValueOf(d.pos(n)))
+	}
+	var keyPos map[string]Pos
+	if keyPosIndex >= 0 {
+		keyPos = map[string]Pos{}
+		v.Field(keyPosIndex).Set(reflect.ValueOf(keyPos))
 	}
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))
@@ -253,7 +274,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 			continue
 		}
 		seen[key] = true
-		d.decode(n.Content[i+1], v.Field(f.index), what+"."+key)
+		if keyPos != nil {
+			keyPos[key] = d.pos(n.Content[i+1])
+		}
+		d.decode(n.Content[i+1], v.FieldByIndex(f.index), what+"."+key)
 	}
 	for _, f := range fields {
 		if f.required && !seen[f.name] {

@@ -92,6 +92,7 @@ var (
 	setTypes = []string{"", "string", "number", "bool", "list", "object"}
 	capTypes = []string{"", "string", "number", "int", "bool"}
 	actions  = []string{"retry", "reauth", "fail", "fallback", "ignore"}
+	authKind = []string{"api_key", "basic", "bearer", "oauth2", "hmac", "rotate", "none"}
 	onErrors = []string{"", "stop", "continue"}
 )
 
@@ -132,6 +133,7 @@ func (in *Integration) validate(errs *ErrorList) {
 			errs.Add(s.Value.Pos, choices(setTypes), "setting %q: unknown type %q", s.Key, s.Value.Type)
 		}
 	}
+	in.Auth.validate(errs)
 	if len(in.Steps) == 0 {
 		errs.Add(in.Pos, "add at least one step under steps:", "integration has no steps")
 	}
@@ -161,6 +163,7 @@ func (st *Step) validate(errs *ErrorList) {
 	if st.Response.MaxBytes < 0 {
 		errs.Add(st.Response.Pos, "", "step %q: max_bytes must not be negative", st.Name.Value)
 	}
+	st.Auth.validate(errs)
 	if !oneOf(st.OnError, onErrors) {
 		errs.Add(st.Pos, choices(onErrors), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
 	}
@@ -249,4 +252,13 @@ func ValidTrigger(s string) bool {
 	}
 	n, err := strconv.Atoi(s)
 	return err == nil && n >= 100 && n <= 599
+}
+
+func (a *Auth) validate(errs *ErrorList) {
+	if a == nil {
+		return
+	}
+	if !oneOf(a.Type, authKind) {
+		errs.Add(a.Pos, choices(authKind), "auth: unknown type %q", a.Type)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/plumbhq/plumb/auth"
 )
 
 // Integration is one integration file: what it needs configured and the
@@ -16,6 +18,8 @@ type Integration struct {
 	Name        String        `yaml:"name,required"`
 	Description string        `yaml:"description"`
 	Settings    Map[*Setting] `yaml:"settings"`
+	// Auth signs every request of every step unless a step says otherwise.
+	Auth *Auth `yaml:"auth"`
 	// Deadline bounds a whole flow for one lead (0: none beyond the steps\').
 	Deadline time.Duration `yaml:"deadline"`
 	Steps    []*Step       `yaml:"steps,required"`
@@ -50,6 +54,9 @@ type Step struct {
 	// When is a condition; when it does not hold the step is skipped.
 	When    String   `yaml:"when"`
 	Request *Request `yaml:"request,required"`
+	// Auth overrides the integration's auth for this step; type: none
+	// sends the step without credentials.
+	Auth *Auth `yaml:"auth"`
 	// Timeout bounds one try (connect, send, read the whole response).
 	Timeout time.Duration `yaml:"timeout"`
 	// Deadline bounds all tries of the step, waits and fallbacks included.
@@ -291,4 +298,14 @@ type CacheLink struct {
 type SkipLink struct {
 	Note String `yaml:"note"`
 	Pos  Pos    `yaml:"-"`
+}
+
+// Auth is an auth section: the keys of auth.Config. Its string values are
+// templates over settings (lead data never chooses credentials), rendered
+// once per run, except message, which is the HMAC signing template.
+type Auth struct {
+	auth.Config `yaml:",inline"`
+	// KeyPos holds the position of each key's value, for errors.
+	KeyPos map[string]Pos `yaml:"-"`
+	Pos    Pos            `yaml:"-"`
 }

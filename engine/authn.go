@@ -1,0 +1,206 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/steps"
+	"github.com/plumbhq/plumb/template"
+)
+
+// authSection is a compiled auth section: auth.Config with its templated
+// values, rendered once per Settings.
+type authSection struct {
+	pos    steps.Pos
+	cfg    auth.Config
+	fields []authField
+}
+
+// authField is one templated value of an auth section, at a reflect index
+// path into auth.Config (elem is the list index or map key, if any).
+type authField struct {
+	index []int
+	elem  any
+	tmpl  *template.Template
+}
+
+// noAuth marks a step that sends no credentials.
+const noAuth = -1
+
+// authSection compiles an auth section and returns its index in the plan.
+func (c *compiler) authSection(a *steps.Auth) int {
+	if a.Type == "none" {
+		return noAuth
+	}
+	sec := &authSection{pos: a.Pos, cfg: a.Config}
+	v := reflect.ValueOf(a.Config)
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if key == "message" { // the HMAC signing template, run by package auth
+			continue
+		}
+		pos, ok := a.KeyPos[key]
+		if !ok {
+			pos = a.Pos
+		}
+		add := func(s string, elem any) {
+			if !strings.Contains(s, "{{") {
+				return
+			}
+			tm := c.tmpl(steps.String{Value: s, Pos: pos}, template.Plain, scopeSettings)
+			sec.fields = append(sec.fields, authField{index: []int{i}, elem: elem, tmpl: tm})
+		}
+		switch fv := v.Field(i); fv.Kind() {
+		case reflect.String:
+			add(fv.String(), nil)
+		case reflect.Slice:
+			for j := range fv.Len() {
+				add(fv.Index(j).String(), j)
+			}
+		case reflect.Map:
+			for _, k := range fv.MapKeys() {
+				add(fv.MapIndex(k).String(), k.String())
+			}
+		}
+	}
+	c.plan.auths = append(c.plan.auths, sec)
+	return len(c.plan.auths) - 1
+}
+
+// render fills the section's templates from settings.
+func (sec *authSection) render(settings map[string]any) (auth.Config, error) {
+	cfg := sec.cfg
+	// copy the reference fields so sections never share a rendered value
+	cfg.Scopes = append([]string(nil), cfg.Scopes...)
+	cfg.Tokens = append([]string(nil), cfg.Tokens...)
+	cfg.SignedHeaders = append([]string(nil), cfg.SignedHeaders...)
+	if cfg.Params != nil {
+		params := make(map[string]string, len(cfg.Params))
+		for k, v := range cfg.Params {
+			params[k] = v
+		}
+		cfg.Params = params
+	}
+	data := map[string]any{"settings": settings}
+	v := reflect.ValueOf(&cfg).Elem()
+	for _, f := range sec.fields {
+		val, err := f.tmpl.Value(data)
+		if err != nil {
+			return cfg, err
+		}
+		fv := v.FieldByIndex(f.index)
+		switch e := f.elem.(type) {
+		case nil:
+			fv.SetString(plain(val))
+		case int:
+			if list, ok := val.([]any); ok && fv.Len() == 1 { // tokens: ["{{settings.tokens}}"]
+				out := make([]string, len(list))
+				for i, x := range list {
+					out[i] = plain(x)
+				}
+				fv.Set(reflect.ValueOf(out))
+				continue
+			}
+			fv.Index(e).SetString(plain(val))
+		case string:
+			fv.SetMapIndex(reflect.ValueOf(e), reflect.ValueOf(plain(val)))
+		}
+	}
+	return cfg, nil
+}
+
+func plain(v any) string {
+	if v == nil {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+// authenticators builds one Authenticator per auth section for a run.
+func (p *Plan) authenticators(values map[string]any, errs *steps.ErrorList) ([]auth.Config, []auth.Authenticator) {
+	cfgs := make([]auth.Config, len(p.auths))
+	out := make([]auth.Authenticator, len(p.auths))
+	for i, sec := range p.auths {
+		cfg, err := sec.render(values)
+		if err != nil {
+			errs.Add(sec.pos, "", "auth: %v", err)
+			continue
+		}
+		opts := []auth.Option{auth.WithHTTPClient(p.client), auth.WithClock(p.clock.Now), auth.WithIntegration(p.Name())}
+		if p.tokens != nil {
+			opts = append(opts, auth.WithTokenStore(p.tokens))
+		}
+		a, err := auth.New(cfg, opts...)
+		if err != nil {
+			errs.Add(sec.pos, "", "%v", err)
+			continue
+		}
+		cfgs[i], out[i] = cfg, a
+	}
+	return cfgs, out
+}
+
+// AuthError is a request that could not be signed, such as an OAuth2 token
+// endpoint that refused the client.
+type AuthError struct{ Err error }
+
+// Error implements error.
+func (e *AuthError) Error() string { return "auth: " + strings.TrimPrefix(e.Err.Error(), "auth: ") }
+
+// Unwrap returns the underlying error.
+func (e *AuthError) Unwrap() error { return e.Err }
+
+func (s Settings) authn(i int) auth.Authenticator {
+	if i < 0 || i >= len(s.auths) {
+		return nil
+	}
+	return s.auths[i]
+}
+
+// sign applies the step's credentials to one try.
+func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *request, s Settings) error {
+	a := s.authn(st.auth)
+	if a == nil {
+		return nil
+	}
+	if err := a.Apply(ctx, req, pr.body); err != nil {
+		return &AuthError{Err: err}
+	}
+	pr.sent = req.Header
+	return nil
+}
+
+// reauth asks the step's credentials to renew themselves after a 401.
+func (p *Plan) reauth(ctx context.Context, st *step, pr *request, s Settings) error {
+	a := s.authn(st.auth)
+	r, ok := a.(auth.Reauther)
+	if !ok {
+		return errors.New("no credentials to renew")
+	}
+	failed, err := http.NewRequestWithContext(ctx, pr.method, pr.url, nil)
+	if err != nil {
+		return err
+	}
+	if pr.sent != nil {
+		failed.Header = pr.sent
+	}
+	if err := r.Reauth(ctx, failed); err != nil {
+		return fmt.Errorf("re-authenticating failed: %s", s.Redact(err.Error()))
+	}
+	return nil
+}
+
+// AuthConfigs returns the integration's auth sections with their values
+// rendered from these settings, in file order (the integration's first).
+// `plumb auth login` reads them; they hold secrets, so never print them.
+func (s Settings) AuthConfigs() []auth.Config { return s.authCfgs }
