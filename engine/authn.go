@@ -169,7 +169,7 @@ func (s Settings) authn(i int) auth.Authenticator {
 
 // sign applies the step's credentials to one try.
 func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *request, s Settings) error {
-	a := s.authn(st.auth)
+	a := s.authn(pr.auth)
 	if a == nil {
 		return nil
 	}
@@ -182,7 +182,7 @@ func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *reques
 
 // reauth asks the step's credentials to renew themselves after a 401.
 func (p *Plan) reauth(ctx context.Context, st *step, pr *request, s Settings) error {
-	a := s.authn(st.auth)
+	a := s.authn(pr.auth)
 	r, ok := a.(auth.Reauther)
 	if !ok {
 		return errors.New("no credentials to renew")

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 // step is a compiled steps.Step.
 type step struct {
 	name     string
-	index    int
+	src      *steps.Step
+	stage    int
 	when     *cond.Program
 	method   string
 	url      *template.Template
@@ -39,10 +41,29 @@ type step struct {
 	cacheKey *template.Template
 	onError  string
 	// auth indexes the plan's auth sections (noAuth: none).
-	auth int
+	auth      int
+	vars      []namedValue
+	variants  []*variant
+	respCache *respCache
+	batch     *batchSpec
 	// needsResponse is set when a template or condition reads the response
 	// root, so the body is decoded for it only then.
 	needsResponse bool
+}
+
+// variant is a compiled route of a step's request.
+type variant struct {
+	when    *cond.Program
+	url     *template.Template
+	timeout time.Duration
+	headers []kv
+	auth    int
+}
+
+// respCache is a compiled response cache.
+type respCache struct {
+	key *template.Template
+	ttl time.Duration
 }
 
 // fallback is a compiled fallback link.
@@ -114,29 +135,65 @@ type compiler struct {
 	errs steps.ErrorList
 	// step being compiled, for reference checks
 	cur         *step
-	names       map[string]int
+	names       map[string]stepRef
 	defaultAuth int
 }
 
+// stepRef places a step for reference checks.
+type stepRef struct {
+	src   *steps.Step
+	stage int
+}
+
 func (c *compiler) compile() error {
-	c.plan.steps = nil
 	c.defaultAuth = noAuth
 	if c.in.Auth != nil {
 		c.defaultAuth = c.authSection(c.in.Auth)
 	}
-	c.names = map[string]int{}
-	for i, st := range c.in.Steps {
-		c.names[st.Name.Value] = i
+	c.names = map[string]stepRef{}
+	for i, item := range c.in.Steps {
+		group := []*steps.Step{item}
+		if item.Parallel != nil {
+			group = item.Parallel
+		}
+		for _, st := range group {
+			c.names[st.Name.Value] = stepRef{src: st, stage: i}
+		}
 	}
-	for i, st := range c.in.Steps {
-		s := c.step(i, st)
-		c.plan.steps = append(c.plan.steps, s)
+	c.plan.vars = c.vars(c.in.Vars, nil)
+	for i, item := range c.in.Steps {
+		g := &stage{failFast: item.FailFast}
+		group := []*steps.Step{item}
+		if item.Parallel != nil {
+			group = item.Parallel
+		}
+		for _, st := range group {
+			s := c.step(i, st)
+			g.steps = append(g.steps, s)
+			c.plan.steps = append(c.plan.steps, s)
+		}
+		c.plan.stages = append(c.plan.stages, g)
 	}
 	return c.errs.Err()
 }
 
+// stage is one item of a flow: a step, or a parallel group of steps.
+type stage struct {
+	steps    []*step
+	failFast bool
+}
+
+// vars compiles a vars section; step vars may read the integration's.
+func (c *compiler) vars(m steps.Map[steps.Value], cur *step) []namedValue {
+	out := make([]namedValue, 0, len(m))
+	for _, v := range m {
+		out = append(out, namedValue{name: v.Key, val: c.value(v.Value.Node, scopeRequest)})
+	}
+	return out
+}
+
 func (c *compiler) step(i int, st *steps.Step) *step {
-	s := &step{name: st.Name.Value, index: i, timeout: st.Timeout, format: parse.Format(st.Response.Format), maxBytes: st.Response.MaxBytes}
+	s := &step{name: st.Name.Value, src: st, stage: i, timeout: st.Timeout, format: parse.Format(st.Response.Format), maxBytes: st.Response.MaxBytes}
 	c.cur = s
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
@@ -193,6 +250,27 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 	s.deadline, s.onError, s.auth = st.Deadline, st.OnError, c.defaultAuth
 	if st.Auth != nil {
 		s.auth = c.authSection(st.Auth)
+	}
+	s.vars = c.vars(st.Vars, s)
+	for _, v := range st.Variants {
+		if v == nil {
+			continue
+		}
+		cv := &variant{when: c.cond(v.When, scopeRequest), timeout: v.Timeout, auth: s.auth}
+		if v.URL.IsSet() {
+			cv.url = c.tmpl(v.URL, template.URL, scopeRequest)
+		}
+		cv.headers = c.kvs(v.Headers, template.Header, scopeRequest)
+		if v.Auth != nil {
+			cv.auth = c.authSection(v.Auth)
+		}
+		s.variants = append(s.variants, cv)
+	}
+	if rc := st.Cache; rc != nil {
+		s.respCache = &respCache{key: c.tmpl(rc.Key, template.Plain, scopeRequest), ttl: rc.TTL}
+	}
+	if b := st.Batch; b != nil {
+		s.batch = c.batch(b)
 	}
 	for _, r := range st.Retry {
 		if r != nil {
@@ -348,14 +426,18 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 			if len(parts) < 2 {
 				continue
 			}
-			j, ok := c.names[parts[1]]
+			ref, ok := c.names[parts[1]]
 			switch {
 			case !ok:
 				c.errs.Add(pos, "steps.<name>.<capture> reads a capture of an earlier step", "unknown step %q", parts[1])
-			case j >= s.index:
-				c.errs.Add(pos, "a step can only read captures of steps that run before it", "step %q does not run before step %q", parts[1], s.name)
+			case s == nil || ref.stage >= s.stage:
+				name := "this one"
+				if s != nil {
+					name = fmt.Sprintf("step %q", s.name)
+				}
+				c.errs.Add(pos, "a step can only read captures of steps that run before it (not in the same parallel group)", "step %q does not run before %s", parts[1], name)
 			case len(parts) > 2:
-				if _, ok := c.in.Steps[j].Capture.Get(parts[2]); !ok {
+				if _, ok := ref.src.Capture.Get(parts[2]); !ok {
 					c.errs.Add(pos, "", "step %q has no capture %q", parts[1], parts[2])
 				}
 			}
@@ -363,7 +445,7 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 			if sc == scopeRequest {
 				c.errs.Add(pos, "captured is only known after the response; use it in outcome or append", "captured.%s read before the request is sent", strings.Join(parts[1:], "."))
 			} else if len(parts) > 1 {
-				if _, ok := c.in.Steps[s.index].Capture.Get(parts[1]); !ok {
+				if _, ok := s.src.Capture.Get(parts[1]); !ok {
 					c.errs.Add(pos, "", "step %q has no capture %q", s.name, parts[1])
 				}
 			}
@@ -371,9 +453,23 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 			if sc == scopeRequest {
 				c.errs.Add(pos, "response is only known after the request; use it in outcome or append", "response read before the request is sent")
 			}
-			s.needsResponse = true
+			if s != nil {
+				s.needsResponse = true
+			}
 		case "batch":
-			c.errs.Add(pos, "batch is only available in batch steps", "batch is not available here")
+			if s == nil || s.src.Batch == nil || sc != scopeRequest {
+				c.errs.Add(pos, "batch is only available in the request of a step with batch:", "batch is not available here")
+			}
+		case "vars":
+			if len(parts) > 1 {
+				_, ok := c.in.Vars.Get(parts[1])
+				if !ok && s != nil {
+					_, ok = s.src.Vars.Get(parts[1])
+				}
+				if !ok {
+					c.errs.Add(pos, "declare it under vars: (the integration's or this step's)", "unknown var %q", parts[1])
+				}
+			}
 		}
 	}
 }

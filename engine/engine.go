@@ -10,6 +10,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -74,8 +75,11 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // NewHTTPClient returns the client a plan uses by default: keep-alive,
 // pooled per host, bounded dial and TLS handshake. Per-try timeouts come from
 // the request context, not from the client.
-func NewHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
+func NewHTTPClient() *http.Client { return newHTTPClient(nil) }
+
+// newHTTPClient applies an integration's http: section to the default client.
+func newHTTPClient(h *steps.HTTP) *http.Client {
+	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -84,7 +88,21 @@ func NewHTTPClient() *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}}
+	}
+	if h != nil {
+		t.MaxConnsPerHost = h.MaxConnsPerHost
+		if h.IdleTimeout > 0 {
+			t.IdleConnTimeout = h.IdleTimeout
+		}
+		if h.HTTP2 != nil && !*h.HTTP2 {
+			t.ForceAttemptHTTP2 = false
+			t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		if h.GzipResponses != nil {
+			t.DisableCompression = !*h.GzipResponses
+		}
+	}
+	return &http.Client{Transport: t}
 }
 
 // Plan is a compiled integration. It is immutable and safe for concurrent
@@ -101,6 +119,10 @@ type Plan struct {
 	observer func(context.Context, *Exchange)
 	auths    []*authSection
 	tokens   auth.TokenStore
+	vars     []namedValue
+	stages   []*stage
+	// gzipRequests compresses request bodies (http.gzip_requests).
+	gzipRequests bool
 }
 
 // Load reads, checks and compiles the integration file at path. Every
@@ -131,7 +153,7 @@ func Compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 		f(&o)
 	}
 	if o.client == nil {
-		o.client = NewHTTPClient()
+		o.client = newHTTPClient(in.HTTP)
 	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -139,7 +161,7 @@ func Compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 	if o.store == nil {
 		o.store = store.NewMemory()
 	}
-	p := &Plan{in: in, client: o.client, clock: o.clock, log: o.logger, store: o.store, deadline: in.Deadline, observer: o.observer, tokens: o.tokens}
+	p := &Plan{gzipRequests: in.HTTP != nil && in.HTTP.GzipRequests, in: in, client: o.client, clock: o.clock, log: o.logger, store: o.store, deadline: in.Deadline, observer: o.observer, tokens: o.tokens}
 	p.tmpl = template.New(template.WithClock(o.clock.Now))
 	c := &compiler{plan: p, in: in}
 	if err := c.compile(); err != nil {

@@ -24,12 +24,8 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 				sr.Tried = append(sr.Tried, "request: "+err.Error())
 				continue
 			}
-			timeout := f.timeout
-			if timeout == 0 {
-				timeout = st.timeout
-			}
 			sr.Attempts++
-			resp, err, ex := p.attempt(ctx, st, req, s, sr.Attempts, timeout)
+			resp, err, ex := p.attempt(ctx, st, req, s, sr.Attempts)
 			if ex != nil {
 				ex.Fallback = true
 				p.emit(ctx, ex)
@@ -99,12 +95,15 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 
 // override renders a secondary request: the primary with the link's changes.
 func (p *Plan) override(st *step, f *fallback, primary *request, data map[string]any) (*request, error) {
-	r := &request{method: primary.method, url: primary.url, header: primary.header.Clone(), body: primary.body}
+	r := &request{method: primary.method, url: primary.url, header: primary.header.Clone(), body: primary.body, timeout: primary.timeout, auth: primary.auth, variant: primary.variant}
+	if f.timeout > 0 {
+		r.timeout = f.timeout
+	}
 	if f.method != "" {
 		r.method = f.method
 	}
 	if f.url != nil {
-		u, err := renderURL(st, f.url, data)
+		u, err := renderURL(f.url, data)
 		if err != nil {
 			return nil, err
 		}

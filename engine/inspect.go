@@ -28,11 +28,14 @@ func (p *Plan) RunStep(ctx context.Context, name string, lead map[string]any, s 
 		if res.Lead == nil {
 			res.Lead = map[string]any{}
 		}
-		done := make(map[string]any, len(prior))
+		f := &flow{lead: res.Lead, vars: map[string]any{}, done: make(map[string]any, len(prior))}
 		for k, v := range prior {
-			done[k] = v
+			f.done[k] = v
 		}
-		sr := p.runStep(ctx, st, res.Lead, s, done)
+		if err := f.compute(p.vars, s); err != nil {
+			return nil, fmt.Errorf("vars: %s", s.Redact(err.Error()))
+		}
+		sr := p.runStep(ctx, st, f, s)
 		res.Steps = []StepResult{sr}
 		res.Outcome, res.Duration = sr.Outcome, sr.Duration
 		if sr.Outcome != Success {
@@ -62,10 +65,16 @@ type Rendered struct {
 // them reports an error instead of a request.
 func (p *Plan) DryRun(lead map[string]any, s Settings) []Rendered {
 	out := make([]Rendered, 0, len(p.steps))
-	done := map[string]any{}
+	f := &flow{lead: copyMap(lead), vars: map[string]any{}, done: map[string]any{}}
+	varsErr := f.compute(p.vars, s)
 	for _, st := range p.steps {
 		r := Rendered{Step: st.name}
-		data := map[string]any{"lead": lead, "settings": s.values, "steps": done}
+		data := f.data(s)
+		if varsErr != nil {
+			r.Err = s.Redact("vars: " + varsErr.Error())
+			out = append(out, r)
+			continue
+		}
 		if st.when != nil {
 			ok, err := st.when.Eval(data)
 			switch {
@@ -76,6 +85,11 @@ func (p *Plan) DryRun(lead map[string]any, s Settings) []Rendered {
 			}
 		}
 		if r.Err == "" && r.Skipped == "" {
+			if err := f.compute(st.vars, s); err != nil {
+				r.Err = s.Redact("vars: " + err.Error())
+				out = append(out, r)
+				continue
+			}
 			req, err := p.build(st, data)
 			if err != nil {
 				r.Err = s.Redact(err.Error())

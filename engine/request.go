@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/plumbhq/plumb/template"
 )
@@ -20,6 +22,11 @@ type request struct {
 	url    string
 	header http.Header
 	body   []byte
+	// timeout bounds each try; auth indexes the credentials to sign with.
+	timeout time.Duration
+	auth    int
+	// variant is the 1-based route chosen, 0 for none.
+	variant int
 	// sent is the header of the last try, as signed.
 	sent http.Header
 }
@@ -42,7 +49,29 @@ func (r *request) httpRequest(ctx context.Context) (*http.Request, error) {
 
 // build renders a step's request for one lead.
 func (p *Plan) build(st *step, data map[string]any) (*request, error) {
-	u, err := parseURL(st.url, data)
+	urlT, headers := st.url, st.headers
+	r := &request{method: st.method, timeout: st.timeout, auth: st.auth}
+	for i, v := range st.variants {
+		if v.when != nil {
+			ok, err := v.when.Eval(data)
+			if err != nil {
+				return nil, fmt.Errorf("variant %d: %w", i+1, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		if v.url != nil {
+			urlT = v.url
+		}
+		if v.timeout > 0 {
+			r.timeout = v.timeout
+		}
+		r.auth, r.variant = v.auth, i+1
+		headers = append(append([]kv(nil), headers...), v.headers...)
+		break
+	}
+	u, err := parseURL(urlT, data)
 	if err != nil {
 		return nil, err
 	}
@@ -63,15 +92,23 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 		}
 		u.RawQuery = q.String()
 	}
-	r := &request{method: st.method, url: u.String(), header: make(http.Header, len(st.headers)+2)}
+	r.url, r.header = u.String(), make(http.Header, len(headers)+3)
 	r.header.Set("User-Agent", "plumb/1")
 	if st.body != nil {
 		if r.body, err = st.body.render(data); err != nil {
 			return nil, fmt.Errorf("body: %w", err)
 		}
 		r.header.Set("Content-Type", st.body.contentType)
+		if p.gzipRequests {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Write(r.body)
+			zw.Close()
+			r.body = buf.Bytes()
+			r.header.Set("Content-Encoding", "gzip")
+		}
 	}
-	for _, h := range st.headers {
+	for _, h := range headers {
 		v, err := h.val.Render(data)
 		if err != nil {
 			return nil, fmt.Errorf("header %s: %w", h.key, err)
@@ -81,8 +118,8 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 	return r, nil
 }
 
-// renderURL renders a URL template with the step's query parameters.
-func renderURL(st *step, t *template.Template, data map[string]any) (string, error) {
+// renderURL renders a URL template.
+func renderURL(t *template.Template, data map[string]any) (string, error) {
 	u, err := parseURL(t, data)
 	if err != nil {
 		return "", err

@@ -68,6 +68,12 @@ type StepResult struct {
 	// Tried says why each earlier source of an answer (the primary request,
 	// then each fallback link) gave none.
 	Tried []string `json:"tried,omitempty"`
+	// Variant is the 1-based route of the step's variants that was taken.
+	Variant int `json:"variant,omitempty"`
+	// Cache is hit or miss for a step with a response cache.
+	Cache string `json:"cache,omitempty"`
+	// Batch is the id of the batch request that carried this lead.
+	Batch string `json:"batch,omitempty"`
 	// Appended holds the lead fields this step wrote.
 	Appended map[string]any `json:"appended,omitempty"`
 }

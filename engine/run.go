@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plumbhq/plumb/cond"
@@ -21,11 +22,13 @@ import (
 // ctx) the lead leaves with a Result whose outcome says so. lead is not
 // modified; Result.Lead is a copy with the appended fields.
 //
-// Steps run in order. A skipped or successful step lets the flow go on; a
-// failure, or an error of a step without on_error: continue, stops it and
-// becomes the flow's outcome.
+// Steps run in order; the steps of a parallel group run concurrently. A
+// skipped or successful step lets the flow go on; a failure, or an error of a
+// step without on_error: continue, stops it and becomes the flow's outcome.
 func (p *Plan) Run(ctx context.Context, lead map[string]any, s Settings) *Result {
 	start := time.Now()
+	s.run.enter()
+	defer s.run.leave()
 	if p.deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, p.deadline, fmt.Errorf("flow deadline %s exceeded", p.deadline))
@@ -35,23 +38,26 @@ func (p *Plan) Run(ctx context.Context, lead map[string]any, s Settings) *Result
 	if res.Lead == nil {
 		res.Lead = map[string]any{}
 	}
-	done := make(map[string]any, len(p.steps))
+	f := &flow{lead: res.Lead, vars: map[string]any{}, done: make(map[string]any, len(p.steps))}
+	if err := f.compute(p.vars, s); err != nil {
+		res.Outcome, res.Reason = Error, s.Redact("vars: "+err.Error())
+		res.Duration = Duration(time.Since(start))
+		return res
+	}
 	var firstErr *StepResult
-	for _, st := range p.steps {
-		var sr StepResult
-		if err := ctx.Err(); err != nil {
-			sr = StepResult{Name: st.name, Outcome: Error, Reason: "not run: " + contextReason(ctx, err)}
-		} else {
-			sr = p.runStep(ctx, st, res.Lead, s, done)
-		}
-		res.Steps = append(res.Steps, sr)
-		switch {
-		case sr.Outcome == Failure || (sr.Outcome == Error && st.onError != "continue"):
-			res.Outcome, res.Reason, res.Step = sr.Outcome, sr.Reason, sr.Name
-		case sr.Outcome == Error && firstErr == nil:
-			firstErr = &res.Steps[len(res.Steps)-1]
-		case sr.Outcome == Success:
-			res.Outcome = Success
+	for _, g := range p.stages {
+		results := p.runStage(ctx, g, f, s)
+		for i, sr := range results {
+			res.Steps = append(res.Steps, sr)
+			switch {
+			case res.Outcome == Failure || res.Outcome == Error:
+			case sr.Outcome == Failure || (sr.Outcome == Error && g.steps[i].onError != "continue"):
+				res.Outcome, res.Reason, res.Step = sr.Outcome, sr.Reason, sr.Name
+			case sr.Outcome == Error && firstErr == nil:
+				firstErr = &sr
+			case sr.Outcome == Success:
+				res.Outcome = Success
+			}
 		}
 		if res.Outcome == Failure || res.Outcome == Error {
 			break
@@ -66,6 +72,100 @@ func (p *Plan) Run(ctx context.Context, lead map[string]any, s Settings) *Result
 	}
 	res.Duration = Duration(time.Since(start))
 	return res
+}
+
+// flow is the state of one lead between steps: the lead with its appended
+// fields, the vars, and the captures of the steps done.
+type flow struct {
+	lead, vars, done map[string]any
+}
+
+func (f *flow) data(s Settings) map[string]any {
+	return map[string]any{"lead": f.lead, "settings": s.values, "vars": f.vars, "steps": f.done}
+}
+
+// compute evaluates vars in order into f.vars; each may read earlier ones.
+func (f *flow) compute(vars []namedValue, s Settings) error {
+	if len(vars) == 0 {
+		return nil
+	}
+	data := f.data(s)
+	for _, v := range vars {
+		x, err := v.val.eval(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
+		}
+		f.vars[v.name] = x
+	}
+	return nil
+}
+
+// runStage runs one step, or a parallel group: each of its steps works on
+// its own copy of the lead and vars, and their captures, appended fields and
+// vars are merged in declaration order once all are done.
+func (p *Plan) runStage(ctx context.Context, g *stage, f *flow, s Settings) []StepResult {
+	out := make([]StepResult, len(g.steps))
+	if len(g.steps) == 1 {
+		out[0] = p.runOne(ctx, g.steps[0], f, s)
+		return out
+	}
+	gctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	views := make([]*flow, len(g.steps))
+	var wg sync.WaitGroup
+	for i, st := range g.steps {
+		views[i] = &flow{lead: copyMap(f.lead), vars: copyMap(f.vars), done: f.done}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = p.runStep(gctx, st, views[i], s)
+			if g.failFast && (out[i].Outcome == Failure || out[i].Outcome == Error) {
+				cancel(fmt.Errorf("step %s of the parallel group ended in %s (fail_fast)", st.name, out[i].Outcome))
+			}
+		}()
+	}
+	wg.Wait()
+	for i, st := range g.steps {
+		p.settle(st, out[i], views[i], f)
+	}
+	return out
+}
+
+// runOne runs a step outside a group.
+func (p *Plan) runOne(ctx context.Context, st *step, f *flow, s Settings) StepResult {
+	var sr StepResult
+	if err := ctx.Err(); err != nil {
+		return StepResult{Name: st.name, Outcome: Error, Reason: "not run: " + contextReason(ctx, err)}
+	}
+	sr = p.runStep(ctx, st, f, s)
+	p.settle(st, sr, f, f)
+	return sr
+}
+
+// settle records a finished step's captures for later steps, and copies
+// what it wrote in its view (appended fields, vars) into the flow.
+func (p *Plan) settle(st *step, sr StepResult, view, f *flow) {
+	if sr.Outcome == Success || sr.Outcome == Failure {
+		f.done[st.name] = sr.Captured
+	}
+	if view == f {
+		return
+	}
+	for _, a := range st.appends {
+		if v, ok := sr.Appended[a.field]; ok {
+			setPath(f.lead, a.path, v)
+		}
+	}
+	for _, v := range st.vars {
+		if x, ok := view.vars[v.name]; ok {
+			f.vars[v.name] = x
+		}
+	}
+	for _, fb := range st.fallback {
+		if fb.flag != "" && sr.Fallback == "defaults" {
+			setPath(f.lead, strings.Split(fb.flag, "."), true)
+		}
+	}
 }
 
 func contextReason(ctx context.Context, err error) string {
@@ -90,9 +190,9 @@ type verdict struct {
 	header map[string][]string
 }
 
-// runStep runs one step; done maps names of finished steps to their captures
-// and receives this step's.
-func (p *Plan) runStep(ctx context.Context, st *step, lead map[string]any, s Settings, done map[string]any) (sr StepResult) {
+// runStep runs one step for the lead of f. It reads f.done and writes only
+// f.lead (appended fields) and f.vars (the step's vars).
+func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr StepResult) {
 	start := time.Now()
 	sr.Name = st.name
 	defer func() {
@@ -102,8 +202,12 @@ func (p *Plan) runStep(ctx context.Context, st *step, lead map[string]any, s Set
 			sr.Tried[i] = s.Redact(sr.Tried[i])
 		}
 	}()
+	if err := ctx.Err(); err != nil {
+		sr.Outcome, sr.Reason = Error, "not run: "+contextReason(ctx, err)
+		return sr
+	}
 	ctx = context.WithValue(ctx, stepKey{}, st.name)
-	data := map[string]any{"lead": lead, "settings": s.values, "steps": done}
+	data := f.data(s)
 	if st.when != nil {
 		ok, err := st.when.Eval(data)
 		if err != nil {
@@ -115,58 +219,105 @@ func (p *Plan) runStep(ctx context.Context, st *step, lead map[string]any, s Set
 			return sr
 		}
 	}
+	if err := f.compute(st.vars, s); err != nil {
+		sr.Outcome, sr.Reason = Error, "vars: "+err.Error()
+		return sr
+	}
+	if st.batch != nil {
+		return p.runBatched(ctx, st, f, data, s, sr)
+	}
 	req, err := p.build(st, data)
 	if err != nil {
 		sr.Outcome, sr.Reason = Error, "building the request: "+err.Error()
 		return sr
 	}
-	sr.Method, sr.URL = req.method, s.Redact(req.url)
+	sr.Method, sr.URL, sr.Variant = req.method, s.Redact(req.url), req.variant
 	if st.deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
 		defer cancel()
 	}
-	var key string
+	var key, rkey string
 	if st.cached {
 		if key, err = p.cacheKey(st, req, data); err != nil {
 			sr.Outcome, sr.Reason = Error, "cache key: "+err.Error()
 			return sr
 		}
 	}
-	v, giveUp := p.exchange(ctx, st, req, data, s, &sr)
-	if giveUp && len(st.fallback) > 0 {
-		v = p.fallback(ctx, st, req, key, v, data, s, &sr)
-	} else if v.outcome == Success && st.cached {
-		p.remember(ctx, st, key, v.captured)
+	var v verdict
+	if st.respCache != nil {
+		k, err := st.respCache.key.Render(data)
+		if err != nil {
+			sr.Outcome, sr.Reason = Error, "cache key: "+err.Error()
+			return sr
+		}
+		rkey = p.Name() + "/" + st.name + "/response/" + k
+		e, found, err := p.store.Get(ctx, rkey)
+		if err == nil && found && p.clock.Now().Sub(e.At) <= st.respCache.ttl {
+			sr.Cache, v = "hit", verdict{outcome: Success, captured: e.Values}
+		} else {
+			sr.Cache = "miss"
+		}
 	}
+	if sr.Cache != "hit" {
+		var giveUp bool
+		v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
+		if giveUp && len(st.fallback) > 0 {
+			v = p.fallback(ctx, st, req, key, v, data, s, &sr)
+		} else if v.outcome == Success && st.cached {
+			p.remember(ctx, st, key, v.captured)
+		}
+		if v.outcome == Success && rkey != "" && sr.Fallback == "" {
+			p.remember(ctx, st, rkey, v.captured)
+		}
+	}
+	p.finish(st, v, data, f.lead, &sr)
+	return sr
+}
+
+// finish records a step's verdict and, when the partner answered, appends
+// its fields to the lead.
+func (p *Plan) finish(st *step, v verdict, data, lead map[string]any, sr *StepResult) {
 	sr.Outcome, sr.Reason, sr.Status, sr.Captured = v.outcome, v.reason, v.status, v.captured
 	if sr.Outcome == Success || sr.Outcome == Failure {
-		done[st.name] = sr.Captured
 		data["captured"] = sr.Captured
-		if err := p.appendFields(st, data, lead, &sr); err != nil {
+		if err := p.appendFields(st, data, lead, sr); err != nil {
 			sr.Outcome, sr.Reason = Error, err.Error()
 		}
 	}
-	return sr
 }
 
 // exchange sends req under the step's retry rules until it has an answer
 // or gives up. giveUp is true when the last verdict may be replaced by the
 // fallback chain.
 func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[string]any, s Settings, sr *StepResult) (v verdict, giveUp bool) {
+	_, v, giveUp = p.tries(ctx, st, req, data, s, sr)
+	return v, giveUp
+}
+
+// exchangeRaw is exchange for a batch: it also returns the last response.
+func (p *Plan) exchangeRaw(ctx context.Context, st *step, req *request, data map[string]any, s Settings, sr *StepResult) (parse.Response, verdict) {
+	resp, v, _ := p.tries(ctx, st, req, data, s, sr)
+	return resp, v
+}
+
+// tries is the retry loop of exchange.
+func (p *Plan) tries(ctx context.Context, st *step, req *request, data map[string]any, s Settings, sr *StepResult) (resp parse.Response, v verdict, giveUp bool) {
 	reauthed := false
 	for attempt := 1; ; attempt++ {
 		sr.Attempts++
-		resp, err, ex := p.attempt(ctx, st, req, s, attempt, st.timeout)
+		var err error
+		var ex *Exchange
+		resp, err, ex = p.attempt(ctx, st, req, s, attempt)
 		v = p.judge(st, req, resp, err, data)
 		if v.outcome == Success {
 			p.emit(ctx, ex)
-			return v, false
+			return resp, v, false
 		}
 		r := st.match(v.keys)
 		if r == nil {
 			p.emit(ctx, ex)
-			return v, v.outcome == Error
+			return resp, v, v.outcome == Error
 		}
 		if ex != nil {
 			ex.Action = r.action + " (" + r.source + ")"
@@ -177,26 +328,26 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 		switch r.action {
 		case actIgnore:
 			v.outcome, v.reason = Success, ""
-			return v, false
+			return resp, v, false
 		case actFail:
 			v.outcome = Failure
-			return v, false
+			return resp, v, false
 		case actFallback:
-			return v, true
+			return resp, v, true
 		case actReauth:
 			if reauthed {
 				v.reason += " (again after re-authenticating)"
-				return v, false
+				return resp, v, false
 			}
 			reauthed = true
 			if err := p.reauth(ctx, st, req, s); err != nil {
 				v.reason += " (" + err.Error() + ")"
-				return v, false
+				return resp, v, false
 			}
 		case actRetry:
 			if attempt >= r.max {
 				v.reason += fmt.Sprintf(" (gave up after %d attempts)", attempt)
-				return v, v.outcome == Error
+				return resp, v, v.outcome == Error
 			}
 			wait := r.backoff.wait(attempt)
 			if r.retryAfter {
@@ -206,12 +357,12 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 			}
 			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 				v.reason += fmt.Sprintf(" (gave up after %d attempts: waiting %s would pass the deadline)", attempt, wait)
-				return v, v.outcome == Error
+				return resp, v, v.outcome == Error
 			}
 			p.log.LogAttrs(ctx, slog.LevelDebug, "backoff", slog.String("step", st.name), slog.Duration("wait", wait))
 			if err := p.clock.Sleep(ctx, wait); err != nil {
 				v.reason += " (" + contextReason(ctx, err) + " while waiting to retry)"
-				return v, v.outcome == Error
+				return resp, v, v.outcome == Error
 			}
 		}
 	}
@@ -220,8 +371,9 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 // attempt sends req once, bounded by timeout, and reads the whole (capped)
 // answer. It is the unit that retry rules repeat. ex is non-nil when the plan
 // has an observer; the caller completes and emits it.
-func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n int, timeout time.Duration) (parse.Response, error, *Exchange) {
+func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n int) (parse.Response, error, *Exchange) {
 	start := time.Now()
+	timeout := pr.timeout
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var tr *tracer

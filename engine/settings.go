@@ -17,6 +17,8 @@ type Settings struct {
 	secrets  []string
 	auths    []auth.Authenticator
 	authCfgs []auth.Config
+	// run is shared by every lead run with these settings (batches).
+	run *runState
 }
 
 // Value returns a setting's resolved value.
@@ -40,7 +42,7 @@ func (s Settings) Redact(text string) string {
 // declaration.
 func (p *Plan) Settings(given map[string]any, lookupEnv func(string) (string, bool)) (Settings, error) {
 	var errs steps.ErrorList
-	out := Settings{values: make(map[string]any, len(p.in.Settings))}
+	out := Settings{values: make(map[string]any, len(p.in.Settings)), run: &runState{}}
 	declared := map[string]bool{}
 	for _, e := range p.in.Settings {
 		declared[e.Key] = true

@@ -138,11 +138,43 @@ func (in *Integration) validate(errs *ErrorList) {
 		errs.Add(in.Pos, "add at least one step under steps:", "integration has no steps")
 	}
 	seen := map[string]Pos{}
-	for i, st := range in.Steps {
-		if st == nil {
-			errs.Add(in.Pos, "", "step %d is empty", i+1)
+	for _, st := range in.Steps {
+		if st != nil && st.Parallel != nil {
+			if st.Name.IsSet() || st.Request != nil || st.When.IsSet() || len(st.Parallel) < 2 {
+				errs.Add(st.Pos, "a parallel item is only `parallel: [steps…]` (and fail_fast), with two steps or more", "bad parallel group")
+			}
+			for _, sub := range st.Parallel {
+				if sub != nil && sub.Parallel != nil {
+					errs.Add(sub.Pos, "", "parallel groups do not nest")
+				}
+				in.validateStep(sub, seen, errs)
+			}
 			continue
 		}
+		in.validateStep(st, seen, errs)
+	}
+	for _, v := range in.Vars {
+		if !identRE.MatchString(v.Key) {
+			errs.Add(v.Pos, "use letters, digits and _", "var name %q is not a valid name", v.Key)
+		}
+	}
+}
+
+func (in *Integration) validateStep(st *Step, seen map[string]Pos, errs *ErrorList) {
+	if st == nil {
+		errs.Add(in.Pos, "", "empty step")
+		return
+	}
+	if st.FailFast {
+		errs.Add(st.Pos, "fail_fast goes with parallel", "fail_fast outside a parallel group")
+	}
+	if !st.Name.IsSet() {
+		errs.Add(st.Pos, "", "step: missing required key \"name\"")
+	}
+	if st.Request == nil {
+		errs.Add(st.Pos, "", "step %q: missing required key \"request\"", st.Name.Value)
+	}
+	{
 		name := st.Name.Value
 		switch {
 		case !identRE.MatchString(name):
@@ -164,6 +196,26 @@ func (st *Step) validate(errs *ErrorList) {
 		errs.Add(st.Response.Pos, "", "step %q: max_bytes must not be negative", st.Name.Value)
 	}
 	st.Auth.validate(errs)
+	for i, v := range st.Variants {
+		if v == nil {
+			continue
+		}
+		v.Auth.validate(errs)
+		if !v.When.IsSet() && i != len(st.Variants)-1 {
+			errs.Add(v.Pos, "the variant without when is the else, so it comes last", "variant without when before other variants")
+		}
+	}
+	if b := st.Batch; b != nil && (b.Size < 1 || b.Wait <= 0) {
+		errs.Add(b.Pos, "e.g. batch: { size: 100, wait: 5m, id: lead_id }", "batch needs size ≥ 1 and wait > 0")
+	}
+	if st.Batch != nil && st.Cache != nil {
+		errs.Add(st.Cache.Pos, "", "a batch step cannot cache responses")
+	}
+	for _, v := range st.Vars {
+		if !identRE.MatchString(v.Key) {
+			errs.Add(v.Pos, "use letters, digits and _", "var name %q is not a valid name", v.Key)
+		}
+	}
 	if !oneOf(st.OnError, onErrors) {
 		errs.Add(st.Pos, choices(onErrors), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
 	}

@@ -83,7 +83,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration", "version: 1\nname: x\nsteps:\n  - name: a\n    timeout: 2 sec\n    request: { url: \"http://x\" }\n",
 			[]string{`f.yaml:5:14: integration.steps[0].timeout: invalid duration "2 sec" (use a Go duration`}},
 		{"missing required", "version: 1\nname: x\nsteps:\n  - name: a\n",
-			[]string{`f.yaml:4:5: integration.steps[0]: missing required key "request"`}},
+			[]string{`f.yaml:4:5: step "a": missing required key "request"`}},
 		{"list expected", "version: 1\nname: x\nsteps: {a: 1}\n",
 			[]string{`f.yaml:3:8: integration.steps must be a list, got a mapping`}},
 		{"duplicate step", "version: 1\nname: x\nsteps:\n  - name: a\n    request: { url: \"http://x\" }\n  - name: a\n    request: { url: \"http://x\" }\n",

@@ -20,6 +20,11 @@ type Integration struct {
 	Settings    Map[*Setting] `yaml:"settings"`
 	// Auth signs every request of every step unless a step says otherwise.
 	Auth *Auth `yaml:"auth"`
+	// Vars are values computed once per lead before the first step
+	// (templates, typed), read as vars.<name>; each may use earlier ones.
+	Vars Map[Value] `yaml:"vars"`
+	// HTTP tunes the plan's connections.
+	HTTP *HTTP `yaml:"http"`
 	// Deadline bounds a whole flow for one lead (0: none beyond the steps\').
 	Deadline time.Duration `yaml:"deadline"`
 	Steps    []*Step       `yaml:"steps,required"`
@@ -49,11 +54,26 @@ type Setting struct {
 
 // Step is one HTTP call and what to make of its answer.
 type Step struct {
-	Name        String `yaml:"name,required"`
+	Name        String `yaml:"name"`
 	Description string `yaml:"description"`
+	// Parallel makes this item a group of steps run concurrently; such an
+	// item has no other keys but fail_fast.
+	Parallel []*Step `yaml:"parallel"`
+	// FailFast cancels the rest of a parallel group when one of its steps
+	// fails or errors.
+	FailFast bool `yaml:"fail_fast"`
 	// When is a condition; when it does not hold the step is skipped.
-	When    String   `yaml:"when"`
-	Request *Request `yaml:"request,required"`
+	When String `yaml:"when"`
+	// Vars are computed before the request, like the integration's.
+	Vars    Map[Value] `yaml:"vars"`
+	Request *Request   `yaml:"request"`
+	// Variants route the request: the first whose when holds (or the
+	// last, unconditioned one) sets url, timeout, headers and auth.
+	Variants []*Variant `yaml:"variants"`
+	// Cache reuses a successful answer for the same key within TTL.
+	Cache *ResponseCache `yaml:"cache"`
+	// Batch sends one request for many leads.
+	Batch *Batch `yaml:"batch"`
 	// Auth overrides the integration's auth for this step; type: none
 	// sends the step without credentials.
 	Auth *Auth `yaml:"auth"`
@@ -308,4 +328,50 @@ type Auth struct {
 	// KeyPos holds the position of each key's value, for errors.
 	KeyPos map[string]Pos `yaml:"-"`
 	Pos    Pos            `yaml:"-"`
+}
+
+// Variant is one route of a step's request.
+type Variant struct {
+	When    String        `yaml:"when"`
+	URL     String        `yaml:"url"`
+	Timeout time.Duration `yaml:"timeout"`
+	Headers Map[String]   `yaml:"headers"`
+	Auth    *Auth         `yaml:"auth"`
+	Pos     Pos           `yaml:"-"`
+}
+
+// ResponseCache reuses a step's successful captures for the same key.
+type ResponseCache struct {
+	Key String        `yaml:"key,required"`
+	TTL time.Duration `yaml:"ttl,required"`
+	Pos Pos           `yaml:"-"`
+}
+
+// Batch collects leads and sends them in one request.
+type Batch struct {
+	// Size is the most leads in one request (flushed when reached).
+	Size int `yaml:"size,required"`
+	// Wait is the longest a lead waits for its batch to fill.
+	Wait time.Duration `yaml:"wait,required"`
+	// Results is the gjson path of the list of results in the response
+	// (empty: the body is the list).
+	Results string `yaml:"results"`
+	// ID is the gjson path of a result's lead id, inside one result.
+	ID string `yaml:"id,required"`
+	// LeadID is a template giving a lead's id (default "{{lead.id}}").
+	LeadID String `yaml:"lead_id"`
+	Pos    Pos    `yaml:"-"`
+}
+
+// HTTP tunes the connections of an integration.
+type HTTP struct {
+	MaxConnsPerHost int           `yaml:"max_conns_per_host"`
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+	// HTTP2 enables HTTP/2 (default true).
+	HTTP2 *bool `yaml:"http2"`
+	// Gzip compresses request bodies.
+	GzipRequests bool `yaml:"gzip_requests"`
+	// GzipResponses asks for and decodes gzip responses (default true).
+	GzipResponses *bool `yaml:"gzip_responses"`
+	Pos           Pos   `yaml:"-"`
 }

@@ -1,0 +1,262 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/plumbhq/plumb/parse"
+	"github.com/plumbhq/plumb/steps"
+	"github.com/plumbhq/plumb/template"
+)
+
+// batchSpec is a compiled batch: section.
+type batchSpec struct {
+	size    int
+	wait    time.Duration
+	results string
+	id      string
+	leadID  *template.Template
+}
+
+func (c *compiler) batch(b *steps.Batch) *batchSpec {
+	src := b.LeadID
+	if !src.IsSet() {
+		src = steps.String{Value: "{{lead.id}}", Pos: b.Pos}
+	}
+	results := b.Results
+	if results == "" {
+		results = "@this"
+	}
+	return &batchSpec{size: b.Size, wait: b.Wait, results: results, id: b.ID, leadID: c.tmpl(src, template.Plain, scopeRequest)}
+}
+
+// runState is what the leads of one run share: their count and the batches
+// being collected. Settings point to it, so every copy of a Settings value
+// shares it.
+type runState struct {
+	mu       sync.Mutex
+	active   int
+	waiting  int
+	draining bool
+	open     map[*step]*pending
+}
+
+// pending is a batch being collected.
+type pending struct {
+	id      string
+	plan    *Plan
+	st      *step
+	s       Settings
+	members []*member
+	stop    context.CancelFunc
+}
+
+// member is one lead waiting in a batch.
+type member struct {
+	lead   map[string]any
+	leadID string
+	data   map[string]any
+	answer chan batchAnswer
+}
+
+type batchAnswer struct {
+	v               verdict
+	method, url, id string
+	attempts        int
+	variant         int
+}
+
+func (rs *runState) enter() {
+	if rs == nil {
+		return
+	}
+	rs.mu.Lock()
+	rs.active++
+	rs.mu.Unlock()
+}
+
+func (rs *runState) leave() {
+	if rs == nil {
+		return
+	}
+	rs.mu.Lock()
+	rs.active--
+	ready := rs.drainable()
+	rs.mu.Unlock()
+	flushAll(ready)
+}
+
+// drainable takes every open batch when draining and every running lead is
+// waiting in one. rs.mu must be held.
+func (rs *runState) drainable() []*pending {
+	if !rs.draining || rs.waiting < rs.active || len(rs.open) == 0 {
+		return nil
+	}
+	var out []*pending
+	for st, b := range rs.open {
+		out = append(out, b)
+		delete(rs.open, st)
+		rs.waiting -= len(b.members)
+	}
+	return out
+}
+
+func flushAll(bs []*pending) {
+	for _, b := range bs {
+		go b.flush()
+	}
+}
+
+// Flush sends every batch being collected now, and from then on sends a
+// batch as soon as every running lead is waiting in one. Call it when no
+// more leads will start — at the end of the input, or on shutdown — so no
+// lead waits out a batch's wait: for leads that are not coming.
+func (s Settings) Flush() {
+	rs := s.run
+	if rs == nil {
+		return
+	}
+	rs.mu.Lock()
+	rs.draining = true
+	var ready []*pending
+	for st, b := range rs.open {
+		ready = append(ready, b)
+		delete(rs.open, st)
+		rs.waiting -= len(b.members)
+	}
+	rs.mu.Unlock()
+	flushAll(ready)
+}
+
+// runBatched adds the lead to its step's open batch and waits for the
+// batch's answer.
+func (p *Plan) runBatched(ctx context.Context, st *step, f *flow, data map[string]any, s Settings, sr StepResult) StepResult {
+	rs := s.run
+	if rs == nil {
+		sr.Outcome, sr.Reason = Error, "batch steps need settings from plan.Settings"
+		return sr
+	}
+	id, err := st.batch.leadID.Render(data)
+	if err != nil {
+		sr.Outcome, sr.Reason = Error, "batch lead id: "+err.Error()
+		return sr
+	}
+	m := &member{lead: copyMap(f.lead), leadID: id, data: data, answer: make(chan batchAnswer, 1)}
+	rs.mu.Lock()
+	b := rs.open[st]
+	if b == nil {
+		if rs.open == nil {
+			rs.open = map[*step]*pending{}
+		}
+		b = &pending{id: newBatchID(), plan: p, st: st, s: s}
+		rs.open[st] = b
+		tctx, stop := context.WithCancel(context.Background())
+		b.stop = stop
+		go func() {
+			if p.clock.Sleep(tctx, st.batch.wait) == nil {
+				rs.mu.Lock()
+				if rs.open[st] == b {
+					delete(rs.open, st)
+					rs.waiting -= len(b.members)
+				} else {
+					b = nil
+				}
+				rs.mu.Unlock()
+				if b != nil {
+					b.flush()
+				}
+			}
+		}()
+	}
+	b.members = append(b.members, m)
+	rs.waiting++
+	var ready []*pending
+	if len(b.members) >= st.batch.size {
+		delete(rs.open, st)
+		rs.waiting -= len(b.members)
+		ready = []*pending{b}
+	} else {
+		ready = rs.drainable()
+	}
+	rs.mu.Unlock()
+	flushAll(ready)
+
+	select {
+	case a := <-m.answer:
+		sr.Method, sr.URL, sr.Batch, sr.Attempts, sr.Variant = a.method, a.url, a.id, a.attempts, a.variant
+		p.finish(st, a.v, data, f.lead, &sr)
+	case <-ctx.Done():
+		sr.Outcome, sr.Reason = Error, "waiting for batch "+b.id+": "+contextReason(ctx, ctx.Err())
+	}
+	return sr
+}
+
+func newBatchID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// flush sends one batch request and answers every member.
+func (b *pending) flush() {
+	b.stop()
+	p, st, s := b.plan, b.st, b.s
+	ctx := context.WithValue(context.Background(), stepKey{}, st.name)
+	if st.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
+		defer cancel()
+	}
+	leads := make([]any, len(b.members))
+	items := make([]any, len(b.members))
+	for i, m := range b.members {
+		leads[i] = m.lead
+		items[i] = map[string]any{"index": i, "first": i == 0, "last": i == len(b.members)-1, "lead": m.lead, "id": m.leadID}
+	}
+	data := map[string]any{"settings": s.values, "lead": b.members[0].lead, "vars": map[string]any{}, "steps": map[string]any{},
+		"batch": map[string]any{"id": b.id, "size": len(b.members), "leads": leads, "items": items}}
+	answer := func(m *member, a batchAnswer) { m.answer <- a }
+	req, err := p.build(st, data)
+	if err != nil {
+		for _, m := range b.members {
+			answer(m, batchAnswer{id: b.id, v: verdict{outcome: Error, reason: s.Redact("building the batch request: " + err.Error())}})
+		}
+		return
+	}
+	base := batchAnswer{id: b.id, method: req.method, url: s.Redact(req.url), variant: req.variant}
+	var sr StepResult
+	resp, v := p.exchangeRaw(ctx, st, req, data, s, &sr)
+	base.attempts = sr.Attempts
+	if v.outcome != Success {
+		v.reason = s.Redact(v.reason + " (batch " + b.id + ")")
+		for _, m := range b.members {
+			a := base
+			a.v = verdict{outcome: v.outcome, reason: v.reason, status: v.status}
+			answer(m, a)
+		}
+		return
+	}
+	byID := map[string]string{}
+	gjson.GetBytes(resp.Body, st.batch.results).ForEach(func(_, r gjson.Result) bool {
+		byID[r.Get(st.batch.id).String()] = r.Raw
+		return true
+	})
+	for _, m := range b.members {
+		a := base
+		raw, ok := byID[m.leadID]
+		if !ok {
+			a.v = verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("batch %s: the response has no result for lead id %q", b.id, m.leadID)}
+		} else {
+			one := parse.Response{Status: resp.Status, Header: resp.Header, Body: []byte(raw)}
+			a.v = p.judge(st, req, one, nil, m.data)
+			a.v.reason = s.Redact(a.v.reason)
+		}
+		answer(m, a)
+	}
+}
