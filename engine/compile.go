@@ -463,11 +463,13 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 		case "vars":
 			if len(parts) > 1 {
 				_, ok := c.in.Vars.Get(parts[1])
-				if !ok && s != nil {
-					_, ok = s.src.Vars.Get(parts[1])
+				for name, ref := range c.names {
+					if _, declared := ref.src.Vars.Get(parts[1]); declared && s != nil && (ref.stage < s.stage || name == s.name) {
+						ok = true
+					}
 				}
 				if !ok {
-					c.errs.Add(pos, "declare it under vars: (the integration's or this step's)", "unknown var %q", parts[1])
+					c.errs.Add(pos, "declare it under vars: (the integration's, this step's or an earlier step's)", "unknown var %q", parts[1])
 				}
 			}
 		}
