@@ -31,7 +31,9 @@ type request struct {
 	sent http.Header
 }
 
-func (r *request) httpRequest(ctx context.Context) (*http.Request, error) {
+// httpRequest makes one try's request. The header is shared with r unless
+// signed is set (auth writes into it, and must not change the next try's).
+func (r *request) httpRequest(ctx context.Context, signed bool) (*http.Request, error) {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
@@ -40,7 +42,10 @@ func (r *request) httpRequest(ctx context.Context) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	req.Header = r.header.Clone()
+	req.Header = r.header
+	if signed {
+		req.Header = r.header.Clone()
+	}
 	if h := req.Header.Get("Host"); h != "" {
 		req.Host = h
 	}

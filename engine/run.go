@@ -387,10 +387,12 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n
 	} else if err != nil && ctx.Err() != nil {
 		err = &CanceledError{Reason: contextReason(ctx, ctx.Err())}
 	}
-	p.log.LogAttrs(ctx, slog.LevelDebug, "attempt",
-		slog.String("step", st.name), slog.String("method", pr.method), slog.String("url", s.Redact(pr.url)),
-		slog.Int("status", resp.Status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
-		slog.Any("error", redactErr(err, s)))
+	if p.log.Enabled(ctx, slog.LevelDebug) {
+		p.log.LogAttrs(ctx, slog.LevelDebug, "attempt",
+			slog.String("step", st.name), slog.String("method", pr.method), slog.String("url", s.Redact(pr.url)),
+			slog.Int("status", resp.Status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
+			slog.Any("error", redactErr(err, s)))
+	}
 	if tr == nil {
 		return resp, err, nil
 	}
@@ -439,7 +441,7 @@ func (e *BodyTooLargeError) Error() string {
 }
 
 func (p *Plan) send(ctx context.Context, st *step, pr *request, s Settings) (parse.Response, error) {
-	req, err := pr.httpRequest(ctx)
+	req, err := pr.httpRequest(ctx, s.authn(pr.auth) != nil)
 	if err != nil {
 		return parse.Response{}, err
 	}
