@@ -113,10 +113,11 @@ func flushAll(bs []*pending) {
 	}
 }
 
-// Flush sends every batch being collected now, and from then on sends a
-// batch as soon as every running lead is waiting in one. Call it when no
+// Flush switches the run to draining: from now on the batches being
+// collected are sent as soon as every running lead waits in one, instead of
+// waiting out their wait: for leads that are not coming. Call it when no
 // more leads will start — at the end of the input, or on shutdown — so no
-// lead waits out a batch's wait: for leads that are not coming.
+// lead is left behind.
 func (s Settings) Flush() {
 	rs := s.run
 	if rs == nil {
@@ -124,12 +125,7 @@ func (s Settings) Flush() {
 	}
 	rs.mu.Lock()
 	rs.draining = true
-	var ready []*pending
-	for st, b := range rs.open {
-		ready = append(ready, b)
-		delete(rs.open, st)
-		rs.waiting -= len(b.members)
-	}
+	ready := rs.drainable()
 	rs.mu.Unlock()
 	flushAll(ready)
 }

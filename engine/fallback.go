@@ -40,6 +40,10 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 			}
 			sr.Tried = append(sr.Tried, "request: "+fv.reason)
 		case "cache":
+			if key == "" {
+				sr.Tried = append(sr.Tried, "cache: no cache key for this lead")
+				continue
+			}
 			e, found, err := p.store.Get(ctx, key)
 			switch {
 			case err != nil:
@@ -50,7 +54,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 				sr.Tried = append(sr.Tried, fmt.Sprintf("cache: last answer is %s old (max_age %s)", p.clock.Now().Sub(e.At).Round(time.Second), f.maxAge))
 			default:
 				sr.Fallback = "cache"
-				return verdict{outcome: Success, status: v.status, captured: e.Values, reason: "answered from cache (stored " + e.At.UTC().Format(time.RFC3339) + ")"}
+				return verdict{outcome: Success, captured: e.Values, reason: "answered from cache (stored " + e.At.UTC().Format(time.RFC3339) + ")"}
 			}
 		case "defaults":
 			captured := make(map[string]any, len(st.captures)+len(f.defaults))
@@ -71,13 +75,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 				continue
 			}
 			sr.Fallback = "defaults"
-			if f.flag != "" {
-				lead := data["lead"].(map[string]any)
-				if err := setPath(lead, strings.Split(f.flag, "."), true); err != nil {
-					sr.Tried = append(sr.Tried, "defaults: flag: "+err.Error())
-				}
-			}
-			return verdict{outcome: Success, status: v.status, captured: captured, reason: "defaults used"}
+			return verdict{outcome: Success, captured: captured, reason: "defaults used", flag: f.flag}
 		case "skip":
 			note := "skipped by fallback"
 			if f.note != nil {
@@ -86,7 +84,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 				}
 			}
 			sr.Fallback = "skip"
-			return verdict{outcome: Skip, status: v.status, reason: note}
+			return verdict{outcome: Skip, reason: note}
 		}
 	}
 	v.reason = "no fallback answered: " + strings.Join(sr.Tried, "; ")

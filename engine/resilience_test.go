@@ -382,7 +382,7 @@ func TestFallbackChain(t *testing.T) {
 	r = runLead()
 	wantOutcome(t, r, Success)
 	sr := r.Steps[0]
-	if sr.Fallback != "defaults" || r.Lead["risk"] != 50 || r.Lead["manual_review"] != true {
+	if sr.Fallback != "defaults" || r.Lead["risk"] != 50 || r.Lead["manual_review"] != true || sr.Appended["manual_review"] != true || sr.Status != 0 {
 		t.Fatalf("defaults: %+v lead %+v", sr, r.Lead)
 	}
 	if len(sr.Tried) != 3 || !strings.Contains(sr.Tried[2], "cache: last answer is 25h0m0s old (max_age 24h0m0s)") {

@@ -156,16 +156,25 @@ func (p *Plan) settle(st *step, sr StepResult, view, f *flow) {
 			setPath(f.lead, a.path, v)
 		}
 	}
+	for field, v := range sr.Appended {
+		if _, declared := st.appendsByField(field); !declared {
+			setPath(f.lead, strings.Split(field, "."), v) // a fallback flag
+		}
+	}
 	for _, v := range st.vars {
 		if x, ok := view.vars[v.name]; ok {
 			f.vars[v.name] = x
 		}
 	}
-	for _, fb := range st.fallback {
-		if fb.flag != "" && sr.Fallback == "defaults" {
-			setPath(f.lead, strings.Split(fb.flag, "."), true)
+}
+
+func (st *step) appendsByField(field string) (appendField, bool) {
+	for _, a := range st.appends {
+		if a.field == field {
+			return a, true
 		}
 	}
+	return appendField{}, false
 }
 
 func contextReason(ctx context.Context, err error) string {
@@ -188,6 +197,8 @@ type verdict struct {
 	// "connection", "error_when", "failure_when".
 	keys   []string
 	header map[string][]string
+	// flag names a lead field a defaults fallback sets to true.
+	flag string
 }
 
 // runStep runs one step for the lead of f. It reads f.done and writes only
@@ -240,8 +251,9 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 	var key, rkey string
 	if st.cached {
 		if key, err = p.cacheKey(st, req, data); err != nil {
-			sr.Outcome, sr.Reason = Error, "cache key: "+err.Error()
-			return sr
+			// without a key this lead has no cache link; the rest still works
+			key = ""
+			p.log.DebugContext(ctx, "no cache key", "step", st.name, "error", s.Redact(err.Error()))
 		}
 	}
 	var v verdict
@@ -264,7 +276,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 		v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
 		if giveUp && len(st.fallback) > 0 {
 			v = p.fallback(ctx, st, req, key, v, data, s, &sr)
-		} else if v.outcome == Success && st.cached {
+		} else if v.outcome == Success && key != "" {
 			p.remember(ctx, st, key, v.captured)
 		}
 		if v.outcome == Success && rkey != "" && sr.Fallback == "" {
@@ -283,7 +295,18 @@ func (p *Plan) finish(st *step, v verdict, data, lead map[string]any, sr *StepRe
 		data["captured"] = sr.Captured
 		if err := p.appendFields(st, data, lead, sr); err != nil {
 			sr.Outcome, sr.Reason = Error, err.Error()
+			return
 		}
+	}
+	if v.flag != "" {
+		if err := setPath(lead, strings.Split(v.flag, "."), true); err != nil {
+			sr.Outcome, sr.Reason = Error, "flag "+v.flag+": "+err.Error()
+			return
+		}
+		if sr.Appended == nil {
+			sr.Appended = map[string]any{}
+		}
+		sr.Appended[v.flag] = true
 	}
 }
 

@@ -5,7 +5,11 @@
 // types and required fields, answers 4xx when something is wrong, and its
 // answers depend on the lead (blocked domains are blacklisted, minors are
 // rejected, and so on), so the examples exercise the engine for real. It is
-// deterministic and keeps no state between requests.
+// deterministic. The only state it keeps is per handler (never global): the
+// OAuth2 tokens it issued, and per-lead try counters of the endpoints that
+// fail a lead's first try and answer the next (/enrich/company scenarios,
+// token revocation at /secure/leads); those cycle, so running the same
+// leads again gives the same results.
 //
 // The credentials it accepts are the demo values of the examples'
 // settings.yaml files (exported below). `plumb run --sandbox` starts it on
@@ -64,6 +68,10 @@ func Handler() http.Handler {
 	mux.HandleFunc("POST /auth/token", token)
 	mux.HandleFunc("POST /validate", validate)
 	mux.HandleFunc("POST /verify", verify)
+	newEnrich().register(mux)
+	newOAuthServer().register(mux)
+	mux.HandleFunc("POST /signed/leads", signedLeads)
+	mux.HandleFunc("POST /rotate/leads", rotateLeads)
 	mux.HandleFunc("GET /{$}", index)
 	return mux
 }
@@ -81,7 +89,7 @@ POST /text/validate?api_key= form {email, phone}   -> STATUS|SCORE|CODE|REF
 POST /regex/submit           form {email, state, age} -> "Lead accepted with ID: … and price: $…"
 POST /auth/token             form client_credentials -> {access_token}
 POST /validate, /verify      Authorization: Bearer, JSON {email}
-`)
+`+enrichIndex+oauthIndex+signedIndex)
 }
 
 // ---- helpers ----
