@@ -36,6 +36,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Scheme names accepted in Config.Type.
@@ -247,38 +249,8 @@ func New(cfg Config, opts ...Option) (Authenticator, error) {
 	}
 }
 
-// validHeaderName reports whether s is a valid HTTP header field name
-// (an RFC 7230 token).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether s can be sent as a header value: no
-// control characters other than horizontal tab.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 func checkHeaderName(scheme, field, name string) error {
-	if !validHeaderName(name) {
+	if !httpguts.ValidHeaderFieldName(name) {
 		return fmt.Errorf("auth: %s %s %q is not a valid header name", scheme, field, name)
 	}
 	return nil
@@ -290,7 +262,7 @@ func checkSecretValue(scheme, field, v string) error {
 	if v == "" {
 		return fmt.Errorf("auth: %s needs %s", scheme, field)
 	}
-	if !validHeaderValue(v) {
+	if !httpguts.ValidHeaderFieldValue(v) {
 		return fmt.Errorf("auth: %s %s contains control characters (e.g. a line break)", scheme, field)
 	}
 	return nil

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // DefaultHMACMessage is the message template used when Config.Message is
@@ -103,7 +105,7 @@ func newHMAC(cfg Config, o options) (*hmacSigner, error) {
 	default:
 		return nil, fmt.Errorf("auth: hmac timestamp_format must be \"unix\", \"unix_ms\" or \"rfc3339\", got %q", cfg.TimestampFormat)
 	}
-	if !validHeaderValue(h.prefix) {
+	if !httpguts.ValidHeaderFieldValue(h.prefix) {
 		return nil, errors.New("auth: hmac prefix contains control characters")
 	}
 	sample := map[string]string{}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // apiKey puts a static key in a header or a query parameter.
@@ -145,7 +147,7 @@ func newRotate(cfg Config) (*rotate, error) {
 	if len(cfg.Tokens) == 0 {
 		return nil, errors.New("auth: rotate needs tokens")
 	}
-	if !validHeaderValue(cfg.Prefix) {
+	if !httpguts.ValidHeaderFieldValue(cfg.Prefix) {
 		return nil, errors.New("auth: rotate prefix contains control characters")
 	}
 	for i, t := range cfg.Tokens {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/antchfx/xmlquery"
 	"github.com/antchfx/xpath"
 	"github.com/tidwall/gjson"
@@ -120,7 +122,7 @@ func Compile(s Spec, ns Namespaces) (Extractor, error) {
 		return compileRegex(b, s.Regex, s.Group)
 	case KindHeader:
 		b.desc = fmt.Sprintf("header %q", s.Header)
-		if !validHeaderName(s.Header) {
+		if !httpguts.ValidHeaderFieldName(s.Header) {
 			return nil, fmt.Errorf("%s: not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)", b.desc)
 		}
 		return &headerExtractor{base: b, name: http.CanonicalHeaderKey(s.Header)}, nil
@@ -575,22 +577,6 @@ func (e *headerExtractor) lookup(h http.Header) []string {
 		}
 	}
 	return nil
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // ---- status ----

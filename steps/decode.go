@@ -317,3 +317,17 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// Decode reads n into v (a pointer to a struct with yaml tags) the way
+// integration files are read: unknown keys (with a "did you mean" hint),
+// duplicate keys, missing `,required` keys and wrong kinds are all reported
+// at their position in file, and String, Map and Value fields keep theirs.
+// what names the value in messages. Other tools that read plumb YAML (test
+// cases) use it so their errors look the same.
+func Decode(file string, n *yaml.Node, v any, what string) ErrorList {
+	var errs ErrorList
+	d := &decoder{file: file, errs: &errs}
+	d.decode(n, reflect.ValueOf(v).Elem(), what)
+	errs.Sort()
+	return errs
+}
