@@ -101,3 +101,16 @@ func (p *Plan) DryRun(lead map[string]any, s Settings) []Rendered {
 	}
 	return out
 }
+
+// BatchSize is the largest batch: size of the plan's batch steps (0 when it
+// has none). Run at least that many leads at once, or batches only ever go
+// when their wait is over.
+func (p *Plan) BatchSize() int {
+	n := 0
+	for _, st := range p.steps {
+		if st.batch != nil {
+			n = max(n, st.batch.size)
+		}
+	}
+	return n
+}
