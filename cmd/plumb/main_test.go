@@ -1,10 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +65,29 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// sleep DURATION: wait, e.g. for a background command to start
+			// xmlwf FILE: FILE parses as XML
+			"xmlwf": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: xmlwf FILE")
+				}
+				err := wellFormedXML(ts.ReadFile(args[0]))
+				if neg && err == nil {
+					ts.Fatalf("%s parses as XML", args[0])
+				}
+				if !neg && err != nil {
+					ts.Fatalf("%s: %v", args[0], err)
+				}
+			},
+			// jsonwf FILE: FILE parses as JSON
+			"jsonwf": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: jsonwf FILE")
+				}
+				ok := json.Valid([]byte(ts.ReadFile(args[0])))
+				if ok == neg {
+					ts.Fatalf("%s: JSON valid = %v", args[0], ok)
+				}
+			},
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
 					ts.Fatalf("usage: sleep DURATION")
@@ -70,4 +98,26 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// wellFormedXML reports whether src is one well-formed XML document.
+func wellFormedXML(src string) error {
+	dec := xml.NewDecoder(strings.NewReader(src))
+	elements := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := tok.(xml.StartElement); ok {
+			elements++
+		}
+	}
+	if elements == 0 {
+		return errors.New("no XML elements")
+	}
+	return nil
 }

@@ -9,7 +9,9 @@
 // OAuth2 tokens it issued, and per-lead try counters of the endpoints that
 // fail a lead's first try and answer the next (/enrich/company scenarios,
 // token revocation at /secure/leads); those cycle, so running the same
-// leads again gives the same results.
+// leads again gives the same results. For tests, a Sandbox from New also
+// counts the /checks/* requests in flight at once and the batches
+// /validate-batch received; they do not change its answers.
 //
 // The credentials it accepts are the demo values of the examples'
 // settings.yaml files (exported below). `plumb run --sandbox` starts it on
@@ -48,14 +50,28 @@ const (
 	DuplicateDomain = "duplicate.example" // rejected as duplicates by /partner/leads and /regex/submit
 	InvalidDomain   = "invalid.example"   // invalid for /soap/leads, /text/validate and /validate
 	VerifyDomain    = "verify.example"    // needs verification at /validate
+	MissingDomain   = "missing.example"   // left out of /validate-batch answers
 )
 
 const maxBody = 1 << 20
 
 // Handler returns the sandbox API. Every call returns a new, independent
 // handler.
-func Handler() http.Handler {
-	mux := http.NewServeMux()
+func Handler() http.Handler { return New() }
+
+// Sandbox is one independent sandbox API. Besides serving it, it counts
+// what the flow examples' tests check: how many /checks/* requests were in
+// flight at once and the size of every batch /validate-batch received.
+type Sandbox struct {
+	mux     *http.ServeMux
+	checks  inflight
+	batches batchLog
+}
+
+// New returns a new, independent sandbox.
+func New() *Sandbox {
+	s := &Sandbox{mux: http.NewServeMux()}
+	mux := s.mux
 	mux.HandleFunc("POST /blacklist/check", blacklist)
 	mux.HandleFunc("GET /v2/leads/{state}/validate", locate)
 	mux.HandleFunc("POST /premium/validate", tier("premium"))
@@ -72,9 +88,15 @@ func Handler() http.Handler {
 	newOAuthServer().register(mux)
 	mux.HandleFunc("POST /signed/leads", signedLeads)
 	mux.HandleFunc("POST /rotate/leads", rotateLeads)
+	s.registerFlows(mux)
 	mux.HandleFunc("GET /{$}", index)
-	return mux
+	return s
 }
+
+// Handler returns s itself, as an http.Handler.
+func (s *Sandbox) Handler() http.Handler { return s }
+
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func index(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -89,7 +111,7 @@ POST /text/validate?api_key= form {email, phone}   -> STATUS|SCORE|CODE|REF
 POST /regex/submit           form {email, state, age} -> "Lead accepted with ID: … and price: $…"
 POST /auth/token             form client_credentials -> {access_token}
 POST /validate, /verify      Authorization: Bearer, JSON {email}
-`+enrichIndex+oauthIndex+signedIndex)
+`+enrichIndex+oauthIndex+signedIndex+flowsIndex)
 }
 
 // ---- helpers ----

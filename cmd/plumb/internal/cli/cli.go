@@ -1,5 +1,5 @@
-// Package cli implements the plumb command line: run, validate, sandbox,
-// version and help. Main is the whole program minus os.Exit, so tests can
+// Package cli implements the plumb command line: run, try, test, validate,
+// new, schema, sandbox, version and help. Main is the whole program minus os.Exit, so tests can
 // drive it with real argv, stdin, stdout, stderr and environment.
 package cli
 
@@ -46,7 +46,11 @@ func (s *stdio) errorf(format string, args ...any) {
 func commands() []command {
 	return []command{
 		{"run", "[flags] INTEGRATION.yaml", "run an integration for one lead or a file of leads", runCmd},
+		{"try", "[flags] INTEGRATION.yaml", "send one step's request for a lead and show request, response, timings, captures", tryCmd},
+		{"test", "[flags] [PATH...]", "run stored test cases against recorded responses; report pass/fail with diffs", testCmd},
 		{"validate", "FILE...", "check integration files and report every problem with file:line:col", validateCmd},
+		{"new", "[--dir DIR] [--webhook] NAME", "scaffold an integration directory with tests, a lead and settings", newCmd},
+		{"schema", "[--tests]", "print the JSON Schema of integration files (for editors)", schemaCmd},
 		{"sandbox", "[--addr HOST:PORT]", "serve the examples' fake partner API in the foreground", sandboxCmd},
 		{"version", "", "print the plumb version", versionCmd},
 		{"help", "[COMMAND]", "show help for plumb or a command", nil},
@@ -101,18 +105,14 @@ func helpCmd(s *stdio, args []string) int {
 		usage(s.stdout)
 		return ExitOK
 	}
-	switch args[0] {
-	case "run":
-		return runCmd(context.Background(), s, []string{"-h"})
-	case "validate":
-		return validateCmd(context.Background(), s, []string{"-h"})
-	case "sandbox":
-		return sandboxCmd(context.Background(), s, []string{"-h"})
-	case "version":
-		return versionCmd(context.Background(), s, []string{"-h"})
-	case "help":
+	if args[0] == "help" {
 		usage(s.stdout)
 		return ExitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] && c.run != nil {
+			return c.run(context.Background(), s, []string{"-h"})
+		}
 	}
 	s.errorf("unknown command %q", args[0])
 	usage(s.stderr)

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
 )
@@ -29,6 +26,11 @@ field), chosen by the .csv extension or --leads-format. They are streamed,
 never loaded whole. A malformed row is reported as an error result naming
 its line, and the other rows still run.
 
+--dry-run renders every lead's requests (secrets masked) and prints them
+instead of sending anything; --output json or ndjson prints them as JSON.
+-v logs every HTTP attempt on stderr; -vv also prints every request and
+response in full with a timing breakdown.
+
 Exit status: 0 every lead ran and none ended in error (failure and skip are
 normal outcomes), 1 some lead ended in error (including malformed rows),
 2 bad usage, integration, settings or input file, 130 interrupted.`
@@ -36,24 +38,11 @@ normal outcomes), 1 some lead ended in error (including malformed rows),
 // runFlags are the flags of plumb run.
 type runFlags struct {
 	lead, leads, leadsFormat string
-	settings                 string
-	set                      setFlags
-	concurrency              int
-	output                   string
-	sandbox, verbose         bool
-}
-
-// setFlags collects repeated --set key=value flags.
-type setFlags []string
-
-func (f *setFlags) String() string { return strings.Join(*f, ",") }
-
-func (f *setFlags) Set(v string) error {
-	if k, _, ok := strings.Cut(v, "="); !ok || strings.TrimSpace(k) == "" {
-		return fmt.Errorf("want key=value, got %q", v)
-	}
-	*f = append(*f, v)
-	return nil
+	settingsFlags
+	concurrency int
+	output      string
+	verbose     verbosity
+	dryRun      bool
 }
 
 func runCmd(ctx context.Context, s *stdio, args []string) int {
@@ -62,12 +51,11 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.StringVar(&f.lead, "lead", "", "run one lead: a JSON object in `FILE` (- for stdin)")
 	fs.StringVar(&f.leads, "leads", "", "run every lead of `FILE`, NDJSON or CSV (- for stdin)")
 	fs.StringVar(&f.leadsFormat, "leads-format", "auto", "format of --leads: auto (.csv is CSV, else NDJSON), ndjson or csv")
-	fs.StringVar(&f.settings, "settings", "", "read setting values from a YAML or JSON `FILE`")
-	fs.Var(&f.set, "set", "set a setting: `key=value` (repeatable; overrides --settings)")
+	f.settingsFlags.register(fs)
 	fs.IntVar(&f.concurrency, "concurrency", 1, "run up to `N` leads at once")
 	fs.StringVar(&f.output, "output", "text", "output format: text, json (one array) or ndjson (one result per line)")
-	fs.BoolVar(&f.sandbox, "sandbox", false, "serve the examples' fake partner API on 127.0.0.1 and point the base_url setting at it")
-	fs.BoolVar(&f.verbose, "verbose", false, "log every HTTP attempt to stderr (secrets masked)")
+	f.verbose.register(fs)
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the rendered requests of every lead without sending anything")
 	pos, err := parseArgs(s, fs, args)
 	if err != nil {
 		return exitForParse(err)
@@ -94,36 +82,14 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return bad("only one input can read stdin")
 	}
 
-	var opts []engine.Option
-	if f.verbose {
-		opts = append(opts, engine.WithLogger(slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	}
-	plan, err := engine.Load(pos[0], opts...)
+	plan, err := engine.Load(pos[0], f.verbose.options(s.stderr)...)
 	if err != nil {
 		fmt.Fprintln(s.stderr, err.Error())
 		return ExitUsage
 	}
-	given, err := givenSettings(plan, f.settings, f.set)
-	if err != nil {
-		s.errorf("run: %v", err)
-		return ExitUsage
-	}
-	if f.sandbox {
-		if _, ok := plan.Integration().Settings.Get("base_url"); !ok {
-			s.errorf("run: --sandbox: %s declares no base_url setting to point at the sandbox", pos[0])
-			return ExitUsage
-		}
-		url, stop, err := startSandbox()
-		if err != nil {
-			s.errorf("run: %v", err)
-			return ExitUsage
-		}
-		defer stop()
-		given["base_url"] = url
-	}
-	settings, err := plan.Settings(given, s.env)
-	if err != nil {
-		fmt.Fprintln(s.stderr, err.Error())
+	settings, stop, ok := f.settingsFlags.resolve(s, "run", plan, pos[0])
+	defer stop()
+	if !ok {
 		return ExitUsage
 	}
 
@@ -137,6 +103,9 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitUsage
 	}
 	defer closeSrc()
+	if f.dryRun {
+		return dryRunLeads(s, plan, settings, src, f.output)
+	}
 
 	out := newOutput(f.output, s.stdout, s.stderr, settings.Redact)
 	prog := newProgress(s.stderr, !single && isTerminal(s.stderr))
@@ -174,41 +143,6 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitLeadError
 	}
 	return ExitOK
-}
-
-// givenSettings merges the --settings file and the --set flags. A --set
-// value is taken verbatim for string, number and bool settings (the engine
-// converts it to the declared type) and parsed as YAML for list and object
-// settings.
-func givenSettings(plan *engine.Plan, file string, sets []string) (map[string]any, error) {
-	given := map[string]any{}
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("--settings: %w", err)
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("--settings %s: %w", file, err)
-		}
-		for k, v := range m {
-			given[k] = v
-		}
-	}
-	decls := plan.Integration().Settings
-	for _, kv := range sets {
-		k, v, _ := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		given[k] = v
-		if d, ok := decls.Get(k); ok && d != nil && (d.Type == "list" || d.Type == "object") {
-			var x any
-			if err := yaml.Unmarshal([]byte(v), &x); err != nil {
-				return nil, fmt.Errorf("--set %s: %w", k, err)
-			}
-			given[k] = x
-		}
-	}
-	return given, nil
 }
 
 // runLeads runs plan for every lead of src with up to n leads in flight and

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/steps"
+)
+
+// settingsFlags are the flags that give setting values, shared by run and
+// try.
+type settingsFlags struct {
+	file    string
+	set     setFlags
+	sandbox bool
+}
+
+func (f *settingsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.file, "settings", "", "read setting values from a YAML or JSON `FILE`")
+	fs.Var(&f.set, "set", "set a setting: `key=value` (repeatable; overrides --settings)")
+	fs.BoolVar(&f.sandbox, "sandbox", false, "serve the examples' fake partner API on 127.0.0.1 and point the base_url setting at it")
+}
+
+// setFlags collects repeated --set key=value flags.
+type setFlags []string
+
+func (f *setFlags) String() string { return strings.Join(*f, ",") }
+
+func (f *setFlags) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	*f = append(*f, v)
+	return nil
+}
+
+// resolveSettings resolves plan's settings from the flags and the
+// environment, starting the sandbox first when --sandbox asks for it. stop
+// stops the sandbox (it is never nil, even on error). It reports problems
+// on stderr, prefixed with cmd, and returns false after any.
+func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file string) (settings engine.Settings, stop func(), ok bool) {
+	stop = func() {}
+	given, err := givenSettings(plan, f.file, f.set)
+	if err != nil {
+		s.errorf("%s: %v", cmd, err)
+		return settings, stop, false
+	}
+	if f.sandbox {
+		if _, ok := plan.Integration().Settings.Get("base_url"); !ok {
+			s.errorf("%s: --sandbox: %s declares no base_url setting to point at the sandbox", cmd, file)
+			return settings, stop, false
+		}
+		url, stopSandbox, err := startSandbox()
+		if err != nil {
+			s.errorf("%s: %v", cmd, err)
+			return settings, stop, false
+		}
+		stop = stopSandbox
+		given["base_url"] = url
+	}
+	settings, err = plan.Settings(given, s.env)
+	if err != nil {
+		var list steps.ErrorList
+		if errors.As(err, &list) {
+			fmt.Fprintln(s.stderr, err.Error())
+		} else {
+			s.errorf("%s: %v", cmd, err)
+		}
+		return settings, stop, false
+	}
+	return settings, stop, true
+}
+
+// givenSettings merges the --settings file and the --set flags. A --set
+// value is taken verbatim for string, number and bool settings (the engine
+// converts it to the declared type) and parsed as YAML for list and object
+// settings.
+func givenSettings(plan *engine.Plan, file string, sets []string) (map[string]any, error) {
+	given := map[string]any{}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--settings: %w", err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("--settings %s: %w", file, err)
+		}
+		for k, v := range m {
+			given[k] = v
+		}
+	}
+	decls := plan.Integration().Settings
+	for _, kv := range sets {
+		k, v, _ := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		given[k] = v
+		if d, ok := decls.Get(k); ok && d != nil && (d.Type == "list" || d.Type == "object") {
+			var x any
+			if err := yaml.Unmarshal([]byte(v), &x); err != nil {
+				return nil, fmt.Errorf("--set %s: %w", k, err)
+			}
+			given[k] = x
+		}
+	}
+	return given, nil
+}

@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/plumbhq/plumb/engine"
+)
+
+const tryDoc = `
+The test console: render one step's request for a lead, send it, and print
+the request (secrets masked), the raw response with a timing breakdown (DNS,
+connect, TLS, first byte, total) for every try, the rule applied after each
+failed try, then the captures, appended fields and the step's outcome.
+
+--step may be left out when the integration has one step. A step that reads
+captures of earlier steps (steps.NAME.FIELD) gets them from --prior, a JSON
+object of step name to captures, e.g. {"token": {"access_token": "abc"}}.
+Settings come from --settings, --set, --sandbox and the environment as for
+plumb run. --dry-run prints the rendered request without sending it.
+
+Exit status: 0 the step ran (success, failure or skip), 1 it ended in
+error, 2 bad usage, integration, settings or input file.`
+
+type tryFlags struct {
+	step, lead, prior string
+	settingsFlags
+	output  string
+	dryRun  bool
+	verbose verbosity
+}
+
+func tryCmd(ctx context.Context, s *stdio, args []string) int {
+	fs := newFlagSet(s, "try", "[flags] INTEGRATION.yaml", tryDoc)
+	var f tryFlags
+	fs.StringVar(&f.step, "step", "", "the step to run (default: the only step)")
+	fs.StringVar(&f.lead, "lead", "", "the lead: a JSON object in `FILE` (- for stdin)")
+	fs.StringVar(&f.prior, "prior", "", "captures of earlier steps: a JSON object of step name to captures in `FILE`")
+	f.settingsFlags.register(fs)
+	fs.StringVar(&f.output, "output", "text", "output format: text or json")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the rendered request without sending it")
+	f.verbose.register(fs)
+	pos, err := parseArgs(s, fs, args)
+	if err != nil {
+		return exitForParse(err)
+	}
+	bad := func(format string, args ...any) int {
+		s.errorf("try: "+format, args...)
+		fmt.Fprintln(s.stderr, "Run 'plumb try -h' for usage.")
+		return ExitUsage
+	}
+	switch {
+	case len(pos) == 0:
+		return bad("no integration file given")
+	case len(pos) > 1:
+		return bad("one integration file at a time, got %d: %s", len(pos), strings.Join(pos, " "))
+	case f.lead == "":
+		return bad("give the lead with --lead FILE")
+	case f.output != "text" && f.output != "json":
+		return bad("--output must be text or json, got %q", f.output)
+	}
+
+	var exchanges []*engine.Exchange
+	printer := &exchangePrinter{w: s.stdout}
+	opts := []engine.Option{engine.WithObserver(func(_ context.Context, ex *engine.Exchange) {
+		if f.output == "json" {
+			exchanges = append(exchanges, ex)
+			return
+		}
+		printer.print(ex, "")
+	})}
+	if l := f.verbose.logger(s.stderr); l != nil {
+		opts = append(opts, engine.WithLogger(l))
+	}
+	plan, err := engine.Load(pos[0], opts...)
+	if err != nil {
+		fmt.Fprintln(s.stderr, err.Error())
+		return ExitUsage
+	}
+	names := plan.StepNames()
+	switch {
+	case f.step == "" && len(names) == 1:
+		f.step = names[0]
+	case f.step == "":
+		return bad("%s has %d steps, choose one with --step: %s", pos[0], len(names), strings.Join(names, ", "))
+	case !contains(names, f.step):
+		return bad("%s has no step %q (steps: %s)", pos[0], f.step, strings.Join(names, ", "))
+	}
+	settings, stop, ok := f.settingsFlags.resolve(s, "try", plan, pos[0])
+	defer stop()
+	if !ok {
+		return ExitUsage
+	}
+	src, closeSrc, err := openLeads(s, f.lead, true, "auto")
+	if err != nil {
+		s.errorf("try: %v", err)
+		return ExitUsage
+	}
+	it, err := src.Next()
+	closeSrc()
+	if err != nil {
+		s.errorf("try: %v", err)
+		return ExitUsage
+	}
+	prior, err := readPrior(f.prior)
+	if err != nil {
+		s.errorf("try: %v", err)
+		return ExitUsage
+	}
+
+	if f.dryRun {
+		if prior != nil {
+			fmt.Fprintln(s.stderr, "plumb: try: note: --dry-run does not read --prior; a step that reads earlier captures reports an error")
+		}
+		var r engine.Rendered
+		for _, x := range plan.DryRun(it.lead, settings) {
+			if x.Step == f.step {
+				r = x
+			}
+		}
+		if f.output == "json" {
+			return writeJSON(s, r)
+		}
+		writeRendered(s.stdout, []engine.Rendered{r}, "")
+		return ExitOK
+	}
+
+	res, err := plan.RunStep(ctx, f.step, it.lead, settings, prior)
+	if err != nil {
+		return bad("%v", err)
+	}
+	code := ExitOK
+	if res.Outcome == engine.Error {
+		code = ExitLeadError
+	}
+	if f.output == "json" {
+		if exchanges == nil {
+			exchanges = []*engine.Exchange{}
+		}
+		if c := writeJSON(s, struct {
+			Exchanges []*engine.Exchange `json:"exchanges"`
+			Result    *engine.Result     `json:"result"`
+		}{exchanges, res}, settings.Redact); c != ExitOK {
+			return c
+		}
+		return code
+	}
+	var b strings.Builder
+	sr := res.Steps[0]
+	fmt.Fprintf(&b, "step %s: %s", sr.Name, sr.Outcome)
+	var facts []string
+	if sr.Status != 0 {
+		facts = append(facts, fmt.Sprintf("HTTP %d", sr.Status))
+	}
+	if sr.Attempts > 0 {
+		facts = append(facts, plural(sr.Attempts, "attempt"))
+	}
+	facts = append(facts, fmtDur(time.Duration(sr.Duration)))
+	fmt.Fprintf(&b, " (%s)\n", strings.Join(facts, ", "))
+	if sr.Reason != "" {
+		fmt.Fprintf(&b, "  reason: %s\n", sr.Reason)
+	}
+	if sr.Fallback != "" {
+		fmt.Fprintf(&b, "  fallback: %s\n", sr.Fallback)
+	}
+	for _, t := range sr.Tried {
+		fmt.Fprintf(&b, "  tried: %s\n", t)
+	}
+	if len(sr.Captured) > 0 {
+		fmt.Fprintf(&b, "  captured: %s\n", fmtFields(sr.Captured))
+	}
+	if len(sr.Appended) > 0 {
+		fmt.Fprintf(&b, "  appended: %s\n", fmtFields(sr.Appended))
+	}
+	fmt.Fprint(s.stdout, settings.Redact(b.String()))
+	return code
+}
+
+// readPrior reads the captures of earlier steps for plumb try.
+func readPrior(file string) (map[string]map[string]any, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--prior: %w", err)
+	}
+	var prior map[string]map[string]any
+	if err := json.Unmarshal(b, &prior); err != nil {
+		return nil, fmt.Errorf("--prior %s: want a JSON object of step name to captures: %w", file, err)
+	}
+	return prior, nil
+}
+
+// writeJSON prints v as indented JSON on stdout, passed through the
+// redact functions given.
+func writeJSON(s *stdio, v any, redact ...func(string) string) int {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		s.errorf("encoding JSON: %v", err)
+		return ExitUsage
+	}
+	out := string(b)
+	for _, r := range redact {
+		out = r(out)
+	}
+	fmt.Fprintln(s.stdout, out)
+	return ExitOK
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

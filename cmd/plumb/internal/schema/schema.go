@@ -1,0 +1,311 @@
+// Package schema generates the JSON Schema (draft 2020-12) of plumb's file
+// formats by reflection over the model types: steps.Integration for
+// integration files and the testcase types for test cases. `plumb schema`
+// prints it; the committed copies in the repository's schema/ directory are
+// what editors load through yaml-language-server, and a test keeps them in
+// sync with the types.
+//
+// Mapping: YAML keys come from yaml struct tags (",inline" merges a struct,
+// ",required" makes a key required); structs are closed objects
+// (additionalProperties: false), because plumb rejects unknown keys; Map[T]
+// is an object of T; Value and any accept anything; time.Duration is a Go
+// duration string; strings accept any scalar, as plumb does.
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/plumbhq/plumb/steps"
+	"github.com/plumbhq/plumb/testcase"
+)
+
+// Kind selects which file format a schema describes.
+type Kind string
+
+// The file formats.
+const (
+	Integration Kind = "integration" // an integration file (tests: included)
+	TestFile    Kind = "tests"       // a NAME.test.yaml file
+)
+
+// Base is where the committed schemas are published; each schema's $id is
+// Base + its file name.
+const Base = "https://raw.githubusercontent.com/plumbhq/plumb/main/schema/"
+
+// FileName is the name of the committed schema of kind k.
+func FileName(k Kind) string {
+	if k == TestFile {
+		return "plumb-test.schema.json"
+	}
+	return "plumb.schema.json"
+}
+
+// ID is the $id of the schema of kind k.
+func ID(k Kind) string { return Base + FileName(k) }
+
+// Generate returns the schema of kind k as indented JSON ending in a
+// newline. The output is deterministic.
+func Generate(k Kind) ([]byte, error) {
+	g := &gen{defs: map[string]any{}}
+	var root map[string]any
+	var title, desc string
+	switch k {
+	case Integration:
+		root = g.object(reflect.TypeFor[steps.Integration]())
+		title, desc = "plumb integration", "An integration file of plumb: the settings it needs and the HTTP steps it runs for each lead. Checked strictly by `plumb validate`."
+	case TestFile:
+		root = g.object(reflect.TypeFor[testFile]())
+		title, desc = "plumb test cases", "A NAME.test.yaml file: stored test cases for the integration NAME.yaml, run by `plumb test`."
+	default:
+		return nil, fmt.Errorf("unknown schema kind %q (want %s or %s)", k, Integration, TestFile)
+	}
+	out := map[string]any{
+		"$schema":     "https://json-schema.org/draft/2020-12/schema",
+		"$id":         ID(k),
+		"title":       title,
+		"description": desc,
+		"$defs":       g.defs,
+	}
+	for key, v := range root {
+		out[key] = v
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// testFile mirrors the top level of a NAME.test.yaml file.
+type testFile struct {
+	Integration string           `yaml:"integration"`
+	Tests       []*testcase.Case `yaml:"tests,required"`
+}
+
+type gen struct {
+	defs map[string]any
+}
+
+var (
+	durationType  = reflect.TypeFor[time.Duration]()
+	stringType    = reflect.TypeFor[steps.String]()
+	valueType     = reflect.TypeFor[steps.Value]()
+	tcValueType   = reflect.TypeFor[testcase.Value]()
+	sequenceType  = reflect.TypeFor[testcase.Sequence]()
+	integrationTy = reflect.TypeFor[steps.Integration]()
+)
+
+// scalar is what plumb accepts where it reads text: any YAML scalar.
+func scalar() map[string]any { return map[string]any{"type": []string{"string", "number", "boolean"}} }
+
+// durationPattern matches Go durations such as 500ms, 2s, 1m30s.
+const durationPattern = `^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
+
+func (g *gen) schema(t reflect.Type) map[string]any {
+	switch t {
+	case durationType:
+		return map[string]any{"type": "string", "pattern": durationPattern, "description": "a Go duration such as 500ms, 2s or 1m30s"}
+	case stringType:
+		return scalar()
+	case valueType, tcValueType:
+		return map[string]any{}
+	case sequenceType:
+		resp := g.schema(reflect.TypeFor[testcase.Response]())
+		return map[string]any{"oneOf": []any{resp, map[string]any{"type": "array", "minItems": 1, "items": resp}}}
+	}
+	if elem, ok := orderedMapElem(t); ok {
+		return map[string]any{"type": "object", "additionalProperties": g.schema(elem)}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return g.schema(t.Elem())
+	case reflect.Struct:
+		name := defName(t)
+		if _, done := g.defs[name]; !done {
+			g.defs[name] = true // placeholder against recursion
+			g.defs[name] = g.object(t)
+		}
+		return map[string]any{"$ref": "#/$defs/" + name}
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": g.schema(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": g.schema(t.Elem())}
+	case reflect.String:
+		return scalar()
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		return map[string]any{"type": "integer"}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	case reflect.Interface:
+		return map[string]any{}
+	}
+	panic(fmt.Sprintf("schema: no mapping for %s", t))
+}
+
+// defName names t's definition; test case types get a Test prefix so
+// they do not clash with the integration's (Response).
+func defName(t reflect.Type) string {
+	if strings.HasSuffix(t.PkgPath(), "/testcase") {
+		return "Test" + t.Name()
+	}
+	return t.Name()
+}
+
+// orderedMapElem recognises steps.Map[T] and testcase.Map[T]: slices of
+// entries with Key, Pos and Value fields.
+func orderedMapElem(t reflect.Type) (reflect.Type, bool) {
+	if t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Struct || !strings.HasPrefix(t.Name(), "Map[") {
+		return nil, false
+	}
+	f, ok := t.Elem().FieldByName("Value")
+	if !ok {
+		return nil, false
+	}
+	return f.Type, true
+}
+
+// object is the schema of a struct: its tagged fields, closed.
+func (g *gen) object(t reflect.Type) map[string]any {
+	props := map[string]any{}
+	var required []string
+	g.fields(t, defName(t), props, &required)
+	out := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if d, ok := descriptions[defName(t)]; ok {
+		out["description"] = d
+	}
+	if len(required) > 0 {
+		sort.Strings(required)
+		out["required"] = required
+	}
+	return out
+}
+
+func (g *gen) fields(t reflect.Type, owner string, props map[string]any, required *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if opts == "inline" {
+			g.fields(f.Type, owner, props, required)
+			continue
+		}
+		var s map[string]any
+		if t == integrationTy && name == "tests" {
+			s = map[string]any{"type": "array", "minItems": 1, "items": g.schema(reflect.TypeFor[testcase.Case]())}
+		} else {
+			s = g.schema(f.Type)
+		}
+		s = copyMap(s)
+		key := owner + "." + name
+		if e, ok := enums[key]; ok {
+			delete(s, "type")
+			s["enum"] = e
+		}
+		if d, ok := descriptions[key]; ok {
+			if _, isRef := s["$ref"]; isRef {
+				s = map[string]any{"allOf": []any{s}}
+			}
+			s["description"] = d
+		}
+		props[name] = s
+		if opts == "required" {
+			*required = append(*required, name)
+		}
+	}
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// enums lists the fields whose values are a fixed set.
+var enums = map[string][]any{
+	"Setting.type":          {"string", "number", "bool", "list", "object"},
+	"Step.on_error":         {"stop", "continue"},
+	"Response.format":       {"json", "xml", "text"},
+	"Capture.type":          {"string", "number", "int", "bool"},
+	"RetryRule.action":      {"retry", "reauth", "fail", "fallback", "ignore"},
+	"RetryRule.retry_after": {"honor", "ignore"},
+	"TestExpect.outcome":    {"success", "failure", "error", "skip"},
+}
+
+// descriptions document the main types and keys, for editor hovers. A
+// key is "Type" or "Type.yaml_key".
+var descriptions = map[string]string{
+	"Integration.version":            "The file format version; always 1.",
+	"Integration.name":               "The integration's name.",
+	"Integration.settings":           "What the integration needs configured (credentials schema), by setting name. Templates read them as settings.NAME.",
+	"Integration.auth":               "Signs every request of every step unless a step says otherwise.",
+	"Integration.deadline":           "Bounds the whole flow for one lead.",
+	"Integration.steps":              "The HTTP calls made for each lead, in order.",
+	"Integration.tests":              "Stored test cases, run by `plumb test`.",
+	"Setting":                        "One configuration value the integration needs.",
+	"Setting.required":               "The setting must have a value (given, from env, or default) before any lead runs.",
+	"Setting.secret":                 "The value is masked (****) in everything plumb prints.",
+	"Setting.env":                    "Environment variable the value is read from when none is given.",
+	"Setting.default":                "Value used when none is given.",
+	"Step":                           "One HTTP call and what to make of its answer.",
+	"Step.name":                      "Letters, digits and _; later steps read its captures as steps.NAME.FIELD.",
+	"Step.when":                      "Condition (expr) over lead, settings and steps; when false the step is skipped.",
+	"Step.timeout":                   "Bounds one try (connect, send, read the whole response).",
+	"Step.deadline":                  "Bounds all tries of the step, waits and fallbacks included.",
+	"Step.retry":                     "Retry rules, matched in order before the documented defaults.",
+	"Step.fallback":                  "Fallback links, tried in order once the primary request gives up.",
+	"Step.capture":                   "Values extracted from the response, by name; read as captured.NAME.",
+	"Step.append":                    "Lead fields to write (dotted names nest), as structured templates.",
+	"Request":                        "The step's HTTP request; every string is a template.",
+	"Request.method":                 "Default GET, or POST when there is a body.",
+	"Request.query":                  "Query parameters; values are URL-encoded.",
+	"Body":                           "The request body: exactly one of json, form, xml or text.",
+	"Capture":                        "One value read from the response: exactly one of json, xpath, split, regex, header or status.",
+	"Outcome":                        "Without rules a 2xx answer is a success, a 4xx a failure and anything else an error.",
+	"Outcome.failure_when":           "Condition that makes the step a failure (the partner said no).",
+	"Outcome.error_when":             "Condition that makes the step an error (no usable answer).",
+	"Outcome.reason":                 "Template for the reason reported with a failure or error.",
+	"RetryRule":                      "What to do when a try ends a certain way.",
+	"RetryRule.on":                   "Status codes (429), classes (5xx), timeout, connection, error_when, failure_when.",
+	"RetryRule.max_attempts":         "Tries of the request, the first included (retry only; default 3).",
+	"Fallback":                       "One link of a fallback chain: exactly one of request, cache, defaults (with flag) or skip.",
+	"TestCase":                       "A stored test case: a lead, settings, recorded responses and expectations.",
+	"TestCase.lead":                  "The lead, a mapping.",
+	"TestCase.lead_file":             "A JSON file holding the lead, relative to this file.",
+	"TestCase.settings":              "Setting values; base_url is pointed at the test server unless given. The environment is not read.",
+	"TestCase.now":                   "Fixes the clock (RFC 3339) for template time helpers.",
+	"TestCase.responses":             "Recorded answers per step name, or per route (\"POST /oauth/token\", \"/path\"). A list is served in order; its last answer repeats.",
+	"TestResponse.status":            "HTTP status; default 200.",
+	"TestResponse.body":              "Text as is, or a structured value sent as JSON.",
+	"TestResponse.body_file":         "A file holding the body, relative to this file.",
+	"TestResponse.delay":             "Hold the answer back this long (real time).",
+	"TestResponse.error":             "No HTTP answer: connection closes the connection, timeout never answers.",
+	"TestExpect":                     "What must come of the case; every key is optional.",
+	"TestExpect.reason":              "Text the flow's reason must contain.",
+	"TestExpect.reason_matches":      "Regular expression the flow's reason must match.",
+	"TestExpect.step":                "The step that decided a failure or error.",
+	"TestExpect.steps":               "Outcomes per step name.",
+	"TestExpect.captured":            "Captured values per step; objects match by a subset of keys.",
+	"TestExpect.lead":                "Fields the final lead must contain (dotted keys read nested fields).",
+	"TestExpect.requests":            "Matchers for the requests each step sent, in order; as many as were sent.",
+	"TestExpect.attempts":            "Tries per step, retries included.",
+	"TestRequestMatch.url_matches":   "Regular expression the whole URL must match.",
+	"TestRequestMatch.body":          "JSON value the body must contain (objects: a subset of keys).",
+	"TestRequestMatch.form":          "Values the urlencoded body must hold.",
+	"TestRequestMatch.body_contains": "Text the body must contain.",
+}

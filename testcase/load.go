@@ -1,0 +1,554 @@
+package testcase
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"mime"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/steps"
+)
+
+func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
+
+// testSuffixes end the names of test files.
+var testSuffixes = []string{".test.yaml", ".test.yml"}
+
+func isTestFile(path string) bool {
+	for _, s := range testSuffixes {
+		if strings.HasSuffix(path, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Loaded is what Load found.
+type Loaded struct {
+	// Suites that loaded cleanly, in path order.
+	Suites []*Suite
+	// Untested lists integration files found in directories that have no
+	// test cases.
+	Untested []string
+}
+
+// Load finds and loads the test cases paths name:
+//
+//   - an integration file: its inline tests: and its sibling NAME.test.yaml
+//     (at least one must exist);
+//   - a test file (NAME.test.yaml);
+//   - a directory: every test file in it, and every integration file with
+//     inline tests (files whose top level has version: and steps:);
+//   - DIR/...: the same for DIR and every directory below it (directories
+//     named testdata or starting with . or _ are skipped, as go test does).
+//
+// Suites that load are returned even when others have problems; err is
+// then a steps.ErrorList holding every problem, each as
+// `file:line:col: message (hint)`.
+func Load(paths ...string) (*Loaded, error) {
+	l := &loader{integrations: map[string]*loadedIntegration{}, seen: map[string]bool{}}
+	out := &Loaded{}
+	for _, p := range paths {
+		l.path(p, out)
+	}
+	return out, l.errs.Err()
+}
+
+type loader struct {
+	errs         steps.ErrorList
+	integrations map[string]*loadedIntegration
+	seen         map[string]bool // suite files already loaded
+}
+
+type loadedIntegration struct {
+	in    *steps.Integration
+	steps []string
+	ok    bool
+}
+
+func (l *loader) fail(file, format string, args ...any) {
+	l.errs.Add(steps.Pos{File: file}, "", format, args...)
+}
+
+func (l *loader) path(p string, out *Loaded) {
+	if root, ok := strings.CutSuffix(p, "..."); ok {
+		root = strings.TrimSuffix(root, "/")
+		if root == "" || root == "." {
+			root = "."
+		}
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				name := d.Name()
+				if path != root && (name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
+					return filepath.SkipDir
+				}
+				l.dir(path, out)
+			}
+			return nil
+		})
+		if err != nil {
+			l.fail(p, "cannot read: %v", err)
+		}
+		return
+	}
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		l.fail(p, "cannot read: %v", errors.Unwrap(err))
+	case fi.IsDir():
+		l.dir(p, out)
+	case isTestFile(p):
+		if s := l.testFile(p); s != nil {
+			out.Suites = append(out.Suites, s)
+		}
+	default:
+		found := l.integrationSuites(p, out)
+		if found == 0 && !l.integrationFailed(p) {
+			l.errs.Add(steps.Pos{File: p}, "add tests: to it or write "+siblingTestFile(p), "no test cases")
+		}
+	}
+}
+
+// dir loads the suites of one directory (not its subdirectories).
+func (l *loader) dir(dir string, out *Loaded) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		l.fail(dir, "cannot read: %v", errors.Unwrap(err))
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		switch {
+		case isTestFile(path):
+			if s := l.testFile(path); s != nil {
+				out.Suites = append(out.Suites, s)
+			}
+		case looksLikeIntegration(path):
+			if l.inlineSuite(path, out) == 0 && !l.integrationFailed(path) && !fileExists(siblingTestFile(path)) {
+				out.Untested = append(out.Untested, path)
+			}
+		}
+	}
+}
+
+// looksLikeIntegration reports whether the YAML file at path has the
+// top-level keys of an integration (version: and steps:).
+func looksLikeIntegration(path string) bool {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var top map[string]yaml.Node
+	if yaml.Unmarshal(src, &top) != nil {
+		return false
+	}
+	_, v := top["version"]
+	_, s := top["steps"]
+	return v && s
+}
+
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
+}
+
+// siblingTestFile is NAME.test.yaml for NAME.yaml.
+func siblingTestFile(integration string) string {
+	return strings.TrimSuffix(integration, filepath.Ext(integration)) + ".test.yaml"
+}
+
+// integrationSuites loads the inline suite of the integration at path and
+// its sibling test file, and returns how many suites it found.
+func (l *loader) integrationSuites(path string, out *Loaded) int {
+	n := l.inlineSuite(path, out)
+	for _, suffix := range testSuffixes {
+		sib := strings.TrimSuffix(path, filepath.Ext(path)) + suffix
+		if fileExists(sib) {
+			n++
+			if s := l.testFile(sib); s != nil {
+				out.Suites = append(out.Suites, s)
+			}
+		}
+	}
+	return n
+}
+
+func (l *loader) integrationFailed(path string) bool {
+	li := l.integrations[filepath.Clean(path)]
+	return li != nil && !li.ok
+}
+
+// integration loads and compiles the integration at path once.
+func (l *loader) integration(path string) *loadedIntegration {
+	key := filepath.Clean(path)
+	if li, ok := l.integrations[key]; ok {
+		return li
+	}
+	li := &loadedIntegration{}
+	l.integrations[key] = li
+	in, err := steps.Load(path)
+	if err == nil {
+		var plan *engine.Plan
+		if plan, err = engine.Compile(in); err == nil {
+			li.in, li.steps, li.ok = in, plan.StepNames(), true
+		}
+	}
+	if err != nil {
+		var list steps.ErrorList
+		if errors.As(err, &list) {
+			l.errs = append(l.errs, list...)
+		} else {
+			l.fail(path, "%v", err)
+		}
+	}
+	return li
+}
+
+func (l *loader) inlineSuite(path string, out *Loaded) int {
+	li := l.integration(path)
+	if !li.ok || li.in.Tests == nil || li.in.Tests.Node == nil {
+		return 0
+	}
+	key := "inline:" + filepath.Clean(path)
+	if l.seen[key] {
+		return 1
+	}
+	l.seen[key] = true
+	if s := l.suite(path, path, li, li.in.Tests.Node); s != nil {
+		out.Suites = append(out.Suites, s)
+	}
+	return 1
+}
+
+// testFile loads the test file at path and the integration it tests.
+func (l *loader) testFile(path string) *Suite {
+	key := "file:" + filepath.Clean(path)
+	if l.seen[key] {
+		return nil
+	}
+	l.seen[key] = true
+	src, err := os.ReadFile(path)
+	if err != nil {
+		l.fail(path, "cannot read: %v", errors.Unwrap(err))
+		return nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		l.errs.Add(steps.Pos{File: path, Line: 1, Col: 1}, "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil
+	}
+	root := resolve(&doc)
+	if root == nil {
+		l.errs.Add(steps.Pos{File: path, Line: 1, Col: 1}, "a test file holds tests: (a list of cases)", "the file is empty")
+		return nil
+	}
+	var tf testFile
+	n := len(l.errs)
+	d := &decoder{file: path, errs: &l.errs}
+	d.decode(root, reflectValue(&tf), "test file")
+	if len(l.errs) > n {
+		return nil
+	}
+	integ := tf.Integration
+	if integ != "" {
+		integ = filepath.Join(filepath.Dir(path), integ)
+	} else {
+		base := path
+		for _, s := range testSuffixes {
+			base = strings.TrimSuffix(base, s)
+		}
+		for _, ext := range []string{".yaml", ".yml"} {
+			if fileExists(base + ext) {
+				integ = base + ext
+				break
+			}
+		}
+		if integ == "" {
+			l.errs.Add(tf.Pos, "or name it with integration: PATH", "no integration %s.yaml next to the test file", filepath.Base(base))
+			return nil
+		}
+	}
+	li := l.integration(integ)
+	if !li.ok {
+		return nil
+	}
+	return l.suite(path, integ, li, tf.Tests.node)
+}
+
+// suite decodes and checks the cases in node, written in file.
+func (l *loader) suite(file, integ string, li *loadedIntegration, node *yaml.Node) *Suite {
+	node = resolve(node)
+	n := len(l.errs)
+	d := &decoder{file: file, errs: &l.errs}
+	s := &Suite{File: file, Integration: integ, In: li.in, steps: li.steps}
+	if node.Kind != yaml.SequenceNode {
+		d.errorf(node, "tests: is a list of cases, each starting with - name: …", "tests must be a list, got %s", kindName(node))
+		return nil
+	}
+	if len(node.Content) == 0 {
+		d.errorf(node, "", "tests: has no cases")
+		return nil
+	}
+	names := map[string]steps.Pos{}
+	for i, cn := range node.Content {
+		c := new(Case)
+		d.decode(cn, reflectValue(c), fmt.Sprintf("tests[%d]", i))
+		if c.Name != "" {
+			if first, dup := names[c.Name]; dup {
+				l.errs.Add(c.Pos, "first defined at "+first.String(), "duplicate test name %q", c.Name)
+			}
+			names[c.Name] = c.Pos
+		}
+		l.check(s, c)
+		s.Cases = append(s.Cases, c)
+	}
+	if len(l.errs) > n {
+		return nil
+	}
+	return s
+}
+
+var (
+	outcomes = []string{"success", "failure", "error", "skip"}
+	methods  = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+)
+
+// check resolves files, regexes and times of c and checks its names
+// against the integration.
+func (l *loader) check(s *Suite, c *Case) {
+	dir := filepath.Dir(s.File)
+	add := func(pos steps.Pos, hint, format string, args ...any) { l.errs.Add(pos, hint, format, args...) }
+	stepHint := "steps: " + strings.Join(s.steps, ", ")
+	isStep := func(name string) bool { return slices.Contains(s.steps, name) }
+
+	// lead
+	switch {
+	case c.Lead.Set && c.LeadFile != "":
+		add(c.Pos, "", "test %q: give lead or lead_file, not both", c.Name)
+	case c.LeadFile != "":
+		b, err := os.ReadFile(filepath.Join(dir, c.LeadFile))
+		if err != nil {
+			add(c.Pos, "lead_file is relative to "+s.File, "test %q: lead_file: %v", c.Name, errors.Unwrap(err))
+			break
+		}
+		if err := json.Unmarshal(b, &c.lead); err != nil || c.lead == nil {
+			add(c.Pos, "", "test %q: lead_file %s must hold a JSON object", c.Name, c.LeadFile)
+		}
+	case c.Lead.Set:
+		m, ok := c.Lead.V.(map[string]any)
+		if !ok {
+			add(c.Lead.Pos, "", "lead must be a mapping")
+		}
+		c.lead = m
+	}
+	if c.lead == nil {
+		c.lead = map[string]any{}
+	}
+	if c.Now != "" {
+		t, err := time.Parse(time.RFC3339, c.Now)
+		if err != nil {
+			add(c.Pos, "e.g. now: 2024-06-01T12:00:00Z", "test %q: now must be an RFC 3339 time, got %q", c.Name, c.Now)
+		}
+		c.now = t
+	}
+	for _, e := range c.Settings {
+		if _, ok := s.In.Settings.Get(e.Key); !ok {
+			add(e.Pos, "declared settings: "+settingNames(s.In), "unknown setting %q", e.Key)
+		}
+	}
+
+	// responses
+	for _, e := range c.Responses {
+		if method, _, ok := route(e.Key); ok {
+			if method != "" && !slices.Contains(methods, method) {
+				add(e.Pos, "a route is \"METHOD /path\" or \"/path\"", "unknown HTTP method %q in route %q", method, e.Key)
+			}
+		} else if !isStep(e.Key) {
+			add(e.Pos, stepHint+"; or a route such as \"POST /oauth/token\"", "responses: no step named %q", e.Key)
+		}
+		for _, r := range e.Value {
+			checkResponse(dir, r, add)
+		}
+	}
+
+	// expectations
+	x := &c.Expect
+	if x.Outcome != "" && !slices.Contains(outcomes, x.Outcome) {
+		add(x.Pos, "one of "+strings.Join(outcomes, ", "), "expect.outcome: unknown outcome %q", x.Outcome)
+	}
+	if x.Step != "" && !isStep(x.Step) {
+		add(x.Pos, stepHint, "expect.step: no step named %q", x.Step)
+	}
+	if x.ReasonMatches != "" {
+		re, err := regexp.Compile(x.ReasonMatches)
+		if err != nil {
+			add(x.Pos, "", "expect.reason_matches: %v", err)
+		}
+		x.reasonRE = re
+	}
+	for _, e := range x.Steps {
+		if !isStep(e.Key) {
+			add(e.Pos, stepHint, "expect.steps: no step named %q", e.Key)
+		}
+		if !slices.Contains(outcomes, e.Value) {
+			add(e.Pos, "one of "+strings.Join(outcomes, ", "), "expect.steps.%s: unknown outcome %q", e.Key, e.Value)
+		}
+	}
+	for _, e := range x.Captured {
+		st := stepModel(s.In, e.Key)
+		if st == nil {
+			add(e.Pos, stepHint, "expect.captured: no step named %q", e.Key)
+			continue
+		}
+		for _, ce := range e.Value {
+			if _, ok := st.Capture.Get(ce.Key); !ok {
+				names := make([]string, len(st.Capture))
+				for i, c := range st.Capture {
+					names[i] = c.Key
+				}
+				add(ce.Pos, "captures of "+e.Key+": "+strings.Join(names, ", "), "expect.captured.%s: step %s captures no %q", e.Key, e.Key, ce.Key)
+			}
+		}
+	}
+	if x.Lead.Set {
+		if _, ok := x.Lead.V.(map[string]any); !ok {
+			add(x.Lead.Pos, "", "expect.lead must be a mapping")
+		}
+	}
+	for _, e := range x.Requests {
+		if _, _, ok := route(e.Key); !ok && !isStep(e.Key) {
+			add(e.Pos, stepHint+"; or a route", "expect.requests: no step named %q", e.Key)
+		}
+		for _, m := range e.Value {
+			if m == nil {
+				continue
+			}
+			if m.URLMatches != "" {
+				re, err := regexp.Compile(m.URLMatches)
+				if err != nil {
+					add(m.Pos, "", "url_matches: %v", err)
+				}
+				m.urlRE = re
+			}
+		}
+	}
+	for _, e := range x.Attempts {
+		if !isStep(e.Key) {
+			add(e.Pos, stepHint, "expect.attempts: no step named %q", e.Key)
+		}
+	}
+}
+
+func checkResponse(dir string, r *Response, add func(steps.Pos, string, string, ...any)) {
+	if r == nil {
+		return
+	}
+	if r.Status == 0 {
+		r.Status = 200
+	}
+	if r.Status < 100 || r.Status > 599 {
+		add(r.Pos, "", "status %d is not an HTTP status", r.Status)
+	}
+	switch r.Error {
+	case "", "connection", "timeout":
+	default:
+		add(r.Pos, "connection closes the connection, timeout never answers", "unknown error %q", r.Error)
+	}
+	if ct, ok := headerValue(r.Headers, "Content-Type"); ok {
+		r.contentType = ct
+	}
+	switch {
+	case r.Body.Set && r.BodyFile != "":
+		add(r.Pos, "", "give body or body_file, not both")
+	case r.BodyFile != "":
+		b, err := os.ReadFile(filepath.Join(dir, r.BodyFile))
+		if err != nil {
+			add(r.Pos, "body_file is relative to the file the test is written in", "body_file: %v", errors.Unwrap(err))
+			return
+		}
+		r.body = b
+		if r.contentType == "" {
+			r.contentType = mime.TypeByExtension(filepath.Ext(r.BodyFile))
+		}
+	case r.Body.Set:
+		if text, ok := r.Body.V.(string); ok {
+			r.body = []byte(text)
+			break
+		}
+		b, err := json.Marshal(r.Body.V)
+		if err != nil {
+			add(r.Body.Pos, "", "body: %v", err)
+		}
+		r.body = b
+		if r.contentType == "" {
+			r.contentType = "application/json"
+		}
+	}
+	if r.Error != "" && (r.Body.Set || r.BodyFile != "") {
+		add(r.Pos, "", "a response with error: %s has no body", r.Error)
+	}
+	if r.contentType == "" && len(r.body) > 0 && json.Valid(bytes.TrimSpace(r.body)) && bytes.ContainsAny(r.body[:1], "{[") {
+		// a JSON text body without a Content-Type: say so, as a partner would
+		r.contentType = "application/json"
+	}
+}
+
+func headerValue(h Map[string], name string) (string, bool) {
+	for _, e := range h {
+		if strings.EqualFold(e.Key, name) {
+			return e.Value, true
+		}
+	}
+	return "", false
+}
+
+// route splits a responses key of the form "METHOD /path" or "/path".
+func route(key string) (method, path string, ok bool) {
+	if strings.HasPrefix(key, "/") {
+		return "", key, true
+	}
+	m, p, found := strings.Cut(key, " ")
+	if found && strings.HasPrefix(strings.TrimSpace(p), "/") {
+		return strings.ToUpper(m), strings.TrimSpace(p), true
+	}
+	return "", "", false
+}
+
+func stepModel(in *steps.Integration, name string) *steps.Step {
+	for _, st := range in.Steps {
+		if st != nil && st.Name.Value == name {
+			return st
+		}
+	}
+	return nil
+}
+
+func settingNames(in *steps.Integration) string {
+	names := make([]string, len(in.Settings))
+	for i, s := range in.Settings {
+		names[i] = s.Key
+	}
+	if len(names) == 0 {
+		return "(none)"
+	}
+	return strings.Join(names, ", ")
+}
