@@ -431,10 +431,11 @@ steps:
 	if len(r.Steps) != 3 || r.Steps[2].Outcome != Success || r.Lead["verified"] != true {
 		t.Fatalf("%+v", r)
 	}
-	// wrong secret: the token step fails (401), the flow stops there, and
-	// the secret appears nowhere in the result.
+	// wrong secret: the token step errs (401: refused credentials are no
+	// answer about the lead), the flow stops there, and the secret appears
+	// nowhere in the result.
 	r = run(t, p, map[string]any{"email": "a@b.co"}, map[string]any{"base_url": srv.URL, "client_id": "c", "client_secret": "wrong-secret"})
-	wantOutcome(t, r, Failure)
+	wantOutcome(t, r, Error)
 	if r.Step != "auth" || len(r.Steps) != 1 {
 		t.Fatalf("%+v", r)
 	}

@@ -266,7 +266,8 @@ func TestDefaultRules(t *testing.T) {
 		{"429 retried 3 times", []http.HandlerFunc{status(429)}, Error, 3},
 		{"connection class via 408", []http.HandlerFunc{status(408), ok(`{}`)}, Success, 2},
 		{"404 is a failure", []http.HandlerFunc{status(404)}, Failure, 1},
-		{"401 without renewable credentials", []http.HandlerFunc{status(401)}, Failure, 1},
+		{"401 without renewable credentials", []http.HandlerFunc{status(401)}, Error, 1},
+		{"403 is a failure", []http.HandlerFunc{status(403)}, Failure, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -527,7 +527,7 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 	switch {
 	case resp.Status < 200 || resp.Status >= 300:
 		v.outcome, v.reason = Error, httpReason(resp)
-		if resp.Status >= 400 && resp.Status < 500 && resp.Status != 408 && resp.Status != 429 {
+		if partnerSaidNo(resp.Status) {
 			v.outcome = Failure
 		}
 		code := strconv.Itoa(resp.Status)
@@ -555,12 +555,27 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 			}
 		}
 	}
-	if v.outcome != Success && st.reason != nil {
+	// the author's reason speaks for what the partner said: a 4xx, or a
+	// 2xx whose body failure_when or error_when judged — not for a 5xx or
+	// an unreadable answer
+	said := (resp.Status >= 400 && resp.Status < 500) || (v.outcome != Success && resp.Status < 300 && capErr == nil)
+	if said && st.reason != nil {
 		if why, err := st.reason.Render(data); err == nil && strings.TrimSpace(why) != "" {
 			v.reason = why
 		}
 	}
 	return v
+}
+
+// partnerSaidNo tells a 4xx that is an answer about the lead (failure) from
+// one that means no answer was had (error): 401 and 407 (our credentials
+// were refused), 408 (timeout) and 429 (rate limited).
+func partnerSaidNo(status int) bool {
+	switch status {
+	case 401, 407, 408, 429:
+		return false
+	}
+	return status >= 400 && status < 500
 }
 
 func httpReason(resp parse.Response) string {
