@@ -160,7 +160,7 @@ func (c *compiler) compile() error {
 			c.names[st.Name.Value] = stepRef{src: st, stage: i}
 		}
 	}
-	c.plan.vars = c.vars(c.in.Vars, nil)
+	c.plan.vars = c.vars(c.in.Vars)
 	for i, item := range c.in.Steps {
 		g := &stage{failFast: item.FailFast}
 		group := []*steps.Step{item}
@@ -184,7 +184,7 @@ type stage struct {
 }
 
 // vars compiles a vars section; step vars may read the integration's.
-func (c *compiler) vars(m steps.Map[steps.Value], cur *step) []namedValue {
+func (c *compiler) vars(m steps.Map[steps.Value]) []namedValue {
 	out := make([]namedValue, 0, len(m))
 	for _, v := range m {
 		out = append(out, namedValue{name: v.Key, val: c.value(v.Value.Node, scopeRequest)})
@@ -251,7 +251,7 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 	if st.Auth != nil {
 		s.auth = c.authSection(st.Auth)
 	}
-	s.vars = c.vars(st.Vars, s)
+	s.vars = c.vars(st.Vars)
 	for _, v := range st.Variants {
 		if v == nil {
 			continue

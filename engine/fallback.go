@@ -25,7 +25,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 				continue
 			}
 			sr.Attempts++
-			resp, err, ex := p.attempt(ctx, st, req, s, sr.Attempts)
+			resp, ex, err := p.attempt(ctx, st, req, s, sr.Attempts)
 			if ex != nil {
 				ex.Fallback = true
 				p.emit(ctx, ex)

@@ -331,7 +331,7 @@ func (p *Plan) tries(ctx context.Context, st *step, req *request, data map[strin
 		sr.Attempts++
 		var err error
 		var ex *Exchange
-		resp, err, ex = p.attempt(ctx, st, req, s, attempt)
+		resp, ex, err = p.attempt(ctx, st, req, s, attempt)
 		v = p.judge(st, req, resp, err, data)
 		if v.outcome == Success {
 			p.emit(ctx, ex)
@@ -394,7 +394,7 @@ func (p *Plan) tries(ctx context.Context, st *step, req *request, data map[strin
 // attempt sends req once, bounded by timeout, and reads the whole (capped)
 // answer. It is the unit that retry rules repeat. ex is non-nil when the plan
 // has an observer; the caller completes and emits it.
-func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n int) (parse.Response, error, *Exchange) {
+func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n int) (parse.Response, *Exchange, error) {
 	start := time.Now()
 	timeout := pr.timeout
 	tctx, cancel := context.WithTimeout(ctx, timeout)
@@ -417,7 +417,7 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n
 			slog.Any("error", redactErr(err, s)))
 	}
 	if tr == nil {
-		return resp, err, nil
+		return resp, nil, err
 	}
 	ex := &Exchange{Step: st.name, Attempt: n, Method: pr.method, URL: s.Redact(pr.url),
 		RequestHeader: redactHeader(pr.header, s), RequestBody: s.Redact(string(pr.body)),
@@ -426,7 +426,7 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n
 	if err != nil {
 		ex.Err = s.Redact(err.Error())
 	}
-	return resp, err, ex
+	return resp, ex, err
 }
 
 func (p *Plan) emit(ctx context.Context, ex *Exchange) {

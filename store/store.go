@@ -15,6 +15,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Entry is one stored answer.
@@ -72,7 +73,7 @@ func OpenBolt(path string, timeout time.Duration) (*Bolt, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open cache %s: locked by another process (waited %s)", path, timeout)
 		}
 		return nil, fmt.Errorf("open cache %s: %w", path, err)
