@@ -53,6 +53,9 @@ type Rendered struct {
 	URL    string      `json:"url,omitempty"`
 	Header http.Header `json:"header,omitempty"`
 	Body   string      `json:"body,omitempty"`
+	// Auth names the auth scheme that signs the request when it is sent
+	// (credentials are added at send time, so they are not shown here).
+	Auth string `json:"auth,omitempty"`
 	// Skipped holds the reason the step's when condition gave, if false.
 	Skipped string `json:"skipped,omitempty"`
 	// Err says why the request could not be rendered (for example a later
@@ -95,6 +98,9 @@ func (p *Plan) DryRun(lead map[string]any, s Settings) []Rendered {
 				r.Err = s.Redact(err.Error())
 			} else {
 				r.Method, r.URL, r.Header, r.Body = req.method, s.Redact(req.url), redactHeader(req.header, s), s.Redact(string(req.body))
+				if req.auth >= 0 && req.auth < len(s.authCfgs) {
+					r.Auth = s.authCfgs[req.auth].Type
+				}
 			}
 		}
 		out = append(out, r)

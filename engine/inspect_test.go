@@ -70,6 +70,11 @@ func TestDryRunAndRunStep(t *testing.T) {
 	if srv.hits.Load() != 0 {
 		t.Fatal("dry run sent a request")
 	}
+	p = plan(t, strings.Replace(twoSteps, "steps:\n", "auth: { type: bearer, token: \"{{settings.key}}\" }\nsteps:\n", 1))
+	s, _ = p.Settings(map[string]any{"base_url": srv.URL, "key": "k3y"}, nil)
+	if rs := p.DryRun(map[string]any{"go": true}, s); rs[0].Auth != "bearer" {
+		t.Fatalf("dry run auth %+v", rs[0])
+	}
 	res, err := p.RunStep(context.Background(), "call", map[string]any{"go": true, "email": "a@b.co"}, s, map[string]map[string]any{"auth": {"token": "t"}})
 	if err != nil || res.Outcome != Success || srv.hits.Load() != 1 {
 		t.Fatalf("run step: %+v %v", res, err)
