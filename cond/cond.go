@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -88,21 +89,23 @@ func (p *Program) Refs() []string { return p.refs }
 // Eval runs the condition against env, a map from root name to value. Roots
 // missing from env read as empty objects.
 func (p *Program) Eval(env map[string]any) (bool, error) {
+	st := evalPool.Get().(*evalState)
+	defer st.release()
 	full := env
 	for _, r := range Roots {
 		if _, ok := env[r]; !ok {
-			full = make(map[string]any, len(Roots))
+			full = st.env
 			for _, r := range Roots {
 				if v, ok := env[r]; ok {
 					full[r] = v
 				} else {
-					full[r] = map[string]any{}
+					full[r] = emptyRoot
 				}
 			}
 			break
 		}
 	}
-	out, err := expr.Run(p.prog, full)
+	out, err := st.vm.Run(p.prog, full)
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
@@ -115,6 +118,32 @@ func (p *Program) Eval(env map[string]any) (bool, error) {
 		return false, fmt.Errorf("condition %q: result is %T, not bool", p.src, out)
 	}
 	return b, nil
+}
+
+// emptyRoot stands in for a root the caller did not give. Conditions only
+// read their environment, so one shared empty map serves every evaluation.
+var emptyRoot = map[string]any{}
+
+// evalState is what one evaluation needs besides the program: a VM (which
+// keeps its stack between runs) and the map of roots for a caller that
+// did not give all of them. Both are reused through evalPool, so an
+// evaluation allocates only what the expression itself does.
+type evalState struct {
+	vm  vm.VM
+	env map[string]any
+}
+
+var evalPool = sync.Pool{New: func() any {
+	return &evalState{env: make(map[string]any, len(Roots))}
+}}
+
+// release drops the references of the last evaluation and returns st to
+// the pool.
+func (st *evalState) release() {
+	clear(st.env)
+	clear(st.vm.Variables)
+	clear(st.vm.Stack[:cap(st.vm.Stack)])
+	evalPool.Put(st)
 }
 
 // blankIsNil makes `x == ""` and `x != ""` treat a missing (nil) x as the

@@ -137,3 +137,20 @@ func TestNonBoolResultIsError(t *testing.T) {
 		t.Fatal("a number result was taken as a condition")
 	}
 }
+
+// BenchmarkEval evaluates a condition the way the engine does after a
+// response: with some roots (response, batch) absent from the data.
+func BenchmarkEval(b *testing.B) {
+	p, err := Compile(`captured.valid == false && lead.email != ""`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := map[string]any{"lead": map[string]any{"email": "a@b.example"}, "settings": map[string]any{},
+		"vars": map[string]any{}, "steps": map[string]any{}, "captured": map[string]any{"valid": true}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, err := p.Eval(env); err != nil || ok {
+			b.Fatal(ok, err)
+		}
+	}
+}

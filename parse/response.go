@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -103,11 +102,11 @@ func trimBOM(b []byte) []byte {
 // detectFormat decides a body's format from its Content-Type, or sniffs body when
 // the header is empty.
 func detectFormat(contentType string, body []byte) Format {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		mt, _, _ = strings.Cut(contentType, ";")
-		mt = strings.ToLower(strings.TrimSpace(mt))
-	}
+	// The media type as mime.ParseMediaType returns it (lowercased, without
+	// parameters), also when the parameters are malformed, minus the map of
+	// parameters it would allocate for every response.
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
 	if mt == "" {
 		return sniff(body)
 	}

@@ -1,22 +1,58 @@
 package template
 
 import (
+	"errors"
 	"strings"
 	"text/template/parse"
 )
 
 // Most templates are literal text and plain references ("{{settings.base_url}}/
-// v2/leads/{{lead.state}}"). Those are rendered from a segment list without
-// going through text/template's reflective executor; the result, including
-// error messages, is the same.
+// v2/leads/{{lead.state}}"), possibly piped through a few one-argument
+// functions ("{{ lead.phone | digits }}"). Those are rendered from a segment
+// list without going through text/template's reflective executor; the
+// result, including error messages, is the same. A function that cannot
+// take a value the way text/template would (upper of a number) sends that
+// render through text/template, so its error is text/template's own.
 
 type segment struct {
 	text     string // literal text, when !action
 	action   bool
 	path     string // "" reads the whole data map
 	optional bool
+	funcs    []fastFunc // applied in order to the looked-up value
 	esc      func(any) (string, error)
 	loc      string // ":LINE:COL" of the action, for escaper errors
+}
+
+// fastFunc is a template function the fast path calls directly. ok is
+// false when text/template would treat v differently (a conversion or an
+// error): the render then goes through text/template.
+type fastFunc func(v any) (out any, ok bool)
+
+// errSlow sends a render to text/template.
+var errSlow = errors.New("template: render through text/template")
+
+// stringFunc adapts a func(string) string, which text/template only calls
+// directly for a string argument.
+func stringFunc(f func(string) string) fastFunc {
+	return func(v any) (any, bool) {
+		s, ok := v.(string)
+		if !ok {
+			return nil, false
+		}
+		return f(s), true
+	}
+}
+
+// fastFuncs are the pipeline functions the fast path knows; each does what
+// the function of the same name in the Set's function map does (digits is
+// plumb's, upper, lower and trim are sprig's strings.ToUpper, ToLower and
+// TrimSpace).
+var fastFuncs = map[string]fastFunc{
+	"digits": func(v any) (any, bool) { return digits(v), true },
+	"upper":  stringFunc(strings.ToUpper),
+	"lower":  stringFunc(strings.ToLower),
+	"trim":   stringFunc(strings.TrimSpace),
 }
 
 // escaperFuncs are the Go implementations of the escaper commands.
@@ -52,14 +88,25 @@ func fastSegments(src string, root *parse.ListNode) []segment {
 			segs = append(segs, segment{text: string(n.Text)})
 		case *parse.ActionNode:
 			p := n.Pipe
-			if len(p.Decl) > 0 || len(p.Cmds) != 2 || len(p.Cmds[1].Args) != 1 {
+			last := len(p.Cmds) - 1
+			if len(p.Decl) > 0 || last < 1 || len(p.Cmds[last].Args) != 1 {
 				return nil
 			}
 			seg := segment{action: true}
 			if !lookupCommand(p.Cmds[0], &seg) {
 				return nil
 			}
-			id, ok := p.Cmds[1].Args[0].(*parse.IdentifierNode)
+			for _, cmd := range p.Cmds[1:last] {
+				if len(cmd.Args) != 1 {
+					return nil
+				}
+				id, ok := cmd.Args[0].(*parse.IdentifierNode)
+				if !ok || fastFuncs[id.Ident] == nil {
+					return nil
+				}
+				seg.funcs = append(seg.funcs, fastFuncs[id.Ident])
+			}
+			id, ok := p.Cmds[last].Args[0].(*parse.IdentifierNode)
 			if !ok {
 				return nil
 			}
@@ -103,11 +150,23 @@ func lookupCommand(cmd *parse.CommandNode, seg *segment) bool {
 	return false
 }
 
+// value looks the segment's path up and applies its functions. It returns
+// errSlow when a function cannot be applied here.
 func (seg *segment) value(data map[string]any) (any, error) {
 	if seg.path == "" {
 		return data, nil
 	}
-	return lookup(data, seg.path, seg.optional)
+	v, err := lookup(data, seg.path, seg.optional)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range seg.funcs {
+		var ok bool
+		if v, ok = f(v); !ok {
+			return nil, errSlow
+		}
+	}
+	return v, nil
 }
 
 func (t *Template) renderFast(data map[string]any) (string, error) {
@@ -120,6 +179,9 @@ func (t *Template) renderFast(data map[string]any) (string, error) {
 			continue
 		}
 		v, err := seg.value(data)
+		if err == errSlow {
+			return "", err
+		}
 		if err != nil {
 			return "", t.execError(err)
 		}

@@ -33,11 +33,22 @@ func TestFastPathMatchesTextTemplate(t *testing.T) {
 		"a {{lead.v.deeper}}",
 		"{{lead.obj}}",
 		"{{lead.obj.k}}",
+		"{{ lead.v | digits }}",
+		"{{ lead.n | digits }}",
+		"{{ lead.nil | digits }}",
+		"{{ lead.missing | digits }}",
+		`{"p": "{{ lead.v | digits }}", "u": "{{ lead.v | upper }}", "t": {{ lead.v | lower | trim }}}`,
+		"a {{ lead.v | upper }} b {{ lead.v | trim | lower }}",
+		"{{ lead.n | upper }}",
+		"{{ lead.nil | trim }}",
+		"{{ lead.obj | lower }}",
+		"{{settings.base_url}}/x/{{ lead.v | lower }}?q={{ lead.v | digits }}",
 	}
 	datas := []map[string]any{
 		{"lead": map[string]any{"v": "a\"b<c>&/?#\r\n'\\]]>\x00é", "n": 1e6, "nil": nil, "obj": map[string]any{"k": 1.5}}, "settings": map[string]any{"base_url": "https://h"}},
 		{"lead": map[string]any{"v": true, "n": int64(3), "nil": nil, "obj": map[string]string{"k": "v"}}, "settings": map[string]any{"base_url": "https://h"}},
 		{"lead": map[string]any{"v": "plain", "n": 0.5, "nil": nil, "obj": []any{1.0}}, "settings": map[string]any{"base_url": "https://h"}},
+		{"lead": map[string]any{"v": " (512) 555-0142 Ext.9 ", "n": 5125550142.0, "nil": nil, "obj": "Str"}, "settings": map[string]any{"base_url": "https://h"}},
 		{},
 		nil,
 	}
@@ -72,7 +83,7 @@ func TestFastPathMatchesTextTemplate(t *testing.T) {
 
 func TestFastPathNotUsed(t *testing.T) {
 	s := New()
-	for _, src := range []string{"{{ lead.v | upper }}", "{{ if lead.v }}x{{ end }}", "{{ $x := lead.v }}{{ $x }}", "{{ now }}"} {
+	for _, src := range []string{"{{ lead.v | b64enc }}", "{{ lead.v | upper | b64enc }}", "{{ digits lead.v }}", "{{ if lead.v }}x{{ end }}", "{{ $x := lead.v }}{{ $x }}", "{{ now }}"} {
 		tm, err := s.Compile("t", src, Plain)
 		if err != nil {
 			t.Fatal(err)

@@ -212,7 +212,9 @@ func (t *Template) Render(data map[string]any) (string, error) {
 		return t.text, nil
 	}
 	if t.fast != nil {
-		return t.renderFast(data)
+		if s, err := t.renderFast(data); err != errSlow {
+			return s, err
+		}
 	}
 	var b strings.Builder
 	b.Grow(len(t.src) + 32)
@@ -238,6 +240,9 @@ func (t *Template) Value(data map[string]any) (any, error) {
 		for i := range t.fast {
 			if seg := &t.fast[i]; seg.action {
 				v, err := seg.value(data)
+				if err == errSlow {
+					break
+				}
 				if err != nil {
 					return nil, t.execError(err)
 				}

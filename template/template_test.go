@@ -609,6 +609,44 @@ func BenchmarkValueTyped(b *testing.B) {
 	}
 }
 
+// BenchmarkRenderJSONBody renders a whole JSON body as text, with typed
+// values written as JSON (numbers, booleans) and strings escaped in place:
+// a `body: json: |` text body.
+func BenchmarkRenderJSONBody(b *testing.B) {
+	s := template.New()
+	tm := mustCompile(b, s, `{"email": "{{lead.email}}", "phone": "{{ lead.phone | digits }}", "state": "{{ lead.state | upper }}", "age": {{lead.age}}, "valid": {{lead.email_valid}}, "tags": {{lead.tags}}}`, template.JSON)
+	data := testData()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tm.Render(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValueJSONBody evaluates the leaves of a structured JSON body
+// (`body: json: {email: "{{lead.email}}", …}`) to typed values, as the
+// engine does before marshalling them.
+func BenchmarkValueJSONBody(b *testing.B) {
+	s := template.New()
+	leaves := []*template.Template{
+		mustCompile(b, s, "{{lead.email}}", template.JSON),
+		mustCompile(b, s, "{{ lead.phone | digits }}", template.JSON),
+		mustCompile(b, s, "{{ lead.state | upper }}", template.JSON),
+		mustCompile(b, s, "{{lead.age}}", template.JSON),
+		mustCompile(b, s, "{{lead.email_valid}}", template.JSON),
+	}
+	data := testData()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, tm := range leaves {
+			if _, err := tm.Value(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
 func BenchmarkCompile(b *testing.B) {
 	s := template.New()
 	b.ReportAllocs()

@@ -323,7 +323,7 @@ type Value struct {
 func (v *Value) decodeNode(d *decoder, n *yaml.Node) {
 	v.Pos, v.Set = d.pos(n), true
 	var x any
-	if err := n.Decode(&x); err != nil {
+	if err := untimed(n, map[*yaml.Node]*yaml.Node{}).Decode(&x); err != nil {
 		d.errorf(n, "", "%v", err)
 		return
 	}
@@ -333,6 +333,34 @@ func (v *Value) decodeNode(d *decoder, n *yaml.Node) {
 		return
 	}
 	v.V = x
+}
+
+// untimed returns a copy of the tree n in which timestamps are strings: an
+// unquoted `birth_date: 1985-09-09` means the text 1985-09-09, as in a
+// JSON lead, not a time.Time printed as "1985-09-09 00:00:00 +0000 UTC".
+// Aliases keep pointing at (copies of) their anchors; copies maps nodes
+// already copied.
+func untimed(n *yaml.Node, copies map[*yaml.Node]*yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if c, ok := copies[n]; ok {
+		return c
+	}
+	c := new(yaml.Node)
+	copies[n] = c
+	*c = *n
+	if c.Kind == yaml.ScalarNode && c.ShortTag() == "!!timestamp" {
+		c.Tag = "!!str"
+	}
+	c.Alias = untimed(n.Alias, copies)
+	if n.Content != nil {
+		c.Content = make([]*yaml.Node, len(n.Content))
+		for i, x := range n.Content {
+			c.Content[i] = untimed(x, copies)
+		}
+	}
+	return c
 }
 
 // plain converts a value decoded from YAML to the shapes encoding/json

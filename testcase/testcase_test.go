@@ -212,3 +212,62 @@ func TestDiscovery(t *testing.T) {
 		t.Errorf("integration: key: %v %+v", err, l)
 	}
 }
+
+// TestTimestampsStayText checks that unquoted dates and times in test
+// YAML (lead, settings, bodies, expectations) keep their text, as they
+// would be in a JSON lead, instead of becoming "1985-09-09 00:00:00 +0000
+// UTC"; anchors and aliases of them too.
+func TestTimestampsStayText(t *testing.T) {
+	r := runOne(t, `tests:
+  - name: dates
+    lead:
+      email: a@b.example
+      birth_date: &bd 1985-09-09
+      seen_at: 2024-06-01T12:30:00Z
+      history: [2001-12-14, { at: 2001-12-14 21:59:43.10 -5 }]
+      copy: *bd
+    responses:
+      check: { body: { ok: true, since: 2020-01-02 } }
+    expect:
+      outcome: success
+      lead:
+        birth_date: "1985-09-09"
+        seen_at: "2024-06-01T12:30:00Z"
+        history: ["2001-12-14", { at: "2001-12-14 21:59:43.10 -5" }]
+        copy: 1985-09-09
+      requests:
+        check:
+          - body: { email: a@b.example }
+`)
+	if !r.Passed {
+		t.Fatalf("case failed:\n%s", failures(r))
+	}
+	for k, want := range map[string]any{"birth_date": "1985-09-09", "seen_at": "2024-06-01T12:30:00Z", "copy": "1985-09-09"} {
+		if got := r.Result.Lead[k]; got != want {
+			t.Errorf("lead.%s = %#v, want %#v", k, got, want)
+		}
+	}
+	h, _ := r.Result.Lead["history"].([]any)
+	if len(h) != 2 || h[0] != "2001-12-14" {
+		t.Errorf("lead.history = %#v", r.Result.Lead["history"])
+	}
+	if m, _ := h[1].(map[string]any); m["at"] != "2001-12-14 21:59:43.10 -5" {
+		t.Errorf("lead.history[1] = %#v", h[1])
+	}
+
+	// a mismatch shows the date as written
+	r = runOne(t, `tests:
+  - name: wrong date
+    lead: { email: a@b.example, birth_date: 1985-09-09 }
+    responses:
+      check: { body: { ok: true } }
+    expect:
+      lead: { birth_date: 1990-01-01 }
+`)
+	if r.Passed {
+		t.Fatal("a wrong date passed")
+	}
+	if got := failures(r); !strings.Contains(got, `lead.birth_date: want "1990-01-01", got "1985-09-09"`) {
+		t.Errorf("failures:\n%s", got)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/plumbhq/plumb/cmd/plumb/internal/cli"
+	"github.com/plumbhq/plumb/store"
 )
 
 // TestMain registers the programs the scripts run as real processes:
@@ -87,6 +88,17 @@ func TestScripts(t *testing.T) {
 				if ok == neg {
 					ts.Fatalf("%s: JSON valid = %v", args[0], ok)
 				}
+			},
+			// holdcache FILE: open the bbolt cache FILE in this (the test's)
+			// process and hold its lock until the script ends, as a
+			// concurrent plumb run would
+			"holdcache": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: holdcache FILE")
+				}
+				db, err := store.OpenBolt(ts.MkAbs(args[0]), time.Second)
+				ts.Check(err)
+				ts.Defer(func() { db.Close() })
 			},
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {

@@ -48,6 +48,8 @@ func commands() []command {
 		{"run", "[flags] INTEGRATION.yaml", "run an integration for one lead or a file of leads", runCmd},
 		{"try", "[flags] INTEGRATION.yaml", "send one step's request for a lead and show request, response, timings, captures", tryCmd},
 		{"test", "[flags] [PATH...]", "run stored test cases against recorded responses; report pass/fail with diffs", testCmd},
+		{"auth", "login|status|logout [flags] INTEGRATION.yaml", "log in to an OAuth2 authorization_code integration, show or delete its token", authCmd},
+		{"bench", "[flags] INTEGRATION.yaml", "run N synthetic leads with C workers; report leads/s, latency percentiles, allocs/lead, RSS", benchCmd},
 		{"validate", "FILE...", "check integration files and report every problem with file:line:col", validateCmd},
 		{"new", "[--dir DIR] [--webhook] NAME", "scaffold an integration directory with tests, a lead and settings", newCmd},
 		{"schema", "[--tests]", "print the JSON Schema of integration files (for editors)", schemaCmd},

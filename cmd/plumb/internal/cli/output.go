@@ -136,6 +136,15 @@ func (o *textOutput) result(it item, r *engine.Result) error {
 		if st.Outcome != engine.Success && st.Reason != "" && !decided {
 			fmt.Fprintf(&b, "%sreason: %s\n", indent, st.Reason)
 		}
+		if st.Fallback != "" {
+			fmt.Fprintf(&b, "%sfallback: %s\n", indent, st.Fallback)
+			for _, t := range st.Tried {
+				fmt.Fprintf(&b, "%stried: %s\n", indent, t)
+			}
+		}
+		if st.Cache != "" {
+			fmt.Fprintf(&b, "%scache: %s\n", indent, st.Cache)
+		}
 		if len(st.Captured) > 0 {
 			fmt.Fprintf(&b, "%scaptured: %s\n", indent, fmtFields(st.Captured))
 		}

@@ -28,6 +28,20 @@ its line, and the other rows still run.
 
 --dry-run renders every lead's requests (secrets masked) and prints them
 instead of sending anything; --output json or ndjson prints them as JSON.
+
+Batches: when the integration has batch: steps, at least the largest batch
+size of leads run at once (max of --concurrency and the size), so batches
+fill up; when the input ends (or reading stops on an error or an interrupt)
+the last, partial batches are sent as soon as every running lead waits in
+one, instead of waiting out their wait:.
+
+--cache FILE keeps the answers that fallback cache: links and response
+cache: sections reuse in a bbolt database file, so a later run can answer
+from them; only one plumb process can use the file at a time.
+--token-dir DIR is where OAuth2 authorization_code tokens from
+'plumb auth login' are read (default $PLUMB_TOKEN_DIR, else
+<user config dir>/plumb/tokens).
+
 -v logs every HTTP attempt on stderr; -vv also prints every request and
 response in full with a timing breakdown.
 
@@ -39,6 +53,7 @@ normal outcomes), 1 some lead ended in error (including malformed rows),
 type runFlags struct {
 	lead, leads, leadsFormat string
 	settingsFlags
+	storeFlags
 	concurrency int
 	output      string
 	verbose     verbosity
@@ -52,7 +67,8 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.StringVar(&f.leads, "leads", "", "run every lead of `FILE`, NDJSON or CSV (- for stdin)")
 	fs.StringVar(&f.leadsFormat, "leads-format", "auto", "format of --leads: auto (.csv is CSV, else NDJSON), ndjson or csv")
 	f.settingsFlags.register(fs)
-	fs.IntVar(&f.concurrency, "concurrency", 1, "run up to `N` leads at once")
+	f.storeFlags.register(fs)
+	fs.IntVar(&f.concurrency, "concurrency", 1, "run up to `N` leads at once (at least the largest batch: size of the integration)")
 	fs.StringVar(&f.output, "output", "text", "output format: text, json (one array) or ndjson (one result per line)")
 	f.verbose.register(fs)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the rendered requests of every lead without sending anything")
@@ -82,7 +98,13 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return bad("only one input can read stdin")
 	}
 
-	plan, err := engine.Load(pos[0], f.verbose.options(s.stderr)...)
+	stores, err := f.storeFlags.open(s)
+	defer stores.close()
+	if err != nil {
+		s.errorf("run: %v", err)
+		return ExitUsage
+	}
+	plan, err := engine.Load(pos[0], append(f.verbose.options(s.stderr), stores.options...)...)
 	if err != nil {
 		fmt.Fprintln(s.stderr, err.Error())
 		return ExitUsage
@@ -92,6 +114,7 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	if !ok {
 		return ExitUsage
 	}
+	stores.use(settings)
 
 	name, single := f.leads, false
 	if f.lead != "" {
@@ -110,7 +133,9 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	out := newOutput(f.output, s.stdout, s.stderr, settings.Redact)
 	prog := newProgress(s.stderr, !single && isTerminal(s.stderr))
 	sum := newSummary()
-	readErr, emitErr, interrupted := runLeads(ctx, plan, settings, src, f.concurrency, func(it item, r *engine.Result) error {
+	// Batches fill up only when enough leads wait in them at once.
+	workers := max(f.concurrency, plan.BatchSize())
+	readErr, emitErr, interrupted := runLeads(ctx, plan, settings, src, workers, func(it item, r *engine.Result) error {
 		sum.add(it, r)
 		if err := out.result(it, r); err != nil {
 			return err
@@ -152,6 +177,10 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 // When ctx is done, reading stops; the leads already read still get a
 // result (the engine ends them quickly) and interrupted is true. If emit
 // fails, reading stops and its error is returned as emitErr.
+//
+// Once reading stops (end of input, read error, interrupt, emit error) and
+// every lead read has started, settings.Flush is called, so partial batches
+// go as soon as every running lead waits in one.
 func runLeads(ctx context.Context, plan *engine.Plan, settings engine.Settings, src leadSource, n int, emit func(item, *engine.Result) error) (readErr, emitErr error, interrupted bool) {
 	type job struct {
 		item
@@ -163,11 +192,15 @@ func runLeads(ctx context.Context, plan *engine.Plan, settings engine.Settings, 
 	order := make(chan *job, 2*n)
 	work := make(chan *job)
 	var wg sync.WaitGroup
+	// started counts leads handed to a worker that have not yet been
+	// started, so Flush waits for the last leads to join their batches.
+	var started sync.WaitGroup
 	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range work {
+				started.Done()
 				j.res = plan.Run(ctx, j.lead, settings)
 				close(j.done)
 			}
@@ -178,6 +211,12 @@ func runLeads(ctx context.Context, plan *engine.Plan, settings engine.Settings, 
 	go func() {
 		defer close(order)
 		defer close(work)
+		defer func() {
+			// No more leads will start: send the last, partial batches
+			// once every running lead waits in one.
+			started.Wait()
+			settings.Flush()
+		}()
 		for {
 			if stop.Err() != nil {
 				stopped = true
@@ -198,6 +237,7 @@ func runLeads(ctx context.Context, plan *engine.Plan, settings engine.Settings, 
 				continue
 			}
 			order <- j
+			started.Add(1)
 			work <- j
 		}
 	}()

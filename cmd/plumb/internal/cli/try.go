@@ -22,6 +22,9 @@ captures of earlier steps (steps.NAME.FIELD) gets them from --prior, a JSON
 object of step name to captures, e.g. {"token": {"access_token": "abc"}}.
 Settings come from --settings, --set, --sandbox and the environment as for
 plumb run. --dry-run prints the rendered request without sending it.
+--cache FILE and --token-dir DIR work as for plumb run: a step's cache
+and fallback cache: links read and write the answers kept in FILE, and
+OAuth2 authorization_code tokens come from 'plumb auth login'.
 
 Exit status: 0 the step ran (success, failure or skip), 1 it ended in
 error, 2 bad usage, integration, settings or input file.`
@@ -29,6 +32,7 @@ error, 2 bad usage, integration, settings or input file.`
 type tryFlags struct {
 	step, lead, prior string
 	settingsFlags
+	storeFlags
 	output  string
 	dryRun  bool
 	verbose verbosity
@@ -41,6 +45,7 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.StringVar(&f.lead, "lead", "", "the lead: a JSON object in `FILE` (- for stdin)")
 	fs.StringVar(&f.prior, "prior", "", "captures of earlier steps: a JSON object of step name to captures in `FILE`")
 	f.settingsFlags.register(fs)
+	f.storeFlags.register(fs)
 	fs.StringVar(&f.output, "output", "text", "output format: text or json")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the rendered request without sending it")
 	f.verbose.register(fs)
@@ -76,6 +81,13 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 	if l := f.verbose.logger(s.stderr); l != nil {
 		opts = append(opts, engine.WithLogger(l))
 	}
+	stores, err := f.storeFlags.open(s)
+	defer stores.close()
+	if err != nil {
+		s.errorf("try: %v", err)
+		return ExitUsage
+	}
+	opts = append(opts, stores.options...)
 	plan, err := engine.Load(pos[0], opts...)
 	if err != nil {
 		fmt.Fprintln(s.stderr, err.Error())
@@ -95,6 +107,7 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 	if !ok {
 		return ExitUsage
 	}
+	stores.use(settings)
 	src, closeSrc, err := openLeads(s, f.lead, true, "auto")
 	if err != nil {
 		s.errorf("try: %v", err)
