@@ -136,7 +136,12 @@ func (p *Plan) authenticators(values map[string]any, errs *steps.ErrorList) ([]a
 			errs.Add(sec.pos, "", "auth: %v", err)
 			continue
 		}
-		opts := []auth.Option{auth.WithHTTPClient(p.client), auth.WithClock(p.clock.Now), auth.WithIntegration(p.Name())}
+		// the login hint names what `plumb auth login` takes: the file
+		ref := p.in.File
+		if ref == "" {
+			ref = p.Name()
+		}
+		opts := []auth.Option{auth.WithHTTPClient(p.client), auth.WithClock(p.clock.Now), auth.WithIntegration(ref)}
 		if p.tokens != nil {
 			opts = append(opts, auth.WithTokenStore(p.tokens))
 		}

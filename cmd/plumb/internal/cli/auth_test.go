@@ -170,7 +170,7 @@ func TestAuthLoginStatusRunLogout(t *testing.T) {
 		t.Errorf("status before login:\n%s", out)
 	}
 	out = plumb(ExitLeadError, "run", "--set", set, "--lead", lead, file)
-	if !strings.Contains(out, "not logged in: run plumb auth login crm") {
+	if !strings.Contains(out, "not logged in: run plumb auth login "+file) {
 		t.Errorf("run before login:\n%s", out)
 	}
 
