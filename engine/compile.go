@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -479,12 +480,14 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 // value is a compiled structured value: a JSON body or an appended field.
 // String leaves are templates; a leaf that is a single action keeps its type.
 type value struct {
-	lit   any
-	tmpl  *template.Template
-	keys  []string
-	vals  []*value
-	items []*value
-	kind  byte // 'l' literal, 't' template, 'o' object, 'a' array
+	lit  any
+	tmpl *template.Template
+	keys []string
+	// keyJSON holds keys as JSON strings, encoded once.
+	keyJSON [][]byte
+	vals    []*value
+	items   []*value
+	kind    byte // 'l' literal, 't' template, 'o' object, 'a' array
 }
 
 func (c *compiler) value(n *yaml.Node, sc scope) *value {
@@ -497,6 +500,8 @@ func (c *compiler) value(n *yaml.Node, sc scope) *value {
 		v := &value{kind: 'o'}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			v.keys = append(v.keys, n.Content[i].Value)
+			kb, _ := json.Marshal(n.Content[i].Value)
+			v.keyJSON = append(v.keyJSON, kb)
 			v.vals = append(v.vals, c.value(n.Content[i+1], sc))
 		}
 		return v

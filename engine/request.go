@@ -214,12 +214,11 @@ func (v *value) appendJSON(buf []byte, data map[string]any) ([]byte, error) {
 	switch v.kind {
 	case 'o':
 		buf = append(buf, '{')
-		for i, k := range v.keys {
+		for i := range v.keys {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			kb, _ := json.Marshal(k)
-			buf = append(append(buf, kb...), ':')
+			buf = append(append(buf, v.keyJSON[i]...), ':')
 			var err error
 			if buf, err = v.vals[i].appendJSON(buf, data); err != nil {
 				return nil, err
