@@ -40,8 +40,11 @@ func (c *compiler) batch(b *steps.Batch) *batchSpec {
 // being collected. Settings point to it, so every copy of a Settings value
 // shares it.
 type runState struct {
-	mu       sync.Mutex
-	active   int
+	mu     sync.Mutex
+	active int
+	// expected counts leads announced with Settings.Expect that have not
+	// entered Run yet.
+	expected int
 	waiting  int
 	draining bool
 	open     map[*step]*pending
@@ -78,6 +81,9 @@ func (rs *runState) enter() {
 	}
 	rs.mu.Lock()
 	rs.active++
+	if rs.expected > 0 {
+		rs.expected--
+	}
 	rs.mu.Unlock()
 }
 
@@ -95,7 +101,7 @@ func (rs *runState) leave() {
 // drainable takes every open batch when draining and every running lead is
 // waiting in one. rs.mu must be held.
 func (rs *runState) drainable() []*pending {
-	if !rs.draining || rs.waiting < rs.active || len(rs.open) == 0 {
+	if !rs.draining || rs.waiting < rs.active+rs.expected || len(rs.open) == 0 {
 		return nil
 	}
 	var out []*pending
@@ -128,6 +134,21 @@ func (s Settings) Flush() {
 	ready := rs.drainable()
 	rs.mu.Unlock()
 	flushAll(ready)
+}
+
+// Expect announces that n more leads are about to be run with these
+// settings (handed to workers that will call Run). A drain does not send a
+// batch while announced leads have not arrived, so a lead between its
+// hand-off and Run cannot miss the last batch. Each Run that starts takes
+// one announcement back.
+func (s Settings) Expect(n int) {
+	rs := s.run
+	if rs == nil || n <= 0 {
+		return
+	}
+	rs.mu.Lock()
+	rs.expected += n
+	rs.mu.Unlock()
 }
 
 // runBatched adds the lead to its step's open batch and waits for the
