@@ -18,15 +18,27 @@ type decoder struct {
 	errs *ErrorList
 }
 
-// nodeDecoder is implemented by model types that decode themselves.
+// nodeDecoder is implemented by this package's model types that decode
+// themselves; what names the value in messages.
 type nodeDecoder interface {
-	decodeNode(d *decoder, n *yaml.Node)
+	decodeNode(d *decoder, n *yaml.Node, what string)
+}
+
+// NodeDecoder is implemented by types of other packages (test cases) that
+// decode themselves within Decode. n is the value's node, aliases
+// resolved; what names the value in messages; the problems returned are
+// reported with the others. DecodePlumb may call Decode for the parts it
+// does not handle itself.
+type NodeDecoder interface {
+	DecodePlumb(file string, n *yaml.Node, what string) ErrorList
 }
 
 var (
-	posType        = reflect.TypeOf(Pos{})
-	nodeType       = reflect.TypeOf(yaml.Node{})
-	nodeDecoderTyp = reflect.TypeOf((*nodeDecoder)(nil)).Elem()
+	posType          = reflect.TypeFor[Pos]()
+	nodeType         = reflect.TypeFor[yaml.Node]()
+	durationType     = reflect.TypeFor[time.Duration]()
+	nodeDecoderType  = reflect.TypeFor[nodeDecoder]()
+	plumbDecoderType = reflect.TypeFor[NodeDecoder]()
 )
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
@@ -35,7 +47,9 @@ func (d *decoder) errorf(n *yaml.Node, hint, format string, args ...any) {
 	d.errs.Add(d.pos(n), hint, format, args...)
 }
 
-func kindName(n *yaml.Node) string {
+// KindName describes n in messages: "a mapping", "a list", "null", an
+// alias or the quoted scalar.
+func KindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -69,9 +83,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 	if n == nil {
 		return
 	}
-	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderTyp) {
-		v.Addr().Interface().(nodeDecoder).decodeNode(d, n)
-		return
+	if v.CanAddr() {
+		switch t := v.Addr().Type(); {
+		case t.Implements(nodeDecoderType):
+			v.Addr().Interface().(nodeDecoder).decodeNode(d, n, what)
+			return
+		case t.Implements(plumbDecoderType):
+			*d.errs = append(*d.errs, v.Addr().Interface().(NodeDecoder).DecodePlumb(d.file, n, what)...)
+			return
+		}
 	}
 	switch v.Type() {
 	case nodeType:
@@ -91,7 +111,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 		d.decodeStruct(n, v, what)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.errorf(n, "", "%s must be a list, got %s", what, kindName(n))
+			d.errorf(n, "", "%s must be a list, got %s", what, KindName(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -101,7 +121,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 		v.Set(s)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))
+			d.errorf(n, "", "%s must be a mapping, got %s", what, KindName(n))
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
@@ -138,10 +158,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 
 func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, what string) {
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, "", "%s must be a %s, got %s", what, scalarKind(v.Kind()), kindName(n))
+		d.errorf(n, "", "%s must be a %s, got %s", what, scalarKind(v.Type()), KindName(n))
 		return
 	}
-	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+	if v.Type() == durationType {
 		dur, err := time.ParseDuration(n.Value)
 		if err != nil || dur < 0 {
 			d.errorf(n, "use a Go duration such as 500ms, 2s or 1m30s", "%s: invalid duration %q", what, n.Value)
@@ -159,21 +179,21 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, what string) {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(n.Value)
 		if n.Tag != "!!bool" || err != nil {
-			d.errorf(n, "", "%s must be true or false, got %s", what, kindName(n))
+			d.errorf(n, "", "%s must be true or false, got %s", what, KindName(n))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		i, err := strconv.ParseInt(n.Value, 0, 64)
 		if n.Tag != "!!int" || err != nil {
-			d.errorf(n, "", "%s must be a whole number, got %s", what, kindName(n))
+			d.errorf(n, "", "%s must be a whole number, got %s", what, KindName(n))
 			return
 		}
 		v.SetInt(i)
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(n.Value, 64)
 		if (n.Tag != "!!int" && n.Tag != "!!float") || err != nil {
-			d.errorf(n, "", "%s must be a number, got %s", what, kindName(n))
+			d.errorf(n, "", "%s must be a number, got %s", what, KindName(n))
 			return
 		}
 		v.SetFloat(f)
@@ -182,8 +202,11 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, what string) {
 	}
 }
 
-func scalarKind(k reflect.Kind) string {
-	switch k {
+func scalarKind(t reflect.Type) string {
+	if t == durationType {
+		return "duration"
+	}
+	switch t.Kind() {
 	case reflect.Bool:
 		return "boolean"
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64:
@@ -243,7 +266,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 		v.Field(keyPosIndex).Set(reflect.ValueOf(keyPos))
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))
+		d.errorf(n, "", "%s must be a mapping, got %s", what, KindName(n))
 		return
 	}
 	seen := map[string]bool{}
@@ -323,7 +346,8 @@ func levenshtein(a, b string) int {
 // duplicate keys, missing `,required` keys and wrong kinds are all reported
 // at their position in file, and String, Map and Value fields keep theirs.
 // what names the value in messages. Other tools that read plumb YAML (test
-// cases) use it so their errors look the same.
+// cases) use it so their errors look the same; their own special types
+// implement NodeDecoder.
 func Decode(file string, n *yaml.Node, v any, what string) ErrorList {
 	var errs ErrorList
 	d := &decoder{file: file, errs: &errs}

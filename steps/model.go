@@ -184,10 +184,10 @@ type String struct {
 // IsSet reports whether the key was present in the file.
 func (s String) IsSet() bool { return s.set }
 
-func (s *String) decodeNode(d *decoder, n *yaml.Node) {
+func (s *String) decodeNode(d *decoder, n *yaml.Node, what string) {
 	s.Pos = d.pos(n)
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, "quote the value if it is meant as text", "expected a string, got %s", kindName(n))
+		d.errorf(n, "quote the value if it is meant as text", "%s must be a string, got %s", what, KindName(n))
 		return
 	}
 	if n.Tag == "!!null" {
@@ -207,18 +207,20 @@ type Value struct {
 	Pos  Pos
 }
 
-func (v *Value) decodeNode(d *decoder, n *yaml.Node) {
+func (v *Value) decodeNode(d *decoder, n *yaml.Node, _ string) {
 	v.Node, v.Pos = n, d.pos(n)
 }
 
-// Entry is one key of an ordered mapping.
+// Entry is one key of an ordered mapping, with its position.
 type Entry[T any] struct {
 	Key   string
 	Pos   Pos
 	Value T
 }
 
-// Map is a YAML mapping that keeps the order of its keys.
+// Map is a YAML mapping that keeps the order and positions of its keys.
+// Its values are decoded as fields are (test cases use it with their own
+// value types).
 type Map[T any] []Entry[T]
 
 // Get returns the value for key.
@@ -232,9 +234,9 @@ func (m Map[T]) Get(key string) (T, bool) {
 	return zero, false
 }
 
-func (m *Map[T]) decodeNode(d *decoder, n *yaml.Node) {
+func (m *Map[T]) decodeNode(d *decoder, n *yaml.Node, what string) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "", "expected a mapping, got %s", kindName(n))
+		d.errorf(n, "", "%s must be a mapping, got %s", what, KindName(n))
 		return
 	}
 	out := make(Map[T], 0, len(n.Content)/2)
@@ -242,16 +244,16 @@ func (m *Map[T]) decodeNode(d *decoder, n *yaml.Node) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := resolve(n.Content[i])
 		if k.Kind != yaml.ScalarNode || k.Value == "" {
-			d.errorf(k, "", "keys must be plain names")
+			d.errorf(k, "", "%s: keys must be plain names", what)
 			continue
 		}
 		if seen[k.Value] {
-			d.errorf(k, "", "duplicate key %q", k.Value)
+			d.errorf(k, "", "duplicate key %q in %s", k.Value, what)
 			continue
 		}
 		seen[k.Value] = true
 		e := Entry[T]{Key: k.Value, Pos: d.pos(k)}
-		d.decode(n.Content[i+1], reflectValue(&e.Value), k.Value)
+		d.decode(n.Content[i+1], reflectValue(&e.Value), what+"."+k.Value)
 		out = append(out, e)
 	}
 	*m = out

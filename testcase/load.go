@@ -9,7 +9,6 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,8 +19,6 @@ import (
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/steps"
 )
-
-func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
 
 // testSuffixes end the names of test files.
 var testSuffixes = []string{".test.yaml", ".test.yml"}
@@ -256,16 +253,13 @@ func (l *loader) testFile(path string) *Suite {
 		l.errs.Add(steps.Pos{File: path, Line: 1, Col: 1}, "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 		return nil
 	}
-	root := resolve(&doc)
-	if root == nil {
+	if len(doc.Content) == 0 {
 		l.errs.Add(steps.Pos{File: path, Line: 1, Col: 1}, "a test file holds tests: (a list of cases)", "the file is empty")
 		return nil
 	}
 	var tf testFile
-	n := len(l.errs)
-	d := &decoder{file: path, errs: &l.errs}
-	d.decode(root, reflectValue(&tf), "test file")
-	if len(l.errs) > n {
+	if errs := steps.Decode(path, &doc, &tf, "test file"); len(errs) > 0 {
+		l.errs = append(l.errs, errs...)
 		return nil
 	}
 	integ := tf.Integration
@@ -291,27 +285,26 @@ func (l *loader) testFile(path string) *Suite {
 	if !li.ok {
 		return nil
 	}
-	return l.suite(path, integ, li, tf.Tests.node)
+	return l.suite(path, integ, li, &tf.Tests)
 }
 
-// suite decodes and checks the cases in node, written in file.
+// suite decodes and checks the cases in node (aliases resolved), written
+// in file.
 func (l *loader) suite(file, integ string, li *loadedIntegration, node *yaml.Node) *Suite {
-	node = resolve(node)
 	n := len(l.errs)
-	d := &decoder{file: file, errs: &l.errs}
 	s := &Suite{File: file, Integration: integ, In: li.in, steps: li.steps}
 	if node.Kind != yaml.SequenceNode {
-		d.errorf(node, "tests: is a list of cases, each starting with - name: …", "tests must be a list, got %s", kindName(node))
+		l.errs.Add(nodePos(file, node), "tests: is a list of cases, each starting with - name: …", "tests must be a list, got %s", steps.KindName(node))
 		return nil
 	}
 	if len(node.Content) == 0 {
-		d.errorf(node, "", "tests: has no cases")
+		l.errs.Add(nodePos(file, node), "", "tests: has no cases")
 		return nil
 	}
 	names := map[string]steps.Pos{}
 	for i, cn := range node.Content {
 		c := new(Case)
-		d.decode(cn, reflectValue(c), fmt.Sprintf("tests[%d]", i))
+		l.errs = append(l.errs, steps.Decode(file, cn, c, fmt.Sprintf("tests[%d]", i))...)
 		if c.Name != "" {
 			if first, dup := names[c.Name]; dup {
 				l.errs.Add(c.Pos, "first defined at "+first.String(), "duplicate test name %q", c.Name)

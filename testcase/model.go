@@ -16,7 +16,6 @@
 package testcase
 
 import (
-	"fmt"
 	"regexp"
 	"time"
 
@@ -70,24 +69,26 @@ type Case struct {
 // they are served. A single mapping is a sequence of one.
 type Sequence []*Response
 
-func (s *Sequence) decodeNode(d *decoder, n *yaml.Node) {
-	what := d.what
-	if n.Kind == yaml.MappingNode {
+// DecodePlumb implements steps.NodeDecoder.
+func (s *Sequence) DecodePlumb(file string, n *yaml.Node, what string) steps.ErrorList {
+	switch {
+	case n.Kind == yaml.MappingNode:
 		r := new(Response)
-		d.decode(n, reflectValue(r), d.what)
 		*s = Sequence{r}
-		return
+		return steps.Decode(file, n, r, what)
+	case n.Kind != yaml.SequenceNode || len(n.Content) == 0:
+		var errs steps.ErrorList
+		errs.Add(nodePos(file, n), "a response is a mapping such as { status: 200, body: {...} }; a list is a sequence", "expected a response or a list of responses, got %s", steps.KindName(n))
+		return errs
 	}
-	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		d.errorf(n, "a response is a mapping such as { status: 200, body: {...} }; a list is a sequence", "expected a response or a list of responses, got %s", kindName(n))
-		return
+	// decoded as []Response, not []*Response, so a null item is an error
+	list := make([]Response, len(n.Content))
+	errs := steps.Decode(file, n, &list, what)
+	*s = make(Sequence, len(list))
+	for i := range list {
+		(*s)[i] = &list[i]
 	}
-	out := make(Sequence, len(n.Content))
-	for i, c := range n.Content {
-		out[i] = new(Response)
-		d.decode(c, reflectValue(out[i]), fmt.Sprintf("%s[%d]", what, i))
-	}
-	*s = out
+	return errs
 }
 
 // Response is one recorded answer.
@@ -170,11 +171,6 @@ type testFile struct {
 	// Integration is the integration file, relative to the test file
 	// (default: NAME.yaml next to NAME.test.yaml).
 	Integration string    `yaml:"integration"`
-	Tests       rawNode   `yaml:"tests,required"`
+	Tests       yaml.Node `yaml:"tests,required"`
 	Pos         steps.Pos `yaml:"-"`
 }
-
-// rawNode keeps a YAML value undecoded.
-type rawNode struct{ node *yaml.Node }
-
-func (r *rawNode) decodeNode(_ *decoder, n *yaml.Node) { r.node = n }

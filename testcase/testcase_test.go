@@ -271,3 +271,11 @@ func TestTimestampsStayText(t *testing.T) {
 		t.Errorf("failures:\n%s", got)
 	}
 }
+
+func TestEmptyTestFile(t *testing.T) {
+	dir := write(t, map[string]string{"x.yaml": integration, "x.test.yaml": "# nothing yet\n"})
+	_, err := Load(filepath.Join(dir, "x.test.yaml"))
+	if want := filepath.Join(dir, "x.test.yaml") + ":1:1: the file is empty"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}

@@ -57,8 +57,7 @@ type enrichRequest struct {
 // answers the error itself.
 func enrichInput(w http.ResponseWriter, r *http.Request) (enrichRequest, bool) {
 	var in enrichRequest
-	if r.Header.Get("X-API-Key") != APIKey {
-		jsonError(w, http.StatusUnauthorized, "invalid or missing X-API-Key")
+	if !apiKey(w, r) {
 		return in, false
 	}
 	if !decodeJSON(w, r, &in) {
@@ -170,8 +169,7 @@ func (e *enrich) social(w http.ResponseWriter, r *http.Request) {
 
 // crmLeads accepts an enriched lead.
 func crmLeads(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("X-API-Key") != APIKey {
-		jsonError(w, http.StatusUnauthorized, "invalid or missing X-API-Key")
+	if !apiKey(w, r) {
 		return
 	}
 	var in struct {

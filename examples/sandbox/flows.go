@@ -71,14 +71,6 @@ type batchLog struct {
 	sizes []int
 }
 
-func apiKey(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get("X-API-Key") != APIKey {
-		jsonError(w, http.StatusUnauthorized, "invalid or missing X-API-Key")
-		return false
-	}
-	return true
-}
-
 // think holds a check's answer back for CheckDelay (less when the client
 // gives up), counting the request as in flight meanwhile.
 func (s *Sandbox) think(r *http.Request) {
@@ -99,11 +91,7 @@ func (s *Sandbox) checkEmail(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Email string `json:"email"`
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if in.Email == "" {
-		jsonError(w, http.StatusBadRequest, "email is required")
+	if !decodeJSON(w, r, &in) || !required(w, "email", in.Email) {
 		return
 	}
 	s.think(r)
@@ -144,11 +132,7 @@ func (s *Sandbox) checkBlacklist(w http.ResponseWriter, r *http.Request) {
 		Email string `json:"email"`
 		Phone string `json:"phone"`
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if in.Email == "" {
-		jsonError(w, http.StatusBadRequest, "email is required")
+	if !decodeJSON(w, r, &in) || !required(w, "email", in.Email) {
 		return
 	}
 	if in.Phone != "" && !onlyDigitsRE.MatchString(in.Phone) {
@@ -156,11 +140,8 @@ func (s *Sandbox) checkBlacklist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.think(r)
-	out := map[string]any{"listed": false, "reason": "", "risk_score": number(in.Email, 1, 40)}
-	if d := domain(in.Email); d == BlockedDomain {
-		out = map[string]any{"listed": true, "reason": "email domain " + d + " is blacklisted", "risk_score": 95}
-	}
-	writeJSON(w, http.StatusOK, out)
+	listed, reason, risk := blacklisted(in.Email)
+	writeJSON(w, http.StatusOK, map[string]any{"listed": listed, "reason": reason, "risk_score": risk})
 }
 
 // yearsSince returns whole years from birth to now.
@@ -249,11 +230,7 @@ func (s *Sandbox) validateBatch(w http.ResponseWriter, r *http.Request) {
 			Email string `json:"email"`
 		} `json:"leads"`
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if in.BatchID == "" {
-		jsonError(w, http.StatusBadRequest, "batch_id is required")
+	if !decodeJSON(w, r, &in) || !required(w, "batch_id", in.BatchID) {
 		return
 	}
 	if len(in.Leads) == 0 || len(in.Leads) > MaxBatch {

@@ -149,11 +149,7 @@ func (o *oauthServer) leads(w http.ResponseWriter, r *http.Request) {
 		LastName  string `json:"last_name"`
 		Source    string `json:"source"`
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if in.Email == "" {
-		jsonError(w, http.StatusBadRequest, "email is required")
+	if !decodeJSON(w, r, &in) || !required(w, "email", in.Email) {
 		return
 	}
 	if strings.HasPrefix(strings.ToLower(in.Email), RevokePrefix) {

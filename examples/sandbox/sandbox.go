@@ -126,6 +126,26 @@ func jsonError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, map[string]any{"error": fmt.Sprintf(format, args...)})
 }
 
+// apiKey checks r's X-API-Key; it answers the error itself and reports
+// false when the key is wrong or missing.
+func apiKey(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("X-API-Key") != APIKey {
+		jsonError(w, http.StatusUnauthorized, "invalid or missing X-API-Key")
+		return false
+	}
+	return true
+}
+
+// required checks that the body field name has a value; it answers the
+// error itself and reports false when it has none.
+func required(w http.ResponseWriter, name, value string) bool {
+	if value == "" {
+		jsonError(w, http.StatusBadRequest, "%s is required", name)
+		return false
+	}
+	return true
+}
+
 // mediaType reports whether r's Content-Type is one of want.
 func mediaType(r *http.Request, want ...string) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -209,8 +229,7 @@ func number(s string, lo, hi int) int {
 // ---- blacklist (seed: Basic HTTP Request) ----
 
 func blacklist(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("X-API-Key") != APIKey {
-		jsonError(w, http.StatusUnauthorized, "invalid or missing X-API-Key")
+	if !apiKey(w, r) {
 		return
 	}
 	var in struct {
@@ -218,11 +237,7 @@ func blacklist(w http.ResponseWriter, r *http.Request) {
 		Phone string `json:"phone"`
 		IP    string `json:"ip"`
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if in.Email == "" {
-		jsonError(w, http.StatusBadRequest, "email is required")
+	if !decodeJSON(w, r, &in) || !required(w, "email", in.Email) {
 		return
 	}
 	if in.Phone != "" && !digitsRE.MatchString(in.Phone) {
@@ -230,11 +245,18 @@ func blacklist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("X-Request-Id", "req-"+hash(in.Email, in.Phone))
-	out := map[string]any{"is_blacklisted": false, "reason": "", "risk_score": number(in.Email, 1, 40)}
-	if d := domain(in.Email); d == BlockedDomain {
-		out = map[string]any{"is_blacklisted": true, "reason": "email domain " + d + " is blacklisted", "risk_score": 95}
+	listed, reason, risk := blacklisted(in.Email)
+	writeJSON(w, http.StatusOK, map[string]any{"is_blacklisted": listed, "reason": reason, "risk_score": risk})
+}
+
+// blacklisted is the verdict of the blacklist APIs (this one and the flow
+// check) on an email: listed when its domain is BlockedDomain, with the
+// reason and a risk score.
+func blacklisted(email string) (listed bool, reason string, risk int) {
+	if d := domain(email); d == BlockedDomain {
+		return true, "email domain " + d + " is blacklisted", 95
 	}
-	writeJSON(w, http.StatusOK, out)
+	return false, "", number(email, 1, 40)
 }
 
 // ---- regional router (seed: Dynamic URL Construction, Dynamic API Selection) ----
@@ -274,8 +296,7 @@ func locate(w http.ResponseWriter, r *http.Request) {
 
 func tier(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-API-Key") != APIKey {
-			jsonError(w, http.StatusUnauthorized, "invalid or missing X-API-Key")
+		if !apiKey(w, r) {
 			return
 		}
 		var in struct {
@@ -605,11 +626,7 @@ func validate(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Email string `json:"email"`
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if in.Email == "" {
-		jsonError(w, http.StatusBadRequest, "email is required")
+	if !decodeJSON(w, r, &in) || !required(w, "email", in.Email) {
 		return
 	}
 	ok := validEmail(in.Email)

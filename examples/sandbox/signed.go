@@ -112,11 +112,7 @@ func rotateLeads(w http.ResponseWriter, r *http.Request) {
 		Email string `json:"email"`
 		State string `json:"state"`
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if in.Email == "" {
-		jsonError(w, http.StatusBadRequest, "email is required")
+	if !decodeJSON(w, r, &in) || !required(w, "email", in.Email) {
 		return
 	}
 	if !validEmail(in.Email) {

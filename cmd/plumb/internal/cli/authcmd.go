@@ -44,11 +44,7 @@ func authCmd(ctx context.Context, s *stdio, args []string) int {
 	if err != nil {
 		return exitForParse(err)
 	}
-	bad := func(format string, args ...any) int {
-		s.errorf("auth: "+format, args...)
-		fmt.Fprintln(s.stderr, "Run 'plumb auth -h' for usage.")
-		return ExitUsage
-	}
+	bad := usageError(s, "auth")
 	if len(pos) == 0 {
 		return bad("give a subcommand: login, status or logout")
 	}
@@ -56,29 +52,22 @@ func authCmd(ctx context.Context, s *stdio, args []string) int {
 	if sub != "login" && sub != "status" && sub != "logout" {
 		return bad("unknown subcommand %q (want login, status or logout)", sub)
 	}
-	switch {
-	case len(pos) == 1:
-		return bad("%s: no integration file given", sub)
-	case len(pos) > 2:
-		return bad("%s: one integration file at a time, got %d: %s", sub, len(pos)-1, strings.Join(pos[1:], " "))
+	file, problem := integrationArg(pos[1:])
+	if problem != "" {
+		return bad("%s: %s", sub, problem)
 	}
-	file := pos[1]
 	dir, err = tokenDir(s, dir)
 	if err != nil {
 		s.errorf("auth %s: %v", sub, err)
 		return ExitUsage
 	}
 	files := auth.NewFileStore(dir)
-	plan, err := engine.Load(file, engine.WithTokenStore(files))
-	if err != nil {
-		fmt.Fprintln(s.stderr, err.Error())
+	setup := &planSetup{s: s, cmd: "auth " + sub, file: file}
+	defer setup.close()
+	if !setup.load(nil, engine.WithTokenStore(files)) || !setup.resolve(&sf) {
 		return ExitUsage
 	}
-	settings, stop, ok := sf.resolve(s, "auth "+sub, plan, file)
-	defer stop()
-	if !ok {
-		return ExitUsage
-	}
+	plan, settings := setup.plan, setup.settings
 	var oauth, code []auth.Config
 	seen := map[string]bool{}
 	for _, c := range settings.AuthConfigs() {

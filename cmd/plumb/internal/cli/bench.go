@@ -67,16 +67,11 @@ func benchCmd(ctx context.Context, s *stdio, args []string) int {
 	if err != nil {
 		return exitForParse(err)
 	}
-	bad := func(format string, args ...any) int {
-		s.errorf("bench: "+format, args...)
-		fmt.Fprintln(s.stderr, "Run 'plumb bench -h' for usage.")
-		return ExitUsage
-	}
+	bad := usageError(s, "bench")
+	file, problem := integrationArg(pos)
 	switch {
-	case len(pos) == 0:
-		return bad("no integration file given")
-	case len(pos) > 1:
-		return bad("one integration file at a time, got %d: %s", len(pos), strings.Join(pos, " "))
+	case problem != "":
+		return bad("%s", problem)
 	case f.leads < 1:
 		return bad("--leads must be at least 1, got %d", f.leads)
 	case f.concurrency < 1:
@@ -87,7 +82,7 @@ func benchCmd(ctx context.Context, s *stdio, args []string) int {
 
 	tmplFile := f.leadTemplate
 	if tmplFile == "" {
-		tmplFile = filepath.Join(filepath.Dir(pos[0]), "lead.json")
+		tmplFile = filepath.Join(filepath.Dir(file), "lead.json")
 	}
 	tmpl, err := readLeadTemplate(tmplFile)
 	if err != nil {
@@ -98,16 +93,12 @@ func benchCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitUsage
 	}
 
-	plan, err := engine.Load(pos[0])
-	if err != nil {
-		fmt.Fprintln(s.stderr, err.Error())
+	setup := &planSetup{s: s, cmd: "bench", file: file}
+	defer setup.close()
+	if !setup.load(nil) || !setup.resolve(&f.settingsFlags) {
 		return ExitUsage
 	}
-	settings, stop, ok := f.settingsFlags.resolve(s, "bench", plan, pos[0])
-	defer stop()
-	if !ok {
-		return ExitUsage
-	}
+	plan, settings := setup.plan, setup.settings
 
 	rep := newBenchReport(plan.Name(), f.leads, f.concurrency, f.sandbox)
 	src := &syntheticLeads{tmpl: tmpl, n: f.leads}

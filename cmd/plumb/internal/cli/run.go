@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/plumbhq/plumb/engine"
@@ -76,16 +74,11 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	if err != nil {
 		return exitForParse(err)
 	}
-	bad := func(format string, args ...any) int {
-		s.errorf("run: "+format, args...)
-		fmt.Fprintln(s.stderr, "Run 'plumb run -h' for usage.")
-		return ExitUsage
-	}
+	bad := usageError(s, "run")
+	file, problem := integrationArg(pos)
 	switch {
-	case len(pos) == 0:
-		return bad("no integration file given")
-	case len(pos) > 1:
-		return bad("one integration file at a time, got %d: %s", len(pos), strings.Join(pos, " "))
+	case problem != "":
+		return bad("%s", problem)
 	case (f.lead == "") == (f.leads == ""):
 		return bad("give exactly one of --lead FILE or --leads FILE")
 	case f.concurrency < 1:
@@ -98,23 +91,12 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return bad("only one input can read stdin")
 	}
 
-	stores, err := f.storeFlags.open(s)
-	defer stores.close()
-	if err != nil {
-		s.errorf("run: %v", err)
+	setup := &planSetup{s: s, cmd: "run", file: file}
+	defer setup.close()
+	if !setup.load(&f.storeFlags, f.verbose.options(s.stderr)...) || !setup.resolve(&f.settingsFlags) {
 		return ExitUsage
 	}
-	plan, err := engine.Load(pos[0], append(f.verbose.options(s.stderr), stores.options...)...)
-	if err != nil {
-		fmt.Fprintln(s.stderr, err.Error())
-		return ExitUsage
-	}
-	settings, stop, ok := f.settingsFlags.resolve(s, "run", plan, pos[0])
-	defer stop()
-	if !ok {
-		return ExitUsage
-	}
-	stores.use(settings)
+	plan, settings := setup.plan, setup.settings
 
 	name, single := f.leads, false
 	if f.lead != "" {

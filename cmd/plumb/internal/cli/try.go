@@ -53,16 +53,11 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 	if err != nil {
 		return exitForParse(err)
 	}
-	bad := func(format string, args ...any) int {
-		s.errorf("try: "+format, args...)
-		fmt.Fprintln(s.stderr, "Run 'plumb try -h' for usage.")
-		return ExitUsage
-	}
+	bad := usageError(s, "try")
+	file, problem := integrationArg(pos)
 	switch {
-	case len(pos) == 0:
-		return bad("no integration file given")
-	case len(pos) > 1:
-		return bad("one integration file at a time, got %d: %s", len(pos), strings.Join(pos, " "))
+	case problem != "":
+		return bad("%s", problem)
 	case f.lead == "":
 		return bad("give the lead with --lead FILE")
 	case f.output != "text" && f.output != "json":
@@ -81,33 +76,25 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 	if l := f.verbose.logger(s.stderr); l != nil {
 		opts = append(opts, engine.WithLogger(l))
 	}
-	stores, err := f.storeFlags.open(s)
-	defer stores.close()
-	if err != nil {
-		s.errorf("try: %v", err)
+	setup := &planSetup{s: s, cmd: "try", file: file}
+	defer setup.close()
+	if !setup.load(&f.storeFlags, opts...) {
 		return ExitUsage
 	}
-	opts = append(opts, stores.options...)
-	plan, err := engine.Load(pos[0], opts...)
-	if err != nil {
-		fmt.Fprintln(s.stderr, err.Error())
-		return ExitUsage
-	}
+	plan := setup.plan
 	names := plan.StepNames()
 	switch {
 	case f.step == "" && len(names) == 1:
 		f.step = names[0]
 	case f.step == "":
-		return bad("%s has %d steps, choose one with --step: %s", pos[0], len(names), strings.Join(names, ", "))
+		return bad("%s has %d steps, choose one with --step: %s", file, len(names), strings.Join(names, ", "))
 	case !contains(names, f.step):
-		return bad("%s has no step %q (steps: %s)", pos[0], f.step, strings.Join(names, ", "))
+		return bad("%s has no step %q (steps: %s)", file, f.step, strings.Join(names, ", "))
 	}
-	settings, stop, ok := f.settingsFlags.resolve(s, "try", plan, pos[0])
-	defer stop()
-	if !ok {
+	if !setup.resolve(&f.settingsFlags) {
 		return ExitUsage
 	}
-	stores.use(settings)
+	settings := setup.settings
 	src, closeSrc, err := openLeads(s, f.lead, true, "auto")
 	if err != nil {
 		s.errorf("try: %v", err)

@@ -162,7 +162,7 @@ func defName(t reflect.Type) string {
 	return t.Name()
 }
 
-// orderedMapElem recognises steps.Map[T] and testcase.Map[T]: slices of
+// orderedMapElem recognises steps.Map[T] (testcase.Map[T] is an alias): slices of
 // entries with Key, Pos and Value fields.
 func orderedMapElem(t reflect.Type) (reflect.Type, bool) {
 	if t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Struct || !strings.HasPrefix(t.Name(), "Map[") {
