@@ -174,15 +174,11 @@ func runLeads(ctx context.Context, plan *engine.Plan, settings engine.Settings, 
 	order := make(chan *job, 2*n)
 	work := make(chan *job)
 	var wg sync.WaitGroup
-	// started counts leads handed to a worker that have not yet been
-	// started, so Flush waits for the last leads to join their batches.
-	var started sync.WaitGroup
 	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				started.Done()
 				j.res = plan.Run(ctx, j.lead, settings)
 				close(j.done)
 			}
@@ -193,12 +189,9 @@ func runLeads(ctx context.Context, plan *engine.Plan, settings engine.Settings, 
 	go func() {
 		defer close(order)
 		defer close(work)
-		defer func() {
-			// No more leads will start: send the last, partial batches
-			// once every running lead waits in one.
-			started.Wait()
-			settings.Flush()
-		}()
+		// No more leads will start: send the last, partial batches once
+		// every running lead waits in one.
+		defer settings.Flush()
 		for {
 			if stop.Err() != nil {
 				stopped = true
@@ -219,7 +212,9 @@ func runLeads(ctx context.Context, plan *engine.Plan, settings engine.Settings, 
 				continue
 			}
 			order <- j
-			started.Add(1)
+			// announced before the hand-off, so a lead between here and
+			// Run still joins the last batch
+			settings.Expect(1)
 			work <- j
 		}
 	}()
