@@ -308,6 +308,12 @@ func dateFormat(layout string, v any) (string, error) {
 	return t.Format(goLayout(layout)), nil
 }
 
+// dateTokens maps the human date tokens dateFormat accepts to Go layout
+// parts, longest first so YYYY wins over YY.
+var dateTokens = [...]struct{ human, layout string }{
+	{"YYYY", "2006"}, {"YY", "06"}, {"MM", "01"}, {"DD", "02"}, {"HH", "15"}, {"mm", "04"}, {"ss", "05"},
+}
+
 // goLayout converts human date tokens to a Go layout. Go layouts contain none
 // of these tokens, so they pass through unchanged.
 func goLayout(l string) string {
@@ -315,33 +321,17 @@ func goLayout(l string) string {
 		return l
 	}
 	var b strings.Builder
+next:
 	for i := 0; i < len(l); {
-		switch {
-		case strings.HasPrefix(l[i:], "YYYY"):
-			b.WriteString("2006")
-			i += 4
-		case strings.HasPrefix(l[i:], "YY"):
-			b.WriteString("06")
-			i += 2
-		case strings.HasPrefix(l[i:], "MM"):
-			b.WriteString("01")
-			i += 2
-		case strings.HasPrefix(l[i:], "DD"):
-			b.WriteString("02")
-			i += 2
-		case strings.HasPrefix(l[i:], "HH"):
-			b.WriteString("15")
-			i += 2
-		case strings.HasPrefix(l[i:], "mm"):
-			b.WriteString("04")
-			i += 2
-		case strings.HasPrefix(l[i:], "ss"):
-			b.WriteString("05")
-			i += 2
-		default:
-			b.WriteByte(l[i])
-			i++
+		for _, t := range dateTokens {
+			if strings.HasPrefix(l[i:], t.human) {
+				b.WriteString(t.layout)
+				i += len(t.human)
+				continue next
+			}
 		}
+		b.WriteByte(l[i])
+		i++
 	}
 	return b.String()
 }
