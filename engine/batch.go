@@ -248,7 +248,7 @@ func (b *pending) flush() {
 	}
 	base := batchAnswer{id: b.id, method: req.method, url: s.Redact(req.url), variant: req.variant}
 	var sr StepResult
-	resp, v := p.exchangeRaw(ctx, st, req, data, s, &sr)
+	resp, v, _ := p.exchange(ctx, st, req, data, s, &sr)
 	base.attempts = sr.Attempts
 	if v.outcome != Success {
 		v.reason = s.Redact(v.reason + " (batch " + b.id + ")")

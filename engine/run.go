@@ -273,7 +273,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 	}
 	if sr.Cache != "hit" {
 		var giveUp bool
-		v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
+		_, v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
 		if giveUp && len(st.fallback) > 0 {
 			v = p.fallback(ctx, st, req, key, v, data, s, &sr)
 		} else if v.outcome == Success && key != "" {
@@ -311,21 +311,9 @@ func (p *Plan) finish(st *step, v verdict, data, lead map[string]any, sr *StepRe
 }
 
 // exchange sends req under the step's retry rules until it has an answer
-// or gives up. giveUp is true when the last verdict may be replaced by the
-// fallback chain.
-func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[string]any, s Settings, sr *StepResult) (v verdict, giveUp bool) {
-	_, v, giveUp = p.tries(ctx, st, req, data, s, sr)
-	return v, giveUp
-}
-
-// exchangeRaw is exchange for a batch: it also returns the last response.
-func (p *Plan) exchangeRaw(ctx context.Context, st *step, req *request, data map[string]any, s Settings, sr *StepResult) (parse.Response, verdict) {
-	resp, v, _ := p.tries(ctx, st, req, data, s, sr)
-	return resp, v
-}
-
-// tries is the retry loop of exchange.
-func (p *Plan) tries(ctx context.Context, st *step, req *request, data map[string]any, s Settings, sr *StepResult) (resp parse.Response, v verdict, giveUp bool) {
+// or gives up, and returns the last response with its verdict. giveUp is
+// true when the verdict may be replaced by the fallback chain.
+func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[string]any, s Settings, sr *StepResult) (resp parse.Response, v verdict, giveUp bool) {
 	reauthed := false
 	for attempt := 1; ; attempt++ {
 		sr.Attempts++
