@@ -445,3 +445,20 @@ func TestBatchByTime(t *testing.T) {
 		wantOutcome(t, r, Success)
 	}
 }
+
+// TestHTTPSettingsShapeTheTransport checks the http: section reaches the
+// plan's own client.
+func TestHTTPSettingsShapeTheTransport(t *testing.T) {
+	src := "version: 1\nname: h\nhttp: { max_conns_per_host: 4, idle_timeout: 7s, http2: false, gzip_responses: false }\nsteps:\n  - name: s\n    request: { url: \"http://x\" }\n"
+	p := plan(t, src)
+	tr, ok := p.client.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport %T", p.client.Transport)
+	}
+	if tr.MaxConnsPerHost != 4 || tr.IdleConnTimeout != 7*time.Second || tr.ForceAttemptHTTP2 || tr.TLSNextProto == nil || !tr.DisableCompression {
+		t.Fatalf("transport not configured: %+v", tr)
+	}
+	if d := NewHTTPClient().Transport.(*http.Transport); !d.ForceAttemptHTTP2 || d.DisableCompression || d.MaxIdleConnsPerHost != 128 {
+		t.Fatalf("default transport: %+v", d)
+	}
+}

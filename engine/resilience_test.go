@@ -516,3 +516,33 @@ func TestEveryLeadEndsAndNothingLeaks(t *testing.T) {
 	srv.Close()
 	client.CloseIdleConnections()
 }
+
+// TestReasonSpeaksOnlyForThePartner: the author's reason replaces the
+// default for a 4xx, but a 5xx keeps its HTTP reason.
+func TestReasonSpeaksOnlyForThePartner(t *testing.T) {
+	rules := "    outcome: { reason: \"no buyer for {{lead.email}}\" }\n    retry: [ { on: [5xx], action: fail } ]\n"
+	for code, want := range map[int]string{422: "no buyer for a@b.co", 503: "HTTP 503 Service Unavailable"} {
+		srv := newFaults(t, status(code))
+		r := runWith(t, oneStep(rules), newFakeClock(), srv.URL)
+		wantOutcome(t, r, Failure)
+		if !strings.HasPrefix(r.Reason, want) {
+			t.Fatalf("%d: reason %q, want %q", code, r.Reason, want)
+		}
+	}
+}
+
+// TestLeadWithoutCacheKeySkipsTheCacheLink: a key template that cannot be
+// rendered for a lead disables only the cache link for that lead.
+func TestLeadWithoutCacheKeySkipsTheCacheLink(t *testing.T) {
+	srv := newFaults(t, status(503))
+	src := oneStep("    retry: [ { on: [503], action: fallback } ]\n    fallback:\n      - cache: { max_age: 1h, key: \"{{lead.domain}}\" }\n      - defaults: { score: 1 }\n")
+	r := runWith(t, src, newFakeClock(), srv.URL)
+	wantOutcome(t, r, Success)
+	if sr := r.Steps[0]; sr.Fallback != "defaults" || len(sr.Tried) != 2 || sr.Tried[1] != "cache: no cache key for this lead" {
+		t.Fatalf("%+v", sr)
+	}
+	healthy := newFaults(t, ok(`{"score": 9}`))
+	if r := runWith(t, src, newFakeClock(), healthy.URL); r.Outcome != Success || r.Steps[0].Captured["score"] != 9.0 {
+		t.Fatalf("a healthy partner must still answer: %+v", r)
+	}
+}
