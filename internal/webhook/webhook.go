@@ -1,0 +1,647 @@
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Preset names accepted in [Config.Preset].
+const (
+	// PresetStandard is Standard Webhooks (https://www.standardwebhooks.com):
+	// HMAC-SHA256 over "<webhook-id>.<webhook-timestamp>.<body>", sent as a
+	// space-separated list of "v1,<base64>" entries in webhook-signature.
+	// Secrets are "whsec_" followed by the base64 key (the prefix is optional).
+	PresetStandard = "standard-webhooks"
+	// PresetSvix is the Standard Webhooks scheme under Svix's header names
+	// svix-id, svix-timestamp and svix-signature.
+	PresetSvix = "svix"
+	// PresetGitHub is GitHub's scheme: X-Hub-Signature-256 carries
+	// "sha256=" and the hex HMAC-SHA256 of the body. GitHub signs no
+	// timestamp; the event id comes from X-GitHub-Delivery (unsigned) and
+	// the event type from X-GitHub-Event.
+	PresetGitHub = "github"
+	// PresetStripe is Stripe's scheme: Stripe-Signature carries
+	// "t=<unix>,v1=<hex>[,v1=<hex>…]", each v1 being the hex HMAC-SHA256 of
+	// "<t>.<body>" keyed with the endpoint secret used verbatim ("whsec_…").
+	// The event id and type are read from the verified JSON body.
+	PresetStripe = "stripe"
+	// PresetActuallyCare is the scheme of seed 000 ("Handling Webhooks"):
+	// X-Webhook-Signature carries the bare hex HMAC-SHA256 of the raw body.
+	// No timestamp or id is signed; dedupe on the body's event and timestamp
+	// (see [Event.Key]). The event type is read from the body's "event".
+	PresetActuallyCare = "actuallycare"
+	// PresetHMAC is a generic HMAC configured by [Config.Header],
+	// [Config.Prefix], [Config.Algorithm], [Config.Encoding], [Config.Signed],
+	// [Config.TimestampHeader] and [Config.IDHeader]. Secrets are used
+	// verbatim.
+	PresetHMAC = "hmac"
+)
+
+// presetNames lists the presets in the order error messages show them.
+var presetNames = []string{PresetStandard, PresetSvix, PresetGitHub, PresetStripe, PresetActuallyCare, PresetHMAC}
+
+// DefaultTolerance is how far a signed timestamp may lie from the verifier's
+// clock, in either direction, when [Config.Tolerance] is zero.
+const DefaultTolerance = 5 * time.Minute
+
+// MaxSecrets bounds [Config.Secrets]: each secret costs one HMAC over the
+// body of every delivery that does not match an earlier one.
+const MaxSecrets = 10
+
+// Config describes how one hook's deliveries are signed. It comes from the
+// operator's trusted configuration; [New] checks it.
+type Config struct {
+	// Preset names the scheme: one of the Preset* constants.
+	Preset string `yaml:"preset" json:"preset"`
+	// Secrets are the active secrets, newest first. A delivery verifies if
+	// any of them produced one of its signatures, so a rotation lists the
+	// new and the old secret until the old one is retired. [Verifier.Sign]
+	// signs with the first (or, for schemes that carry several signatures,
+	// with each).
+	Secrets []string `yaml:"secrets" json:"secrets"`
+
+	// Header is the signature header (PresetHMAC only), e.g. "X-Signature".
+	Header string `yaml:"header,omitempty" json:"header,omitempty"`
+	// Prefix precedes the encoded signature in Header (PresetHMAC only),
+	// e.g. "sha256=" or "v0=". Empty means none.
+	Prefix string `yaml:"prefix,omitempty" json:"prefix,omitempty"`
+	// Algorithm is the HMAC hash (PresetHMAC only): "sha1", "sha256"
+	// (default) or "sha512".
+	Algorithm string `yaml:"algorithm,omitempty" json:"algorithm,omitempty"`
+	// Encoding is how the signature is written (PresetHMAC only): "hex"
+	// (default, either case accepted), "base64" or "base64url" (padded).
+	Encoding string `yaml:"encoding,omitempty" json:"encoding,omitempty"`
+	// Signed is the signed content (PresetHMAC only): literal text with the
+	// placeholders {body} (the raw body, required), {timestamp} (the value of
+	// TimestampHeader as sent) and {id} (the value of IDHeader as sent);
+	// "{{" stands for a literal "{". Two placeholders must be separated by
+	// literal text, as in "{timestamp}.{body}" or "v0:{timestamp}:{body}".
+	// Default "{body}".
+	Signed string `yaml:"signed,omitempty" json:"signed,omitempty"`
+	// TimestampHeader carries the signed unix timestamp in seconds
+	// (PresetHMAC only; requires {timestamp} in Signed and vice versa).
+	TimestampHeader string `yaml:"timestamp_header,omitempty" json:"timestamp_header,omitempty"`
+	// IDHeader carries the delivery's event id (PresetHMAC only). It is
+	// signed when Signed uses {id}; otherwise it is only read for [Event.ID]
+	// and a sender could change it without breaking the signature.
+	IDHeader string `yaml:"id_header,omitempty" json:"id_header,omitempty"`
+	// Tolerance is how far a signed timestamp may lie from now, in either
+	// direction, before the delivery is refused as stale; zero means
+	// [DefaultTolerance]. Only for schemes that sign a timestamp
+	// (standard-webhooks, svix, stripe, hmac with TimestampHeader).
+	Tolerance time.Duration `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
+}
+
+// String describes c with its secrets masked, so a Config can be logged.
+func (c Config) String() string {
+	return fmt.Sprintf("webhook.Config{Preset:%q Secrets:[%d masked] Header:%q Prefix:%q Algorithm:%q Encoding:%q Signed:%q TimestampHeader:%q IDHeader:%q Tolerance:%v}",
+		c.Preset, len(c.Secrets), c.Header, c.Prefix, c.Algorithm, c.Encoding, c.Signed, c.TimestampHeader, c.IDHeader, c.Tolerance)
+}
+
+// GoString is [Config.String], so %#v masks the secrets too.
+func (c Config) GoString() string { return c.String() }
+
+// Event is what a verified delivery says about itself, for routing and
+// dedupe. Fields the scheme does not provide are empty.
+type Event struct {
+	// Preset is the verifier's preset.
+	Preset string
+	// ID is the provider's event or message id: webhook-id / svix-id,
+	// X-GitHub-Delivery, the Stripe body's "id", or Config.IDHeader.
+	ID string
+	// Type is the event type when the scheme exposes one: X-GitHub-Event,
+	// the body's "type" (Stripe, Standard Webhooks) or "event" (seed 000).
+	Type string
+	// Timestamp is the signed timestamp (zero when the scheme signs none).
+	Timestamp time.Time
+	// Secret is the index in Config.Secrets of the secret that verified the
+	// delivery; anything but 0 means the sender still uses an older secret.
+	Secret int
+}
+
+// Key returns the raw dedupe key of the event: its ID when the scheme has
+// one, otherwise the fallback parts (such as the body's event name and
+// timestamp, as seed 000 advises) joined so that different part lists never
+// give the same key. It returns "" when there is no ID and every fallback
+// part is empty; the caller then cannot dedupe the delivery.
+func (e Event) Key(fallback ...string) string {
+	if e.ID != "" {
+		return "id:" + e.ID
+	}
+	empty := true
+	for _, p := range fallback {
+		if p != "" {
+			empty = false
+			break
+		}
+	}
+	if empty {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("fb")
+	for _, p := range fallback {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(len(p)))
+		b.WriteByte(':')
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+// kind is how a scheme carries its signatures.
+type kind uint8
+
+const (
+	kindSingle   kind = iota // one signature in one header, after an optional prefix
+	kindStandard             // space-separated "v1,<base64>" entries
+	kindStripe               // "t=<unix>,v1=<hex>,…"
+)
+
+// Verifier checks deliveries for one hook. It is immutable and safe for
+// concurrent use.
+type Verifier struct {
+	preset     string
+	kind       kind
+	keys       [][]byte
+	newHash    func() hash.Hash
+	enc        encoding
+	sigHeader  string
+	prefix     string
+	tsHeader   string // signed timestamp header (not for stripe, whose t= is in sigHeader)
+	idHeader   string // event id header, signed when usesID
+	typeHeader string
+	signed     []segment
+	usesTS     bool // the signed content includes the timestamp
+	usesID     bool // the signed content includes the id
+	tolerance  time.Duration
+	now        func() time.Time
+	bodyID     string // top-level body field holding the event id
+	bodyType   string // top-level body field holding the event type
+}
+
+// New checks cfg and returns its Verifier. now is the clock used for
+// timestamp tolerance and for [Verifier.Sign] without a time; nil means
+// [time.Now]. Errors name the offending field and never contain a secret.
+func New(cfg Config, now func() time.Time) (*Verifier, error) {
+	if now == nil {
+		now = time.Now
+	}
+	v := &Verifier{preset: cfg.Preset, now: now, newHash: sha256.New, enc: encHex}
+	switch cfg.Preset {
+	case "":
+		return nil, fmt.Errorf("webhook: preset is required (one of %s)", strings.Join(presetNames, ", "))
+	case PresetStandard, PresetSvix:
+		name := "webhook"
+		if cfg.Preset == PresetSvix {
+			name = "svix"
+		}
+		v.kind = kindStandard
+		v.enc = encBase64
+		v.sigHeader, v.tsHeader, v.idHeader = name+"-signature", name+"-timestamp", name+"-id"
+		v.signed = []segment{{kind: segID}, {lit: "."}, {kind: segTimestamp}, {lit: "."}, {kind: segBody}}
+		v.bodyType = "type"
+	case PresetGitHub:
+		v.sigHeader, v.prefix = "X-Hub-Signature-256", "sha256="
+		v.idHeader, v.typeHeader = "X-GitHub-Delivery", "X-GitHub-Event"
+		v.signed = []segment{{kind: segBody}}
+	case PresetStripe:
+		v.kind = kindStripe
+		v.sigHeader = "Stripe-Signature"
+		v.signed = []segment{{kind: segTimestamp}, {lit: "."}, {kind: segBody}}
+		v.bodyID, v.bodyType = "id", "type"
+	case PresetActuallyCare:
+		v.sigHeader = "X-Webhook-Signature"
+		v.signed = []segment{{kind: segBody}}
+		v.bodyType = "event"
+	case PresetHMAC:
+		if err := v.configureHMAC(cfg); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("webhook: unknown preset %q (one of %s)", cfg.Preset, strings.Join(presetNames, ", "))
+	}
+	if cfg.Preset != PresetHMAC {
+		if f := hmacOnlyField(cfg); f != "" {
+			return nil, fmt.Errorf("webhook: %s is only for preset %s; preset %s fixes it", f, PresetHMAC, cfg.Preset)
+		}
+	}
+	for _, s := range v.signed {
+		v.usesTS = v.usesTS || s.kind == segTimestamp
+		v.usesID = v.usesID || s.kind == segID
+	}
+
+	switch {
+	case cfg.Tolerance < 0:
+		return nil, fmt.Errorf("webhook: tolerance %v is negative", cfg.Tolerance)
+	case !v.usesTS && cfg.Tolerance != 0:
+		return nil, fmt.Errorf("webhook: tolerance is set but preset %s signs no timestamp", cfg.Preset)
+	case v.usesTS && cfg.Tolerance == 0:
+		v.tolerance = DefaultTolerance
+	default:
+		v.tolerance = cfg.Tolerance
+	}
+
+	if len(cfg.Secrets) == 0 {
+		return nil, errors.New("webhook: at least one secret is required")
+	}
+	if len(cfg.Secrets) > MaxSecrets {
+		return nil, fmt.Errorf("webhook: %d secrets given, at most %d are allowed", len(cfg.Secrets), MaxSecrets)
+	}
+	for i, s := range cfg.Secrets {
+		key, err := v.decodeSecret(s)
+		if err != nil {
+			return nil, fmt.Errorf("webhook: secret %d: %w", i+1, err)
+		}
+		v.keys = append(v.keys, key)
+	}
+	return v, nil
+}
+
+// hmacOnlyField names the first PresetHMAC-only field set in cfg.
+func hmacOnlyField(cfg Config) string {
+	for _, f := range []struct{ name, val string }{
+		{"header", cfg.Header}, {"prefix", cfg.Prefix}, {"algorithm", cfg.Algorithm},
+		{"encoding", cfg.Encoding}, {"signed", cfg.Signed},
+		{"timestamp_header", cfg.TimestampHeader}, {"id_header", cfg.IDHeader},
+	} {
+		if f.val != "" {
+			return f.name
+		}
+	}
+	return ""
+}
+
+// configureHMAC fills v from the generic fields of cfg.
+func (v *Verifier) configureHMAC(cfg Config) error {
+	if cfg.Header == "" {
+		return fmt.Errorf("webhook: preset %s needs header, the name of the signature header", PresetHMAC)
+	}
+	for _, f := range []struct{ name, val string }{
+		{"header", cfg.Header}, {"timestamp_header", cfg.TimestampHeader}, {"id_header", cfg.IDHeader},
+	} {
+		if f.val != "" && !validHeaderName(f.val) {
+			return fmt.Errorf("webhook: %s %q is not a valid header name", f.name, f.val)
+		}
+	}
+	names := map[string]string{}
+	for _, f := range []struct{ name, val string }{
+		{"header", cfg.Header}, {"timestamp_header", cfg.TimestampHeader}, {"id_header", cfg.IDHeader},
+	} {
+		if f.val == "" {
+			continue
+		}
+		c := http.CanonicalHeaderKey(f.val)
+		if other, dup := names[c]; dup {
+			return fmt.Errorf("webhook: %s and %s name the same header %q", other, f.name, f.val)
+		}
+		names[c] = f.name
+	}
+	if !validHeaderValue(cfg.Prefix) {
+		return errors.New("webhook: prefix contains a control character")
+	}
+	switch strings.ToLower(cfg.Algorithm) {
+	case "sha256", "":
+		v.newHash = sha256.New
+	case "sha1":
+		v.newHash = sha1.New
+	case "sha512":
+		v.newHash = sha512.New
+	default:
+		return fmt.Errorf("webhook: algorithm %q is not sha1, sha256 or sha512", cfg.Algorithm)
+	}
+	switch strings.ToLower(cfg.Encoding) {
+	case "hex", "":
+		v.enc = encHex
+	case "base64":
+		v.enc = encBase64
+	case "base64url":
+		v.enc = encBase64URL
+	default:
+		return fmt.Errorf("webhook: encoding %q is not hex, base64 or base64url", cfg.Encoding)
+	}
+	signed := cfg.Signed
+	if signed == "" {
+		signed = "{body}"
+	}
+	segs, err := compileSigned(signed)
+	if err != nil {
+		return fmt.Errorf("webhook: signed %q: %w", cfg.Signed, err)
+	}
+	hasTS, hasID := false, false
+	for _, s := range segs {
+		hasTS = hasTS || s.kind == segTimestamp
+		hasID = hasID || s.kind == segID
+	}
+	switch {
+	case hasTS && cfg.TimestampHeader == "":
+		return errors.New("webhook: signed uses {timestamp} but timestamp_header is not set")
+	case !hasTS && cfg.TimestampHeader != "":
+		return errors.New("webhook: timestamp_header is set but signed does not use {timestamp}; an unsigned timestamp cannot stop replays")
+	case hasID && cfg.IDHeader == "":
+		return errors.New("webhook: signed uses {id} but id_header is not set")
+	}
+	v.sigHeader, v.prefix = cfg.Header, cfg.Prefix
+	v.tsHeader, v.idHeader = cfg.TimestampHeader, cfg.IDHeader
+	v.signed = segs
+	return nil
+}
+
+// decodeSecret turns a configured secret into the HMAC key.
+func (v *Verifier) decodeSecret(s string) ([]byte, error) {
+	if s == "" {
+		return nil, errors.New("is empty")
+	}
+	if v.kind != kindStandard {
+		return []byte(s), nil
+	}
+	b64 := strings.TrimPrefix(s, "whsec_")
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, errors.New("is not base64 after the optional whsec_ prefix")
+	}
+	if len(key) == 0 {
+		return nil, errors.New("is empty after the whsec_ prefix")
+	}
+	return key, nil
+}
+
+// Preset returns the verifier's preset name.
+func (v *Verifier) Preset() string { return v.preset }
+
+// Tolerance returns the timestamp tolerance in force, or 0 when the scheme
+// signs no timestamp.
+func (v *Verifier) Tolerance() time.Duration { return v.tolerance }
+
+// Verify checks a delivery: h are its request headers and body its raw body,
+// exactly as received (never a re-encoded copy). It returns what the
+// delivery says about itself once its signature has been verified against
+// one of the secrets and its signed timestamp, if any, lies within the
+// tolerance. Every error is an [*Error] wrapping [ErrMissingSignature],
+// [ErrBadSignature] or [ErrStale]; all of them mean HTTP 401.
+func (v *Verifier) Verify(h http.Header, body []byte) (Event, error) {
+	var cands [][]byte
+	var tsRaw, idRaw string
+	switch v.kind {
+	case kindSingle:
+		raw := h.Get(v.sigHeader)
+		if raw == "" {
+			return Event{}, fail(ErrMissingSignature, "no "+v.sigHeader+" header")
+		}
+		enc, ok := strings.CutPrefix(raw, v.prefix)
+		if !ok {
+			return Event{}, fail(ErrBadSignature, v.sigHeader+" does not start with "+strconv.Quote(v.prefix))
+		}
+		sig, ok := v.enc.decode(enc)
+		if !ok {
+			return Event{}, fail(ErrBadSignature, v.sigHeader+" is not "+v.enc.String())
+		}
+		cands = append(cands, sig)
+	case kindStandard:
+		present := false
+		for _, val := range h.Values(v.sigHeader) {
+			for _, f := range strings.Fields(val) {
+				present = true
+				if b64, ok := strings.CutPrefix(f, "v1,"); ok {
+					if sig, ok := encBase64.decode(b64); ok {
+						cands = append(cands, sig)
+					}
+				}
+			}
+		}
+		if !present {
+			return Event{}, fail(ErrMissingSignature, "no "+v.sigHeader+" header")
+		}
+		if len(cands) == 0 {
+			return Event{}, fail(ErrBadSignature, v.sigHeader+" has no v1 signature in base64")
+		}
+	case kindStripe:
+		raw := h.Get(v.sigHeader)
+		if raw == "" {
+			return Event{}, fail(ErrMissingSignature, "no "+v.sigHeader+" header")
+		}
+		for _, pair := range strings.Split(raw, ",") {
+			k, val, _ := strings.Cut(strings.TrimSpace(pair), "=")
+			switch k {
+			case "t":
+				if tsRaw != "" {
+					return Event{}, fail(ErrBadSignature, v.sigHeader+" has more than one t=")
+				}
+				if val == "" {
+					return Event{}, fail(ErrBadSignature, v.sigHeader+" has an empty t=")
+				}
+				tsRaw = val
+			case "v1":
+				if sig, ok := encHex.decode(val); ok { // unreadable entries are ignored, as Stripe's libraries do
+					cands = append(cands, sig)
+				}
+			}
+		}
+		if tsRaw == "" {
+			return Event{}, fail(ErrBadSignature, v.sigHeader+" has no t= timestamp")
+		}
+		if len(cands) == 0 {
+			return Event{}, fail(ErrBadSignature, v.sigHeader+" has no v1 signature in hex")
+		}
+	}
+	if v.usesTS && v.kind != kindStripe {
+		if tsRaw = h.Get(v.tsHeader); tsRaw == "" {
+			return Event{}, fail(ErrMissingSignature, "no "+v.tsHeader+" header")
+		}
+	}
+	if v.idHeader != "" {
+		idRaw = h.Get(v.idHeader)
+		if v.usesID && idRaw == "" {
+			return Event{}, fail(ErrMissingSignature, "no "+v.idHeader+" header")
+		}
+	}
+	var ts time.Time
+	if v.usesTS {
+		sec, ok := parseUnix(tsRaw)
+		if !ok {
+			return Event{}, fail(ErrBadSignature, "the timestamp is not a unix time in seconds")
+		}
+		ts = time.Unix(sec, 0)
+	}
+
+	match := -1
+	for i, key := range v.keys {
+		mac := hmac.New(v.newHash, key)
+		v.writeSigned(mac, body, tsRaw, idRaw)
+		sum := mac.Sum(nil)
+		for _, c := range cands {
+			if hmac.Equal(sum, c) {
+				match = i
+			}
+		}
+		if match >= 0 {
+			break
+		}
+	}
+	if match < 0 {
+		return Event{}, fail(ErrBadSignature, "no signature matches any secret")
+	}
+	if v.usesTS {
+		switch d := v.now().Sub(ts); {
+		case d > v.tolerance:
+			return Event{}, fail(ErrStale, "the timestamp is older than the "+v.tolerance.String()+" tolerance")
+		case d < -v.tolerance:
+			return Event{}, fail(ErrStale, "the timestamp is more than "+v.tolerance.String()+" in the future")
+		}
+	}
+
+	ev := Event{Preset: v.preset, ID: idRaw, Timestamp: ts, Secret: match}
+	if v.typeHeader != "" {
+		ev.Type = h.Get(v.typeHeader)
+	}
+	if v.bodyID != "" || v.bodyType != "" {
+		id, typ := bodyFields(body, v.bodyID, v.bodyType)
+		if ev.ID == "" {
+			ev.ID = id
+		}
+		if ev.Type == "" {
+			ev.Type = typ
+		}
+	}
+	return ev, nil
+}
+
+// Sign returns the headers a sender would attach to body: the signature
+// header(s) and, where the scheme has them, the timestamp and id headers.
+// id is required when the scheme signs one (standard-webhooks, svix, hmac
+// with {id}) and otherwise only sent when the scheme has an id header. A
+// zero ts means now. Schemes that carry several signatures are signed with
+// every secret, the others with the first. Sign is for tests and for the
+// sending side of a hook (e.g. a "plumb webhook sign" command).
+func (v *Verifier) Sign(body []byte, id string, ts time.Time) (http.Header, error) {
+	if v.usesID && id == "" {
+		return nil, fmt.Errorf("webhook: preset %s signs an event id; give one", v.preset)
+	}
+	if !validHeaderValue(id) {
+		return nil, errors.New("webhook: the event id contains a control character")
+	}
+	if ts.IsZero() {
+		ts = v.now()
+	}
+	if v.usesTS && ts.Unix() < 0 {
+		return nil, errors.New("webhook: the timestamp is before 1970")
+	}
+	tsRaw := strconv.FormatInt(ts.Unix(), 10)
+	keys := v.keys
+	if v.kind == kindSingle {
+		keys = keys[:1]
+	}
+	sigs := make([]string, len(keys))
+	for i, key := range keys {
+		mac := hmac.New(v.newHash, key)
+		v.writeSigned(mac, body, tsRaw, id)
+		sigs[i] = v.enc.encode(mac.Sum(nil))
+	}
+
+	h := http.Header{}
+	switch v.kind {
+	case kindSingle:
+		h.Set(v.sigHeader, v.prefix+sigs[0])
+	case kindStandard:
+		for i := range sigs {
+			sigs[i] = "v1," + sigs[i]
+		}
+		h.Set(v.sigHeader, strings.Join(sigs, " "))
+	case kindStripe:
+		h.Set(v.sigHeader, "t="+tsRaw+",v1="+strings.Join(sigs, ",v1="))
+	}
+	if v.usesTS && v.tsHeader != "" {
+		h.Set(v.tsHeader, tsRaw)
+	}
+	if v.idHeader != "" && id != "" {
+		h.Set(v.idHeader, id)
+	}
+	return h, nil
+}
+
+// writeSigned writes the signed content to mac, piece by piece, so the body
+// is never copied.
+func (v *Verifier) writeSigned(mac hash.Hash, body []byte, ts, id string) {
+	for _, s := range v.signed {
+		switch s.kind {
+		case segLit:
+			mac.Write([]byte(s.lit))
+		case segBody:
+			mac.Write(body)
+		case segTimestamp:
+			mac.Write([]byte(ts))
+		case segID:
+			mac.Write([]byte(id))
+		}
+	}
+}
+
+// parseUnix parses a unix time in seconds: 1 to 18 ASCII digits, nothing else.
+func parseUnix(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// bodyFields reads two top-level string fields of a JSON object body, best
+// effort: a body that is not a JSON object, or fields that are not strings,
+// give "".
+func bodyFields(body []byte, idField, typeField string) (id, typ string) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return "", ""
+	}
+	str := func(name string) string {
+		var s string
+		if name == "" || json.Unmarshal(m[name], &s) != nil {
+			return ""
+		}
+		return s
+	}
+	return str(idField), str(typeField)
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110 §5.6.2).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || c <= ' ' || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s can be sent as a header value: no
+// control characters other than tab.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
