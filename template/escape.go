@@ -218,7 +218,62 @@ func cdataEscape(s string) string {
 	return b.String()
 }
 
-func pathEscape(s string) string  { return url.PathEscape(s) }
+// pathEscape escapes s as one path segment. A value that is exactly "."
+// or ".." is written %2E / %2E%2E so it is never a dot segment.
+func pathEscape(s string) string {
+	switch s {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(s)
+}
+
+// strictEscape percent-encodes every byte but ASCII letters, digits, '-',
+// '_' and '~', so a value written right after a URL base that may end in
+// the host cannot add "@" (userinfo), ":" (port), "." (host suffix), or
+// start a path, query or fragment. A "%2E" that lands in a host makes the
+// URL invalid rather than pointing elsewhere.
+func strictEscape(s string) string {
+	return percentEncode(s, func(c byte) bool { return c == '-' || c == '_' || c == '~' })
+}
+
+// hostEscape escapes a value written into the host of a template compiled
+// with AllowHosts: letters, digits, '-' and '.' pass, so the value can name
+// a host (checked against the allowed list at render) but cannot add
+// userinfo, a port, a path, a query or a fragment.
+func hostEscape(s string) string {
+	return percentEncode(s, func(c byte) bool { return c == '-' || c == '.' })
+}
+
+// percentEncode writes s with every byte that is not an ASCII letter or
+// digit and for which keep is false as %XX.
+func percentEncode(s string, keep func(byte) bool) string {
+	const upperHex = "0123456789ABCDEF"
+	ok := func(c byte) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || keep(c)
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; ok(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', upperHex[c>>4], upperHex[c&0xF])
+		}
+	}
+	return string(b)
+}
+
 func queryEscape(s string) string { return url.QueryEscape(s) }
 
 // escapeHeader stringifies v and rejects CR, LF and NUL.
@@ -245,7 +300,14 @@ const (
 	stJSONStr    // inside a string literal
 	stJSONStrEsc // inside a string literal, right after a backslash
 
-	stURLStart // nothing written yet: an action here is the base
+	stURLStart        // nothing written yet: an action here is the base
+	stURLScheme       // literal text that may be a scheme ("https")
+	stURLSchemeColon  // after "scheme:"
+	stURLSchemeSlash  // after "scheme:/"
+	stURLStartSlash   // after a leading "/"
+	stURLAuthority    // after "scheme://" or a leading "//", before the path
+	stURLBase         // after a base action: may still be in the scheme or authority
+	stURLBaseSlash    // after a base action and a "/": "//" would start an authority
 	stURLPath
 	stURLQuery
 	stURLFrag
@@ -267,6 +329,10 @@ func (s state) String() string {
 		return "JSON string"
 	case stURLStart:
 		return "URL start"
+	case stURLScheme, stURLSchemeColon, stURLSchemeSlash, stURLStartSlash, stURLAuthority:
+		return "URL scheme or host"
+	case stURLBase, stURLBaseSlash:
+		return "URL after its base"
 	case stURLPath:
 		return "URL path"
 	case stURLQuery:
@@ -321,17 +387,10 @@ func advance(st state, text []byte) state {
 				st = stJSONStr
 			}
 		}
-	case stURLStart, stURLPath, stURLQuery, stURLFrag:
+	case stURLStart, stURLScheme, stURLSchemeColon, stURLSchemeSlash, stURLStartSlash,
+		stURLAuthority, stURLBase, stURLBaseSlash, stURLPath, stURLQuery, stURLFrag:
 		for _, c := range text {
-			if st == stURLStart {
-				st = stURLPath
-			}
-			switch {
-			case c == '?' && st == stURLPath:
-				st = stURLQuery
-			case c == '#' && st != stURLFrag:
-				st = stURLFrag
-			}
+			st = urlNext(st, c)
 		}
 	case stXMLText, stXMLTag, stXMLAttrDQ, stXMLAttrSQ, stXMLComment, stXMLCDATA, stXMLPI:
 		for i := 0; i < len(text); i++ {
@@ -386,6 +445,121 @@ func advance(st state, text []byte) state {
 	return st
 }
 
+// urlNext is the URL state after the literal byte c. It only has to be
+// right for URLs an author writes; anything it cannot place is treated as
+// the scheme or host, where data is refused.
+func urlNext(st state, c byte) state {
+	switch st {
+	case stURLStart:
+		switch c {
+		case '/':
+			return stURLStartSlash
+		case '?':
+			return stURLQuery
+		case '#':
+			return stURLFrag
+		case ':':
+			return stURLPath
+		}
+		return stURLScheme
+	case stURLStartSlash, stURLSchemeSlash, stURLBaseSlash:
+		if c == '/' {
+			return stURLAuthority
+		}
+		return urlNext(stURLPath, c)
+	case stURLScheme:
+		switch c {
+		case ':':
+			return stURLSchemeColon
+		case '/':
+			return stURLPath
+		case '?':
+			return stURLQuery
+		case '#':
+			return stURLFrag
+		}
+	case stURLSchemeColon:
+		if c == '/' {
+			return stURLSchemeSlash
+		}
+		return urlNext(stURLPath, c)
+	case stURLAuthority, stURLBase:
+		switch c {
+		case '/':
+			if st == stURLBase {
+				return stURLBaseSlash
+			}
+			return stURLPath
+		case '?':
+			return stURLQuery
+		case '#':
+			return stURLFrag
+		}
+	case stURLPath:
+		switch c {
+		case '?':
+			return stURLQuery
+		case '#':
+			return stURLFrag
+		}
+	case stURLQuery:
+		if c == '#' {
+			return stURLFrag
+		}
+	}
+	return st
+}
+
+// inAuthority reports whether an action in URL state st could write the
+// scheme, host or port.
+func inAuthority(st state) bool {
+	switch st {
+	case stURLStart, stURLScheme, stURLSchemeColon, stURLSchemeSlash, stURLAuthority:
+		return true
+	}
+	return false
+}
+
+// urlEscaper names the escaper for an action in URL state st, and the
+// state after it. trusted says the action reads only settings and
+// literals; allowHosts that the template was compiled with AllowHosts.
+func urlEscaper(st state, trusted, allowHosts bool) (fn string, next state, msg string) {
+	switch st {
+	case stURLStart:
+		if !trusted && !allowHosts {
+			return "", st, "lead data cannot choose the URL's scheme or host: an action at the start of a url is its base and may only read settings"
+		}
+		return fnPlain, stURLBase, ""
+	case stURLScheme, stURLSchemeColon, stURLSchemeSlash, stURLAuthority:
+		next = st
+		if st == stURLSchemeColon || st == stURLSchemeSlash {
+			next = stURLBase
+		}
+		switch {
+		case trusted:
+			return fnPlain, next, ""
+		case allowHosts:
+			return fnURLHost, next, ""
+		}
+		return "", st, "lead data cannot choose the URL's scheme, host or port: only settings and literal text may appear before the path"
+	case stURLBase, stURLBaseSlash:
+		if trusted {
+			return fnPlain, stURLBase, ""
+		}
+		// The base may end in the authority ("https://api.example.com"),
+		// so data right after it is escaped so it can add neither "@",
+		// ":" nor a ".host" suffix, and the rendered host is checked.
+		return fnURLStrict, stURLBase, ""
+	case stURLStartSlash:
+		return fnURLPath, stURLPath, ""
+	case stURLPath, stURLFrag:
+		return fnURLPath, st, ""
+	case stURLQuery:
+		return fnURLQuery, st, ""
+	}
+	return fnPlain, st, ""
+}
+
 // escaperFor names the escaper for an action in state st of mode m.
 func escaperFor(m Mode, st state) (string, string) {
 	switch m {
@@ -409,25 +583,8 @@ func escaperFor(m Mode, st state) (string, string) {
 		default:
 			return "", "actions are not allowed inside an " + st.String()
 		}
-	case URL:
-		switch st {
-		case stURLStart:
-			return fnPlain, "" // the base: scheme://host[/prefix] from trusted settings
-		case stURLPath, stURLFrag:
-			return fnURLPath, ""
-		case stURLQuery:
-			return fnURLQuery, ""
-		}
 	}
 	return fnPlain, ""
-}
-
-// afterAction returns the state after an action that wrote output.
-func afterAction(st state) state {
-	if st == stURLStart {
-		return stURLPath
-	}
-	return st
 }
 
 // join merges the states at the end of two branches.
@@ -435,30 +592,55 @@ func join(a, b state) (state, bool) {
 	if a == b {
 		return a, true
 	}
-	// Whether or not a branch wrote the base, what follows is path.
-	if (a == stURLStart && b == stURLPath) || (a == stURLPath && b == stURLStart) {
-		return stURLPath, true
+	rank := func(s state) int {
+		switch s {
+		case stURLStart:
+			return 0
+		case stURLBase, stURLBaseSlash:
+			return 1
+		case stURLPath:
+			return 2
+		}
+		return -1
 	}
-	return a, false
+	// Whether or not a branch wrote the base, what follows is treated as
+	// the earliest, most restrictive of the two.
+	ra, rb := rank(a), rank(b)
+	if ra < 0 || rb < 0 {
+		return a, false
+	}
+	if ra == 1 && rb == 1 {
+		return stURLBase, true
+	}
+	if ra < rb {
+		return a, true
+	}
+	return b, true
 }
 
 // escaper appends the right escaper command to every output action.
 type escaper struct {
-	c    *compiler
-	mode Mode
+	c          *compiler
+	mode       Mode
+	allowHosts bool
+	// strict is set when data is written right after a URL base, where it
+	// could extend the host: Render then checks the host.
+	strict bool
+	// hostData is set when data may write the scheme or host (AllowHosts).
+	hostData bool
 }
 
-func (e *escaper) list(l *parse.ListNode, st state) state {
+func (e *escaper) list(l *parse.ListNode, st state, dotTrusted bool) state {
 	if l == nil {
 		return st
 	}
 	for _, n := range l.Nodes {
-		st = e.node(n, st)
+		st = e.node(n, st, dotTrusted)
 	}
 	return st
 }
 
-func (e *escaper) node(n parse.Node, st state) state {
+func (e *escaper) node(n parse.Node, st state, dotTrusted bool) state {
 	switch n := n.(type) {
 	case *parse.TextNode:
 		return advance(st, n.Text)
@@ -466,33 +648,104 @@ func (e *escaper) node(n parse.Node, st state) state {
 		if len(n.Pipe.Decl) > 0 {
 			return st // declares/assigns variables; writes nothing
 		}
-		fn, msg := escaperFor(e.mode, st)
+		var fn, msg string
+		next := st
+		if e.mode == URL {
+			trusted := trustedPipe(n.Pipe, dotTrusted)
+			fn, next, msg = urlEscaper(st, trusted, e.allowHosts)
+			switch {
+			case fn == fnURLStrict:
+				e.strict = true
+			case !trusted && (fn == fnPlain || fn == fnURLHost):
+				e.hostData = true
+			}
+		} else {
+			fn, msg = escaperFor(e.mode, st)
+		}
 		if msg != "" {
 			e.c.errorAt(n.Pos, msg)
 			return st
 		}
 		n.Pipe.Cmds = append(n.Pipe.Cmds, e.c.command(n.Pos, e.c.ident(n.Pos, fn)))
-		return afterAction(st)
+		return next
 	case *parse.IfNode:
-		return e.branch(&n.BranchNode, st, "if", false)
+		return e.branch(&n.BranchNode, st, "if", false, dotTrusted, dotTrusted)
 	case *parse.WithNode:
-		return e.branch(&n.BranchNode, st, "with", false)
+		return e.branch(&n.BranchNode, st, "with", false, trustedPipe(n.Pipe, dotTrusted), dotTrusted)
 	case *parse.RangeNode:
-		return e.branch(&n.BranchNode, st, "range", true)
+		if e.mode == URL && inAuthority(st) && !e.allowHosts && !trustedPipe(n.Pipe, dotTrusted) {
+			e.c.errorAt(n.Pos, "lead data cannot repeat text in the URL's scheme or host: a {{range}} there may only range over settings")
+			return st
+		}
+		return e.branch(&n.BranchNode, st, "range", true, trustedPipe(n.Pipe, dotTrusted), dotTrusted)
 	}
 	return st
 }
 
-func (e *escaper) branch(b *parse.BranchNode, st state, kw string, loop bool) state {
-	body := e.list(b.List, st)
+func (e *escaper) branch(b *parse.BranchNode, st state, kw string, loop, bodyDot, elseDot bool) state {
+	body := e.list(b.List, st, bodyDot)
 	if loop && body != st {
 		e.c.errorAt(b.Pos, fmt.Sprintf("{{range}} body ends in %s context but starts in %s context", body, st))
 		return st
 	}
-	alt := e.list(b.ElseList, st)
+	alt := e.list(b.ElseList, st, elseDot)
 	out, ok := join(body, alt)
 	if !ok {
 		e.c.errorAt(b.Pos, fmt.Sprintf("{{%s}} branches end in different contexts (%s and %s)", kw, body, alt))
 	}
 	return out
+}
+
+// trustedPipe reports whether everything p reads comes from settings or
+// literals (the integration file and settings are trusted; lead data,
+// captures, step results, vars, responses and batches are not). dot says
+// whether dot holds trusted data. Variables are not tracked and count as
+// untrusted.
+func trustedPipe(p *parse.PipeNode, dot bool) bool {
+	if p == nil {
+		return true
+	}
+	for _, cmd := range p.Cmds {
+		if !trustedCmd(cmd, dot) {
+			return false
+		}
+	}
+	return true
+}
+
+func trustedCmd(cmd *parse.CommandNode, dot bool) bool {
+	if len(cmd.Args) > 0 {
+		if id, ok := cmd.Args[0].(*parse.IdentifierNode); ok {
+			switch id.Ident {
+			case fnGet, fnOpt:
+				if len(cmd.Args) != 3 {
+					return false
+				}
+				s, ok := cmd.Args[2].(*parse.StringNode)
+				return ok && (s.Text == "settings" || strings.HasPrefix(s.Text, "settings."))
+			case fnData:
+				return false
+			}
+		}
+	}
+	for _, a := range cmd.Args {
+		if !trustedNode(a, dot) {
+			return false
+		}
+	}
+	return true
+}
+
+func trustedNode(n parse.Node, dot bool) bool {
+	switch n := n.(type) {
+	case *parse.PipeNode:
+		return trustedPipe(n, dot)
+	case *parse.ChainNode:
+		return trustedNode(n.Node, dot)
+	case *parse.DotNode, *parse.FieldNode:
+		return dot
+	case *parse.IdentifierNode, *parse.BoolNode, *parse.NumberNode, *parse.StringNode, *parse.NilNode:
+		return true
+	}
+	return false
 }

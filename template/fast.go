@@ -74,6 +74,12 @@ func escaperFunc(name string) func(any) (string, error) {
 		return func(v any) (string, error) { return pathEscape(toText(v)), nil }
 	case fnURLQuery:
 		return func(v any) (string, error) { return queryEscape(toText(v)), nil }
+	case fnURLStrict:
+		return func(v any) (string, error) { return strictEscape(toText(v)), nil }
+	case fnURLHost:
+		return func(v any) (string, error) { return hostEscape(toText(v)), nil }
+	case fnEmpty:
+		return func(any) (string, error) { return "", nil }
 	}
 	return nil
 }

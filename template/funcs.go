@@ -61,6 +61,9 @@ const (
 	fnXMLCDATA  = "__xmlcdata"
 	fnURLPath   = "__urlpath"
 	fnURLQuery  = "__urlquery"
+	fnURLStrict = "__urlstrict" // data right after a URL base
+	fnURLHost   = "__urlhost"   // data in the host, with AllowHosts
+	fnEmpty     = "__empty"     // writes nothing: the trusted-only URL variant
 )
 
 // execCtx is the dot/$ of every execution. It wraps the caller's data so
@@ -160,6 +163,14 @@ func (s *Set) funcMap() template.FuncMap {
 	fm[fnXMLCDATA] = func(v any) string { return cdataEscape(toText(v)) }
 	fm[fnURLPath] = func(v any) string { return pathEscape(toText(v)) }
 	fm[fnURLQuery] = func(v any) string { return queryEscape(toText(v)) }
+	fm[fnURLStrict] = func(v any) string { return strictEscape(toText(v)) }
+	fm[fnURLHost] = func(v any) string { return hostEscape(toText(v)) }
+	fm[fnEmpty] = func(any) string { return "" }
+	for k, v := range s.extra {
+		if _, builtin := fm[k]; !builtin {
+			fm[k] = v
+		}
+	}
 	return fm
 }
 

@@ -27,9 +27,15 @@ const (
 	// is written raw with "]]>" split; actions in comments or <?...?> are
 	// compile errors.
 	XML
-	// URL is a whole URL. An action before any literal text is the base
-	// (scheme://host/prefix, typically from settings) and is written as is;
-	// an action in the path or fragment is url.PathEscape'd and one in the
+	// URL is a whole URL. Only settings and literal text may write its
+	// scheme, host and port: an action reading other data there is a
+	// compile error (unless AllowHosts). An action before any literal text
+	// is the base (scheme://host/prefix from settings) and is written as
+	// is; data right after the base, before any "/", is escaped so it
+	// cannot add "@", ":" or a ".host" suffix (every byte but letters,
+	// digits, - _ ~ is percent-encoded) and Render fails if it would still
+	// change the origin. An action in the path or fragment is
+	// url.PathEscape'd ("." and ".." become %2E and %2E%2E) and one in the
 	// query url.QueryEscape'd, so a value can never add path segments,
 	// query parameters or a fragment. There is no opt-out.
 	URL
@@ -65,6 +71,7 @@ type Set struct {
 	now  func() time.Time
 	base *template.Template // functions and options only; never executed
 	slow bool               // tests: always execute through text/template
+	extra map[string]any    // WithFuncs: the embedder's functions
 }
 
 // Option configures a Set.
@@ -102,15 +109,34 @@ type Template struct {
 	fast    []segment          // non-nil when only text and plain references
 	isOne   bool               // exactly one output action
 	refs    []string
+
+	// URL mode: trustedOnly renders the URL without the data written right
+	// after its base (nil when there is none); Render requires both to
+	// have the same origin. With AllowHosts the host is checked too.
+	trustedOnly *Template
+	allowHosts  []string
+	hostsSet    bool
 }
 
 // Compile parses src once. name identifies the template in errors. A parse
 // or compile error is an *Error.
-func (s *Set) Compile(name, src string, mode Mode) (*Template, error) {
+//
+// In URL mode only settings and literal text may write the scheme, host
+// and port: an action reading other data (lead, vars, steps, captured,
+// response, batch) at the start of the URL or before its path is a
+// compile error unless AllowHosts is given.
+func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Template, error) {
 	if name == "" {
 		name = "template"
 	}
+	var cfg compileConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	t := &Template{name: name, src: src, mode: mode}
+	if mode == URL && cfg.hostsSet {
+		t.allowHosts, t.hostsSet = cfg.allowHosts, true
+	}
 	if loc := defineRE.FindStringIndex(src); loc != nil {
 		line, col := position(src, loc[0])
 		return nil, &Error{Name: name, Line: line, Col: col, Msg: "{{define}} and {{block}} are not supported"}
@@ -155,14 +181,29 @@ func (s *Set) Compile(name, src string, mode Mode) (*Template, error) {
 		}
 	}
 
-	e := &escaper{c: c, mode: mode}
-	e.list(tree.Root, initialState(mode))
+	e := &escaper{c: c, mode: mode, allowHosts: t.hostsSet}
+	e.list(tree.Root, initialState(mode), false)
 	if c.err != nil {
 		return nil, c.err
 	}
 	t.tmpl = tm
 	if !s.slow {
 		t.fast = fastSegments(src, tree.Root)
+	}
+	if e.strict {
+		to := &Template{name: name, src: src, mode: mode}
+		ttree := trustedOnlyTree(tree)
+		tbase, err := s.base.Clone()
+		if err != nil {
+			return nil, &Error{Name: name, Msg: err.Error()}
+		}
+		if to.tmpl, err = tbase.AddParseTree(name, ttree); err != nil {
+			return nil, &Error{Name: name, Msg: err.Error()}
+		}
+		if !s.slow {
+			to.fast = fastSegments(src, ttree.Root)
+		}
+		t.trustedOnly = to
 	}
 	return t, nil
 }
@@ -206,11 +247,31 @@ func singleAction(l *parse.ListNode) *parse.ActionNode {
 }
 
 // Render executes the template with data and returns the escaped text.
-// It never modifies data.
+// It never modifies data. A URL template whose data would change the
+// URL's origin, or (with AllowHosts) name a host not allowed, fails with an
+// error matching ErrHost.
 func (t *Template) Render(data map[string]any) (string, error) {
 	if t.literal {
+		if t.hostsSet {
+			if err := t.checkURL(t.text, data); err != nil {
+				return "", err
+			}
+		}
 		return t.text, nil
 	}
+	out, err := t.render(data)
+	if err != nil {
+		return "", err
+	}
+	if t.trustedOnly != nil || t.hostsSet {
+		if err := t.checkURL(out, data); err != nil {
+			return "", err
+		}
+	}
+	return out, nil
+}
+
+func (t *Template) render(data map[string]any) (string, error) {
 	if t.fast != nil {
 		if s, err := t.renderFast(data); err != errSlow {
 			return s, err

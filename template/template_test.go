@@ -513,7 +513,8 @@ func TestContextErrors(t *testing.T) {
 		{"json range", `[{{ range lead.l }}"{{ . }}{{ end }}"]`, template.JSON, "{{range}} body"},
 		{"json after backslash", `{"a": "\{{lead.v}}"}`, template.JSON, "backslash"},
 		{"xml comment", `<!-- {{lead.v}} -->`, template.XML, "XML comment"},
-		{"url range at start", `{{ range lead.l }}{{ . }}{{ end }}`, template.URL, "{{range}} body"},
+		{"url range at start", `{{ range lead.l }}{{ . }}{{ end }}`, template.URL, "cannot repeat text"},
+		{"url range body", `{{settings.b}}/{{ range lead.l }}?{{ end }}`, template.URL, "{{range}} body"},
 		{"url branches differ", `{{settings.b}}/a{{ if lead.ok }}?x=1{{ end }}&y={{lead.v}}`, template.URL, "branches"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,184 @@
+package template_test
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/plumbhq/plumb/template"
+)
+
+func urlData(base string, lead map[string]any) map[string]any {
+	return map[string]any{
+		"settings": map[string]any{"base_url": base, "host": "api.partner.example", "port": "8443"},
+		"lead":     lead,
+	}
+}
+
+// Issue 13: lead data must never change the host a request goes to.
+func TestURLLeadCannotChangeHostAfterBase(t *testing.T) {
+	s := newSet()
+	tm := mustCompile(t, s, "{{settings.base_url}}{{lead.x}}", template.URL)
+	for _, base := range []string{"https://api.partner.example", "https://api.partner.example:443", "http://10.0.0.1"} {
+		want, _ := url.Parse(base)
+		for _, x := range []string{
+			"@127.0.0.2:9932", ":9932", ".evil.example", "x.evil.example", "23", "evil",
+			"/../x", "?q=1", "#f", "\\@127.0.0.2", "%40127.0.0.2", "@", ":", "",
+		} {
+			out, err := tm.Render(urlData(base, map[string]any{"x": x}))
+			if err != nil {
+				if !errors.Is(err, template.ErrHost) {
+					t.Errorf("base %q x %q: error %v does not match ErrHost", base, x, err)
+				}
+				if len(x) > 2 && strings.Contains(err.Error(), x) {
+					t.Errorf("error shows the data: %v", err)
+				}
+				continue
+			}
+			u, perr := url.Parse(out)
+			if perr != nil {
+				continue // the engine refuses an invalid URL: nothing is sent
+			}
+			if u.Scheme != want.Scheme || u.Host != want.Host || u.User != nil {
+				t.Errorf("base %q x %q: rendered %q goes to %q (user %v), want %q", base, x, out, u.Host, u.User, want.Host)
+			}
+		}
+	}
+	// The attack of the issue: x="@127.0.0.2:9932" never reaches 127.0.0.2.
+	out, err := tm.Render(urlData("https://api.partner.example", map[string]any{"x": "@127.0.0.2:9932"}))
+	if err == nil {
+		if u, perr := url.Parse(out); perr == nil && u.Hostname() == "127.0.0.2" {
+			t.Fatalf("rendered %q reaches 127.0.0.2", out)
+		}
+	}
+	// With a base that has a path, data after it is one escaped segment.
+	out, err = tm.Render(urlData("https://api.partner.example/v1/", map[string]any{"x": "@127.0.0.2:9932"}))
+	if err != nil || out != "https://api.partner.example/v1/%40127%2E0%2E0%2E2%3A9932" {
+		t.Errorf("Render = %q, %v", out, err)
+	}
+}
+
+func TestURLLeadInAuthorityIsCompileError(t *testing.T) {
+	s := newSet()
+	for _, src := range []string{
+		"https://api.partner.example{{lead.x}}",
+		"https://api.partner.example{{lead.x}}/path",
+		"http://host:{{lead.port}}/",
+		"http://{{lead.host}}/x",
+		"http{{lead.s}}://h/",
+		"{{lead.url}}",
+		"{{lead.x}}/path",
+		"//{{lead.host}}/x",
+		"{{settings.base_url}}//{{lead.host}}/x",
+		"https://{{ settings.host | default lead.x }}/",
+		"https://{{ with lead.x }}{{ . }}{{ end }}.example/",
+		"https://{{ range lead.l }}a{{ end }}.example/",
+		"https://{{ $h := lead.h }}{{ $h }}/",
+		"https://{{ printf \"%s\" captured.x }}/",
+		"https://{{steps.a.host}}/", "https://{{vars.host}}/", "https://{{response.body}}/", "https://{{batch.x}}/",
+		"https://{{ . }}/",
+	} {
+		_, err := s.Compile("url", src, template.URL)
+		var e *template.Error
+		if !errors.As(err, &e) || e.Line != 1 || e.Col == 0 || !strings.Contains(e.Msg, "cannot") {
+			t.Errorf("Compile(%q) = %v, want a positioned *Error", src, err)
+		}
+	}
+	// Settings and literals may write scheme, host and port.
+	for src, want := range map[string]string{
+		"{{settings.base_url}}/v2/{{lead.x}}":                         "https://b.example/v2/a%2Fb",
+		"https://{{settings.host}}:{{settings.port}}/x/{{lead.x}}":    "https://api.partner.example:8443/x/a%2Fb",
+		"https://{{ with settings.host }}{{ . }}{{ end }}/{{lead.x}}": "https://api.partner.example/a%2Fb",
+		"https://api.partner.example/{{lead.x}}?q={{lead.x}}":         "https://api.partner.example/a%2Fb?q=a%2Fb",
+		"/relative/{{lead.x}}":                                        "/relative/a%2Fb",
+	} {
+		out, err := mustCompile(t, s, src, template.URL).Render(urlData("https://b.example", map[string]any{"x": "a/b"}))
+		if err != nil || out != want {
+			t.Errorf("Render(%q) = %q, %v; want %q", src, out, err, want)
+		}
+	}
+}
+
+func TestURLAllowHosts(t *testing.T) {
+	s := newSet()
+	allowed := []string{"eu.partner.example", "*.us.partner.example", "127.0.0.1:9000"}
+	tm, err := s.Compile("url", "https://{{lead.region}}.partner.example/{{lead.x}}", template.URL, template.AllowHosts(allowed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tm.Render(urlData("", map[string]any{"region": "eu", "x": "1"}))
+	if err != nil || out != "https://eu.partner.example/1" {
+		t.Errorf("Render = %q, %v", out, err)
+	}
+	for _, region := range []string{"evil.example/", "x@127.0.0.2:9932", "evil.example#", "us", "evil"} {
+		out, err := tm.Render(urlData("", map[string]any{"region": region, "x": "1"}))
+		if !errors.Is(err, template.ErrHost) {
+			t.Errorf("region %q: Render = %q, %v; want ErrHost", region, out, err)
+		}
+	}
+	port, err := s.Compile("url", "http://127.0.0.1:{{lead.port}}/", template.URL, template.AllowHosts(allowed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := port.Render(urlData("", map[string]any{"port": "9000"})); err != nil || out != "http://127.0.0.1:9000/" {
+		t.Errorf("Render = %q, %v", out, err)
+	}
+	for _, p := range []string{"9932@127.0.0.2:9932", "9001", "9000@evil.example"} {
+		if out, err := port.Render(urlData("", map[string]any{"port": p})); !errors.Is(err, template.ErrHost) {
+			t.Errorf("port %q: Render = %q, %v; want ErrHost", p, out, err)
+		}
+	}
+}
+
+func TestCheckHost(t *testing.T) {
+	allowed := []string{"api.example.com", "*.eu.example.com", "10.0.0.1:8443", "[::1]:9000"}
+	for raw, ok := range map[string]bool{
+		"https://api.example.com/x":             true,
+		"https://API.example.com./x":            true,
+		"http://api.example.com:8080/":          true,
+		"https://a.eu.example.com/":             true,
+		"https://eu.example.com/":               false,
+		"https://api.example.com.evil/":         false,
+		"https://u@api.example.com/":            false,
+		"https://10.0.0.1:8443/":                true,
+		"https://10.0.0.1/":                     false,
+		"http://[::1]:9000/":                    true,
+		"http://[::1]/":                         false,
+		"mailto:api.example.com":                false,
+		"https://evil.example/?api.example.com": false,
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = template.CheckHost(u, allowed)
+		if (err == nil) != ok || (err != nil && !errors.Is(err, template.ErrHost)) {
+			t.Errorf("CheckHost(%q) = %v, want ok=%v", raw, err, ok)
+		}
+	}
+}
+
+func TestURLDotSegments(t *testing.T) {
+	s := newSet()
+	tm := mustCompile(t, s, "https://h.example/a/{{lead.x}}/b?q={{lead.x}}", template.URL)
+	for x, want := range map[string]string{
+		".":    "https://h.example/a/%2E/b?q=.",
+		"..":   "https://h.example/a/%2E%2E/b?q=..",
+		"...":  "https://h.example/a/.../b?q=...",
+		"a.b":  "https://h.example/a/a.b/b?q=a.b",
+		"../x": "https://h.example/a/..%2Fx/b?q=..%2Fx",
+	} {
+		out, err := tm.Render(urlData("", map[string]any{"x": x}))
+		if err != nil || out != want {
+			t.Errorf("x %q: Render = %q, %v; want %q", x, out, err, want)
+		}
+		u, err := url.Parse(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if segs := strings.Split(u.EscapedPath(), "/"); len(segs) != 4 || segs[2] == "." || segs[2] == ".." {
+			t.Errorf("x %q: path %q", x, u.EscapedPath())
+		}
+	}
+}
