@@ -300,14 +300,14 @@ const (
 	stJSONStr    // inside a string literal
 	stJSONStrEsc // inside a string literal, right after a backslash
 
-	stURLStart        // nothing written yet: an action here is the base
-	stURLScheme       // literal text that may be a scheme ("https")
-	stURLSchemeColon  // after "scheme:"
-	stURLSchemeSlash  // after "scheme:/"
-	stURLStartSlash   // after a leading "/"
-	stURLAuthority    // after "scheme://" or a leading "//", before the path
-	stURLBase         // after a base action: may still be in the scheme or authority
-	stURLBaseSlash    // after a base action and a "/": "//" would start an authority
+	stURLStart       // nothing written yet: an action here is the base
+	stURLScheme      // literal text that may be a scheme ("https")
+	stURLSchemeColon // after "scheme:"
+	stURLSchemeSlash // after "scheme:/"
+	stURLStartSlash  // after a leading "/"
+	stURLAuthority   // after "scheme://" or a leading "//", before the path
+	stURLBase        // after a base action: may still be in the scheme or authority
+	stURLBaseSlash   // after a base action and a "/": "//" would start an authority
 	stURLPath
 	stURLQuery
 	stURLFrag

@@ -68,10 +68,10 @@ var ErrMissing = errors.New("missing field")
 // Set holds the function map shared by the templates it compiles. It is
 // built once by New and safe for concurrent use.
 type Set struct {
-	now  func() time.Time
-	base *template.Template // functions and options only; never executed
-	slow bool               // tests: always execute through text/template
-	extra map[string]any    // WithFuncs: the embedder's functions
+	now   func() time.Time
+	base  *template.Template // functions and options only; never executed
+	slow  bool               // tests: always execute through text/template
+	extra map[string]any     // WithFuncs: the embedder's functions
 }
 
 // Option configures a Set.
