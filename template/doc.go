@@ -53,6 +53,12 @@
 //	json VALUE              compact JSON encoding of VALUE (no HTML escaping)
 //	required MSG VALUE      VALUE, or a render error MSG when it is nil or ""
 //
+// Functions that allocate in proportion to an argument, often lead data,
+// are bounded: until, untilStep, seq and chunk make at most MaxItems
+// elements; repeat, indent, nindent, randBytes and the rand* strings return
+// at most MaxFuncOutput bytes; a render writes at most MaxOutput bytes.
+// Beyond a bound the render fails with an error naming it.
+//
 // Function names starting with "__" are internal and cannot be called.
 // {{define}}, {{block}} and {{template}} are not supported.
 //

@@ -87,6 +87,7 @@ func (s *Set) funcMap() template.FuncMap {
 		delete(fm, name)
 	}
 	now := s.now
+	boundFuncs(fm)
 
 	// Clock-driven replacements.
 	fm["now"] = func() time.Time { return now() }

@@ -279,7 +279,10 @@ func (t *Template) render(data map[string]any) (string, error) {
 	}
 	var b strings.Builder
 	b.Grow(len(t.src) + 32)
-	if err := t.tmpl.Execute(&b, &execCtx{data: data}); err != nil {
+	if err := t.tmpl.Execute(limitedWriter{&b}, &execCtx{data: data}); err != nil {
+		if errors.Is(err, errTooLarge) {
+			return "", &renderError{msg: "template " + t.name + ": " + errTooLarge.Error(), cause: errTooLarge}
+		}
 		return "", t.execError(err)
 	}
 	return b.String(), nil
