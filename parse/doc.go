@@ -35,6 +35,10 @@
 // whitespace unless Trim is false; JSON strings are returned exactly as written.
 // Finally Type, when set, coerces the value with [Coerce] (each element with All).
 //
+// A JSON or XML body nested deeper than [DefaultMaxDepth] levels (or [MaxDepth])
+// is refused by an iterative scan before any parser sees it, with an error
+// naming the limit: the parsers' memory and stack grow with nesting.
+//
 // Errors distinguish "not found" (found=false, err=nil: the author may default it)
 // from "cannot read this response" (err != nil: body is not JSON/XML, coercion failed).
 package parse

@@ -57,6 +57,8 @@ type Doc struct {
 	resp    Response
 	format  Format
 	content []byte // Body without a leading UTF-8 byte-order mark
+	// maxDepth bounds the nesting of JSON and XML bodies.
+	maxDepth int
 
 	jsonOnce sync.Once
 	jsonErr  error
@@ -78,9 +80,14 @@ type Doc struct {
 // is decided by the Content-Type header: */json and *+json are JSON; */xml, *+xml
 // (text/xml, application/soap+xml, ...) are XML; anything else is Text. Without a
 // Content-Type the body is sniffed: a first non-space byte '{' or '[' means JSON,
-// '<' means XML, else Text. NewDoc does no parsing.
-func NewDoc(r Response, f Format) *Doc {
-	d := &Doc{resp: r, content: trimBOM(r.Body)}
+// '<' means XML, else Text. NewDoc does no parsing. A JSON or XML body that
+// nests deeper than DefaultMaxDepth (or MaxDepth) levels is refused, before
+// any parsing, with an error naming the limit.
+func NewDoc(r Response, f Format, opts ...DocOption) *Doc {
+	d := &Doc{resp: r, content: trimBOM(r.Body), maxDepth: DefaultMaxDepth}
+	for _, o := range opts {
+		o(d)
+	}
 	switch f {
 	case JSON, XML, Text:
 		d.format = f
@@ -146,6 +153,10 @@ func (d *Doc) Response() Response { return d.resp }
 // the body. The check runs once per Doc.
 func (d *Doc) JSONValid() error {
 	d.jsonOnce.Do(func() {
+		if off := jsonDepth(d.content, d.depthLimit()); off >= 0 {
+			d.jsonErr = depthError("JSON", d.depthLimit(), off)
+			return
+		}
 		if gjson.ValidBytes(d.content) {
 			return
 		}
@@ -177,6 +188,10 @@ func (d *Doc) XMLRoot() (*xmlquery.Node, error) {
 		d.xmlParses++
 		if len(bytes.TrimSpace(d.content)) == 0 {
 			d.xmlErr = errors.New("response body is not valid XML: body is empty")
+			return
+		}
+		if off := xmlDepth(d.content, d.depthLimit()); off >= 0 {
+			d.xmlErr = depthError("XML", d.depthLimit(), off)
 			return
 		}
 		root, err := xmlquery.Parse(bytes.NewReader(d.content))

@@ -1,0 +1,178 @@
+package parse
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// DefaultMaxDepth is how deeply a JSON or XML response body may nest
+// (arrays and objects, or elements) unless MaxDepth says otherwise. The
+// parsers behind json and xpath captures use memory, and stack, in
+// proportion to nesting: 10 MiB of "[[[[" would cost gigabytes.
+const DefaultMaxDepth = 512
+
+// DocOption configures a Doc.
+type DocOption func(*Doc)
+
+// MaxDepth sets how deeply a JSON or XML body may nest before it is
+// refused without being parsed (default DefaultMaxDepth; n < 1 keeps the
+// default).
+func MaxDepth(n int) DocOption {
+	return func(d *Doc) {
+		if n >= 1 {
+			d.maxDepth = n
+		}
+	}
+}
+
+// depthLimit is the nesting limit of d's body.
+func (d *Doc) depthLimit() int {
+	if d.maxDepth < 1 {
+		return DefaultMaxDepth
+	}
+	return d.maxDepth
+}
+
+// depthError is the error of a body nested beyond the limit.
+func depthError(format string, limit, offset int) error {
+	return fmt.Errorf("response body is not valid %s: it nests deeper than %d levels (at offset %d); the limit protects the parser", format, limit, offset)
+}
+
+// jsonDepth scans b once, without recursion, and returns the offset of the
+// first '[' or '{' that opens level limit+1, or -1. Brackets inside strings
+// do not count. The scan does not validate: the parser does that after.
+func jsonDepth(b []byte, limit int) int {
+	depth := 0
+	inStr, esc := false, false
+	for i, c := range b {
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '[', '{':
+			depth++
+			if depth > limit {
+				return i
+			}
+		case ']', '}':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return -1
+}
+
+// xmlDepth scans b once, without recursion, and returns the offset of the
+// first start tag that opens element level limit+1, or -1. Comments,
+// CDATA sections, processing instructions, declarations, quoted attribute
+// values and self-closing tags are skipped. The scan does not validate: it
+// over-counts rather than under-counts (an unclosed tag still counts), and
+// the parser checks the document after.
+func xmlDepth(b []byte, limit int) int {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != '<' {
+			continue
+		}
+		rest := b[i:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			i = skipPast(b, i+4, "-->")
+		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+			i = skipPast(b, i+9, "]]>")
+		case bytes.HasPrefix(rest, []byte("<?")):
+			i = skipPast(b, i+2, "?>")
+		case bytes.HasPrefix(rest, []byte("<!")):
+			i = skipDecl(b, i+2)
+		case bytes.HasPrefix(rest, []byte("</")):
+			i = skipTag(b, i+2)
+			if depth > 0 {
+				depth--
+			}
+		default:
+			start := i
+			end := skipTag(b, i+1)
+			i = end
+			if end < len(b) && end > start+1 && b[end-1] == '/' {
+				continue // <a/>
+			}
+			depth++
+			if depth > limit {
+				return start
+			}
+		}
+	}
+	return -1
+}
+
+// skipPast returns the index of the last byte of the first sep at or after
+// from, or len(b)-1 when there is none.
+func skipPast(b []byte, from int, sep string) int {
+	if from > len(b) {
+		return len(b) - 1
+	}
+	j := bytes.Index(b[from:], []byte(sep))
+	if j < 0 {
+		return len(b) - 1
+	}
+	return from + j + len(sep) - 1
+}
+
+// skipTag returns the index of the '>' ending the tag whose name starts at
+// from, skipping quoted attribute values, or len(b) when there is none.
+func skipTag(b []byte, from int) int {
+	var quote byte
+	for j := from; j < len(b); j++ {
+		c := b[j]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return j
+		}
+	}
+	return len(b)
+}
+
+// skipDecl returns the index of the '>' ending a <!DOCTYPE ...> (or other
+// <!...>) declaration, skipping an internal subset in [...] and quoted
+// strings.
+func skipDecl(b []byte, from int) int {
+	var quote byte
+	brackets := 0
+	for j := from; j < len(b); j++ {
+		c := b[j]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '[':
+			brackets++
+		case c == ']':
+			if brackets > 0 {
+				brackets--
+			}
+		case c == '>' && brackets == 0:
+			return j
+		}
+	}
+	return len(b)
+}
