@@ -179,6 +179,7 @@ type options struct {
 	now         func() time.Time
 	store       TokenStore
 	integration string
+	hint        string
 }
 
 // WithHTTPClient sets the client used to call oauth2 token endpoints. The
@@ -196,6 +197,11 @@ func WithTokenStore(s TokenStore) Option { return func(o *options) { o.store = s
 // WithIntegration names the integration in user-facing hints, such as
 // "not logged in: run plumb auth login <name>".
 func WithIntegration(name string) Option { return func(o *options) { o.integration = name } }
+
+// WithLoginHint sets what an authorization_code error tells the user to do
+// when there is no usable token (default: "log in to <integration> to get
+// a token"). A CLI names its login command here.
+func WithLoginHint(hint string) Option { return func(o *options) { o.hint = hint } }
 
 func buildOptions(opts []Option) options {
 	var o options
@@ -218,7 +224,10 @@ func (o options) loginHint() string {
 	if name == "" {
 		name = "<integration>"
 	}
-	return "run plumb auth login " + name
+	if o.hint != "" {
+		return o.hint
+	}
+	return "log in to " + name + " to get a token"
 }
 
 // New validates cfg and returns the Authenticator for its scheme. Errors

@@ -194,7 +194,15 @@ func TestAuthorizationCodeNotLoggedIn(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodGet, o.apiURL(), nil)
 	err = a.Apply(context.Background(), req, nil)
-	if !errors.Is(err, auth.ErrNotLoggedIn) || !strings.Contains(err.Error(), "not logged in: run plumb auth login crm") {
+	if !errors.Is(err, auth.ErrNotLoggedIn) || !strings.Contains(err.Error(), "not logged in: log in to crm to get a token") {
+		t.Fatalf("err = %v", err)
+	}
+	// a CLI names its own command
+	a, err = auth.New(cfg, auth.WithTokenStore(st), auth.WithIntegration("crm"), auth.WithLoginHint("run mytool login crm"), auth.WithHTTPClient(o.ts.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = a.Apply(context.Background(), req, nil); !strings.Contains(err.Error(), "not logged in: run mytool login crm") {
 		t.Fatalf("err = %v", err)
 	}
 	// Logging in later (same run) is picked up.

@@ -126,31 +126,38 @@ func plain(v any) string {
 	return fmt.Sprint(v)
 }
 
-// authenticators builds one Authenticator per auth section for a run.
-func (p *Plan) authenticators(values map[string]any, errs *steps.ErrorList) ([]auth.Config, []auth.Authenticator) {
+// authenticators builds one Authenticator per auth section for a runner.
+func (p *Plan) authenticators(r *Runner, cfg Config, errs *steps.ErrorList) ([]auth.Config, []auth.Authenticator) {
 	cfgs := make([]auth.Config, len(p.auths))
 	out := make([]auth.Authenticator, len(p.auths))
 	for i, sec := range p.auths {
-		cfg, err := sec.render(values)
+		ac, err := sec.render(r.values)
 		if err != nil {
 			errs.Add(sec.pos, "", "auth: %v", err)
 			continue
 		}
-		// the login hint names what `plumb auth login` takes: the file
-		ref := p.in.File
-		if ref == "" {
-			ref = p.Name()
+		if ctor, ok := p.schemes[ac.Type]; ok {
+			a, err := ctor(ac)
+			if err != nil {
+				errs.Add(sec.pos, "", "auth %s: %v", ac.Type, err)
+				continue
+			}
+			cfgs[i], out[i] = ac, a
+			continue
 		}
-		opts := []auth.Option{auth.WithHTTPClient(p.client), auth.WithClock(p.clock.Now), auth.WithIntegration(ref)}
-		if p.tokens != nil {
-			opts = append(opts, auth.WithTokenStore(p.tokens))
+		opts := []auth.Option{auth.WithHTTPClient(r.tokenClient), auth.WithClock(p.clock.Now), auth.WithIntegration(p.ref())}
+		if cfg.Tokens != nil {
+			opts = append(opts, auth.WithTokenStore(cfg.Tokens))
 		}
-		a, err := auth.New(cfg, opts...)
+		if cfg.LoginHint != "" {
+			opts = append(opts, auth.WithLoginHint(cfg.LoginHint))
+		}
+		a, err := auth.New(ac, opts...)
 		if err != nil {
 			errs.Add(sec.pos, "", "%v", err)
 			continue
 		}
-		cfgs[i], out[i] = cfg, a
+		cfgs[i], out[i] = ac, a
 	}
 	return cfgs, out
 }
@@ -165,7 +172,7 @@ func (e *AuthError) Error() string { return "auth: " + strings.TrimPrefix(e.Err.
 // Unwrap returns the underlying error.
 func (e *AuthError) Unwrap() error { return e.Err }
 
-func (s Settings) authn(i int) auth.Authenticator {
+func (s *Runner) authn(i int) auth.Authenticator {
 	if i < 0 || i >= len(s.auths) {
 		return nil
 	}
@@ -173,7 +180,7 @@ func (s Settings) authn(i int) auth.Authenticator {
 }
 
 // sign applies the step's credentials to one try.
-func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *request, s Settings) error {
+func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *request, s *Runner) error {
 	a := s.authn(pr.auth)
 	if a == nil {
 		return nil
@@ -186,7 +193,7 @@ func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *reques
 }
 
 // reauth asks the step's credentials to renew themselves after a 401.
-func (p *Plan) reauth(ctx context.Context, st *step, pr *request, s Settings) error {
+func (p *Plan) reauth(ctx context.Context, st *step, pr *request, s *Runner) error {
 	a := s.authn(pr.auth)
 	r, ok := a.(auth.Reauther)
 	if !ok {
@@ -205,7 +212,3 @@ func (p *Plan) reauth(ctx context.Context, st *step, pr *request, s Settings) er
 	return nil
 }
 
-// AuthConfigs returns the integration's auth sections with their values
-// rendered from these settings, in file order (the integration's first).
-// `plumb auth login` reads them; they hold secrets, so never print them.
-func (s Settings) AuthConfigs() []auth.Config { return s.authCfgs }

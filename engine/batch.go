@@ -37,17 +37,18 @@ func (c *compiler) batch(b *steps.Batch) *batchSpec {
 }
 
 // runState is what the leads of one run share: their count and the batches
-// being collected. Settings point to it, so every copy of a Settings value
-// shares it.
+// being collected. Its Runner owns it; every lead of the runner shares it.
 type runState struct {
 	mu     sync.Mutex
 	active int
-	// expected counts leads announced with Settings.Expect that have not
+	// expected counts leads announced with expect that have not
 	// entered Run yet.
 	expected int
 	waiting  int
 	draining bool
 	open     map[*step]*pending
+	// wg counts batch requests and batch timers in flight.
+	wg sync.WaitGroup
 }
 
 // pending is a batch being collected.
@@ -55,7 +56,7 @@ type pending struct {
 	id      string
 	plan    *Plan
 	st      *step
-	s       Settings
+	s       *Runner
 	members []*member
 	stop    context.CancelFunc
 }
@@ -95,7 +96,7 @@ func (rs *runState) leave() {
 	rs.active--
 	ready := rs.drainable()
 	rs.mu.Unlock()
-	flushAll(ready)
+	rs.flushAll(ready)
 }
 
 // drainable takes every open batch when draining and every running lead is
@@ -113,55 +114,73 @@ func (rs *runState) drainable() []*pending {
 	return out
 }
 
-func flushAll(bs []*pending) {
+func (rs *runState) flushAll(bs []*pending) {
 	for _, b := range bs {
-		go b.flush()
+		rs.wg.Add(1)
+		go func() {
+			defer rs.wg.Done()
+			b.flush()
+		}()
 	}
 }
 
-// Flush switches the run to draining: from now on the batches being
+// drain switches the run to draining: from now on the batches being
 // collected are sent as soon as every running lead waits in one, instead of
-// waiting out their wait: for leads that are not coming. Call it when no
-// more leads will start — at the end of the input, or on shutdown — so no
-// lead is left behind.
-func (s Settings) Flush() {
-	rs := s.run
-	if rs == nil {
-		return
-	}
+// waiting out their wait: for leads that are not coming. RunAll calls it
+// when no more leads will start, Close on shutdown, so no lead is left
+// behind.
+func (rs *runState) drain() {
 	rs.mu.Lock()
 	rs.draining = true
 	ready := rs.drainable()
 	rs.mu.Unlock()
-	flushAll(ready)
+	rs.flushAll(ready)
 }
 
-// Expect announces that n more leads are about to be run with these
-// settings (handed to workers that will call Run). A drain does not send a
-// batch while announced leads have not arrived, so a lead between its
-// hand-off and Run cannot miss the last batch. Each Run that starts takes
-// one announcement back.
-func (s Settings) Expect(n int) {
-	rs := s.run
-	if rs == nil || n <= 0 {
+// expect announces that n more leads are about to be run (handed to
+// workers that will call Run). A drain does not send a batch while
+// announced leads have not arrived, so a lead between its hand-off and Run
+// cannot miss the last batch. Each Run that starts takes one announcement
+// back.
+func (rs *runState) expect(n int) {
+	if n <= 0 {
 		return
 	}
 	rs.mu.Lock()
 	rs.expected += n
+	rs.draining = false // leads are coming again
 	rs.mu.Unlock()
 }
 
+// unexpect takes back one announcement for a lead that will not run.
+func (rs *runState) unexpect() {
+	rs.mu.Lock()
+	if rs.expected > 0 {
+		rs.expected--
+	}
+	ready := rs.drainable()
+	rs.mu.Unlock()
+	rs.flushAll(ready)
+}
+
+// abandonExpected forgets every announced lead (the runner is closing:
+// they will not run).
+func (rs *runState) abandonExpected() {
+	rs.mu.Lock()
+	rs.expected = 0
+	rs.mu.Unlock()
+}
+
+// wait returns when no batch request or batch timer is running.
+func (rs *runState) wait() { rs.wg.Wait() }
+
 // runBatched adds the lead to its step's open batch and waits for the
 // batch's answer.
-func (p *Plan) runBatched(ctx context.Context, st *step, f *flow, data map[string]any, s Settings, sr StepResult) StepResult {
+func (p *Plan) runBatched(ctx context.Context, st *step, f *flow, data map[string]any, s *Runner, sr StepResult) StepResult {
 	rs := s.run
-	if rs == nil {
-		sr.Outcome, sr.Reason = Error, "batch steps need settings from plan.Settings"
-		return sr
-	}
 	id, err := st.batch.leadID.Render(data)
 	if err != nil {
-		sr.Outcome, sr.Reason = Error, "batch lead id: "+err.Error()
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "batch lead id: "+err.Error(), ClassTemplate, err
 		return sr
 	}
 	m := &member{lead: copyMap(f.lead), leadID: id, data: data, answer: make(chan batchAnswer, 1)}
@@ -175,7 +194,9 @@ func (p *Plan) runBatched(ctx context.Context, st *step, f *flow, data map[strin
 		rs.open[st] = b
 		tctx, stop := context.WithCancel(context.Background())
 		b.stop = stop
+		rs.wg.Add(1)
 		go func() {
+			defer rs.wg.Done()
 			if p.clock.Sleep(tctx, st.batch.wait) == nil {
 				rs.mu.Lock()
 				if rs.open[st] == b {
@@ -202,14 +223,14 @@ func (p *Plan) runBatched(ctx context.Context, st *step, f *flow, data map[strin
 		ready = rs.drainable()
 	}
 	rs.mu.Unlock()
-	flushAll(ready)
+	rs.flushAll(ready)
 
 	select {
 	case a := <-m.answer:
 		sr.Method, sr.URL, sr.Batch, sr.Attempts, sr.Variant = a.method, a.url, a.id, a.attempts, a.variant
 		p.finish(st, a.v, data, f.lead, &sr)
 	case <-ctx.Done():
-		sr.Outcome, sr.Reason = Error, "waiting for batch "+b.id+": "+contextReason(ctx, ctx.Err())
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "waiting for batch "+b.id+": "+contextReason(ctx, ctx.Err()), ClassCanceled, ctx.Err()
 	}
 	return sr
 }
@@ -223,6 +244,17 @@ func newBatchID() string {
 // flush sends one batch request and answers every member.
 func (b *pending) flush() {
 	b.stop()
+	defer func() {
+		if v := recover(); v != nil {
+			reason := fmt.Sprintf("batch %s: internal error (a bug in plumb, please report it): %v", b.id, v)
+			for _, m := range b.members {
+				select {
+				case m.answer <- batchAnswer{id: b.id, v: verdict{outcome: Error, reason: b.s.Redact(reason), class: ClassInternal}}:
+				default: // already answered
+				}
+			}
+		}
+	}()
 	p, st, s := b.plan, b.st, b.s
 	ctx := context.WithValue(context.Background(), stepKey{}, st.name)
 	if st.deadline > 0 {
@@ -242,7 +274,7 @@ func (b *pending) flush() {
 	req, err := p.build(st, data)
 	if err != nil {
 		for _, m := range b.members {
-			answer(m, batchAnswer{id: b.id, v: verdict{outcome: Error, reason: s.Redact("building the batch request: " + err.Error())}})
+			answer(m, batchAnswer{id: b.id, v: verdict{outcome: Error, reason: s.Redact("building the batch request: " + err.Error()), class: ClassTemplate, err: err}})
 		}
 		return
 	}
@@ -254,7 +286,7 @@ func (b *pending) flush() {
 		v.reason = s.Redact(v.reason + " (batch " + b.id + ")")
 		for _, m := range b.members {
 			a := base
-			a.v = verdict{outcome: v.outcome, reason: v.reason, status: v.status}
+			a.v = verdict{outcome: v.outcome, reason: v.reason, status: v.status, class: v.class, err: v.err}
 			answer(m, a)
 		}
 		return
@@ -268,7 +300,7 @@ func (b *pending) flush() {
 		a := base
 		raw, ok := byID[m.leadID]
 		if !ok {
-			a.v = verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("batch %s: the response has no result for lead id %q", b.id, m.leadID)}
+			a.v = verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("batch %s: the response has no result for lead id %q", b.id, m.leadID), class: ClassCapture}
 		} else {
 			one := parse.Response{Status: resp.Status, Header: resp.Header, Body: []byte(raw)}
 			a.v = p.judge(st, req, one, nil, m.data)

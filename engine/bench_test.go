@@ -168,7 +168,7 @@ func benchPlan(b testing.TB, srv *httptest.Server) (*Plan, Settings) {
 }
 
 func newHand(srv *httptest.Server) *handWritten {
-	return &handWritten{client: NewHTTPClient(), base: srv.URL, key: "k",
+	return &handWritten{client: &http.Client{Transport: newTransport(nil)}, base: srv.URL, key: "k",
 		idRE: regexp.MustCompile(`ID: (\d+)`), price: regexp.MustCompile(`price: \$(\d+\.\d{2})`)}
 }
 

@@ -15,11 +15,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/steps"
-	"github.com/plumbhq/plumb/store"
 	"github.com/plumbhq/plumb/template"
 )
 
@@ -41,44 +41,80 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-// Option configures a Plan.
+// Option configures a Plan at Load. What a Plan is configured with is
+// shared by every Runner bound from it.
 type Option func(*options)
 
 type options struct {
-	client   *http.Client
-	clock    Clock
-	logger   *slog.Logger
-	store    store.Store
-	observer func(context.Context, *Exchange)
-	tokens   auth.TokenStore
+	client    *http.Client
+	transport func(http.RoundTripper) http.RoundTripper
+	clock     Clock
+	logger    *slog.Logger
+	observer  func(context.Context, *Exchange)
+	funcs     map[string]any
+	schemes   map[string]AuthScheme
 }
 
-// WithTokenStore sets where OAuth2 tokens are kept (required for the
-// authorization_code grant, whose tokens come from `plumb auth login`).
-func WithTokenStore(s auth.TokenStore) Option { return func(o *options) { o.tokens = s } }
+// AuthScheme builds an Authenticator for an auth section whose type is the
+// scheme's name, from the section rendered against the runner's settings.
+// It is called once per Bind; the Authenticator is shared by every lead
+// of that Runner, so it must be safe for concurrent use.
+type AuthScheme func(cfg auth.Config) (auth.Authenticator, error)
 
-// WithStore sets where last-known-good answers are kept for cache fallback
-// links. The default is an in-memory store owned by the plan.
-func WithStore(s store.Store) Option { return func(o *options) { o.store = s } }
+// WithAuthScheme registers a custom auth scheme: auth sections with
+// `type: name` are signed by what ctor builds. A built-in name cannot be
+// replaced.
+func WithAuthScheme(name string, ctor AuthScheme) Option {
+	return func(o *options) {
+		if o.schemes == nil {
+			o.schemes = map[string]AuthScheme{}
+		}
+		o.schemes[name] = ctor
+	}
+}
 
-// WithHTTPClient makes the plan send its requests with c instead of its own
-// pooled client.
+// WithFuncs adds template functions, usable in every template of the file
+// like the built-in ones. A template that calls an unknown function is
+// still a load error. Functions must be safe for concurrent use and must
+// not change their arguments.
+func WithFuncs(funcs map[string]any) Option {
+	return func(o *options) {
+		if o.funcs == nil {
+			o.funcs = map[string]any{}
+		}
+		for k, v := range funcs {
+			o.funcs[k] = v
+		}
+	}
+}
+
+// WithHTTPClient makes every Runner of the plan send its requests (and
+// fetch its OAuth2 tokens) with c instead of a transport of its own. The
+// file's http: section then does not apply, and Runner.Close leaves c
+// alone. To add tracing or metrics around plumb's own transport while
+// keeping the http: section, use WithTransport instead.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
 
-// WithClock sets the clock used for template time helpers and durations.
+// WithTransport wraps the transport each Runner builds from the file's
+// http: section (pooled, tuned, redirect-checked), for tracing, metrics or
+// request logging. wrap is called once per Bind.
+func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) { o.transport = wrap }
+}
+
+// WithClock sets the clock used for template time helpers, backoff waits,
+// batch waits and cache ages.
 func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
 
-// WithLogger sets where the plan logs each attempt (at debug level).
+// WithLogger sets where runners log each attempt (at debug level).
 // Secrets are masked. The default discards logs.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// NewHTTPClient returns the client a plan uses by default: keep-alive,
-// pooled per host, bounded dial and TLS handshake. Per-try timeouts come from
-// the request context, not from the client.
-func NewHTTPClient() *http.Client { return newHTTPClient(nil) }
-
-// newHTTPClient applies an integration's http: section to the default client.
-func newHTTPClient(h *steps.HTTP) *http.Client {
+// newTransport builds the transport of a Runner: keep-alive, pooled per
+// host, bounded dial and TLS handshake, tuned by the integration's http:
+// section. Per-try timeouts come from the request context, not from the
+// client.
+func newTransport(h *steps.HTTP) *http.Transport {
 	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -102,38 +138,39 @@ func newHTTPClient(h *steps.HTTP) *http.Client {
 			t.DisableCompression = !*h.GzipResponses
 		}
 	}
-	return &http.Client{Transport: t}
+	return t
 }
 
 // Plan is a compiled integration. It is immutable and safe for concurrent
-// use by any number of goroutines.
+// use by any number of goroutines. A Plan sends nothing by itself: Bind it
+// to its settings to get a Runner.
 type Plan struct {
-	in       *steps.Integration
-	steps    []*step
-	client   *http.Client
-	clock    Clock
-	log      *slog.Logger
-	tmpl     *template.Set
-	store    store.Store
-	deadline time.Duration
-	observer func(context.Context, *Exchange)
-	auths    []*authSection
-	tokens   auth.TokenStore
-	vars     []namedValue
-	stages   []*stage
+	in        *steps.Integration
+	steps     []*step
+	client    *http.Client
+	transport func(http.RoundTripper) http.RoundTripper
+	clock     Clock
+	log       *slog.Logger
+	tmpl      *template.Set
+	deadline  time.Duration
+	observer  func(context.Context, *Exchange)
+	auths     []*authSection
+	schemes   map[string]AuthScheme
+	vars      []namedValue
+	stages    []*stage
 	// gzipRequests compresses request bodies (http.gzip_requests).
 	gzipRequests bool
 }
 
 // Load reads, checks and compiles the integration file at path. Every
 // problem is reported at once; the error is a steps.ErrorList whose lines
-// read `file:line:col: message (hint)`.
+// read `file:line:col: message (hint)`, with the file named as given.
 func Load(path string, opts ...Option) (*Plan, error) {
 	in, err := steps.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	return Compile(in, opts...)
+	return compile(in, opts...)
 }
 
 // Parse is Load for an integration held in memory; file names it in errors.
@@ -142,27 +179,22 @@ func Parse(file string, src []byte, opts ...Option) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Compile(in, opts...)
+	return compile(in, opts...)
 }
 
-// Compile builds a plan from a loaded integration: every template,
+// compile builds a plan from a loaded integration: every template,
 // condition, XPath and regex is compiled here, once.
-func Compile(in *steps.Integration, opts ...Option) (*Plan, error) {
+func compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 	o := options{clock: realClock{}}
 	for _, f := range opts {
 		f(&o)
 	}
-	if o.client == nil {
-		o.client = newHTTPClient(in.HTTP)
-	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if o.store == nil {
-		o.store = store.NewMemory()
-	}
-	p := &Plan{gzipRequests: in.HTTP != nil && in.HTTP.GzipRequests, in: in, client: o.client, clock: o.clock, log: o.logger, store: o.store, deadline: in.Deadline, observer: o.observer, tokens: o.tokens}
-	p.tmpl = template.New(template.WithClock(o.clock.Now))
+	p := &Plan{gzipRequests: in.HTTP != nil && in.HTTP.GzipRequests, in: in, client: o.client, transport: o.transport,
+		clock: o.clock, log: o.logger, deadline: in.Deadline, observer: o.observer, schemes: o.schemes}
+	p.tmpl = template.New(template.WithClock(o.clock.Now), template.WithFuncs(o.funcs))
 	c := &compiler{plan: p, in: in}
 	if err := c.compile(); err != nil {
 		return nil, err
@@ -173,5 +205,14 @@ func Compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 // Name is the integration's name.
 func (p *Plan) Name() string { return p.in.Name.Value }
 
-// Integration is the loaded file the plan was compiled from.
-func (p *Plan) Integration() *steps.Integration { return p.in }
+// File is the integration's file name as given to Load or Parse.
+func (p *Plan) File() string { return p.in.File }
+
+// ref names the integration in messages: its base file name, never an
+// absolute path, or its name.
+func (p *Plan) ref() string {
+	if p.in.File != "" {
+		return filepath.Base(p.in.File)
+	}
+	return p.Name()
+}

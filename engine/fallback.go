@@ -14,7 +14,7 @@ import (
 // fallback walks the step's fallback chain after the primary request gave
 // up with v. The first link that answers decides the step; when none does
 // the step is an error listing why each failed.
-func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key string, v verdict, data map[string]any, s Settings, sr *StepResult) verdict {
+func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key string, v verdict, data map[string]any, s *Runner, sr *StepResult) verdict {
 	sr.Tried = append(sr.Tried, "primary: "+v.reason)
 	for _, f := range st.fallback {
 		switch f.kind {
@@ -34,7 +34,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 			if fv.outcome == Success {
 				sr.Fallback = "request"
 				if st.cached {
-					p.remember(ctx, st, key, fv.captured)
+					p.remember(ctx, s, st, key, fv.captured)
 				}
 				return fv
 			}
@@ -44,7 +44,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 				sr.Tried = append(sr.Tried, "cache: no cache key for this lead")
 				continue
 			}
-			e, found, err := p.store.Get(ctx, key)
+			e, found, err := s.store.Get(ctx, key)
 			switch {
 			case err != nil:
 				sr.Tried = append(sr.Tried, "cache: "+err.Error())
@@ -130,8 +130,8 @@ func (p *Plan) cacheKey(st *step, req *request, data map[string]any) (string, er
 	return p.Name() + "/" + st.name + "/" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (p *Plan) remember(ctx context.Context, st *step, key string, captured map[string]any) {
-	if err := p.store.Put(ctx, key, store.Entry{Values: captured, At: p.clock.Now()}); err != nil {
+func (p *Plan) remember(ctx context.Context, s *Runner, st *step, key string, captured map[string]any) {
+	if err := s.store.Put(ctx, key, store.Entry{Values: captured, At: p.clock.Now()}); err != nil {
 		p.log.WarnContext(ctx, "cache put failed", "step", st.name, "error", err)
 	}
 }

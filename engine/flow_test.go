@@ -451,14 +451,19 @@ func TestBatchByTime(t *testing.T) {
 func TestHTTPSettingsShapeTheTransport(t *testing.T) {
 	src := "version: 1\nname: h\nhttp: { max_conns_per_host: 4, idle_timeout: 7s, http2: false, gzip_responses: false }\nsteps:\n  - name: s\n    request: { url: \"http://x\" }\n"
 	p := plan(t, src)
-	tr, ok := p.client.Transport.(*http.Transport)
-	if !ok {
-		t.Fatalf("transport %T", p.client.Transport)
+	r, err := p.Bind(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tr := r.transport
+	if r.client.Transport != tr {
+		t.Fatalf("transport %T", r.client.Transport)
 	}
 	if tr.MaxConnsPerHost != 4 || tr.IdleConnTimeout != 7*time.Second || tr.ForceAttemptHTTP2 || tr.TLSNextProto == nil || !tr.DisableCompression {
 		t.Fatalf("transport not configured: %+v", tr)
 	}
-	if d := NewHTTPClient().Transport.(*http.Transport); !d.ForceAttemptHTTP2 || d.DisableCompression || d.MaxIdleConnsPerHost != 128 {
+	if d := newTransport(nil); !d.ForceAttemptHTTP2 || d.DisableCompression || d.MaxIdleConnsPerHost != 128 {
 		t.Fatalf("default transport: %+v", d)
 	}
 }

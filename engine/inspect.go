@@ -15,16 +15,13 @@ func (p *Plan) StepNames() []string {
 	return out
 }
 
-// RunStep runs only the named step for lead — the test console's "send this
-// one request". prior supplies captures of earlier steps the step reads, by
-// step name. The error is only for an unknown step name; everything that
-// happens to the request is in the Result.
-func (p *Plan) RunStep(ctx context.Context, name string, lead map[string]any, s Settings, prior map[string]map[string]any) (*Result, error) {
+// runStepOnly runs only the named step for lead (see Runner.RunStep).
+func (p *Plan) runStepOnly(ctx context.Context, name string, lead map[string]any, s *Runner, prior map[string]map[string]any) (*Result, error) {
 	for _, st := range p.steps {
 		if st.name != name {
 			continue
 		}
-		res := &Result{Lead: copyMap(lead)}
+		res := &Result{Lead: normalizeMap(lead)}
 		if res.Lead == nil {
 			res.Lead = map[string]any{}
 		}
@@ -39,7 +36,7 @@ func (p *Plan) RunStep(ctx context.Context, name string, lead map[string]any, s 
 		res.Steps = []StepResult{sr}
 		res.Outcome, res.Duration = sr.Outcome, sr.Duration
 		if sr.Outcome != Success {
-			res.Reason, res.Step = sr.Reason, sr.Name
+			res.Reason, res.Step, res.Class, res.Err = sr.Reason, sr.Name, sr.Class, sr.Err
 		}
 		return res, nil
 	}
@@ -63,12 +60,10 @@ type Rendered struct {
 	Err string `json:"error,omitempty"`
 }
 
-// DryRun renders every step's request for lead without sending anything.
-// Captures of earlier steps are unknown in a dry run, so a step that reads
-// them reports an error instead of a request.
-func (p *Plan) DryRun(lead map[string]any, s Settings) []Rendered {
+// dryRun renders every step's request for lead (see Runner.DryRun).
+func (p *Plan) dryRun(lead map[string]any, s *Runner) []Rendered {
 	out := make([]Rendered, 0, len(p.steps))
-	f := &flow{lead: copyMap(lead), vars: map[string]any{}, done: map[string]any{}}
+	f := &flow{lead: normalizeMap(lead), vars: map[string]any{}, done: map[string]any{}}
 	varsErr := f.compute(p.vars, s)
 	for _, st := range p.steps {
 		r := Rendered{Step: st.name}
@@ -98,7 +93,7 @@ func (p *Plan) DryRun(lead map[string]any, s Settings) []Rendered {
 				r.Err = s.Redact(err.Error())
 			} else {
 				r.Method, r.URL, r.Header, r.Body = req.method, s.Redact(req.url), redactHeader(req.header, s), s.Redact(string(req.body))
-				if req.auth >= 0 && req.auth < len(s.authCfgs) {
+				if req.auth >= 0 && req.auth < len(s.authCfgs) && s.auths[req.auth] != nil {
 					r.Auth = s.authCfgs[req.auth].Type
 				}
 			}

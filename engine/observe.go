@@ -83,7 +83,7 @@ func (t *tracer) timing() Timing {
 
 // redactHeader masks secret setting values, and credentials that auth put
 // in Authorization headers (tokens fetched at run time are secrets too).
-func redactHeader(h http.Header, s Settings) http.Header {
+func redactHeader(h http.Header, s *Runner) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		for _, v := range vs {

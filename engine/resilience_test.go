@@ -344,8 +344,8 @@ func TestFallbackChain(t *testing.T) {
 		}
 		ok(`{"score": 70}`)(w, r)
 	})
-	p := plan(t, oneStep(chain), WithClock(clock), WithStore(store.NewMemory()))
-	s, err := p.Settings(map[string]any{"base_url": primary.URL, "backup_url": backup.URL}, nil)
+	p := plan(t, oneStep(chain), WithClock(clock))
+	s, err := p.Bind(Config{Values: map[string]any{"base_url": primary.URL, "backup_url": backup.URL}, Store: store.NewMemory()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,51 @@ type Result struct {
 	Duration Duration       `json:"duration_ms"`
 	Steps    []StepResult   `json:"steps"`
 	Lead     map[string]any `json:"lead"`
+	// Class is the kind of failure or error that decided the outcome (see
+	// the Class constants); empty for success and skip.
+	Class Class `json:"class,omitempty"`
+	// Err is the underlying error, for errors.As / errors.Is (for example
+	// *TimeoutError, *AuthError, auth.ErrNotLoggedIn). It is not
+	// serialised: its text may hold what Reason masks.
+	Err error `json:"-"`
 }
+
+// Class is a machine-readable kind of failure or error, stable across
+// releases: alert on it, count it, or map it to an HTTP status.
+type Class string
+
+// The classes.
+const (
+	// ClassTimeout: a try did not complete within its timeout.
+	ClassTimeout Class = "timeout"
+	// ClassConnection: the request could not be sent or its answer read
+	// (refused, reset, DNS, EOF).
+	ClassConnection Class = "connection"
+	// ClassTLS: the TLS handshake or certificate verification failed.
+	ClassTLS Class = "tls"
+	// ClassStatus: the partner answered with a non-2xx status.
+	ClassStatus Class = "status"
+	// ClassAuth: credentials could not be had or were refused (401, 407,
+	// a token endpoint that said no, not logged in).
+	ClassAuth Class = "auth"
+	// ClassRejected: a 2xx answer that failure_when or error_when judged.
+	ClassRejected Class = "rejected"
+	// ClassCapture: the answer could not be read as declared (a required
+	// capture missing, an unparseable body).
+	ClassCapture Class = "capture"
+	// ClassTooLarge: the answer was larger than max_bytes.
+	ClassTooLarge Class = "too_large"
+	// ClassTemplate: the request, a condition, vars or appended fields
+	// could not be rendered from the lead (a missing field, a bad value).
+	ClassTemplate Class = "template"
+	// ClassCanceled: the caller's context, a step or flow deadline or a
+	// closed Runner cut the lead short.
+	ClassCanceled Class = "canceled"
+	// ClassInput: the lead itself could not be read (a malformed row).
+	ClassInput Class = "input"
+	// ClassInternal: a bug in plumb, caught so it ends only this lead.
+	ClassInternal Class = "internal"
+)
 
 // StepResult is what became of one step.
 type StepResult struct {
@@ -76,4 +120,8 @@ type StepResult struct {
 	Batch string `json:"batch,omitempty"`
 	// Appended holds the lead fields this step wrote.
 	Appended map[string]any `json:"appended,omitempty"`
+	// Class is the kind of failure or error (empty for success and skip).
+	Class Class `json:"class,omitempty"`
+	// Err is the underlying error, for errors.As; not serialised.
+	Err error `json:"-"`
 }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,15 +19,10 @@ import (
 	"github.com/plumbhq/plumb/parse"
 )
 
-// Run runs the plan's steps for one lead. It never fails and never hangs:
-// whatever happens (bad data, timeouts, 5xx, unreadable answers, a cancelled
-// ctx) the lead leaves with a Result whose outcome says so. lead is not
-// modified; Result.Lead is a copy with the appended fields.
-//
-// Steps run in order; the steps of a parallel group run concurrently. A
-// skipped or successful step lets the flow go on; a failure, or an error of a
-// step without on_error: continue, stops it and becomes the flow's outcome.
-func (p *Plan) Run(ctx context.Context, lead map[string]any, s Settings) *Result {
+// run runs the plan's steps for one lead with the settings of s (see
+// Runner.Run). A panic anywhere in the flow is a bug, but it ends only this
+// lead, as an error.
+func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Result) {
 	start := time.Now()
 	s.run.enter()
 	defer s.run.leave()
@@ -34,13 +31,20 @@ func (p *Plan) Run(ctx context.Context, lead map[string]any, s Settings) *Result
 		ctx, cancel = context.WithTimeoutCause(ctx, p.deadline, fmt.Errorf("flow deadline %s exceeded", p.deadline))
 		defer cancel()
 	}
-	res := &Result{Lead: copyMap(lead), Steps: make([]StepResult, 0, len(p.steps))}
+	res = &Result{Lead: normalizeMap(lead), Steps: make([]StepResult, 0, len(p.steps))}
+	defer func() {
+		if v := recover(); v != nil {
+			err := fmt.Errorf("internal error (a bug in plumb, please report it): %v", v)
+			res.Outcome, res.Reason, res.Class, res.Err = Error, s.Redact(err.Error()), ClassInternal, err
+			res.Duration = Duration(time.Since(start))
+		}
+	}()
 	if res.Lead == nil {
 		res.Lead = map[string]any{}
 	}
 	f := &flow{lead: res.Lead, vars: map[string]any{}, done: make(map[string]any, len(p.steps))}
 	if err := f.compute(p.vars, s); err != nil {
-		res.Outcome, res.Reason = Error, s.Redact("vars: "+err.Error())
+		res.Outcome, res.Reason, res.Class, res.Err = Error, s.Redact("vars: "+err.Error()), ClassTemplate, err
 		res.Duration = Duration(time.Since(start))
 		return res
 	}
@@ -52,7 +56,7 @@ func (p *Plan) Run(ctx context.Context, lead map[string]any, s Settings) *Result
 			switch {
 			case res.Outcome == Failure || res.Outcome == Error:
 			case sr.Outcome == Failure || (sr.Outcome == Error && g.steps[i].onError != "continue"):
-				res.Outcome, res.Reason, res.Step = sr.Outcome, sr.Reason, sr.Name
+				res.Outcome, res.Reason, res.Step, res.Class, res.Err = sr.Outcome, sr.Reason, sr.Name, sr.Class, sr.Err
 			case sr.Outcome == Error && firstErr == nil:
 				firstErr = &sr
 			case sr.Outcome == Success:
@@ -66,7 +70,7 @@ func (p *Plan) Run(ctx context.Context, lead map[string]any, s Settings) *Result
 	switch {
 	case res.Outcome != "":
 	case firstErr != nil:
-		res.Outcome, res.Reason, res.Step = Error, firstErr.Reason, firstErr.Name
+		res.Outcome, res.Reason, res.Step, res.Class, res.Err = Error, firstErr.Reason, firstErr.Name, firstErr.Class, firstErr.Err
 	default:
 		res.Outcome, res.Reason = Skip, "every step was skipped"
 	}
@@ -80,12 +84,12 @@ type flow struct {
 	lead, vars, done map[string]any
 }
 
-func (f *flow) data(s Settings) map[string]any {
+func (f *flow) data(s *Runner) map[string]any {
 	return map[string]any{"lead": f.lead, "settings": s.values, "vars": f.vars, "steps": f.done}
 }
 
 // compute evaluates vars in order into f.vars; each may read earlier ones.
-func (f *flow) compute(vars []namedValue, s Settings) error {
+func (f *flow) compute(vars []namedValue, s *Runner) error {
 	if len(vars) == 0 {
 		return nil
 	}
@@ -103,7 +107,7 @@ func (f *flow) compute(vars []namedValue, s Settings) error {
 // runStage runs one step, or a parallel group: each of its steps works on
 // its own copy of the lead and vars, and their captures, appended fields and
 // vars are merged in declaration order once all are done.
-func (p *Plan) runStage(ctx context.Context, g *stage, f *flow, s Settings) []StepResult {
+func (p *Plan) runStage(ctx context.Context, g *stage, f *flow, s *Runner) []StepResult {
 	out := make([]StepResult, len(g.steps))
 	if len(g.steps) == 1 {
 		out[0] = p.runOne(ctx, g.steps[0], f, s)
@@ -132,10 +136,10 @@ func (p *Plan) runStage(ctx context.Context, g *stage, f *flow, s Settings) []St
 }
 
 // runOne runs a step outside a group.
-func (p *Plan) runOne(ctx context.Context, st *step, f *flow, s Settings) StepResult {
+func (p *Plan) runOne(ctx context.Context, st *step, f *flow, s *Runner) StepResult {
 	var sr StepResult
 	if err := ctx.Err(); err != nil {
-		return StepResult{Name: st.name, Outcome: Error, Reason: "not run: " + contextReason(ctx, err)}
+		return StepResult{Name: st.name, Outcome: Error, Reason: "not run: " + contextReason(ctx, err), Class: ClassCanceled, Err: err}
 	}
 	sr = p.runStep(ctx, st, f, s)
 	p.settle(st, sr, f, f)
@@ -199,14 +203,21 @@ type verdict struct {
 	header map[string][]string
 	// flag names a lead field a defaults fallback sets to true.
 	flag string
+	// class and err say what kind of failure or error this is.
+	class Class
+	err   error
 }
 
 // runStep runs one step for the lead of f. It reads f.done and writes only
 // f.lead (appended fields) and f.vars (the step's vars).
-func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr StepResult) {
+func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr StepResult) {
 	start := time.Now()
 	sr.Name = st.name
 	defer func() {
+		if v := recover(); v != nil {
+			err := fmt.Errorf("internal error (a bug in plumb, please report it): %v", v)
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, err.Error(), ClassInternal, err
+		}
 		sr.Duration = Duration(time.Since(start))
 		sr.Reason = s.Redact(sr.Reason)
 		for i := range sr.Tried {
@@ -214,7 +225,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 		}
 	}()
 	if err := ctx.Err(); err != nil {
-		sr.Outcome, sr.Reason = Error, "not run: "+contextReason(ctx, err)
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "not run: "+contextReason(ctx, err), ClassCanceled, err
 		return sr
 	}
 	ctx = context.WithValue(ctx, stepKey{}, st.name)
@@ -222,7 +233,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 	if st.when != nil {
 		ok, err := st.when.Eval(data)
 		if err != nil {
-			sr.Outcome, sr.Reason = Error, "when: "+err.Error()
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "when: "+err.Error(), ClassTemplate, err
 			return sr
 		}
 		if !ok {
@@ -231,7 +242,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 		}
 	}
 	if err := f.compute(st.vars, s); err != nil {
-		sr.Outcome, sr.Reason = Error, "vars: "+err.Error()
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "vars: "+err.Error(), ClassTemplate, err
 		return sr
 	}
 	if st.batch != nil {
@@ -239,7 +250,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 	}
 	req, err := p.build(st, data)
 	if err != nil {
-		sr.Outcome, sr.Reason = Error, "building the request: "+err.Error()
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "building the request: "+err.Error(), ClassTemplate, err
 		return sr
 	}
 	sr.Method, sr.URL, sr.Variant = req.method, s.Redact(req.url), req.variant
@@ -260,11 +271,11 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 	if st.respCache != nil {
 		k, err := st.respCache.key.Render(data)
 		if err != nil {
-			sr.Outcome, sr.Reason = Error, "cache key: "+err.Error()
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "cache key: "+err.Error(), ClassTemplate, err
 			return sr
 		}
 		rkey = p.Name() + "/" + st.name + "/response/" + k
-		e, found, err := p.store.Get(ctx, rkey)
+		e, found, err := s.store.Get(ctx, rkey)
 		if err == nil && found && p.clock.Now().Sub(e.At) <= st.respCache.ttl {
 			sr.Cache, v = "hit", verdict{outcome: Success, captured: e.Values}
 		} else {
@@ -277,10 +288,10 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 		if giveUp && len(st.fallback) > 0 {
 			v = p.fallback(ctx, st, req, key, v, data, s, &sr)
 		} else if v.outcome == Success && key != "" {
-			p.remember(ctx, st, key, v.captured)
+			p.remember(ctx, s, st, key, v.captured)
 		}
 		if v.outcome == Success && rkey != "" && sr.Fallback == "" {
-			p.remember(ctx, st, rkey, v.captured)
+			p.remember(ctx, s, st, rkey, v.captured)
 		}
 	}
 	p.finish(st, v, data, f.lead, &sr)
@@ -291,16 +302,19 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s Settings) (sr S
 // its fields to the lead.
 func (p *Plan) finish(st *step, v verdict, data, lead map[string]any, sr *StepResult) {
 	sr.Outcome, sr.Reason, sr.Status, sr.Captured = v.outcome, v.reason, v.status, v.captured
+	if v.outcome != Success && v.outcome != Skip {
+		sr.Class, sr.Err = v.class, v.err
+	}
 	if sr.Outcome == Success || sr.Outcome == Failure {
 		data["captured"] = sr.Captured
 		if err := p.appendFields(st, data, lead, sr); err != nil {
-			sr.Outcome, sr.Reason = Error, err.Error()
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, err.Error(), ClassTemplate, err
 			return
 		}
 	}
 	if v.flag != "" {
 		if err := setPath(lead, strings.Split(v.flag, "."), true); err != nil {
-			sr.Outcome, sr.Reason = Error, "flag "+v.flag+": "+err.Error()
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "flag "+v.flag+": "+err.Error(), ClassTemplate, err
 			return
 		}
 		if sr.Appended == nil {
@@ -313,7 +327,7 @@ func (p *Plan) finish(st *step, v verdict, data, lead map[string]any, sr *StepRe
 // exchange sends req under the step's retry rules until it has an answer
 // or gives up, and returns the last response with its verdict. giveUp is
 // true when the verdict may be replaced by the fallback chain.
-func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[string]any, s Settings, sr *StepResult) (resp parse.Response, v verdict, giveUp bool) {
+func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[string]any, s *Runner, sr *StepResult) (resp parse.Response, v verdict, giveUp bool) {
 	reauthed := false
 	for attempt := 1; ; attempt++ {
 		sr.Attempts++
@@ -382,7 +396,7 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 // attempt sends req once, bounded by timeout, and reads the whole (capped)
 // answer. It is the unit that retry rules repeat. ex is non-nil when the plan
 // has an observer; the caller completes and emits it.
-func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s Settings, n int) (parse.Response, *Exchange, error) {
+func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n int) (parse.Response, *Exchange, error) {
 	start := time.Now()
 	timeout := pr.timeout
 	tctx, cancel := context.WithTimeout(ctx, timeout)
@@ -423,7 +437,7 @@ func (p *Plan) emit(ctx context.Context, ex *Exchange) {
 	}
 }
 
-func redactErr(err error, s Settings) any {
+func redactErr(err error, s *Runner) any {
 	if err == nil {
 		return nil
 	}
@@ -451,7 +465,7 @@ func (e *BodyTooLargeError) Error() string {
 	return fmt.Sprintf("response body larger than %d bytes (raise response.max_bytes if this is expected)", e.Limit)
 }
 
-func (p *Plan) send(ctx context.Context, st *step, pr *request, s Settings) (parse.Response, error) {
+func (p *Plan) send(ctx context.Context, st *step, pr *request, s *Runner) (parse.Response, error) {
 	req, err := pr.httpRequest(ctx, s.authn(pr.auth) != nil)
 	if err != nil {
 		return parse.Response{}, err
@@ -459,7 +473,7 @@ func (p *Plan) send(ctx context.Context, st *step, pr *request, s Settings) (par
 	if err := p.sign(ctx, st, req, pr, s); err != nil {
 		return parse.Response{}, err
 	}
-	resp, err := p.client.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -475,16 +489,23 @@ func (p *Plan) send(ctx context.Context, st *step, pr *request, s Settings) (par
 // judge decides what one try's answer means: captures, then the outcome.
 func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, data map[string]any) verdict {
 	if err != nil {
-		v := verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("%s %s: %v", req.method, req.url, err)}
+		v := verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("%s %s: %v", req.method, req.url, err), err: err}
 		var te *TimeoutError
 		var ce *CanceledError
 		var be *BodyTooLargeError
 		switch {
 		case errors.As(err, &te):
-			v.keys = []string{"timeout"}
-		case errors.As(err, &ce), errors.As(err, &be), errors.As(err, new(*AuthError)):
+			v.keys, v.class = []string{"timeout"}, ClassTimeout
+		case errors.As(err, &ce):
+			v.class = ClassCanceled
+		case errors.As(err, &be):
+			v.class = ClassTooLarge
+		case errors.As(err, new(*AuthError)):
+			v.class = ClassAuth
+		case isTLSError(err):
+			v.keys, v.class = []string{"tls"}, ClassTLS
 		default:
-			v.keys = []string{"connection"}
+			v.keys, v.class = []string{"connection"}, ClassConnection
 		}
 		return v
 	}
@@ -514,14 +535,16 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 	}
 	switch {
 	case resp.Status < 200 || resp.Status >= 300:
-		v.outcome, v.reason = Error, httpReason(resp)
+		v.outcome, v.reason, v.class = Error, httpReason(resp), ClassStatus
 		if partnerSaidNo(resp.Status) {
 			v.outcome = Failure
+		} else if resp.Status == 401 || resp.Status == 407 {
+			v.class = ClassAuth
 		}
 		code := strconv.Itoa(resp.Status)
 		v.keys = []string{code, code[:1] + "xx"}
 	case capErr != nil:
-		v.outcome, v.reason, v.keys = Error, capErr.Error(), []string{"error_when"}
+		v.outcome, v.reason, v.keys, v.class, v.err = Error, capErr.Error(), []string{"error_when"}, ClassCapture, capErr
 	default:
 		v.outcome = Success
 		for _, r := range []struct {
@@ -534,11 +557,11 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 			}
 			hit, err := r.c.Eval(data)
 			if err != nil {
-				v.outcome, v.reason = Error, err.Error()
+				v.outcome, v.reason, v.class, v.err = Error, err.Error(), ClassTemplate, err
 				return v
 			}
 			if hit {
-				v.outcome, v.reason, v.keys = r.o, r.key+" holds: "+r.c.Source(), []string{r.key}
+				v.outcome, v.reason, v.keys, v.class = r.o, r.key+" holds: "+r.c.Source(), []string{r.key}, ClassRejected
 				break
 			}
 		}
@@ -655,4 +678,18 @@ func copyValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// isTLSError tells a failed handshake or certificate check from other
+// connection errors: retrying it does not help.
+func isTLSError(err error) bool {
+	var (
+		cv *tls.CertificateVerificationError
+		rh tls.RecordHeaderError
+		ae tls.AlertError
+		ua x509.UnknownAuthorityError
+		he x509.HostnameError
+		ci x509.CertificateInvalidError
+	)
+	return errors.As(err, &cv) || errors.As(err, &rh) || errors.As(err, &ae) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }

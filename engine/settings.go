@@ -3,60 +3,34 @@ package engine
 import (
 	"fmt"
 	"sort"
-	"strings"
 
-	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
 )
 
-// Settings are an integration's configured values, resolved once against
-// its settings schema and then shared by every lead of a run.
-type Settings struct {
-	values   map[string]any
-	secrets  []string
-	auths    []auth.Authenticator
-	authCfgs []auth.Config
-	// run is shared by every lead run with these settings (batches).
-	run *runState
-}
-
-// Value returns a setting's resolved value.
-func (s Settings) Value(name string) (any, bool) {
-	v, ok := s.values[name]
-	return v, ok
-}
-
-// Redact replaces every secret setting value in text with ****.
-func (s Settings) Redact(text string) string {
-	for _, sec := range s.secrets {
-		text = strings.ReplaceAll(text, sec, "****")
-	}
-	return text
-}
-
-// Settings resolves the plan's settings from given values, then for each
-// setting not given, its env variable (looked up with lookupEnv, which may
-// be nil) and its default. Every missing required setting, unknown given
+// resolve resolves the plan's settings from cfg.Values, then for each
+// setting not given, its env variable (looked up with cfg.LookupEnv, which
+// may be nil) and its default. Every missing required setting, unknown given
 // name and value of the wrong type is reported, each at the position of its
 // declaration.
-func (p *Plan) Settings(given map[string]any, lookupEnv func(string) (string, bool)) (Settings, error) {
+func (p *Plan) resolve(r *Runner, cfg Config) error {
 	var errs steps.ErrorList
-	out := Settings{values: make(map[string]any, len(p.in.Settings)), run: &runState{}}
+	given := cfg.Values
+	r.values = make(map[string]any, len(p.in.Settings))
 	declared := map[string]bool{}
 	for _, e := range p.in.Settings {
 		declared[e.Key] = true
 		def := e.Value
 		v, ok := given[e.Key]
-		if !ok && def.Env != "" && lookupEnv != nil {
-			v, ok = lookupEnv(def.Env)
+		if !ok && def.Env != "" && cfg.LookupEnv != nil {
+			v, ok = cfg.LookupEnv(def.Env)
 		}
 		if !ok && def.Default != nil {
 			v, ok = def.Default, true
 		}
 		if !ok {
 			if def.Required {
-				hint := fmt.Sprintf("pass it with --set %s=… or a --settings file", e.Key)
+				hint := "give it in Config.Values"
 				if def.Env != "" {
 					hint += " or the " + def.Env + " environment variable"
 				}
@@ -64,7 +38,7 @@ func (p *Plan) Settings(given map[string]any, lookupEnv func(string) (string, bo
 			}
 			continue
 		}
-		cv, err := coerceSetting(v, def.Type)
+		cv, err := coerceSetting(normalizeValue(v), def.Type)
 		if err != nil {
 			what := err.Error()
 			if def.Secret {
@@ -73,10 +47,10 @@ func (p *Plan) Settings(given map[string]any, lookupEnv func(string) (string, bo
 			errs.Add(e.Pos, "", "setting %q: %s", e.Key, what)
 			continue
 		}
-		out.values[e.Key] = cv
+		r.values[e.Key] = cv
 		if def.Secret {
 			if s := fmt.Sprint(cv); s != "" {
-				out.secrets = append(out.secrets, s)
+				r.secrets = append(r.secrets, s)
 			}
 		}
 	}
@@ -91,11 +65,11 @@ func (p *Plan) Settings(given map[string]any, lookupEnv func(string) (string, bo
 		errs.Add(p.in.Pos, "declared settings are listed under settings:", "unknown setting %q given", k)
 	}
 	// longer secrets first so one that contains another is masked whole
-	sort.Slice(out.secrets, func(i, j int) bool { return len(out.secrets[i]) > len(out.secrets[j]) })
+	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
 	if len(errs) == 0 {
-		out.authCfgs, out.auths = p.authenticators(out.values, &errs)
+		r.authCfgs, r.auths = p.authenticators(r, cfg, &errs)
 	}
-	return out, errs.Err()
+	return errs.Err()
 }
 
 func coerceSetting(v any, typ string) (any, error) {

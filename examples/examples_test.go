@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,9 +40,9 @@ type detail struct {
 	stepErrors []string
 }
 
-// concurrent names the examples whose leads.ndjson runs all at once with one
-// Settings, followed by Settings.Flush, as a batch step needs (plumb run
-// does the same); their lead.json runs alone after a Flush.
+// concurrent names the examples whose leads.ndjson runs all at once through
+// Runner.RunAll, as a batch step needs (plumb run does the same); their
+// lead.json runs alone through RunAll too.
 var concurrent = map[string]bool{"batch-validate": true}
 
 // stepWant is what one step of one lead must come to; zero fields are not
@@ -180,7 +179,7 @@ func TestExamples(t *testing.T) {
 			}
 			given := readSettings(t, filepath.Join(name, "settings.yaml"))
 			given["base_url"] = srv.URL
-			settings, err := plan.Settings(given, nil)
+			settings, err := plan.Bind(engine.Config{Values: given})
 			if err != nil {
 				t.Fatalf("settings:\n%v", err)
 			}
@@ -193,14 +192,14 @@ func TestExamples(t *testing.T) {
 			var r *engine.Result
 			if concurrent[name] {
 				// alone in its batch: flushed as soon as it waits in it
-				one, err := plan.Settings(given, nil)
+				one, err := plan.Bind(engine.Config{Values: given})
 				if err != nil {
 					t.Fatal(err)
 				}
-				one.Flush()
-				r = plan.Run(ctx, lead[0], one)
+				defer one.Close()
+				r = runAtOnce(ctx, one, lead, nil)[0]
 			} else {
-				r = plan.Run(ctx, lead[0], settings)
+				r = settings.Run(ctx, lead[0])
 			}
 			check(t, "lead.json", r, want.lead, details[name].stepErrors...)
 			checkSteps(t, "lead.json", r, 0, details[name].steps)
@@ -216,10 +215,10 @@ func TestExamples(t *testing.T) {
 			}
 			var results []*engine.Result
 			if concurrent[name] {
-				results = runAtOnce(ctx, plan, settings, leads, nil)
+				results = runAtOnce(ctx, settings, leads, nil)
 			} else {
 				for _, l := range leads {
-					results = append(results, plan.Run(ctx, l, settings))
+					results = append(results, settings.Run(ctx, l))
 				}
 			}
 			var failures int
@@ -347,38 +346,30 @@ func lookup(m map[string]any, path string) any {
 	return v
 }
 
-// runAtOnce runs every lead at the same time with settings and returns
-// their results in order. Once every lead has started and ready (if any)
-// has returned, it calls settings.Flush, so the last, partial batches go
-// without waiting out their wait:.
-//
-// Flush only counts leads that are already inside plan.Run: a goroutine
-// started but not yet scheduled into Run misses the batch being flushed and
-// makes one of its own later. Outcomes do not depend on that; batch sizes
-// do, and ready is where a caller waits for the stragglers.
-func runAtOnce(ctx context.Context, plan *engine.Plan, settings engine.Settings, leads []map[string]any, ready func()) []*engine.Result {
+// runAtOnce runs every lead at the same time through settings.RunAll and
+// returns their results in order. RunAll sends the last, partial batches as
+// soon as every lead waits in one. ready, if not nil, is called once every
+// lead has been handed to a worker.
+func runAtOnce(ctx context.Context, settings *engine.Runner, leads []map[string]any, ready func()) []*engine.Result {
 	results := make([]*engine.Result, len(leads))
-	var started, done sync.WaitGroup
-	for i, l := range leads {
-		started.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			started.Done()
-			results[i] = plan.Run(ctx, l, settings)
-		}()
+	seq := func(yield func(map[string]any, error) bool) {
+		for _, l := range leads {
+			if !yield(l, nil) {
+				return
+			}
+		}
+		if ready != nil {
+			ready()
+		}
 	}
-	started.Wait()
-	if ready != nil {
-		ready()
+	for i, r := range settings.RunAll(ctx, seq, engine.RunAllOptions{Concurrency: len(leads)}) {
+		results[i] = r
 	}
-	settings.Flush()
-	done.Wait()
 	return results
 }
 
 // loadExample loads examples/name against srv with its settings.yaml.
-func loadExample(t *testing.T, name string, srv *httptest.Server) (*engine.Plan, engine.Settings) {
+func loadExample(t *testing.T, name string, srv *httptest.Server) (*engine.Plan, *engine.Runner) {
 	t.Helper()
 	plan, err := engine.Load(filepath.Join(name, "integration.yaml"), engine.WithHTTPClient(srv.Client()))
 	if err != nil {
@@ -386,10 +377,11 @@ func loadExample(t *testing.T, name string, srv *httptest.Server) (*engine.Plan,
 	}
 	given := readSettings(t, filepath.Join(name, "settings.yaml"))
 	given["base_url"] = srv.URL
-	settings, err := plan.Settings(given, nil)
+	settings, err := plan.Bind(engine.Config{Values: given})
 	if err != nil {
 		t.Fatalf("settings:\n%v", err)
 	}
+	t.Cleanup(func() { settings.Close() })
 	return plan, settings
 }
 
@@ -400,10 +392,10 @@ func TestParallelValidationOverlaps(t *testing.T) {
 	sb := sandbox.New()
 	srv := httptest.NewServer(sb)
 	defer srv.Close()
-	plan, settings := loadExample(t, "parallel-validation", srv)
+	_, settings := loadExample(t, "parallel-validation", srv)
 	leads := readLeads(t, filepath.Join("parallel-validation", "leads.ndjson"))
 	for i, l := range leads { // one lead at a time: any overlap is within a lead
-		r := plan.Run(context.Background(), l, settings)
+		r := settings.Run(context.Background(), l)
 		var sum time.Duration
 		for _, st := range r.Steps {
 			switch st.Name {
@@ -428,21 +420,13 @@ func TestBatchValidateBatches(t *testing.T) {
 	sb := sandbox.New()
 	srv := httptest.NewServer(sb)
 	defer srv.Close()
-	plan, settings := loadExample(t, "batch-validate", srv)
+	_, settings := loadExample(t, "batch-validate", srv)
 	leads := readLeads(t, filepath.Join("batch-validate", "leads.ndjson"))
 	start := time.Now()
-	results := runAtOnce(context.Background(), plan, settings, leads, func() {
-		// The two full batches go as soon as they fill; flush after them.
-		// Then give a lead whose goroutine has started but is not yet
-		// inside Run (see runAtOnce) time to get there: nothing outside the
-		// engine can see it arrive, and without the grace about one run in
-		// a thousand splits the last batch in two.
-		deadline := time.Now().Add(5 * time.Second)
-		for sum(sb.BatchSizes()) < 10 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(50 * time.Millisecond)
-	})
+	// RunAll announces each lead before handing it to a worker, so the
+	// last, partial batch waits for every lead and goes once the input
+	// ends: no sleep, no grace period.
+	results := runAtOnce(context.Background(), settings, leads, nil)
 	t.Logf("%d leads in %s", len(leads), time.Since(start))
 	sizes := sb.BatchSizes()
 	slices.Sort(sizes) // the batches are sent concurrently

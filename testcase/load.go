@@ -205,7 +205,7 @@ func (l *loader) integration(path string) *loadedIntegration {
 	in, err := steps.Load(path)
 	if err == nil {
 		var plan *engine.Plan
-		if plan, err = engine.Compile(in); err == nil {
+		if plan, err = engine.Load(path); err == nil {
 			li.in, li.steps, li.ok = in, plan.StepNames(), true
 		}
 	}

@@ -137,7 +137,7 @@ func (s *Suite) RunCase(ctx context.Context, c *Case, opts Options) *CaseResult 
 	if opts.Observer != nil {
 		popts = append(popts, engine.WithObserver(func(ctx context.Context, ex *engine.Exchange) { opts.Observer(ctx, c, ex) }))
 	}
-	plan, err := engine.Compile(s.In, popts...)
+	plan, err := engine.Load(s.In.File, popts...)
 	if err != nil {
 		res.Failures = append(res.Failures, Failure{Path: "integration", Message: err.Error()})
 		return res
@@ -149,12 +149,13 @@ func (s *Suite) RunCase(ctx context.Context, c *Case, opts Options) *CaseResult 
 	if _, declared := s.In.Settings.Get("base_url"); declared && given["base_url"] == nil {
 		given["base_url"] = ts.URL
 	}
-	settings, err := plan.Settings(given, nil)
+	runner, err := plan.Bind(engine.Config{Values: given})
 	if err != nil {
 		res.Failures = append(res.Failures, Failure{Path: "settings", Message: strings.ReplaceAll(err.Error(), "\n", "; ")})
 		return res
 	}
-	res.Result = plan.Run(ctx, c.lead, settings)
+	defer runner.Close()
+	res.Result = runner.Run(ctx, c.lead)
 	sv.mu.Lock()
 	res.Requests = slices.Clone(sv.requests)
 	unserved := slices.Clone(sv.unserved)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/auth"
-	"github.com/plumbhq/plumb/engine"
 )
 
 const authDoc = `
@@ -62,15 +61,15 @@ func authCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitUsage
 	}
 	files := auth.NewFileStore(dir)
-	setup := &planSetup{s: s, cmd: "auth " + sub, file: file}
+	setup := &planSetup{s: s, cmd: "auth " + sub, file: file, tokens: files}
 	defer setup.close()
-	if !setup.load(nil, engine.WithTokenStore(files)) || !setup.resolve(&sf) {
+	if !setup.load(nil) || !setup.resolve(&sf) {
 		return ExitUsage
 	}
 	plan, settings := setup.plan, setup.settings
 	var oauth, code []auth.Config
 	seen := map[string]bool{}
-	for _, c := range settings.AuthConfigs() {
+	for _, c := range settings.OAuth2Configs() {
 		k := auth.StoreKey(c)
 		if c.Type != auth.TypeOAuth2 || seen[k] {
 			continue

@@ -23,7 +23,7 @@ type dryRun struct {
 // dryRunLeads renders the requests of every lead of src and prints them
 // (text, json or ndjson) without sending anything. A malformed row is
 // reported with its line and makes the exit code 1, as in a real run.
-func dryRunLeads(s *stdio, plan *engine.Plan, settings engine.Settings, src leadSource, format string) int {
+func dryRunLeads(s *stdio, settings *engine.Runner, src leadSource, format string) int {
 	w := bufio.NewWriter(s.stdout)
 	n, malformed := 0, 0
 	if format == "json" {
@@ -44,7 +44,7 @@ func dryRunLeads(s *stdio, plan *engine.Plan, settings engine.Settings, src lead
 			malformed++
 			d.Error = it.err.Error()
 		} else {
-			d.Requests = plan.DryRun(it.lead, settings)
+			d.Requests = settings.DryRun(it.lead)
 		}
 		switch format {
 		case "json", "ndjson":

@@ -109,7 +109,7 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	}
 	defer closeSrc()
 	if f.dryRun {
-		return dryRunLeads(s, plan, settings, src, f.output)
+		return dryRunLeads(s, settings, src, f.output)
 	}
 
 	out := newOutput(f.output, s.stdout, s.stderr, settings.Redact)
@@ -117,7 +117,7 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	sum := newSummary()
 	// Batches fill up only when enough leads wait in them at once.
 	workers := max(f.concurrency, plan.BatchSize())
-	readErr, emitErr, interrupted := runLeads(ctx, plan, settings, src, workers, func(it item, r *engine.Result) error {
+	readErr, emitErr, interrupted := runLeads(ctx, settings, src, workers, func(it item, r *engine.Result) error {
 		sum.add(it, r)
 		if err := out.result(it, r); err != nil {
 			return err
@@ -152,83 +152,57 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	return ExitOK
 }
 
-// runLeads runs plan for every lead of src with up to n leads in flight and
-// calls emit for each result in input order, from the calling goroutine.
-// Memory is bounded by n: at most 2n leads are read ahead of the oldest one
-// still running. Malformed rows become error results without running.
-// When ctx is done, reading stops; the leads already read still get a
-// result (the engine ends them quickly) and interrupted is true. If emit
-// fails, reading stops and its error is returned as emitErr.
-//
-// Once reading stops (end of input, read error, interrupt, emit error) and
-// every lead read has started, settings.Flush is called, so partial batches
-// go as soon as every running lead waits in one.
-func runLeads(ctx context.Context, plan *engine.Plan, settings engine.Settings, src leadSource, n int, emit func(item, *engine.Result) error) (readErr, emitErr error, interrupted bool) {
-	type job struct {
-		item
-		res  *engine.Result
-		done chan struct{}
-	}
-	stop, cancelRead := context.WithCancel(ctx)
-	defer cancelRead()
-	order := make(chan *job, 2*n)
-	work := make(chan *job)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range work {
-				j.res = plan.Run(ctx, j.lead, settings)
-				close(j.done)
-			}
-		}()
-	}
-	var srcErr error
-	var stopped bool
-	go func() {
-		defer close(order)
-		defer close(work)
-		// No more leads will start: send the last, partial batches once
-		// every running lead waits in one.
-		defer settings.Flush()
-		for {
-			if stop.Err() != nil {
-				stopped = true
-				return
-			}
+// runLeads runs every lead of src through runner.RunAll with up to n leads
+// in flight and calls emit for each result in input order, from the calling
+// goroutine. Leads are read only as workers free up; results finished
+// behind a slow lead wait in RunAll's reorder buffer (bounded in bytes).
+// Malformed rows become error results without running. When ctx is done,
+// reading stops; the leads already read still get a result (the engine
+// ends them quickly) and interrupted is true. If emit fails, reading stops
+// and its error is returned as emitErr.
+func runLeads(ctx context.Context, runner *engine.Runner, src leadSource, n int, emit func(item, *engine.Result) error) (readErr, emitErr error, interrupted bool) {
+	var (
+		mu       sync.Mutex
+		items    = map[int]item{} // read, not yet emitted
+		srcErr   error
+		complete bool
+	)
+	leads := func(yield func(map[string]any, error) bool) {
+		for i := 0; ; i++ {
 			it, err := src.Next()
 			if err != nil {
-				if err != io.EOF {
+				mu.Lock()
+				if err == io.EOF {
+					complete = true
+				} else {
 					srcErr = err
 				}
+				mu.Unlock()
 				return
 			}
-			j := &job{item: it, done: make(chan struct{})}
-			if it.err != nil {
-				j.res = &engine.Result{Outcome: engine.Error, Reason: it.err.Error(), Steps: []engine.StepResult{}}
-				close(j.done)
-				order <- j
-				continue
+			mu.Lock()
+			items[i] = it
+			mu.Unlock()
+			if !yield(it.lead, it.err) {
+				return
 			}
-			order <- j
-			// announced before the hand-off, so a lead between here and
-			// Run still joins the last batch
-			settings.Expect(1)
-			work <- j
-		}
-	}()
-	for j := range order {
-		<-j.done
-		if emitErr != nil {
-			continue
-		}
-		if emitErr = emit(j.item, j.res); emitErr != nil {
-			cancelRead()
 		}
 	}
-	wg.Wait()
-	return srcErr, emitErr, stopped && ctx.Err() != nil
+	for i, res := range runner.RunAll(ctx, leads, engine.RunAllOptions{Concurrency: n}) {
+		mu.Lock()
+		it := items[i]
+		delete(items, i)
+		mu.Unlock()
+		if it.err != nil {
+			res.Reason = it.err.Error()
+		}
+		if emitErr = emit(it, res); emitErr != nil {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return srcErr, emitErr, !complete && srcErr == nil && emitErr == nil && ctx.Err() != nil
 }
 
 // isTerminal reports whether w is a character device such as a terminal.

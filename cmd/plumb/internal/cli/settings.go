@@ -44,7 +44,7 @@ func (f *setFlags) Set(v string) error {
 // environment, starting the sandbox first when --sandbox asks for it. stop
 // stops the sandbox (it is never nil, even on error). It reports problems
 // on stderr, prefixed with cmd, and returns false after any.
-func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file string) (settings engine.Settings, stop func(), ok bool) {
+func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file string, cfg engine.Config) (settings *engine.Runner, stop func(), ok bool) {
 	stop = func() {}
 	given, err := givenSettings(plan, f.file, f.set)
 	if err != nil {
@@ -52,7 +52,7 @@ func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file st
 		return settings, stop, false
 	}
 	if f.sandbox {
-		if _, ok := plan.Integration().Settings.Get("base_url"); !ok {
+		if _, ok := plan.Setting("base_url"); !ok {
 			s.errorf("%s: --sandbox: %s declares no base_url setting to point at the sandbox", cmd, file)
 			return settings, stop, false
 		}
@@ -64,11 +64,12 @@ func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file st
 		stop = stopSandbox
 		given["base_url"] = url
 	}
-	settings, err = plan.Settings(given, s.env)
+	cfg.Values = given
+	settings, err = plan.Bind(cfg)
 	if err != nil {
 		var list steps.ErrorList
 		if errors.As(err, &list) {
-			fmt.Fprintln(s.stderr, err.Error())
+			fmt.Fprintln(s.stderr, cliHints(err.Error()))
 		} else {
 			s.errorf("%s: %v", cmd, err)
 		}
@@ -96,12 +97,11 @@ func givenSettings(plan *engine.Plan, file string, sets []string) (map[string]an
 			given[k] = v
 		}
 	}
-	decls := plan.Integration().Settings
 	for _, kv := range sets {
 		k, v, _ := strings.Cut(kv, "=")
 		k = strings.TrimSpace(k)
 		given[k] = v
-		if d, ok := decls.Get(k); ok && d != nil && (d.Type == "list" || d.Type == "object") {
+		if d, ok := plan.Setting(k); ok && (d.Type == "list" || d.Type == "object") {
 			var x any
 			if err := yaml.Unmarshal([]byte(v), &x); err != nil {
 				return nil, fmt.Errorf("--set %s: %w", k, err)
@@ -110,4 +110,9 @@ func givenSettings(plan *engine.Plan, file string, sets []string) (map[string]an
 		}
 	}
 	return given, nil
+}
+
+// cliHints adds the CLI's ways of giving a setting to the library's hints.
+func cliHints(msg string) string {
+	return strings.ReplaceAll(msg, "(give it in Config.Values", "(pass it with --set NAME=… or a --settings file")
 }

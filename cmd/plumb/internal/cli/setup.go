@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 )
 
@@ -41,9 +42,11 @@ type planSetup struct {
 	file string
 
 	plan     *engine.Plan
-	settings engine.Settings
+	settings *engine.Runner
 	stores   *stores
 	stop     func()
+	// tokens, when set, replaces the stores' token store.
+	tokens auth.TokenStore
 }
 
 // load opens the stores of st (none when st is nil) and loads the
@@ -58,7 +61,7 @@ func (p *planSetup) load(st *storeFlags, opts ...engine.Option) bool {
 			return false
 		}
 	}
-	plan, err := engine.Load(p.file, append(opts, p.stores.options...)...)
+	plan, err := engine.Load(p.file, opts...)
 	if err != nil {
 		fmt.Fprintln(p.s.stderr, err.Error())
 		return false
@@ -70,7 +73,17 @@ func (p *planSetup) load(st *storeFlags, opts ...engine.Option) bool {
 // resolve resolves the plan's settings from the settings flags f (which
 // may start a sandbox) and tells the stores which tokens they keep.
 func (p *planSetup) resolve(f *settingsFlags) bool {
-	settings, stop, ok := f.resolve(p.s, p.cmd, p.plan, p.file)
+	cfg := engine.Config{LookupEnv: p.s.env, LoginHint: "run plumb auth login " + p.file}
+	if p.stores.cache != nil {
+		cfg.Store = p.stores.cache
+	}
+	if p.stores.tokens != nil {
+		cfg.Tokens = p.stores.tokens
+	}
+	if p.tokens != nil {
+		cfg.Tokens = p.tokens
+	}
+	settings, stop, ok := f.resolve(p.s, p.cmd, p.plan, p.file, cfg)
 	p.stop = stop
 	if !ok {
 		return false
@@ -81,6 +94,9 @@ func (p *planSetup) resolve(f *settingsFlags) bool {
 }
 
 func (p *planSetup) close() {
+	if p.settings != nil {
+		p.settings.Close()
+	}
 	if p.stop != nil {
 		p.stop()
 	}

@@ -54,9 +54,8 @@ func tokenDir(s *stdio, flagValue string) (string, error) {
 
 // stores are the opened --cache and token store of a run.
 type stores struct {
-	options []engine.Option
-	cache   *store.Bolt
-	tokens  *loginTokens
+	cache  *store.Bolt
+	tokens *loginTokens
 }
 
 // open opens the --cache file (waiting at most cacheLockWait for another
@@ -70,11 +69,9 @@ func (f *storeFlags) open(s *stdio) (*stores, error) {
 			return st, fmt.Errorf("--cache: %w", err)
 		}
 		st.cache = db
-		st.options = append(st.options, engine.WithStore(db))
 	}
 	if dir, err := tokenDir(s, f.tokenDir); err == nil {
 		st.tokens = &loginTokens{files: auth.NewFileStore(dir)}
-		st.options = append(st.options, engine.WithTokenStore(st.tokens))
 	} else if f.tokenDir != "" {
 		return st, err
 	}
@@ -86,9 +83,9 @@ func (f *storeFlags) open(s *stdio) (*stores, error) {
 // use tells the token store which auth sections' tokens come from plumb
 // auth login: only those are read from and written to the token
 // directory.
-func (st *stores) use(settings engine.Settings) {
+func (st *stores) use(settings *engine.Runner) {
 	if st.tokens != nil {
-		st.tokens.allow(settings.AuthConfigs())
+		st.tokens.allow(settings.OAuth2Configs())
 	}
 }
 

@@ -117,7 +117,7 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 			fmt.Fprintln(s.stderr, "plumb: try: note: --dry-run does not read --prior; a step that reads earlier captures reports an error")
 		}
 		var r engine.Rendered
-		for _, x := range plan.DryRun(it.lead, settings) {
+		for _, x := range settings.DryRun(it.lead) {
 			if x.Step == f.step {
 				r = x
 			}
@@ -129,7 +129,7 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitOK
 	}
 
-	res, err := plan.RunStep(ctx, f.step, it.lead, settings, prior)
+	res, err := settings.RunStep(ctx, f.step, it.lead, prior)
 	if err != nil {
 		return bad("%v", err)
 	}

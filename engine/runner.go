@@ -1,0 +1,298 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/store"
+)
+
+// DefaultCacheEntries bounds the in-memory store a Runner makes when
+// Config.Store is nil: the least recently used answers go first.
+const DefaultCacheEntries = 10_000
+
+// Config is what Bind needs to make a Runner: the integration's settings
+// and the resources the runner may share with others.
+type Config struct {
+	// Values are the settings given explicitly, by name. JSON numbers,
+	// Go ints and floats are accepted for number settings.
+	Values map[string]any
+	// LookupEnv reads the env variables settings name with `env:`
+	// (os.LookupEnv, or nil to read none).
+	LookupEnv func(string) (string, bool)
+	// Store keeps last-known-good answers (cache fallback links and
+	// response caches). nil makes an in-memory store of CacheEntries
+	// entries, owned and released by the Runner; a Store given here is
+	// not closed by Close.
+	Store store.Store
+	// CacheEntries bounds the default in-memory store (default
+	// DefaultCacheEntries). Ignored when Store is set.
+	CacheEntries int
+	// Tokens keeps OAuth2 tokens; the authorization_code grant needs one
+	// (its tokens come from a login), client_credentials may use one so a
+	// token outlives the runner.
+	Tokens auth.TokenStore
+	// LoginHint is what a "not logged in" error tells the user to do (for
+	// example the command that logs in). Default: log in to the
+	// integration to get a token.
+	LoginHint string
+}
+
+// Runner runs a Plan with its settings bound. It owns everything a run
+// needs: the resolved settings and their secrets, authenticators and their
+// token caches, the batches being collected, the answer store and the HTTP
+// transport. It is safe for concurrent use; make one per plan and settings
+// and share it, and Close it when done.
+type Runner struct {
+	plan     *Plan
+	values   map[string]any
+	secrets  []string
+	auths    []auth.Authenticator
+	authCfgs []auth.Config
+	// run is shared by every lead of the runner (batches).
+	run *runState
+
+	client      *http.Client
+	tokenClient *http.Client
+	transport   *http.Transport // owned: closed by Close
+	store       store.Store
+	ownStore    bool
+
+	mu     sync.Mutex
+	closed bool
+	active int
+	idle   chan struct{}
+}
+
+// ErrClosed is the error of a lead run by a closed Runner.
+var ErrClosed = errors.New("runner is closed")
+
+// Bind resolves the plan's settings from cfg and returns a Runner for
+// them. Every missing required setting, unknown name, value of the wrong
+// type and unusable auth section is reported at once, as a
+// steps.ErrorList positioned in the integration file.
+func (p *Plan) Bind(cfg Config) (*Runner, error) {
+	r := &Runner{plan: p, run: &runState{}}
+	switch {
+	case p.client != nil:
+		r.client, r.tokenClient = p.client, p.client
+	default:
+		r.transport = newTransport(p.in.HTTP)
+		var rt http.RoundTripper = r.transport
+		if p.transport != nil {
+			rt = p.transport(rt)
+		}
+		r.client = &http.Client{Transport: rt, CheckRedirect: sameOrigin}
+		r.tokenClient = &http.Client{Transport: rt, CheckRedirect: sameOrigin, Timeout: 30 * time.Second}
+	}
+	r.store = cfg.Store
+	if r.store == nil {
+		n := cfg.CacheEntries
+		if n <= 0 {
+			n = DefaultCacheEntries
+		}
+		r.store, r.ownStore = store.NewLRU(n), true
+	}
+	if err := p.resolve(r, cfg); err != nil {
+		r.release()
+		return nil, err
+	}
+	return r, nil
+}
+
+// sameOrigin follows a redirect only to the scheme, host and port of the
+// request that was redirected: credentials and bodies never go elsewhere.
+// A redirect to another origin is returned as the answer (a 3xx the
+// step's rules judge).
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	prev := via[len(via)-1].URL
+	if req.URL.Scheme != prev.Scheme || !strings.EqualFold(req.URL.Host, prev.Host) {
+		return http.ErrUseLastResponse
+	}
+	req.Header.Del("Referer")
+	return nil
+}
+
+// Plan is the plan the runner runs.
+func (r *Runner) Plan() *Plan { return r.plan }
+
+// Value returns a setting's resolved value.
+func (r *Runner) Value(name string) (any, bool) {
+	v, ok := r.values[name]
+	return v, ok
+}
+
+// Redact replaces every secret setting value in text with ****.
+func (r *Runner) Redact(text string) string {
+	if r == nil {
+		return text
+	}
+	for _, sec := range r.secrets {
+		text = strings.ReplaceAll(text, sec, "****")
+	}
+	return text
+}
+
+// AuthTypes lists the type of each auth section, in file order (the
+// integration's first). It holds no secret.
+func (r *Runner) AuthTypes() []string {
+	out := make([]string, len(r.authCfgs))
+	for i, c := range r.authCfgs {
+		out[i] = c.Type
+	}
+	return out
+}
+
+// enter counts a run in; it is false once the runner is closed.
+func (r *Runner) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.active++
+	return true
+}
+
+func (r *Runner) exit() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.active--
+	if r.closed && r.active == 0 && r.idle != nil {
+		close(r.idle)
+		r.idle = nil
+	}
+}
+
+// Close stops the runner: leads already running finish (partial batches
+// are sent at once instead of waiting out their wait), then its idle
+// connections and the store it made are released. Runs started after
+// Close end at once with an error outcome. Close is safe to call more
+// than once.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	var idle chan struct{}
+	if r.active > 0 {
+		idle = make(chan struct{})
+		r.idle = idle
+	}
+	r.mu.Unlock()
+	r.run.abandonExpected()
+	r.flush()
+	if idle != nil {
+		<-idle
+	}
+	r.run.wait()
+	r.release()
+	return nil
+}
+
+func (r *Runner) release() {
+	if r.transport != nil {
+		r.transport.CloseIdleConnections()
+	}
+	if c, ok := r.store.(interface{ Close() error }); ok && r.ownStore {
+		c.Close()
+	}
+}
+
+// closedResult is the result of a lead run after Close.
+func closedResult(lead map[string]any) *Result {
+	return &Result{Outcome: Error, Reason: ErrClosed.Error(), Class: ClassCanceled, Err: ErrClosed,
+		Steps: []StepResult{}, Lead: normalizeMap(lead)}
+}
+
+// Run runs the plan's steps for one lead. It never fails and never hangs:
+// whatever happens (bad data, timeouts, 5xx, unreadable answers, a
+// cancelled ctx, a closed runner) the lead leaves with a Result whose
+// outcome says so. lead is not modified; Result.Lead is a copy with the
+// appended fields. Numbers in lead may be float64, json.Number or any Go
+// integer or float type: see Normalize.
+//
+// Steps run in order; the steps of a parallel group run concurrently. A
+// skipped or successful step lets the flow go on; a failure, or an error of
+// a step without on_error: continue, stops it and becomes the flow's
+// outcome.
+func (r *Runner) Run(ctx context.Context, lead map[string]any) *Result {
+	if !r.enter() {
+		r.run.unexpect()
+		return closedResult(lead)
+	}
+	defer r.exit()
+	return r.plan.run(ctx, lead, r)
+}
+
+// RunStep runs only the named step for lead — the test console's "send
+// this one request". prior supplies captures of earlier steps the step
+// reads, by step name. The error is only for an unknown step name or a
+// closed runner; everything that happens to the request is in the Result.
+func (r *Runner) RunStep(ctx context.Context, name string, lead map[string]any, prior map[string]map[string]any) (*Result, error) {
+	if !r.enter() {
+		return nil, ErrClosed
+	}
+	defer r.exit()
+	return r.plan.runStepOnly(ctx, name, lead, r, prior)
+}
+
+// DryRun renders every step's request for lead without sending anything.
+// Captures of earlier steps are unknown in a dry run, so a step that reads
+// them reports an error instead of a request.
+func (r *Runner) DryRun(lead map[string]any) []Rendered { return r.plan.dryRun(lead, r) }
+
+// flush sends partial batches as soon as every running lead waits in one.
+func (r *Runner) flush() { r.run.drain() }
+
+// expect announces n leads about to enter Run (see runState).
+func (r *Runner) expect(n int) { r.run.expect(n) }
+
+func (r *Runner) String() string { return fmt.Sprintf("engine.Runner(%s)", r.plan.ref()) }
+
+// OAuth2Configs returns the runner's oauth2 auth sections, rendered from
+// its settings, in file order (the integration's first). Login tools
+// (`plumb auth login`, an install flow) read them. They hold the client
+// secret: Config's String masks it, but never serialise them.
+func (r *Runner) OAuth2Configs() []auth.Config {
+	var out []auth.Config
+	for i, c := range r.authCfgs {
+		if c.Type == auth.TypeOAuth2 && r.auths[i] != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// SettingInfo describes one declared setting.
+type SettingInfo struct {
+	Name     string
+	Type     string // string, number, bool, list or object
+	Env      string // the env variable it is read from, if any
+	Required bool
+	Secret   bool
+}
+
+// Setting describes the setting the integration declares as name.
+func (p *Plan) Setting(name string) (SettingInfo, bool) {
+	d, ok := p.in.Settings.Get(name)
+	if !ok || d == nil {
+		return SettingInfo{}, false
+	}
+	typ := d.Type
+	if typ == "" {
+		typ = "string"
+	}
+	return SettingInfo{Name: name, Type: typ, Env: d.Env, Required: d.Required, Secret: d.Secret}, true
+}
