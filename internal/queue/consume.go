@@ -1,0 +1,325 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Delivery is one delivery of a job to a Handler.
+type Delivery struct {
+	Job
+	// Attempt counts deliveries of this job, starting at 1. Redeliveries
+	// after a crash count too.
+	Attempt int
+	// Enqueued is when the job was stored.
+	Enqueued time.Time
+	// LastError is the previous attempt's error, if it returned one.
+	LastError string
+}
+
+// Handler runs one job. It returns the job's result, which the queue
+// stores (PutResult) before it acknowledges the job; a nil result is stored
+// as empty. An error (or a panic) means the job is retried after a backoff,
+// and dead-lettered once Config.MaxDeliver deliveries are used up.
+//
+// ctx is cancelled when Consume stops and its DrainTimeout has passed.
+// Handlers may run more than once for a job (at-least-once delivery).
+type Handler func(ctx context.Context, d Delivery) (result []byte, err error)
+
+// Consume runs handler on jobs with Config.Workers concurrent workers until
+// ctx is done. It then stops fetching, hands back jobs fetched but not
+// started, waits up to DrainTimeout for running handlers, cancels the
+// handlers' context and waits for them to return. It returns nil after a
+// shutdown through ctx and an error only if it could not start.
+//
+// Several Consume calls, in one process or many, share the work: each job
+// goes to one of them at a time.
+func (q *Queue) Consume(ctx context.Context, handler Handler) error {
+	select {
+	case <-q.closed:
+		return ErrClosed
+	default:
+	}
+	workers := q.cfg.Workers
+	it, err := q.cons.Messages(
+		jetstream.PullMaxMessages(workers),
+		jetstream.WithMessagesErrOnMissingHeartbeat(false),
+	)
+	if err != nil {
+		return fmt.Errorf("queue: consume: %w", err)
+	}
+	defer it.Stop()
+	stopDrain := context.AfterFunc(ctx, it.Drain)
+	defer stopDrain()
+
+	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	slots := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+loop:
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		msg, err := it.Next()
+		if err != nil {
+			<-slots
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				break loop
+			}
+			q.log.Warn("fetching jobs", "err", err)
+			continue
+		}
+		if ctx.Err() != nil {
+			q.handBack(msg)
+			<-slots
+			break loop
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			q.handle(handlerCtx, msg, handler)
+		}()
+	}
+	// Jobs fetched but not started go back at once rather than after AckWait.
+	for {
+		msg, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if err != nil {
+			break
+		}
+		q.handBack(msg)
+	}
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(q.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		q.log.Warn("drain timeout: cancelling running jobs", "timeout", q.cfg.DrainTimeout)
+		cancelHandlers()
+		<-done
+	}
+	return nil
+}
+
+// handBack returns a fetched, unstarted job to the queue. The delivery
+// still counts towards MaxDeliver.
+func (q *Queue) handBack(msg jetstream.Msg) {
+	if err := msg.Nak(); err != nil {
+		q.log.Warn("handing back a job", "subject", msg.Subject(), "err", err)
+	}
+}
+
+// handle runs one delivery to completion: skip if already done, dead-letter
+// if deliveries are exhausted, else run the handler while signalling
+// progress, then store the result and ack, or nak with backoff, or
+// dead-letter.
+func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) {
+	// ctl is for the queue's own bookkeeping: it outlives a cancelled
+	// handler so a result can still be stored and acked during shutdown.
+	ctl, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.ConnectTimeout)
+	defer cancel()
+	meta, err := msg.Metadata()
+	if err != nil {
+		q.log.Error("job without metadata; terminating it", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	h := msg.Headers()
+	d := Delivery{
+		Job: Job{
+			ID:          h.Get(HeaderJobID),
+			Integration: h.Get(HeaderIntegration),
+			Payload:     msg.Data(),
+			DedupeKey:   h.Get(HeaderDedupeKey),
+		},
+		Attempt:  int(meta.NumDelivered),
+		Enqueued: meta.Timestamp,
+	}
+	if d.ID == "" {
+		d.ID = strings.TrimPrefix(msg.Subject(), q.jobsPrefix)
+	}
+	log := q.log.With("job", d.ID, "attempt", d.Attempt)
+
+	if d.Attempt > 1 {
+		// A redelivery after the result was stored but before the ack
+		// landed (a crash, a lost connection): done already.
+		if _, err := q.results.Get(ctl, d.ID); err == nil {
+			log.Info("redelivered job already has a result; acking")
+			q.ack(ctl, msg, log)
+			return
+		}
+		if st, err := q.readStatus(ctl, d.ID); err == nil {
+			d.LastError = st.LastError
+		}
+	}
+	if d.Attempt > q.cfg.MaxDeliver {
+		reason := "deliveries exhausted: the last attempt did not finish (worker crashed, stopped or lost its connection)"
+		if d.LastError != "" {
+			reason += "; last error: " + d.LastError
+		}
+		q.deadLetter(ctl, msg, meta, d, reason, log)
+		return
+	}
+	q.writeStatus(ctl, d.ID, statusRecord{State: StateRunning, Attempts: d.Attempt, LastError: d.LastError}, log)
+
+	stopProgress := q.keepAlive(msg, log)
+	result, herr := q.call(ctx, handler, d)
+	stopProgress()
+
+	if herr == nil {
+		if result == nil {
+			result = []byte{}
+		}
+		if _, err := q.results.Put(ctl, d.ID, result); err != nil {
+			// Not acked: the job is redelivered and runs again.
+			log.Error("storing result; the job will be redelivered", "err", err)
+			q.nak(msg, q.backoff(d.Attempt), log)
+			return
+		}
+		q.ack(ctl, msg, log)
+		return
+	}
+	if ctx.Err() != nil {
+		// Shutting down: hand the job back now; it is not dead-lettered for
+		// an attempt the shutdown cut short (a later delivery past
+		// MaxDeliver is).
+		log.Info("job interrupted by shutdown; handing it back", "err", herr)
+		q.writeStatus(ctl, d.ID, statusRecord{State: StateQueued, Attempts: d.Attempt, LastError: herr.Error()}, log)
+		q.nak(msg, 0, log)
+		return
+	}
+	if d.Attempt >= q.cfg.MaxDeliver {
+		q.deadLetter(ctl, msg, meta, d, herr.Error(), log)
+		return
+	}
+	delay := q.backoff(d.Attempt)
+	log.Info("job failed; retrying", "err", herr, "delay", delay)
+	q.writeStatus(ctl, d.ID, statusRecord{State: StateQueued, Attempts: d.Attempt, LastError: herr.Error()}, log)
+	q.nak(msg, delay, log)
+}
+
+// call runs the handler, turning a panic into an error.
+func (q *Queue) call(ctx context.Context, handler Handler, d Delivery) (result []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.log.Error("handler panicked", "job", d.ID, "panic", r, "stack", string(debug.Stack()))
+			result, err = nil, fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return handler(ctx, d)
+}
+
+// keepAlive tells the server the job is still running every AckWait/3, so
+// a long job is not redelivered while it runs. The returned func stops it.
+func (q *Queue) keepAlive(msg jetstream.Msg, log loggerLike) func() {
+	every := q.cfg.AckWait / 3
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := msg.InProgress(); err != nil {
+					log.Warn("progress signal", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// loggerLike is the part of *slog.Logger the helpers use.
+type loggerLike interface {
+	Info(msg string, args ...any)
+	Warn(msg string, args ...any)
+	Error(msg string, args ...any)
+}
+
+// ack acknowledges msg and waits for the server's confirmation. A lost ack
+// means a redelivery, which finds the stored result and acks again.
+func (q *Queue) ack(ctx context.Context, msg jetstream.Msg, log loggerLike) {
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.Warn("ack not confirmed; the job may be redelivered and acked again", "err", err)
+	}
+}
+
+func (q *Queue) nak(msg jetstream.Msg, delay time.Duration, log loggerLike) {
+	var err error
+	if delay > 0 {
+		err = msg.NakWithDelay(delay)
+	} else {
+		err = msg.Nak()
+	}
+	if err != nil {
+		log.Warn("nak failed; the job is redelivered after AckWait", "err", err)
+	}
+}
+
+// backoff is RetryDelay·2^(attempt-1), capped at MaxRetryDelay, ±20%.
+func (q *Queue) backoff(attempt int) time.Duration {
+	d := q.cfg.RetryDelay
+	for i := 1; i < attempt && d < q.cfg.MaxRetryDelay; i++ {
+		d *= 2
+	}
+	d = min(d, q.cfg.MaxRetryDelay)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// deadLetter stores the job in the dead-letter stream with reason, then
+// acks it. If the dead letter cannot be stored the job is nakked instead
+// and dead-lettered on its next delivery.
+func (q *Queue) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, d Delivery, reason string, log loggerLike) {
+	dl := &nats.Msg{Subject: q.deadPrefix + d.ID, Data: d.Payload, Header: nats.Header{}}
+	for k, v := range msg.Headers() {
+		if strings.HasPrefix(k, "Plumb-") {
+			dl.Header[k] = v
+		}
+	}
+	if len(reason) > 4096 {
+		reason = reason[:4096] + "…"
+	}
+	dl.Header.Set(HeaderError, sanitizeHeader(reason))
+	dl.Header.Set(HeaderDeliveries, strconv.Itoa(d.Attempt))
+	if dl.Header.Get(HeaderEnqueued) == "" {
+		dl.Header.Set(HeaderEnqueued, d.Enqueued.UTC().Format(time.RFC3339Nano))
+	}
+	msgID := "dead-" + d.ID + "-" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	if _, err := q.publish(ctx, dl, msgID); err != nil {
+		log.Error("storing dead letter; will retry on the next delivery", "err", err)
+		q.nak(msg, q.backoff(d.Attempt), log)
+		return
+	}
+	log.Warn("job dead-lettered", "reason", reason)
+	q.ack(ctx, msg, log)
+}
+
+// sanitizeHeader keeps a header value on one line.
+func sanitizeHeader(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,465 @@
+// Package queue is plumb's durable work queue and key-value layer, built on
+// NATS JetStream.
+//
+// By default a Queue embeds a nats-server in the process (file storage under
+// Config.DataDir, no network listener, reached over an in-process
+// connection). With Config.URLs it connects to an external NATS cluster
+// instead; the code paths above the connection are the same.
+//
+// What lives in JetStream, for a queue named "plumb" (Config.Name):
+//
+//	stream PLUMB_JOBS   subjects plumb.jobs.<id>   work-queue retention: a job is
+//	                                               removed when a worker acks it
+//	consumer workers    durable pull consumer shared by every process: each job
+//	                    goes to one worker at a time
+//	stream PLUMB_DEAD   subjects plumb.dead.<id>   dead letters (limits retention,
+//	                                               one message per id)
+//	KV plumb_results    job results, TTL Config.ResultTTL
+//	KV plumb_status     per-job attempt bookkeeping (running, last error)
+//	KV plumb_<bucket>   buckets opened with KV for other subsystems
+//
+// Delivery is at-least-once. A job is acknowledged only after the handler
+// returned nil, and the handler is expected to store the result (PutResult)
+// before returning. A handler error, a panic, a crash or a lost process means
+// redelivery with backoff; after Config.MaxDeliver deliveries the job moves to
+// the dead-letter stream with its last error and is then acknowledged.
+// A redelivered job whose result is already stored (the process died between
+// storing the result and acking) is acked without calling the handler again.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults applied by Open to zero Config fields.
+const (
+	DefaultName          = "plumb"
+	DefaultMaxDeliver    = 5
+	DefaultAckWait       = 30 * time.Second
+	DefaultResultTTL     = 24 * time.Hour
+	DefaultDedupeWindow  = 2 * time.Minute
+	DefaultWorkers       = 4
+	DefaultRetryDelay    = time.Second
+	DefaultMaxRetryDelay = time.Minute
+	DefaultDrainTimeout  = 30 * time.Second
+	DefaultMaxAckPending = 1000
+)
+
+// Errors returned by the queue. Test with errors.Is.
+var (
+	// ErrNotFound: no job, result, dead letter or key with that id.
+	ErrNotFound = errors.New("queue: not found")
+	// ErrInvalidID: an id or name has characters that cannot be a NATS
+	// subject token or KV key.
+	ErrInvalidID = errors.New("queue: invalid id")
+	// ErrClosed: the queue was closed.
+	ErrClosed = errors.New("queue: closed")
+)
+
+// Config configures Open. The zero value (plus a DataDir) is a working
+// embedded single-node queue.
+type Config struct {
+	// DataDir holds the embedded server's file store (DataDir/nats). Required
+	// when URLs is empty; ignored otherwise.
+	DataDir string
+	// URLs of an external NATS cluster ("nats://a:4222"). Each entry may
+	// itself be a comma-separated list. Empty means: embed a server.
+	URLs []string
+	// Name prefixes every stream, subject and bucket, so that several queues
+	// can share one NATS account. Lower-case letters, digits, '_' and '-'.
+	// Default "plumb".
+	Name string
+	// Replicas of every stream and bucket (1..5). Default 1; an embedded
+	// server only supports 1. Use 3 on a 3-node cluster.
+	Replicas int
+	// MaxDeliver is how many times a job is delivered before it is
+	// dead-lettered. Default 5.
+	MaxDeliver int
+	// AckWait is how long a delivered job may go without an ack or a
+	// progress signal before the server redelivers it. Running jobs are kept
+	// alive automatically (InProgress every AckWait/3), so AckWait bounds the
+	// redelivery delay after a crashed worker, not the job's run time.
+	// Default 30s.
+	AckWait time.Duration
+	// ResultTTL is how long results (and status entries) are kept.
+	// Default 24h.
+	ResultTTL time.Duration
+	// DedupeWindow: a Publish with the same dedupe key (Job.DedupeKey, or
+	// the job id) within this window is reported as a duplicate and not
+	// stored again. Default 2m.
+	DedupeWindow time.Duration
+	// Workers is the number of concurrent handlers in Consume. Default 4.
+	Workers int
+	// RetryDelay is the first redelivery delay after a handler error; it
+	// doubles per attempt up to MaxRetryDelay, with ±20% jitter.
+	// Defaults 1s and 1m.
+	RetryDelay    time.Duration
+	MaxRetryDelay time.Duration
+	// DrainTimeout is how long Consume waits, once its context is done, for
+	// running handlers to finish before cancelling their contexts.
+	// Default 30s.
+	DrainTimeout time.Duration
+	// MaxAckPending caps the jobs delivered and not yet acked across all
+	// consumers of the queue (all processes). Default 1000.
+	MaxAckPending int
+	// SyncInterval applies to the embedded server only. 0 (the default)
+	// means every write is fsynced before JetStream acknowledges it
+	// (nats-server's sync_always), so an acknowledged Publish survives a
+	// kill -9 and an OS crash or power loss. A positive value fsyncs on that
+	// interval instead: faster, still safe against kill -9 (writes reach the
+	// OS before the ack), but an OS crash can lose up to the interval.
+	SyncInterval time.Duration
+	// ConnectTimeout bounds starting the embedded server and connecting.
+	// Default 10s.
+	ConnectTimeout time.Duration
+	// Logger receives queue events and, for the embedded server, its
+	// notices, warnings and errors. Default: discard.
+	Logger *slog.Logger
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if !nameRE.MatchString(c.Name) {
+		return fmt.Errorf("queue: name %q: want 1-32 of [a-z0-9_-]: %w", c.Name, ErrInvalidID)
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		return fmt.Errorf("queue: replicas %d: want 1..5", c.Replicas)
+	}
+	if len(c.URLs) == 0 {
+		if c.DataDir == "" {
+			return errors.New("queue: DataDir is required for the embedded server")
+		}
+		if c.Replicas != 1 {
+			return fmt.Errorf("queue: replicas %d needs a NATS cluster (Config.URLs); the embedded server has one node", c.Replicas)
+		}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt(&c.MaxDeliver, DefaultMaxDeliver)
+	defInt(&c.Workers, DefaultWorkers)
+	defInt(&c.MaxAckPending, DefaultMaxAckPending)
+	def(&c.AckWait, DefaultAckWait)
+	def(&c.ResultTTL, DefaultResultTTL)
+	def(&c.DedupeWindow, DefaultDedupeWindow)
+	def(&c.RetryDelay, DefaultRetryDelay)
+	def(&c.MaxRetryDelay, DefaultMaxRetryDelay)
+	def(&c.DrainTimeout, DefaultDrainTimeout)
+	def(&c.ConnectTimeout, 10*time.Second)
+	if c.MaxRetryDelay < c.RetryDelay {
+		c.MaxRetryDelay = c.RetryDelay
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Queue is a durable job queue with results, dead letters and KV buckets.
+// It is safe for concurrent use. Close it when done.
+type Queue struct {
+	cfg  Config
+	log  *slog.Logger
+	srv  *server.Server // nil when connected to external URLs
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	jobs jetstream.Stream
+	dead jetstream.Stream
+	cons jetstream.Consumer
+
+	results jetstream.KeyValue
+	status  jetstream.KeyValue
+
+	jobsStream, deadStream, consumerName string
+	jobsPrefix, deadPrefix               string
+	closed                               chan struct{}
+	closeErr                             error
+}
+
+// Open starts (or connects to) NATS JetStream and creates or updates the
+// queue's streams, consumer and buckets. It is idempotent: many processes
+// may Open the same queue on one cluster.
+func Open(ctx context.Context, cfg Config) (*Queue, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	q := &Queue{
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "queue", "queue", cfg.Name),
+		jobsStream:   strings.ToUpper(strings.ReplaceAll(cfg.Name, "-", "_")) + "_JOBS",
+		deadStream:   strings.ToUpper(strings.ReplaceAll(cfg.Name, "-", "_")) + "_DEAD",
+		consumerName: "workers",
+		jobsPrefix:   cfg.Name + ".jobs.",
+		deadPrefix:   cfg.Name + ".dead.",
+		closed:       make(chan struct{}),
+	}
+	if err := q.connect(); err != nil {
+		q.shutdown()
+		return nil, err
+	}
+	if err := q.setup(ctx); err != nil {
+		q.shutdown()
+		return nil, err
+	}
+	return q, nil
+}
+
+func (q *Queue) connect() error {
+	cfg := q.cfg
+	opts := []nats.Option{
+		nats.Name("plumb-" + cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.Timeout(cfg.ConnectTimeout),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				q.log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			q.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			q.log.Warn("nats async error", "err", err)
+		}),
+	}
+	var url string
+	if len(cfg.URLs) == 0 {
+		storeDir := filepath.Join(cfg.DataDir, "nats")
+		if err := os.MkdirAll(storeDir, 0o700); err != nil {
+			return fmt.Errorf("queue: data dir: %w", err)
+		}
+		sopts := &server.Options{
+			ServerName:   "plumb-embedded",
+			JetStream:    true,
+			StoreDir:     storeDir,
+			DontListen:   true, // in-process connections only
+			NoSigs:       true,
+			NoLog:        true,
+			SyncAlways:   cfg.SyncInterval == 0,
+			SyncInterval: cfg.SyncInterval,
+		}
+		srv, err := server.NewServer(sopts)
+		if err != nil {
+			return fmt.Errorf("queue: embedded nats-server: %w", err)
+		}
+		if cfg.Logger.Handler() != slog.DiscardHandler {
+			srv.SetLoggerV2(serverLogger{cfg.Logger.With("component", "nats-server")}, false, false, false)
+		}
+		srv.Start()
+		q.srv = srv
+		if !srv.ReadyForConnections(cfg.ConnectTimeout) {
+			return fmt.Errorf("queue: embedded nats-server not ready after %s", cfg.ConnectTimeout)
+		}
+		opts = append(opts, nats.InProcessServer(srv))
+	} else {
+		url = strings.Join(cfg.URLs, ",")
+		opts = append(opts, nats.RetryOnFailedConnect(false))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("queue: connect to nats %q: %w", redactURLs(url), err)
+	}
+	q.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("queue: jetstream: %w", err)
+	}
+	q.js = js
+	return nil
+}
+
+func redactURLs(s string) string {
+	if s == "" {
+		return "embedded"
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if scheme := strings.Index(p, "://"); scheme >= 0 && scheme < at {
+				parts[i] = p[:scheme+3] + "***" + p[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// setup creates or updates the streams, consumer and buckets. On a cluster
+// that has just started, JetStream answers "temporarily unavailable" until
+// it elected a meta leader, so each call is retried until ctx or
+// ConnectTimeout ends.
+func (q *Queue) setup(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.ConnectTimeout+5*time.Second)
+	defer cancel()
+	cfg := q.cfg
+	var err error
+	q.jobs, err = retry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        q.jobsStream,
+			Description: "plumb jobs (work queue)",
+			Subjects:    []string{q.jobsPrefix + "*"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			Duplicates:  cfg.DedupeWindow,
+			Discard:     jetstream.DiscardNew,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("queue: stream %s: %w", q.jobsStream, err)
+	}
+	q.dead, err = retry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:              q.deadStream,
+			Description:       "plumb dead letters",
+			Subjects:          []string{q.deadPrefix + "*"},
+			Retention:         jetstream.LimitsPolicy,
+			Storage:           jetstream.FileStorage,
+			Replicas:          cfg.Replicas,
+			MaxMsgsPerSubject: 1,
+			Duplicates:        cfg.DedupeWindow,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("queue: stream %s: %w", q.deadStream, err)
+	}
+	q.cons, err = retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return q.js.CreateOrUpdateConsumer(ctx, q.jobsStream, jetstream.ConsumerConfig{
+			Durable:       q.consumerName,
+			Description:   "plumb workers",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxDeliver:    -1, // the queue dead-letters itself, so nothing is dropped silently
+			MaxAckPending: cfg.MaxAckPending,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			Replicas:      cfg.Replicas,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("queue: consumer %s: %w", q.consumerName, err)
+	}
+	q.results, err = q.kv(ctx, "results", cfg.ResultTTL)
+	if err != nil {
+		return err
+	}
+	q.status, err = q.kv(ctx, "status", cfg.ResultTTL)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// retry calls f until it succeeds, fails with an error that retrying will
+// not fix, or ctx ends.
+func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	delay := 50 * time.Millisecond
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		v, err := f(callCtx)
+		cancel()
+		if err == nil || !transient(err) {
+			return v, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, fmt.Errorf("%w (gave up: %v)", err, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(delay*2, time.Second)
+	}
+}
+
+// transient reports whether err is the kind a starting or re-electing
+// cluster returns.
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == 503 {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "temporarily unavailable") || strings.Contains(msg, "no suitable peers") ||
+		strings.Contains(msg, "insufficient resources")
+}
+
+// Close closes the connection (draining buffered publishes and
+// subscriptions) and, for an embedded server, shuts it down and waits for
+// it to flush its store. Stop Consume (cancel its context and wait for it to
+// return) before calling Close. Close is idempotent.
+func (q *Queue) Close() error {
+	select {
+	case <-q.closed:
+		return q.closeErr
+	default:
+	}
+	q.closeErr = q.shutdown()
+	close(q.closed)
+	return q.closeErr
+}
+
+func (q *Queue) shutdown() error {
+	var errs []error
+	if q.nc != nil {
+		done := make(chan struct{})
+		q.nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+		if err := q.nc.Drain(); err != nil {
+			q.nc.Close()
+		} else {
+			t := time.NewTimer(q.cfg.ConnectTimeout)
+			select {
+			case <-done:
+			case <-t.C:
+				errs = append(errs, errors.New("queue: nats drain timed out"))
+				q.nc.Close()
+			}
+			t.Stop()
+		}
+	}
+	if q.srv != nil {
+		q.srv.Shutdown()
+		q.srv.WaitForShutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// serverLogger adapts slog to nats-server's Logger. Debug and trace are
+// off (SetLoggerV2 flags), so Debugf/Tracef are rarely called.
+type serverLogger struct{ l *slog.Logger }
+
+func (s serverLogger) Noticef(format string, v ...any) { s.l.Info(fmt.Sprintf(format, v...)) }
+func (s serverLogger) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
+func (s serverLogger) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
+func (s serverLogger) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
+func (s serverLogger) Debugf(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s serverLogger) Tracef(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }

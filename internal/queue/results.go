@@ -1,0 +1,211 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// State is where a job is in its life.
+type State string
+
+// Job states reported by Status.
+const (
+	// StateQueued: in the jobs stream, waiting for a worker (also between
+	// retries; Status.LastError then says why the last attempt failed).
+	StateQueued State = "queued"
+	// StateRunning: a worker is running it.
+	StateRunning State = "running"
+	// StateDone: its result is stored (GetResult).
+	StateDone State = "done"
+	// StateDead: dead-lettered (Dead, Retry).
+	StateDead State = "dead"
+)
+
+// Status describes one job.
+type Status struct {
+	ID    string
+	State State
+	// Attempts made so far (deliveries), when known.
+	Attempts int
+	// LastError of the last failed attempt, if any.
+	LastError string
+	// Updated is when the state was last recorded, when known.
+	Updated time.Time
+}
+
+// statusRecord is the value of a status bucket entry.
+type statusRecord struct {
+	State     State     `json:"state"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	Updated   time.Time `json:"updated"`
+}
+
+func (q *Queue) writeStatus(ctx context.Context, id string, rec statusRecord, log loggerLike) {
+	rec.Updated = time.Now().UTC()
+	if len(rec.LastError) > 4096 {
+		rec.LastError = rec.LastError[:4096] + "…"
+	}
+	b, err := json.Marshal(rec)
+	if err == nil {
+		_, err = q.status.Put(ctx, id, b)
+	}
+	if err != nil {
+		// Status is informational; the job's fate does not depend on it.
+		log.Warn("recording job status", "err", err)
+	}
+}
+
+func (q *Queue) readStatus(ctx context.Context, id string) (statusRecord, error) {
+	var rec statusRecord
+	e, err := q.status.Get(ctx, id)
+	if err != nil {
+		return rec, notFound(err)
+	}
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return rec, fmt.Errorf("queue: status of %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// PutResult stores the result of job id (kept for Config.ResultTTL).
+// Consume stores handler results itself; PutResult is for results produced
+// elsewhere (a synchronous run).
+func (q *Queue) PutResult(ctx context.Context, id string, result []byte) error {
+	if !ValidID(id) {
+		return fmt.Errorf("queue: put result %q: %w", id, ErrInvalidID)
+	}
+	if _, err := q.results.Put(ctx, id, result); err != nil {
+		return fmt.Errorf("queue: put result %s: %w", id, err)
+	}
+	return nil
+}
+
+// GetResult returns the stored result of job id, or ErrNotFound.
+func (q *Queue) GetResult(ctx context.Context, id string) ([]byte, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("queue: get result %q: %w", id, ErrInvalidID)
+	}
+	e, err := q.results.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("queue: get result %s: %w", id, notFound(err))
+	}
+	return e.Value(), nil
+}
+
+// Status reports where job id is: done (result stored), dead, running or
+// queued; ErrNotFound when the queue knows nothing of it (never published,
+// or its result expired).
+func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
+	if !ValidID(id) {
+		return Status{}, fmt.Errorf("queue: status %q: %w", id, ErrInvalidID)
+	}
+	for range 2 { // a job can finish between the lookups; look twice
+		if e, err := q.results.Get(ctx, id); err == nil {
+			st := Status{ID: id, State: StateDone, Updated: e.Created()}
+			if rec, err := q.readStatus(ctx, id); err == nil {
+				st.Attempts = rec.Attempts
+			}
+			return st, nil
+		} else if !isNotFound(err) {
+			return Status{}, fmt.Errorf("queue: status %s: %w", id, err)
+		}
+		if dj, err := q.DeadJob(ctx, id); err == nil {
+			return Status{ID: id, State: StateDead, Attempts: dj.Deliveries, LastError: dj.Error, Updated: dj.Died}, nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return Status{}, fmt.Errorf("queue: status %s: %w", id, err)
+		}
+		raw, err := q.jobs.GetLastMsgForSubject(ctx, q.jobsPrefix+id)
+		if err == nil {
+			st := Status{ID: id, State: StateQueued, Updated: raw.Time}
+			if rec, err := q.readStatus(ctx, id); err == nil && rec.Updated.After(raw.Time) {
+				st.State, st.Attempts, st.LastError, st.Updated = rec.State, rec.Attempts, rec.LastError, rec.Updated
+			}
+			return st, nil
+		} else if !isNotFound(err) {
+			return Status{}, fmt.Errorf("queue: status %s: %w", id, err)
+		}
+	}
+	return Status{}, fmt.Errorf("queue: status %s: %w", id, ErrNotFound)
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(notFound(err), ErrNotFound)
+}
+
+var bucketRE = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// KV opens (creating or updating) the key-value bucket "<name>_<bucket>"
+// with the queue's replicas, file storage, one value per key and entries
+// expiring after ttl (0: never). Other subsystems keep shared state here:
+// webhook dedupe, sync cursors, tokens, rate budgets. Use the bucket's
+// Create and Update (compare-and-set on the revision) for leases and
+// counters.
+func (q *Queue) KV(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error) {
+	if !bucketRE.MatchString(bucket) {
+		return nil, fmt.Errorf("queue: bucket %q: want 1-64 of [a-z0-9_-]: %w", bucket, ErrInvalidID)
+	}
+	return q.kv(ctx, bucket, ttl)
+}
+
+func (q *Queue) kv(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error) {
+	name := q.cfg.Name + "_" + bucket
+	kv, err := retry(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   name,
+			History:  1,
+			TTL:      ttl,
+			Storage:  jetstream.FileStorage,
+			Replicas: q.cfg.Replicas,
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: bucket %s: %w", name, err)
+	}
+	return kv, nil
+}
+
+// Stats is a snapshot of the queue's counters.
+type Stats struct {
+	// Depth is the number of jobs in the jobs stream: waiting, running or
+	// waiting for a retry.
+	Depth uint64
+	// Pending jobs have not been delivered yet.
+	Pending uint64
+	// InFlight jobs were delivered and not yet acked: running, fetched by a
+	// worker, or waiting out a retry delay.
+	InFlight int
+	// Redelivered jobs are in flight for a second or later time.
+	Redelivered int
+	// Dead is the number of dead letters.
+	Dead uint64
+}
+
+// Stats returns the queue's counters (three round trips to JetStream).
+func (q *Queue) Stats(ctx context.Context) (Stats, error) {
+	js, err := q.jobs.Info(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("queue: stats: %w", err)
+	}
+	ci, err := q.cons.Info(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("queue: stats: %w", err)
+	}
+	ds, err := q.dead.Info(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("queue: stats: %w", err)
+	}
+	return Stats{
+		Depth:       js.State.Msgs,
+		Pending:     ci.NumPending,
+		InFlight:    ci.NumAckPending,
+		Redelivered: ci.NumRedelivered,
+		Dead:        ds.State.Msgs,
+	}, nil
+}
