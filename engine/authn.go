@@ -37,6 +37,9 @@ func (c *compiler) authSection(a *steps.Auth) int {
 	if a.Type == "none" {
 		return noAuth
 	}
+	if strings.HasPrefix(a.Type, "x-") && c.plan.schemes[a.Type] == nil {
+		c.errs.Add(a.Pos, "custom schemes are registered with engine.WithAuthScheme", "auth: no scheme %q is registered", a.Type)
+	}
 	sec := &authSection{pos: a.Pos, cfg: a.Config}
 	v := reflect.ValueOf(a.Config)
 	t := v.Type()
@@ -211,4 +214,3 @@ func (p *Plan) reauth(ctx context.Context, st *step, pr *request, s *Runner) err
 	}
 	return nil
 }
-

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/plumbhq/plumb/auth"
@@ -62,10 +63,15 @@ type options struct {
 type AuthScheme func(cfg auth.Config) (auth.Authenticator, error)
 
 // WithAuthScheme registers a custom auth scheme: auth sections with
-// `type: name` are signed by what ctor builds. A built-in name cannot be
-// replaced.
+// `type: name` are signed by what ctor builds. Custom names start with
+// "x-" (for example x-acme-token), so they never clash with a built-in
+// scheme; other names are ignored. An auth section naming an x- scheme
+// that is not registered is a load error.
 func WithAuthScheme(name string, ctor AuthScheme) Option {
 	return func(o *options) {
+		if !strings.HasPrefix(name, "x-") || ctor == nil {
+			return
+		}
 		if o.schemes == nil {
 			o.schemes = map[string]AuthScheme{}
 		}

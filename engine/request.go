@@ -242,11 +242,24 @@ func (v *value) appendJSON(buf []byte, data map[string]any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(x)
+	b, err := marshalJSON(x)
 	if err != nil {
 		return nil, fmt.Errorf("value cannot be written as JSON: %v", err)
 	}
 	return append(buf, b...), nil
+}
+
+// marshalJSON is json.Marshal without HTML escaping: partners that sign or
+// compare raw bodies see `<`, `>` and `&` as written, as in a json: text
+// body.
+func marshalJSON(x any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(x); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // readCapped reads the whole body, failing when it exceeds limit bytes.

@@ -59,8 +59,8 @@ func (r *Runner) RunAll(ctx context.Context, leads iter.Seq2[map[string]any, err
 		work := make(chan job)
 		results := make(chan done, n)
 		var (
-			mu   sync.Mutex
-			cond = sync.NewCond(&mu)
+			mu     sync.Mutex
+			cond   = sync.NewCond(&mu)
 			held   int64 // bytes of finished results not yet yielded
 			head   int   // index of the next result to yield
 			quit   bool

@@ -8,8 +8,10 @@
 package steps
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -37,7 +39,8 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // is an ErrorList holding every problem found.
 func Parse(file string, src []byte) (*Integration, error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, syntaxError(file, src, err)
 	}
 	var errs ErrorList
@@ -45,6 +48,19 @@ func Parse(file string, src []byte) (*Integration, error) {
 	root := resolve(&doc)
 	if root == nil || root.Kind == 0 {
 		errs.Add(Pos{File: file, Line: 1, Col: 1}, "start from an example in examples/", "the file is empty")
+		return nil, errs.Err()
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		line := extra.Line
+		if n := resolve(&extra); n != nil && n.Line > 0 {
+			line = n.Line
+		}
+		errs.Add(Pos{File: file, Line: max(line, 1), Col: 1}, "one integration per file: remove the --- line and what follows, or move it to a file of its own", "extra YAML document")
+	} else if !errors.Is(err, io.EOF) {
+		errs = append(errs, syntaxError(file, src, err).(ErrorList)...)
+	}
+	if !checkYAML(file, &doc, &errs) {
 		return nil, errs.Err()
 	}
 	d := &decoder{file: file, errs: &errs}
@@ -310,7 +326,8 @@ func (a *Auth) validate(errs *ErrorList) {
 	if a == nil {
 		return
 	}
-	if !oneOf(a.Type, authKind) {
+	// x-NAME: a custom scheme the embedder registers (engine.WithAuthScheme)
+	if !oneOf(a.Type, authKind) && !strings.HasPrefix(a.Type, "x-") {
 		errs.Add(a.Pos, choices(authKind), "auth: unknown type %q", a.Type)
 	}
 }

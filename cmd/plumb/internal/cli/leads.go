@@ -111,8 +111,18 @@ func readSingleLead(name string, r io.Reader) (*singleSource, error) {
 func decodeLead(b []byte) (map[string]any, error) {
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	// numbers stay exact (json.Number): the engine keeps integers beyond
+	// 2^53 digit for digit
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("invalid JSON: more than one value on the line")
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
