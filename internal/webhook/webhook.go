@@ -531,6 +531,9 @@ func (v *Verifier) Sign(body []byte, id string, ts time.Time) (http.Header, erro
 	if !validHeaderValue(id) {
 		return nil, errors.New("webhook: the event id contains a control character")
 	}
+	if strings.Trim(id, " \t") != id {
+		return nil, errors.New("webhook: the event id starts or ends with white space, which HTTP drops in transit")
+	}
 	if ts.IsZero() {
 		ts = v.now()
 	}
