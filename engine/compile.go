@@ -361,7 +361,7 @@ func (c *compiler) tmpl(s steps.String, mode template.Mode, sc scope) *template.
 	if err != nil {
 		var te *template.Error
 		if errors.As(err, &te) {
-			c.errs.Add(offset(s.Pos, te.Line, te.Col), "see the template syntax in the README", "bad template: %s", te.Msg)
+			c.errs.Add(offset(s.Pos, te.Line, te.Col), "see Templates in docs/format.md", "bad template: %s", te.Msg)
 		} else {
 			c.errs.Add(s.Pos, "", "bad template: %v", err)
 		}

@@ -1,6 +1,6 @@
 // Command plumb runs declarative HTTP integrations against leads.
 //
-// Run `plumb help` for the commands; the README documents them all.
+// Run `plumb help` for the commands; docs/cli.md documents them all.
 package main
 
 import (
