@@ -59,6 +59,11 @@ const DefaultTolerance = 5 * time.Minute
 // body of every delivery that does not match an earlier one.
 const MaxSecrets = 10
 
+// MaxSignatures bounds how many signatures one delivery may carry in
+// schemes with a list (standard-webhooks, svix, stripe); a rotation sends
+// two. A delivery with more is refused with [ErrBadSignature].
+const MaxSignatures = 32
+
 // Config describes how one hook's deliveries are signed. It comes from the
 // operator's trusted configuration; [New] checks it.
 type Config struct {
@@ -363,6 +368,9 @@ func (v *Verifier) decodeSecret(s string) ([]byte, error) {
 	if s == "" {
 		return nil, errors.New("is empty")
 	}
+	if strings.TrimSpace(s) != s {
+		return nil, errors.New("starts or ends with white space (a newline read from a file?)")
+	}
 	if v.kind != kindStandard {
 		return []byte(s), nil
 	}
@@ -414,6 +422,9 @@ func (v *Verifier) Verify(h http.Header, body []byte) (Event, error) {
 			for _, f := range strings.Fields(val) {
 				present = true
 				if b64, ok := strings.CutPrefix(f, "v1,"); ok {
+					if len(cands) == MaxSignatures {
+						return Event{}, fail(ErrBadSignature, v.sigHeader+" has more than "+strconv.Itoa(MaxSignatures)+" signatures")
+					}
 					if sig, ok := encBase64.decode(b64); ok {
 						cands = append(cands, sig)
 					}
@@ -443,6 +454,9 @@ func (v *Verifier) Verify(h http.Header, body []byte) (Event, error) {
 				}
 				tsRaw = val
 			case "v1":
+				if len(cands) == MaxSignatures {
+					return Event{}, fail(ErrBadSignature, v.sigHeader+" has more than "+strconv.Itoa(MaxSignatures)+" signatures")
+				}
 				if sig, ok := encHex.decode(val); ok { // unreadable entries are ignored, as Stripe's libraries do
 					cands = append(cands, sig)
 				}

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // mustNew builds a verifier or fails the test.
@@ -85,6 +88,8 @@ func TestRejects(t *testing.T) {
 		{"std negative timestamp", std, with(stdH, "webhook-timestamp", "-1800000000"), body, now0, ErrBadSignature},
 		{"std only v1a", std, with(stdH, "webhook-signature", "v1a,aGVsbG8="), body, now0, ErrBadSignature},
 		{"std partial v1", std, with(stdH, "webhook-signature", "v1,"), body, now0, ErrBadSignature},
+		{"std too many signatures", std, with(stdH, "webhook-signature", strings.Repeat(stdWrongV1+" ", MaxSignatures)+stdH.Get("webhook-signature")), body, now0, ErrBadSignature},
+		{"std as many signatures as allowed", std, with(stdH, "webhook-signature", strings.Repeat(stdWrongV1+" ", MaxSignatures-1)+stdH.Get("webhook-signature")), body, now0, nil},
 		{"std v1 not base64", std, with(stdH, "webhook-signature", "v1,!!!"), body, now0, ErrBadSignature},
 		// A valid signature replayed under svix-* headers to a standard hook is unsigned.
 		{"std svix headers", std, hdr("svix-id", "msg_1", "svix-timestamp", fmt.Sprint(now0), "svix-signature", stdH.Get("webhook-signature")), body, now0, ErrMissingSignature},
@@ -111,6 +116,7 @@ func TestRejects(t *testing.T) {
 		{"stripe changed t", st, hdr("Stripe-Signature", strings.Replace(stH.Get("Stripe-Signature"), "t=18", "t=17", 1)), body, now0, ErrBadSignature},
 		{"stripe two t", st, hdr("Stripe-Signature", stH.Get("Stripe-Signature")+",t=1"), body, now0, ErrBadSignature},
 		{"stripe only v0", st, hdr("Stripe-Signature", strings.Replace(stH.Get("Stripe-Signature"), "v1=", "v0=", 1)), body, now0, ErrBadSignature},
+		{"stripe too many signatures", st, hdr("Stripe-Signature", stH.Get("Stripe-Signature")+strings.Repeat(",v1=00", MaxSignatures)), body, now0, ErrBadSignature},
 		{"stripe garbage", st, hdr("Stripe-Signature", ",,,=,t,v1"), body, now0, ErrBadSignature},
 
 		// Seed 000.
@@ -296,6 +302,7 @@ func TestNewErrors(t *testing.T) {
 		{Config{Preset: PresetGitHub}, "at least one secret"},
 		{Config{Preset: PresetGitHub, Secrets: []string{secret, ""}}, "secret 2: is empty"},
 		{Config{Preset: PresetGitHub, Secrets: make([]string, MaxSecrets+1)}, "at most 10"},
+		{Config{Preset: PresetGitHub, Secrets: []string{secret + "\n"}}, "secret 1: starts or ends with white space"},
 		{Config{Preset: PresetStandard, Secrets: []string{"whsec_" + secret + "!"}}, "secret 1: is not base64"},
 		{Config{Preset: PresetStandard, Secrets: []string{"whsec_"}}, "secret 1: is empty after"},
 		{ok(Config{Preset: PresetGitHub, Header: "X-Sig"}), "header is only for preset hmac"},
@@ -411,6 +418,35 @@ func TestHTTPStatus(t *testing.T) {
 	if HTTPStatus(nil) != http.StatusOK || HTTPStatus(errors.New("x")) != http.StatusInternalServerError ||
 		HTTPStatus(fmt.Errorf("wrapped: %w", fail(ErrStale, "d"))) != http.StatusUnauthorized {
 		t.Fatal("HTTPStatus mapping")
+	}
+}
+
+// Config is written in the operator's YAML with these keys.
+func TestConfigFromYAML(t *testing.T) {
+	var cfg Config
+	err := yaml.Unmarshal([]byte(`
+preset: hmac
+secrets: [new-secret, old-secret]
+header: X-Slack-Signature
+prefix: v0=
+algorithm: sha256
+encoding: hex
+signed: "v0:{timestamp}:{body}"
+timestamp_header: X-Slack-Request-Timestamp
+id_header: X-Request-Id
+tolerance: 2m
+`), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Preset: PresetHMAC, Secrets: []string{"new-secret", "old-secret"}, Header: "X-Slack-Signature", Prefix: "v0=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}", TimestampHeader: "X-Slack-Request-Timestamp",
+		IDHeader: "X-Request-Id", Tolerance: 2 * time.Minute}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("decoded %#v", cfg)
+	}
+	if _, err := New(cfg, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
