@@ -116,6 +116,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, c := range n.Content {
+			if r := resolve(c); v.Type().Elem().Kind() == reflect.Pointer && r != nil && r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
+				d.errorf(c, "remove the empty item or fill it in", "%s[%d] is empty", what, i)
+				continue
+			}
 			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", what, i))
 		}
 		v.Set(s)
@@ -347,9 +351,15 @@ func levenshtein(a, b string) int {
 // at their position in file, and String, Map and Value fields keep theirs.
 // what names the value in messages. Other tools that read plumb YAML (test
 // cases) use it so their errors look the same; their own special types
-// implement NodeDecoder.
+// implement NodeDecoder. A whole document (a yaml.DocumentNode) is first
+// checked like an integration file: unknown tags, self-referring aliases
+// and alias expansion beyond MaxAliasNodes are errors.
 func Decode(file string, n *yaml.Node, v any, what string) ErrorList {
 	var errs ErrorList
+	if n != nil && n.Kind == yaml.DocumentNode && !checkYAML(file, n, &errs) {
+		errs.Sort()
+		return errs
+	}
 	d := &decoder{file: file, errs: &errs}
 	d.decode(n, reflect.ValueOf(v).Elem(), what)
 	errs.Sort()

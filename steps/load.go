@@ -147,6 +147,8 @@ func (in *Integration) validate(errs *ErrorList) {
 		}
 		if !oneOf(s.Value.Type, setTypes) {
 			errs.Add(s.Value.Pos, choices(setTypes), "setting %q: unknown type %q", s.Key, s.Value.Type)
+		} else {
+			s.Value.checkDefault(s.Key, errs)
 		}
 	}
 	in.Auth.validate(errs)
@@ -185,7 +187,7 @@ func (in *Integration) validateStep(st *Step, seen map[string]Pos, errs *ErrorLi
 		errs.Add(st.Pos, "fail_fast goes with parallel", "fail_fast outside a parallel group")
 	}
 	if !st.Name.IsSet() {
-		errs.Add(st.Pos, "", "step: missing required key \"name\"")
+		errs.Add(st.Pos, "every step needs a name: later steps read its captures as steps.<name>", "step: missing required key \"name\"")
 	}
 	if st.Request == nil {
 		errs.Add(st.Pos, "", "step %q: missing required key \"request\"", st.Name.Value)
@@ -193,6 +195,7 @@ func (in *Integration) validateStep(st *Step, seen map[string]Pos, errs *ErrorLi
 	{
 		name := st.Name.Value
 		switch {
+		case !st.Name.IsSet():
 		case !identRE.MatchString(name):
 			errs.Add(st.Name.Pos, "later steps refer to it as steps.<name>, so use letters, digits and _", "step name %q is not a valid name", name)
 		case seen[name] != Pos{}:
@@ -212,11 +215,17 @@ func (st *Step) validate(errs *ErrorList) {
 		errs.Add(st.Response.Pos, "", "step %q: max_bytes must not be negative", st.Name.Value)
 	}
 	st.Auth.validate(errs)
+	checkWhen(st.When, "when", errs)
+	checkWhen(st.Outcome.FailureWhen, "outcome.failure_when", errs)
+	checkWhen(st.Outcome.ErrorWhen, "outcome.error_when", errs)
 	for i, v := range st.Variants {
 		if v == nil {
 			continue
 		}
 		v.Auth.validate(errs)
+		checkWhen(v.When, "variant when", errs)
+		checkURL(v.URL, "variant url", errs)
+		checkHeaders(v.Headers, "variant headers", errs)
 		if !v.When.IsSet() && i != len(st.Variants)-1 {
 			errs.Add(v.Pos, "the variant without when is the else, so it comes last", "variant without when before other variants")
 		}
@@ -276,6 +285,10 @@ func (st *Step) validate(errs *ErrorList) {
 		if f.Flag != "" && (f.Defaults == nil || !fieldRE.MatchString(f.Flag)) {
 			errs.Add(f.Pos, "flag goes with defaults and names a lead field", "bad flag %q", f.Flag)
 		}
+		if r := f.Request; r != nil {
+			checkURL(r.URL, "fallback url", errs)
+			checkHeaders(r.Headers, "fallback headers", errs)
+		}
 		if f.Skip != nil && i != len(st.Fallback)-1 {
 			errs.Add(f.Pos, "skip always answers, so links after it never run", "skip must be the last fallback link")
 		}
@@ -298,6 +311,8 @@ func (st *Step) validate(errs *ErrorList) {
 		if r.Method.IsSet() && !oneOf(m, methods) {
 			errs.Add(r.Method.Pos, choices(methods), "unknown HTTP method %q", r.Method.Value)
 		}
+		checkURL(r.URL, "url", errs)
+		checkHeaders(r.Headers, "headers", errs)
 		if r.Body != nil {
 			n := 0
 			for _, set := range []bool{r.Body.JSON != nil, r.Body.Form != nil, r.Body.XML.IsSet(), r.Body.Text.IsSet()} {
@@ -330,4 +345,5 @@ func (a *Auth) validate(errs *ErrorList) {
 	if !oneOf(a.Type, authKind) && !strings.HasPrefix(a.Type, "x-") {
 		errs.Add(a.Pos, choices(authKind), "auth: unknown type %q", a.Type)
 	}
+	a.checkValues(errs)
 }

@@ -49,7 +49,9 @@ type Setting struct {
 	Env string `yaml:"env"`
 	// Type is string (default), number, bool, list or object.
 	Type string `yaml:"type"`
-	Pos  Pos    `yaml:"-"`
+	// KeyPos holds the position of each key's value, for errors.
+	KeyPos map[string]Pos `yaml:"-"`
+	Pos    Pos            `yaml:"-"`
 }
 
 // Step is one HTTP call and what to make of its answer.
@@ -179,6 +181,7 @@ type String struct {
 	Value string
 	Pos   Pos
 	set   bool
+	tag   string // the YAML tag of the scalar (!!str, !!int, ...)
 }
 
 // IsSet reports whether the key was present in the file.
@@ -193,7 +196,7 @@ func (s *String) decodeNode(d *decoder, n *yaml.Node, what string) {
 	if n.Tag == "!!null" {
 		return
 	}
-	s.Value, s.set = n.Value, true
+	s.Value, s.set, s.tag = n.Value, true, n.Tag
 	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 		// block scalars start on the line after the indicator
 		s.Pos.Line++
