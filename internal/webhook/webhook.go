@@ -65,47 +65,48 @@ const MaxSecrets = 10
 const MaxSignatures = 32
 
 // Config describes how one hook's deliveries are signed. It comes from the
-// operator's trusted configuration; [New] checks it.
+// operator's trusted configuration (the yaml keys below); [New] checks it.
+// Every way of printing or marshalling a Config masks its secrets.
 type Config struct {
 	// Preset names the scheme: one of the Preset* constants.
-	Preset string `yaml:"preset" json:"preset"`
+	Preset string `yaml:"preset"`
 	// Secrets are the active secrets, newest first. A delivery verifies if
 	// any of them produced one of its signatures, so a rotation lists the
 	// new and the old secret until the old one is retired. [Verifier.Sign]
 	// signs with the first (or, for schemes that carry several signatures,
 	// with each).
-	Secrets []string `yaml:"secrets" json:"secrets"`
+	Secrets []string `yaml:"secrets"`
 
 	// Header is the signature header (PresetHMAC only), e.g. "X-Signature".
-	Header string `yaml:"header,omitempty" json:"header,omitempty"`
+	Header string `yaml:"header,omitempty"`
 	// Prefix precedes the encoded signature in Header (PresetHMAC only),
 	// e.g. "sha256=" or "v0=". Empty means none.
-	Prefix string `yaml:"prefix,omitempty" json:"prefix,omitempty"`
+	Prefix string `yaml:"prefix,omitempty"`
 	// Algorithm is the HMAC hash (PresetHMAC only): "sha1", "sha256"
 	// (default) or "sha512".
-	Algorithm string `yaml:"algorithm,omitempty" json:"algorithm,omitempty"`
+	Algorithm string `yaml:"algorithm,omitempty"`
 	// Encoding is how the signature is written (PresetHMAC only): "hex"
 	// (default, either case accepted), "base64" or "base64url" (padded).
-	Encoding string `yaml:"encoding,omitempty" json:"encoding,omitempty"`
+	Encoding string `yaml:"encoding,omitempty"`
 	// Signed is the signed content (PresetHMAC only): literal text with the
 	// placeholders {body} (the raw body, required), {timestamp} (the value of
 	// TimestampHeader as sent) and {id} (the value of IDHeader as sent);
 	// "{{" stands for a literal "{". Two placeholders must be separated by
 	// literal text, as in "{timestamp}.{body}" or "v0:{timestamp}:{body}".
 	// Default "{body}".
-	Signed string `yaml:"signed,omitempty" json:"signed,omitempty"`
+	Signed string `yaml:"signed,omitempty"`
 	// TimestampHeader carries the signed unix timestamp in seconds
 	// (PresetHMAC only; requires {timestamp} in Signed and vice versa).
-	TimestampHeader string `yaml:"timestamp_header,omitempty" json:"timestamp_header,omitempty"`
+	TimestampHeader string `yaml:"timestamp_header,omitempty"`
 	// IDHeader carries the delivery's event id (PresetHMAC only). It is
 	// signed when Signed uses {id}; otherwise it is only read for [Event.ID]
 	// and a sender could change it without breaking the signature.
-	IDHeader string `yaml:"id_header,omitempty" json:"id_header,omitempty"`
+	IDHeader string `yaml:"id_header,omitempty"`
 	// Tolerance is how far a signed timestamp may lie from now, in either
 	// direction, before the delivery is refused as stale; zero means
 	// [DefaultTolerance]. Only for schemes that sign a timestamp
 	// (standard-webhooks, svix, stripe, hmac with TimestampHeader).
-	Tolerance time.Duration `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
+	Tolerance time.Duration `yaml:"tolerance,omitempty"`
 }
 
 // String describes c with its secrets masked, so a Config can be logged.
@@ -116,6 +117,39 @@ func (c Config) String() string {
 
 // GoString is [Config.String], so %#v masks the secrets too.
 func (c Config) GoString() string { return c.String() }
+
+// maskedConfig is Config as it is shown: every secret replaced by "***".
+type maskedConfig struct {
+	Preset          string   `json:"preset" yaml:"preset"`
+	Secrets         []string `json:"secrets" yaml:"secrets"`
+	Header          string   `json:"header,omitempty" yaml:"header,omitempty"`
+	Prefix          string   `json:"prefix,omitempty" yaml:"prefix,omitempty"`
+	Algorithm       string   `json:"algorithm,omitempty" yaml:"algorithm,omitempty"`
+	Encoding        string   `json:"encoding,omitempty" yaml:"encoding,omitempty"`
+	Signed          string   `json:"signed,omitempty" yaml:"signed,omitempty"`
+	TimestampHeader string   `json:"timestamp_header,omitempty" yaml:"timestamp_header,omitempty"`
+	IDHeader        string   `json:"id_header,omitempty" yaml:"id_header,omitempty"`
+	Tolerance       string   `json:"tolerance,omitempty" yaml:"tolerance,omitempty"`
+}
+
+func (c Config) masked() maskedConfig {
+	m := maskedConfig{Preset: c.Preset, Secrets: make([]string, len(c.Secrets)), Header: c.Header, Prefix: c.Prefix,
+		Algorithm: c.Algorithm, Encoding: c.Encoding, Signed: c.Signed, TimestampHeader: c.TimestampHeader, IDHeader: c.IDHeader}
+	for i := range m.Secrets {
+		m.Secrets[i] = "***"
+	}
+	if c.Tolerance != 0 {
+		m.Tolerance = c.Tolerance.String()
+	}
+	return m
+}
+
+// MarshalJSON writes c with the YAML key names and every secret masked as
+// "***", so a Config can appear in JSON output without leaking.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.masked()) }
+
+// MarshalYAML is [Config.MarshalJSON] for gopkg.in/yaml.v3.
+func (c Config) MarshalYAML() (any, error) { return c.masked(), nil }
 
 // Event is what a verified delivery says about itself, for routing and
 // dedupe. Fields the scheme does not provide are empty.

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -407,7 +408,15 @@ func TestEventKeyAndDedupeKey(t *testing.T) {
 
 func TestConfigStringMasksSecrets(t *testing.T) {
 	cfg := Config{Preset: PresetGitHub, Secrets: []string{"hunter2-very-secret"}}
-	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v", &cfg)} {
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ys, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v", &cfg), string(js), string(ys)} {
 		if strings.Contains(s, "hunter2") || !strings.Contains(s, "github") {
 			t.Errorf("formatted Config = %q", s)
 		}
