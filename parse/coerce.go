@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -214,11 +215,14 @@ func toString(v any) (any, error) {
 	case uint64:
 		return strconv.FormatUint(x, 10), nil
 	case map[string]any, []any:
-		b, err := json.Marshal(x)
-		if err != nil {
+		// No HTML escaping: "<a&b>" stays as written, not "\u003ca\u0026b\u003e".
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(x); err != nil {
 			return nil, fmt.Errorf("%s cannot be written as a string: %v", describe(v), err)
 		}
-		return string(b), nil
+		return strings.TrimSuffix(b.String(), "\n"), nil
 	}
 	if i, ok := asInt64(v); ok {
 		return strconv.FormatInt(i, 10), nil

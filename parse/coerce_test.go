@@ -117,3 +117,11 @@ func TestCoerceErrorQuotesAtMost64Bytes(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// Issue 13: an object coerced to a string keeps < > & as they are.
+func TestCoerceStringNoHTMLEscaping(t *testing.T) {
+	v, err := Coerce(map[string]any{"a": "<b>&</b>", "l": []any{"<"}}, TypeString)
+	if err != nil || v != `{"a":"<b>&</b>","l":["<"]}` {
+		t.Errorf("Coerce = %v, %v", v, err)
+	}
+}

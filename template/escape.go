@@ -59,6 +59,33 @@ func marshalCompact(v any) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
+// marshalIndent is json.MarshalIndent without HTML escaping.
+func marshalIndent(v any) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return "", ferr("json: cannot encode value: " + jsonErrMsg(err))
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+// MarshalJSON is json.Marshal without HTML escaping: "<", ">" and "&" are
+// written as they are, not as \u003c, \u003e, \u0026, so a partner that
+// signs or compares raw bodies sees the bytes the author meant. Use it
+// for every JSON request body.
+func MarshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("json: %w", err)
+	}
+	out := b.Bytes()
+	return out[:len(out)-1], nil // Encode ends with a newline
+}
+
 // jsonErrMsg keeps encoding/json's error text, which names types, not values.
 func jsonErrMsg(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")

@@ -144,6 +144,13 @@ func (s *Set) funcMap() template.FuncMap {
 		return base64.StdEncoding.EncodeToString(hmacSHA256(key, msg))
 	}
 	fm["json"] = func(v any) (string, error) { return marshalCompact(v) }
+	// sprig's toJson and toPrettyJson use json.Marshal, which writes < > &
+	// as \u003c \u003e \u0026; partners that sign raw bodies would see
+	// other bytes than the author wrote.
+	fm["toJson"] = func(v any) string { s, _ := marshalCompact(v); return s }
+	fm["mustToJson"] = func(v any) (string, error) { return marshalCompact(v) }
+	fm["toPrettyJson"] = func(v any) string { s, _ := marshalIndent(v); return s }
+	fm["mustToPrettyJson"] = func(v any) (string, error) { return marshalIndent(v) }
 
 	// Root placeholders: they make `lead.email` parse; the compiler rewrites
 	// every use into a lookup, so they never run.
