@@ -72,11 +72,22 @@ func Compile(src string) (*Program, error) {
 		if errors.As(err, &fe) {
 			return nil, &Error{Line: max(fe.Line, 1), Col: fe.Column + 1, Msg: fe.Message}
 		}
-		return nil, &Error{Line: 1, Msg: err.Error()}
+		msg := err.Error()
+		if rest, ok := strings.CutPrefix(msg, "expected bool, but got "); ok {
+			msg = "a condition must be true or false, but this one gives " + rest
+		}
+		return nil, &Error{Line: 1, Col: firstCol(src), Msg: msg}
 	}
 	p := &Program{src: src, prog: prog}
 	p.refs = collectRefs(prog.Node())
 	return p, nil
+}
+
+// firstCol is the 1-based column of the first non-space byte of src's
+// first line.
+func firstCol(src string) int {
+	line, _, _ := strings.Cut(src, "\n")
+	return len(line) - len(strings.TrimLeft(line, " \t")) + 1
 }
 
 // Source returns the expression as written.

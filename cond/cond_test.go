@@ -154,3 +154,15 @@ func BenchmarkEval(b *testing.B) {
 		}
 	}
 }
+
+// Issue 13: a condition that is a literal of another type (when: 1) is a
+// compile error with a position.
+func TestNonBoolLiteralIsPositionedError(t *testing.T) {
+	for _, src := range []string{"1", "0.5", `"abc"`, "nil", "[1]", "lead", "  1 + 1"} {
+		_, err := Compile(src)
+		var e *Error
+		if !errors.As(err, &e) || e.Line != 1 || e.Col == 0 || !strings.Contains(e.Msg, "true or false") {
+			t.Errorf("Compile(%q) = %#v, want a positioned *Error", src, err)
+		}
+	}
+}
