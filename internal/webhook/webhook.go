@@ -430,8 +430,11 @@ func (v *Verifier) Tolerance() time.Duration { return v.tolerance }
 // exactly as received (never a re-encoded copy). It returns what the
 // delivery says about itself once its signature has been verified against
 // one of the secrets and its signed timestamp, if any, lies within the
-// tolerance. Every error is an [*Error] wrapping [ErrMissingSignature],
-// [ErrBadSignature] or [ErrStale]; all of them mean HTTP 401.
+// tolerance. The signature is checked before the timestamp, so [ErrStale]
+// always means a genuine delivery that is too old (a replay or a late
+// retry) or too early (a skewed clock). Every error is an [*Error] wrapping
+// [ErrMissingSignature], [ErrBadSignature] or [ErrStale]; all of them mean
+// HTTP 401.
 func (v *Verifier) Verify(h http.Header, body []byte) (Event, error) {
 	var cands [][]byte
 	var tsRaw, idRaw string
