@@ -28,8 +28,9 @@ type Delivery struct {
 }
 
 // Handler runs one job. It returns the job's result, which the queue
-// stores (PutResult) before it acknowledges the job; a nil result is stored
-// as empty. An error (or a panic) means the job is retried after a backoff,
+// stores before it acknowledges the job; a nil result is stored as empty.
+// A job's first stored result stands: should a job run twice, the second
+// result is discarded. An error (or a panic) means the job is retried after a backoff,
 // and dead-lettered once Config.MaxDeliver deliveries are used up.
 //
 // ctx is cancelled when Consume stops and its DrainTimeout has passed.
@@ -51,56 +52,68 @@ func (q *Queue) Consume(ctx context.Context, handler Handler) error {
 	default:
 	}
 	workers := q.cfg.Workers
-	it, err := q.cons.Messages(
-		jetstream.PullMaxMessages(workers),
-		jetstream.WithMessagesErrOnMissingHeartbeat(false),
-	)
-	if err != nil {
-		return fmt.Errorf("queue: consume: %w", err)
-	}
-	defer it.Stop()
-	stopDrain := context.AfterFunc(ctx, it.Drain)
-	defer stopDrain()
-
+	// A pull asks for as many jobs as there are idle workers, and each job
+	// goes to a worker the moment it arrives: nothing waits in a client
+	// buffer, where its AckWait would run without progress signals. The
+	// pull's expiry bounds how long a shutdown waits for it.
+	fetchWait := min(time.Second, q.cfg.AckWait/2)
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 	slots := make(chan struct{}, workers)
 	var wg sync.WaitGroup
-loop:
-	for {
+	errDelay := 50 * time.Millisecond
+	for ctx.Err() == nil {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			break loop
-		}
-		msg, err := it.Next()
-		if err != nil {
-			<-slots
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				break loop
-			}
-			q.log.Warn("fetching jobs", "err", err)
 			continue
 		}
-		if ctx.Err() != nil {
-			q.handBack(msg)
+		n := 1
+	more:
+		for n < workers {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		batch, err := q.cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
+		if err == nil {
+			got := 0
+			for msg := range batch.Messages() {
+				got++
+				if ctx.Err() != nil {
+					q.handBack(msg)
+					<-slots
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-slots }()
+					q.handle(handlerCtx, msg, handler)
+				}()
+			}
+			n -= got
+			err = batch.Error()
+		}
+		for range n {
 			<-slots
-			break loop
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			q.handle(handlerCtx, msg, handler)
-		}()
-	}
-	// Jobs fetched but not started go back at once rather than after AckWait.
-	for {
-		msg, err := it.Next(jetstream.NextMaxWait(time.Second))
-		if err != nil {
-			break
+		if err == nil || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			errDelay = 50 * time.Millisecond
+			continue
 		}
-		q.handBack(msg)
+		// Disconnected, or the cluster is electing a leader: back off.
+		q.log.Warn("fetching jobs", "err", err, "retry_in", errDelay)
+		t := time.NewTimer(errDelay)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		errDelay = min(2*errDelay, 2*time.Second)
 	}
 
 	done := make(chan struct{})
@@ -156,6 +169,19 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 	}
 	log := q.log.With("job", d.ID, "attempt", d.Attempt)
 
+	// The server's delivery count can fall back after the server itself is
+	// killed (consumer state is flushed lazily), so the attempt recorded in
+	// the status bucket for this very message (same stream sequence) counts
+	// too: a job that takes its worker down with it still reaches
+	// MaxDeliver, and a job whose result was stored is recognised.
+	seq := meta.Sequence.Stream
+	if rec, err := q.readStatus(ctl, d.ID); err == nil && rec.Seq == seq {
+		d.LastError = rec.LastError
+		if rec.Attempts >= d.Attempt {
+			d.Attempt = rec.Attempts + 1
+			log = q.log.With("job", d.ID, "attempt", d.Attempt)
+		}
+	}
 	if d.Attempt > 1 {
 		// A redelivery after the result was stored but before the ack
 		// landed (a crash, a lost connection): done already.
@@ -163,9 +189,6 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 			log.Info("redelivered job already has a result; acking")
 			q.ack(ctl, msg, log)
 			return
-		}
-		if st, err := q.readStatus(ctl, d.ID); err == nil {
-			d.LastError = st.LastError
 		}
 	}
 	if d.Attempt > q.cfg.MaxDeliver {
@@ -176,7 +199,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 		q.deadLetter(ctl, msg, meta, d, reason, log)
 		return
 	}
-	q.writeStatus(ctl, d.ID, statusRecord{State: StateRunning, Attempts: d.Attempt, LastError: d.LastError}, log)
+	q.writeStatus(ctl, d.ID, statusRecord{State: StateRunning, Seq: seq, Attempts: d.Attempt, LastError: d.LastError}, log)
 
 	stopProgress := q.keepAlive(msg, log)
 	result, herr := q.call(ctx, handler, d)
@@ -186,11 +209,17 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 		if result == nil {
 			result = []byte{}
 		}
-		if _, err := q.results.Put(ctl, d.ID, result); err != nil {
-			// Not acked: the job is redelivered and runs again.
-			log.Error("storing result; the job will be redelivered", "err", err)
-			q.nak(msg, q.backoff(d.Attempt), log)
-			return
+		// Create, not Put: a job's first stored result stands. A second run
+		// (the server redelivered while a slow worker was still running, or
+		// an id was reused) does not overwrite it.
+		if _, err := q.results.Create(ctl, d.ID, result); err != nil {
+			if !errors.Is(err, jetstream.ErrKeyExists) {
+				// Not acked: the job is redelivered and runs again.
+				log.Error("storing result; the job will be redelivered", "err", err)
+				q.nak(msg, q.backoff(d.Attempt), log)
+				return
+			}
+			log.Warn("job already has a stored result; keeping the first and discarding this run's")
 		}
 		q.ack(ctl, msg, log)
 		return
@@ -200,7 +229,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 		// an attempt the shutdown cut short (a later delivery past
 		// MaxDeliver is).
 		log.Info("job interrupted by shutdown; handing it back", "err", herr)
-		q.writeStatus(ctl, d.ID, statusRecord{State: StateQueued, Attempts: d.Attempt, LastError: herr.Error()}, log)
+		q.writeStatus(ctl, d.ID, statusRecord{State: StateQueued, Seq: seq, Attempts: d.Attempt, LastError: herr.Error()}, log)
 		q.nak(msg, 0, log)
 		return
 	}
@@ -210,7 +239,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 	}
 	delay := q.backoff(d.Attempt)
 	log.Info("job failed; retrying", "err", herr, "delay", delay)
-	q.writeStatus(ctl, d.ID, statusRecord{State: StateQueued, Attempts: d.Attempt, LastError: herr.Error()}, log)
+	q.writeStatus(ctl, d.ID, statusRecord{State: StateQueued, Seq: seq, Attempts: d.Attempt, LastError: herr.Error()}, log)
 	q.nak(msg, delay, log)
 }
 

@@ -286,7 +286,9 @@ func (q *Queue) connect() error {
 		return fmt.Errorf("queue: connect to nats %q: %w", redactURLs(url), err)
 	}
 	q.nc = nc
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, err error) {
+		q.log.Warn("asynchronous status write failed", "subject", msg.Subject, "err", err)
+	}))
 	if err != nil {
 		return fmt.Errorf("queue: jetstream: %w", err)
 	}
@@ -430,6 +432,15 @@ func (q *Queue) Close() error {
 
 func (q *Queue) shutdown() error {
 	var errs []error
+	if q.js != nil {
+		t := time.NewTimer(q.cfg.ConnectTimeout)
+		select {
+		case <-q.js.PublishAsyncComplete():
+		case <-t.C:
+			errs = append(errs, errors.New("queue: status writes still pending at close"))
+		}
+		t.Stop()
+	}
 	if q.nc != nil {
 		done := make(chan struct{})
 		q.nc.SetClosedHandler(func(*nats.Conn) { close(done) })

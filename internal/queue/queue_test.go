@@ -280,7 +280,7 @@ func TestRetryThenDeadThenRetryFromDLQ(t *testing.T) {
 func TestLongJobNotRedelivered(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.AckWait = 300 * time.Millisecond
+	cfg.AckWait = time.Second
 	q := openQueue(t, cfg)
 	ctx := ctxT(t)
 	var runs atomic.Int32
@@ -288,9 +288,9 @@ func TestLongJobNotRedelivered(t *testing.T) {
 	consume(t, q, func(ctx context.Context, d Delivery) ([]byte, error) {
 		runs.Add(1)
 		running <- struct{}{}
-		// Simulated slow partner: 4×AckWait.
+		// Simulated slow partner: 2.5×AckWait.
 		select {
-		case <-time.After(4 * cfg.AckWait):
+		case <-time.After(5 * cfg.AckWait / 2):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -300,9 +300,10 @@ func TestLongJobNotRedelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-running
-	if st := status(t, q, "slow"); st.State != StateRunning || st.Attempts != 1 {
-		t.Errorf("status while running = %+v", st)
-	}
+	waitFor(t, 5*time.Second, "status running", func() bool {
+		st := status(t, q, "slow")
+		return st.State == StateRunning && st.Attempts == 1
+	})
 	waitFor(t, 20*time.Second, "slow job done", func() bool { return status(t, q, "slow").State == StateDone })
 	if n := runs.Load(); n != 1 {
 		t.Fatalf("handler ran %d times", n)
@@ -330,10 +331,10 @@ func TestShutdownHandsBack(t *testing.T) {
 	})
 	<-started
 	stop()
-	st := status(t, q, "stuck")
-	if st.State != StateQueued || !strings.Contains(st.LastError, "context canceled") {
-		t.Fatalf("status after shutdown = %+v", st)
-	}
+	waitFor(t, 5*time.Second, "status queued with the shutdown error", func() bool {
+		st := status(t, q, "stuck")
+		return st.State == StateQueued && strings.Contains(st.LastError, "context canceled")
+	})
 	consume(t, q, func(ctx context.Context, d Delivery) ([]byte, error) {
 		if d.Attempt != 2 {
 			return nil, fmt.Errorf("attempt %d", d.Attempt)

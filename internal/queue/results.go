@@ -41,23 +41,29 @@ type Status struct {
 
 // statusRecord is the value of a status bucket entry.
 type statusRecord struct {
-	State     State     `json:"state"`
+	State State `json:"state"`
+	// Seq is the job's stream sequence: a re-published job with the same
+	// id starts its count afresh.
+	Seq       uint64    `json:"seq"`
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"last_error,omitempty"`
 	Updated   time.Time `json:"updated"`
 }
 
-func (q *Queue) writeStatus(ctx context.Context, id string, rec statusRecord, log loggerLike) {
+func (q *Queue) writeStatus(_ context.Context, id string, rec statusRecord, log loggerLike) {
 	rec.Updated = time.Now().UTC()
 	if len(rec.LastError) > 4096 {
 		rec.LastError = rec.LastError[:4096] + "…"
 	}
 	b, err := json.Marshal(rec)
 	if err == nil {
-		_, err = q.status.Put(ctx, id, b)
+		// Status is informational and the job's fate does not depend on it,
+		// so the write is not waited for (the worker saves a round trip and
+		// an fsync per job). Writes on one connection keep their order, so a
+		// later status never lands before an earlier one.
+		_, err = q.js.PublishAsync("$KV."+q.status.Bucket()+"."+id, b)
 	}
 	if err != nil {
-		// Status is informational; the job's fate does not depend on it.
 		log.Warn("recording job status", "err", err)
 	}
 }
