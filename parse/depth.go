@@ -104,13 +104,13 @@ func xmlDepth(b []byte, limit int) int {
 			start := i
 			end := skipTag(b, i+1)
 			i = end
-			if end < len(b) && end > start+1 && b[end-1] == '/' {
-				continue // <a/>
-			}
-			depth++
-			if depth > limit {
+			if depth+1 > limit {
 				return start
 			}
+			if end < len(b) && end > start+1 && b[end-1] == '/' {
+				continue // <a/> opens and closes a level
+			}
+			depth++
 		}
 	}
 	return -1
