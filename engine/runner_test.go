@@ -5,7 +5,9 @@ package engine_test
 // sleep to synchronise or asserts a duration.
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -508,4 +511,518 @@ func numbered(n int) []map[string]any {
 		out[i] = map[string]any{"i": i}
 	}
 	return out
+}
+
+// --- 4. RunAll -------------------------------------------------------------
+
+// watchdog bounds a test that would otherwise hang on a regression: it is
+// never reached when the runner behaves, and no test asserts a duration.
+func watchdog(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+const echoPlan = `version: 1
+name: echo
+settings: { base_url: { required: true } }
+steps:
+  - name: echo
+    request: { url: "{{settings.base_url}}/echo", query: { i: "{{lead.i}}" } }
+    capture: { i: { json: i, type: number } }
+    append: { echoed: "{{captured.i}}" }
+`
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"i": %s}`, r.URL.Query().Get("i"))
+}
+
+// arrival is a request the partner holds until release is closed.
+type arrival struct {
+	i       int
+	release chan struct{}
+}
+
+// holdingPartner hands every request to the test through arrivals and
+// answers it when the test releases it (or the client goes away).
+func holdingPartner(t *testing.T) (*httptest.Server, chan arrival) {
+	arrivals := make(chan arrival)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		fmt.Sscan(r.URL.Query().Get("i"), &i)
+		a := arrival{i: i, release: make(chan struct{})}
+		select {
+		case arrivals <- a:
+		case <-r.Context().Done():
+			return
+		}
+		select {
+		case <-a.release:
+			echo(w, r)
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, arrivals
+}
+
+// wantEcho checks that result k is lead k's.
+func wantEcho(t *testing.T, k int, res *engine.Result) {
+	t.Helper()
+	if res.Outcome != engine.Success || res.Lead["i"] != float64(k) || res.Lead["echoed"] != float64(k) {
+		t.Fatalf("result %d: %s %q lead %v", k, res.Outcome, res.Reason, res.Lead)
+	}
+}
+
+// TestRunAllOrder: the partner holds each wave of Concurrency requests and
+// answers it in an order scrambled by the leads' content, so leads finish
+// out of order; RunAll gives them back in input order, and with Unordered
+// gives every one of them once.
+func TestRunAllOrder(t *testing.T) {
+	const n, c = 60, 6
+	for _, unordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unordered=%v", unordered), func(t *testing.T) {
+			ctx := watchdog(t)
+			srv, arrivals := holdingPartner(t)
+			go func() {
+				answered := 0
+				var wave []arrival
+				for answered < n {
+					select {
+					case a := <-arrivals:
+						wave = append(wave, a)
+					case <-ctx.Done():
+						return
+					}
+					if len(wave) < min(c, n-answered) {
+						continue
+					}
+					// scrambled by content: by i*7 mod 11, then i
+					slices.SortFunc(wave, func(a, b arrival) int {
+						return cmp.Or(cmp.Compare(a.i*7%11, b.i*7%11), cmp.Compare(b.i, a.i))
+					})
+					for _, a := range wave {
+						close(a.release)
+					}
+					answered += len(wave)
+					wave = nil
+				}
+			}()
+			r := mustBind(t, mustParse(t, echoPlan), map[string]any{"base_url": srv.URL})
+			next := 0
+			seen := map[int]bool{}
+			for k, res := range r.RunAll(ctx, engine.Leads(numbered(n)), engine.RunAllOptions{Concurrency: c, Unordered: unordered}) {
+				if !unordered && k != next {
+					t.Fatalf("result %d came when %d was next", k, next)
+				}
+				if seen[k] {
+					t.Fatalf("result %d came twice", k)
+				}
+				seen[k] = true
+				next++
+				wantEcho(t, k, res)
+			}
+			if len(seen) != n {
+				t.Fatalf("%d results for %d leads", len(seen), n)
+			}
+		})
+	}
+}
+
+// TestRunAllMalformedItems: an item of the sequence paired with an error
+// is not run; it gets an error result of class input in its place.
+func TestRunAllMalformedItems(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		echo(w, r)
+	}))
+	defer srv.Close()
+	r := mustBind(t, mustParse(t, echoPlan), map[string]any{"base_url": srv.URL})
+	bad := errors.New("line 3: invalid character '}'")
+	leads := func(yield func(map[string]any, error) bool) {
+		for i := range 8 {
+			var ok bool
+			if i == 2 || i == 5 {
+				ok = yield(nil, fmt.Errorf("lead %d: %w", i, bad))
+			} else {
+				ok = yield(map[string]any{"i": i}, nil)
+			}
+			if !ok {
+				return
+			}
+		}
+	}
+	for _, unordered := range []bool{false, true} {
+		calls.Store(0)
+		got := collect(t, r.RunAll(context.Background(), leads, engine.RunAllOptions{Concurrency: 3, Unordered: unordered}))
+		if len(got) != 8 {
+			t.Fatalf("%d results for 8 items", len(got))
+		}
+		for k, res := range got {
+			if k == 2 || k == 5 {
+				if res.Outcome != engine.Error || res.Class != engine.ClassInput || !errors.Is(res.Err, bad) || !strings.Contains(res.Reason, fmt.Sprintf("lead %d", k)) {
+					t.Fatalf("malformed item %d: %s %q %q %v", k, res.Outcome, res.Class, res.Reason, res.Err)
+				}
+				continue
+			}
+			wantEcho(t, k, res)
+		}
+		if calls.Load() != 6 {
+			t.Fatalf("the partner received %d requests for 6 good leads", calls.Load())
+		}
+	}
+}
+
+const batchPlan = `version: 1
+name: bulk
+settings: { base_url: { required: true } }
+steps:
+  - name: validate
+    batch: { size: 5, wait: 1h, results: results, id: id }
+    request:
+      url: "{{settings.base_url}}/batch"
+      body:
+        json: |
+          {"ids": [{{range batch.items}}{{if not .first}},{{end}}"{{.lead.id}}"{{end}}]}
+    capture: { ok: { json: ok } }
+    append: { ok: "{{captured.ok}}" }
+`
+
+// TestRunAllCompletesBatches: 12 leads through a batch step of size 5 that
+// would wait an hour for a batch to fill: RunAll sends 5, 5 and then the
+// last 2 as soon as no more leads are coming (Concurrency is raised to the
+// batch size, so even Concurrency 1 fills batches).
+func TestRunAllCompletesBatches(t *testing.T) {
+	for _, c := range []int{1, 16} {
+		t.Run(fmt.Sprint("concurrency=", c), func(t *testing.T) {
+			var mu sync.Mutex
+			var sizes []int
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var in struct{ IDs []string }
+				if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+					http.Error(w, err.Error(), 400)
+					return
+				}
+				mu.Lock()
+				sizes = append(sizes, len(in.IDs))
+				mu.Unlock()
+				out := make([]string, len(in.IDs))
+				for k, id := range in.IDs {
+					out[k] = fmt.Sprintf(`{"id": %q, "ok": true}`, id)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"results": [%s]}`, strings.Join(out, ","))
+			}))
+			defer srv.Close()
+			p := mustParse(t, batchPlan)
+			if p.BatchSize() != 5 {
+				t.Fatalf("BatchSize %d", p.BatchSize())
+			}
+			r := mustBind(t, p, map[string]any{"base_url": srv.URL})
+			leads := make([]map[string]any, 12)
+			for k := range leads {
+				leads[k] = map[string]any{"id": fmt.Sprint("lead-", k)}
+			}
+			for k, res := range collect(t, r.RunAll(watchdog(t), engine.Leads(leads), engine.RunAllOptions{Concurrency: c})) {
+				if res.Outcome != engine.Success || res.Lead["id"] != fmt.Sprint("lead-", k) || res.Lead["ok"] != true || res.Steps[0].Batch == "" {
+					t.Fatalf("lead %d: %s %q %v", k, res.Outcome, res.Reason, res.Lead)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			slices.Sort(sizes)
+			if !slices.Equal(sizes, []int{2, 5, 5}) {
+				t.Fatalf("batch sizes %v, want 5, 5 and 2", sizes)
+			}
+		})
+	}
+}
+
+// TestRunAllSlowLeadDoesNotStall: lead #3 of 400 is held by the partner
+// until the partner has answered 300 others. The partner answers the
+// others in waves of Concurrency-1 (it holds each until that many are in
+// flight at once), so it can only get there if RunAll keeps every other
+// worker busy while #3 is held: the count of requests in flight at the
+// partner reaches Concurrency. Results still come out in input order.
+func TestRunAllSlowLeadDoesNotStall(t *testing.T) {
+	const n, c, slow, others = 400, 16, 3, 300
+	ctx := watchdog(t)
+	var (
+		mu          sync.Mutex
+		cond        = sync.NewCond(&mu)
+		inflight    int // requests in the handler, the held one included
+		maxInflight int // while the slow one is held
+		answered    int // others answered while it is held
+		waiting     int // others waiting for their wave
+		wave        int
+		holding     = true
+	)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		fmt.Sscan(r.URL.Query().Get("i"), &i)
+		mu.Lock()
+		inflight++
+		if holding {
+			maxInflight = max(maxInflight, inflight)
+		}
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inflight--
+			mu.Unlock()
+		}()
+		if i == slow {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+			echo(w, r)
+			return
+		}
+		mu.Lock()
+		if holding {
+			// wait for a full wave of c-1 others
+			waiting++
+			my := wave
+			if waiting == c-1 {
+				waiting, wave = 0, wave+1
+				cond.Broadcast()
+			}
+			for holding && wave == my && ctx.Err() == nil {
+				cond.Wait()
+			}
+			if answered++; answered == others && holding {
+				holding = false
+				close(release)
+				cond.Broadcast()
+			}
+		}
+		mu.Unlock()
+		echo(w, r)
+	}))
+	defer srv.Close()
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		cond.Broadcast()
+		mu.Unlock()
+	})
+	defer stop()
+
+	r := mustBind(t, mustParse(t, echoPlan), map[string]any{"base_url": srv.URL})
+	next := 0
+	for k, res := range r.RunAll(ctx, engine.Leads(numbered(n)), engine.RunAllOptions{Concurrency: c}) {
+		if k != next {
+			t.Fatalf("result %d came when %d was next", k, next)
+		}
+		next++
+		wantEcho(t, k, res)
+	}
+	if next != n {
+		t.Fatalf("%d results for %d leads", next, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxInflight < c {
+		t.Fatalf("at most %d requests in flight while lead %d was held, want %d (Concurrency)", maxInflight, slow, c)
+	}
+	t.Logf("max in flight while lead %d was held: %d", slow, maxInflight)
+}
+
+// leadSource is an endless lead source that counts what was read from it;
+// its method's name lets a test find the goroutine reading it.
+type leadSource struct{ read atomic.Int64 }
+
+func (s *leadSource) seq(yield func(map[string]any, error) bool) {
+	for i := 0; ; i++ {
+		s.read.Add(1)
+		if !yield(map[string]any{"i": i}, nil) {
+			return
+		}
+	}
+}
+
+// feederWaits reports whether the goroutine reading src is parked (not
+// handing a lead to a worker, not running) inside it: RunAll has stopped
+// starting leads.
+func feederWaits() bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if !strings.Contains(g, "(*leadSource).seq") {
+			continue
+		}
+		head, _, _ := strings.Cut(g, "\n")
+		for _, parked := range []string{"[sync.Cond.Wait", "[chan receive", "[select"} {
+			if strings.Contains(head, parked) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestRunAllReorderBytesBound: with ReorderBytes tiny, while lead #3 is
+// held, the results finished behind it reach the bound at once and RunAll
+// stops starting leads: the partner sees no more than about Concurrency
+// requests beyond the held one, and the source is no longer read. Once #3
+// is answered, everything completes in order.
+func TestRunAllReorderBytesBound(t *testing.T) {
+	const c, slow, total = 8, 3, 200
+	ctx := watchdog(t)
+	var seen, atRelease atomic.Int64 // requests of leads other than the slow one
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		fmt.Sscan(r.URL.Query().Get("i"), &i)
+		if i == slow {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		} else {
+			seen.Add(1)
+		}
+		echo(w, r)
+	}))
+	defer srv.Close()
+	r := mustBind(t, mustParse(t, echoPlan), map[string]any{"base_url": srv.URL})
+	src := &leadSource{}
+	limited := func(yield func(map[string]any, error) bool) {
+		src.seq(func(l map[string]any, err error) bool {
+			if l["i"].(int) >= total {
+				return false
+			}
+			return yield(l, err)
+		})
+	}
+	var yielded atomic.Int64
+	go func() {
+		// wait until the leads before the slow one are given back, RunAll
+		// has stopped starting leads and every lead it started but the
+		// slow one is answered (or all have run, which is the failure
+		// this test is about)
+		paused := func() bool {
+			return yielded.Load() == slow && feederWaits() && seen.Load() == src.read.Load()-2
+		}
+		for !paused() && seen.Load() < total-1 && ctx.Err() == nil {
+			runtime.Gosched()
+		}
+		atRelease.Store(seen.Load())
+		close(release)
+	}()
+	next := 0
+	for k, res := range r.RunAll(ctx, limited, engine.RunAllOptions{Concurrency: c, ReorderBytes: 1}) {
+		if k != next {
+			t.Fatalf("result %d came when %d was next", k, next)
+		}
+		next++
+		yielded.Store(int64(next))
+		wantEcho(t, k, res)
+	}
+	if next != total {
+		t.Fatalf("%d results for %d leads", next, total)
+	}
+	heldBack := atRelease.Load() - slow // leads 0-2 went before the slow one
+	if heldBack < 1 || heldBack > c+4 {
+		t.Fatalf("the partner saw %d leads beyond the held one before it was answered, want at most Concurrency+4 = %d", heldBack, c+4)
+	}
+	t.Logf("leads started behind the held one: %d (Concurrency %d)", heldBack, c)
+}
+
+// TestRunAllCancel: ctx is cancelled while leads are held by the partner
+// and the source is endless: RunAll returns, and every lead it read and
+// started has a result, in order; the held ones are cancelled.
+func TestRunAllCancel(t *testing.T) {
+	const c, answered = 4, 10
+	ctx, cancel := context.WithCancel(watchdog(t))
+	defer cancel()
+	var sent sync.Map // leads the partner received
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		fmt.Sscan(r.URL.Query().Get("i"), &i)
+		sent.Store(i, true)
+		if i >= answered {
+			<-r.Context().Done() // held until the lead is cancelled
+			return
+		}
+		echo(w, r)
+	}))
+	defer srv.Close()
+	r := mustBind(t, mustParse(t, echoPlan), map[string]any{"base_url": srv.URL})
+	src := &leadSource{}
+	next := 0
+	for k, res := range r.RunAll(ctx, src.seq, engine.RunAllOptions{Concurrency: c}) {
+		if k != next {
+			t.Fatalf("result %d came when %d was next", k, next)
+		}
+		next++
+		if k < answered {
+			wantEcho(t, k, res)
+		} else if res.Outcome != engine.Error || res.Class != engine.ClassCanceled {
+			t.Fatalf("held lead %d: %s %q %q", k, res.Outcome, res.Class, res.Reason)
+		}
+		if k == answered-1 {
+			cancel()
+		}
+	}
+	sent.Range(func(k, _ any) bool {
+		if k.(int) >= next {
+			t.Errorf("lead %d reached the partner but has no result (%d results)", k, next)
+		}
+		return true
+	})
+	// at most the leads in flight and the one being handed out were read
+	// beyond the last result
+	if read := src.read.Load(); read > int64(next+c+2) {
+		t.Fatalf("%d leads read, %d results", read, next)
+	}
+}
+
+// TestRunAllConsumerStopsEarly: the consumer breaks out of the loop while
+// leads are in flight: RunAll stops reading, cancels what runs, and once
+// the runner is closed no goroutine of it is left.
+func TestRunAllConsumerStopsEarly(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		fmt.Sscan(r.URL.Query().Get("i"), &i)
+		if i >= 3 {
+			<-r.Context().Done()
+			return
+		}
+		echo(w, r)
+	}))
+	defer srv.Close()
+	ignore := goleak.IgnoreCurrent()
+	r, err := mustParse(t, echoPlan).Bind(engine.Config{Values: map[string]any{"base_url": srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &leadSource{}
+	got := 0
+	for k, res := range r.RunAll(watchdog(t), src.seq, engine.RunAllOptions{Concurrency: 8}) {
+		wantEcho(t, k, res)
+		if got++; got == 3 {
+			break
+		}
+	}
+	if err := r.Close(); err != nil { // waits for the cancelled leads
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, ignore)
+	read := src.read.Load()
+	if read > 3+8+2 {
+		t.Fatalf("%d leads read for 3 results at Concurrency 8", read)
+	}
 }
