@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +26,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/store"
 )
@@ -1024,5 +1026,562 @@ func TestRunAllConsumerStopsEarly(t *testing.T) {
 	read := src.read.Load()
 	if read > 3+8+2 {
 		t.Fatalf("%d leads read for 3 results at Concurrency 8", read)
+	}
+}
+
+// --- 5. lead normalisation --------------------------------------------------
+
+// bodyRecorder answers {"ok": true} and records each request's body.
+func bodyRecorder(t *testing.T) (*httptest.Server, func() []string) {
+	var mu sync.Mutex
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, r.URL.RawQuery+" "+string(b))
+		mu.Unlock()
+		okHandler(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := bodies
+		bodies = nil
+		return out
+	}
+}
+
+const adultPlan = `version: 1
+name: adult
+settings: { base_url: { required: true } }
+steps:
+  - name: adult
+    when: lead.age > 18 && lead.stats.score >= 0.5 && lead.stats.visits[1] == 3
+    request:
+      method: POST
+      url: "{{settings.base_url}}/adult"
+      query: { age: "{{lead.age}}", next: "{{ add lead.age 1 }}" }
+      body:
+        json:
+          age: "{{lead.age}}"
+          score: "{{lead.stats.score}}"
+          visits: "{{lead.stats.visits}}"
+          label: "age {{lead.age}}"
+`
+
+// TestLeadNumbersNormalised: a lead whose numbers are json.Number (a
+// decoder with UseNumber), Go ints, uints or float32 is run exactly as the
+// same lead with float64 numbers: the same when outcome, the same query
+// and JSON body sent.
+func TestLeadNumbersNormalised(t *testing.T) {
+	srv, bodies := bodyRecorder(t)
+	r := mustBind(t, mustParse(t, adultPlan), map[string]any{"base_url": srv.URL})
+	lead := func(age, score, visit any) map[string]any {
+		return map[string]any{"age": age, "stats": map[string]any{"score": score, "visits": []any{visit, visit, visit}}}
+	}
+	for _, age := range []float64{41, 18, 12} {
+		visits := 3.0
+		base := r.Run(context.Background(), lead(age, 0.75, visits))
+		wantSent := bodies()
+		if (age > 18) != (base.Outcome == engine.Success) || (age > 18) != (len(wantSent) == 1) {
+			t.Fatalf("float64 lead of age %v: %s %q, sent %q", age, base.Outcome, base.Reason, wantSent)
+		}
+		for name, l := range map[string]map[string]any{
+			"json.Number": lead(json.Number(fmt.Sprint(age)), json.Number("0.75"), json.Number("3")),
+			"int":         lead(int(age), float32(0.75), int(visits)),
+			"int64":       lead(int64(age), 0.75, int64(visits)),
+			"int8/16/32":  lead(int8(age), 0.75, int32(visits)),
+			"uint":        lead(uint(age), 0.75, uint(visits)),
+			"uint64":      lead(uint64(age), 0.75, uint8(visits)),
+			"float32":     lead(float32(age), float32(0.75), float32(visits)),
+		} {
+			res := r.Run(context.Background(), l)
+			if res.Outcome != base.Outcome || res.Class != base.Class {
+				t.Fatalf("%s lead of age %v: %s %q %q, float64 lead: %s", name, age, res.Outcome, res.Class, res.Reason, base.Outcome)
+			}
+			if got := bodies(); !slices.Equal(got, wantSent) {
+				t.Fatalf("%s lead of age %v sent\n%q\nfloat64 lead sent\n%q", name, age, got, wantSent)
+			}
+		}
+	}
+	// and what was sent is plain JSON numbers
+	r.Run(context.Background(), lead(json.Number("41"), json.Number("0.75"), json.Number("3")))
+	if got := bodies(); len(got) != 1 || got[0] != `age=41&next=42 {"age":41,"score":0.75,"visits":[3,3,3],"label":"age 41"}` {
+		t.Fatalf("sent %q", got)
+	}
+}
+
+// TestBigIntegerLeadSentExactly: integers beyond 2^53 (which float64
+// cannot hold) are sent digit for digit in JSON bodies, whether they come
+// as json.Number, int64 or uint64.
+func TestBigIntegerLeadSentExactly(t *testing.T) {
+	srv, bodies := bodyRecorder(t)
+	src := `version: 1
+name: big
+settings: { base_url: { required: true } }
+steps:
+  - name: s
+    request:
+      url: "{{settings.base_url}}/s"
+      body: { json: { id: "{{lead.id}}", label: "#{{lead.id}}" } }
+`
+	r := mustBind(t, mustParse(t, src), map[string]any{"base_url": srv.URL})
+	for _, c := range []struct {
+		id   any
+		want string
+	}{
+		{json.Number("12345678901234567890"), "12345678901234567890"},
+		{uint64(12345678901234567890), "12345678901234567890"},
+		{int64(-9007199254740993), "-9007199254740993"}, // -(2^53+1)
+		{json.Number("9007199254740993"), "9007199254740993"},
+		{json.Number("-123456789012345678901234567890"), "-123456789012345678901234567890"},
+	} {
+		res := r.Run(context.Background(), map[string]any{"id": c.id})
+		want(t, res, engine.Success)
+		if got := bodies(); len(got) != 1 || got[0] != fmt.Sprintf(` {"id":%s,"label":"#%s"}`, c.want, c.want) {
+			t.Fatalf("lead id %#v sent %q", c.id, got)
+		}
+	}
+}
+
+// TestNormalize: what Run and RunAll do to a lead, shown: structs go
+// through their JSON encoding, numbers become float64 except big integers.
+func TestNormalize(t *testing.T) {
+	type stats struct {
+		Score  float32 `json:"score"`
+		Visits []int   `json:"visits"`
+	}
+	type lead struct {
+		Age   int    `json:"age"`
+		Big   uint64 `json:"big"`
+		Email string `json:"email"`
+		Stats stats  `json:"stats"`
+		Skip  string `json:"-"`
+	}
+	m, err := engine.Normalize(lead{Age: 41, Big: 12345678901234567890, Email: "ann@example.com", Stats: stats{Score: 0.75, Visits: []int{3, 3, 3}}, Skip: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMap := map[string]any{"age": 41.0, "big": json.Number("12345678901234567890"), "email": "ann@example.com",
+		"stats": map[string]any{"score": 0.75, "visits": []any{3.0, 3.0, 3.0}}}
+	if fmt.Sprintf("%#v", m) != fmt.Sprintf("%#v", wantMap) {
+		t.Fatalf("Normalize(struct)\n got %#v\nwant %#v", m, wantMap)
+	}
+	// a struct-made lead runs like the map it normalises to
+	srv, bodies := bodyRecorder(t)
+	r := mustBind(t, mustParse(t, adultPlan), map[string]any{"base_url": srv.URL})
+	want(t, r.Run(context.Background(), m), engine.Success)
+	if got := bodies(); len(got) != 1 || got[0] != `age=41&next=42 {"age":41,"score":0.75,"visits":[3,3,3],"label":"age 41"}` {
+		t.Fatalf("sent %q", got)
+	}
+
+	if m, err := engine.Normalize(nil); err != nil || m == nil || len(m) != 0 {
+		t.Fatalf("Normalize(nil) = %v, %v", m, err)
+	}
+	for _, v := range []any{5, []int{1}, "text"} {
+		if _, err := engine.Normalize(v); err == nil {
+			t.Fatalf("Normalize(%#v): no error", v)
+		}
+	}
+	// the caller's map is not changed
+	in := map[string]any{"n": json.Number("7"), "deep": map[string]any{"k": int64(2)}}
+	out, _ := engine.Normalize(in)
+	if in["n"] != json.Number("7") || in["deep"].(map[string]any)["k"] != int64(2) || out["n"] != 7.0 || out["deep"].(map[string]any)["k"] != 2.0 {
+		t.Fatalf("in %#v out %#v", in, out)
+	}
+}
+
+// TestNormalizeNestedTypedValues: a map[string]any lead may hold typed Go
+// values below its top level ([]int, map[string]int, a struct, as a
+// service builds leads from its own types); they are normalised like the
+// top level, as Normalize documents ("Structs, typed maps and slices are
+// converted through their JSON encoding"), so conditions see []any and
+// float64.
+func TestNormalizeNestedTypedValues(t *testing.T) {
+	type point struct {
+		X int `json:"x"`
+	}
+	m, err := engine.Normalize(map[string]any{"visits": []int{3, 4}, "counts": map[string]int{"a": 1}, "at": point{X: 2}, "ptr": &point{X: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMap := map[string]any{"at": map[string]any{"x": 2.0}, "counts": map[string]any{"a": 1.0}, "ptr": map[string]any{"x": 5.0}, "visits": []any{3.0, 4.0}}
+	if fmt.Sprintf("%#v", m) != fmt.Sprintf("%#v", wantMap) {
+		t.Fatalf("Normalize of nested typed values\n got %#v\nwant %#v", m, wantMap)
+	}
+}
+
+// --- 6. failure classes ------------------------------------------------------
+
+// TestFailureClasses: every kind of fault gives its class on the result
+// and its step, and the underlying error where there is one.
+func TestFailureClasses(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	mux.HandleFunc("/hangup", func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
+	mux.HandleFunc("/500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) })
+	mux.HandleFunc("/401", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "who are you", 401) })
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(401)
+		io.WriteString(w, `{"error": "invalid_client"}`)
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"pad": %q}`, strings.Repeat("x", 4096))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"valid": false}`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	gone := httptest.NewServer(mux)
+	goneURL := gone.URL
+	gone.Close()
+	tlsSrv := httptest.NewUnstartedServer(mux)
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake the client refuses
+	tlsSrv.StartTLS()                                   // its certificate is trusted by nobody
+	defer tlsSrv.Close()
+
+	step := func(extra string) string {
+		return "version: 1\nname: c\nsettings: { base_url: { required: true } }\nsteps:\n  - name: s\n" + extra
+	}
+	for _, c := range []struct {
+		name    string
+		src     string
+		base    string
+		ctx     func() context.Context
+		outcome engine.Outcome
+		class   engine.Class
+		err     func(error) bool // the underlying error, when there is one
+	}{
+		{name: "timeout", src: step("    timeout: 20ms\n    request: { url: \"{{settings.base_url}}/slow\" }\n"),
+			outcome: engine.Error, class: engine.ClassTimeout, err: func(err error) bool { return errors.As(err, new(*engine.TimeoutError)) }},
+		{name: "connection refused", src: step("    request: { url: \"{{settings.base_url}}/x\" }\n"), base: goneURL,
+			outcome: engine.Error, class: engine.ClassConnection, err: func(err error) bool { return err != nil }},
+		{name: "connection closed", src: step("    request: { url: \"{{settings.base_url}}/hangup\" }\n"),
+			outcome: engine.Error, class: engine.ClassConnection, err: func(err error) bool { return err != nil }},
+		{name: "tls", src: step("    request: { url: \"{{settings.base_url}}/x\" }\n"), base: tlsSrv.URL,
+			outcome: engine.Error, class: engine.ClassTLS, err: func(err error) bool { return err != nil }},
+		{name: "status", src: step("    request: { url: \"{{settings.base_url}}/500\" }\n"),
+			outcome: engine.Error, class: engine.ClassStatus},
+		{name: "auth 401", src: step("    request: { url: \"{{settings.base_url}}/401\" }\n"),
+			outcome: engine.Error, class: engine.ClassAuth},
+		{name: "auth token refused", src: strings.Replace(step("    request: { url: \"{{settings.base_url}}/x\" }\n"), "steps:",
+			"auth: { type: oauth2, token_url: \"{{settings.base_url}}/token\", client_id: id, client_secret: wrong }\nsteps:", 1),
+			outcome: engine.Error, class: engine.ClassAuth, err: func(err error) bool { return errors.As(err, new(*engine.AuthError)) }},
+		{name: "rejected", src: step("    request: { url: \"{{settings.base_url}}/x\" }\n    capture: { valid: { json: valid } }\n    outcome: { failure_when: captured.valid == false }\n"),
+			outcome: engine.Failure, class: engine.ClassRejected},
+		{name: "capture", src: step("    request: { url: \"{{settings.base_url}}/x\" }\n    capture: { id: { json: id, required: true } }\n"),
+			outcome: engine.Error, class: engine.ClassCapture, err: func(err error) bool { return err != nil }},
+		{name: "too large", src: step("    request: { url: \"{{settings.base_url}}/big\" }\n    response: { max_bytes: 1024 }\n"),
+			outcome: engine.Error, class: engine.ClassTooLarge, err: func(err error) bool { return errors.As(err, new(*engine.BodyTooLargeError)) }},
+		{name: "template", src: step("    request: { url: \"{{settings.base_url}}/{{lead.missing}}\" }\n"),
+			outcome: engine.Error, class: engine.ClassTemplate, err: func(err error) bool { return err != nil }},
+		{name: "canceled", src: step("    request: { url: \"{{settings.base_url}}/x\" }\n"),
+			ctx: func() context.Context {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				return ctx
+			},
+			outcome: engine.Error, class: engine.ClassCanceled, err: func(err error) bool { return errors.Is(err, context.Canceled) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			base := cmp.Or(c.base, srv.URL)
+			r := mustBind(t, mustParse(t, c.src, engine.WithClock(quickClock{})), map[string]any{"base_url": base})
+			ctx := context.Background()
+			if c.ctx != nil {
+				ctx = c.ctx()
+			}
+			res := r.Run(ctx, map[string]any{})
+			if res.Outcome != c.outcome || res.Class != c.class || res.Step != "s" {
+				t.Fatalf("%s %q at step %q, want %s %q: %s", res.Outcome, res.Class, res.Step, c.outcome, c.class, res.Reason)
+			}
+			if sr := res.Steps[0]; sr.Class != c.class || sr.Outcome != c.outcome || sr.Err != res.Err {
+				t.Fatalf("step: %s %q %v, result: %v", sr.Outcome, sr.Class, sr.Err, res.Err)
+			}
+			if c.err != nil && !c.err(res.Err) {
+				t.Fatalf("underlying error %T %v", res.Err, res.Err)
+			}
+			if b, err := json.Marshal(res); err != nil || !strings.Contains(string(b), `"class":"`+string(c.class)+`"`) {
+				t.Fatalf("class not serialised: %s %v", b, err)
+			}
+		})
+	}
+	t.Run("input", func(t *testing.T) {
+		r := mustBind(t, mustParse(t, step("    request: { url: \"{{settings.base_url}}/x\" }\n")), map[string]any{"base_url": srv.URL})
+		bad := errors.New("not JSON")
+		for _, res := range r.RunAll(context.Background(), func(yield func(map[string]any, error) bool) { yield(nil, bad) }, engine.RunAllOptions{}) {
+			if res.Outcome != engine.Error || res.Class != engine.ClassInput || !errors.Is(res.Err, bad) {
+				t.Fatalf("%s %q %v", res.Outcome, res.Class, res.Err)
+			}
+		}
+	})
+	// success and skip have no class
+	r := mustBind(t, mustParse(t, step("    when: lead.go == true\n    request: { url: \"{{settings.base_url}}/x\" }\n")), map[string]any{"base_url": srv.URL})
+	for _, l := range []map[string]any{{"go": true}, {"go": false}} {
+		if res := r.Run(context.Background(), l); res.Class != "" || res.Err != nil || res.Steps[0].Class != "" {
+			t.Fatalf("%s has class %q, err %v", res.Outcome, res.Class, res.Err)
+		}
+	}
+}
+
+// --- 7. redirects ---------------------------------------------------------
+
+// TestRedirectsStayOnOrigin: a redirect to the same origin is followed,
+// with the step's headers and without a Referer; a redirect to another
+// host is not: the other host receives nothing, so neither the API key,
+// and the step judges the 3xx it got.
+func TestRedirectsStayOnOrigin(t *testing.T) {
+	var otherHits atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherHits.Add(1)
+		okHandler(w, r)
+	}))
+	defer other.Close()
+	var mu sync.Mutex
+	var final []http.Header
+	mux := http.NewServeMux()
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/final", http.StatusFound) })
+	mux.HandleFunc("/final", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		final = append(final, r.Header.Clone())
+		mu.Unlock()
+		okHandler(w, r)
+	})
+	mux.HandleFunc("/away", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	src := `version: 1
+name: r
+settings: { base_url: { required: true }, api_key: { secret: true, required: true } }
+auth: { type: api_key, in: header, name: X-API-Key, value: "{{settings.api_key}}" }
+steps:
+  - name: s
+    request: { url: "{{settings.base_url}}/{{lead.path}}" }
+    capture: { ok: { json: ok } }
+`
+	r := mustBind(t, mustParse(t, src), map[string]any{"base_url": srv.URL, "api_key": "k-123"})
+
+	res := r.Run(context.Background(), map[string]any{"path": "moved"})
+	want(t, res, engine.Success)
+	mu.Lock()
+	if len(final) != 1 || final[0].Get("X-API-Key") != "k-123" || final[0].Get("Referer") != "" {
+		t.Fatalf("same-origin redirect: %v", final)
+	}
+	mu.Unlock()
+	if res.Steps[0].Status != 200 || res.Steps[0].Captured["ok"] != true {
+		t.Fatalf("step %+v", res.Steps[0])
+	}
+
+	res = r.Run(context.Background(), map[string]any{"path": "away"})
+	if otherHits.Load() != 0 {
+		t.Fatal("the redirect to another host was followed")
+	}
+	if sr := res.Steps[0]; sr.Status != http.StatusTemporaryRedirect || res.Outcome == engine.Success || res.Class != engine.ClassStatus {
+		t.Fatalf("cross-origin redirect: %s %q status %d: %s", res.Outcome, res.Class, sr.Status, res.Reason)
+	}
+	if strings.Contains(res.Reason, "k-123") {
+		t.Fatalf("reason holds the key: %q", res.Reason)
+	}
+}
+
+// --- 8. extension points ---------------------------------------------------
+
+// countingTransport counts the requests it passes to the runner's own
+// transport, by path.
+type countingTransport struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	paths map[string]int
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	if c.paths == nil {
+		c.paths = map[string]int{}
+	}
+	c.paths[req.URL.Path]++
+	c.mu.Unlock()
+	return c.next.RoundTrip(req)
+}
+
+// TestWithTransportKeepsHTTPSection: the wrapper sees every request, token
+// requests included, and wraps the runner's own transport, which the
+// file's http: section still tunes (one connection per host, no gzip).
+func TestWithTransportKeepsHTTPSection(t *testing.T) {
+	var apiCalls atomic.Int32
+	var gzipAsked atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token": "tok", "token_type": "bearer", "expires_in": 3600}`)
+	})
+	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
+		apiCalls.Add(1)
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			gzipAsked.Add(1)
+		}
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(401)
+			return
+		}
+		okHandler(w, r)
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	open := countConns(srv)
+	var conns atomic.Int32
+	count := srv.Config.ConnState
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+		count(c, s)
+	}
+	srv.Start()
+	defer srv.Close()
+	src := `version: 1
+name: t
+settings: { base_url: { required: true } }
+http: { max_conns_per_host: 1, gzip_responses: false }
+auth: { type: oauth2, token_url: "{{settings.base_url}}/token", client_id: id, client_secret: s }
+steps:
+  - name: s
+    request: { url: "{{settings.base_url}}/api" }
+    capture: { ok: { json: ok } }
+`
+	var wrapped []*countingTransport
+	var inner []http.RoundTripper
+	p := mustParse(t, src, engine.WithTransport(func(rt http.RoundTripper) http.RoundTripper {
+		c := &countingTransport{next: rt}
+		wrapped, inner = append(wrapped, c), append(inner, rt)
+		return c
+	}))
+	r := mustBind(t, p, map[string]any{"base_url": srv.URL})
+	if len(wrapped) != 1 {
+		t.Fatalf("wrap called %d times for one Bind", len(wrapped))
+	}
+	if _, ok := inner[0].(*http.Transport); !ok {
+		t.Fatalf("wrap was given a %T, not the runner's transport", inner[0])
+	}
+	for _, res := range collect(t, r.RunAll(context.Background(), engine.Leads(numbered(12)), engine.RunAllOptions{Concurrency: 6})) {
+		want(t, res, engine.Success)
+	}
+	c := wrapped[0]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.paths["/api"] != 12 || c.paths["/token"] != 1 || apiCalls.Load() != 12 {
+		t.Fatalf("the wrapper saw %v, the partner %d API calls", c.paths, apiCalls.Load())
+	}
+	if gzipAsked.Load() != 0 {
+		t.Fatal("http.gzip_responses: false was not applied (gzip asked for)")
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for http.max_conns_per_host: 1", n)
+	}
+	if n := open.Load(); n != 1 {
+		t.Fatalf("%d connections open", n)
+	}
+}
+
+// TestWithFuncs: a function added with WithFuncs is usable in templates;
+// an unknown one is still a load error, positioned.
+func TestWithFuncs(t *testing.T) {
+	srv, bodies := bodyRecorder(t)
+	src := `version: 1
+name: f
+settings: { base_url: { required: true } }
+steps:
+  - name: s
+    request: { url: "{{settings.base_url}}/s", query: { name: "{{ lead.name | shout }}" } }
+`
+	funcs := engine.WithFuncs(map[string]any{"shout": func(s string) string { return strings.ToUpper(s) + "!" }})
+	r := mustBind(t, mustParse(t, src, funcs), map[string]any{"base_url": srv.URL})
+	want(t, r.Run(context.Background(), map[string]any{"name": "ann"}), engine.Success)
+	if got := bodies(); len(got) != 1 || got[0] != "name=ANN%21 " {
+		t.Fatalf("sent %q", got)
+	}
+	if _, err := engine.Parse("f.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "f.yaml:6:") || !strings.Contains(err.Error(), "shout") {
+		t.Fatalf("without WithFuncs: %v", err)
+	}
+	unknown := strings.Replace(src, "shout", "whisper", 1)
+	if _, err := engine.Parse("f.yaml", []byte(unknown), funcs); err == nil || !strings.Contains(err.Error(), "f.yaml:6:") || !strings.Contains(err.Error(), "whisper") {
+		t.Fatalf("unknown function: %v", err)
+	}
+}
+
+// acmeAuth signs requests with an Acme header made from the auth section.
+type acmeAuth struct{ token string }
+
+func (a acmeAuth) Apply(_ context.Context, req *http.Request, _ []byte) error {
+	req.Header.Set("Authorization", "Acme "+a.token)
+	return nil
+}
+
+// TestWithAuthScheme: a registered x- scheme signs the requests of the
+// auth sections naming it, built from the section rendered against the
+// runner's settings; an unregistered x- scheme is a load error with its
+// position.
+func TestWithAuthScheme(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Authorization"))
+		mu.Unlock()
+		okHandler(w, r)
+	}))
+	defer srv.Close()
+	src := `version: 1
+name: a
+settings: { base_url: { required: true }, t: { secret: true, required: true } }
+steps:
+  - name: s
+    auth: { type: x-acme, token: "{{settings.t}}" }
+    request: { url: "{{settings.base_url}}/s" }
+`
+	var built atomic.Int32
+	scheme := engine.WithAuthScheme("x-acme", func(cfg auth.Config) (auth.Authenticator, error) {
+		built.Add(1)
+		if cfg.Type != "x-acme" {
+			return nil, fmt.Errorf("type %q", cfg.Type)
+		}
+		return acmeAuth{token: cfg.Token}, nil
+	})
+	p := mustParse(t, src, scheme)
+	r1 := mustBind(t, p, map[string]any{"base_url": srv.URL, "t": "tenant-1"})
+	r2 := mustBind(t, p, map[string]any{"base_url": srv.URL, "t": "tenant-2"})
+	want(t, r1.Run(context.Background(), nil), engine.Success)
+	want(t, r2.Run(context.Background(), nil), engine.Success)
+	want(t, r1.Run(context.Background(), nil), engine.Success)
+	mu.Lock()
+	if strings.Join(got, ",") != "Acme tenant-1,Acme tenant-2,Acme tenant-1" {
+		t.Fatalf("partner saw %q", got)
+	}
+	mu.Unlock()
+	if built.Load() != 2 {
+		t.Fatalf("the scheme was built %d times for 2 Binds", built.Load())
+	}
+	if types := r1.AuthTypes(); !slices.Contains(types, "x-acme") {
+		t.Fatalf("AuthTypes %v", types)
+	}
+
+	foo := strings.Replace(src, "x-acme", "x-foo", 1)
+	if _, err := engine.Parse("a.yaml", []byte(foo), scheme); err == nil || !strings.Contains(err.Error(), "a.yaml:6:") || !strings.Contains(err.Error(), `"x-foo"`) {
+		t.Fatalf("unregistered scheme: %v", err)
+	}
+	// a constructor that fails is a Bind error, not a lead error
+	failing := engine.WithAuthScheme("x-acme", func(auth.Config) (auth.Authenticator, error) { return nil, errors.New("no token") })
+	if _, err := mustParse(t, src, failing).Bind(engine.Config{Values: map[string]any{"base_url": srv.URL, "t": "x"}}); err == nil || !strings.Contains(err.Error(), "no token") {
+		t.Fatalf("failing constructor: %v", err)
 	}
 }
