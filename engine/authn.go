@@ -188,10 +188,22 @@ func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *reques
 	if a == nil {
 		return nil
 	}
+	before := make(map[string]string, len(req.Header))
+	for k, v := range req.Header {
+		before[k] = strings.Join(v, "\x00")
+	}
 	if err := a.Apply(ctx, req, pr.body); err != nil {
 		return &AuthError{Err: err}
 	}
 	pr.sent = req.Header
+	if pr.cred == nil {
+		pr.cred = map[string]bool{}
+	}
+	for k, v := range req.Header {
+		if before[k] != strings.Join(v, "\x00") {
+			pr.cred[k] = true
+		}
+	}
 	return nil
 }
 

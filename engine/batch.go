@@ -278,7 +278,8 @@ func (b *pending) flush() {
 		}
 		return
 	}
-	base := batchAnswer{id: b.id, method: req.method, url: s.Redact(req.url), variant: req.variant}
+	req.mask = s.mask
+	base := batchAnswer{id: b.id, method: req.method, url: s.mask.url(req.url), variant: req.variant}
 	var sr StepResult
 	resp, v, _ := p.exchange(ctx, st, req, data, s, &sr)
 	base.attempts = sr.Attempts

@@ -50,6 +50,8 @@ type step struct {
 	// needsResponse is set when a template or condition reads the response
 	// root, so the body is decoded for it only then.
 	needsResponse bool
+	// redacts is true when a capture is marked redact.
+	redacts bool
 }
 
 // variant is a compiled route of a step's request.
@@ -95,6 +97,7 @@ type capture struct {
 	ext      parse.Extractor
 	def      any
 	required bool
+	redact   bool
 }
 
 type appendField struct {
@@ -214,11 +217,6 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 	s.url = c.tmpl(r.URL, template.URL, scopeRequest)
 	s.query = c.kvs(r.Query, template.Plain, scopeRequest)
 	s.headers = c.kvs(r.Headers, template.Header, scopeRequest)
-	for _, h := range r.Headers {
-		if strings.ContainsAny(h.Key, " :\r\n\t") {
-			c.errs.Add(h.Pos, "", "invalid header name %q", h.Key)
-		}
-	}
 	if r.Body != nil {
 		s.body = c.body(r.Body)
 	}
@@ -237,7 +235,8 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 			c.errs.Add(cp.Pos, "", "capture %q: %v", e.Key, err)
 			continue
 		}
-		s.captures = append(s.captures, capture{name: e.Key, ext: ext, def: cp.Default, required: cp.Required})
+		s.captures = append(s.captures, capture{name: e.Key, ext: ext, def: cp.Default, required: cp.Required, redact: cp.Redact})
+		s.redacts = s.redacts || cp.Redact
 	}
 	s.failWhen = c.cond(st.Outcome.FailureWhen, scopeAnswer)
 	s.errWhen = c.cond(st.Outcome.ErrorWhen, scopeAnswer)

@@ -11,6 +11,9 @@ package engine
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
 	"io"
 	"log/slog"
 	"net"
@@ -172,20 +175,51 @@ type Plan struct {
 // problem is reported at once; the error is a steps.ErrorList whose lines
 // read `file:line:col: message (hint)`, with the file named as given.
 func Load(path string, opts ...Option) (*Plan, error) {
-	in, err := steps.Load(path)
+	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, steps.ErrorList{{Pos: steps.Pos{File: path}, Msg: fmt.Sprintf("cannot read integration: %v", errors.Unwrap(err))}}
 	}
-	return compile(in, opts...)
+	return Parse(path, src, opts...)
 }
 
 // Parse is Load for an integration held in memory; file names it in errors.
 func Parse(file string, src []byte, opts ...Option) (*Plan, error) {
-	in, err := steps.Parse(file, src)
-	if err != nil {
-		return nil, err
+	in, errs := steps.ParseAll(file, src)
+	if in == nil {
+		return nil, errs.Err()
 	}
-	return compile(in, opts...)
+	if len(errs) == 0 {
+		return compile(in, opts...)
+	}
+	// The file has problems already: compile what was decoded anyway, so
+	// one run reports every problem (templates, conditions, references
+	// too), then refuse the file.
+	all := append(steps.ErrorList{}, errs...)
+	func() {
+		defer func() { recover() }() // a half-decoded model may not compile; its problems are reported already
+		if _, err := compile(in, opts...); err != nil {
+			var more steps.ErrorList
+			if errors.As(err, &more) {
+				all = append(all, more...)
+			}
+		}
+	}()
+	return nil, dedupe(all).Err()
+}
+
+// dedupe drops problems reported twice (by the validator and the
+// compiler) at the same position.
+func dedupe(l steps.ErrorList) steps.ErrorList {
+	seen := map[string]bool{}
+	out := l[:0]
+	for _, e := range l {
+		k := e.Error()
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // compile builds a plan from a loaded integration: every template,

@@ -543,7 +543,7 @@ steps:
 		`bad.yaml:8:12: bad template: `,
 		`nosuchfunc`,
 		`bad.yaml:9:27: step "second" does not run before step "first"`,
-		`bad.yaml:9:53: invalid header name "Bad Name"`,
+		`bad.yaml:9:53: headers: "Bad Name" is not a valid header name`,
 		`bad.yaml:11:10: capture "a":`,
 		`bad.yaml:12:10: capture "b":`,
 		`bad.yaml:13:10: capture "c":`,

@@ -93,7 +93,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 
 // override renders a secondary request: the primary with the link's changes.
 func (p *Plan) override(st *step, f *fallback, primary *request, data map[string]any) (*request, error) {
-	r := &request{method: primary.method, url: primary.url, header: primary.header.Clone(), body: primary.body, timeout: primary.timeout, auth: primary.auth, variant: primary.variant}
+	r := &request{method: primary.method, url: primary.url, header: primary.header.Clone(), body: primary.body, timeout: primary.timeout, auth: primary.auth, variant: primary.variant, mask: primary.mask}
 	if f.timeout > 0 {
 		r.timeout = f.timeout
 	}

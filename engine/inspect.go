@@ -92,7 +92,7 @@ func (p *Plan) dryRun(lead map[string]any, s *Runner) []Rendered {
 			if err != nil {
 				r.Err = s.Redact(err.Error())
 			} else {
-				r.Method, r.URL, r.Header, r.Body = req.method, s.Redact(req.url), redactHeader(req.header, s), s.Redact(string(req.body))
+				r.Method, r.URL, r.Header, r.Body = req.method, s.mask.url(req.url), redactHeader(req.header, s.mask, nil), s.mask.body(req.body)
 				if req.auth >= 0 && req.auth < len(s.authCfgs) && s.auths[req.auth] != nil {
 					r.Auth = s.authCfgs[req.auth].Type
 				}

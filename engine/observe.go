@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptrace"
-	"strings"
 	"time"
 )
 
@@ -81,20 +80,8 @@ func (t *tracer) timing() Timing {
 	return Timing{DNS: Duration(t.dns), Connect: Duration(t.conn), TLS: Duration(t.tls), FirstByte: Duration(t.firstByte), Total: Duration(time.Since(t.start))}
 }
 
-// redactHeader masks secret setting values, and credentials that auth put
-// in Authorization headers (tokens fetched at run time are secrets too).
-func redactHeader(h http.Header, s *Runner) http.Header {
-	out := make(http.Header, len(h))
-	for k, vs := range h {
-		for _, v := range vs {
-			if k == "Authorization" || k == "Proxy-Authorization" {
-				scheme, _, found := strings.Cut(v, " ")
-				if v = "****"; found {
-					v = scheme + " ****"
-				}
-			}
-			out[k] = append(out[k], s.Redact(v))
-		}
-	}
-	return out
+// redactHeader masks secrets in h (see masker.header), with cred the
+// headers signing set.
+func redactHeader(h http.Header, m *masker, cred map[string]bool) http.Header {
+	return m.header(h, cred)
 }

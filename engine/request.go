@@ -27,8 +27,22 @@ type request struct {
 	auth    int
 	// variant is the 1-based route chosen, 0 for none.
 	variant int
-	// sent is the header of the last try, as signed.
+	// sent is the header of the last try, as signed; cred names the
+	// headers signing set (masked whole wherever shown).
 	sent http.Header
+	cred map[string]bool
+	// mask masks the lead's secrets (settings and redacted captures);
+	// shown is the URL as masked.
+	mask  *masker
+	shown string
+}
+
+// shownURL is the URL as logs and results show it: secrets masked.
+func (r *request) shownURL() string {
+	if r.shown == "" {
+		r.shown = r.mask.url(r.url)
+	}
+	return r.shown
 }
 
 // httpRequest makes one try's request. The header is shared with r unless

@@ -22,7 +22,9 @@ const (
 
 // rule is a compiled retry rule.
 type rule struct {
-	on         map[string]bool
+	on map[string]bool
+	// not lists keys the rule never matches (the default retry skips 501).
+	not        map[string]bool
 	action     string
 	max        int
 	backoff    backoff
@@ -43,10 +45,12 @@ var defaultBackoff = backoff{initial: 500 * time.Millisecond, max: 10 * time.Sec
 
 // defaultRules apply after a step's own rules: transient errors are retried
 // (3 tries in all), a 401 re-authenticates once. Anything else that is not a
-// success ends the step: a 4xx as failure, the rest as error.
+// success ends the step: a 4xx as failure, the rest as error. Not
+// transient, so never retried by default: 501 Not Implemented, a TLS
+// failure (certificate or handshake; class tls), a body too large.
 func defaultRules() []*rule {
 	return []*rule{
-		{on: set("408", "429", "5xx", "timeout", "connection"), action: actRetry, max: 3, backoff: defaultBackoff, retryAfter: true, source: "default rule"},
+		{on: set("408", "429", "5xx", "timeout", "connection"), not: set("501"), action: actRetry, max: 3, backoff: defaultBackoff, retryAfter: true, source: "default rule"},
 		{on: set("401"), action: actReauth, source: "default rule"},
 	}
 }
@@ -90,7 +94,13 @@ func compileRule(r *steps.RetryRule) *rule {
 // match returns the first rule (the step's, then the defaults) matching
 // how a try ended, or nil.
 func (st *step) match(keys []string) *rule {
+rules:
 	for _, r := range st.rules {
+		for _, k := range keys {
+			if r.not[k] {
+				continue rules
+			}
+		}
 		for _, k := range keys {
 			if r.on[k] {
 				return r

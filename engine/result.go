@@ -124,4 +124,6 @@ type StepResult struct {
 	Class Class `json:"class,omitempty"`
 	// Err is the underlying error, for errors.As; not serialised.
 	Err error `json:"-"`
+	// raw holds the captures before redacted ones were masked.
+	raw map[string]any
 }

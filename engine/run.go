@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +75,7 @@ func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Re
 	default:
 		res.Outcome, res.Reason = Skip, "every step was skipped"
 	}
+	res.Lead = f.mask(s).valueMap(res.Lead)
 	res.Duration = Duration(time.Since(start))
 	return res
 }
@@ -82,6 +84,48 @@ func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Re
 // fields, the vars, and the captures of the steps done.
 type flow struct {
 	lead, vars, done map[string]any
+	// secrets are the lead's redacted captures; m masks them with the
+	// runner's secrets (built when first needed).
+	secrets []string
+	m       *masker
+	// base is how many of secrets a parallel view inherited.
+	base int
+}
+
+// mask returns the masker for this lead: the runner's, plus the values of
+// captures marked redact.
+func (f *flow) mask(s *Runner) *masker {
+	if len(f.secrets) == 0 {
+		return s.mask
+	}
+	if f.m == nil {
+		f.m = newMasker(append(slices.Clone(s.secrets), f.secrets...))
+	}
+	return f.m
+}
+
+// keepSecrets records the step's redacted captures as secrets of the lead
+// and masks them in its result (the raw values stay in sr.raw for later
+// steps).
+func (f *flow) keepSecrets(st *step, sr *StepResult) {
+	if !st.redacts || sr.Captured == nil {
+		return
+	}
+	sr.raw = sr.Captured
+	shown := make(map[string]any, len(sr.Captured))
+	for k, v := range sr.Captured {
+		shown[k] = v
+	}
+	for _, c := range st.captures {
+		if v, ok := sr.Captured[c.name]; ok && c.redact && v != nil {
+			if t := plain(v); t != "" {
+				f.secrets = append(f.secrets, t)
+				f.m = nil
+			}
+			shown[c.name] = mask
+		}
+	}
+	sr.Captured = shown
 }
 
 func (f *flow) data(s *Runner) map[string]any {
@@ -118,7 +162,7 @@ func (p *Plan) runStage(ctx context.Context, g *stage, f *flow, s *Runner) []Ste
 	views := make([]*flow, len(g.steps))
 	var wg sync.WaitGroup
 	for i, st := range g.steps {
-		views[i] = &flow{lead: copyMap(f.lead), vars: copyMap(f.vars), done: f.done}
+		views[i] = &flow{lead: copyMap(f.lead), vars: copyMap(f.vars), done: f.done, secrets: slices.Clip(f.secrets), base: len(f.secrets)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -151,9 +195,16 @@ func (p *Plan) runOne(ctx context.Context, st *step, f *flow, s *Runner) StepRes
 func (p *Plan) settle(st *step, sr StepResult, view, f *flow) {
 	if sr.Outcome == Success || sr.Outcome == Failure {
 		f.done[st.name] = sr.Captured
+		if sr.raw != nil {
+			f.done[st.name] = sr.raw
+		}
 	}
 	if view == f {
 		return
+	}
+	if len(view.secrets) > view.base {
+		f.secrets = append(f.secrets, view.secrets[view.base:]...)
+		f.m = nil
 	}
 	for _, a := range st.appends {
 		if v, ok := sr.Appended[a.field]; ok {
@@ -219,9 +270,20 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, err.Error(), ClassInternal, err
 		}
 		sr.Duration = Duration(time.Since(start))
-		sr.Reason = s.Redact(sr.Reason)
+		f.keepSecrets(st, &sr)
+		m := f.mask(s)
+		sr.Reason = m.text(sr.Reason)
 		for i := range sr.Tried {
-			sr.Tried[i] = s.Redact(sr.Tried[i])
+			sr.Tried[i] = m.text(sr.Tried[i])
+		}
+		if sr.Appended != nil {
+			sr.Appended = m.valueMap(sr.Appended)
+		}
+		if sr.Captured != nil && !m.empty() {
+			if sr.raw == nil {
+				sr.raw = sr.Captured
+			}
+			sr.Captured = m.valueMap(sr.Captured)
 		}
 	}()
 	if err := ctx.Err(); err != nil {
@@ -253,7 +315,8 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "building the request: "+err.Error(), ClassTemplate, err
 		return sr
 	}
-	sr.Method, sr.URL, sr.Variant = req.method, s.Redact(req.url), req.variant
+	req.mask = f.mask(s)
+	sr.Method, sr.URL, sr.Variant = req.method, req.mask.url(req.url), req.variant
 	if st.deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
@@ -335,6 +398,9 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 		var ex *Exchange
 		resp, ex, err = p.attempt(ctx, st, req, s, attempt)
 		v = p.judge(st, req, resp, err, data)
+		if ex != nil && st.redacts {
+			maskRedacted(ex, st, v, resp, req.mask)
+		}
 		if v.outcome == Success {
 			p.emit(ctx, ex)
 			return resp, v, false
@@ -414,19 +480,23 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n 
 	}
 	if p.log.Enabled(ctx, slog.LevelDebug) {
 		p.log.LogAttrs(ctx, slog.LevelDebug, "attempt",
-			slog.String("step", st.name), slog.String("method", pr.method), slog.String("url", s.Redact(pr.url)),
+			slog.String("step", st.name), slog.String("method", pr.method), slog.String("url", pr.shownURL()),
 			slog.Int("status", resp.Status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
 			slog.Any("error", redactErr(err, s)))
 	}
 	if tr == nil {
 		return resp, nil, err
 	}
-	ex := &Exchange{Step: st.name, Attempt: n, Method: pr.method, URL: s.Redact(pr.url),
-		RequestHeader: redactHeader(pr.header, s), RequestBody: s.Redact(string(pr.body)),
-		Status: resp.Status, ResponseHeader: redactHeader(resp.Header, s), ResponseBody: s.Redact(string(resp.Body)),
+	sent := pr.header
+	if pr.sent != nil {
+		sent = pr.sent
+	}
+	ex := &Exchange{Step: st.name, Attempt: n, Method: pr.method, URL: pr.shownURL(),
+		RequestHeader: redactHeader(sent, pr.mask, pr.cred), RequestBody: pr.mask.body(pr.body),
+		Status: resp.Status, ResponseHeader: redactHeader(resp.Header, pr.mask, nil), ResponseBody: pr.mask.body(resp.Body),
 		Timing: tr.timing()}
 	if err != nil {
-		ex.Err = s.Redact(err.Error())
+		ex.Err = pr.mask.text(err.Error())
 	}
 	return resp, ex, err
 }
@@ -489,7 +559,7 @@ func (p *Plan) send(ctx context.Context, st *step, pr *request, s *Runner) (pars
 // judge decides what one try's answer means: captures, then the outcome.
 func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, data map[string]any) verdict {
 	if err != nil {
-		v := verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("%s %s: %v", req.method, req.url, err), err: err}
+		v := verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("%s %s: %v", req.method, req.shownURL(), err), err: err}
 		var te *TimeoutError
 		var ce *CanceledError
 		var be *BodyTooLargeError
@@ -692,4 +762,23 @@ func isTLSError(err error) bool {
 		ci x509.CertificateInvalidError
 	)
 	return errors.As(err, &cv) || errors.As(err, &rh) || errors.As(err, &ae) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+}
+
+// maskRedacted masks, in an observed exchange, the values of the step's
+// captures marked redact (a token in the answer that fetched it).
+func maskRedacted(ex *Exchange, st *step, v verdict, resp parse.Response, base *masker) {
+	var more []string
+	for _, c := range st.captures {
+		if x, ok := v.captured[c.name]; ok && c.redact && x != nil {
+			if t := plain(x); t != "" {
+				more = append(more, t)
+			}
+		}
+	}
+	if len(more) == 0 {
+		return
+	}
+	m := base.with(more...)
+	ex.ResponseBody = m.body(resp.Body)
+	ex.ResponseHeader = m.header(resp.Header, nil)
 }

@@ -53,6 +53,7 @@ type Runner struct {
 	plan     *Plan
 	values   map[string]any
 	secrets  []string
+	mask     *masker
 	auths    []auth.Authenticator
 	authCfgs []auth.Config
 	// run is shared by every lead of the runner (batches).
@@ -131,15 +132,17 @@ func (r *Runner) Value(name string) (any, bool) {
 	return v, ok
 }
 
-// Redact replaces every secret setting value in text with ****.
+// Redact masks every secret setting value in free text, in each encoding a
+// request may carry it (URL, JSON, XML escaping, base64): long secrets
+// wherever they appear, short ones where they stand as a token (so a PIN
+// of 1234 does not mangle 127.0.0.1:12345). Results, logs and observed
+// exchanges are masked already, by component; use Redact for text of your
+// own.
 func (r *Runner) Redact(text string) string {
 	if r == nil {
 		return text
 	}
-	for _, sec := range r.secrets {
-		text = strings.ReplaceAll(text, sec, "****")
-	}
-	return text
+	return r.mask.text(text)
 }
 
 // AuthTypes lists the type of each auth section, in file order (the

@@ -38,17 +38,36 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // Parse checks src as the integration file named file. The error, if any,
 // is an ErrorList holding every problem found.
 func Parse(file string, src []byte) (*Integration, error) {
+	in, errs := ParseAll(file, src)
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// ParseAll is Parse for tools that report every problem of a file in one
+// run: besides the problems it returns the integration as far as it could
+// be decoded (nil when the YAML itself is unreadable), so a compiler can
+// go on and add its own findings. The integration is then incomplete and
+// must not be run.
+func ParseAll(file string, src []byte) (in *Integration, errs ErrorList) {
+	defer func() {
+		// validating a half-decoded model is best effort: what it cannot
+		// read is already reported
+		if v := recover(); v != nil && len(errs) == 0 {
+			panic(v)
+		}
+	}()
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, syntaxError(file, src, err)
+		return nil, syntaxError(file, src, err).(ErrorList)
 	}
-	var errs ErrorList
-	in := &Integration{File: file}
+	in = &Integration{File: file}
 	root := resolve(&doc)
 	if root == nil || root.Kind == 0 {
 		errs.Add(Pos{File: file, Line: 1, Col: 1}, "start from an example in examples/", "the file is empty")
-		return nil, errs.Err()
+		return nil, errs
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -61,17 +80,12 @@ func Parse(file string, src []byte) (*Integration, error) {
 		errs = append(errs, syntaxError(file, src, err).(ErrorList)...)
 	}
 	if !checkYAML(file, &doc, &errs) {
-		return nil, errs.Err()
+		return nil, errs
 	}
 	d := &decoder{file: file, errs: &errs}
 	d.decode(root, reflect.ValueOf(in).Elem(), "integration")
-	if len(errs) == 0 {
-		in.validate(&errs)
-	}
-	if err := errs.Err(); err != nil {
-		return nil, err
-	}
-	return in, nil
+	in.validate(&errs)
+	return in, errs
 }
 
 // syntaxError turns a yaml.v3 syntax error into positioned errors. yaml.v3
@@ -330,7 +344,7 @@ func (st *Step) validate(errs *ErrorList) {
 // ValidTrigger reports whether s can appear in a retry rule's on: list.
 func ValidTrigger(s string) bool {
 	switch s {
-	case "timeout", "connection", "error_when", "failure_when", "1xx", "2xx", "3xx", "4xx", "5xx":
+	case "timeout", "connection", "tls", "error_when", "failure_when", "1xx", "2xx", "3xx", "4xx", "5xx":
 		return true
 	}
 	n, err := strconv.Atoi(s)

@@ -158,7 +158,10 @@ type Capture struct {
 	Default any `yaml:"default"`
 	// Required makes a missing value an error outcome.
 	Required bool `yaml:"required"`
-	Pos      Pos  `yaml:"-"`
+	// Redact marks the value as a secret (a token): it is masked in
+	// results, logs and dumps, in every encoding, for the rest of the lead.
+	Redact bool `yaml:"redact"`
+	Pos    Pos  `yaml:"-"`
 }
 
 // Outcome rules. Without rules a 2xx answer is a success, a 4xx a failure

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/plumbhq/plumb/engine"
 )
@@ -23,15 +24,18 @@ type output interface {
 	finish(sum *summary) error
 }
 
-func newOutput(format string, stdout, stderr io.Writer, redact func(string) string) output {
+// newOutput writes results as format. Results come masked from the
+// engine (secrets are masked by component there, never by rewriting the
+// serialised output, which could corrupt it).
+func newOutput(format string, stdout, stderr io.Writer) output {
 	w := bufio.NewWriterSize(stdout, 32<<10)
 	switch format {
 	case "json":
-		return &jsonOutput{w: w, stderr: stderr, redact: redact}
+		return &jsonOutput{w: w, stderr: stderr}
 	case "ndjson":
-		return &jsonOutput{w: w, stderr: stderr, redact: redact, lines: true}
+		return &jsonOutput{w: w, stderr: stderr, lines: true}
 	}
-	return &textOutput{w: w, redact: redact}
+	return &textOutput{w: w}
 }
 
 // jsonResult is a Result with its place in the input.
@@ -48,7 +52,6 @@ type jsonResult struct {
 type jsonOutput struct {
 	w      *bufio.Writer
 	stderr io.Writer
-	redact func(string) string
 	lines  bool
 	n      int
 }
@@ -66,7 +69,7 @@ func (o *jsonOutput) result(it item, r *engine.Result) error {
 		o.w.WriteString(",\n")
 	}
 	o.n++
-	o.w.WriteString(o.redact(string(b)))
+	o.w.Write(b)
 	if o.lines {
 		o.w.WriteByte('\n')
 	}
@@ -91,8 +94,7 @@ func (o *jsonOutput) finish(sum *summary) error {
 
 // textOutput writes results for people, then the summary.
 type textOutput struct {
-	w      *bufio.Writer
-	redact func(string) string
+	w *bufio.Writer
 }
 
 func (o *textOutput) result(it item, r *engine.Result) error {
@@ -110,7 +112,7 @@ func (o *textOutput) result(it item, r *engine.Result) error {
 		if r.Step != "" {
 			b.WriteString(r.Step + ": ")
 		}
-		b.WriteString(r.Reason)
+		b.WriteString(termSafe(r.Reason))
 	}
 	b.WriteByte('\n')
 	width := 0
@@ -128,34 +130,34 @@ func (o *textOutput) result(it item, r *engine.Result) error {
 			fmt.Fprintf(&b, "  %d attempts", st.Attempts)
 		}
 		if st.URL != "" {
-			fmt.Fprintf(&b, "  %s %s", st.Method, st.URL)
+			fmt.Fprintf(&b, "  %s %s", st.Method, termSafe(st.URL))
 		}
 		b.WriteByte('\n')
 		indent := strings.Repeat(" ", width+4)
 		decided := st.Name == r.Step && st.Reason == r.Reason
 		if st.Outcome != engine.Success && st.Reason != "" && !decided {
-			fmt.Fprintf(&b, "%sreason: %s\n", indent, st.Reason)
+			fmt.Fprintf(&b, "%sreason: %s\n", indent, termSafe(st.Reason))
 		}
 		if st.Fallback != "" {
 			fmt.Fprintf(&b, "%sfallback: %s\n", indent, st.Fallback)
 			for _, t := range st.Tried {
-				fmt.Fprintf(&b, "%stried: %s\n", indent, t)
+				fmt.Fprintf(&b, "%stried: %s\n", indent, termSafe(t))
 			}
 		}
 		if st.Cache != "" {
 			fmt.Fprintf(&b, "%scache: %s\n", indent, st.Cache)
 		}
 		if len(st.Captured) > 0 {
-			fmt.Fprintf(&b, "%scaptured: %s\n", indent, fmtFields(st.Captured))
+			fmt.Fprintf(&b, "%scaptured: %s\n", indent, termSafe(fmtFields(st.Captured)))
 		}
 		if len(st.Appended) > 0 {
-			appended = append(appended, fmtFields(st.Appended))
+			appended = append(appended, termSafe(fmtFields(st.Appended)))
 		}
 	}
 	if len(appended) > 0 {
 		fmt.Fprintf(&b, "  appended: %s\n", strings.Join(appended, " "))
 	}
-	_, err := o.w.WriteString(o.redact(b.String()))
+	_, err := o.w.WriteString(b.String())
 	return err
 }
 
@@ -306,4 +308,36 @@ func (p *progress) clear() {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.shown = false
 	}
+}
+
+// termSafe escapes control characters (ANSI escapes, CR, LF, C1 codes) in
+// text that came from a partner or a lead, so it can neither clear the
+// screen nor forge output lines on a terminal.
+func termSafe(s string) string {
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

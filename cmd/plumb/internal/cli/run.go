@@ -93,7 +93,8 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 
 	setup := &planSetup{s: s, cmd: "run", file: file}
 	defer setup.close()
-	if !setup.load(&f.storeFlags, f.verbose.options(s.stderr)...) || !setup.resolve(&f.settingsFlags) {
+	opts, warns := f.verbose.options(s.stderr)
+	if !setup.load(&f.storeFlags, opts...) || !setup.resolve(&f.settingsFlags) {
 		return ExitUsage
 	}
 	plan, settings := setup.plan, setup.settings
@@ -112,8 +113,9 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return dryRunLeads(s, settings, src, f.output)
 	}
 
-	out := newOutput(f.output, s.stdout, s.stderr, settings.Redact)
+	out := newOutput(f.output, s.stdout, s.stderr)
 	prog := newProgress(s.stderr, !single && isTerminal(s.stderr))
+	stream := !single && name == "-"
 	sum := newSummary()
 	// Batches fill up only when enough leads wait in them at once.
 	workers := max(f.concurrency, plan.BatchSize())
@@ -129,6 +131,12 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 				return err
 			}
 			prog.update(sum)
+			return nil
+		}
+		if stream {
+			// leads come from a pipe, maybe one at a time: each result
+			// goes out as soon as it is known
+			return out.flush()
 		}
 		return nil
 	})
@@ -136,6 +144,7 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	if emitErr == nil {
 		emitErr = out.finish(sum)
 	}
+	warns.report(s.stderr)
 	switch {
 	case emitErr != nil:
 		s.errorf("run: writing results: %v", emitErr)

@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestMaskerForms: every encoding a request may carry a secret in is
+// masked, and a short secret never mangles text it only appears inside.
+func TestMaskerForms(t *testing.T) {
+	const long = `s3cr3t/+&<"ü`
+	m := newMasker([]string{long, "1234"})
+	for _, form := range []string{long, url.QueryEscape(long), url.PathEscape(long),
+		base64.StdEncoding.EncodeToString([]byte(long)), base64.RawURLEncoding.EncodeToString([]byte(long)),
+		`s3cr3t/+&amp;&lt;&#34;ü`, `s3cr3t/+&<\"ü`, `s3cr3t/+\u0026\u003c\"ü`} {
+		if got := m.text("x " + form + " y"); strings.Contains(got, "s3cr3t") || !strings.Contains(got, mask) {
+			t.Errorf("form %q: %q", form, got)
+		}
+	}
+	for in, want := range map[string]string{
+		"pin=1234":                    "pin=****",
+		"http://127.0.0.1:12345/a":    "http://127.0.0.1:12345/a",
+		"code 1234.":                  "code ****.",
+		"12345 and 91234":             "12345 and 91234",
+		"1234":                        "****",
+		`{"pin":"1234","n":"123456"}`: `{"pin":"****","n":"123456"}`,
+	} {
+		if got := m.text(in); got != want {
+			t.Errorf("text(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"http://127.0.0.1:12345/v1/1234?pin=1234&x=12345": "http://127.0.0.1:12345/v1/****?pin=****&x=12345",
+		"https://u:1234@h.example/p":                      "https://u:****@h.example/p",
+		"https://h.example/?k=" + url.QueryEscape(long):   "https://h.example/?k=****",
+	} {
+		if got := m.url(in); got != want {
+			t.Errorf("url(%q) = %q, want %q", in, got, want)
+		}
+	}
+	got := m.body([]byte(`{"pin":"1234","nested":{"k":"` + long + `"},"zip":12345}`))
+	var v map[string]any
+	if err := json.Unmarshal([]byte(got), &v); err != nil {
+		t.Fatalf("masked JSON body is not JSON: %v: %s", err, got)
+	}
+	if v["pin"] != mask || v["nested"].(map[string]any)["k"] != mask || strings.Contains(got, "s3cr3t") {
+		t.Errorf("body: %s", got)
+	}
+	if got := m.body([]byte("pin=1234&name=ann")); got != "pin=****&name=ann" {
+		t.Errorf("form body: %s", got)
+	}
+	h := m.header(http.Header{"X-Pin": {"1234"}, "X-Token": {"abc"}, "Authorization": {"Bearer xyz"}, "X-Port": {"12345"}}, map[string]bool{"X-Token": true})
+	if h.Get("X-Pin") != mask || h.Get("X-Token") != mask || h.Get("Authorization") != "Bearer "+mask || h.Get("X-Port") != "12345" {
+		t.Errorf("header: %v", h)
+	}
+}
+
+// TestSecretsMaskedInResultsAndExchanges runs a lead whose short secret
+// goes in the query, a long one in JSON and a captured token in a custom
+// header: none shows in the result, the observed exchanges or the reason,
+// and the result still serialises to valid JSON.
+func TestSecretsMaskedInResultsAndExchanges(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/token":
+			io.WriteString(w, `{"access_token":"tok-98765-abcdef"}`)
+		default:
+			// echo what came in, as a careless partner does
+			b, _ := io.ReadAll(r.Body)
+			w.WriteHeader(500)
+			w.Write([]byte(r.URL.RawQuery + " " + r.Header.Get("X-Token") + " " + string(b)))
+		}
+	}))
+	defer srv.Close()
+	src := `version: 1
+name: mask
+settings:
+  base_url: {}
+  pin: { secret: true }
+  key: { secret: true }
+steps:
+  - name: token
+    request: { url: "{{settings.base_url}}/token" }
+    capture:
+      token: { json: access_token, redact: true }
+  - name: call
+    request:
+      method: POST
+      url: "{{settings.base_url}}/call?pin={{settings.pin}}"
+      headers: { X-Token: "{{steps.token.token}}" }
+      body: { json: { key: "{{settings.key}}", email: "{{lead.email}}" } }
+    retry: [ { on: [5xx], action: fail } ]
+`
+	var mu sync.Mutex
+	var seen []*Exchange
+	p, err := Parse("mask.yaml", []byte(src), WithObserver(func(_ context.Context, ex *Exchange) {
+		mu.Lock()
+		seen = append(seen, ex)
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL, "pin": "1234", "key": "k<e>y&long-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res := r.Run(context.Background(), map[string]any{"email": "a@b.co"})
+	if res.Outcome != Failure {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Reason)
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatalf("result JSON: %v", err)
+	}
+	exs, _ := json.Marshal(seen)
+	for _, secret := range []string{"pin=1234", "tok-98765-abcdef", "long-secret", "k\\u003ce\\u003ey", url.QueryEscape("k<e>y&long-secret")} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("result shows %q:\n%s", secret, out)
+		}
+		if strings.Contains(string(exs), secret) {
+			t.Errorf("exchanges show %q:\n%s", secret, exs)
+		}
+	}
+	if res.Steps[0].Captured["token"] != mask {
+		t.Errorf("redacted capture shown as %v", res.Steps[0].Captured["token"])
+	}
+	if !strings.Contains(res.Steps[1].URL, "pin=****") || !strings.Contains(res.Steps[1].URL, "127.0.0.1") {
+		t.Errorf("URL %s", res.Steps[1].URL)
+	}
+}
