@@ -194,8 +194,7 @@ func (in *Integration) validate(errs *ErrorList) {
 
 func (in *Integration) validateStep(st *Step, seen map[string]Pos, errs *ErrorList) {
 	if st == nil {
-		errs.Add(in.Pos, "", "empty step")
-		return
+		return // the decoder reported the empty item at its position
 	}
 	if st.FailFast {
 		errs.Add(st.Pos, "fail_fast goes with parallel", "fail_fast outside a parallel group")
