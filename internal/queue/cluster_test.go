@@ -109,6 +109,12 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 			t.Fatalf("q2.Status(%s) = %+v, %v", id, st, err)
 		}
 	}
+	// The node comes back on its store and the cluster carries on.
+	c.Nodes[stopped].Restart(t)
+	c.WaitForLeader(t)
+	publish(200, 220)
+	waitFor(t, 40*time.Second, "jobs after the node's return done", allDone(220))
+
 	mu.Lock()
 	defer mu.Unlock()
 	repeats := 0

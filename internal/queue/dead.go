@@ -104,6 +104,11 @@ func (q *Queue) Retry(ctx context.Context, id string) (Published, error) {
 	if err != nil {
 		return Published{}, fmt.Errorf("queue: retry %s: %w", id, notFound(err))
 	}
+	// Old attempt bookkeeping goes first, so it cannot erase what a worker
+	// records for the re-queued job.
+	if err := q.status.Delete(ctx, id); err != nil && !isNotFound(err) {
+		return Published{}, fmt.Errorf("queue: retry %s: clear status: %w", id, err)
+	}
 	msg := &nats.Msg{Subject: q.jobsPrefix + id, Data: raw.Data, Header: nats.Header{}}
 	for _, k := range []string{HeaderJobID, HeaderIntegration, HeaderDedupeKey} {
 		if v := raw.Header.Get(k); v != "" {
@@ -116,14 +121,11 @@ func (q *Queue) Retry(ctx context.Context, id string) (Published, error) {
 	if err != nil {
 		return Published{}, fmt.Errorf("queue: retry %s: %w", id, err)
 	}
-	// The job is queued again; now drop the dead letter and the old attempt
-	// bookkeeping. If this fails the job is both queued and dead; a second
-	// Retry is deduped and finishes the removal.
+	// The job is queued again; now drop the dead letter. If this fails the
+	// job is both queued and dead; a second Retry is deduped and finishes
+	// the removal.
 	if err := q.dead.Purge(ctx, jetstream.WithPurgeSubject(q.deadPrefix+id)); err != nil {
 		return Published{}, fmt.Errorf("queue: retry %s: job re-queued but dead letter not removed: %w", id, err)
-	}
-	if err := q.status.Delete(ctx, id); err != nil && !isNotFound(err) {
-		q.log.Warn("retry: clearing old status", "job", id, "err", err)
 	}
 	return Published{ID: id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }

@@ -51,6 +51,24 @@ type Published struct {
 	Duplicate bool
 }
 
+// maxHeaderValue bounds Job.Integration and Job.DedupeKey.
+const maxHeaderValue = 512
+
+// headerValue checks a value that travels in a message header: it may come
+// from untrusted input (a webhook's delivery id), so it must not be able to
+// end the header or add another.
+func headerValue(v string) error {
+	if len(v) > maxHeaderValue {
+		return fmt.Errorf("%d bytes, want at most %d", len(v), maxHeaderValue)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	return nil
+}
+
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_=-]{1,128}$`)
 
 // ValidID reports whether id can be a job id.
@@ -64,12 +82,20 @@ func NewID() string { return nuid.Next() }
 // SyncInterval the job is fsynced; on a cluster it is on a quorum of
 // replicas. An error means the job may or may not be stored; publishing it
 // again with the same ID or DedupeKey is safe within the dedupe window.
+// Writes are retried while a cluster elects a stream leader; a retried write
+// that had in fact landed is reported as a Duplicate of itself (same ID).
+// Payloads are limited by the server's max_payload (1 MiB by default).
 func (q *Queue) Publish(ctx context.Context, job Job) (Published, error) {
 	if job.ID == "" {
 		job.ID = NewID()
 	}
 	if !ValidID(job.ID) {
 		return Published{}, fmt.Errorf("queue: publish: job id %q: %w", job.ID, ErrInvalidID)
+	}
+	for what, v := range map[string]string{"integration": job.Integration, "dedupe key": job.DedupeKey} {
+		if err := headerValue(v); err != nil {
+			return Published{}, fmt.Errorf("queue: publish job %s: %s: %w", job.ID, what, err)
+		}
 	}
 	key := job.DedupeKey
 	if key == "" {

@@ -161,6 +161,9 @@ func TestPublishConsumeAck(t *testing.T) {
 	if _, err := q.Publish(ctx, Job{ID: "a.b"}); !errors.Is(err, ErrInvalidID) {
 		t.Fatalf("Publish(a.b) err = %v", err)
 	}
+	if _, err := q.Publish(ctx, Job{DedupeKey: "x\r\nNats-Msg-Id: y"}); err == nil {
+		t.Fatal("Publish with CR/LF in the dedupe key succeeded")
+	}
 }
 
 func TestDedupe(t *testing.T) {
