@@ -1,30 +1,3 @@
-// Package queue is plumb's durable work queue and key-value layer, built on
-// NATS JetStream.
-//
-// By default a Queue embeds a nats-server in the process (file storage under
-// Config.DataDir, no network listener, reached over an in-process
-// connection). With Config.URLs it connects to an external NATS cluster
-// instead; the code paths above the connection are the same.
-//
-// What lives in JetStream, for a queue named "plumb" (Config.Name):
-//
-//	stream PLUMB_JOBS   subjects plumb.jobs.<id>   work-queue retention: a job is
-//	                                               removed when a worker acks it
-//	consumer workers    durable pull consumer shared by every process: each job
-//	                    goes to one worker at a time
-//	stream PLUMB_DEAD   subjects plumb.dead.<id>   dead letters (limits retention,
-//	                                               one message per id)
-//	KV plumb_results    job results, TTL Config.ResultTTL
-//	KV plumb_status     per-job attempt bookkeeping (running, last error)
-//	KV plumb_<bucket>   buckets opened with KV for other subsystems
-//
-// Delivery is at-least-once. A job is acknowledged only after the handler
-// returned nil, and the handler is expected to store the result (PutResult)
-// before returning. A handler error, a panic, a crash or a lost process means
-// redelivery with backoff; after Config.MaxDeliver deliveries the job moves to
-// the dead-letter stream with its last error and is then acknowledged.
-// A redelivered job whose result is already stored (the process died between
-// storing the result and acking) is acked without calling the handler again.
 package queue
 
 import (
