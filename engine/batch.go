@@ -58,6 +58,7 @@ type pending struct {
 	st      *step
 	s       *Runner
 	members []*member
+	ids     map[string]bool
 	stop    context.CancelFunc
 }
 
@@ -186,11 +187,18 @@ func (p *Plan) runBatched(ctx context.Context, st *step, f *flow, data map[strin
 	m := &member{lead: copyMap(f.lead), leadID: id, data: data, answer: make(chan batchAnswer, 1)}
 	rs.mu.Lock()
 	b := rs.open[st]
+	if b != nil && b.ids[id] {
+		// its answer could not be told from the other's
+		rs.mu.Unlock()
+		sr.Outcome, sr.Class = Error, ClassInput
+		sr.Reason = fmt.Sprintf("batch %s already holds a lead with id %q: ids must be unique within a batch", b.id, id)
+		return sr
+	}
 	if b == nil {
 		if rs.open == nil {
 			rs.open = map[*step]*pending{}
 		}
-		b = &pending{id: newBatchID(), plan: p, st: st, s: s}
+		b = &pending{id: newBatchID(), plan: p, st: st, s: s, ids: map[string]bool{}}
 		rs.open[st] = b
 		tctx, stop := context.WithCancel(context.Background())
 		b.stop = stop
@@ -213,6 +221,7 @@ func (p *Plan) runBatched(ctx context.Context, st *step, f *flow, data map[strin
 		}()
 	}
 	b.members = append(b.members, m)
+	b.ids[id] = true
 	rs.waiting++
 	var ready []*pending
 	if len(b.members) >= st.batch.size {

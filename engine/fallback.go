@@ -31,6 +31,8 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 				p.emit(ctx, ex)
 			}
 			fv := p.judge(st, req, resp, err, data)
+			s.mem.give(req.reserved)
+			req.reserved = 0
 			if fv.outcome == Success {
 				sr.Fallback = "request"
 				if st.cached {

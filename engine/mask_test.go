@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestMaskerForms: every encoding a request may carry a secret in is
@@ -140,5 +143,129 @@ steps:
 	}
 	if !strings.Contains(res.Steps[1].URL, "pin=****") || !strings.Contains(res.Steps[1].URL, "127.0.0.1") {
 		t.Errorf("URL %s", res.Steps[1].URL)
+	}
+}
+
+// TestBatchDuplicateIDs: two leads with the same id in one batch cannot be
+// told apart in the answer: the second is an error, the first gets its own
+// result.
+func TestBatchDuplicateIDs(t *testing.T) {
+	var bodies []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		io.WriteString(w, `{"results":[{"id":"a","ok":true},{"id":"b","ok":true}]}`)
+	}))
+	defer srv.Close()
+	src := `version: 1
+name: dup
+settings: { base_url: {} }
+steps:
+  - name: check
+    request:
+      method: POST
+      url: "{{settings.base_url}}/batch"
+      body: { json: "{{ batch.leads }}" }
+    batch: { size: 3, wait: 1h, results: results, id: id, lead_id: "{{lead.id}}" }
+    capture: { ok: { json: ok } }
+`
+	p, err := Parse("dup.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	leads := []map[string]any{{"id": "a"}, {"id": "a"}, {"id": "b"}}
+	var res []*Result
+	for _, x := range r.RunAll(context.Background(), Leads(leads), RunAllOptions{Concurrency: 3}) {
+		res = append(res, x)
+	}
+	if res[2].Outcome != Success {
+		t.Fatalf("unique id: %s (%s)", res[2].Outcome, res[2].Reason)
+	}
+	// either of the two "a" leads may join the batch second: that one errs
+	ok, dup := res[0], res[1]
+	if ok.Outcome != Success {
+		ok, dup = dup, ok
+	}
+	if ok.Outcome != Success || dup.Outcome != Error || dup.Class != ClassInput || !strings.Contains(dup.Reason, `id "a"`) {
+		t.Fatalf("duplicate ids: %s (%s) / %s %s (%s)", ok.Outcome, ok.Reason, dup.Outcome, dup.Class, dup.Reason)
+	}
+	if len(bodies) != 1 {
+		t.Fatalf("%d batch requests", len(bodies))
+	}
+}
+
+// TestResponseMemoryBudget: answers held at once by a runner's leads are
+// bounded; one that does not fit is a too_large error, and the budget is
+// given back once answers are judged.
+func TestResponseMemoryBudget(t *testing.T) {
+	big := strings.Repeat("x", 600<<10)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("id") == "slow" {
+			w.Write([]byte(big)) // chunked: reserved as it is read
+			w.(http.Flusher).Flush()
+			<-release
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+		w.Write([]byte(big))
+	}))
+	defer srv.Close()
+	defer close(release)
+	src := `version: 1
+name: mem
+settings: { base_url: {} }
+steps:
+  - name: get
+    request: { url: "{{settings.base_url}}/?id={{lead.id}}" }
+    response: { format: text }
+    retry: [ { on: [timeout, connection], action: fail } ]
+`
+	p, err := Parse("mem.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL}, MaxResponseMemory: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	slow := make(chan *Result, 1)
+	go func() { slow <- r.Run(context.Background(), map[string]any{"id": "slow"}) }()
+	deadline := time.After(20 * time.Second)
+	for {
+		r.mem.mu.Lock()
+		used := r.mem.used
+		r.mem.mu.Unlock()
+		if used >= 512<<10 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the slow answer never held its bytes (used %d)", used)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	res := r.Run(context.Background(), map[string]any{"id": "fast"})
+	if res.Outcome != Error || res.Class != ClassTooLarge || !errors.As(res.Err, new(*MemoryBudgetError)) {
+		t.Fatalf("over budget: %s %s %q", res.Outcome, res.Class, res.Reason)
+	}
+	release <- struct{}{}
+	if res := <-slow; res.Outcome != Success {
+		t.Fatalf("slow lead: %s %q", res.Outcome, res.Reason)
+	}
+	if res := r.Run(context.Background(), map[string]any{"id": "fast"}); res.Outcome != Success {
+		t.Fatalf("after the budget was given back: %s %q", res.Outcome, res.Reason)
+	}
+	if r.mem.used != 0 {
+		t.Fatalf("budget not given back: %d", r.mem.used)
 	}
 }

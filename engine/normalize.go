@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 )
 
@@ -97,6 +98,18 @@ func normalizeValue(v any) any {
 			out[i] = x
 		}
 		return out
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct, reflect.Pointer:
+		// typed maps, lists and structs: through their JSON encoding
+		if b, err := json.Marshal(v); err == nil {
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.UseNumber()
+			var x any
+			if dec.Decode(&x) == nil {
+				return normalizeValue(x)
+			}
+		}
 	}
 	return v
 }

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plumbhq/plumb/template"
@@ -35,6 +37,9 @@ type request struct {
 	// shown is the URL as masked.
 	mask  *masker
 	shown string
+	// reserved is what the last try's answer holds of the runner's
+	// response memory budget.
+	reserved int64
 }
 
 // shownURL is the URL as logs and results show it: secrets masked.
@@ -276,17 +281,92 @@ func marshalJSON(x any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// readCapped reads the whole body, failing when it exceeds limit bytes.
-func readCapped(resp *http.Response, limit int64) ([]byte, error) {
+// readCapped reads the whole answer, refusing one larger than limit, and
+// reserves the bytes it holds from the runner's response memory budget
+// (released by the caller once the answer is judged). An answer that would
+// pass the budget is an error, never a crash.
+func readCapped(resp *http.Response, limit int64, mem *memBudget) (b []byte, reserved int64, err error) {
 	if resp.ContentLength > limit {
-		return nil, &BodyTooLargeError{Limit: limit}
+		return nil, 0, &BodyTooLargeError{Limit: limit}
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return b, fmt.Errorf("reading the response: %w", err)
+	const step = 64 << 10
+	grow := func(need int64) bool {
+		need = min(need, limit+1)
+		for reserved < need {
+			n := min(max(need-reserved, step), limit+1-reserved)
+			if n <= 0 || !mem.take(n) {
+				return false
+			}
+			reserved += n
+		}
+		return true
 	}
-	if int64(len(b)) > limit {
-		return nil, &BodyTooLargeError{Limit: limit}
+	if resp.ContentLength > 0 && !grow(resp.ContentLength) {
+		return nil, reserved, &MemoryBudgetError{Budget: mem.max}
 	}
-	return b, nil
+	r := io.LimitReader(resp.Body, limit+1)
+	buf := make([]byte, 0, min(max(resp.ContentLength, 512), limit+1))
+	for {
+		if len(buf) == cap(buf) {
+			newCap := min(int64(cap(buf))*2, limit+1)
+			if !grow(newCap) {
+				return nil, reserved, &MemoryBudgetError{Budget: mem.max}
+			}
+			buf = slices.Grow(buf, int(newCap)-len(buf))
+		}
+		n, rerr := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, reserved, &BodyTooLargeError{Limit: limit}
+		}
+		if rerr == io.EOF {
+			return buf, reserved, nil
+		}
+		if rerr != nil {
+			return buf, reserved, fmt.Errorf("reading the response: %w", rerr)
+		}
+	}
+}
+
+// DefaultResponseMemory bounds, by default, the response bytes a Runner
+// holds at once across all its leads.
+const DefaultResponseMemory = 256 << 20
+
+// memBudget is a runner-wide bound on response bytes held at once.
+type memBudget struct {
+	mu   sync.Mutex
+	used int64
+	max  int64
+}
+
+func (m *memBudget) take(n int64) bool {
+	if m == nil {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.used+n > m.max {
+		return false
+	}
+	m.used += n
+	return true
+}
+
+func (m *memBudget) give(n int64) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.mu.Lock()
+	m.used -= n
+	m.mu.Unlock()
+}
+
+// MemoryBudgetError is an answer that did not fit in the runner's response
+// memory budget (Config.MaxResponseMemory) next to the answers other leads
+// were holding.
+type MemoryBudgetError struct{ Budget int64 }
+
+// Error implements error.
+func (e *MemoryBudgetError) Error() string {
+	return fmt.Sprintf("response memory budget of %d bytes in use by other answers (raise Config.MaxResponseMemory or lower the concurrency)", e.Budget)
 }

@@ -398,6 +398,8 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 		var ex *Exchange
 		resp, ex, err = p.attempt(ctx, st, req, s, attempt)
 		v = p.judge(st, req, resp, err, data)
+		s.mem.give(req.reserved)
+		req.reserved = 0
 		if ex != nil && st.redacts {
 			maskRedacted(ex, st, v, resp, req.mask)
 		}
@@ -552,7 +554,8 @@ func (p *Plan) send(ctx context.Context, st *step, pr *request, s *Runner) (pars
 		return parse.Response{}, err
 	}
 	defer resp.Body.Close()
-	body, err := readCapped(resp, st.maxBytes)
+	body, reserved, err := readCapped(resp, st.maxBytes, s.mem)
+	pr.reserved += reserved
 	return parse.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, err
 }
 
@@ -568,7 +571,7 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 			v.keys, v.class = []string{"timeout"}, ClassTimeout
 		case errors.As(err, &ce):
 			v.class = ClassCanceled
-		case errors.As(err, &be):
+		case errors.As(err, &be), errors.As(err, new(*MemoryBudgetError)):
 			v.class = ClassTooLarge
 		case errors.As(err, new(*AuthError)):
 			v.class = ClassAuth

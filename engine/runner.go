@@ -38,6 +38,11 @@ type Config struct {
 	// (its tokens come from a login), client_credentials may use one so a
 	// token outlives the runner.
 	Tokens auth.TokenStore
+	// MaxResponseMemory bounds the response bytes the runner holds at
+	// once, across all its leads (default DefaultResponseMemory). An answer
+	// that does not fit is an error of class too_large; max_bytes still
+	// bounds each answer.
+	MaxResponseMemory int64
 	// LoginHint is what a "not logged in" error tells the user to do (for
 	// example the command that logs in). Default: log in to the
 	// integration to get a token.
@@ -58,6 +63,7 @@ type Runner struct {
 	authCfgs []auth.Config
 	// run is shared by every lead of the runner (batches).
 	run *runState
+	mem *memBudget
 
 	client      *http.Client
 	tokenClient *http.Client
@@ -79,7 +85,10 @@ var ErrClosed = errors.New("runner is closed")
 // type and unusable auth section is reported at once, as a
 // steps.ErrorList positioned in the integration file.
 func (p *Plan) Bind(cfg Config) (*Runner, error) {
-	r := &Runner{plan: p, run: &runState{}}
+	r := &Runner{plan: p, run: &runState{}, mem: &memBudget{max: cfg.MaxResponseMemory}}
+	if r.mem.max <= 0 {
+		r.mem.max = DefaultResponseMemory
+	}
 	switch {
 	case p.client != nil:
 		r.client, r.tokenClient = p.client, p.client

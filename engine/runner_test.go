@@ -472,6 +472,10 @@ func TestRunnerStoreIsBounded(t *testing.T) {
 			if res := r.Run(ctx, map[string]any{"email": email(0)}); res.Steps[0].Cache != "miss" {
 				t.Fatalf("the first lead's answer is still kept after %d newer ones (bound %d)", c.leads-1, c.bound)
 			}
+			// no more than about the bound is kept
+			if res := r.Run(ctx, map[string]any{"email": email(c.leads - c.bound - 16)}); res.Steps[0].Cache != "miss" {
+				t.Fatalf("the store keeps more than %d answers", c.bound)
+			}
 			// and about as many as the bound are kept (leads ran 4 at a
 			// time, so the last few puts may be out of order)
 			if res := r.Run(ctx, map[string]any{"email": email(c.leads - c.bound + 16)}); res.Steps[0].Cache != "hit" {
@@ -1013,7 +1017,8 @@ func TestRunAllConsumerStopsEarly(t *testing.T) {
 	}
 	src := &leadSource{}
 	got := 0
-	for k, res := range r.RunAll(watchdog(t), src.seq, engine.RunAllOptions{Concurrency: 8}) {
+	ctx := watchdog(t)
+	for k, res := range r.RunAll(ctx, src.seq, engine.RunAllOptions{Concurrency: 8}) {
 		wantEcho(t, k, res)
 		if got++; got == 3 {
 			break
@@ -1021,6 +1026,9 @@ func TestRunAllConsumerStopsEarly(t *testing.T) {
 	}
 	if err := r.Close(); err != nil { // waits for the cancelled leads
 		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the leads held by the partner ran on after the consumer stopped, until the watchdog ended them")
 	}
 	goleak.VerifyNone(t, ignore)
 	read := src.read.Load()
