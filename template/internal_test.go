@@ -43,6 +43,9 @@ func TestFastPathMatchesTextTemplate(t *testing.T) {
 		"{{ lead.nil | trim }}",
 		"{{ lead.obj | lower }}",
 		"{{settings.base_url}}/x/{{ lead.v | lower }}?q={{ lead.v | digits }}",
+		"{{settings.base_url}}{{lead.v}}",
+		"{{settings.base_url}}{{ lead.v | lower }}/{{lead.v}}",
+		"https://{{settings.base_url}}/{{lead.v}}",
 	}
 	datas := []map[string]any{
 		{"lead": map[string]any{"v": "a\"b<c>&/?#\r\n'\\]]>\x00é", "n": 1e6, "nil": nil, "obj": map[string]any{"k": 1.5}}, "settings": map[string]any{"base_url": "https://h"}},

@@ -292,12 +292,14 @@ func (t *Template) render(data map[string]any) (string, error) {
 // one action ({{lead.ok}} gives a bool, {{lead.obj}} a map); the text of a
 // template without actions; and otherwise the same as Render. A typed value
 // is not escaped or checked for its Mode (a Header template's value may
-// contain CR/LF): use Render for text that goes into a request as is.
+// contain CR/LF): use Render for text that goes into a request as is. A URL
+// template's Value is its Render.
 func (t *Template) Value(data map[string]any) (any, error) {
 	if t.literal {
 		return t.text, nil
 	}
-	if !t.isOne {
+	if !t.isOne || t.mode == URL {
+		// A URL is only ever text, and its host checks run in Render.
 		return t.Render(data)
 	}
 	if t.fast != nil {

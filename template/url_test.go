@@ -117,6 +117,16 @@ func TestURLAllowHosts(t *testing.T) {
 			t.Errorf("region %q: Render = %q, %v; want ErrHost", region, out, err)
 		}
 	}
+	whole, err := s.Compile("url", "{{lead.url}}", template.URL, template.AllowHosts(allowed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := whole.Value(urlData("", map[string]any{"url": "https://evil.example/"})); !errors.Is(err, template.ErrHost) {
+		t.Errorf("Value = %v, %v; want ErrHost", v, err)
+	}
+	if v, err := whole.Value(urlData("", map[string]any{"url": "https://eu.partner.example/x"})); err != nil || v != "https://eu.partner.example/x" {
+		t.Errorf("Value = %v, %v", v, err)
+	}
 	port, err := s.Compile("url", "http://127.0.0.1:{{lead.port}}/", template.URL, template.AllowHosts(allowed))
 	if err != nil {
 		t.Fatal(err)
