@@ -355,6 +355,10 @@ func (q *Queue) setup(ctx context.Context) error {
 	return nil
 }
 
+// JetStream returns the queue's JetStream client, for streams or buckets
+// the queue does not model. Do not close its connection; Close does.
+func (q *Queue) JetStream() jetstream.JetStream { return q.js }
+
 // retry calls f until it succeeds, fails with an error that retrying will
 // not fix, or ctx ends.
 func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
