@@ -18,7 +18,7 @@ import (
 const (
 	crashEnv     = "PLUMB_QUEUE_CRASH_HELPER"
 	crashModeEnv = "PLUMB_QUEUE_CRASH_MODE"
-	crashJobs = 1000
+	crashJobs    = 1000
 )
 
 func crashConfig(dir string) Config {
