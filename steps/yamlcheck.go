@@ -12,11 +12,14 @@ import (
 // bytes into gigabytes once a structured value (a json body, vars) is walked.
 const MaxAliasNodes = 100_000
 
-// standardTags are the YAML tags a file may use; other tags (!foo,
+// standardTag reports whether tag is one a file may use; other tags (!foo,
 // !!python/object) mean nothing to plumb and are reported.
-var standardTags = map[string]bool{
-	"": true, "!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
-	"!!map": true, "!!seq": true, "!!binary": true, "!!timestamp": true, "!!merge": true,
+func standardTag(tag string) bool {
+	switch tag {
+	case "", "!!str", "!!int", "!!float", "!!bool", "!!null", "!!map", "!!seq", "!!binary", "!!timestamp", "!!merge":
+		return true
+	}
+	return false
 }
 
 // checkYAML reports, before anything is decoded, unknown tags, aliases that
@@ -48,7 +51,7 @@ func checkYAML(file string, root *yaml.Node, errs *ErrorList) bool {
 		if f.next == 0 && !visitedTag[n] {
 			visitedTag[n] = true
 			real++
-			if !standardTags[n.Tag] && n.Kind != yaml.AliasNode && n.Kind != yaml.DocumentNode {
+			if !standardTag(n.Tag) && n.Kind != yaml.AliasNode && n.Kind != yaml.DocumentNode {
 				errs.Add(pos(n), "plumb reads plain YAML: remove the tag", "unknown YAML tag %s", strconv.Quote(n.Tag))
 			}
 		}

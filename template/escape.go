@@ -554,7 +554,7 @@ func urlEscaper(st state, trusted, allowHosts bool) (fn string, next state, msg 
 	switch st {
 	case stURLStart:
 		if !trusted && !allowHosts {
-			return "", st, "lead data cannot choose the URL's scheme or host: an action at the start of a url is its base and may only read settings"
+			return "", st, " cannot choose the URL's scheme or host: an action at the start of a url is its base and may only read settings"
 		}
 		return fnPlain, stURLBase, ""
 	case stURLScheme, stURLSchemeColon, stURLSchemeSlash, stURLAuthority:
@@ -568,7 +568,7 @@ func urlEscaper(st state, trusted, allowHosts bool) (fn string, next state, msg 
 		case allowHosts:
 			return fnURLHost, next, ""
 		}
-		return "", st, "lead data cannot choose the URL's scheme, host or port: only settings and literal text may appear before the path"
+		return "", st, " cannot choose the URL's scheme, host or port: only settings and literal text may appear before the path"
 	case stURLBase, stURLBaseSlash:
 		if trusted {
 			return fnPlain, stURLBase, ""
@@ -690,6 +690,9 @@ func (e *escaper) node(n parse.Node, st state, dotTrusted bool) state {
 			fn, msg = escaperFor(e.mode, st)
 		}
 		if msg != "" {
+			if e.mode == URL {
+				msg = untrustedName(n.Pipe) + msg
+			}
 			e.c.errorAt(n.Pos, msg)
 			return st
 		}
@@ -701,7 +704,7 @@ func (e *escaper) node(n parse.Node, st state, dotTrusted bool) state {
 		return e.branch(&n.BranchNode, st, "with", false, trustedPipe(n.Pipe, dotTrusted), dotTrusted)
 	case *parse.RangeNode:
 		if e.mode == URL && inAuthority(st) && !e.allowHosts && !trustedPipe(n.Pipe, dotTrusted) {
-			e.c.errorAt(n.Pos, "lead data cannot repeat text in the URL's scheme or host: a {{range}} there may only range over settings")
+			e.c.errorAt(n.Pos, "data other than settings cannot repeat text in the URL's scheme or host: a {{range}} there may only range over settings")
 			return st
 		}
 		return e.branch(&n.BranchNode, st, "range", true, trustedPipe(n.Pipe, dotTrusted), dotTrusted)
@@ -721,6 +724,43 @@ func (e *escaper) branch(b *parse.BranchNode, st state, kw string, loop, bodyDot
 		e.c.errorAt(b.Pos, fmt.Sprintf("{{%s}} branches end in different contexts (%s and %s)", kw, body, alt))
 	}
 	return out
+}
+
+// untrustedName names the first data an action reads that is not settings
+// ("lead.port"), for messages; "data" when it is not a plain reference.
+func untrustedName(p *parse.PipeNode) string {
+	name := ""
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		if name != "" {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.PipeNode:
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			if len(n.Args) == 3 {
+				if id, ok := n.Args[0].(*parse.IdentifierNode); ok && (id.Ident == fnGet || id.Ident == fnOpt) {
+					if s, ok := n.Args[2].(*parse.StringNode); ok && s.Text != "settings" && !strings.HasPrefix(s.Text, "settings.") {
+						name = s.Text
+					}
+					return
+				}
+			}
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.ChainNode:
+			walk(n.Node)
+		}
+	}
+	walk(p)
+	if name == "" {
+		return "data"
+	}
+	return name
 }
 
 // trustedPipe reports whether everything p reads comes from settings or
