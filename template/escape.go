@@ -653,8 +653,6 @@ type escaper struct {
 	// strict is set when data is written right after a URL base, where it
 	// could extend the host: Render then checks the host.
 	strict bool
-	// hostData is set when data may write the scheme or host (AllowHosts).
-	hostData bool
 }
 
 func (e *escaper) list(l *parse.ListNode, st state, dotTrusted bool) state {
@@ -680,11 +678,8 @@ func (e *escaper) node(n parse.Node, st state, dotTrusted bool) state {
 		if e.mode == URL {
 			trusted := trustedPipe(n.Pipe, dotTrusted)
 			fn, next, msg = urlEscaper(st, trusted, e.allowHosts)
-			switch {
-			case fn == fnURLStrict:
+			if fn == fnURLStrict {
 				e.strict = true
-			case !trusted && (fn == fnPlain || fn == fnURLHost):
-				e.hostData = true
 			}
 		} else {
 			fn, msg = escaperFor(e.mode, st)
