@@ -176,3 +176,26 @@ func skipDecl(b []byte, from int) int {
 	}
 	return len(b)
 }
+
+// CheckDepth reports whether body, read as f (JSON or XML), nests deeper
+// than limit levels (limit < 1: DefaultMaxDepth), scanning once without
+// recursion and without parsing. It is for code that hands a response body
+// to gjson or xmlquery itself, outside a Doc (which checks on its own).
+// Other formats are not checked.
+func CheckDepth(body []byte, f Format, limit int) error {
+	if limit < 1 {
+		limit = DefaultMaxDepth
+	}
+	body = trimBOM(body)
+	switch f {
+	case JSON:
+		if off := jsonDepth(body, limit); off >= 0 {
+			return depthError("JSON", limit, off)
+		}
+	case XML:
+		if off := xmlDepth(body, limit); off >= 0 {
+			return depthError("XML", limit, off)
+		}
+	}
+	return nil
+}

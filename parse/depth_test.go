@@ -86,3 +86,19 @@ func TestDepthLimitBoundary(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckDepth(t *testing.T) {
+	deep := []byte(strings.Repeat("[", 600))
+	if err := CheckDepth(deep, JSON, 0); err == nil || !strings.Contains(err.Error(), "deeper than 512 levels") {
+		t.Errorf("CheckDepth JSON = %v", err)
+	}
+	if err := CheckDepth(deep, JSON, 1000); err != nil {
+		t.Errorf("CheckDepth JSON limit 1000 = %v", err)
+	}
+	if err := CheckDepth([]byte(strings.Repeat("<a>", 600)), XML, 0); err == nil {
+		t.Error("CheckDepth XML accepted 600 levels")
+	}
+	if err := CheckDepth(deep, Text, 0); err != nil {
+		t.Errorf("CheckDepth Text = %v", err)
+	}
+}
