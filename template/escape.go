@@ -569,14 +569,21 @@ func urlEscaper(st state, trusted, allowHosts bool) (fn string, next state, msg 
 			return fnURLHost, next, ""
 		}
 		return "", st, " cannot choose the URL's scheme, host or port: only settings and literal text may appear before the path"
-	case stURLBase, stURLBaseSlash:
+	case stURLBase:
 		if trusted {
 			return fnPlain, stURLBase, ""
 		}
 		// The base may end in the authority ("https://api.example.com"),
 		// so data right after it is escaped so it can add neither "@",
-		// ":" nor a ".host" suffix, and the rendered host is checked.
+		// ":" nor a ".host" suffix, and the rendered origin is checked.
 		return fnURLStrict, stURLBase, ""
+	case stURLBaseSlash:
+		if trusted {
+			return fnPlain, stURLBase, ""
+		}
+		// A "/" after the base ends its authority (a base is a URL with
+		// a scheme and host, or empty): data here is a path segment.
+		return fnURLPath, stURLPath, ""
 	case stURLStartSlash:
 		return fnURLPath, stURLPath, ""
 	case stURLPath, stURLFrag:

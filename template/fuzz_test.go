@@ -34,6 +34,7 @@ func FuzzURL(f *testing.F) {
 		"{{settings.base_url}}{{lead.x}}",
 		"{{settings.base_url}}{{lead.x}}/c/{{lead.x}}",
 		"{{settings.path_url}}{{lead.x}}",
+		"{{settings.base_url}}/{{lead.x}}",
 	}
 	tms := make([]*template.Template, len(srcs))
 	for i, src := range srcs {

@@ -30,8 +30,8 @@ const (
 	// URL is a whole URL. Only settings and literal text may write its
 	// scheme, host and port: an action reading other data there is a
 	// compile error (unless AllowHosts). An action before any literal text
-	// is the base (scheme://host/prefix from settings) and is written as
-	// is; data right after the base, before any "/", is escaped so it
+	// is the base (scheme://host/prefix from settings, or empty) and is
+	// written as is; data right after the base, before any "/", is escaped so it
 	// cannot add "@", ":" or a ".host" suffix (every byte but letters,
 	// digits, - _ ~ is percent-encoded) and Render fails if it would still
 	// change the origin. An action in the path or fragment is

@@ -59,6 +59,24 @@ func TestURLLeadCannotChangeHostAfterBase(t *testing.T) {
 	}
 }
 
+func TestURLDataAfterBaseAndSlashIsPath(t *testing.T) {
+	tm := mustCompile(t, newSet(), "{{settings.base_url}}/{{lead.x}}", template.URL)
+	for x, want := range map[string]string{
+		"@127.0.0.2:9932": "https://api.partner.example/@127.0.0.2:9932",
+		".evil.example":   "https://api.partner.example/.evil.example",
+		"..":              "https://api.partner.example/%2E%2E",
+		"a/b":             "https://api.partner.example/a%2Fb",
+	} {
+		out, err := tm.Render(urlData("https://api.partner.example", map[string]any{"x": x}))
+		if err != nil || out != want {
+			t.Errorf("x %q: Render = %q, %v; want %q", x, out, err, want)
+		}
+		if u, err := url.Parse(out); err != nil || u.Host != "api.partner.example" {
+			t.Errorf("x %q: host of %q: %v", x, out, err)
+		}
+	}
+}
+
 func TestURLLeadInAuthorityIsCompileError(t *testing.T) {
 	s := newSet()
 	for _, src := range []string{
