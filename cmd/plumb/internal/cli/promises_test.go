@@ -1,0 +1,280 @@
+package cli
+
+// Tests that pin down what plumb run promises about interrupts, read
+// errors, the end-of-input flush and read-ahead; each kills a mutant of
+// scripts/mutants (named in its comment).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/iotest"
+	"testing/synctest"
+	"time"
+
+	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/examples/sandbox"
+)
+
+// oneCall is an integration of one POST per lead to {{settings.base_url}}/x.
+const oneCall = `version: 1
+name: one
+settings: { base_url: {} }
+steps:
+  - name: call
+    timeout: 1m
+    request: { method: POST, url: "{{settings.base_url}}/x", body: { json: { n: "{{lead.n}}" } } }
+    capture: { ok: { json: ok } }
+`
+
+func writeFile(t *testing.T, name, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// mainResult is what one in-process plumb command left behind.
+type mainResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// runMain runs runCmd(ctx, args) with stdin in a goroutine and fails the
+// test if it has not returned within limit: a hang is a failure with a
+// message, not a ten-minute test timeout.
+func runMain(t *testing.T, ctx context.Context, limit time.Duration, stdin io.Reader, args ...string) mainResult {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		s := &stdio{stdin: stdin, stdout: &stdout, stderr: &stderr, env: func(string) (string, bool) { return "", false }}
+		done <- runCmd(ctx, s, args)
+	}()
+	select {
+	case code := <-done:
+		return mainResult{code, stdout.String(), stderr.String()}
+	case <-time.After(limit):
+		t.Fatalf("plumb %s did not finish within %s", strings.Join(args, " "), limit)
+		return mainResult{}
+	}
+}
+
+// TestRunInterruptedExits130: an interrupt while a lead is at the partner
+// stops reading, ends the leads read so far as cancelled, reports them and
+// exits 130 (mutant interrupt-exit-130).
+func TestRunInterruptedExits130(t *testing.T) {
+	entered := make(chan struct{}, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// the server notices a client that gave up only once the body is read
+		io.Copy(io.Discard, r.Body)
+		entered <- struct{}{}
+		<-r.Context().Done() // held until plumb gives up
+	}))
+	defer srv.Close()
+	file := writeFile(t, "one.yaml", oneCall)
+	// two leads, then the input stays open: only the interrupt ends the run
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("{\"n\":1}\n{\"n\":2}\n"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-entered // lead 1 is at the partner
+		cancel()  // Ctrl-C
+	}()
+	r := runMain(t, ctx, time.Minute, pr, "--output", "ndjson", "--set", "base_url="+srv.URL, "--leads", "-", file)
+	if r.code != ExitInterrupt {
+		t.Fatalf("exit %d, want %d (interrupted)\nstdout:\n%s\nstderr:\n%s", r.code, ExitInterrupt, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "interrupted after 2 leads") || !strings.Contains(r.stderr, "summary: 2 leads") {
+		t.Fatalf("stderr:\n%s", r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want both leads read reported, got:\n%s", r.stdout)
+	}
+	for i, line := range lines {
+		var res struct {
+			Index   int
+			Outcome string
+			Reason  string
+		}
+		if err := json.Unmarshal([]byte(line), &res); err != nil || res.Index != i+1 || res.Outcome != "error" || !strings.Contains(res.Reason, "cancelled") {
+			t.Fatalf("lead %d: %s (%v)", i+1, line, err)
+		}
+	}
+}
+
+// TestRunInputReadErrorExits2: a read error of the input itself (not a
+// malformed row) stops the run after reporting the leads before it, and
+// exits 2 (mutant read-error-exit-2).
+func TestRunInputReadErrorExits2(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	file := writeFile(t, "one.yaml", oneCall)
+	stdin := io.MultiReader(strings.NewReader("{\"n\":1}\n{\"n\":2}\n"), iotest.ErrReader(errors.New("disk on fire")))
+	r := runMain(t, context.Background(), time.Minute, stdin, "--output", "ndjson", "--set", "base_url="+srv.URL, "--leads", "-", file)
+	if r.code != ExitUsage {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", r.code, ExitUsage, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "reading leads from -: disk on fire") || !strings.Contains(r.stderr, "summary: 2 leads") || !strings.Contains(r.stderr, "2 success") {
+		t.Fatalf("stderr:\n%s", r.stderr)
+	}
+	if n := strings.Count(r.stdout, `{"index":`); n != 2 || strings.Contains(r.stdout, `"outcome":"error"`) {
+		t.Fatalf("want the 2 leads before the error reported:\n%s", r.stdout)
+	}
+}
+
+// TestRunFlushesAtEndOfInput: with a batch wait of an hour, the last,
+// partial batch can only go because the input ended (settings.Flush); the
+// run must finish long before the wait (mutant end-of-input-flush). The
+// 30s limit only turns a hang into a failure.
+func TestRunFlushesAtEndOfInput(t *testing.T) {
+	dir := filepath.Join(examplesDir, "batch-validate")
+	src, err := os.ReadFile(filepath.Join(dir, "integration.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Replace(string(src), "wait: 2s ", "wait: 1h ", 1)
+	if long == string(src) {
+		t.Fatal("the example no longer has wait: 2s; update this test")
+	}
+	file := writeFile(t, "integration.yaml", long)
+	sb := sandbox.New()
+	srv := httptest.NewServer(sb)
+	defer srv.Close()
+	var leads strings.Builder
+	for i := range 7 {
+		fmt.Fprintf(&leads, `{"id":"l%d","email":"a%d@gmail.example"}`+"\n", i, i)
+	}
+	r := runMain(t, context.Background(), 30*time.Second, strings.NewReader(leads.String()), "--output", "ndjson", "--set", "base_url="+srv.URL,
+		"--settings", filepath.Join(dir, "settings.yaml"), "--leads", "-", file)
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := sb.BatchSizes(); !slices.Equal(got, []int{5, 2}) {
+		t.Fatalf("the sandbox saw batches of %v leads, want [5 2]", got)
+	}
+}
+
+// countingSource is a leadSource of total leads that counts how many were
+// read.
+type countingSource struct {
+	mu          sync.Mutex
+	read, total int
+}
+
+func (s *countingSource) Next() (item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.read == s.total {
+		return item{}, io.EOF
+	}
+	s.read++
+	return item{index: s.read, line: s.read, lead: map[string]any{"n": s.read}}, nil
+}
+
+func (s *countingSource) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.read
+}
+
+// runLeadsForTest runs every lead of src through file's plan with n
+// workers and the given HTTP client, and returns the results in the order
+// they were emitted. It is the only call of the streaming runner in this
+// file.
+func runLeadsForTest(t *testing.T, file string, client *http.Client, src leadSource, n int) []*engine.Result {
+	t.Helper()
+	plan, err := engine.Load(file, engine.WithHTTPClient(client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := plan.Settings(map[string]any{"base_url": "http://partner.test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*engine.Result
+	readErr, emitErr, _ := runLeads(context.Background(), plan, settings, src, n, func(it item, r *engine.Result) error {
+		if it.index != len(out)+1 {
+			t.Errorf("lead %d emitted as result %d", it.index, len(out)+1)
+		}
+		out = append(out, r)
+		return nil
+	})
+	if readErr != nil || emitErr != nil {
+		t.Fatalf("read error %v, emit error %v", readErr, emitErr)
+	}
+	return out
+}
+
+// TestReadAheadIsBounded: while the first lead is held by the partner and
+// the other workers finish everything they get, at most 2×N leads are read
+// ahead of it (README: "at most 2×N leads read ahead of the oldest one
+// still running") — memory does not grow with the file (mutant
+// read-ahead-bound). synctest.Wait tells when the runner has nothing left
+// to do, without guessing a duration.
+func TestReadAheadIsBounded(t *testing.T) {
+	const n, total = 2, 200
+	file := writeFile(t, "one.yaml", oneCall)
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var held atomic.Int32
+		client := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			body, _ := io.ReadAll(r.Body)
+			if string(body) == `{"n":1}` {
+				held.Add(1)
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return nil, r.Context().Err()
+				}
+			}
+			return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(`{"ok":true}`)), Request: r}, nil
+		})}
+		src := &countingSource{total: total}
+		done := make(chan []*engine.Result)
+		go func() { done <- runLeadsForTest(t, file, client, src, n) }()
+		synctest.Wait() // every goroutine is blocked: lead 1 at the partner, the reader on its bound
+		if held.Load() != 1 {
+			t.Fatalf("lead 1 is not at the partner (%d)", held.Load())
+		}
+		// lead 1 plus 2×N queued behind it plus the one the reader holds
+		if got, limit := src.count(), 2*n+2; got > limit {
+			t.Errorf("%d of %d leads read while lead 1 was held, want at most %d", got, total, limit)
+		}
+		close(release)
+		results := <-done
+		if len(results) != total {
+			t.Fatalf("%d results, want %d", len(results), total)
+		}
+		for i, r := range results {
+			if r.Outcome != engine.Success {
+				t.Fatalf("lead %d: %s %s", i+1, r.Outcome, r.Reason)
+			}
+		}
+	})
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
