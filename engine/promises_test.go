@@ -17,15 +17,22 @@ import (
 	"github.com/plumbhq/plumb/store"
 )
 
-// runLeadOnce runs one lead through p with the given settings. It is the
-// only place in this file that calls the Settings/Run API.
-func runLeadOnce(t *testing.T, p *Plan, lead, given map[string]any) *Result {
+// bindFor binds p to the given settings and a store shared by the
+// runner's leads; the runner is closed when the test ends.
+func bindFor(t *testing.T, p *Plan, given map[string]any) *Runner {
 	t.Helper()
-	s, err := p.Settings(given, nil)
+	r, err := p.Bind(Config{Values: given, Store: store.NewMemory()})
 	if err != nil {
 		t.Fatalf("settings: %v", err)
 	}
-	return p.Run(context.Background(), lead, s)
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// runLeadOnce runs one lead through a runner of its own.
+func runLeadOnce(t *testing.T, p *Plan, lead, given map[string]any) *Result {
+	t.Helper()
+	return bindFor(t, p, given).Run(context.Background(), lead)
 }
 
 const defaultsChain = `    fallback:
@@ -253,12 +260,12 @@ func TestCacheLinkMaxAge(t *testing.T) {
 				}
 				ok(`{"score": 85}`)(w, r)
 			})
-			p := plan(t, oneStep("    retry: [ { on: [503], action: fallback } ]\n    fallback:\n      - cache: { max_age: 1h }\n      - defaults: { score: 1 }\n"), WithClock(clock), WithStore(store.NewMemory()))
-			lead, given := map[string]any{"email": "a@b.co"}, map[string]any{"base_url": srv.URL}
-			wantOutcome(t, runLeadOnce(t, p, lead, given), Success)
+			p := plan(t, oneStep("    retry: [ { on: [503], action: fallback } ]\n    fallback:\n      - cache: { max_age: 1h }\n      - defaults: { score: 1 }\n"), WithClock(clock))
+			runner, lead := bindFor(t, p, map[string]any{"base_url": srv.URL}), map[string]any{"email": "a@b.co"}
+			wantOutcome(t, runner.Run(context.Background(), lead), Success)
 			down.Store(true)
 			clock.Advance(c.age)
-			r := runLeadOnce(t, p, lead, given)
+			r := runner.Run(context.Background(), lead)
 			wantOutcome(t, r, Success)
 			if r.Steps[0].Fallback != c.want {
 				t.Fatalf("answer %s old: fallback %q, want %q (%+v)", c.age, r.Steps[0].Fallback, c.want, r.Steps[0])
@@ -278,15 +285,15 @@ func TestStepCacheTTL(t *testing.T) {
 		ok(fmt.Sprintf(`{"score": %d}`, hits.Add(1)))(w, r)
 	})
 	clock := newFakeClock()
-	p := plan(t, oneStep("    cache: { key: \"{{lead.email}}\", ttl: 10m }\n"), WithClock(clock), WithStore(store.NewMemory()))
-	lead, given := map[string]any{"email": "a@b.co"}, map[string]any{"base_url": srv.URL}
+	p := plan(t, oneStep("    cache: { key: \"{{lead.email}}\", ttl: 10m }\n"), WithClock(clock))
+	runner, lead := bindFor(t, p, map[string]any{"base_url": srv.URL}), map[string]any{"email": "a@b.co"}
 	for i, c := range []struct {
 		advance time.Duration
 		cache   string
 		score   float64
 	}{{0, "miss", 1}, {9 * time.Minute, "hit", 1}, {time.Minute, "hit", 1}, {time.Second, "miss", 2}, {10 * time.Minute, "hit", 2}, {15 * time.Minute, "miss", 3}} {
 		clock.Advance(c.advance)
-		r := runLeadOnce(t, p, lead, given)
+		r := runner.Run(context.Background(), lead)
 		wantOutcome(t, r, Success)
 		if sr := r.Steps[0]; sr.Cache != c.cache || sr.Captured["score"] != c.score {
 			t.Fatalf("run %d (+%s): cache %q score %v, want %q %v", i+1, c.advance, sr.Cache, sr.Captured["score"], c.cache, c.score)

@@ -1,8 +1,9 @@
 package cli
 
 // Tests that pin down what plumb run promises about interrupts, read
-// errors, the end-of-input flush and read-ahead; each kills a mutant of
-// scripts/mutants (named in its comment).
+// errors and the end-of-input flush; each kills a mutant of
+// scripts/mutants (named in its comment). Read-ahead is bounded by
+// engine.RunAll (TestRunAllReorderBytesBound in engine).
 
 import (
 	"bytes"
@@ -17,14 +18,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/iotest"
-	"testing/synctest"
 	"time"
 
-	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/examples/sandbox"
 )
 
@@ -174,107 +171,3 @@ func TestRunFlushesAtEndOfInput(t *testing.T) {
 		t.Fatalf("the sandbox saw batches of %v leads, want [5 2]", got)
 	}
 }
-
-// countingSource is a leadSource of total leads that counts how many were
-// read.
-type countingSource struct {
-	mu          sync.Mutex
-	read, total int
-}
-
-func (s *countingSource) Next() (item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.read == s.total {
-		return item{}, io.EOF
-	}
-	s.read++
-	return item{index: s.read, line: s.read, lead: map[string]any{"n": s.read}}, nil
-}
-
-func (s *countingSource) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.read
-}
-
-// runLeadsForTest runs every lead of src through file's plan with n
-// workers and the given HTTP client, and returns the results in the order
-// they were emitted. It is the only call of the streaming runner in this
-// file.
-func runLeadsForTest(t *testing.T, file string, client *http.Client, src leadSource, n int) []*engine.Result {
-	t.Helper()
-	plan, err := engine.Load(file, engine.WithHTTPClient(client))
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings, err := plan.Settings(map[string]any{"base_url": "http://partner.test"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*engine.Result
-	readErr, emitErr, _ := runLeads(context.Background(), plan, settings, src, n, func(it item, r *engine.Result) error {
-		if it.index != len(out)+1 {
-			t.Errorf("lead %d emitted as result %d", it.index, len(out)+1)
-		}
-		out = append(out, r)
-		return nil
-	})
-	if readErr != nil || emitErr != nil {
-		t.Fatalf("read error %v, emit error %v", readErr, emitErr)
-	}
-	return out
-}
-
-// TestReadAheadIsBounded: while the first lead is held by the partner and
-// the other workers finish everything they get, at most 2×N leads are read
-// ahead of it (README: "at most 2×N leads read ahead of the oldest one
-// still running") — memory does not grow with the file (mutant
-// read-ahead-bound). synctest.Wait tells when the runner has nothing left
-// to do, without guessing a duration.
-func TestReadAheadIsBounded(t *testing.T) {
-	const n, total = 2, 200
-	file := writeFile(t, "one.yaml", oneCall)
-	synctest.Test(t, func(t *testing.T) {
-		release := make(chan struct{})
-		var held atomic.Int32
-		client := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
-			body, _ := io.ReadAll(r.Body)
-			if string(body) == `{"n":1}` {
-				held.Add(1)
-				select {
-				case <-release:
-				case <-r.Context().Done():
-					return nil, r.Context().Err()
-				}
-			}
-			return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
-				Body: io.NopCloser(strings.NewReader(`{"ok":true}`)), Request: r}, nil
-		})}
-		src := &countingSource{total: total}
-		done := make(chan []*engine.Result)
-		go func() { done <- runLeadsForTest(t, file, client, src, n) }()
-		synctest.Wait() // every goroutine is blocked: lead 1 at the partner, the reader on its bound
-		if held.Load() != 1 {
-			t.Fatalf("lead 1 is not at the partner (%d)", held.Load())
-		}
-		// lead 1 plus 2×N queued behind it plus the one the reader holds
-		if got, limit := src.count(), 2*n+2; got > limit {
-			t.Errorf("%d of %d leads read while lead 1 was held, want at most %d", got, total, limit)
-		}
-		close(release)
-		results := <-done
-		if len(results) != total {
-			t.Fatalf("%d results, want %d", len(results), total)
-		}
-		for i, r := range results {
-			if r.Outcome != engine.Success {
-				t.Fatalf("lead %d: %s %s", i+1, r.Outcome, r.Reason)
-			}
-		}
-	})
-}
-
-type roundTrip func(*http.Request) (*http.Response, error)
-
-func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
