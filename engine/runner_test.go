@@ -539,6 +539,10 @@ steps:
     append: { echoed: "{{captured.i}}" }
 `
 
+// echoPlanLong is echoPlan whose tries never time out in a test: leads
+// held by a partner end only when the test (or a cancel) lets them.
+var echoPlanLong = strings.Replace(echoPlan, "    capture:", "    timeout: 1h\n    capture:", 1)
+
 func echo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, `{"i": %s}`, r.URL.Query().Get("i"))
@@ -615,7 +619,7 @@ func TestRunAllOrder(t *testing.T) {
 					wave = nil
 				}
 			}()
-			r := mustBind(t, mustParse(t, echoPlan), map[string]any{"base_url": srv.URL})
+			r := mustBind(t, mustParse(t, echoPlanLong), map[string]any{"base_url": srv.URL})
 			next := 0
 			seen := map[int]bool{}
 			for k, res := range r.RunAll(ctx, engine.Leads(numbered(n)), engine.RunAllOptions{Concurrency: c, Unordered: unordered}) {
@@ -789,6 +793,13 @@ func TestRunAllSlowLeadDoesNotStall(t *testing.T) {
 			echo(w, r)
 			return
 		}
+		// a request the client gave up on leaves its wave
+		wake := context.AfterFunc(r.Context(), func() {
+			mu.Lock()
+			cond.Broadcast()
+			mu.Unlock()
+		})
+		defer wake()
 		mu.Lock()
 		if holding {
 			// wait for a full wave of c-1 others
@@ -798,7 +809,7 @@ func TestRunAllSlowLeadDoesNotStall(t *testing.T) {
 				waiting, wave = 0, wave+1
 				cond.Broadcast()
 			}
-			for holding && wave == my && ctx.Err() == nil {
+			for holding && wave == my && ctx.Err() == nil && r.Context().Err() == nil {
 				cond.Wait()
 			}
 			if answered++; answered == others && holding {
@@ -818,7 +829,7 @@ func TestRunAllSlowLeadDoesNotStall(t *testing.T) {
 	})
 	defer stop()
 
-	r := mustBind(t, mustParse(t, echoPlan), map[string]any{"base_url": srv.URL})
+	r := mustBind(t, mustParse(t, echoPlanLong), map[string]any{"base_url": srv.URL})
 	next := 0
 	for k, res := range r.RunAll(ctx, engine.Leads(numbered(n)), engine.RunAllOptions{Concurrency: c}) {
 		if k != next {
@@ -903,7 +914,7 @@ func TestRunAllReorderBytesBound(t *testing.T) {
 		echo(w, r)
 	}))
 	defer srv.Close()
-	r := mustBind(t, mustParse(t, echoPlan), map[string]any{"base_url": srv.URL})
+	r := mustBind(t, mustParse(t, echoPlanLong), map[string]any{"base_url": srv.URL})
 	src := &leadSource{}
 	limited := func(yield func(map[string]any, error) bool) {
 		src.seq(func(l map[string]any, err error) bool {
@@ -966,7 +977,7 @@ func TestRunAllCancel(t *testing.T) {
 		echo(w, r)
 	}))
 	defer srv.Close()
-	r := mustBind(t, mustParse(t, echoPlan), map[string]any{"base_url": srv.URL})
+	r := mustBind(t, mustParse(t, echoPlanLong), map[string]any{"base_url": srv.URL})
 	src := &leadSource{}
 	next := 0
 	for k, res := range r.RunAll(ctx, src.seq, engine.RunAllOptions{Concurrency: c}) {
@@ -1011,7 +1022,8 @@ func TestRunAllConsumerStopsEarly(t *testing.T) {
 	}))
 	defer srv.Close()
 	ignore := goleak.IgnoreCurrent()
-	r, err := mustParse(t, echoPlan).Bind(engine.Config{Values: map[string]any{"base_url": srv.URL}})
+	// tries outlive the test: only a cancel ends the held leads
+	r, err := mustParse(t, echoPlanLong).Bind(engine.Config{Values: map[string]any{"base_url": srv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
