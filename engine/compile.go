@@ -41,6 +41,8 @@ type step struct {
 	cached   bool
 	cacheKey *template.Template
 	onError  string
+	// redirects is the follow_redirects policy ("" is same_origin).
+	redirects string
 	// auth indexes the plan's auth sections (noAuth: none).
 	auth      int
 	vars      []namedValue
@@ -150,6 +152,9 @@ type stepRef struct {
 }
 
 func (c *compiler) compile() error {
+	if c.in.HTTP != nil {
+		c.plan.tls = c.tls(c.in.HTTP.TLS)
+	}
 	c.defaultAuth = noAuth
 	if c.in.Auth != nil {
 		c.defaultAuth = c.authSection(c.in.Auth)
@@ -247,7 +252,7 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 		v := c.value(a.Value.Node, scopeAnswer)
 		s.appends = append(s.appends, appendField{field: a.Key, path: strings.Split(a.Key, "."), val: v})
 	}
-	s.deadline, s.onError, s.auth = st.Deadline, st.OnError, c.defaultAuth
+	s.deadline, s.onError, s.auth, s.redirects = st.Deadline, st.OnError, c.defaultAuth, st.FollowRedirects
 	if st.Auth != nil {
 		s.auth = c.authSection(st.Auth)
 	}

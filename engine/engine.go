@@ -169,6 +169,8 @@ type Plan struct {
 	stages    []*stage
 	// gzipRequests compresses request bodies (http.gzip_requests).
 	gzipRequests bool
+	// tls is the http.tls section, if any.
+	tls *tlsSpec
 }
 
 // Load reads, checks and compiles the integration file at path. Every

@@ -538,6 +538,9 @@ func (e *BodyTooLargeError) Error() string {
 }
 
 func (p *Plan) send(ctx context.Context, st *step, pr *request, s *Runner) (parse.Response, error) {
+	if st.redirects != "" {
+		ctx = context.WithValue(ctx, redirectKey{}, st.redirects)
+	}
 	req, err := pr.httpRequest(ctx, s.authn(pr.auth) != nil)
 	if err != nil {
 		return parse.Response{}, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -98,7 +99,7 @@ func (p *Plan) Bind(cfg Config) (*Runner, error) {
 		if p.transport != nil {
 			rt = p.transport(rt)
 		}
-		r.client = &http.Client{Transport: rt, CheckRedirect: sameOrigin}
+		r.client = &http.Client{Transport: rt, CheckRedirect: checkRedirect}
 		r.tokenClient = &http.Client{Transport: rt, CheckRedirect: sameOrigin, Timeout: 30 * time.Second}
 	}
 	r.store = cfg.Store
@@ -119,17 +120,53 @@ func (p *Plan) Bind(cfg Config) (*Runner, error) {
 // sameOrigin follows a redirect only to the scheme, host and port of the
 // request that was redirected: credentials and bodies never go elsewhere.
 // A redirect to another origin is returned as the answer (a 3xx the
-// step's rules judge).
+// step's rules judge). Token endpoints are called this way.
 func sameOrigin(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
 	}
-	prev := via[len(via)-1].URL
-	if req.URL.Scheme != prev.Scheme || !strings.EqualFold(req.URL.Host, prev.Host) {
+	req.Header.Del("Referer")
+	if !sameHost(req.URL, via[0].URL) {
 		return http.ErrUseLastResponse
 	}
-	req.Header.Del("Referer")
 	return nil
+}
+
+func sameHost(a, b *url.URL) bool {
+	return a.Scheme == b.Scheme && strings.EqualFold(a.Host, b.Host)
+}
+
+// redirectKey carries a step's follow_redirects policy in its requests'
+// context.
+type redirectKey struct{}
+
+// checkRedirect applies the step's follow_redirects policy: same_origin
+// (the default), none, or any — which follows everywhere but, once the
+// host changes, drops the body and every header but a few safe ones.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	policy, _ := req.Context().Value(redirectKey{}).(string)
+	switch policy {
+	case "none":
+		return http.ErrUseLastResponse
+	case "any":
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		req.Header.Del("Referer")
+		if !sameHost(req.URL, via[0].URL) {
+			// only these survive: every other header may carry a credential
+			kept := http.Header{}
+			for _, k := range [...]string{"Accept", "Accept-Encoding", "Accept-Language", "User-Agent", "Content-Type"} {
+				if v := req.Header.Values(k); len(v) > 0 {
+					kept[k] = v
+				}
+			}
+			req.Header = kept
+			req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
+		}
+		return nil
+	}
+	return sameOrigin(req, via)
 }
 
 // Plan is the plan the runner runs.

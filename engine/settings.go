@@ -67,6 +67,9 @@ func (p *Plan) resolve(r *Runner, cfg Config) error {
 	// longer secrets first so one that contains another is masked whole
 	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
 	r.mask = newMasker(r.secrets)
+	if len(errs) == 0 && p.tls != nil && r.transport != nil {
+		r.transport.TLSClientConfig = p.tls.config(p, r.values, &errs)
+	}
 	if len(errs) == 0 {
 		r.authCfgs, r.auths = p.authenticators(r, cfg, &errs)
 	}

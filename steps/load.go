@@ -115,15 +115,16 @@ func firstCol(src []byte, line int) int {
 }
 
 var (
-	identRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	fieldRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
-	methods  = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
-	formats  = []string{"", "json", "xml", "text"}
-	setTypes = []string{"", "string", "number", "bool", "list", "object"}
-	capTypes = []string{"", "string", "number", "int", "bool"}
-	actions  = []string{"retry", "reauth", "fail", "fallback", "ignore"}
-	authKind = []string{"api_key", "basic", "bearer", "oauth2", "hmac", "rotate", "none"}
-	onErrors = []string{"", "stop", "continue"}
+	identRE          = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	fieldRE          = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	methods          = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+	formats          = []string{"", "json", "xml", "text"}
+	setTypes         = []string{"", "string", "number", "bool", "list", "object"}
+	capTypes         = []string{"", "string", "number", "int", "bool"}
+	actions          = []string{"retry", "reauth", "fail", "fallback", "ignore"}
+	authKind         = []string{"api_key", "basic", "bearer", "oauth2", "hmac", "rotate", "none"}
+	onErrors         = []string{"", "stop", "continue"}
+	redirectPolicies = []string{"", "same_origin", "none", "any"}
 )
 
 func oneOf(s string, list []string) bool {
@@ -166,6 +167,9 @@ func (in *Integration) validate(errs *ErrorList) {
 		}
 	}
 	in.Auth.validate(errs)
+	if in.HTTP != nil {
+		in.HTTP.TLS.validate(errs)
+	}
 	if len(in.Steps) == 0 {
 		errs.Add(in.Pos, "add at least one step under steps:", "integration has no steps")
 	}
@@ -253,6 +257,9 @@ func (st *Step) validate(errs *ErrorList) {
 		if !identRE.MatchString(v.Key) {
 			errs.Add(v.Pos, "use letters, digits and _", "var name %q is not a valid name", v.Key)
 		}
+	}
+	if !oneOf(st.FollowRedirects, redirectPolicies) {
+		errs.Add(st.Pos, choices(redirectPolicies), "step %q: unknown follow_redirects %q", st.Name.Value, st.FollowRedirects)
 	}
 	if !oneOf(st.OnError, onErrors) {
 		errs.Add(st.Pos, choices(onErrors), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
@@ -359,4 +366,18 @@ func (a *Auth) validate(errs *ErrorList) {
 		errs.Add(a.Pos, choices(authKind), "auth: unknown type %q", a.Type)
 	}
 	a.checkValues(errs)
+}
+
+func (t *TLS) validate(errs *ErrorList) {
+	if t == nil {
+		return
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		errs.Add(t.Pos, "a client certificate needs both cert_file and key_file", "tls: cert_file and key_file go together")
+	}
+	switch t.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		errs.Add(t.Pos, "one of 1.2, 1.3", "tls: unsupported min_version %q", t.MinVersion)
+	}
 }

@@ -89,6 +89,11 @@ type Step struct {
 	Fallback []*Fallback `yaml:"fallback"`
 	// OnError is stop (default: an error ends the flow) or continue.
 	OnError string `yaml:"on_error"`
+	// FollowRedirects is same_origin (default: follow redirects to the
+	// same scheme, host and port only), none (a 3xx is the answer) or any
+	// (follow anywhere; on a host change every header but a few safe ones
+	// and the body are dropped).
+	FollowRedirects string `yaml:"follow_redirects"`
 	// Response says how to read the answer.
 	Response Response `yaml:"response"`
 	// Namespaces maps XPath prefixes to namespace URIs for xpath captures.
@@ -381,5 +386,28 @@ type HTTP struct {
 	GzipRequests bool `yaml:"gzip_requests"`
 	// GzipResponses asks for and decodes gzip responses (default true).
 	GzipResponses *bool `yaml:"gzip_responses"`
-	Pos           Pos   `yaml:"-"`
+	// TLS configures client certificates (mTLS), extra CAs and versions.
+	TLS *TLS `yaml:"tls"`
+	Pos Pos  `yaml:"-"`
+}
+
+// TLS is how the integration's connections do TLS. File names may be
+// templates over settings; relative ones are read from the integration
+// file's directory, once, when a runner is bound.
+type TLS struct {
+	// CAFile is a PEM bundle of CAs trusted besides the system's.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate and its key (PEM),
+	// sent when the server asks for one (mTLS).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// MinVersion is the lowest TLS version accepted: 1.2 (default) or 1.3.
+	MinVersion string `yaml:"min_version"`
+	// ServerName overrides the name the server certificate is checked
+	// against (and sent as SNI).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any server certificate. Only for tests;
+	// every runner bound with it logs a warning.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	Pos                Pos  `yaml:"-"`
 }
