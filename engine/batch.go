@@ -301,6 +301,14 @@ func (b *pending) flush() {
 		}
 		return
 	}
+	if err := parse.CheckDepth(resp.Body, parse.JSON, 0); err != nil {
+		for _, m := range b.members {
+			a := base
+			a.v = verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("batch %s: %v", b.id, err), class: ClassCapture, err: err}
+			answer(m, a)
+		}
+		return
+	}
 	byID := map[string]string{}
 	gjson.GetBytes(resp.Body, st.batch.results).ForEach(func(_, r gjson.Result) bool {
 		byID[r.Get(st.batch.id).String()] = r.Raw

@@ -361,11 +361,19 @@ func (c *compiler) kvs(m steps.Map[steps.String], mode template.Mode, sc scope) 
 
 // tmpl compiles a template string, reporting errors at its position in the file.
 func (c *compiler) tmpl(s steps.String, mode template.Mode, sc scope) *template.Template {
-	t, err := c.plan.tmpl.Compile(s.Pos.String(), s.Value, mode)
+	var opts []template.CompileOption
+	if mode == template.URL && c.in.HTTP != nil && len(c.in.HTTP.AllowHosts) > 0 {
+		opts = append(opts, template.AllowHosts(c.in.HTTP.AllowHosts))
+	}
+	t, err := c.plan.tmpl.Compile(s.Pos.String(), s.Value, mode, opts...)
 	if err != nil {
 		var te *template.Error
 		if errors.As(err, &te) {
-			c.errs.Add(offset(s.Pos, te.Line, te.Col), "see Templates in docs/format.md", "bad template: %s", te.Msg)
+			hint := "see Templates in docs/format.md"
+			if strings.Contains(te.Msg, "cannot choose the URL") {
+				hint = "if lead data must choose the host, list the hosts it may name under http: allow_hosts:"
+			}
+			c.errs.Add(offset(s.Pos, te.Line, te.Col), hint, "bad template: %s", te.Msg)
 		} else {
 			c.errs.Add(s.Pos, "", "bad template: %v", err)
 		}

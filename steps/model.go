@@ -388,6 +388,10 @@ type HTTP struct {
 	GzipResponses *bool `yaml:"gzip_responses"`
 	// TLS configures client certificates (mTLS), extra CAs and versions.
 	TLS *TLS `yaml:"tls"`
+	// AllowHosts lists the hosts lead data (or captures, vars) may choose
+	// in a request URL: host, host:port or *.suffix. Without it only
+	// literals and settings write a URL's scheme, host and port.
+	AllowHosts []string `yaml:"allow_hosts"`
 	Pos Pos  `yaml:"-"`
 }
 
