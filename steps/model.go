@@ -392,7 +392,7 @@ type HTTP struct {
 	// in a request URL: host, host:port or *.suffix. Without it only
 	// literals and settings write a URL's scheme, host and port.
 	AllowHosts []string `yaml:"allow_hosts"`
-	Pos Pos  `yaml:"-"`
+	Pos        Pos      `yaml:"-"`
 }
 
 // TLS is how the integration's connections do TLS. File names may be
