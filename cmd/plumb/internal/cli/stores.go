@@ -24,11 +24,13 @@ const cacheLockWait = 2 * time.Second
 // shared by run and try.
 type storeFlags struct {
 	cache    string
+	cacheBad string
 	tokenDir string
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cache, "cache", "", "keep the answers fallback cache: links and response cache: reuse in the bbolt database `FILE`, across runs")
+	fs.StringVar(&f.cacheBad, "cache-bad", "fail", "when the --cache file is damaged: fail (exit 2, the file is left alone) or move (rename it to FILE.corrupt-TIME and start with an empty cache)")
 	registerTokenDir(fs, &f.tokenDir)
 }
 
@@ -63,10 +65,20 @@ type stores struct {
 // error.
 func (f *storeFlags) open(s *stdio) (*stores, error) {
 	st := &stores{}
+	if f.cacheBad != "fail" && f.cacheBad != "move" {
+		return st, fmt.Errorf("--cache-bad must be fail or move, got %q", f.cacheBad)
+	}
 	if f.cache != "" {
-		db, err := store.OpenBolt(f.cache, cacheLockWait)
+		db, err := store.OpenBoltWith(f.cache, store.BoltOptions{Timeout: cacheLockWait, MoveCorrupt: f.cacheBad == "move"})
+		var ce *store.CorruptError
+		if errors.As(err, &ce) {
+			return st, fmt.Errorf("--cache: %w; plumb will not use it: delete it or move it away to start with an empty cache, or give --cache-bad=move to have plumb rename it to %s.corrupt-TIME", err, f.cache)
+		}
 		if err != nil {
 			return st, fmt.Errorf("--cache: %w", err)
+		}
+		if db.MovedTo() != "" {
+			s.errorf("warning: --cache: %s was damaged; moved it to %s and started with an empty cache", f.cache, db.MovedTo())
 		}
 		st.cache = db
 	}
