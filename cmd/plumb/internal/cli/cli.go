@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 )
 
 // Exit codes of plumb.
@@ -20,7 +21,7 @@ const (
 	ExitOK        = 0   // every lead ran and none ended in error
 	ExitLeadError = 1   // some lead ended in error (including malformed input rows)
 	ExitUsage     = 2   // bad usage, config or input file
-	ExitInterrupt = 130 // interrupted by a signal; leads already read were still reported
+	ExitInterrupt = 130 // interrupted by SIGINT or SIGTERM; leads already read were still reported
 )
 
 // env looks up an environment variable.
@@ -61,10 +62,12 @@ func commands() []command {
 
 // Main runs plumb with args (without the program name) and returns the exit
 // code. getenv looks up environment variables (os.LookupEnv in production);
-// settings declared with `env:` are read through it. An interrupt (SIGINT)
-// stops reading leads, lets the leads in flight finish and reports them.
+// settings declared with `env:` are read through it. An interrupt (SIGINT,
+// or SIGTERM as a service manager sends it) stops reading leads, lets the
+// leads in flight finish, reports them, ends the output validly and exits
+// ExitInterrupt (130) for either signal.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) (string, bool)) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if getenv == nil {
 		getenv = func(string) (string, bool) { return "", false }

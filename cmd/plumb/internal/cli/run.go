@@ -21,8 +21,11 @@ its default.
 Leads files: NDJSON (one JSON object per line, blank lines ignored) or CSV
 with a header row (cells are strings; a column named a.b makes a nested
 field), chosen by the .csv extension or --leads-format. They are streamed,
-never loaded whole. A malformed row is reported as an error result naming
-its line, and the other rows still run.
+never loaded whole; a row (NDJSON line or CSV record) may be up to 8 MiB.
+A malformed or longer row is reported as an error result naming its
+line, and the other rows still run; a CSV quote that is never closed makes
+the rest unreadable (exit 2, naming the line where it opened). Reading
+from stdin (--leads -), each result is written as soon as it is known.
 
 --dry-run renders every lead's requests (secrets masked) and prints them
 instead of sending anything; --output json or ndjson prints them as JSON.
@@ -35,7 +38,11 @@ one, instead of waiting out their wait:.
 
 --cache FILE keeps the answers that fallback cache: links and response
 cache: sections reuse in a bbolt database file, so a later run can answer
-from them; only one plumb process can use the file at a time.
+from them; only one plumb process can use the file at a time. The file is
+checked when opened: a damaged one is refused (exit 2) unless
+--cache-bad=move, which renames it to FILE.corrupt-TIME and starts empty.
+Without -v, warnings (a cache write that failed, the cache file removed
+during the run) are shown once on stderr and counted at the end.
 --token-dir DIR is where OAuth2 authorization_code tokens from
 'plumb auth login' are read (default $PLUMB_TOKEN_DIR, else
 <user config dir>/plumb/tokens).
@@ -45,7 +52,10 @@ response in full with a timing breakdown.
 
 Exit status: 0 every lead ran and none ended in error (failure and skip are
 normal outcomes), 1 some lead ended in error (including malformed rows),
-2 bad usage, integration, settings or input file, 130 interrupted.`
+2 bad usage, integration, settings or input file, 130 interrupted by
+SIGINT (Ctrl-C) or SIGTERM: the leads read so far are finished or
+cancelled and reported, and the output is complete (a JSON array is
+closed).`
 
 // runFlags are the flags of plumb run.
 type runFlags struct {
@@ -154,6 +164,10 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitUsage
 	case interrupted:
 		s.errorf("run: interrupted after %d leads; the rest of the input was not read", sum.total)
+		return ExitInterrupt
+	case ctx.Err() != nil:
+		// the whole input was read, but leads still running were cut short
+		s.errorf("run: interrupted after %d leads; the leads still running were cancelled", sum.total)
 		return ExitInterrupt
 	case sum.counts[engine.Error] > 0:
 		return ExitLeadError
