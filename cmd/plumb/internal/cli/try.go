@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -73,9 +74,13 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 		}
 		printer.print(ex, "")
 	})}
-	if l := f.verbose.logger(s.stderr); l != nil {
-		opts = append(opts, engine.WithLogger(l))
+	l := f.verbose.logger(s.stderr)
+	if l == nil {
+		warns := newWarnings(s.stderr)
+		defer warns.report(s.stderr)
+		l = slog.New(warns)
 	}
+	opts = append(opts, engine.WithLogger(l))
 	setup := &planSetup{s: s, cmd: "try", file: file}
 	defer setup.close()
 	if !setup.load(&f.storeFlags, opts...) {

@@ -73,16 +73,115 @@ func (v verbosity) logger(w io.Writer) *slog.Logger {
 }
 
 // options returns the engine options for the verbosity, writing to w.
-func (v verbosity) options(w io.Writer) []engine.Option {
+// Below -v the engine's warnings still reach w, each message once (see
+// warnings); the returned warnings is nil from -v on.
+func (v verbosity) options(w io.Writer) ([]engine.Option, *warnings) {
 	var opts []engine.Option
+	var warn *warnings
 	if l := v.logger(w); l != nil {
 		opts = append(opts, engine.WithLogger(l))
+	} else {
+		warn = newWarnings(w)
+		opts = append(opts, engine.WithLogger(slog.New(warn)))
 	}
 	if v >= 2 {
 		p := &exchangePrinter{w: w}
 		opts = append(opts, engine.WithObserver(func(_ context.Context, ex *engine.Exchange) { p.print(ex, "") }))
 	}
-	return opts
+	return opts, warn
+}
+
+// warnings is the engine's log without -v: a slog.Handler that prints
+// warnings and errors (a cache write that failed, the cache file removed
+// during the run) on stderr as `plumb: warning: …`, each message only the
+// first time, and counts every occurrence for report. Without it such
+// problems would pass silently unless -v was given; with a line per lead
+// they would drown the output.
+type warnings struct {
+	*warnState
+	attrs []slog.Attr
+	group string
+}
+
+type warnState struct {
+	mu     sync.Mutex
+	w      io.Writer
+	counts map[string]int
+	order  []string
+}
+
+func newWarnings(w io.Writer) *warnings {
+	return &warnings{warnState: &warnState{w: w, counts: map[string]int{}}}
+}
+
+// Enabled implements slog.Handler: warnings and errors.
+func (h *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+// Handle implements slog.Handler.
+func (h *warnings) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.counts[r.Message]
+	h.counts[r.Message] = n + 1
+	if n > 0 {
+		return nil
+	}
+	h.order = append(h.order, r.Message)
+	var b strings.Builder
+	b.WriteString("plumb: warning: " + r.Message)
+	attr := func(a slog.Attr) bool {
+		if h.group != "" {
+			a.Key = h.group + "." + a.Key
+		}
+		fmt.Fprintf(&b, " %s=%s", a.Key, quoteLogValue(a.Value.String()))
+		return true
+	}
+	for _, a := range h.attrs {
+		attr(a)
+	}
+	r.Attrs(attr)
+	b.WriteString(" (further occurrences are counted, not shown; -v shows each)\n")
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func quoteLogValue(s string) string {
+	if s == "" || strings.ContainsAny(s, " \"=\\") || strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+// WithAttrs implements slog.Handler.
+func (h *warnings) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(slices.Clip(h.attrs), as...)
+	return &c
+}
+
+// WithGroup implements slog.Handler.
+func (h *warnings) WithGroup(name string) slog.Handler {
+	c := *h
+	if c.group != "" {
+		name = c.group + "." + name
+	}
+	c.group = name
+	return &c
+}
+
+// report writes, for each warning that happened more than once, how many
+// times it did. It writes nothing when there were none.
+func (h *warnings) report(w io.Writer) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.order {
+		if n := h.counts[m]; n > 1 {
+			fmt.Fprintf(w, "plumb: warning: %s: %d times in this run\n", m, n)
+		}
+	}
 }
 
 // exchangePrinter writes HTTP tries for people, one at a time.
