@@ -207,23 +207,39 @@ func (s *ndjsonSource) readLine() (line []byte, tooLong bool, err error) {
 // whose fields are the header's column names with the row's cells as string
 // values (empty cells are empty strings); a dotted column name such as
 // source.id makes a nested object.
+//
+// Records are cut out of the input by csvRecords (quote-aware, at most
+// maxLeadLine bytes each, like an NDJSON line) and each is parsed on its
+// own, so one malformed or oversized row is an error item and cannot take
+// the rows after it along; only a quote that is never closed makes the
+// rest of the input unreadable, which is a read error.
 type csvSource struct {
-	r      *csv.Reader
+	recs   *csvRecords
 	header [][]string // column name split on dots
 	index  int
 }
 
 func newCSVSource(r io.Reader) (*csvSource, error) {
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, errors.New("empty CSV file: the first row must name the columns")
+	s := &csvSource{recs: newCSVRecords(r)}
+	var header []string
+	for header == nil {
+		raw, err := s.recs.next()
+		if err == io.EOF {
+			return nil, errors.New("empty CSV file: the first row must name the columns")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the CSV header: %w", err)
+		}
+		if raw.blank {
+			continue
+		}
+		if raw.tooLong {
+			return nil, fmt.Errorf("line %d: the header row is longer than %d bytes", raw.line, maxLeadLine)
+		}
+		if header, err = parseCSVRecord(raw); err != nil {
+			return nil, fmt.Errorf("reading the CSV header: %w", err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the CSV header: %w", err)
-	}
-	s := &csvSource{r: cr}
 	seen := map[string]bool{}
 	for i, h := range header {
 		if i == 0 {
@@ -253,25 +269,32 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 }
 
 func (s *csvSource) Next() (item, error) {
-	rec, err := s.r.Read()
-	if err == io.EOF {
-		return item{}, io.EOF
-	}
-	var pe *csv.ParseError
-	if err != nil && !errors.As(err, &pe) {
-		return item{}, err
+	var raw csvRecord
+	for {
+		var err error
+		raw, err = s.recs.next()
+		if err != nil {
+			return item{}, err
+		}
+		if !raw.blank {
+			break
+		}
 	}
 	s.index++
-	if pe != nil {
-		it := item{index: s.index, line: pe.StartLine}
-		if errors.Is(pe.Err, csv.ErrFieldCount) {
-			it.err = fmt.Errorf("line %d: %d fields, the header has %d", pe.StartLine, len(rec), len(s.header))
-		} else {
-			it.err = fmt.Errorf("line %d: invalid CSV: %v", pe.StartLine, pe.Err)
-		}
+	it := item{index: s.index, line: raw.line}
+	if raw.tooLong {
+		it.err = fmt.Errorf("%s: longer than %d bytes", raw.lines(), maxLeadLine)
 		return it, nil
 	}
-	line, _ := s.r.FieldPos(0)
+	rec, err := parseCSVRecord(raw)
+	if err != nil {
+		it.err = err
+		return it, nil
+	}
+	if len(rec) != len(s.header) {
+		it.err = fmt.Errorf("%s: %d fields, the header has %d", raw.lines(), len(rec), len(s.header))
+		return it, nil
+	}
 	lead := make(map[string]any, len(s.header))
 	for i, path := range s.header {
 		m := lead
@@ -285,5 +308,143 @@ func (s *csvSource) Next() (item, error) {
 		}
 		m[path[len(path)-1]] = rec[i]
 	}
-	return item{index: s.index, line: line, lead: lead}, nil
+	it.lead = lead
+	return it, nil
+}
+
+// parseCSVRecord parses one record cut out by csvRecords.
+func parseCSVRecord(raw csvRecord) ([]string, error) {
+	cr := csv.NewReader(bytes.NewReader(raw.data))
+	cr.FieldsPerRecord = -1
+	rec, err := cr.Read()
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("%s: invalid CSV: %v", raw.lines(), pe.Err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: invalid CSV: %v", raw.lines(), err)
+	}
+	if _, err := cr.Read(); err != io.EOF {
+		// csvRecords and encoding/csv disagree on where the record ends;
+		// only a malformed row can do that
+		return nil, fmt.Errorf("%s: invalid CSV: malformed quotes", raw.lines())
+	}
+	return rec, nil
+}
+
+// csvRecord is one record of a CSV input, as bytes.
+type csvRecord struct {
+	data    []byte
+	line    int  // the line it starts on
+	last    int  // the line it ends on
+	blank   bool // an empty line, which encoding/csv skips
+	tooLong bool // longer than maxLeadLine: data is empty, the rest was skipped
+}
+
+// lines names the record's lines for error messages.
+func (r csvRecord) lines() string {
+	if r.last > r.line {
+		return fmt.Sprintf("lines %d-%d", r.line, r.last)
+	}
+	return fmt.Sprintf("line %d", r.line)
+}
+
+// csvRecords cuts a CSV input into records without parsing their cells:
+// a newline ends a record unless it is inside a quoted field, and a field
+// is quoted when it starts with a quote (as encoding/csv reads it). A
+// record holds at most maxLeadLine bytes in memory; the rest of a longer
+// one is skipped, still following its quotes.
+type csvRecords struct {
+	r    *bufio.Reader
+	line int // lines read
+	buf  []byte
+}
+
+func newCSVRecords(r io.Reader) *csvRecords {
+	return &csvRecords{r: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// errUnclosedQuote is the read error of a quoted field that the input ends
+// in: the rows after its opening quote cannot be told apart.
+type errUnclosedQuote struct{ line int }
+
+func (e *errUnclosedQuote) Error() string {
+	return fmt.Sprintf("line %d: a quoted field opens here and is never closed; the rows after it cannot be read", e.line)
+}
+
+const (
+	csvFieldStart = iota
+	csvUnquoted
+	csvQuoted
+	csvQuoteInQuoted // a quote inside a quoted field: its end, or the first of ""
+)
+
+func (c *csvRecords) next() (csvRecord, error) {
+	rec := csvRecord{line: c.line + 1}
+	c.buf = c.buf[:0]
+	state, openedAt := csvFieldStart, 0
+	n := 0
+	for {
+		b, err := c.r.ReadByte()
+		if err != nil {
+			if err != io.EOF {
+				return csvRecord{}, err
+			}
+			if state == csvQuoted {
+				return csvRecord{}, &errUnclosedQuote{line: openedAt}
+			}
+			if n == 0 {
+				return csvRecord{}, io.EOF
+			}
+			c.line++ // the last line, without a newline
+			break
+		}
+		n++
+		if !rec.tooLong {
+			if len(c.buf) >= maxLeadLine {
+				rec.tooLong, c.buf = true, c.buf[:0]
+			} else {
+				c.buf = append(c.buf, b)
+			}
+		}
+		if b == '\n' {
+			c.line++
+		}
+		switch state {
+		case csvFieldStart, csvUnquoted:
+			switch {
+			case b == '"' && state == csvFieldStart:
+				state, openedAt = csvQuoted, c.line+1
+			case b == ',':
+				state = csvFieldStart
+			case b == '\n':
+				goto done
+			default:
+				state = csvUnquoted
+			}
+		case csvQuoted:
+			if b == '"' {
+				state = csvQuoteInQuoted
+			}
+		case csvQuoteInQuoted:
+			switch b {
+			case '"':
+				state = csvQuoted
+			case ',':
+				state = csvFieldStart
+			case '\n':
+				goto done
+			default:
+				state = csvUnquoted // malformed: parseCSVRecord reports it
+			}
+		}
+	}
+done:
+	rec.last = c.line
+	if rec.tooLong {
+		return rec, nil
+	}
+	rec.data = c.buf
+	rec.blank = len(bytes.TrimRight(c.buf, "\r\n")) == 0
+	return rec, nil
 }
