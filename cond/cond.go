@@ -28,7 +28,7 @@ import (
 )
 
 // Roots are the names a condition may start from.
-var Roots = []string{"lead", "settings", "vars", "steps", "captured", "response", "batch"}
+var Roots = []string{"lead", "settings", "vars", "steps", "captured", "response", "batch", "state", "page"}
 
 // Program is a compiled condition. It is immutable and safe for concurrent use.
 type Program struct {

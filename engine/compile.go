@@ -54,6 +54,8 @@ type step struct {
 	needsResponse bool
 	// redacts is true when a capture is marked redact.
 	redacts bool
+	// isSource marks the source: request (it may read state and page).
+	isSource bool
 }
 
 // variant is a compiled route of a step's request.
@@ -183,6 +185,16 @@ func (c *compiler) compile() error {
 		}
 		c.plan.stages = append(c.plan.stages, g)
 	}
+	if src := c.in.Source; src != nil {
+		if !src.Name.IsSet() {
+			src.Name = steps.String{Value: "source", Pos: src.Pos}
+		}
+		if src.Request == nil {
+			c.errs.Add(src.Pos, "e.g. request: { url: \"{{settings.base_url}}/v1/leads?page={{page.number}}\" }", "source: needs a request")
+		} else {
+			c.plan.source = c.step(-1, &src.Step) // stage -1: the source
+		}
+	}
 	return c.errs.Err()
 }
 
@@ -202,7 +214,7 @@ func (c *compiler) vars(m steps.Map[steps.Value]) []namedValue {
 }
 
 func (c *compiler) step(i int, st *steps.Step) *step {
-	s := &step{name: st.Name.Value, src: st, stage: i, timeout: st.Timeout, format: parse.Format(st.Response.Format), maxBytes: st.Response.MaxBytes}
+	s := &step{name: st.Name.Value, src: st, stage: i, isSource: i < 0, timeout: st.Timeout, format: parse.Format(st.Response.Format), maxBytes: st.Response.MaxBytes}
 	c.cur = s
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
@@ -468,6 +480,10 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 			}
 			if s != nil {
 				s.needsResponse = true
+			}
+		case "state", "page":
+			if s == nil || !s.isSource {
+				c.errs.Add(pos, "the sync state and the page being fetched are read only in the source: section", "%s is not available here", parts[0])
 			}
 		case "batch":
 			if s == nil || s.src.Batch == nil || sc != scopeRequest {

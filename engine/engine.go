@@ -171,6 +171,8 @@ type Plan struct {
 	gzipRequests bool
 	// tls is the http.tls section, if any.
 	tls *tlsSpec
+	// source is the compiled source: request, if any.
+	source *step
 }
 
 // Load reads, checks and compiles the integration file at path. Every

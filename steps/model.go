@@ -28,6 +28,8 @@ type Integration struct {
 	// Deadline bounds a whole flow for one lead (0: none beyond the steps\').
 	Deadline time.Duration `yaml:"deadline"`
 	Steps    []*Step       `yaml:"steps,required"`
+	// Source pulls the leads from an API instead of the input (plumb sync).
+	Source *Source `yaml:"source"`
 	// Tests are stored test cases (read by `plumb test`), kept as YAML.
 	Tests *Value `yaml:"tests"`
 	Pos   Pos    `yaml:"-"`

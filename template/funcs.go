@@ -30,7 +30,7 @@ var removedFuncs = [...]string{
 }
 
 // rootNames are the names a template may read data from; see the package doc.
-var rootNames = [...]string{"lead", "settings", "vars", "steps", "captured", "response", "batch"}
+var rootNames = [...]string{"lead", "settings", "vars", "steps", "captured", "response", "batch", "state", "page"}
 
 // Roots returns the data roots a template can reference ("lead", "settings", ...).
 func Roots() []string { return slices.Clone(rootNames[:]) }

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/plumbhq/plumb/template"
+)
+
+// Page is one answer of the integration's source: request.
+type Page struct {
+	// Outcome is success when the partner answered 2xx and the source's
+	// captures and outcome rules accept it; Reason, Class and Err say why
+	// not, as for a step.
+	Outcome Outcome
+	Reason  string
+	Class   Class
+	Err     error
+	// Status, Header and Body are the partner's answer. Body is raw partner
+	// data (not masked): read records from it, do not print it.
+	Status int
+	Header http.Header
+	Body   []byte
+	// Captured holds the source's captures (e.g. has_more, next cursor).
+	Captured map[string]any
+	// URL is the URL called, secrets masked; Attempts counts the tries.
+	URL      string
+	Attempts int
+	Duration Duration
+}
+
+// ErrNoSource is returned by FetchPage for an integration without a
+// source: section.
+var ErrNoSource = errors.New("the integration has no source: section")
+
+// HasSource reports whether the integration declares a source: section.
+func (p *Plan) HasSource() bool { return p.source != nil }
+
+// FetchPage sends the source's request once (with its retry rules,
+// Retry-After, timeouts, deadline and auth, as for a step) and returns the
+// answer. state and page are what the request's templates read as state.*
+// and page.*. When next is not empty it is the URL to fetch instead of the
+// rendered one (a next link from the previous answer, absolute or
+// relative to the rendered URL); it must keep the rendered URL's scheme,
+// host and port, or name a host of http.allow_hosts, else nothing is sent
+// and the page is an error. The request template is rendered either way,
+// so it must render with the state and page given.
+func (r *Runner) FetchPage(ctx context.Context, state, page map[string]any, next string) *Page {
+	p := r.plan
+	if p.source == nil {
+		return &Page{Outcome: Error, Reason: ErrNoSource.Error(), Class: ClassTemplate, Err: ErrNoSource}
+	}
+	if !r.enter() {
+		return &Page{Outcome: Error, Reason: ErrClosed.Error(), Class: ClassCanceled, Err: ErrClosed}
+	}
+	defer r.exit()
+	start := time.Now()
+	st := p.source
+	pg := &Page{}
+	defer func() { pg.Duration = Duration(time.Since(start)) }()
+	fail := func(class Class, err error) *Page {
+		pg.Outcome, pg.Class, pg.Err, pg.Reason = Error, class, err, r.mask.text(err.Error())
+		return pg
+	}
+	if state == nil {
+		state = map[string]any{}
+	}
+	if page == nil {
+		page = map[string]any{}
+	}
+	data := map[string]any{"settings": r.values, "state": normalizeMap(state), "page": normalizeMap(page),
+		"lead": map[string]any{}, "vars": map[string]any{}, "steps": map[string]any{}}
+	ctx = context.WithValue(ctx, stepKey{}, st.name)
+	req, err := p.build(st, data)
+	if err != nil {
+		return fail(ClassTemplate, fmt.Errorf("building the request: %w", err))
+	}
+	if next != "" {
+		base, _ := url.Parse(req.url)
+		u, err := base.Parse(next) // a relative next link resolves against the request
+		if err != nil {
+			return fail(ClassCapture, fmt.Errorf("next page link: %w", err))
+		}
+		if !sameHost(u, base) {
+			var allowed []string
+			if p.in.HTTP != nil {
+				allowed = p.in.HTTP.AllowHosts
+			}
+			if len(allowed) == 0 || template.CheckHost(u, allowed) != nil {
+				return fail(ClassCapture, errors.New("next page link leaves the source's scheme, host and port: not followed"))
+			}
+		}
+		req.url = u.String()
+	}
+	req.mask = r.mask
+	pg.URL = req.shownURL()
+	if st.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("source deadline %s exceeded", st.deadline))
+		defer cancel()
+	}
+	var sr StepResult
+	resp, v, _ := p.exchange(ctx, st, req, data, r, &sr)
+	pg.Outcome, pg.Reason, pg.Class, pg.Err = v.outcome, r.mask.text(v.reason), v.class, v.err
+	if pg.Outcome == Success {
+		pg.Class, pg.Err = "", nil
+	}
+	pg.Status, pg.Header, pg.Body, pg.Captured, pg.Attempts = resp.Status, resp.Header, resp.Body, v.captured, sr.Attempts
+	return pg
+}
