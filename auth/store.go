@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -51,7 +52,10 @@ func StoreKey(cfg Config) string {
 // FileStore is a TokenStore keeping one JSON file per key in a directory.
 // The directory is created with mode 0700 and files with mode 0600; writes
 // are atomic (temporary file, fsync, rename), so a reader never sees a
-// partial token.
+// partial token. A directory or token file that already exists with looser
+// permissions is tightened to 0700 / 0600 before use, and one owned by
+// another user is refused (on Unix), so tokens are never kept where others
+// can read or replace them.
 type FileStore struct {
 	dir string
 	mu  sync.Mutex // serialises writers within this process
@@ -71,12 +75,57 @@ func (s *FileStore) Path(key string) string {
 	return filepath.Join(s.dir, hex.EncodeToString(sum[:])+".json")
 }
 
+// secureDir checks the store's directory, if it exists: it must be a
+// directory of the current user; group and other permissions are removed.
+func (s *FileStore) secureDir() error {
+	fi, err := os.Stat(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("auth: token store: %s is not a directory", s.dir)
+	}
+	return securePath(s.dir, fi, 0o700, "token directory")
+}
+
+// securePath refuses path when another user owns it and otherwise removes
+// any permission beyond want.
+func securePath(path string, fi fs.FileInfo, want fs.FileMode, what string) error {
+	if uid, mine := ownedByMe(fi); !mine {
+		return fmt.Errorf("auth: token store: %s %s belongs to user id %d, not to you: plumb does not keep tokens where another user can read or replace them; use a directory of your own (--token-dir or PLUMB_TOKEN_DIR)", what, path, uid)
+	}
+	if fi.Mode().Perm()&^want != 0 {
+		if err := os.Chmod(path, fi.Mode().Perm()&want); err != nil {
+			return fmt.Errorf("auth: token store: %s %s is open to other users (mode %#o) and could not be restricted: %w", what, path, fi.Mode().Perm(), err)
+		}
+	}
+	return nil
+}
+
 // Load implements TokenStore.
 func (s *FileStore) Load(key string) (*oauth2.Token, error) {
-	b, err := os.ReadFile(s.Path(key))
+	if err := s.secureDir(); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.Path(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: token store: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("auth: token store: %w", err)
+	}
+	if err := securePath(s.Path(key), fi, 0o600, "token file"); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("auth: token store: %w", err)
 	}
@@ -114,6 +163,9 @@ func (s *FileStore) Save(key string, t *oauth2.Token) error {
 	defer s.mu.Unlock()
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("auth: token store: %w", err)
+	}
+	if err := s.secureDir(); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(s.dir, ".token-*.tmp") // created 0600
 	if err != nil {
