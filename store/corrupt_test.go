@@ -16,6 +16,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// pageSz is the page size bbolt gives new files.
+var pageSz = os.Getpagesize()
+
 // goodCache writes a cache file with n entries (enough for branch pages)
 // and returns its bytes.
 func goodCache(t *testing.T, path string, n int) []byte {
@@ -66,7 +69,7 @@ func pagesOf(t *testing.T, path string, flags uint16) []int {
 	b, _ := os.ReadFile(path)
 	var ids []int
 	for id := range v.seen {
-		if binary.NativeEndian.Uint16(b[id*4096+8:]) == flags {
+		if binary.NativeEndian.Uint16(b[int(id)*pageSz+8:]) == flags {
 			ids = append(ids, int(id))
 		}
 	}
@@ -103,16 +106,16 @@ func TestBoltCorruptFileIsAnError(t *testing.T) {
 		t.Fatalf("test file has %d branch, %d leaf, %d freelist pages", len(branches), len(leaves), len(freelists))
 	}
 	cases := map[string]func(b []byte){
-		"leaf page type flipped":     func(b []byte) { b[leaves[1]*4096+8] ^= 0xff },
-		"branch page type flipped":   func(b []byte) { b[branches[0]*4096+8] ^= 0xff },
-		"freelist page type flipped": func(b []byte) { b[freelists[0]*4096+8] ^= 0xff },
+		"leaf page type flipped":     func(b []byte) { b[leaves[1]*pageSz+8] ^= 0xff },
+		"branch page type flipped":   func(b []byte) { b[branches[0]*pageSz+8] ^= 0xff },
+		"freelist page type flipped": func(b []byte) { b[freelists[0]*pageSz+8] ^= 0xff },
 		// a child page id far outside the file: bbolt reads it through
 		// its memory map and the process dies with `fatal error: fault`
-		"branch child out of the file": func(b []byte) { ne.PutUint64(b[branches[0]*4096+16+8:], 1<<40) },
-		"branch child beyond the mmap": func(b []byte) { ne.PutUint64(b[branches[0]*4096+16+8:], uint64(len(b)/4096+100)) },
-		"leaf element past its page":   func(b []byte) { ne.PutUint32(b[leaves[1]*4096+16+4:], 1<<30) },
-		"overflow past the end":        func(b []byte) { ne.PutUint32(b[leaves[1]*4096+12:], 1<<20) },
-		"freelist count too large":     func(b []byte) { ne.PutUint16(b[freelists[0]*4096+10:], 0xfff0) },
+		"branch child out of the file": func(b []byte) { ne.PutUint64(b[branches[0]*pageSz+16+8:], 1<<40) },
+		"branch child beyond the mmap": func(b []byte) { ne.PutUint64(b[branches[0]*pageSz+16+8:], uint64(len(b)/pageSz+100)) },
+		"leaf element past its page":   func(b []byte) { ne.PutUint32(b[leaves[1]*pageSz+16+4:], 1<<30) },
+		"overflow past the end":        func(b []byte) { ne.PutUint32(b[leaves[1]*pageSz+12:], 1<<20) },
+		"freelist count too large":     func(b []byte) { ne.PutUint16(b[freelists[0]*pageSz+10:], 0xfff0) },
 		"not a bbolt file":             func(b []byte) { copy(b, bytes.Repeat([]byte("id,email\n"), 1024)) },
 	}
 	for name, damage := range cases {
@@ -170,7 +173,7 @@ func TestBoltFlippedBytesNeverCrash(t *testing.T) {
 	for _, id := range pages {
 		for _, off := range []int{8, 9, 10, 11, 12, 14, 16, 20, 24, 28, 40, 100} {
 			b := bytes.Clone(good)
-			b[id*4096+off] ^= 0xa5
+			b[id*pageSz+off] ^= 0xa5
 			path := filepath.Join(dir, fmt.Sprintf("p%d-%d.db", id, off))
 			if err := os.WriteFile(path, b, 0o600); err != nil {
 				t.Fatal(err)

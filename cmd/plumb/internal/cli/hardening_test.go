@@ -307,8 +307,11 @@ func TestInterruptWhileStdinWaits(t *testing.T) {
 	}
 }
 
-// damageLeafPages flips the type of every leaf page of the bbolt file at
-// path (4096-byte pages), as a disk or a crashed copy would.
+// hardPageSize is the page size bbolt gives new files.
+var hardPageSize = os.Getpagesize()
+
+// hardDamageLeaves flips the type of every leaf page of the bbolt file at
+// path (pages of the OS page size, as bbolt makes them), as a disk or a crashed copy would.
 func hardDamageLeaves(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -316,8 +319,8 @@ func hardDamageLeaves(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	n := 0
-	for id := 2; (id+1)*4096 <= len(b); id++ {
-		p := b[id*4096:]
+	for id := 2; (id+1)*hardPageSize <= len(b); id++ {
+		p := b[id*hardPageSize:]
 		if binary.NativeEndian.Uint64(p) == uint64(id) && binary.NativeEndian.Uint16(p[8:]) == 0x02 {
 			p[8] ^= 0xff
 			n++
