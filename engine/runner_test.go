@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -1123,6 +1125,11 @@ func TestLeadNumbersNormalised(t *testing.T) {
 			if got := bodies(); !slices.Equal(got, wantSent) {
 				t.Fatalf("%s lead of age %v sent\n%q\nfloat64 lead sent\n%q", name, age, got, wantSent)
 			}
+			// and the lead as the flow saw it holds the same values, of
+			// the same types
+			if !reflect.DeepEqual(res.Lead, base.Lead) {
+				t.Fatalf("%s lead of age %v became\n%s\nfloat64 lead\n%s", name, age, typed(res.Lead), typed(base.Lead))
+			}
 		}
 	}
 	// and what was sent is plain JSON numbers
@@ -1130,6 +1137,26 @@ func TestLeadNumbersNormalised(t *testing.T) {
 	if got := bodies(); len(got) != 1 || got[0] != `age=41&next=42 {"age":41,"score":0.75,"visits":[3,3,3],"label":"age 41"}` {
 		t.Fatalf("sent %q", got)
 	}
+}
+
+// typed shows a value with the Go type of every leaf.
+func typed(v any) string {
+	switch t := v.(type) {
+	case map[string]any:
+		keys := slices.Sorted(maps.Keys(t))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + ": " + typed(t[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case []any:
+		parts := make([]string, len(t))
+		for i, x := range t {
+			parts[i] = typed(x)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return fmt.Sprintf("%T(%v)", v, v)
 }
 
 // TestBigIntegerLeadSentExactly: integers beyond 2^53 (which float64
@@ -1185,8 +1212,8 @@ func TestNormalize(t *testing.T) {
 	}
 	wantMap := map[string]any{"age": 41.0, "big": json.Number("12345678901234567890"), "email": "ann@example.com",
 		"stats": map[string]any{"score": 0.75, "visits": []any{3.0, 3.0, 3.0}}}
-	if fmt.Sprintf("%#v", m) != fmt.Sprintf("%#v", wantMap) {
-		t.Fatalf("Normalize(struct)\n got %#v\nwant %#v", m, wantMap)
+	if !reflect.DeepEqual(m, wantMap) {
+		t.Fatalf("Normalize(struct)\n got %s\nwant %s", typed(m), typed(wantMap))
 	}
 	// a struct-made lead runs like the map it normalises to
 	srv, bodies := bodyRecorder(t)
@@ -1227,8 +1254,8 @@ func TestNormalizeNestedTypedValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMap := map[string]any{"at": map[string]any{"x": 2.0}, "counts": map[string]any{"a": 1.0}, "ptr": map[string]any{"x": 5.0}, "visits": []any{3.0, 4.0}}
-	if fmt.Sprintf("%#v", m) != fmt.Sprintf("%#v", wantMap) {
-		t.Fatalf("Normalize of nested typed values\n got %#v\nwant %#v", m, wantMap)
+	if !reflect.DeepEqual(m, wantMap) {
+		t.Fatalf("Normalize of nested typed values\n got %s\nwant %s", typed(m), typed(wantMap))
 	}
 }
 
