@@ -54,6 +54,7 @@ func commands() []command {
 		{"validate", "FILE...", "check integration files and report every problem with file:line:col", validateCmd},
 		{"new", "[--dir DIR] [--webhook] NAME", "scaffold an integration directory with tests, a lead and settings", newCmd},
 		{"schema", "[--tests]", "print the JSON Schema of integration files (for editors)", schemaCmd},
+		{"serve", "--dir DIR [flags]", "serve a directory of integrations over HTTP with a durable queue, metrics and health checks", serveCmd},
 		{"sandbox", "[--addr HOST:PORT]", "serve the examples' fake partner API in the foreground", sandboxCmd},
 		{"version", "", "print the plumb version", versionCmd},
 		{"help", "[COMMAND]", "show help for plumb or a command", nil},

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/plumbhq/plumb/internal/serve"
+)
+
+const serveDoc = `
+Serve the integrations of DIR as an HTTP service with a durable queue
+(docs/service.md is the reference).
+
+Integrations: every DIR/*.yaml (not *.test.yaml, not *settings*.yaml) and
+every DIR/NAME/integration.yaml; settings from X.settings.yaml beside X.yaml
+or NAME/settings.yaml, plus the env variables settings declare.
+
+Routes: POST /v1/integrations/{name}/run (run one lead now), POST
+/v1/integrations/{name}/leads (one lead or NDJSON; stored before 202),
+GET /v1/leads/{id}, GET /v1/integrations, GET /v1/dead, POST
+/v1/dead/{id}/retry, GET /v1/queue, /healthz, /readyz, /metrics.
+
+The API needs a bearer token from --token-file or PLUMB_SERVE_TOKENS (one
+per line). Without tokens plumb serve listens on a loopback address only.
+
+Signals: SIGTERM or SIGINT stops accepting, lets running leads finish
+(at most --drain), leaves the rest in the queue and exits 0; SIGHUP reloads
+changed integration files (one that fails to load keeps its old version).
+Logs are JSON lines on stderr.`
+
+func serveCmd(ctx context.Context, s *stdio, args []string) int {
+	fs := newFlagSet(s, "serve", "--dir DIR [flags]", serveDoc)
+	var cfg serve.Config
+	var nats, tokenFile, logLevel string
+	fs.StringVar(&cfg.Dir, "dir", "", "`DIR` of integration files (required)")
+	fs.StringVar(&cfg.Addr, "addr", serve.DefaultAddr, "`address` to listen on")
+	fs.StringVar(&cfg.DataDir, "data", "", "`DIR` for the embedded queue's storage (default <state dir>/plumb/serve)")
+	fs.StringVar(&nats, "nats", "", "use the external NATS cluster at `URL,URL` instead of the embedded server")
+	fs.StringVar(&tokenFile, "token-file", "", "read API bearer tokens from `FILE`, one per line (mode 600)")
+	fs.BoolVar(&cfg.Sandbox, "sandbox", false, "serve the examples' fake partner API on 127.0.0.1 and point base_url settings at it")
+	fs.IntVar(&cfg.Concurrency, "concurrency", serve.DefaultConcurrency, "leads of one integration running at once (`N`)")
+	fs.Int64Var(&cfg.MaxBody, "max-body", serve.DefaultMaxBody, "largest request body in `bytes`")
+	fs.DurationVar(&cfg.ResultTTL, "result-ttl", 24*time.Hour, "how long results are kept")
+	fs.DurationVar(&cfg.DrainTimeout, "drain", serve.DefaultDrainTimeout, "how long a shutdown waits for running leads")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	pos, err := parseArgs(s, fs, args)
+	if err != nil {
+		return exitForParse(err)
+	}
+	if len(pos) > 0 {
+		s.errorf("serve: unexpected argument %q", pos[0])
+		return ExitUsage
+	}
+	if cfg.Dir == "" {
+		s.errorf("serve: --dir DIR is required")
+		return ExitUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		s.errorf("serve: --log-level: %v", err)
+		return ExitUsage
+	}
+	if nats != "" {
+		cfg.NATS = strings.Split(nats, ",")
+	} else if cfg.DataDir == "" {
+		cfg.DataDir = serve.DefaultDataDir(s.env)
+	}
+	if tokenFile != "" {
+		toks, err := serve.ReadTokenFile(tokenFile)
+		if err != nil {
+			s.errorf("serve: --token-file: %v", err)
+			return ExitUsage
+		}
+		cfg.Tokens = append(cfg.Tokens, toks...)
+	}
+	if v, ok := s.env("PLUMB_SERVE_TOKENS"); ok {
+		cfg.Tokens = append(cfg.Tokens, serve.ReadTokens(v)...)
+	}
+	cfg.LookupEnv = s.env
+	cfg.Logger = slog.New(slog.NewJSONHandler(s.stderr, &slog.HandlerOptions{Level: level}))
+	cfg.OAuth = oauthHandler(cfg)
+	if err := serve.Run(ctx, cfg); err != nil {
+		s.errorf("serve: %v", err)
+		return ExitUsage
+	}
+	return ExitOK
+}
+
+// oauthHandler is the install flow mounted at /v1/oauth/ (nil: none yet).
+var oauthHandler = func(serve.Config) http.Handler { return nil }

@@ -1,0 +1,523 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/queue"
+)
+
+// Error codes of the API's error answers, stable across releases.
+const (
+	CodeUnauthorized     = "unauthorized"
+	CodeNotFound         = "not_found"
+	CodeUnknownIntegr    = "unknown_integration"
+	CodeMethod           = "method_not_allowed"
+	CodeContentType      = "unsupported_media_type"
+	CodeTooLarge         = "body_too_large"
+	CodeInvalidJSON      = "invalid_json"
+	CodeInvalidID        = "invalid_id"
+	CodeUnavailable      = "unavailable"
+	CodeQueue            = "queue_error"
+	CodeNotReady         = "not_ready"
+	CodeBadRequest       = "bad_request"
+	CodeIntegrationStale = "integration_not_loaded"
+)
+
+// ErrorBody is the shape of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the error of an ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Line of an NDJSON body the error is about (1-based), if any.
+	Line int `json:"line,omitempty"`
+	// Accepted lists leads already stored when publishing failed part-way.
+	Accepted []Accepted `json:"accepted,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+}
+
+// statusWriter remembers the status code for the request counter.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// route wraps a handler: method check, bearer check (unless open), request
+// counting and logging.
+func (s *Server) route(pattern string, methods []string, open bool, h http.HandlerFunc) http.Handler {
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		start := time.Now()
+		defer func() {
+			code := sw.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.metrics.requests.WithLabelValues(pattern, strconv.Itoa(code)).Inc()
+			if code >= 400 {
+				s.log.Info("request", "method", r.Method, "route", pattern, "path", r.URL.Path, "status", code,
+					"duration", time.Since(start).String(), "remote", r.RemoteAddr)
+			}
+		}()
+		if !open && !s.authorized(r) {
+			s.metrics.authFail.Inc()
+			sw.Header().Set("WWW-Authenticate", `Bearer realm="plumb"`)
+			writeError(sw, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required (Authorization: Bearer …)")
+			return
+		}
+		ok := false
+		for _, m := range methods {
+			if r.Method == m || (m == http.MethodGet && r.Method == http.MethodHead) {
+				ok = true
+			}
+		}
+		if !ok {
+			sw.Header().Set("Allow", allow)
+			writeError(sw, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s is not allowed here; use %s", r.Method, allow))
+			return
+		}
+		h(sw, r)
+	})
+}
+
+// authorized checks the bearer token in constant time (over hashes, so the
+// length of the tokens does not leak either). With no tokens configured the
+// API is open (the server then listens on loopback only).
+func (s *Server) authorized(r *http.Request) bool {
+	if len(s.cfg.Tokens) == 0 {
+		return true
+	}
+	h := r.Header.Get("Authorization")
+	scheme, tok, found := strings.Cut(h, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	match := 0
+	for _, t := range s.cfg.Tokens {
+		want := sha256.Sum256([]byte(t))
+		match |= subtle.ConstantTimeCompare(got[:], want[:])
+	}
+	return match == 1
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	get, post := []string{http.MethodGet}, []string{http.MethodPost}
+	handle := func(pattern string, methods []string, open bool, h http.HandlerFunc) {
+		mux.Handle(pattern, s.route(pattern, methods, open, h))
+	}
+	handle("/healthz", get, true, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	handle("/readyz", get, true, func(w http.ResponseWriter, r *http.Request) {
+		if ok, why := s.ready(); !ok {
+			writeError(w, http.StatusServiceUnavailable, CodeNotReady, why)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	metricsHandler := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}})
+	handle("/metrics", get, false, metricsHandler.ServeHTTP)
+	handle("/v1/integrations", get, false, s.listIntegrations)
+	handle("/v1/integrations/{name}/run", post, false, s.runNow)
+	handle("/v1/integrations/{name}/leads", post, false, s.accept)
+	handle("/v1/leads/{id}", get, false, s.getLead)
+	handle("/v1/queue", get, false, s.queueStats)
+	handle("/v1/dead", get, false, s.listDead)
+	handle("/v1/dead/{id}/retry", post, false, s.retryDead)
+	if s.cfg.OAuth != nil {
+		// The install flow: browsers reach it without our bearer token; the
+		// oauth handler checks its own state.
+		mux.Handle("/v1/oauth/", s.route("/v1/oauth/", []string{http.MethodGet, http.MethodPost}, true, s.cfg.OAuth.ServeHTTP))
+	}
+	handle("/", []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}, false,
+		func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.URL.Path)
+		})
+	return mux
+}
+
+type slogPrinter struct{ s *Server }
+
+func (p slogPrinter) Println(v ...any) { p.s.log.Warn("metrics", "err", fmt.Sprint(v...)) }
+
+func (s *Server) listIntegrations(w http.ResponseWriter, r *http.Request) {
+	out := []IntegrationInfo{}
+	for _, e := range s.reg.list() {
+		out = append(out, e.info())
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"integrations": out})
+}
+
+// integration finds the integration of the request or answers 404.
+func (s *Server) integration(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.PathValue("name")
+	e := s.reg.lookup(name)
+	if e == nil {
+		writeError(w, http.StatusNotFound, CodeUnknownIntegr, fmt.Sprintf("no integration named %q (GET /v1/integrations lists them)", name))
+		return "", false
+	}
+	return name, true
+}
+
+// mediaType checks the request's content type against the accepted ones
+// and answers 415 otherwise.
+func mediaType(w http.ResponseWriter, r *http.Request, accepted ...string) (string, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err == nil {
+		for _, a := range accepted {
+			if mt == a {
+				return mt, true
+			}
+		}
+	}
+	writeError(w, http.StatusUnsupportedMediaType, CodeContentType, "Content-Type must be "+strings.Join(accepted, " or "))
+	return "", false
+}
+
+// body reads the request body within MaxBody, answering 413 or 400.
+func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBody))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "reading the body: "+err.Error())
+		return nil, false
+	}
+	return b, true
+}
+
+// StatusFor maps a result to the HTTP status of POST /run: success and skip
+// 200, failure 422, error by class: timeout 504, input and template 400,
+// canceled 503, internal 500, every other class (the partner failed us:
+// connection, tls, status, auth, rejected, capture, too_large) 502.
+func StatusFor(res *engine.Result) int {
+	switch res.Outcome {
+	case engine.Success, engine.Skip:
+		return http.StatusOK
+	case engine.Failure:
+		return http.StatusUnprocessableEntity
+	}
+	switch res.Class {
+	case engine.ClassTimeout:
+		return http.StatusGatewayTimeout
+	case engine.ClassInput, engine.ClassTemplate:
+		return http.StatusBadRequest
+	case engine.ClassCanceled:
+		return http.StatusServiceUnavailable
+	case engine.ClassInternal:
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadGateway
+}
+
+func (s *Server) runNow(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.integration(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := mediaType(w, r, "application/json"); !ok {
+		return
+	}
+	b, ok := s.body(w, r)
+	if !ok {
+		return
+	}
+	lead, err := decodeLead(b)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeInvalidJSON, "the body must be one JSON object (the lead): "+err.Error())
+		return
+	}
+	res, err := s.run(r.Context(), name, "sync", lead)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		return
+	}
+	if res == nil {
+		writeError(w, http.StatusNotFound, CodeUnknownIntegr, fmt.Sprintf("integration %q is not served", name))
+		return
+	}
+	writeJSON(w, StatusFor(res), res)
+}
+
+// Accepted is one lead stored by POST /leads.
+type Accepted struct {
+	ID string `json:"id"`
+	// Duplicate: a lead with the same Idempotency-Key was accepted before;
+	// nothing new was stored and ID is the earlier lead's.
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Status    string `json:"status_url"`
+}
+
+// idemID derives a lead id from an Idempotency-Key, so a repeated request
+// finds the same ids.
+func idemID(name, key string, i int) string {
+	h := sha256.Sum256([]byte(name + "\x00" + key + "\x00" + strconv.Itoa(i)))
+	return "k" + hex.EncodeToString(h[:16])
+}
+
+func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.integration(w, r)
+	if !ok {
+		return
+	}
+	mt, ok := mediaType(w, r, "application/json", "application/x-ndjson", "application/jsonl")
+	if !ok {
+		return
+	}
+	b, ok := s.body(w, r)
+	if !ok {
+		return
+	}
+	var payloads [][]byte
+	if mt == "application/json" {
+		if _, err := decodeLead(b); err != nil {
+			writeError(w, http.StatusBadRequest, CodeInvalidJSON, "the body must be one JSON object (the lead); send many as application/x-ndjson: "+err.Error())
+			return
+		}
+		payloads = append(payloads, bytes.TrimSpace(b))
+	} else {
+		for i, line := range bytes.Split(b, []byte("\n")) {
+			line = bytes.TrimSpace(line)
+			if len(line) == 0 {
+				continue
+			}
+			if _, err := decodeLead(line); err != nil {
+				writeJSON(w, http.StatusBadRequest, ErrorBody{Error: ErrorDetail{Code: CodeInvalidJSON, Line: i + 1,
+					Message: fmt.Sprintf("line %d: want one JSON object per line: %v (nothing was accepted)", i+1, err)}})
+				return
+			}
+			payloads = append(payloads, line)
+		}
+		if len(payloads) == 0 {
+			writeError(w, http.StatusBadRequest, CodeInvalidJSON, "no leads in the body")
+			return
+		}
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 256 {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "Idempotency-Key is longer than 256 bytes")
+		return
+	}
+	q := s.q.Load()
+	out := make([]Accepted, len(payloads))
+	errs := make([]error, len(payloads))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(16, len(payloads)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = s.publish(r.Context(), q, name, key, i, payloads[i])
+			}
+		}()
+	}
+	for i := range payloads {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var done []Accepted
+	var firstErr error
+	for i, e := range errs {
+		if e != nil {
+			if firstErr == nil {
+				firstErr = e
+			}
+			continue
+		}
+		done = append(done, out[i])
+	}
+	if firstErr != nil {
+		s.log.Error("accepting leads", "integration", name, "err", firstErr, "stored", len(done), "of", len(payloads))
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorDetail{Code: CodeQueue, Accepted: done,
+			Message: fmt.Sprintf("stored %d of %d leads, then: %v (send the rest again; with an Idempotency-Key the whole body can be sent again safely)", len(done), len(payloads), firstErr)}})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": len(out), "leads": out})
+}
+
+func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, i int, payload []byte) (Accepted, error) {
+	job := queue.Job{Integration: name, Payload: payload}
+	if key != "" {
+		job.ID = idemID(name, key, i)
+		// seen before (within the results' lifetime)? then it is a duplicate
+		if _, err := q.Status(ctx, job.ID); err == nil {
+			return Accepted{ID: job.ID, Duplicate: true, Status: "/v1/leads/" + job.ID}, nil
+		}
+	}
+	p, err := q.Publish(ctx, job)
+	if err != nil {
+		return Accepted{}, err
+	}
+	id := p.ID
+	if id == "" {
+		id = job.ID
+	}
+	if !p.Duplicate {
+		s.metrics.accepted.WithLabelValues(name).Inc()
+	}
+	return Accepted{ID: id, Duplicate: p.Duplicate, Status: "/v1/leads/" + id}, nil
+}
+
+// LeadStatus is the answer of GET /v1/leads/{id}.
+type LeadStatus struct {
+	ID        string          `json:"id"`
+	State     queue.State     `json:"state"`
+	Attempts  int             `json:"attempts,omitempty"`
+	LastError string          `json:"last_error,omitempty"`
+	Updated   time.Time       `json:"updated,omitzero"`
+	Result    json.RawMessage `json:"result,omitempty"`
+}
+
+func (s *Server) getLead(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !queue.ValidID(id) {
+		writeError(w, http.StatusBadRequest, CodeInvalidID, "lead ids are 1-128 of A-Z a-z 0-9 _ = -")
+		return
+	}
+	q := s.q.Load()
+	st, err := q.Status(r.Context(), id)
+	if errors.Is(err, queue.ErrNotFound) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no lead "+id+" (never accepted, or its result expired)")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeQueue, err.Error())
+		return
+	}
+	out := LeadStatus{ID: id, State: st.State, Attempts: st.Attempts, LastError: st.LastError, Updated: st.Updated}
+	if st.State == queue.StateDone {
+		res, err := q.GetResult(r.Context(), id)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, CodeQueue, err.Error())
+			return
+		}
+		if len(res) > 0 {
+			out.Result = res
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) queueStats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.q.Load().Stats(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeQueue, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"depth": st.Depth, "pending": st.Pending, "in_flight": st.InFlight,
+		"redelivered": st.Redelivered, "dead": st.Dead})
+}
+
+// DeadLead is one entry of GET /v1/dead.
+type DeadLead struct {
+	ID          string          `json:"id"`
+	Integration string          `json:"integration"`
+	Error       string          `json:"error"`
+	Deliveries  int             `json:"deliveries"`
+	Enqueued    time.Time       `json:"enqueued,omitzero"`
+	Died        time.Time       `json:"died,omitzero"`
+	Lead        json.RawMessage `json:"lead,omitempty"`
+}
+
+func (s *Server) listDead(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > queue.DefaultDeadLimit {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("limit must be 1..%d", queue.DefaultDeadLimit))
+			return
+		}
+		limit = n
+	}
+	dead, err := s.q.Load().Dead(r.Context(), limit)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeQueue, err.Error())
+		return
+	}
+	out := []DeadLead{}
+	for _, d := range dead {
+		dl := DeadLead{ID: d.ID, Integration: d.Integration, Error: d.Error, Deliveries: d.Deliveries, Enqueued: d.Enqueued, Died: d.Died}
+		if json.Valid(d.Payload) {
+			dl.Lead = d.Payload
+		}
+		out = append(out, dl)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dead": out})
+}
+
+func (s *Server) retryDead(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !queue.ValidID(id) {
+		writeError(w, http.StatusBadRequest, CodeInvalidID, "lead ids are 1-128 of A-Z a-z 0-9 _ = -")
+		return
+	}
+	p, err := s.q.Load().Retry(r.Context(), id)
+	if errors.Is(err, queue.ErrNotFound) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no dead letter "+id)
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeQueue, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, Accepted{ID: p.ID, Duplicate: p.Duplicate, Status: "/v1/leads/" + p.ID})
+}

@@ -1,0 +1,328 @@
+package serve
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/plumbhq/plumb/engine"
+)
+
+// Discover lists the integration files of dir, sorted:
+//
+//   - every DIR/*.yaml and DIR/*.yml, except test files (*.test.yaml) and
+//     settings files (any name containing "settings");
+//   - every DIR/NAME/integration.yaml (or .yml), the layout of examples/.
+//
+// Each file's settings file is SettingsFile(path).
+func Discover(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if e.IsDir() {
+			for _, f := range []string{"integration.yaml", "integration.yml"} {
+				p := filepath.Join(dir, name, f)
+				if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+					out = append(out, p)
+					break
+				}
+			}
+			continue
+		}
+		ext := filepath.Ext(name)
+		if ext != ".yaml" && ext != ".yml" {
+			continue
+		}
+		base := strings.TrimSuffix(name, ext)
+		if strings.HasSuffix(base, ".test") || strings.Contains(base, "settings") {
+			continue
+		}
+		out = append(out, filepath.Join(dir, name))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// SettingsFile is where the settings of the integration file path are read
+// from, when that file exists: NAME/settings.yaml beside NAME/integration.yaml,
+// and X.settings.yaml beside X.yaml.
+func SettingsFile(path string) string {
+	dir, name := filepath.Split(path)
+	ext := filepath.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	if base == "integration" {
+		return filepath.Join(dir, "settings"+ext)
+	}
+	return filepath.Join(dir, base+".settings"+ext)
+}
+
+// entry is one integration file and the version of it that runs.
+type entry struct {
+	file string
+
+	mu       sync.RWMutex
+	name     string // the running plan's name ("" until one loaded)
+	runner   *engine.Runner
+	steps    []string
+	version  string // sha256 prefix of the file and settings that loaded
+	loadedAt time.Time
+	loadErr  string // the last load's error ("" when it loaded)
+	failedAt time.Time
+}
+
+// current returns the running runner (nil if none).
+func (e *entry) current() *engine.Runner {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.runner
+}
+
+// IntegrationInfo is what GET /v1/integrations reports per file.
+type IntegrationInfo struct {
+	Name     string    `json:"name,omitempty"`
+	File     string    `json:"file"`
+	Version  string    `json:"version,omitempty"`
+	Steps    []string  `json:"steps"`
+	Health   string    `json:"health"` // ok, stale (an older version runs; the file does not load) or failed
+	LoadedAt time.Time `json:"loaded_at,omitzero"`
+	Error    string    `json:"error,omitempty"`
+	FailedAt time.Time `json:"failed_at,omitzero"`
+}
+
+func (e *entry) info() IntegrationInfo {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	in := IntegrationInfo{Name: e.name, File: e.file, Version: e.version, Steps: e.steps,
+		LoadedAt: e.loadedAt, Error: e.loadErr, FailedAt: e.failedAt}
+	if in.Steps == nil {
+		in.Steps = []string{}
+	}
+	switch {
+	case e.runner == nil:
+		in.Health = "failed"
+	case e.loadErr != "":
+		in.Health = "stale"
+	default:
+		in.Health = "ok"
+	}
+	return in
+}
+
+// registry holds the integrations by file and by name.
+type registry struct {
+	mu      sync.RWMutex
+	entries map[string]*entry // by file
+	byName  map[string]*entry
+}
+
+func (r *registry) lookup(name string) *entry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.byName[name]
+}
+
+func (r *registry) list() []*entry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*entry, 0, len(r.entries))
+	for _, e := range r.entries {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].file < out[j].file })
+	return out
+}
+
+// loaded reports whether every file has a running version.
+func (r *registry) loaded() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, e := range r.entries {
+		if e.current() == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// bind loads and binds one file with its settings.
+func (s *Server) bind(file string) (*engine.Runner, string, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, "", err
+	}
+	h := sha256.New()
+	h.Write(src)
+	values := map[string]any{}
+	sf := SettingsFile(file)
+	if b, err := os.ReadFile(sf); err == nil {
+		h.Write([]byte{0})
+		h.Write(b)
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return nil, "", fmt.Errorf("settings %s: %w", sf, err)
+		}
+		for k, v := range m {
+			values[k] = v
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("settings: %w", err)
+	}
+	opts := []engine.Option{engine.WithLogger(s.log.With("component", "engine"))}
+	opts = append(opts, s.engineOptions()...)
+	plan, err := engine.Parse(file, src, opts...)
+	if err != nil {
+		return nil, "", err
+	}
+	if s.sandboxURL != "" {
+		if _, ok := plan.Setting("base_url"); ok {
+			values["base_url"] = s.sandboxURL
+		}
+	}
+	r, err := plan.Bind(engine.Config{Values: values, LookupEnv: s.cfg.LookupEnv,
+		LoginHint: "log in with plumb auth login, or the service's /v1/oauth/" + plan.Name() + "/start"})
+	if err != nil {
+		return nil, "", err
+	}
+	return r, hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// ReloadReport says what a Reload did.
+type ReloadReport struct {
+	Loaded  []string          // files (re)loaded
+	Kept    []string          // files unchanged
+	Failed  map[string]string // file → error (an older version keeps running if there was one)
+	Removed []string          // files gone from the directory (their runners closed)
+}
+
+// Reload re-reads the directory: new and changed files are loaded and bound
+// and replace the running version; a file that fails to load keeps its old
+// version running and is reported (GET /v1/integrations, the log); files
+// that disappeared are dropped. Old runners are closed once their running
+// leads finish (their partial batches are sent at once). Unchanged files
+// (same bytes, same settings file) keep their runner and its caches.
+func (s *Server) Reload() (ReloadReport, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	rep := ReloadReport{Failed: map[string]string{}}
+	files, err := Discover(s.cfg.Dir)
+	if err != nil {
+		s.log.Error("reload: reading the directory", "dir", s.cfg.Dir, "err", err)
+		return rep, fmt.Errorf("serve: reading %s: %w", s.cfg.Dir, err)
+	}
+	seen := map[string]bool{}
+	var toClose []*engine.Runner
+	for _, f := range files {
+		seen[f] = true
+		s.reg.mu.RLock()
+		e := s.reg.entries[f]
+		s.reg.mu.RUnlock()
+		if e == nil {
+			e = &entry{file: f}
+		}
+		r, version, err := s.bind(f)
+		if err == nil && version == e.version && e.current() != nil && e.loadErr == "" {
+			r.Close()
+			rep.Kept = append(rep.Kept, f)
+			s.register(e)
+			continue
+		}
+		if err == nil {
+			// a name another file already serves is an error for this file
+			s.reg.mu.RLock()
+			other := s.reg.byName[r.Plan().Name()]
+			s.reg.mu.RUnlock()
+			if other != nil && other != e {
+				r.Close()
+				err = fmt.Errorf("integration name %q is already served from %s", r.Plan().Name(), other.file)
+			}
+		}
+		if err != nil {
+			msg := err.Error()
+			e.mu.Lock()
+			e.loadErr, e.failedAt = msg, time.Now().UTC()
+			running := e.runner != nil
+			e.mu.Unlock()
+			rep.Failed[f] = msg
+			s.metrics.loadErrors.WithLabelValues(f).Inc()
+			if running {
+				s.log.Error("integration did not load; the previous version keeps running", "file", f, "err", msg)
+			} else {
+				s.log.Error("integration did not load", "file", f, "err", msg)
+			}
+			s.register(e)
+			continue
+		}
+		e.mu.Lock()
+		old, oldName := e.runner, e.name
+		e.runner, e.name, e.steps, e.version = r, r.Plan().Name(), r.Plan().StepNames(), version
+		e.loadedAt, e.loadErr, e.failedAt = time.Now().UTC(), "", time.Time{}
+		e.mu.Unlock()
+		if old != nil {
+			toClose = append(toClose, old)
+		}
+		s.reg.mu.Lock()
+		if oldName != "" && oldName != e.name && s.reg.byName[oldName] == e {
+			delete(s.reg.byName, oldName)
+		}
+		s.reg.mu.Unlock()
+		s.register(e)
+		rep.Loaded = append(rep.Loaded, f)
+		s.log.Info("integration loaded", "file", f, "integration", e.name, "version", version, "steps", e.steps)
+	}
+	s.reg.mu.Lock()
+	for f, e := range s.reg.entries {
+		if seen[f] {
+			continue
+		}
+		delete(s.reg.entries, f)
+		if s.reg.byName[e.name] == e {
+			delete(s.reg.byName, e.name)
+		}
+		if r := e.current(); r != nil {
+			toClose = append(toClose, r)
+		}
+		rep.Removed = append(rep.Removed, f)
+		s.log.Info("integration removed", "file", f, "integration", e.name)
+	}
+	s.reg.mu.Unlock()
+	for _, r := range toClose {
+		s.closing.Add(1)
+		go func() {
+			defer s.closing.Done()
+			r.Close() // waits for its running leads; new ones use the new runner
+		}()
+	}
+	s.updateHealthMetrics()
+	return rep, nil
+}
+
+// register files e under its file and its name.
+func (s *Server) register(e *entry) {
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	s.reg.entries[e.file] = e
+	e.mu.RLock()
+	name := e.name
+	e.mu.RUnlock()
+	if name != "" {
+		if cur := s.reg.byName[name]; cur == nil || cur == e {
+			s.reg.byName[name] = e
+		}
+	}
+}

@@ -1,0 +1,362 @@
+// Package serve is `plumb serve`: the integrations of a directory as an
+// HTTP service with a durable queue.
+//
+// A Server loads every integration of Config.Dir (see Discover and
+// SettingsFile) and binds each once to a long-lived engine.Runner. It
+// serves synchronous runs (POST /v1/integrations/{name}/run), accepts leads
+// into a NATS JetStream queue (internal/queue; embedded under
+// Config.DataDir, or an external cluster) before answering 202, runs them
+// with workers that store each result before acknowledging the lead, and
+// exposes status, dead letters, health and Prometheus metrics.
+// docs/service.md is the reference for routes, statuses and operations.
+//
+//	s, err := serve.New(cfg)   // loads integrations, opens the queue
+//	err = s.Start()            // listens on cfg.Addr, starts the workers
+//	...
+//	s.Reload()                 // SIGHUP: reload changed files
+//	s.Shutdown(ctx)            // SIGTERM: drain, close runners and queue
+//
+// Run does all of that until a signal, for the CLI.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/examples/sandbox"
+	"github.com/plumbhq/plumb/internal/queue"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultAddr         = "127.0.0.1:8080"
+	DefaultMaxBody      = 1 << 20
+	DefaultConcurrency  = 8
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// Config configures a Server.
+type Config struct {
+	// Dir holds the integration files (required).
+	Dir string
+	// Addr to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+	Addr string
+	// DataDir holds the embedded queue's storage (required unless NATS).
+	DataDir string
+	// NATS lists the URLs of an external NATS cluster to use instead of
+	// the embedded server.
+	NATS []string
+	// Tokens are the bearer tokens the API accepts. With none, the server
+	// only listens on a loopback address and logs a warning.
+	Tokens []string
+	// Sandbox serves the examples' fake partner API on a loopback port and
+	// points every integration's base_url setting at it.
+	Sandbox bool
+	// Concurrency bounds the leads of one integration running at once, sync
+	// and queued together (default 8). The queue gets Concurrency workers per
+	// integration.
+	Concurrency int
+	// MaxBody bounds a request body (default 1 MiB); more is a 413.
+	MaxBody int64
+	// ResultTTL is how long results are kept (default: the queue's 24h).
+	ResultTTL time.Duration
+	// DrainTimeout bounds a shutdown's wait for running leads (default 30s);
+	// leads not finished by then stay in the queue for the next start.
+	DrainTimeout time.Duration
+	// Queue tunes the queue (MaxDeliver, AckWait, SyncInterval, Name…);
+	// DataDir, URLs, Workers, ResultTTL and DrainTimeout are set from the
+	// fields above; Logger defaults to Logger at warn level and above.
+	Queue queue.Config
+	// LookupEnv reads the env variables settings name (default none; the CLI
+	// passes os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+	// Logger receives the service's logs (default: discard).
+	Logger *slog.Logger
+	// OAuth, when set, serves /v1/oauth/ (the install flow). It is mounted
+	// without the bearer check: browsers reach it, and it authenticates its
+	// requests itself (state bound to the session).
+	OAuth http.Handler
+}
+
+// Server is the running service.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	reg     registry
+
+	q          atomic.Pointer[queue.Queue]
+	sandboxURL string
+	stopSand   func()
+
+	reloadMu sync.Mutex
+	closing  sync.WaitGroup // runners being closed after a reload
+
+	semMu sync.Mutex
+	sems  map[string]chan struct{} // per integration name
+
+	handler  http.Handler
+	srv      *http.Server
+	ln       net.Listener
+	consume  context.CancelFunc
+	consumed chan struct{}
+	serveErr chan error
+
+	started, stopping atomic.Bool
+	shutdownOnce      sync.Once
+	shutdownErr       error
+}
+
+// New checks cfg, loads the integrations and opens the queue. A file that
+// does not load is reported (GET /v1/integrations, the log) and keeps the
+// server not ready; it is not an error here.
+func New(cfg Config) (*Server, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("serve: a directory of integrations is required")
+	}
+	if st, err := os.Stat(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("serve: %s is not a directory", cfg.Dir)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.NATS) == 0 && cfg.DataDir == "" {
+		return nil, errors.New("serve: a data directory (--data) is required for the embedded queue")
+	}
+	tokens := cfg.Tokens[:0:0]
+	for _, t := range cfg.Tokens {
+		if t = strings.TrimSpace(t); t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	cfg.Tokens = tokens
+	if len(cfg.Tokens) == 0 && !loopback(cfg.Addr) {
+		return nil, fmt.Errorf("serve: refusing to listen on %s without API tokens: give --token-file or PLUMB_SERVE_TOKENS, or listen on a loopback address", cfg.Addr)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, sems: map[string]chan struct{}{}}
+	s.reg.entries, s.reg.byName = map[string]*entry{}, map[string]*entry{}
+	s.metrics = newMetrics(s.q.Load)
+	if len(cfg.Tokens) == 0 {
+		s.log.Warn("NO API TOKENS: the API is open to every local user and process; listening on loopback only. Give --token-file or PLUMB_SERVE_TOKENS to require bearer tokens.", "addr", cfg.Addr)
+	}
+	if cfg.Sandbox {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("serve: starting the sandbox: %w", err)
+		}
+		srv := &http.Server{Handler: sandbox.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		s.sandboxURL = "http://" + ln.Addr().String()
+		s.stopSand = func() { _ = srv.Close() }
+		s.log.Info("sandbox partner API serving", "url", s.sandboxURL)
+	}
+	if _, err := s.Reload(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	qc := cfg.Queue
+	qc.DataDir = cfg.DataDir
+	if qc.DataDir != "" {
+		qc.DataDir = filepath.Clean(qc.DataDir)
+	}
+	qc.URLs = cfg.NATS
+	qc.Workers = cfg.Concurrency * max(1, len(s.reg.list()))
+	if cfg.ResultTTL > 0 {
+		qc.ResultTTL = cfg.ResultTTL
+	}
+	qc.DrainTimeout = cfg.DrainTimeout
+	if qc.Logger == nil {
+		qc.Logger = slog.New(atLeast{cfg.Logger.Handler(), slog.LevelWarn})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := queue.Open(ctx, qc)
+	if err != nil {
+		s.closeAll()
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	s.q.Store(q)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// loopback reports whether addr's host is a loopback name or address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// Handler is the service's HTTP API (for tests or another server).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Queue is the server's queue.
+func (s *Server) Queue() *queue.Queue { return s.q.Load() }
+
+// Addr is the address the server listens on, after Start.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// Start listens on Config.Addr and starts the workers. It returns once the
+// listener is open.
+func (s *Server) Start() error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("serve: already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      5 * time.Minute, // a sync run lasts at most its flow's deadline
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.serveErr = make(chan error, 1)
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.serveErr <- err
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.consume = cancel
+	s.consumed = make(chan struct{})
+	go func() {
+		defer close(s.consumed)
+		if err := s.q.Load().Consume(ctx, s.work); err != nil {
+			s.log.Error("queue workers stopped", "err", err)
+		}
+	}()
+	s.log.Info("listening", "addr", ln.Addr().String(), "integrations", len(s.reg.list()), "auth", len(s.cfg.Tokens) > 0)
+	return nil
+}
+
+// Shutdown stops the service: the listener closes and /readyz answers 503,
+// HTTP requests in progress (sync runs) finish, the workers stop fetching
+// and the leads they run finish within Config.DrainTimeout (after that
+// they are cancelled and stay in the queue, as do leads not started), then
+// every runner is closed (partial batches sent) and the queue closed. ctx
+// bounds the wait for HTTP requests.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	start := time.Now()
+	var errs []error
+	if s.srv != nil {
+		if err := s.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			s.srv.Close()
+		}
+		if err := <-s.serveErr; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.consume != nil {
+		s.consume()
+		// Runners are closed while the workers drain: leads in a batch are
+		// sent at once instead of waiting out the batch's wait; a lead that
+		// reaches a closed runner is handed back to the queue.
+		<-s.consumed
+	}
+	s.closeAll()
+	s.log.Info("stopped", "drain", time.Since(start).String())
+	return errors.Join(errs...)
+}
+
+// closeAll closes every runner, the queue and the sandbox.
+func (s *Server) closeAll() {
+	for _, e := range s.reg.list() {
+		if r := e.current(); r != nil {
+			r.Close()
+		}
+	}
+	s.closing.Wait()
+	if q := s.q.Load(); q != nil {
+		if err := q.Close(); err != nil {
+			s.log.Warn("closing the queue", "err", err)
+		}
+	}
+	if s.stopSand != nil {
+		s.stopSand()
+	}
+}
+
+// ready reports whether every integration loaded and the queue is up.
+func (s *Server) ready() (bool, string) {
+	if s.stopping.Load() {
+		return false, "shutting down"
+	}
+	if s.q.Load() == nil {
+		return false, "queue not open"
+	}
+	if !s.reg.loaded() {
+		return false, "an integration did not load (GET /v1/integrations)"
+	}
+	return true, ""
+}
+
+// engineOptions are Load options every plan gets.
+func (s *Server) engineOptions() []engine.Option { return nil }
+
+// atLeast passes on records of at least min: the queue and its embedded
+// server are chatty at info level.
+type atLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h atLeast) WithAttrs(a []slog.Attr) slog.Handler {
+	return atLeast{h.Handler.WithAttrs(a), h.min}
+}
+
+func (h atLeast) WithGroup(n string) slog.Handler { return atLeast{h.Handler.WithGroup(n), h.min} }
