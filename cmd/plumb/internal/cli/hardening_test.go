@@ -522,3 +522,16 @@ func (r *hardRepeat) Read(p []byte) (int, error) {
 	r.n -= k
 	return k, nil
 }
+
+// TestCSVBOMQuotedHeader: a byte order mark before a quoted first column
+// name (as spreadsheet exports write it) does not make the quote bare.
+func TestCSVBOMQuotedHeader(t *testing.T) {
+	src, err := newCSVSource(strings.NewReader("\ufeff\"id\",\"note\"\n1,\"a\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := src.Next()
+	if err != nil || it.err != nil || it.lead["id"] != "1" || it.lead["note"] != "a" {
+		t.Fatalf("got %+v %v", it, err)
+	}
+}

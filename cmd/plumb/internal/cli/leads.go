@@ -361,7 +361,13 @@ type csvRecords struct {
 }
 
 func newCSVRecords(r io.Reader) *csvRecords {
-	return &csvRecords{r: bufio.NewReaderSize(r, 64<<10)}
+	br := bufio.NewReaderSize(r, 64<<10)
+	// a byte order mark is not part of the first cell, so a quote after
+	// it still opens a quoted field
+	if b, _ := br.Peek(3); bytes.Equal(b, []byte("\xef\xbb\xbf")) {
+		br.Discard(3)
+	}
+	return &csvRecords{r: br}
 }
 
 // errUnclosedQuote is the read error of a quoted field that the input ends
