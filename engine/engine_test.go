@@ -14,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // recorded is one request as the test server saw it.
@@ -382,7 +381,7 @@ func TestTokenThenCall(t *testing.T) {
 		"/auth": func(w http.ResponseWriter, r *http.Request) {
 			r.ParseForm()
 			if r.PostForm.Get("client_secret") != "s3cret" {
-				http.Error(w, `{"error":"invalid_client"}`, 401)
+				http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
@@ -390,7 +389,7 @@ func TestTokenThenCall(t *testing.T) {
 		},
 		"/validate": func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("Authorization") != "Bearer tok-42" {
-				http.Error(w, "no", 401)
+				http.Error(w, "no", http.StatusUnauthorized)
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
@@ -604,8 +603,12 @@ steps:
 }
 
 // TestConcurrentRuns shares one plan between many goroutines (run with -race).
+// TestConcurrentRuns runs 50 leads at once on one plan. The first two
+// requests wait for each other at a barrier, which proves runs overlap
+// without timing anything.
 func TestConcurrentRuns(t *testing.T) {
-	var inflight, peak atomic.Int32
+	var inflight, peak, arrived atomic.Int32
+	pair := newBarrier(2)
 	srv := newServer(t, map[string]http.HandlerFunc{"/": func(w http.ResponseWriter, r *http.Request) {
 		n := inflight.Add(1)
 		defer inflight.Add(-1)
@@ -615,7 +618,9 @@ func TestConcurrentRuns(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		if arrived.Add(1) <= 2 {
+			pair.wait(r.Context())
+		}
 		var in map[string]any
 		json.NewDecoder(r.Body).Decode(&in)
 		w.Header().Set("Content-Type", "application/json")

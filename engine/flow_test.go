@@ -113,14 +113,19 @@ steps:
 // TestParallelGroup counts requests in flight at the server: the three
 // group members overlap, a failing one does not stop the others, and every
 // capture is visible afterwards.
+// TestParallelGroup: the four requests of a group are at the partner at
+// the same time. Each handler waits at a barrier until all four have
+// arrived, so the test proves the overlap without timing anything: run one
+// after the other, the first would wait alone until its timeout.
 func TestParallelGroup(t *testing.T) {
 	var inflight, peak atomic.Int32
+	all := newBarrier(4)
 	slow := func(body string, code int) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			n := inflight.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
-			time.Sleep(100 * time.Millisecond)
+			all.wait(r.Context())
 			inflight.Add(-1)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(code)
@@ -157,9 +162,7 @@ steps:
       body: { json: { email: "{{steps.email.valid}}", phone: "{{steps.phone.valid}}", hit: "{{steps.blacklist.hit}}" } }
 `
 	p := plan(t, src)
-	start := time.Now()
 	r := run(t, p, map[string]any{}, map[string]any{"base_url": srv.URL})
-	elapsed := time.Since(start)
 	wantOutcome(t, r, Success)
 	if peak.Load() != 4 {
 		t.Fatalf("at most %d group requests in flight, want 4", peak.Load())
@@ -173,7 +176,6 @@ steps:
 	if r.Lead["email_valid"] != true || r.Lead["phone_valid"] != false {
 		t.Fatalf("appends from the group: %v", r.Lead)
 	}
-	t.Logf("group of four 100ms calls took %s", elapsed)
 
 	// a sibling's captures are not readable inside the group
 	bad := strings.Replace(src, `request: { url: "{{settings.base_url}}/phone" }`, `request: { url: "{{settings.base_url}}/phone", query: { e: "{{steps.email.valid}}" } }`, 1)
@@ -417,18 +419,12 @@ func TestBatchByTime(t *testing.T) {
 			results[i] = p.Run(context.Background(), map[string]any{"id": fmt.Sprint(i), "email": "a@b.co"}, s)
 		}()
 	}
-	for clock.sleepers() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	for {
+	waitFor(t, "the batch's wait to start", func() bool { return clock.sleepers() > 0 })
+	waitFor(t, "three leads waiting in the batch", func() bool {
 		s.run.mu.Lock()
-		n := s.run.waiting
-		s.run.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer s.run.mu.Unlock()
+		return s.run.waiting == 3
+	})
 	clock.Advance(4 * time.Minute)
 	mu.Lock()
 	early := len(sizes)
@@ -465,5 +461,43 @@ func TestHTTPSettingsShapeTheTransport(t *testing.T) {
 	}
 	if d := newTransport(nil); !d.ForceAttemptHTTP2 || d.DisableCompression || d.MaxIdleConnsPerHost != 128 {
 		t.Fatalf("default transport: %+v", d)
+	}
+}
+
+// barrier lets n requests through together: each waits until all n have
+// arrived, or until its own context ends (the client gave up).
+type barrier struct {
+	mu   sync.Mutex
+	n    int
+	open chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, open: make(chan struct{})} }
+
+func (b *barrier) wait(ctx context.Context) bool {
+	b.mu.Lock()
+	if b.n--; b.n == 0 {
+		close(b.open)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.open:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// waitFor polls cond until it holds, and fails the test if it does not
+// within 10 seconds: a regression is a failure naming what never happened,
+// not a hang until the test binary's timeout.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

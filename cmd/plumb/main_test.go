@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,10 +25,15 @@ import (
 //	plumb ARGS...              the CLI itself
 //	exits CODE plumb ARGS...   runs plumb and succeeds only if it exits with CODE
 //	                           (testscript's `!` only tells zero from non-zero)
+//
+// With $PLUMB_TEST_TEE set to a file, both also copy their stdout and
+// stderr into that file as they write, so a script can wait for a line of a
+// background command (waitfor) while it still runs.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"plumb": func() {
-			os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
+			stdout, stderr := teed()
+			os.Exit(cli.Main(os.Args[1:], os.Stdin, stdout, stderr, os.LookupEnv))
 		},
 		"exits": func() {
 			if len(os.Args) < 3 || os.Args[2] != "plumb" {
@@ -39,7 +45,8 @@ func TestMain(m *testing.M) {
 				fmt.Fprintln(os.Stderr, "exits: bad code:", err)
 				os.Exit(100)
 			}
-			got := cli.Main(os.Args[3:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv)
+			stdout, stderr := teed()
+			got := cli.Main(os.Args[3:], os.Stdin, stdout, stderr, os.LookupEnv)
 			if got != want {
 				fmt.Fprintf(os.Stderr, "exits: plumb exited %d, want %d\n", got, want)
 				os.Exit(1)
@@ -47,6 +54,21 @@ func TestMain(m *testing.M) {
 			os.Exit(0)
 		},
 	})
+}
+
+// teed returns stdout and stderr, each also copied into $PLUMB_TEST_TEE
+// when it is set.
+func teed() (stdout, stderr io.Writer) {
+	name := os.Getenv("PLUMB_TEST_TEE")
+	if name == "" {
+		return os.Stdout, os.Stderr
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "PLUMB_TEST_TEE:", err)
+		os.Exit(100)
+	}
+	return io.MultiWriter(os.Stdout, f), io.MultiWriter(os.Stderr, f)
 }
 
 // TestScripts runs testdata/script/*.txtar. $PROJECT is the repository root
@@ -65,7 +87,6 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			// sleep DURATION: wait, e.g. for a background command to start
 			// xmlwf FILE: FILE parses as XML
 			"xmlwf": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 1 {
@@ -100,13 +121,33 @@ func TestScripts(t *testing.T) {
 				ts.Check(err)
 				ts.Defer(func() { db.Close() })
 			},
-			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
-				if neg || len(args) != 1 {
-					ts.Fatalf("usage: sleep DURATION")
+			// waitfor FILE REGEXP [VAR]: wait until FILE (the
+			// $PLUMB_TEST_TEE of a background command) has a line matching
+			// REGEXP and set VAR to its first group; fail after 30s. It is
+			// how a script waits for a readiness line instead of sleeping.
+			"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 || len(args) > 3 {
+					ts.Fatalf("usage: waitfor FILE REGEXP [VAR]")
 				}
-				d, err := time.ParseDuration(args[0])
+				re, err := regexp.Compile("(?m)" + args[1])
 				ts.Check(err)
-				time.Sleep(d)
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					b, _ := os.ReadFile(ts.MkAbs(args[0]))
+					if m := re.FindSubmatch(b); m != nil {
+						if len(args) == 3 {
+							if len(m) < 2 {
+								ts.Fatalf("waitfor: %s has no group for %s", args[1], args[2])
+							}
+							ts.Setenv(args[2], string(m[1]))
+						}
+						return
+					}
+					if time.Now().After(deadline) {
+						ts.Fatalf("waitfor: no line matching %s in %s after 30s; it has:\n%s", args[1], args[0], b)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
 			},
 		},
 	})

@@ -3,7 +3,9 @@ package cli
 import (
 	"io"
 	"reflect"
+	"regexp"
 	"testing"
+	"time"
 )
 
 func TestSyntheticLeads(t *testing.T) {
@@ -49,9 +51,59 @@ func TestSyntheticLeads(t *testing.T) {
 	}
 }
 
+// TestHistogramPercentiles checks the p50/p95/p99 line plumb bench and
+// plumb run print: each value read back is within 2% of the true
+// percentile, for a uniform and a skewed (slow tail) distribution.
 func TestHistogramPercentiles(t *testing.T) {
 	var h histogram
 	if got := percentiles(&h); got != "n/a" {
 		t.Fatalf("empty: %q", got)
+	}
+	ms := time.Millisecond
+	for _, c := range []struct {
+		name          string
+		fill          func(*histogram)
+		p50, p95, p99 time.Duration
+	}{
+		{"uniform 1..100ms", func(h *histogram) {
+			for i := 1; i <= 100; i++ {
+				h.add(time.Duration(i) * ms)
+			}
+		}, 50 * ms, 95 * ms, 99 * ms},
+		{"slow tail", func(h *histogram) {
+			for i := range 1000 {
+				d := 2 * ms
+				if i%50 == 0 { // 20 of 1000
+					d = 3 * time.Second
+				}
+				h.add(d)
+			}
+		}, 2 * ms, 2 * ms, 3 * time.Second},
+		{"microseconds", func(h *histogram) {
+			for i := 1; i <= 10; i++ {
+				h.add(time.Duration(i*100) * time.Microsecond)
+			}
+		}, 500 * time.Microsecond, time.Millisecond, time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var h histogram
+			c.fill(&h)
+			line := percentiles(&h)
+			m := regexp.MustCompile(`^p50 (\S+), p95 (\S+), p99 (\S+)$`).FindStringSubmatch(line)
+			if m == nil {
+				t.Fatalf("line %q", line)
+			}
+			for i, want := range []time.Duration{c.p50, c.p95, c.p99} {
+				got, err := time.ParseDuration(m[i+1])
+				if err != nil {
+					t.Fatalf("%q: %v", line, err)
+				}
+				// 2% for the buckets, a little more for the rounding to
+				// three digits
+				if lo, hi := float64(want)*0.99, float64(want)*1.03; float64(got) < lo || float64(got) > hi {
+					t.Errorf("%s: %v, want %v within 2%%", []string{"p50", "p95", "p99"}[i], got, want)
+				}
+			}
+		})
 	}
 }
