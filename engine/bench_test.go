@@ -221,11 +221,18 @@ func BenchmarkFlowRatio(b *testing.B) {
 	var tp, th time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		p.Run(context.Background(), benchLead, s)
+		r := p.Run(context.Background(), benchLead, s)
 		t1 := time.Now()
-		h.run(context.Background(), benchLead)
+		hr, err := h.run(context.Background(), benchLead)
 		tp += t1.Sub(t0)
 		th += time.Since(t1)
+		// a ratio of two flows that did not do the same work means nothing
+		if r.Outcome != Success || err != nil {
+			b.Fatalf("plumb: %s %s; hand-written: %v", r.Outcome, r.Reason, err)
+		}
+		if r.Lead["partner_id"] != hr["partner_id"] || r.Steps[1].Captured["valid"] != hr["valid"] || fmt.Sprint(r.Lead["price"]) != "45" || hr["price"] != "45.00" {
+			b.Fatalf("the flows disagree: plumb %v / hand-written %v", r.Lead, hr)
+		}
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(tp.Nanoseconds())/n, "plumb-ns/lead")
