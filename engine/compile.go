@@ -43,6 +43,8 @@ type step struct {
 	onError  string
 	// redirects is the follow_redirects policy ("" is same_origin).
 	redirects string
+	// maxAttempts caps the tries whatever the rules say (0: no cap).
+	maxAttempts int
 	// auth indexes the plan's auth sections (noAuth: none).
 	auth      int
 	vars      []namedValue
@@ -56,14 +58,20 @@ type step struct {
 	redacts bool
 	// isSource marks the source: request (it may read state and page).
 	isSource bool
+	// reasonReadsAnswer is set when outcome.reason reads captured or
+	// response: then it speaks for any status.
+	reasonReadsAnswer bool
 }
 
 // variant is a compiled route of a step's request.
 type variant struct {
 	when    *cond.Program
+	method  string
 	url     *template.Template
 	timeout time.Duration
+	query   []kv
 	headers []kv
+	body    *body
 	auth    int
 }
 
@@ -259,12 +267,16 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 	s.errWhen = c.cond(st.Outcome.ErrorWhen, scopeAnswer)
 	if st.Outcome.Reason.IsSet() {
 		s.reason = c.tmpl(st.Outcome.Reason, template.Plain, scopeAnswer)
+		for _, ref := range s.reason.Refs() {
+			root, _, _ := strings.Cut(ref, ".")
+			s.reasonReadsAnswer = s.reasonReadsAnswer || root == "captured" || root == "response"
+		}
 	}
 	for _, a := range st.Append {
 		v := c.value(a.Value.Node, scopeAnswer)
 		s.appends = append(s.appends, appendField{field: a.Key, path: strings.Split(a.Key, "."), val: v})
 	}
-	s.deadline, s.onError, s.auth, s.redirects = st.Deadline, st.OnError, c.defaultAuth, st.FollowRedirects
+	s.deadline, s.onError, s.auth, s.redirects, s.maxAttempts = st.Deadline, st.OnError, c.defaultAuth, st.FollowRedirects, st.MaxAttempts
 	if st.Auth != nil {
 		s.auth = c.authSection(st.Auth)
 	}
@@ -273,11 +285,15 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 		if v == nil {
 			continue
 		}
-		cv := &variant{when: c.cond(v.When, scopeRequest), timeout: v.Timeout, auth: s.auth}
+		cv := &variant{when: c.cond(v.When, scopeRequest), timeout: v.Timeout, auth: s.auth, method: strings.ToUpper(v.Method.Value)}
 		if v.URL.IsSet() {
 			cv.url = c.tmpl(v.URL, template.URL, scopeRequest)
 		}
+		cv.query = c.kvs(v.Query, template.Plain, scopeRequest)
 		cv.headers = c.kvs(v.Headers, template.Header, scopeRequest)
+		if v.Body != nil {
+			cv.body = c.body(v.Body)
+		}
 		if v.Auth != nil {
 			cv.auth = c.authSection(v.Auth)
 		}

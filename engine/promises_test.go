@@ -163,15 +163,23 @@ func TestDefaultBackoffSchedule(t *testing.T) {
 	})
 }
 
-// TestDefaultRetryAfterCap: the default rules obey Retry-After up to the
-// default backoff cap of 10s (mutant default-retry-after-cap).
+// TestDefaultRetryAfterCap: the default rules obey Retry-After up to
+// DefaultRetryAfterMax (60s), whatever the backoff cap (10s); a partner
+// asking for longer is not retried early (mutant default-retry-after-cap).
 func TestDefaultRetryAfterCap(t *testing.T) {
-	for header, want := range map[string]time.Duration{"3": 3 * time.Second, "120": 10 * time.Second, "10": 10 * time.Second} {
+	for header, want := range map[string]time.Duration{"3": 3 * time.Second, "10": 10 * time.Second, "45": 45 * time.Second, "60": time.Minute, "120": -1} {
 		for _, code := range []int{429, 503} {
 			t.Run(fmt.Sprintf("%d Retry-After %s", code, header), func(t *testing.T) {
 				clock := newFakeClock()
 				srv := newFaults(t, status(code, "Retry-After", header), ok(`{"score": 1}`))
 				r := runWith(t, oneStep(""), clock, srv.URL)
+				if want < 0 {
+					wantOutcome(t, r, Error)
+					if s := clock.Sleeps(); len(s) != 0 || !strings.Contains(r.Reason, "more than retry_after_max 1m0s") {
+						t.Fatalf("waits %v, reason %q: want no retry", s, r.Reason)
+					}
+					return
+				}
 				wantOutcome(t, r, Success)
 				if s := clock.Sleeps(); !sameDurations(s, []time.Duration{want}) {
 					t.Fatalf("waits %v, want [%s]", s, want)

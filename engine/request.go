@@ -73,7 +73,7 @@ func (r *request) httpRequest(ctx context.Context, signed bool) (*http.Request, 
 
 // build renders a step's request for one lead.
 func (p *Plan) build(st *step, data map[string]any) (*request, error) {
-	urlT, headers := st.url, st.headers
+	urlT, headers, query, bd := st.url, st.headers, st.query, st.body
 	r := &request{method: st.method, timeout: st.timeout, auth: st.auth}
 	for i, v := range st.variants {
 		if v.when != nil {
@@ -91,6 +91,15 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 		if v.timeout > 0 {
 			r.timeout = v.timeout
 		}
+		if v.method != "" {
+			r.method = v.method
+		}
+		if v.body != nil {
+			bd = v.body
+		}
+		if len(v.query) > 0 {
+			query = mergeKV(query, v.query)
+		}
 		r.auth, r.variant = v.auth, i+1
 		headers = append(append([]kv(nil), headers...), v.headers...)
 		break
@@ -99,10 +108,10 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(st.query) > 0 {
+	if len(query) > 0 {
 		var q strings.Builder
 		q.WriteString(u.RawQuery)
-		for _, e := range st.query {
+		for _, e := range query {
 			v, err := e.val.Render(data)
 			if err != nil {
 				return nil, fmt.Errorf("query %s: %w", e.key, err)
@@ -118,11 +127,11 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 	}
 	r.url, r.header = u.String(), make(http.Header, len(headers)+3)
 	r.header.Set("User-Agent", "plumb/1")
-	if st.body != nil {
-		if r.body, err = st.body.render(data); err != nil {
+	if bd != nil {
+		if r.body, err = bd.render(data); err != nil {
 			return nil, fmt.Errorf("body: %w", err)
 		}
-		r.header.Set("Content-Type", st.body.contentType)
+		r.header.Set("Content-Type", bd.contentType)
 		if p.gzipRequests {
 			var buf bytes.Buffer
 			zw := gzip.NewWriter(&buf)
@@ -369,4 +378,23 @@ type MemoryBudgetError struct{ Budget int64 }
 // Error implements error.
 func (e *MemoryBudgetError) Error() string {
 	return fmt.Sprintf("response memory budget of %d bytes in use by other answers (raise Config.MaxResponseMemory or lower the concurrency)", e.Budget)
+}
+
+// mergeKV is base with more's entries added, an entry of more replacing
+// base's of the same key.
+func mergeKV(base, more []kv) []kv {
+	out := make([]kv, 0, len(base)+len(more))
+	for _, b := range base {
+		replaced := false
+		for _, m := range more {
+			if m.key == b.key {
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, b)
+		}
+	}
+	return append(out, more...)
 }

@@ -18,7 +18,12 @@ const (
 	actFail     = "fail"
 	actFallback = "fallback"
 	actIgnore   = "ignore"
+	actStop     = "stop"
 )
+
+// DefaultRetryAfterMax is the longest Retry-After a retry rule honours
+// unless it sets retry_after_max.
+const DefaultRetryAfterMax = time.Minute
 
 // rule is a compiled retry rule.
 type rule struct {
@@ -29,6 +34,9 @@ type rule struct {
 	max        int
 	backoff    backoff
 	retryAfter bool
+	// retryAfterMax is the longest Retry-After waited for; a longer one
+	// ends the retries.
+	retryAfterMax time.Duration
 	// source says where the rule comes from, for logs and reasons.
 	source string
 }
@@ -50,7 +58,7 @@ var defaultBackoff = backoff{initial: 500 * time.Millisecond, max: 10 * time.Sec
 // failure (certificate or handshake; class tls), a body too large.
 func defaultRules() []*rule {
 	return []*rule{
-		{on: set("408", "429", "5xx", "timeout", "connection"), not: set("501"), action: actRetry, max: 3, backoff: defaultBackoff, retryAfter: true, source: "default rule"},
+		{on: set("408", "429", "5xx", "timeout", "connection"), not: set("501"), action: actRetry, max: 3, backoff: defaultBackoff, retryAfter: true, retryAfterMax: DefaultRetryAfterMax, source: "default rule"},
 		{on: set("401"), action: actReauth, source: "default rule"},
 	}
 }
@@ -64,7 +72,11 @@ func set(keys ...string) map[string]bool {
 }
 
 func compileRule(r *steps.RetryRule) *rule {
-	out := &rule{on: map[string]bool{}, action: r.Action, max: r.MaxAttempts, backoff: defaultBackoff, retryAfter: r.RetryAfter != "ignore", source: "rule at " + r.Pos.String()}
+	out := &rule{on: map[string]bool{}, action: r.Action, max: r.MaxAttempts, backoff: defaultBackoff, retryAfter: r.RetryAfter != "ignore",
+		retryAfterMax: r.RetryAfterMax, source: "rule at " + r.Pos.String()}
+	if out.retryAfterMax == 0 {
+		out.retryAfterMax = DefaultRetryAfterMax
+	}
 	for _, on := range r.On {
 		out.on[on.Value] = true
 	}

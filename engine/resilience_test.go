@@ -180,7 +180,7 @@ func TestRetryAfter(t *testing.T) {
 		want         time.Duration
 	}{
 		{"seconds", "3", 3 * time.Second},
-		{"capped", "120", 30 * time.Second},
+		{"beyond backoff.max", "45", 45 * time.Second},
 		{"http date", httpDate, 7 * time.Second},
 		{"unreadable falls back to backoff", "soon", time.Second},
 	}
@@ -552,5 +552,123 @@ func TestLeadWithoutCacheKeySkipsTheCacheLink(t *testing.T) {
 	healthy := newFaults(t, ok(`{"score": 9}`))
 	if r := runWith(t, src, newFakeClock(), healthy.URL); r.Outcome != Success || r.Steps[0].Captured["score"] != 9.0 {
 		t.Fatalf("a healthy partner must still answer: %+v", r)
+	}
+}
+
+// TestRetryAfterMax (issue 14.1): Retry-After has its own cap, not
+// backoff.max: with max 500ms a Retry-After of 2 waits 2s; beyond
+// retry_after_max the step gives up instead of retrying early.
+func TestRetryAfterMax(t *testing.T) {
+	rules := `    retry:
+      - on: [429]
+        action: retry
+        backoff: { initial: 100ms, max: 500ms }
+        retry_after_max: 5s
+`
+	for header, want := range map[string]time.Duration{"2": 2 * time.Second, "5": 5 * time.Second, "6": -1} {
+		clock := newFakeClock()
+		srv := newFaults(t, status(429, "Retry-After", header), ok(`{"score": 1}`))
+		r := runWith(t, oneStep(rules), clock, srv.URL)
+		if want < 0 {
+			wantOutcome(t, r, Error)
+			if len(clock.Sleeps()) != 0 || srv.hits.Load() != 1 || !strings.Contains(r.Reason, "retry_after_max 5s") {
+				t.Fatalf("Retry-After %s: waits %v hits %d reason %q", header, clock.Sleeps(), srv.hits.Load(), r.Reason)
+			}
+			continue
+		}
+		wantOutcome(t, r, Success)
+		if s := clock.Sleeps(); !sameDurations(s, []time.Duration{want}) {
+			t.Fatalf("Retry-After %s: waits %v, want [%s]", header, s, want)
+		}
+	}
+}
+
+// TestStepMaxAttemptsAndStop (issue 14.2): max_attempts: 1 sends once
+// whatever the rules (a timeout is not retried, a 401 not re-authed), and
+// action: stop ends the step without retry or fallback.
+func TestStepMaxAttemptsAndStop(t *testing.T) {
+	for _, code := range []int{500, 503, 429} {
+		clock := newFakeClock()
+		srv := newFaults(t, status(code), ok(`{"score": 1}`))
+		r := runWith(t, oneStep("    max_attempts: 1\n"), clock, srv.URL)
+		wantOutcome(t, r, Error)
+		if srv.hits.Load() != 1 || r.Steps[0].Attempts != 1 || len(clock.Sleeps()) != 0 {
+			t.Fatalf("%d: hits %d attempts %d sleeps %v", code, srv.hits.Load(), r.Steps[0].Attempts, clock.Sleeps())
+		}
+	}
+	clock := newFakeClock()
+	srv := newFaults(t, status(503), ok(`{"score": 1}`))
+	r := runWith(t, oneStep("    max_attempts: 2\n"), clock, srv.URL)
+	wantOutcome(t, r, Success)
+	if srv.hits.Load() != 2 {
+		t.Fatalf("max_attempts 2: hits %d", srv.hits.Load())
+	}
+	clock = newFakeClock()
+	srv = newFaults(t, status(500), ok(`{"score": 1}`))
+	r = runWith(t, oneStep("    retry: [ { on: [5xx], action: stop } ]\n    fallback: [ { defaults: { score: 0 } } ]\n"), clock, srv.URL)
+	wantOutcome(t, r, Error)
+	if srv.hits.Load() != 1 || r.Steps[0].Fallback != "" || !strings.HasPrefix(r.Steps[0].Rule, "stop (rule at") {
+		t.Fatalf("stop: hits %d fallback %q rule %q", srv.hits.Load(), r.Steps[0].Fallback, r.Steps[0].Rule)
+	}
+}
+
+// TestReasonForFaultsAndVariants (issue 14.3, 14.4): a reason that reads
+// the answer speaks for a 5xx too (a SOAP fault); variants set method,
+// query and body.
+func TestReasonForFaultsAndVariants(t *testing.T) {
+	soap := newFaults(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(500)
+		io.WriteString(w, `<Envelope><Body><Fault><faultstring>Invalid ZIP 999</faultstring></Fault></Body></Envelope>`)
+	})
+	src0 := strings.Replace(oneStep("    outcome: { reason: \"{{captured.fault}}\" }\n    max_attempts: 1\n"), "capture: { score: { json: score } }", "capture: { fault: { xpath: //faultstring } }", 1)
+	r := runWith(t, src0, newFakeClock(), soap.URL)
+	if r.Outcome != Error || r.Reason != "Invalid ZIP 999 (HTTP 500 Internal Server Error)" || soap.hits.Load() != 1 {
+		t.Fatalf("fault: %s %q hits %d", r.Outcome, r.Reason, soap.hits.Load())
+	}
+	var got []string
+	var mu sync.Mutex
+	srv := newFaults(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.RawQuery+" "+string(b))
+		mu.Unlock()
+		io.WriteString(w, `{"score": 1}`)
+	})
+	src := `version: 1
+name: v
+settings: { base_url: {} }
+steps:
+  - name: s
+    request:
+      url: "{{settings.base_url}}/x"
+      query: { tier: standard, email: "{{lead.email}}" }
+    variants:
+      - when: lead.value > 100
+        method: POST
+        query: { tier: premium }
+        body: { json: { email: "{{lead.email}}" } }
+      - timeout: 2s
+`
+	p, err := Parse("v.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rn, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rn.Close()
+	a := rn.Run(context.Background(), map[string]any{"email": "a@b.co", "value": 150})
+	b := rn.Run(context.Background(), map[string]any{"email": "c@d.co", "value": 5})
+	if a.Outcome != Success || b.Outcome != Success {
+		t.Fatalf("%s %s / %s %s", a.Outcome, a.Reason, b.Outcome, b.Reason)
+	}
+	want := []string{`POST email=a%40b.co&tier=premium {"email":"a@b.co"}`, `GET tier=standard&email=c%40d.co `}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("requests %q, want %q", got, want)
+	}
+	if a.Steps[0].Variant != 1 || b.Steps[0].Variant != 2 || time.Duration(b.Steps[0].Timeout) != 2*time.Second || time.Duration(a.Steps[0].Timeout) != DefaultTimeout {
+		t.Fatalf("variant/timeout: %d %s / %d %s", a.Steps[0].Variant, a.Steps[0].Timeout, b.Steps[0].Variant, b.Steps[0].Timeout)
 	}
 }

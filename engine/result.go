@@ -114,6 +114,12 @@ type StepResult struct {
 	Tried []string `json:"tried,omitempty"`
 	// Variant is the 1-based route of the step's variants that was taken.
 	Variant int `json:"variant,omitempty"`
+	// Timeout is the per-try timeout that applied (the variant's, if it
+	// sets one).
+	Timeout Duration `json:"timeout_ms,omitempty"`
+	// Rule is the last retry rule that matched a try: its action and where
+	// it comes from ("retry (default rule)", "fail (rule at f.yaml:12:9)").
+	Rule string `json:"rule,omitempty"`
 	// Cache is hit or miss for a step with a response cache.
 	Cache string `json:"cache,omitempty"`
 	// Batch is the id of the batch request that carried this lead.

@@ -316,7 +316,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 		return sr
 	}
 	req.mask = f.mask(s)
-	sr.Method, sr.URL, sr.Variant = req.method, req.mask.url(req.url), req.variant
+	sr.Method, sr.URL, sr.Variant, sr.Timeout = req.method, req.mask.url(req.url), req.variant, Duration(req.timeout)
 	if st.deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
@@ -412,8 +412,9 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 			p.emit(ctx, ex)
 			return resp, v, v.outcome == Error
 		}
+		sr.Rule = r.action + " (" + r.source + ")"
 		if ex != nil {
-			ex.Action = r.action + " (" + r.source + ")"
+			ex.Action = sr.Rule
 			p.emit(ctx, ex)
 		}
 		p.log.LogAttrs(ctx, slog.LevelDebug, "rule", slog.String("step", st.name), slog.Int("attempt", attempt),
@@ -425,8 +426,18 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 		case actFail:
 			v.outcome = Failure
 			return resp, v, false
+		case actStop:
+			return resp, v, false
 		case actFallback:
 			return resp, v, true
+		}
+		if st.maxAttempts > 0 && attempt >= st.maxAttempts {
+			if st.maxAttempts > 1 {
+				v.reason += fmt.Sprintf(" (gave up after %d attempts: max_attempts)", attempt)
+			}
+			return resp, v, v.outcome == Error
+		}
+		switch r.action {
 		case actReauth:
 			if reauthed {
 				v.reason += " (again after re-authenticating)"
@@ -445,7 +456,11 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 			wait := r.backoff.wait(attempt)
 			if r.retryAfter {
 				if ra, ok := retryAfter(v.header, p.clock.Now()); ok {
-					wait = min(ra, r.backoff.max)
+					if ra > r.retryAfterMax {
+						v.reason += fmt.Sprintf(" (the partner asked to wait %s, more than retry_after_max %s)", ra, r.retryAfterMax)
+						return resp, v, v.outcome == Error
+					}
+					wait = ra
 				}
 			}
 			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
@@ -642,12 +657,16 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 			}
 		}
 	}
-	// the author's reason speaks for what the partner said: a 4xx, or a
-	// 2xx whose body failure_when or error_when judged — not for a 5xx or
-	// an unreadable answer
-	said := (resp.Status >= 400 && resp.Status < 500) || (v.outcome != Success && resp.Status < 300 && capErr == nil)
-	if said && st.reason != nil {
+	// the author's reason speaks for what the partner said: a 4xx, a 2xx
+	// whose body failure_when or error_when judged, or — when it reads the
+	// answer (captured, response) and renders non-empty — any status (a
+	// SOAP fault comes as a 500); beside a 3xx or 5xx the status is kept
+	said := (resp.Status >= 400 && resp.Status < 500) || (resp.Status < 300 && capErr == nil) || st.reasonReadsAnswer
+	if v.outcome != Success && st.reason != nil && said && resp.Status > 0 {
 		if why, err := st.reason.Render(data); err == nil && strings.TrimSpace(why) != "" {
+			if resp.Status >= 300 && (resp.Status < 400 || resp.Status >= 500) {
+				why += fmt.Sprintf(" (HTTP %d %s)", resp.Status, http.StatusText(resp.Status))
+			}
 			v.reason = why
 		}
 	}

@@ -121,7 +121,7 @@ var (
 	formats          = []string{"", "json", "xml", "text"}
 	setTypes         = []string{"", "string", "number", "bool", "list", "object"}
 	capTypes         = []string{"", "string", "number", "int", "bool"}
-	actions          = []string{"retry", "reauth", "fail", "fallback", "ignore"}
+	actions          = []string{"retry", "reauth", "fail", "fallback", "ignore", "stop"}
 	authKind         = []string{"api_key", "basic", "bearer", "oauth2", "hmac", "rotate", "none"}
 	onErrors         = []string{"", "stop", "continue"}
 	redirectPolicies = []string{"", "same_origin", "none", "any"}
@@ -167,6 +167,7 @@ func (in *Integration) validate(errs *ErrorList) {
 		}
 	}
 	in.Auth.validate(errs)
+	in.Source.validate(errs)
 	if in.HTTP != nil {
 		in.HTTP.TLS.validate(errs)
 	}
@@ -243,6 +244,10 @@ func (st *Step) validate(errs *ErrorList) {
 		checkWhen(v.When, "variant when", errs)
 		checkURL(v.URL, "variant url", errs)
 		checkHeaders(v.Headers, "variant headers", errs)
+		v.Body.validate(errs)
+		if v.Method.IsSet() && !oneOf(strings.ToUpper(v.Method.Value), methods) {
+			errs.Add(v.Method.Pos, choices(methods), "variant: unknown HTTP method %q", v.Method.Value)
+		}
 		if !v.When.IsSet() && i != len(st.Variants)-1 {
 			errs.Add(v.Pos, "the variant without when is the else, so it comes last", "variant without when before other variants")
 		}
@@ -260,6 +265,9 @@ func (st *Step) validate(errs *ErrorList) {
 	}
 	if !oneOf(st.FollowRedirects, redirectPolicies) {
 		errs.Add(st.Pos, choices(redirectPolicies), "step %q: unknown follow_redirects %q", st.Name.Value, st.FollowRedirects)
+	}
+	if st.MaxAttempts < 0 {
+		errs.Add(st.Pos, "1 sends the request once", "step %q: max_attempts must be at least 1", st.Name.Value)
 	}
 	if !oneOf(st.OnError, onErrors) {
 		errs.Add(st.Pos, choices(onErrors), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
@@ -281,6 +289,9 @@ func (st *Step) validate(errs *ErrorList) {
 		}
 		if r.MaxAttempts < 0 || (r.MaxAttempts > 0 && r.Action != "retry") {
 			errs.Add(r.Pos, "max_attempts counts tries of a retry rule, the first included", "retry rule: max_attempts %d does not apply here", r.MaxAttempts)
+		}
+		if r.RetryAfterMax < 0 {
+			errs.Add(r.Pos, "a duration such as 2m", "retry rule: negative retry_after_max")
 		}
 		if !oneOf(r.RetryAfter, []string{"", "honor", "ignore"}) {
 			errs.Add(r.Pos, "one of honor, ignore", "retry rule: unknown retry_after %q", r.RetryAfter)
@@ -333,17 +344,7 @@ func (st *Step) validate(errs *ErrorList) {
 		}
 		checkURL(r.URL, "url", errs)
 		checkHeaders(r.Headers, "headers", errs)
-		if r.Body != nil {
-			n := 0
-			for _, set := range []bool{r.Body.JSON != nil, r.Body.Form != nil, r.Body.XML.IsSet(), r.Body.Text.IsSet()} {
-				if set {
-					n++
-				}
-			}
-			if n != 1 {
-				errs.Add(r.Body.Pos, "a body is exactly one of json, form, xml or text", "body has %d kinds set", n)
-			}
-		}
+		r.Body.validate(errs)
 	}
 }
 
@@ -379,5 +380,20 @@ func (t *TLS) validate(errs *ErrorList) {
 	case "", "1.2", "1.3":
 	default:
 		errs.Add(t.Pos, "one of 1.2, 1.3", "tls: unsupported min_version %q", t.MinVersion)
+	}
+}
+
+func (b *Body) validate(errs *ErrorList) {
+	if b == nil {
+		return
+	}
+	n := 0
+	for _, set := range []bool{b.JSON != nil, b.Form != nil, b.XML.IsSet(), b.Text.IsSet()} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		errs.Add(b.Pos, "a body is exactly one of json, form, xml or text", "body has %d kinds set", n)
 	}
 }

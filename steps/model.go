@@ -91,6 +91,10 @@ type Step struct {
 	Fallback []*Fallback `yaml:"fallback"`
 	// OnError is stop (default: an error ends the flow) or continue.
 	OnError string `yaml:"on_error"`
+	// MaxAttempts caps the tries of this step's request whatever the
+	// rules say, the first included: 1 sends it once (no retry, no
+	// re-authentication).
+	MaxAttempts int `yaml:"max_attempts"`
 	// FollowRedirects is same_origin (default: follow redirects to the
 	// same scheme, host and port only), none (a 3xx is the answer) or any
 	// (follow anywhere; on a host change every header but a few safe ones
@@ -286,7 +290,11 @@ type RetryRule struct {
 	Backoff *Backoff `yaml:"backoff"`
 	// RetryAfter is honor (default) or ignore.
 	RetryAfter string `yaml:"retry_after"`
-	Pos        Pos    `yaml:"-"`
+	// RetryAfterMax is the longest Retry-After honoured (default 60s): a
+	// partner asking for a longer wait is not retried (it would refuse an
+	// earlier try), the step gives up. Independent of backoff.max.
+	RetryAfterMax time.Duration `yaml:"retry_after_max"`
+	Pos           Pos           `yaml:"-"`
 }
 
 // Backoff is exponential: initial, then ×multiplier per retry, capped at max.
@@ -348,11 +356,16 @@ type Auth struct {
 // Variant is one route of a step's request.
 type Variant struct {
 	When    String        `yaml:"when"`
+	Method  String        `yaml:"method"`
 	URL     String        `yaml:"url"`
 	Timeout time.Duration `yaml:"timeout"`
-	Headers Map[String]   `yaml:"headers"`
-	Auth    *Auth         `yaml:"auth"`
-	Pos     Pos           `yaml:"-"`
+	// Query parameters are added to the request's (same name: replaced).
+	Query   Map[String] `yaml:"query"`
+	Headers Map[String] `yaml:"headers"`
+	// Body replaces the request's body.
+	Body *Body `yaml:"body"`
+	Auth *Auth `yaml:"auth"`
+	Pos  Pos   `yaml:"-"`
 }
 
 // ResponseCache reuses a step's successful captures for the same key.
