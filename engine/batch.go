@@ -314,6 +314,16 @@ func (b *pending) flush() {
 		byID[r.Get(st.batch.id).String()] = r.Raw
 		return true
 	})
+	// captures, outcomes and appends of each lead may read the whole answer
+	// and the batch's id and size
+	format := st.format
+	if format == "" {
+		format = parse.JSON // batch answers are read as JSON (results:, id:)
+	}
+	whole := responseValue(parse.NewDoc(resp, format))
+	for _, m := range b.members {
+		m.data["batch"] = map[string]any{"id": b.id, "size": len(b.members), "response": whole}
+	}
 	for _, m := range b.members {
 		a := base
 		raw, ok := byID[m.leadID]

@@ -502,8 +502,10 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 				c.errs.Add(pos, "the sync state and the page being fetched are read only in the source: section", "%s is not available here", parts[0])
 			}
 		case "batch":
-			if s == nil || s.src.Batch == nil || sc != scopeRequest {
-				c.errs.Add(pos, "batch is only available in the request of a step with batch:", "batch is not available here")
+			if s == nil || s.src.Batch == nil {
+				c.errs.Add(pos, "batch is only available in a step with batch:", "batch is not available here")
+			} else if sc != scopeRequest && len(parts) > 1 && parts[1] != "id" && parts[1] != "size" && parts[1] != "response" {
+				c.errs.Add(pos, "after the answer a batch step reads batch.id, batch.size and batch.response (the whole answer: status, headers, body)", "batch.%s is only available in the request", parts[1])
 			}
 		case "vars":
 			if len(parts) > 1 {

@@ -269,3 +269,48 @@ steps:
 		t.Fatalf("budget not given back: %d", r.mem.used)
 	}
 }
+
+// TestBatchDataReachesEachLead (issue 14.6): captures, outcomes and appends
+// of a batch step read batch.id, batch.size and batch.response.
+func TestBatchDataReachesEachLead(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"count":2,"results":[{"id":"a","ok":true},{"id":"b","ok":false}]}`)
+	}))
+	defer srv.Close()
+	src := `version: 1
+name: b
+settings: { base_url: {} }
+steps:
+  - name: check
+    request: { method: POST, url: "{{settings.base_url}}/batch", body: { json: "{{ batch.leads }}" } }
+    batch: { size: 2, wait: 1h, results: results, id: id, lead_id: "{{lead.id}}" }
+    capture: { ok: { json: ok } }
+    outcome: { failure_when: 'captured.ok == false && batch.size == 2' }
+    append: { batch_count: "{{ batch.response.body.count }}", batch_id: "{{ batch.id }}" }
+`
+	p, err := Parse("b.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var res []*Result
+	for _, x := range r.RunAll(context.Background(), Leads([]map[string]any{{"id": "a"}, {"id": "b"}}), RunAllOptions{Concurrency: 2}) {
+		res = append(res, x)
+	}
+	if res[0].Outcome != Success || res[1].Outcome != Failure {
+		t.Fatalf("outcomes %s %q / %s %q", res[0].Outcome, res[0].Reason, res[1].Outcome, res[1].Reason)
+	}
+	for _, x := range res {
+		if x.Lead["batch_count"] != 2.0 || x.Lead["batch_id"] != x.Steps[0].Batch || x.Steps[0].Batch == "" {
+			t.Fatalf("lead %v, batch %q", x.Lead, x.Steps[0].Batch)
+		}
+	}
+	bad := strings.Replace(src, "batch_id: \"{{ batch.id }}\"", "batch_id: \"{{ batch.leads }}\"", 1)
+	if _, err := Parse("b.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "batch.leads is only available in the request") {
+		t.Fatalf("batch.leads in append: %v", err)
+	}
+}

@@ -672,3 +672,19 @@ steps:
 		t.Fatalf("variant/timeout: %d %s / %d %s", a.Steps[0].Variant, a.Steps[0].Timeout, b.Steps[0].Variant, b.Steps[0].Timeout)
 	}
 }
+
+// TestDeclaredFormatMustParse (issue 14.13): a truncated JSON 200 for a step
+// that declares response.format: json is an error, with or without
+// captures, not a success.
+func TestDeclaredFormatMustParse(t *testing.T) {
+	srv := newFaults(t, ok(`{"score": 1, "ok": tr`))
+	src := strings.Replace(oneStep("    response: { format: json }\n    max_attempts: 1\n"), "    capture: { score: { json: score } }\n", "", 1)
+	r := runWith(t, src, newFakeClock(), srv.URL)
+	if r.Outcome != Error || r.Class != ClassCapture || !strings.Contains(r.Reason, "not valid JSON") {
+		t.Fatalf("%s %s %q", r.Outcome, r.Class, r.Reason)
+	}
+	srv = newFaults(t, ok(`{"score": 1}`))
+	if r := runWith(t, src, newFakeClock(), srv.URL); r.Outcome != Success {
+		t.Fatalf("valid JSON: %s %q", r.Outcome, r.Reason)
+	}
+}

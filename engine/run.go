@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -604,6 +605,19 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 	doc := parse.NewDoc(resp, st.format)
 	v.captured = make(map[string]any, len(st.captures))
 	var capErr error
+	// a step that declares its answer's format must get one it can read
+	if resp.Status >= 200 && resp.Status < 300 && len(bytes.TrimSpace(resp.Body)) > 0 {
+		switch st.format {
+		case parse.JSON:
+			if err := doc.JSONValid(); err != nil {
+				capErr = fmt.Errorf("%w (the step declares response.format: json)", err)
+			}
+		case parse.XML:
+			if _, err := doc.XMLRoot(); err != nil {
+				capErr = fmt.Errorf("%w (the step declares response.format: xml)", err)
+			}
+		}
+	}
 	for _, c := range st.captures {
 		x, found, err := c.ext.Extract(doc)
 		switch {

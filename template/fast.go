@@ -193,7 +193,7 @@ func (t *Template) renderFast(data map[string]any) (string, error) {
 		}
 		s, err := seg.esc(v)
 		if err != nil {
-			return "", &renderError{msg: "template " + t.name + seg.loc + ": " + err.Error(), cause: err}
+			return "", &renderError{msg: "template " + t.at(seg.loc) + ": " + err.Error(), cause: err}
 		}
 		b.WriteString(s)
 	}

@@ -2,6 +2,7 @@ package template
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"strconv"
@@ -413,7 +414,35 @@ func (t *Template) execError(err error) error {
 		// (`parsing time "..."`), and arguments may be secrets.
 		msg = quotedRE.ReplaceAllString(r, `"***"`)
 	}
-	return &renderError{msg: "template " + t.name + loc + ": " + msg, cause: err}
+	return &renderError{msg: "template " + t.at(loc) + ": " + msg, cause: err}
+}
+
+// at names a place in the template: its name with loc (":line:col" inside
+// the template) added. When the name is itself a file position
+// ("f.yaml:45:27") the two are combined into one position in the file, so
+// a message never reads f.yaml:45:27:1:3.
+func (t *Template) at(loc string) string {
+	if loc == "" {
+		return t.name
+	}
+	var tl, tc int
+	if _, err := fmt.Sscanf(loc, ":%d:%d", &tl, &tc); err != nil {
+		return t.name + loc
+	}
+	i := strings.LastIndexByte(t.name, ':')
+	j := strings.LastIndexByte(t.name[:max(i, 0)], ':')
+	if i < 0 || j < 0 {
+		return t.name + loc
+	}
+	fl, err1 := strconv.Atoi(t.name[j+1 : i])
+	fc, err2 := strconv.Atoi(t.name[i+1:])
+	if err1 != nil || err2 != nil {
+		return t.name + loc
+	}
+	if tl <= 1 {
+		return t.name[:j] + ":" + strconv.Itoa(fl) + ":" + strconv.Itoa(fc+tc-1)
+	}
+	return t.name[:j] + ":" + strconv.Itoa(fl+tl-1) + ":" + strconv.Itoa(tc)
 }
 
 // quotedRE matches a Go-quoted string in an error message.
