@@ -100,6 +100,21 @@ func syntaxError(file string, src []byte, err error) error {
 			continue
 		}
 		n, _ := strconv.Atoi(m[1])
+		if strings.HasPrefix(m[2], "did not find expected ',' or") || strings.HasPrefix(m[2], "found unexpected end of stream") {
+			// yaml.v3 names the line before the one where the { or [
+			// opens: find the token that breaks it
+			found := false
+			for _, try := range []int{n + 1, n} {
+				if l, c, what, ok := flowProblem(src, try); ok {
+					errs.Add(Pos{File: file, Line: l, Col: c}, "inside { } and [ ], quote values that contain ': ', ',' or brackets", "invalid YAML: %s", what)
+					found = true
+					break
+				}
+			}
+			if found {
+				continue
+			}
+		}
 		errs.Add(Pos{File: file, Line: n, Col: firstCol(src, n)}, "check indentation and quoting on this line or the one before", "invalid YAML: %s", m[2])
 	}
 	return errs.Err()
