@@ -66,12 +66,14 @@ type Sandbox struct {
 	mux     *http.ServeMux
 	checks  inflight
 	batches batchLog
+	ac      *ActuallyCare
 }
 
 // New returns a new, independent sandbox.
 func New() *Sandbox {
-	s := &Sandbox{mux: http.NewServeMux()}
+	s := &Sandbox{mux: http.NewServeMux(), ac: newActuallyCare()}
 	mux := s.mux
+	s.ac.register(mux)
 	mux.HandleFunc("POST /blacklist/check", blacklist)
 	mux.HandleFunc("GET /v2/leads/{state}/validate", locate)
 	mux.HandleFunc("POST /premium/validate", tier("premium"))
@@ -111,7 +113,7 @@ POST /text/validate?api_key= form {email, phone}   -> STATUS|SCORE|CODE|REF
 POST /regex/submit           form {email, state, age} -> "Lead accepted with ID: … and price: $…"
 POST /auth/token             form client_credentials -> {access_token}
 POST /validate, /verify      Authorization: Bearer, JSON {email}
-`+enrichIndex+oauthIndex+signedIndex+flowsIndex)
+`+enrichIndex+oauthIndex+signedIndex+flowsIndex+actuallyCareIndex)
 }
 
 // ---- helpers ----
