@@ -94,9 +94,19 @@ var expectations = map[string]example{
 		map[string]any{"delivery.type": "B2C", "delivery.price": 25.0}},
 	"batch-validate": {success, []engine.Outcome{success, success, failure, success, success, failure, success, engine.Error, success, success, success, success},
 		map[string]any{"validation.valid": true, "validation.score": 72.0}},
+	"actuallycare-sync": {success, []engine.Outcome{success, success, failure, failure},
+		map[string]any{"crm.action": "created", "status": "synced"}},
 }
 
 var details = map[string]detail{
+	"actuallycare-sync": {
+		[]stepWant{
+			{line: 1, step: "create", outcome: success, lead: map[string]any{"crm.action": "created"}},
+			{line: 2, step: "create", outcome: skip}, // check before create: lead 2 is in the CRM now
+			{line: 2, step: "update", outcome: success, lead: map[string]any{"crm.action": "updated", "status": "synced"}},
+			{line: 3, step: "create", outcome: failure, reason: "lead077@invalid.example is not a deliverable address"},
+			{line: 4, step: "write_back", outcome: failure, reason: "not found"},
+		}, nil},
 	"regional-router": {
 		[]stepWant{
 			{line: 0, step: "validate", outcome: success, variant: 2, lead: map[string]any{"tier": "regional"}},

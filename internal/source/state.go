@@ -1,0 +1,230 @@
+package source
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// State is what a state file keeps for one integration's source.
+type State struct {
+	// Cursor is the highest cursor_field value of the records whose page
+	// was committed; the next sync reads it (minus lookback) as
+	// state.cursor.
+	Cursor any `json:"cursor,omitempty"`
+	// Resume is where an unfinished sync goes on (interrupted, killed,
+	// max_pages reached, a page that failed); nil after a complete sync.
+	Resume *Resume `json:"resume,omitempty"`
+	// Last is the last sync, Total every sync since the state began.
+	Last  Counts `json:"last"`
+	Total Counts `json:"total"`
+	// Updated is when the state was last saved; Finished is when the last
+	// sync ended and how.
+	Updated  time.Time `json:"updated"`
+	Finished time.Time `json:"finished,omitzero"`
+	Ended    string    `json:"ended,omitempty"`
+}
+
+// Counts are the pages, records and errors of a sync.
+type Counts struct {
+	Pages   int64 `json:"pages"`
+	Records int64 `json:"records"`
+	Errors  int64 `json:"errors"`
+}
+
+// Resume is the position of an unfinished sync.
+type Resume struct {
+	// Cursor is the state.cursor the sync's requests read (kept so its
+	// later pages match its first).
+	Cursor any `json:"cursor,omitempty"`
+	// Page is the next page's page.* values; Next the next page's URL.
+	Page map[string]any `json:"page,omitempty"`
+	Next string         `json:"next,omitempty"`
+	// Token is the cursor, link or next URL that led to the next page.
+	Token string `json:"token,omitempty"`
+	// Pages counts the pages of the sync done so far.
+	Pages int `json:"pages"`
+}
+
+// Failed is a record whose steps ended in error, kept in the retry list.
+type Failed struct {
+	Record   json.RawMessage `json:"record"`
+	Reason   string          `json:"reason"`
+	Attempts int             `json:"attempts"`
+	First    time.Time       `json:"first"`
+	Last     time.Time       `json:"last"`
+}
+
+var (
+	bucketState = []byte("sync_state")
+	bucketRetry = []byte("sync_retry")
+)
+
+// Store is a bbolt state file. Only one process can open it at a time.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// ErrLocked is returned by OpenStore when another process holds the file.
+var ErrLocked = errors.New("the state file is in use by another plumb sync")
+
+// OpenStore opens (creating) the state file at path.
+func OpenStore(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 500 * time.Millisecond})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w (move it aside, or sync with --state NEWFILE; the sync then starts over)", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketState); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(bucketRetry)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Path is the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Load returns the state of key (zero when there is none).
+func (s *Store) Load(key string) (State, error) {
+	var st State
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketState).Get([]byte(key))
+		if b == nil {
+			return nil
+		}
+		return json.Unmarshal(b, &st)
+	})
+	if err != nil {
+		return st, fmt.Errorf("state file %s: reading %s: %w", s.path, key, err)
+	}
+	return st, nil
+}
+
+// Keys lists the sources the file holds a state for.
+func (s *Store) Keys() ([]string, error) {
+	var keys []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketState).ForEach(func(k, _ []byte) error {
+			keys = append(keys, string(k))
+			return nil
+		})
+	})
+	return keys, err
+}
+
+// Reset forgets the state and the retry list of key.
+func (s *Store) Reset(key string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketState).Delete([]byte(key)); err != nil {
+			return err
+		}
+		prefix := retryPrefix(key)
+		c := tx.Bucket(bucketRetry).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func retryPrefix(key string) []byte { return []byte(key + "\x00") }
+
+// RetryCount is the number of records in the retry list of key.
+func (s *Store) RetryCount(key string) (n int, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		prefix := retryPrefix(key)
+		c := tx.Bucket(bucketRetry).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// retryChunk returns up to n entries of key's retry list after the record
+// key after ("" for the first).
+func (s *Store) retryChunk(key, after string, n int) (ids []string, recs []Failed, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		prefix := retryPrefix(key)
+		c := tx.Bucket(bucketRetry).Cursor()
+		k, v := c.Seek(append(prefix, after...))
+		if after != "" && k != nil && string(k[len(prefix):]) == after {
+			k, v = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(ids) < n; k, v = c.Next() {
+			var f Failed
+			if err := json.Unmarshal(v, &f); err != nil {
+				return err
+			}
+			ids = append(ids, string(k[len(prefix):]))
+			recs = append(recs, f)
+		}
+		return nil
+	})
+	return ids, recs, err
+}
+
+// commit saves st for key, adds or updates the records of failed in the
+// retry list and removes those of done, in one transaction.
+func (s *Store) commit(key string, st *State, failed map[string]Failed, done []string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if st != nil {
+			b, err := json.Marshal(st)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketState).Put([]byte(key), b); err != nil {
+				return err
+			}
+		}
+		rb := tx.Bucket(bucketRetry)
+		prefix := retryPrefix(key)
+		for _, id := range done {
+			if err := rb.Delete(append(prefix[:len(prefix):len(prefix)], id...)); err != nil {
+				return err
+			}
+		}
+		for id, f := range failed {
+			k := append(prefix[:len(prefix):len(prefix)], id...)
+			if old := rb.Get(k); old != nil {
+				var prev Failed
+				if json.Unmarshal(old, &prev) == nil {
+					f.First = prev.First
+					f.Attempts = prev.Attempts + 1
+					if f.Record == nil {
+						f.Record = prev.Record
+					}
+				}
+			}
+			b, err := json.Marshal(f)
+			if err != nil {
+				return err
+			}
+			if err := rb.Put(k, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
