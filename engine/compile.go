@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -305,7 +306,7 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 	if b := st.Batch; b != nil {
 		s.batch = c.batch(b)
 	}
-	for _, r := range st.Retry {
+	for _, r := range append(slices.Clip(st.Retry), c.in.Retry...) { // the step's, then the integration's
 		if r != nil {
 			s.rules = append(s.rules, compileRule(r))
 		}

@@ -688,3 +688,19 @@ func TestDeclaredFormatMustParse(t *testing.T) {
 		t.Fatalf("valid JSON: %s %q", r.Outcome, r.Reason)
 	}
 }
+
+// TestIntegrationRetryRules: retry: at the top applies to every step,
+// after the step's own rules and before the defaults.
+func TestIntegrationRetryRules(t *testing.T) {
+	src := strings.Replace(oneStep(""), "steps:\n", "retry: [ { on: [503], action: fail } ]\nsteps:\n", 1)
+	srv := newFaults(t, status(503), ok(`{"score": 1}`))
+	r := runWith(t, src, newFakeClock(), srv.URL)
+	if r.Outcome != Failure || srv.hits.Load() != 1 || !strings.Contains(r.Steps[0].Rule, "rule at test.yaml:4") {
+		t.Fatalf("%s hits %d rule %q", r.Outcome, srv.hits.Load(), r.Steps[0].Rule)
+	}
+	own := strings.Replace(src, "    capture:", "    retry: [ { on: [503], action: ignore } ]\n    capture:", 1)
+	srv = newFaults(t, status(503))
+	if r := runWith(t, own, newFakeClock(), srv.URL); r.Outcome != Success {
+		t.Fatalf("the step's own rule comes first: %s %q", r.Outcome, r.Reason)
+	}
+}

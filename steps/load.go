@@ -84,6 +84,7 @@ func ParseAll(file string, src []byte) (in *Integration, errs ErrorList) {
 	}
 	d := &decoder{file: file, errs: &errs}
 	d.decode(root, reflect.ValueOf(in).Elem(), "integration")
+	in.includes(&errs)
 	in.validate(&errs)
 	return in, errs
 }
@@ -287,34 +288,7 @@ func (st *Step) validate(errs *ErrorList) {
 	if !oneOf(st.OnError, onErrors) {
 		errs.Add(st.Pos, choices(onErrors), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
 	}
-	for _, r := range st.Retry {
-		if r == nil {
-			continue
-		}
-		if !oneOf(r.Action, actions) {
-			errs.Add(r.Pos, choices(actions), "retry rule: unknown action %q", r.Action)
-		}
-		if len(r.On) == 0 {
-			errs.Add(r.Pos, "e.g. on: [429, 5xx, timeout]", "retry rule matches nothing")
-		}
-		for _, on := range r.On {
-			if !ValidTrigger(on.Value) {
-				errs.Add(on.Pos, "use a status code (429), a class (5xx), timeout, connection, error_when or failure_when", "retry rule: unknown trigger %q", on.Value)
-			}
-		}
-		if r.MaxAttempts < 0 || (r.MaxAttempts > 0 && r.Action != "retry") {
-			errs.Add(r.Pos, "max_attempts counts tries of a retry rule, the first included", "retry rule: max_attempts %d does not apply here", r.MaxAttempts)
-		}
-		if r.RetryAfterMax < 0 {
-			errs.Add(r.Pos, "a duration such as 2m", "retry rule: negative retry_after_max")
-		}
-		if !oneOf(r.RetryAfter, []string{"", "honor", "ignore"}) {
-			errs.Add(r.Pos, "one of honor, ignore", "retry rule: unknown retry_after %q", r.RetryAfter)
-		}
-		if b := r.Backoff; b != nil && (b.Multiplier < 0 || (b.Max > 0 && b.Initial > b.Max)) {
-			errs.Add(b.Pos, "initial must not exceed max; multiplier ≥ 1", "bad backoff")
-		}
-	}
+	validateRules(st.Retry, errs)
 	for i, f := range st.Fallback {
 		if f == nil {
 			continue
@@ -410,5 +384,36 @@ func (b *Body) validate(errs *ErrorList) {
 	}
 	if n != 1 {
 		errs.Add(b.Pos, "a body is exactly one of json, form, xml or text", "body has %d kinds set", n)
+	}
+}
+
+func validateRules(rules []*RetryRule, errs *ErrorList) {
+	for _, r := range rules {
+		if r == nil {
+			continue
+		}
+		if !oneOf(r.Action, actions) {
+			errs.Add(r.Pos, choices(actions), "retry rule: unknown action %q", r.Action)
+		}
+		if len(r.On) == 0 {
+			errs.Add(r.Pos, "e.g. on: [429, 5xx, timeout]", "retry rule matches nothing")
+		}
+		for _, on := range r.On {
+			if !ValidTrigger(on.Value) {
+				errs.Add(on.Pos, "use a status code (429), a class (5xx), timeout, connection, error_when or failure_when", "retry rule: unknown trigger %q", on.Value)
+			}
+		}
+		if r.MaxAttempts < 0 || (r.MaxAttempts > 0 && r.Action != "retry") {
+			errs.Add(r.Pos, "max_attempts counts tries of a retry rule, the first included", "retry rule: max_attempts %d does not apply here", r.MaxAttempts)
+		}
+		if r.RetryAfterMax < 0 {
+			errs.Add(r.Pos, "a duration such as 2m", "retry rule: negative retry_after_max")
+		}
+		if !oneOf(r.RetryAfter, []string{"", "honor", "ignore"}) {
+			errs.Add(r.Pos, "one of honor, ignore", "retry rule: unknown retry_after %q", r.RetryAfter)
+		}
+		if b := r.Backoff; b != nil && (b.Multiplier < 0 || (b.Max > 0 && b.Initial > b.Max)) {
+			errs.Add(b.Pos, "initial must not exceed max; multiplier ≥ 1", "bad backoff")
+		}
 	}
 }

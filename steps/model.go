@@ -17,6 +17,10 @@ type Integration struct {
 	Version     int           `yaml:"version,required"`
 	Name        String        `yaml:"name,required"`
 	Description string        `yaml:"description"`
+	// Include lists shared fragment files (settings, auth, http, vars,
+	// retry, deadline) merged under this file's own keys; paths are
+	// relative to this file.
+	Include     []String      `yaml:"include"`
 	Settings    Map[*Setting] `yaml:"settings"`
 	// Auth signs every request of every step unless a step says otherwise.
 	Auth *Auth `yaml:"auth"`
@@ -27,6 +31,9 @@ type Integration struct {
 	HTTP *HTTP `yaml:"http"`
 	// Deadline bounds a whole flow for one lead (0: none beyond the steps\').
 	Deadline time.Duration `yaml:"deadline"`
+	// Retry rules apply to every step after the step's own rules and
+	// before the defaults.
+	Retry []*RetryRule `yaml:"retry"`
 	Steps    []*Step       `yaml:"steps,required"`
 	// Source pulls the leads from an API instead of the input (plumb sync).
 	Source *Source `yaml:"source"`
