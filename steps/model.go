@@ -13,15 +13,15 @@ import (
 type Integration struct {
 	// File is the path the integration was loaded from; it prefixes every
 	// position.
-	File        string        `yaml:"-"`
-	Version     int           `yaml:"version,required"`
-	Name        String        `yaml:"name,required"`
-	Description string        `yaml:"description"`
+	File        string `yaml:"-"`
+	Version     int    `yaml:"version,required"`
+	Name        String `yaml:"name,required"`
+	Description string `yaml:"description"`
 	// Include lists shared fragment files (settings, auth, http, vars,
 	// retry, deadline) merged under this file's own keys; paths are
 	// relative to this file.
-	Include     []String      `yaml:"include"`
-	Settings    Map[*Setting] `yaml:"settings"`
+	Include  []String      `yaml:"include"`
+	Settings Map[*Setting] `yaml:"settings"`
 	// Auth signs every request of every step unless a step says otherwise.
 	Auth *Auth `yaml:"auth"`
 	// Vars are values computed once per lead before the first step
@@ -34,7 +34,7 @@ type Integration struct {
 	// Retry rules apply to every step after the step's own rules and
 	// before the defaults.
 	Retry []*RetryRule `yaml:"retry"`
-	Steps    []*Step       `yaml:"steps,required"`
+	Steps []*Step      `yaml:"steps,required"`
 	// Source pulls the leads from an API instead of the input (plumb sync).
 	Source *Source `yaml:"source"`
 	// Tests are stored test cases (read by `plumb test`), kept as YAML.
