@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 )
 
@@ -141,7 +142,11 @@ func (s *Server) authorized(r *http.Request) bool {
 	}
 	h := r.Header.Get("Authorization")
 	scheme, tok, found := strings.Cut(h, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") {
+	if h == "" && strings.HasPrefix(r.URL.Path, oauthflow.Prefix) {
+		// a browser starting an install cannot send a header
+		tok, scheme, found = r.URL.Query().Get("access_token"), "Bearer", true
+	}
+	if !found || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return false
 	}
 	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
@@ -178,10 +183,12 @@ func (s *Server) routes() http.Handler {
 	handle("/v1/queue", get, false, s.queueStats)
 	handle("/v1/dead", get, false, s.listDead)
 	handle("/v1/dead/{id}/retry", post, false, s.retryDead)
-	if s.cfg.OAuth != nil {
-		// The install flow: browsers reach it without our bearer token; the
-		// oauth handler checks its own state.
-		mux.Handle("/v1/oauth/", s.route("/v1/oauth/", []string{http.MethodGet, http.MethodPost}, true, s.cfg.OAuth.ServeHTTP))
+	if s.oauth != nil {
+		// The install flow (package oauthflow): a browser reaches it, so the
+		// route itself is open; start and status check the API token
+		// (header, or ?access_token=), the callback the login's state and
+		// cookie.
+		mux.Handle(oauthflow.Prefix, s.route(oauthflow.Prefix, get, true, s.oauth.ServeHTTP))
 	}
 	handle("/", []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}, false,
 		func(w http.ResponseWriter, r *http.Request) {

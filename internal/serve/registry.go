@@ -194,8 +194,12 @@ func (s *Server) bind(file string) (*engine.Runner, string, error) {
 			values["base_url"] = s.sandboxURL
 		}
 	}
-	r, err := plan.Bind(engine.Config{Values: values, LookupEnv: s.cfg.LookupEnv,
-		LoginHint: "log in with plumb auth login, or the service's /v1/oauth/" + plan.Name() + "/start"})
+	cfg := engine.Config{Values: values, LookupEnv: s.cfg.LookupEnv,
+		LoginHint: "log in through the service's /v1/oauth/" + plan.Name() + "/start"}
+	if s.tokens != nil {
+		cfg.Tokens = s.tokens
+	}
+	r, err := plan.Bind(cfg)
 	if err != nil {
 		return nil, "", err
 	}

@@ -33,8 +33,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/examples/sandbox"
+	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 )
 
@@ -83,10 +85,18 @@ type Config struct {
 	LookupEnv func(string) (string, bool)
 	// Logger receives the service's logs (default: discard).
 	Logger *slog.Logger
-	// OAuth, when set, serves /v1/oauth/ (the install flow). It is mounted
-	// without the bearer check: browsers reach it, and it authenticates its
-	// requests itself (state bound to the session).
-	OAuth http.Handler
+	// TokenKey encrypts the OAuth2 tokens at rest (32 bytes; the CLI reads
+	// it from PLUMB_TOKEN_KEY). With a key the runners keep their tokens in
+	// an encrypted store under TokenDir and the install flow is served at
+	// /v1/oauth/ (package oauthflow). Without one, integrations using the
+	// authorization_code grant do not load.
+	TokenKey []byte
+	// TokenDir holds the encrypted tokens (default DataDir/tokens).
+	TokenDir string
+	// PublicURL is the service's external URL as browsers and partners
+	// see it (https://plumb.example.com); the OAuth2 redirect URI is
+	// PublicURL/v1/oauth/{integration}/callback. Default: http://Addr.
+	PublicURL string
 }
 
 // Server is the running service.
@@ -99,6 +109,8 @@ type Server struct {
 	q          atomic.Pointer[queue.Queue]
 	sandboxURL string
 	stopSand   func()
+	tokens     auth.TokenStore
+	oauth      http.Handler
 
 	reloadMu sync.Mutex
 	closing  sync.WaitGroup // runners being closed after a reload
@@ -174,6 +186,10 @@ func New(cfg Config) (*Server, error) {
 		s.sandboxURL = "http://" + ln.Addr().String()
 		s.stopSand = func() { _ = srv.Close() }
 		s.log.Info("sandbox partner API serving", "url", s.sandboxURL)
+	}
+	if err := s.setupTokens(); err != nil {
+		s.closeAll()
+		return nil, err
 	}
 	if _, err := s.Reload(); err != nil {
 		s.closeAll()
@@ -360,3 +376,55 @@ func (h atLeast) WithAttrs(a []slog.Attr) slog.Handler {
 }
 
 func (h atLeast) WithGroup(n string) slog.Handler { return atLeast{h.Handler.WithGroup(n), h.min} }
+
+// setupTokens makes the encrypted token store and the install flow when a
+// token key is configured.
+func (s *Server) setupTokens() error {
+	if len(s.cfg.TokenKey) == 0 {
+		return nil
+	}
+	dir := s.cfg.TokenDir
+	if dir == "" {
+		if s.cfg.DataDir == "" {
+			return errors.New("serve: a token directory is required with an external NATS cluster")
+		}
+		dir = filepath.Join(s.cfg.DataDir, "tokens")
+	}
+	store, err := oauthflow.NewEncryptedFileStore(dir, s.cfg.TokenKey)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.tokens = store
+	base := s.cfg.PublicURL
+	if base == "" {
+		base = "http://" + s.cfg.Addr
+	}
+	flow, err := oauthflow.New(oauthflow.Config{
+		Lookup: func(name string) ([]auth.Config, bool) {
+			e := s.reg.lookup(name)
+			if e == nil {
+				return nil, false
+			}
+			r := e.current()
+			if r == nil {
+				return nil, false
+			}
+			return r.OAuth2Configs(), true
+		},
+		Store:   store,
+		BaseURL: base,
+		Logger:  s.log.With("component", "oauth"),
+		Authorize: func(r *http.Request) error {
+			if !s.authorized(r) {
+				s.metrics.authFail.Inc()
+				return errors.New("a valid API token is required (Authorization: Bearer, or ?access_token= for a browser)")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.oauth = flow.Handler()
+	return nil
+}

@@ -475,6 +475,10 @@ func TestMetricsCounts(t *testing.T) {
 		{"plumb_queue_up", nil, 1},
 		{"plumb_queue_dead", nil, 0},
 		{"plumb_leads_running", map[string]string{"integration": "partner"}, 0},
+		{"plumb_step_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "success"}, 2*n - 3},
+		{"plumb_step_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "failure"}, 3},
+		{"plumb_step_responses_total", map[string]string{"integration": "partner", "step": "submit", "code": "2xx"}, 2 * n},
+		{"plumb_step_duration_seconds", map[string]string{"integration": "partner", "step": "submit"}, 2 * n},
 	}
 	for _, ch := range checks {
 		if got := value(mf, ch.name, ch.labels); got != ch.want {

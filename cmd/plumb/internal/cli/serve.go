@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/serve"
 )
 
@@ -29,7 +29,12 @@ per line). Without tokens plumb serve listens on a loopback address only.
 Signals: SIGTERM or SIGINT stops accepting, lets running leads finish
 (at most --drain), leaves the rest in the queue and exits 0; SIGHUP reloads
 changed integration files (one that fails to load keeps its old version).
-Logs are JSON lines on stderr.`
+Logs are JSON lines on stderr.
+
+OAuth2 (authorization_code): with PLUMB_TOKEN_KEY set (a base64 32-byte
+key, e.g. openssl rand -base64 32) tokens are kept encrypted under
+--token-dir and a browser connects an integration at
+/v1/oauth/NAME/start (?access_token=TOKEN when the API has tokens).`
 
 func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs := newFlagSet(s, "serve", "--dir DIR [flags]", serveDoc)
@@ -46,6 +51,8 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.DurationVar(&cfg.ResultTTL, "result-ttl", 24*time.Hour, "how long results are kept")
 	fs.DurationVar(&cfg.DrainTimeout, "drain", serve.DefaultDrainTimeout, "how long a shutdown waits for running leads")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "the service's external `URL` (OAuth2 redirect URIs are URL/v1/oauth/NAME/callback; default http://ADDR)")
+	fs.StringVar(&cfg.TokenDir, "token-dir", "", "`DIR` of the encrypted OAuth2 tokens (default DATA/tokens; key from PLUMB_TOKEN_KEY)")
 	pos, err := parseArgs(s, fs, args)
 	if err != nil {
 		return exitForParse(err)
@@ -81,13 +88,17 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	}
 	cfg.LookupEnv = s.env
 	cfg.Logger = slog.New(slog.NewJSONHandler(s.stderr, &slog.HandlerOptions{Level: level}))
-	cfg.OAuth = oauthHandler(cfg)
+	if _, ok := s.env(oauthflow.DefaultKeyEnv); ok {
+		key, err := oauthflow.KeyFromEnv(s.env, oauthflow.DefaultKeyEnv)
+		if err != nil {
+			s.errorf("serve: %v", err)
+			return ExitUsage
+		}
+		cfg.TokenKey = key
+	}
 	if err := serve.Run(ctx, cfg); err != nil {
 		s.errorf("serve: %v", err)
 		return ExitUsage
 	}
 	return ExitOK
 }
-
-// oauthHandler is the install flow mounted at /v1/oauth/ (nil: none yet).
-var oauthHandler = func(serve.Config) http.Handler { return nil }
