@@ -62,7 +62,7 @@ type Paginate struct {
 	// page.limit), cursor (page.cursor from the previous page), next_url
 	// (the next page's URL from the previous page) or link (the RFC 8288
 	// Link: <…>; rel="next" header).
-	Type string `yaml:"type,required"`
+	Type String `yaml:"type,required"`
 	// Start is the first page number (page, default 1) or offset (offset,
 	// default 0).
 	Start *int `yaml:"start"`
@@ -140,24 +140,25 @@ func (s *Source) validate(errs *ErrorList) {
 	if p == nil {
 		return
 	}
-	if !oneOf(p.Type, PaginateTypes) {
-		errs.Add(p.Pos, choices(PaginateTypes), "source: paginate: unknown type %q", p.Type)
+	typ := p.Type.Value
+	if !oneOf(typ, PaginateTypes) {
+		errs.Add(p.Type.Pos, choices(PaginateTypes), "source: paginate: unknown type %q", typ)
 		return
 	}
 	if p.Size < 0 {
 		errs.Add(p.Pos, "", "source: paginate: size must not be negative")
 	}
-	if p.Type == "offset" && p.Size < 1 {
+	if typ == "offset" && p.Size < 1 {
 		errs.Add(p.Pos, "offsets advance by the page size: e.g. paginate: { type: offset, size: 100 }", "source: paginate: offset needs size")
 	}
-	if p.Start != nil && p.Type != "page" && p.Type != "offset" {
+	if p.Start != nil && typ != "page" && typ != "offset" {
 		errs.Add(p.Pos, "", "source: paginate: start applies to page and offset")
 	}
-	if p.Size > 0 && p.Type != "page" && p.Type != "offset" {
+	if p.Size > 0 && typ != "page" && typ != "offset" {
 		errs.Add(p.Pos, "put the page size in the request (e.g. limit=100)", "source: paginate: size applies to page and offset")
 	}
 	need := map[string]*Locator{"cursor": p.Cursor, "next": p.Next}
-	want := map[string]string{"cursor": "cursor", "next_url": "next"}[p.Type]
+	want := map[string]string{"cursor": "cursor", "next_url": "next"}[typ]
 	for name, l := range need {
 		switch {
 		case l == nil && name == want:
@@ -165,9 +166,9 @@ func (s *Source) validate(errs *ErrorList) {
 			if name == "next" {
 				hint = "e.g. next: { json: links.next }"
 			}
-			errs.Add(p.Pos, hint, "source: paginate: %s needs %s", p.Type, name)
+			errs.Add(p.Pos, hint, "source: paginate: %s needs %s", typ, name)
 		case l != nil && name != want:
-			errs.Add(l.Pos, "", "source: paginate: %s does not apply to type %s", name, p.Type)
+			errs.Add(l.Pos, "", "source: paginate: %s does not apply to type %s", name, typ)
 		case l != nil:
 			n := 0
 			for _, v := range []string{l.JSON, l.XPath, l.Header} {

@@ -81,8 +81,8 @@ func Compile(in *steps.Integration) (*Spec, error) {
 		}
 	}
 	if p := src.Paginate; p != nil {
-		s.pagType, s.size = p.Type, p.Size
-		switch p.Type {
+		s.pagType, s.size = p.Type.Value, p.Size
+		switch p.Type.Value {
 		case "page":
 			s.start = 1
 		}
