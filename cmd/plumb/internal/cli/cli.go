@@ -47,6 +47,7 @@ func (s *stdio) errorf(format string, args ...any) {
 func commands() []command {
 	return []command{
 		{"run", "[flags] INTEGRATION.yaml", "run an integration for one lead or a file of leads", runCmd},
+		{"sync", "[flags] INTEGRATION.yaml", "pull a source's records page by page through the steps; state kept between syncs", syncCmd},
 		{"try", "[flags] INTEGRATION.yaml", "send one step's request for a lead and show request, response, timings, captures", tryCmd},
 		{"test", "[flags] [PATH...]", "run stored test cases against recorded responses; report pass/fail with diffs", testCmd},
 		{"auth", "login|status|logout [flags] INTEGRATION.yaml", "log in to an OAuth2 authorization_code integration, show or delete its token", authCmd},

@@ -1,0 +1,370 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/source"
+	"github.com/plumbhq/plumb/steps"
+)
+
+const syncDoc = `
+Pull the records of the integration's source: section page by page and run
+each one through its steps as the lead, then print what became of each
+record and the same summary as plumb run. The sync state (the incremental
+cursor, where an unfinished sync goes on, counts) and a retry list of the
+records whose steps ended in error are kept in a bbolt state file.
+
+The state of a page is saved only once every record of the page has an
+outcome, so a sync that is killed goes on from the first page whose records
+were not all handled (at-least-once: records of that page run again; look
+records up before creating them). Records that ended in error are kept in
+the retry list and run again, first, by the next sync, until they end in
+success, failure or skip. The next sync's first request reads the highest
+cursor_field value seen (minus lookback) as state.cursor.
+
+--state FILE is the state file (default: the integration file's name with
+.sync.db instead of .yaml, beside it). Only one sync can use a state file
+at a time. --reset forgets the state and the retry list first; --from
+CURSOR starts a new sync whose requests read CURSOR as state.cursor (an
+unfinished sync is not resumed; the saved cursor only moves forward).
+
+Records are streamed: one page, the records running and the results
+waiting to be printed in order are in memory, whatever the number of
+records. On a terminal, a progress line shows pages, records and the rate.
+Ctrl-C (or SIGTERM) stops after the page being worked on: its records
+finish, the state is saved, the output is complete; a second Ctrl-C
+cancels the records still running (they go to the retry list only if their
+page is saved).
+
+'plumb sync status [--state FILE] INTEGRATION.yaml' prints the saved
+state: the cursor, where an unfinished sync goes on, the last sync's pages,
+records and errors and when it ended, and the retry list.
+
+Exit status: 0 the sync completed (or stopped at max_pages) and no record
+ended in error, 1 some record ended in error or a page could not be fetched
+or read (the work before it is saved), 2 bad usage, integration, settings or
+state file, 130 interrupted.`
+
+type syncFlags struct {
+	settingsFlags
+	storeFlags
+	state       string
+	reset       bool
+	from        string
+	concurrency int
+	output      string
+	verbose     verbosity
+}
+
+// defaultStateFile is FILE with .sync.db instead of its extension.
+func defaultStateFile(file string) string {
+	return strings.TrimSuffix(file, filepath.Ext(file)) + ".sync.db"
+}
+
+func syncCmd(ctx context.Context, s *stdio, args []string) int {
+	if len(args) > 0 && args[0] == "status" {
+		return syncStatusCmd(s, args[1:])
+	}
+	fs := newFlagSet(s, "sync", "[flags] INTEGRATION.yaml | status [--state FILE] INTEGRATION.yaml", syncDoc)
+	var f syncFlags
+	fs.StringVar(&f.state, "state", "", "keep the sync state in the bbolt `FILE` (default: INTEGRATION.sync.db beside the integration)")
+	fs.BoolVar(&f.reset, "reset", false, "forget the saved state and retry list first: sync from the start")
+	fs.StringVar(&f.from, "from", "", "start a new sync whose requests read `CURSOR` as state.cursor")
+	f.settingsFlags.register(fs)
+	f.storeFlags.register(fs)
+	fs.IntVar(&f.concurrency, "concurrency", 1, "run up to `N` records at once (at least the largest batch: size of the integration)")
+	fs.StringVar(&f.output, "output", "text", "output format: text, json (one array) or ndjson (one result per line)")
+	f.verbose.register(fs)
+	pos, err := parseArgs(s, fs, args)
+	if err != nil {
+		return exitForParse(err)
+	}
+	bad := usageError(s, "sync")
+	file, problem := integrationArg(pos)
+	switch {
+	case problem != "":
+		return bad("%s", problem)
+	case f.concurrency < 1:
+		return bad("--concurrency must be at least 1, got %d", f.concurrency)
+	case f.output != "text" && f.output != "json" && f.output != "ndjson":
+		return bad("--output must be text, json or ndjson, got %q", f.output)
+	case f.reset && f.from != "":
+		return bad("give --reset or --from, not both (--from already starts a new sync)")
+	}
+	setup := &planSetup{s: s, cmd: "sync", file: file}
+	defer setup.close()
+	opts, warns := f.verbose.options(s.stderr)
+	if !setup.load(&f.storeFlags, opts...) {
+		return ExitUsage
+	}
+	spec, code := loadSpec(s, file)
+	if spec == nil {
+		return code
+	}
+	if !setup.resolve(&f.settingsFlags) {
+		return ExitUsage
+	}
+	if f.state == "" {
+		f.state = defaultStateFile(file)
+	}
+	store, err := source.OpenStore(f.state)
+	if err != nil {
+		s.errorf("sync: %v", err)
+		return ExitUsage
+	}
+	defer store.Close()
+	if f.reset {
+		if err := store.Reset(spec.Key); err != nil {
+			s.errorf("sync: --reset: %v", err)
+			return ExitUsage
+		}
+	}
+	opt := source.Options{Concurrency: max(f.concurrency, setup.plan.BatchSize())}
+	if f.from != "" {
+		opt.From = f.from
+	}
+
+	// the first interrupt stops after the current page, the second cancels
+	// the records still running
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	go func() {
+		n, done := 0, ctx.Done()
+		for {
+			select {
+			case <-sigs:
+				n++
+			case <-done:
+				done = nil
+			case <-watchDone:
+				return
+			}
+			stopOnce.Do(func() { close(stop) })
+			if n >= 2 {
+				cancel()
+			}
+		}
+	}()
+	opt.Stop = stop
+
+	out := newOutput(f.output, s.stdout, s.stderr)
+	prog := &syncProgress{progress: newProgress(s.stderr, isTerminal(s.stderr))}
+	opt.OnPage = prog.page
+	sum := newSummary()
+	rep, err := source.Sync(work, setup.settings, spec, store, opt, func(rec source.Record, r *engine.Result) error {
+		it := item{index: rec.Index, lead: r.Lead}
+		sum.add(it, r)
+		if err := out.result(it, r); err != nil {
+			return err
+		}
+		if prog.due() {
+			prog.clear()
+			if err := out.flush(); err != nil {
+				return err
+			}
+			prog.update(sum)
+		}
+		return nil
+	})
+	prog.clear()
+	var emitErr error
+	if rep != nil && rep.Err != nil && strings.HasPrefix(rep.Err.Error(), "writing results") {
+		emitErr = rep.Err
+	}
+	if emitErr == nil {
+		emitErr = out.finish(sum)
+	}
+	warns.report(s.stderr)
+	if err != nil {
+		s.errorf("sync: %v", err)
+		if rep == nil {
+			return ExitUsage
+		}
+	}
+	if emitErr != nil {
+		s.errorf("sync: writing results: %v", emitErr)
+		return ExitUsage
+	}
+	fmt.Fprintln(s.stderr, syncLine(rep, store.Path()))
+	switch {
+	case err != nil:
+		return ExitUsage
+	case rep.Ended == "stopped" || rep.Ended == "canceled":
+		s.errorf("sync: interrupted after %d pages; the state of the pages whose records all ran is saved", rep.Committed)
+		return ExitInterrupt
+	case rep.Err != nil:
+		s.errorf("sync: %s", termSafe(setup.settings.Redact(rep.Err.Error())))
+		return ExitLeadError
+	case sum.counts[engine.Error] > 0:
+		return ExitLeadError
+	}
+	return ExitOK
+}
+
+// loadSpec reads the integration's source: section.
+func loadSpec(s *stdio, file string) (*source.Spec, int) {
+	in, err := steps.Load(file)
+	if err != nil {
+		fmt.Fprintln(s.stderr, err.Error())
+		return nil, ExitUsage
+	}
+	spec, err := source.Compile(in)
+	if err != nil {
+		var list steps.ErrorList
+		if errors.As(err, &list) {
+			fmt.Fprintln(s.stderr, err.Error())
+		} else {
+			s.errorf("sync: %v (add one: see docs/format.md, Sources and sync)", err)
+		}
+		return nil, ExitUsage
+	}
+	return spec, ExitOK
+}
+
+// syncLine is the sync's own summary line.
+func syncLine(rep *source.Report, path string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sync: %s: %d pages, %d records", rep.Ended, rep.Pages, rep.Records)
+	if rep.Retried > 0 {
+		fmt.Fprintf(&b, ", %d retried", rep.Retried)
+	}
+	fmt.Fprintf(&b, ", %d errors", rep.Errors)
+	if rep.State.Cursor != nil {
+		fmt.Fprintf(&b, "; cursor %v", rep.State.Cursor)
+	}
+	if r := rep.State.Resume; r != nil {
+		fmt.Fprintf(&b, "; next sync goes on at page %d", r.Pages+1)
+	}
+	if rep.Pending > 0 {
+		fmt.Fprintf(&b, "; %d records in the retry list", rep.Pending)
+	}
+	fmt.Fprintf(&b, "; state saved in %s", path)
+	return termSafe(b.String())
+}
+
+// syncProgress adds pages to the progress line.
+type syncProgress struct {
+	*progress
+	mu    sync.Mutex
+	pages int
+}
+
+func (p *syncProgress) page(info source.PageInfo) {
+	p.mu.Lock()
+	p.pages = info.Number
+	p.mu.Unlock()
+}
+
+func (p *syncProgress) update(s *summary) {
+	p.mu.Lock()
+	pages := p.pages
+	p.mu.Unlock()
+	p.last = time.Now()
+	rate := float64(s.total) / time.Since(p.started).Seconds()
+	fmt.Fprintf(p.w, "\r\033[Kpage %d, %d records: %d success, %d failure, %d error, %d skip (%.0f records/s)",
+		pages, s.total, s.counts[engine.Success], s.counts[engine.Failure], s.counts[engine.Error], s.counts[engine.Skip], rate)
+	p.shown = true
+}
+
+func syncStatusCmd(s *stdio, args []string) int {
+	fs := newFlagSet(s, "sync status", "[--state FILE] [--output text|json] INTEGRATION.yaml", "Print the saved sync state of an integration's source.")
+	state := fs.String("state", "", "the state `FILE` (default: INTEGRATION.sync.db beside the integration)")
+	output := fs.String("output", "text", "text or json")
+	pos, err := parseArgs(s, fs, args)
+	if err != nil {
+		return exitForParse(err)
+	}
+	bad := usageError(s, "sync status")
+	file, problem := integrationArg(pos)
+	switch {
+	case problem != "":
+		return bad("%s", problem)
+	case *output != "text" && *output != "json":
+		return bad("--output must be text or json, got %q", *output)
+	}
+	spec, code := loadSpec(s, file)
+	if spec == nil {
+		return code
+	}
+	if *state == "" {
+		*state = defaultStateFile(file)
+	}
+	if _, err := os.Stat(*state); err != nil {
+		s.errorf("sync status: %s: no state file (no sync has run with it)", *state)
+		return ExitUsage
+	}
+	store, err := source.OpenStore(*state)
+	if err != nil {
+		s.errorf("sync status: %v", err)
+		return ExitUsage
+	}
+	defer store.Close()
+	st, err := store.Load(spec.Key)
+	if err != nil {
+		s.errorf("sync status: %v", err)
+		return ExitUsage
+	}
+	retry, err := store.RetryCount(spec.Key)
+	if err != nil {
+		s.errorf("sync status: %v", err)
+		return ExitUsage
+	}
+	if *output == "json" {
+		b, _ := json.MarshalIndent(struct {
+			Source string `json:"source"`
+			File   string `json:"file"`
+			source.State
+			Retry int `json:"retry"`
+		}{spec.Key, store.Path(), st, retry}, "", "  ")
+		fmt.Fprintf(s.stdout, "%s\n", b)
+		return ExitOK
+	}
+	writeStatus(s.stdout, spec.Key, store.Path(), st, retry)
+	return ExitOK
+}
+
+func writeStatus(w io.Writer, key, path string, st source.State, retry int) {
+	fmt.Fprintf(w, "%s in %s\n", key, path)
+	if st.Updated.IsZero() {
+		fmt.Fprintln(w, "  no sync yet")
+		return
+	}
+	if st.Cursor != nil {
+		fmt.Fprintf(w, "  cursor:    %v\n", st.Cursor)
+	} else {
+		fmt.Fprintln(w, "  cursor:    none")
+	}
+	if r := st.Resume; r != nil {
+		fmt.Fprintf(w, "  resume:    an unfinished sync goes on at page %d", r.Pages+1)
+		if r.Token != "" {
+			fmt.Fprintf(w, " (%s)", r.Token)
+		}
+		fmt.Fprintln(w)
+	}
+	ended := st.Ended
+	if ended == "" {
+		ended = "running or killed"
+	}
+	fmt.Fprintf(w, "  last sync: %s, %d pages, %d records, %d errors, saved %s\n", termSafe(ended), st.Last.Pages, st.Last.Records, st.Last.Errors, st.Updated.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "  total:     %d pages, %d records, %d errors\n", st.Total.Pages, st.Total.Records, st.Total.Errors)
+	fmt.Fprintf(w, "  retry:     %d records\n", retry)
+}
