@@ -334,6 +334,7 @@ func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt O
 
 	// the results, in order
 	state.Last = Counts{}
+	state.Ended = "" // "running or killed" until this sync ends
 	var (
 		failed  = map[string]Failed{}
 		cleared []string
