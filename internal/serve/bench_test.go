@@ -23,15 +23,17 @@ import (
 
 const benchClients = 32
 
-func benchServer(b *testing.B) (*Server, client) {
+func benchServer(b *testing.B, sync time.Duration) (*Server, client) {
 	dir := b.TempDir()
 	for src, dst := range map[string]string{"integration.yaml": "blacklist.yaml", "settings.yaml": "blacklist.settings.yaml"} {
 		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "blacklist", src))
 		must(b, err)
 		must(b, os.WriteFile(filepath.Join(dir, dst), data, 0o600))
 	}
-	s, err := New(Config{Dir: dir, Addr: "127.0.0.1:0", DataDir: b.TempDir(), Sandbox: true, Concurrency: 32,
-		Logger: slog.New(slog.DiscardHandler)})
+	cfg := Config{Dir: dir, Addr: "127.0.0.1:0", DataDir: b.TempDir(), Sandbox: true, Concurrency: 32,
+		Logger: slog.New(slog.DiscardHandler)}
+	cfg.Queue.SyncInterval = sync
+	s, err := New(cfg)
 	must(b, err)
 	must(b, s.Start())
 	b.Cleanup(func() { s.Shutdown(b.Context()) })
@@ -74,7 +76,7 @@ func pct(lat []time.Duration, p float64) float64 {
 }
 
 func BenchmarkServeRun(b *testing.B) {
-	_, c := benchServer(b)
+	_, c := benchServer(b, 0)
 	b.ResetTimer()
 	start := time.Now()
 	lat := hammer(b, b.N, func(i int) {
@@ -88,8 +90,20 @@ func BenchmarkServeRun(b *testing.B) {
 	b.ReportMetric(pct(lat, .99), "p99_ms")
 }
 
+// fsync names the queue's SyncInterval: always (the default) or 1s.
+var fsyncModes = []struct {
+	name string
+	d    time.Duration
+}{{"fsync=always", 0}, {"fsync=1s", time.Second}}
+
 func BenchmarkServeLeads(b *testing.B) {
-	_, c := benchServer(b)
+	for _, m := range fsyncModes {
+		b.Run(m.name, func(b *testing.B) { benchLeads(b, m.d) })
+	}
+}
+
+func benchLeads(b *testing.B, sync time.Duration) {
+	_, c := benchServer(b, sync)
 	b.ResetTimer()
 	start := time.Now()
 	lat := hammer(b, b.N, func(i int) {
@@ -107,7 +121,13 @@ func BenchmarkServeLeads(b *testing.B) {
 }
 
 func BenchmarkServeLeadsNDJSON(b *testing.B) {
-	_, c := benchServer(b)
+	for _, m := range fsyncModes {
+		b.Run(m.name, func(b *testing.B) { benchNDJSON(b, m.d) })
+	}
+}
+
+func benchNDJSON(b *testing.B, sync time.Duration) {
+	_, c := benchServer(b, sync)
 	const per = 100
 	bodies := (b.N + per - 1) / per
 	b.ResetTimer()

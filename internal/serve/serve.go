@@ -318,7 +318,14 @@ func (s *Server) shutdown(ctx context.Context) error {
 		// Runners are closed while the workers drain: leads in a batch are
 		// sent at once instead of waiting out the batch's wait; a lead that
 		// reaches a closed runner is handed back to the queue.
+		var closing sync.WaitGroup
+		for _, e := range s.reg.list() {
+			if r := e.current(); r != nil {
+				closing.Go(func() { r.Close() })
+			}
+		}
 		<-s.consumed
+		closing.Wait()
 	}
 	s.closeAll()
 	s.log.Info("stopped", "drain", time.Since(start).String())

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -595,5 +596,38 @@ func TestDiscover(t *testing.T) {
 	}
 	if sf := SettingsFile(want[2]); sf != filepath.Join(dir, "sub/settings.yaml") {
 		t.Errorf("settings of sub: %s", sf)
+	}
+}
+
+// A dead letter (written here the way the queue writes one) is listed by
+// GET /v1/dead and re-queued by POST /v1/dead/{id}/retry, then runs.
+func TestDeadLetterRetry(t *testing.T) {
+	t.Parallel()
+	s, c, _ := setup(t)
+	msg := &nats.Msg{Subject: "plumb.dead.lead-1", Data: []byte(`{"n": 5, "email": "d@x.example"}`), Header: nats.Header{}}
+	msg.Header.Set(queue.HeaderJobID, "lead-1")
+	msg.Header.Set(queue.HeaderIntegration, "partner")
+	msg.Header.Set(queue.HeaderError, "deliveries exhausted")
+	msg.Header.Set(queue.HeaderDeliveries, "5")
+	_, err := s.Queue().JetStream().PublishMsg(context.Background(), msg)
+	must(t, err)
+	code, b := c.do("GET", "/v1/dead", "", nil)
+	dead := decode[struct{ Dead []DeadLead }](t, b)
+	if code != 200 || len(dead.Dead) != 1 || dead.Dead[0].ID != "lead-1" || dead.Dead[0].Integration != "partner" ||
+		dead.Dead[0].Deliveries != 5 || dead.Dead[0].Error != "deliveries exhausted" || !bytes.Contains(dead.Dead[0].Lead, []byte("d@x.example")) {
+		t.Fatalf("dead: %d %s", code, b)
+	}
+	if code, b := c.do("GET", "/v1/leads/lead-1", "", nil); code != 200 || decode[leadStatus](t, b).State != "dead" {
+		t.Fatalf("status of a dead lead: %d %s", code, b)
+	}
+	code, b = c.do("POST", "/v1/dead/lead-1/retry", "", nil)
+	if code != 202 || decode[Accepted](t, b).ID != "lead-1" {
+		t.Fatalf("retry: %d %s", code, b)
+	}
+	if st := c.waitDone("lead-1"); st.Result.Outcome != "success" {
+		t.Fatalf("after retry: %+v", st.Result)
+	}
+	if code, b := c.do("GET", "/v1/dead", "", nil); !bytes.Contains(b, []byte(`"dead":[]`)) {
+		t.Fatalf("dead after retry: %d %s", code, b)
 	}
 }

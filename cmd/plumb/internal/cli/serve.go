@@ -50,6 +50,7 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.Int64Var(&cfg.MaxBody, "max-body", serve.DefaultMaxBody, "largest request body in `bytes`")
 	fs.DurationVar(&cfg.ResultTTL, "result-ttl", 24*time.Hour, "how long results are kept")
 	fs.DurationVar(&cfg.DrainTimeout, "drain", serve.DefaultDrainTimeout, "how long a shutdown waits for running leads")
+	fs.DurationVar(&cfg.Queue.SyncInterval, "sync-interval", 0, "fsync the embedded queue on this interval instead of every write (faster; an OS crash or power loss can lose up to it; kill -9 stays safe)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the service's external `URL` (OAuth2 redirect URIs are URL/v1/oauth/NAME/callback; default http://ADDR)")
 	fs.StringVar(&cfg.TokenDir, "token-dir", "", "`DIR` of the encrypted OAuth2 tokens (default DATA/tokens; key from PLUMB_TOKEN_KEY)")
