@@ -1632,3 +1632,83 @@ steps:
 		t.Fatalf("failing constructor: %v", err)
 	}
 }
+
+// parkedIn counts the goroutines parked (not running) with fn in their
+// stack.
+func parkedIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		head, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(g, fn) && !strings.Contains(head, "[running") && !strings.Contains(head, "[runnable") {
+			count++
+		}
+	}
+	return count
+}
+
+// TestCloseSendsPendingBatch: two leads wait in a batch of 5 that would
+// wait an hour to fill; Close sends it at once, the leads succeed, and
+// the batch's timer goroutine is gone.
+func TestCloseSendsPendingBatch(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ IDs []string }
+		json.NewDecoder(r.Body).Decode(&in)
+		mu.Lock()
+		sizes = append(sizes, len(in.IDs))
+		mu.Unlock()
+		out := make([]string, len(in.IDs))
+		for k, id := range in.IDs {
+			out[k] = fmt.Sprintf(`{"id": %q, "ok": true}`, id)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"results": [%s]}`, strings.Join(out, ","))
+	}))
+	defer srv.Close()
+	ignore := goleak.IgnoreCurrent()
+	ctx := watchdog(t)
+	r, err := mustParse(t, batchPlan).Bind(engine.Config{Values: map[string]any{"base_url": srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan *engine.Result, 2)
+	for k := range 2 {
+		go func() { results <- r.Run(ctx, map[string]any{"id": fmt.Sprint("lead-", k)}) }()
+	}
+	// both leads wait in the batch (white box: the engine's batch wait)
+	for parkedIn("engine.(*Plan).runBatched") < 2 && ctx.Err() == nil {
+		runtime.Gosched()
+	}
+	closed := make(chan struct{})
+	go func() {
+		r.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		t.Fatal("Close did not send the batch its leads wait in")
+	}
+	for range 2 {
+		res := <-results
+		if res.Outcome != engine.Success || res.Lead["ok"] != true || res.Steps[0].Batch == "" {
+			t.Fatalf("%s %q %v", res.Outcome, res.Reason, res.Lead)
+		}
+	}
+	mu.Lock()
+	if !slices.Equal(sizes, []int{2}) {
+		t.Fatalf("batches %v, want one of 2", sizes)
+	}
+	mu.Unlock()
+	goleak.VerifyNone(t, ignore)
+}
