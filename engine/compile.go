@@ -59,6 +59,8 @@ type step struct {
 	redacts bool
 	// isSource marks the source: request (it may read state and page).
 	isSource bool
+	// readsSteps is set when the step reads captures of earlier steps.
+	readsSteps bool
 	// reasonReadsAnswer is set when outcome.reason reads captured or
 	// response: then it speaks for any status.
 	reasonReadsAnswer bool
@@ -465,6 +467,9 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 				}
 			}
 		case "steps":
+			if s != nil {
+				s.readsSteps = true
+			}
 			if len(parts) < 2 {
 				continue
 			}

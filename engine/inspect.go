@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // StepNames lists the plan's steps in the order they run.
@@ -58,6 +59,9 @@ type Rendered struct {
 	// Err says why the request could not be rendered (for example a later
 	// step reading a capture that only a real run would have).
 	Err string `json:"error,omitempty"`
+	// NeedsCaptures is set when the step reads captures of earlier steps
+	// (steps.*), which a dry run does not have: its Err is then expected.
+	NeedsCaptures bool `json:"needs_captures,omitempty"`
 }
 
 // dryRun renders every step's request for lead (see Runner.DryRun).
@@ -66,7 +70,7 @@ func (p *Plan) dryRun(lead map[string]any, s *Runner) []Rendered {
 	f := &flow{lead: normalizeMap(lead), vars: map[string]any{}, done: map[string]any{}}
 	varsErr := f.compute(p.vars, s)
 	for _, st := range p.steps {
-		r := Rendered{Step: st.name}
+		r := Rendered{Step: st.name, NeedsCaptures: st.readsSteps}
 		data := f.data(s)
 		if varsErr != nil {
 			r.Err = s.Redact("vars: " + varsErr.Error())
@@ -114,4 +118,35 @@ func (p *Plan) BatchSize() int {
 		}
 	}
 	return n
+}
+
+// StepPolicy is how one step tries: what validate -v prints.
+type StepPolicy struct {
+	Step     string
+	Timeout  time.Duration // per try (the step's; variants may set their own)
+	Deadline time.Duration // all tries of the step (0: none)
+	// MaxAttempts caps the tries whatever the rules say (0: no cap).
+	MaxAttempts int
+	// Rules are the retry rules in the order they are matched, the
+	// defaults last, e.g. "on 429, 5xx (not 501), timeout, connection:
+	// retry up to 3 tries, backoff 500ms…10s, Retry-After ≤ 1m0s (default rule)".
+	Rules []string
+	// Fallback lists the fallback links in order.
+	Fallback []string
+}
+
+// Policies describes every step's effective retry policy.
+func (p *Plan) Policies() []StepPolicy {
+	out := make([]StepPolicy, 0, len(p.steps))
+	for _, st := range p.steps {
+		sp := StepPolicy{Step: st.name, Timeout: st.timeout, Deadline: st.deadline, MaxAttempts: st.maxAttempts}
+		for _, r := range st.rules {
+			sp.Rules = append(sp.Rules, r.describe())
+		}
+		for _, f := range st.fallback {
+			sp.Fallback = append(sp.Fallback, f.kind)
+		}
+		out = append(out, sp)
+	}
+	return out
 }

@@ -2,8 +2,11 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,4 +170,23 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// describe renders the rule for people.
+func (r *rule) describe() string {
+	on := slices.Sorted(maps.Keys(r.on))
+	s := "on " + strings.Join(on, ", ")
+	if len(r.not) > 0 {
+		s += " (not " + strings.Join(slices.Sorted(maps.Keys(r.not)), ", ") + ")"
+	}
+	s += ": " + r.action
+	if r.action == actRetry {
+		s += fmt.Sprintf(" up to %d tries, backoff %s…%s", r.max, r.backoff.initial, r.backoff.max)
+		if r.retryAfter {
+			s += fmt.Sprintf(", Retry-After up to %s", r.retryAfterMax)
+		} else {
+			s += ", Retry-After ignored"
+		}
+	}
+	return s + " (" + r.source + ")"
 }

@@ -135,6 +135,9 @@ func (s *Set) funcMap() template.FuncMap {
 
 	// plumb helpers (documented in doc.go).
 	fm["digits"] = digits
+	fm["toBool"] = ToBool
+	fm["toInt"] = ToInt
+	fm["toFloat"] = ToFloat
 	fm["dateFormat"] = dateFormat
 	fm["age"] = func(v any) (int, error) { return age(v, now()) }
 	fm["hmacSHA256"] = func(key, msg any) string {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -25,7 +24,7 @@ type dryRun struct {
 // reported with its line and makes the exit code 1, as in a real run.
 func dryRunLeads(s *stdio, settings *engine.Runner, src leadSource, format string) int {
 	w := bufio.NewWriter(s.stdout)
-	n, malformed := 0, 0
+	n, malformed, unbuildable := 0, 0, 0
 	if format == "json" {
 		w.WriteString("[")
 	}
@@ -45,10 +44,16 @@ func dryRunLeads(s *stdio, settings *engine.Runner, src leadSource, format strin
 			d.Error = it.err.Error()
 		} else {
 			d.Requests = settings.DryRun(it.lead)
+			for _, r := range d.Requests {
+				if r.Err != "" && !r.NeedsCaptures {
+					unbuildable++
+					break
+				}
+			}
 		}
 		switch format {
 		case "json", "ndjson":
-			b, err := json.Marshal(d)
+			b, err := marshalJSON(d, "")
 			if err != nil {
 				s.errorf("run: lead %d: %v", it.index, err)
 				return ExitUsage
@@ -84,9 +89,9 @@ func dryRunLeads(s *stdio, settings *engine.Runner, src leadSource, format strin
 		s.errorf("run: writing: %v", err)
 		return ExitUsage
 	}
-	fmt.Fprintf(s.stderr, "dry run: %d leads rendered, nothing sent\n", n)
-	if malformed > 0 {
-		return ExitLeadError
+	fmt.Fprintf(s.stderr, "dry run: %s rendered, nothing sent\n", plural(n, "lead"))
+	if malformed > 0 || unbuildable > 0 {
+		return ExitLeadError // as a real run would: those leads would end in error
 	}
 	return ExitOK
 }

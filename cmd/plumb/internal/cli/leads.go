@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/plumbhq/plumb/template"
 )
 
 // maxLeadLine caps one NDJSON line; a longer line is reported as a
@@ -216,6 +218,7 @@ func (s *ndjsonSource) readLine() (line []byte, tooLong bool, err error) {
 type csvSource struct {
 	recs   *csvRecords
 	header [][]string // column name split on dots
+	types  []string   // column type from a name:type header ("" for text)
 	index  int
 }
 
@@ -246,6 +249,16 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 			h = strings.TrimPrefix(h, "\ufeff")
 		}
 		h = strings.TrimSpace(h)
+		typ := ""
+		if name, t, ok := strings.Cut(h, ":"); ok {
+			switch t = strings.TrimSpace(t); t {
+			case "string", "number", "int", "bool", "json":
+				h, typ = strings.TrimSpace(name), t
+			default:
+				return nil, fmt.Errorf("line 1: column %d: unknown type %q in %q (use name:string, :number, :int, :bool or :json)", i+1, t, h)
+			}
+		}
+		s.types = append(s.types, typ)
 		path := strings.Split(h, ".")
 		for _, p := range path {
 			if p == "" {
@@ -306,7 +319,15 @@ func (s *csvSource) Next() (item, error) {
 			}
 			m = next
 		}
-		m[path[len(path)-1]] = rec[i]
+		v, err := csvValue(rec[i], s.types[i])
+		if err != nil {
+			it.err = fmt.Errorf("%s: column %s: %v", raw.lines(), strings.Join(path, "."), err)
+			return it, nil
+		}
+		if v == nil && s.types[i] != "" {
+			continue // an empty typed cell: the field is absent
+		}
+		m[path[len(path)-1]] = v
 	}
 	it.lead = lead
 	return it, nil
@@ -453,4 +474,32 @@ done:
 	rec.data = c.buf
 	rec.blank = len(bytes.TrimRight(c.buf, "\r\n")) == 0
 	return rec, nil
+}
+
+// csvValue converts a cell to its column's type (a header such as
+// verified:bool, age:int, score:number, tags:json). Untyped cells stay
+// text; an empty typed cell is no value.
+func csvValue(cell, typ string) (any, error) {
+	if typ == "" || typ == "string" {
+		return cell, nil
+	}
+	if strings.TrimSpace(cell) == "" {
+		return nil, nil
+	}
+	switch typ {
+	case "bool":
+		return template.ToBool(cell)
+	case "int":
+		n, err := template.ToInt(cell)
+		return float64(n), err
+	case "number":
+		return template.ToFloat(cell)
+	}
+	dec := json.NewDecoder(strings.NewReader(cell))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("not JSON: %v", err)
+	}
+	return v, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,7 +58,7 @@ type jsonOutput struct {
 }
 
 func (o *jsonOutput) result(it item, r *engine.Result) error {
-	b, err := json.Marshal(jsonResult{Index: it.index, Line: it.line, Result: r})
+	b, err := marshalJSON(jsonResult{Index: it.index, Line: it.line, Result: r}, "")
 	if err != nil {
 		return fmt.Errorf("lead %d: encoding the result: %w", it.index, err)
 	}
@@ -113,6 +114,9 @@ func (o *textOutput) result(it item, r *engine.Result) error {
 			b.WriteString(r.Step + ": ")
 		}
 		b.WriteString(termSafe(r.Reason))
+		if r.Outcome == engine.Error && r.Class != "" {
+			fmt.Fprintf(&b, " [%s]", r.Class)
+		}
 	}
 	b.WriteByte('\n')
 	width := 0
@@ -127,16 +131,28 @@ func (o *textOutput) result(it item, r *engine.Result) error {
 		}
 		fmt.Fprintf(&b, "  %s", fmtDur(time.Duration(st.Duration)))
 		if st.Attempts > 1 {
-			fmt.Fprintf(&b, "  %d attempts", st.Attempts)
+			fmt.Fprintf(&b, "  %s", plural(st.Attempts, "attempt"))
 		}
 		if st.URL != "" {
 			fmt.Fprintf(&b, "  %s %s", st.Method, termSafe(st.URL))
 		}
 		b.WriteByte('\n')
 		indent := strings.Repeat(" ", width+4)
-		decided := st.Name == r.Step && st.Reason == r.Reason
+		// the deciding step's reason is on the lead's line, unless the step
+		// never sent anything (then its line would say nothing)
+		decided := st.Name == r.Step && st.Reason == r.Reason && st.URL != ""
 		if st.Outcome != engine.Success && st.Reason != "" && !decided {
-			fmt.Fprintf(&b, "%sreason: %s\n", indent, termSafe(st.Reason))
+			fmt.Fprintf(&b, "%sreason: %s", indent, termSafe(st.Reason))
+			if st.Outcome == engine.Error && st.Class != "" {
+				fmt.Fprintf(&b, " [%s]", st.Class)
+			}
+			b.WriteByte('\n')
+		}
+		if st.Variant > 0 {
+			fmt.Fprintf(&b, "%svariant: %d (timeout %s)\n", indent, st.Variant, fmtDur(time.Duration(st.Timeout)))
+		}
+		if st.Rule != "" && (st.Attempts > 1 || st.Outcome != engine.Success) {
+			fmt.Fprintf(&b, "%srule: %s\n", indent, termSafe(st.Rule))
 		}
 		if st.Fallback != "" {
 			fmt.Fprintf(&b, "%sfallback: %s\n", indent, st.Fallback)
@@ -173,7 +189,7 @@ func fmtFields(m map[string]any) string {
 	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		v, err := json.Marshal(m[k])
+		v, err := marshalJSON(m[k], "")
 		if err != nil {
 			v = []byte(fmt.Sprintf("%q", fmt.Sprint(m[k])))
 		}
@@ -340,4 +356,19 @@ func termSafe(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// marshalJSON is json.Marshal (MarshalIndent with indent) without HTML
+// escaping: `<`, `>` and `&` print as themselves, as partners sent them.
+func marshalJSON(v any, indent string) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -163,11 +163,11 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		s.errorf("run: reading leads from %s: %v (the leads before it were run and reported)", name, readErr)
 		return ExitUsage
 	case interrupted:
-		s.errorf("run: interrupted after %d leads; the rest of the input was not read", sum.total)
+		s.errorf("run: interrupted after %s; the rest of the input was not read", plural(sum.total, "lead"))
 		return ExitInterrupt
 	case ctx.Err() != nil:
 		// the whole input was read, but leads still running were cut short
-		s.errorf("run: interrupted after %d leads; the leads still running were cancelled", sum.total)
+		s.errorf("run: interrupted after %s; the leads still running were cancelled", plural(sum.total, "lead"))
 		return ExitInterrupt
 	case sum.counts[engine.Error] > 0:
 		return ExitLeadError

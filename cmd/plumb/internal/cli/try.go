@@ -204,7 +204,7 @@ func readPrior(file string) (map[string]map[string]any, error) {
 // writeJSON prints v as indented JSON on stdout, passed through the
 // redact functions given.
 func writeJSON(s *stdio, v any, redact ...func(string) string) int {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := marshalJSON(v, "  ")
 	if err != nil {
 		s.errorf("encoding JSON: %v", err)
 		return ExitUsage
@@ -226,9 +226,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func plural(n int, noun string) string {
+// plural spells n with its noun: 1 lead, 2 leads.
+func plural(n int, noun string) string { return pluralOf(n, noun, noun+"s") }
+
+// pluralOf is plural for nouns whose plural is not noun+"s".
+func pluralOf(n int, one, many string) string {
 	if n == 1 {
-		return "1 " + noun
+		return "1 " + one
 	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	return fmt.Sprintf("%d %s", n, many)
 }
