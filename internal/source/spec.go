@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -260,21 +259,52 @@ func extract(e parse.Extractor, format parse.Format, status int, header http.Hea
 	return str, str != "", nil
 }
 
-var linkNext = regexp.MustCompile(`<([^>]*)>\s*((?:;\s*[^;,]+)*)`)
-
 // nextLink returns the target of the rel="next" link of Link headers
 // (RFC 8288), or "".
 func nextLink(h http.Header) string {
 	for _, v := range h.Values("Link") {
-		for _, m := range linkNext.FindAllStringSubmatch(v, -1) {
-			for _, param := range strings.Split(m[2], ";") {
-				k, val, ok := strings.Cut(strings.TrimSpace(param), "=")
-				if !ok || !strings.EqualFold(strings.TrimSpace(k), "rel") {
+		for v != "" {
+			i := strings.IndexByte(v, '<')
+			j := strings.IndexByte(v, '>')
+			if i < 0 || j < i {
+				break
+			}
+			target := v[i+1 : j]
+			v = v[j+1:]
+			// the link's parameters run to a comma outside quotes
+			var params []string
+			var cur strings.Builder
+			quoted := false
+			k := 0
+			for ; k < len(v); k++ {
+				c := v[k]
+				if c == '"' {
+					quoted = !quoted
+				}
+				if !quoted && (c == ';' || c == ',') {
+					params = append(params, cur.String())
+					cur.Reset()
+					if c == ',' {
+						break
+					}
+					continue
+				}
+				cur.WriteByte(c)
+			}
+			params = append(params, cur.String())
+			if k < len(v) {
+				v = v[k+1:]
+			} else {
+				v = ""
+			}
+			for _, param := range params {
+				key, val, ok := strings.Cut(strings.TrimSpace(param), "=")
+				if !ok || !strings.EqualFold(strings.TrimSpace(key), "rel") {
 					continue
 				}
 				for _, rel := range strings.Fields(strings.Trim(strings.TrimSpace(val), `"`)) {
 					if strings.EqualFold(rel, "next") {
-						return m[1]
+						return target
 					}
 				}
 			}

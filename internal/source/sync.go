@@ -201,6 +201,13 @@ func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt O
 				}
 			}
 			after = ids[len(ids)-1]
+			if stopped() {
+				mu.Lock()
+				points = append(points, point{last: i - 1, retry: true})
+				mu.Unlock()
+				setEnd("stopped", nil)
+				return
+			}
 		}
 		mu.Lock()
 		points = append(points, point{last: i - 1, retry: true})
