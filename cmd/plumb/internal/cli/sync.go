@@ -158,7 +158,10 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 			case <-watchDone:
 				return
 			}
-			stopOnce.Do(func() { close(stop) })
+			stopOnce.Do(func() {
+				close(stop)
+				s.errorf("sync: stopping after the page being worked on (its state is then saved); interrupt again to cancel its records")
+			})
 			if n >= 2 {
 				cancel()
 			}
