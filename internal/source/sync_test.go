@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -380,5 +381,55 @@ func TestPageError(t *testing.T) {
 	out := h.sync(source.Options{})
 	if out.rep.Ended != "error" || !strings.Contains(out.rep.Err.Error(), "page 3") || out.rep.State.Resume == nil || out.rep.Committed != 2 {
 		t.Fatalf("%+v (%v)", out.rep, out.rep.Err)
+	}
+}
+
+// TestRate: rate: 20/s spaces page requests at least 50 ms apart, as the
+// partner sees them (a lower bound only).
+func TestRate(t *testing.T) {
+	h := newHarness(t)
+	b, _ := os.ReadFile(example)
+	src := string(b)
+	src = src[strings.Index(src, "\nsource:\n")+1 : strings.Index(src, "\n# Each lead then runs")]
+	h.withSource(strings.Replace(src, "rate: 20/s", "rate: 10/s", 1))
+	var (
+		mu    sync.Mutex
+		times []time.Time
+	)
+	h.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/leads" {
+			mu.Lock()
+			times = append(times, time.Now())
+			mu.Unlock()
+		}
+		h.sb.ServeHTTP(w, r)
+	})
+	out := h.sync(source.Options{})
+	mu.Lock()
+	defer mu.Unlock()
+	if out.rep.Ended != "complete" || len(times) != 6 {
+		t.Fatalf("%+v, %d page requests", out.rep, len(times))
+	}
+	for i := 1; i < len(times); i++ {
+		// the limiter spaces the sends by 100 ms; allow 10 ms of arrival jitter
+		if gap := times[i].Sub(times[i-1]); gap < 90*time.Millisecond {
+			t.Errorf("page %d came %s after page %d with rate: 10/s", i+1, gap, i)
+		}
+	}
+}
+
+// TestStopWhenResponse: stop_when may read the response itself.
+func TestStopWhenResponse(t *testing.T) {
+	h := newHarness(t).withSource(`source:
+  request:
+    url: "{{settings.base_url}}/v1/leads?page={{page.number}}&limit=25"
+    headers: { X-API-Key: "{{settings.api_key}}" }
+  records: { json: data.leads }
+  paginate: { type: page }
+  stop_when: response.status == 200 && response.body.data.meta.hasMore == false
+`)
+	out := h.sync(source.Options{})
+	if out.rep.Ended != "complete" || len(out.results) != 132 || h.pageRequests() != 6 {
+		t.Fatalf("%+v, %d results, %d requests", out.rep, len(out.results), h.pageRequests())
 	}
 }
