@@ -1,7 +1,10 @@
 package source
 
 import (
+	"bytes"
+	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +131,27 @@ func TestSourceValidation(t *testing.T) {
 		if _, _, err := steps.ParseRate(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
+	}
+}
+
+// TestStoreDamaged: a damaged state file is refused with a message, not a
+// crash; a locked one says so.
+func TestStoreDamaged(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/bad.db"
+	if err := os.WriteFile(bad, bytes.Repeat([]byte("not a bbolt file "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenStore(bad); err == nil || !strings.Contains(err.Error(), "is damaged") {
+		t.Errorf("damaged: %v", err)
+	}
+	good := dir + "/good.db"
+	s, err := OpenStore(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := OpenStore(good); !errors.Is(err, ErrLocked) {
+		t.Errorf("locked: %v", err)
 	}
 }

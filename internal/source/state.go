@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/plumbhq/plumb/store"
 )
 
 // State is what a state file keeps for one integration's source.
@@ -75,6 +79,21 @@ var ErrLocked = errors.New("the state file is in use by another plumb sync")
 
 // OpenStore opens (creating) the state file at path.
 func OpenStore(path string) (*Store, error) {
+	if _, err := os.Stat(path); err == nil {
+		// bbolt trusts its file and panics or faults on a damaged one:
+		// the store package checks the whole file first
+		b, err := store.OpenBoltWith(path, store.BoltOptions{Timeout: 500 * time.Millisecond})
+		var ce *store.CorruptError
+		switch {
+		case errors.As(err, &ce):
+			return nil, fmt.Errorf("state file %s is damaged (%s); plumb will not use it: move it aside to start over (the next sync then starts from incremental.start)", path, ce.Problem)
+		case err != nil && strings.Contains(err.Error(), "locked by another process"):
+			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+		case err != nil:
+			return nil, fmt.Errorf("state file %s: %w", path, err)
+		}
+		b.Close()
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 500 * time.Millisecond})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
