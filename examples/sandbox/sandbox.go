@@ -11,7 +11,9 @@
 // token revocation at /secure/leads); those cycle, so running the same
 // leads again gives the same results. For tests, a Sandbox from New also
 // counts the /checks/* requests in flight at once and the batches
-// /validate-batch received; they do not change its answers.
+// /validate-batch received; they do not change its answers. Its
+// ActuallyCare-like API (actuallycare.go) keeps its leads and the CRM's
+// contacts per Sandbox, so a sync's writes are seen by the next request.
 //
 // The credentials it accepts are the demo values of the examples'
 // settings.yaml files (exported below). `plumb run --sandbox` starts it on

@@ -433,3 +433,19 @@ func TestStopWhenResponse(t *testing.T) {
 		t.Fatalf("%+v, %d results, %d requests", out.rep, len(out.results), h.pageRequests())
 	}
 }
+
+// TestConcurrency: records of a page run at once and still come in order;
+// the state is saved per page all the same.
+func TestConcurrency(t *testing.T) {
+	h := newHarness(t)
+	out := h.sync(source.Options{Concurrency: 8})
+	if out.rep.Ended != "complete" || len(out.results) != 132 || out.rep.Committed != 6 || h.pageRequests() != 6 {
+		t.Fatalf("%+v, %d results", out.rep, len(out.results))
+	}
+	for i, r := range out.recs {
+		if r.Index != i+1 || r.Page != i/25+1 {
+			t.Fatalf("record %d: %+v", i+1, r)
+		}
+	}
+	h.noDuplicates()
+}
