@@ -61,6 +61,9 @@ type step struct {
 	isSource bool
 	// readsSteps is set when the step reads captures of earlier steps.
 	readsSteps bool
+	// limits and breaker are the step's limits: and breaker: sections.
+	limits  *limitSpec
+	breaker *breakerSpec
 	// reasonReadsAnswer is set when outcome.reason reads captured or
 	// response: then it speaks for any status.
 	reasonReadsAnswer bool
@@ -168,6 +171,7 @@ func (c *compiler) compile() error {
 	if c.in.HTTP != nil {
 		c.plan.tls = c.tls(c.in.HTTP.TLS)
 	}
+	c.plan.limits = compileLimits(c.in.Limits)
 	c.defaultAuth = noAuth
 	if c.in.Auth != nil {
 		c.defaultAuth = c.authSection(c.in.Auth)
@@ -281,6 +285,7 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 		s.appends = append(s.appends, appendField{field: a.Key, path: strings.Split(a.Key, "."), val: v})
 	}
 	s.deadline, s.onError, s.auth, s.redirects, s.maxAttempts = st.Deadline, st.OnError, c.defaultAuth, st.FollowRedirects, st.MaxAttempts
+	s.limits, s.breaker = compileLimits(st.Limits), compileBreaker(st.Breaker)
 	if st.Auth != nil {
 		s.auth = c.authSection(st.Auth)
 	}

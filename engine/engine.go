@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"
@@ -57,6 +59,10 @@ type options struct {
 	observer  func(context.Context, *Exchange)
 	funcs     map[string]any
 	schemes   map[string]AuthScheme
+	metrics   *Metrics
+	// tracerProvider and propagate: WithTracing.
+	tracerProvider trace.TracerProvider
+	propagate      bool
 }
 
 // AuthScheme builds an Authenticator for an auth section whose type is the
@@ -173,6 +179,13 @@ type Plan struct {
 	tls *tlsSpec
 	// source is the compiled source: request, if any.
 	source *step
+	// limits is the integration's limits: section.
+	limits *limitSpec
+	// metrics and tracer record what runners do (nil: nothing).
+	metrics *Metrics
+	tracer  trace.Tracer
+	// propagate sends the trace context to partners (traceparent).
+	propagate bool
 }
 
 // Load reads, checks and compiles the integration file at path. Every
@@ -237,7 +250,11 @@ func compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	p := &Plan{gzipRequests: in.HTTP != nil && in.HTTP.GzipRequests, in: in, client: o.client, transport: o.transport,
-		clock: o.clock, log: o.logger, deadline: in.Deadline, observer: o.observer, schemes: o.schemes}
+		clock: o.clock, log: o.logger, deadline: in.Deadline, observer: o.observer, schemes: o.schemes,
+		metrics: o.metrics, propagate: o.propagate}
+	if o.tracerProvider != nil {
+		p.tracer = o.tracerProvider.Tracer(tracerName)
+	}
 	p.tmpl = template.New(template.WithClock(o.clock.Now), template.WithFuncs(o.funcs))
 	c := &compiler{plan: p, in: in}
 	if err := c.compile(); err != nil {

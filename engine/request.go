@@ -40,6 +40,8 @@ type request struct {
 	// reserved is what the last try's answer holds of the runner's
 	// response memory budget.
 	reserved int64
+	// waited is the time spent waiting for limits: slots.
+	waited time.Duration
 }
 
 // shownURL is the URL as logs and results show it: secrets masked.

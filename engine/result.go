@@ -92,6 +92,11 @@ const (
 	ClassInput Class = "input"
 	// ClassInternal: a bug in plumb, caught so it ends only this lead.
 	ClassInternal Class = "internal"
+	// ClassBreaker: the step's circuit breaker was open; nothing was sent.
+	ClassBreaker Class = "breaker"
+	// ClassLimit: no request slot (limits: rate or max_in_flight) could be
+	// had before the deadline.
+	ClassLimit Class = "limit"
 )
 
 // StepResult is what became of one step.
@@ -120,6 +125,9 @@ type StepResult struct {
 	// Rule is the last retry rule that matched a try: its action and where
 	// it comes from ("retry (default rule)", "fail (rule at f.yaml:12:9)").
 	Rule string `json:"rule,omitempty"`
+	// Waited is the time the step's tries spent waiting for limits: slots
+	// (included in Duration).
+	Waited Duration `json:"waited_ms,omitempty"`
 	// Cache is hit or miss for a step with a response cache.
 	Cache string `json:"cache,omitempty"`
 	// Batch is the id of the batch request that carried this lead.

@@ -17,6 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/plumbhq/plumb/cond"
 	"github.com/plumbhq/plumb/parse"
 )
@@ -34,12 +37,15 @@ func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Re
 		defer cancel()
 	}
 	res = &Result{Lead: normalizeMap(lead), Steps: make([]StepResult, 0, len(p.steps))}
+	ctx, endSpan := p.span(ctx, "plumb.lead", attribute.String("plumb.integration", p.Name()))
 	defer func() {
 		if v := recover(); v != nil {
 			err := fmt.Errorf("internal error (a bug in plumb, please report it): %v", v)
 			res.Outcome, res.Reason, res.Class, res.Err = Error, s.Redact(err.Error()), ClassInternal, err
 			res.Duration = Duration(time.Since(start))
 		}
+		p.metrics.lead(p.Name(), res)
+		endSpan(res.Outcome, res.Class, res.Reason)
 	}()
 	if res.Lead == nil {
 		res.Lead = map[string]any{}
@@ -265,7 +271,10 @@ type verdict struct {
 func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr StepResult) {
 	start := time.Now()
 	sr.Name = st.name
+	ctx, endSpan := p.span(ctx, "plumb.step", attribute.String("plumb.step", st.name))
 	defer func() {
+		defer endSpan(sr.Outcome, sr.Class, sr.Reason)
+		defer p.metrics.step(p.Name(), &sr)
 		if v := recover(); v != nil {
 			err := fmt.Errorf("internal error (a bug in plumb, please report it): %v", v)
 			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, err.Error(), ClassInternal, err
@@ -348,7 +357,21 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 	}
 	if sr.Cache != "hit" {
 		var giveUp bool
-		_, v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
+		if cb := s.breakers[st]; cb != nil {
+			if done, err := cb.Allow(); err != nil {
+				v, giveUp = breakerVerdict(st, err), true
+			} else {
+				_, v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
+				var failed error
+				if v.outcome == Error && v.class != ClassTemplate && v.class != ClassCanceled {
+					failed = errors.New(v.reason) // the partner could not answer
+				}
+				done(failed)
+			}
+		} else {
+			_, v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
+		}
+		sr.Waited = Duration(req.waited)
 		if giveUp && len(st.fallback) > 0 {
 			v = p.fallback(ctx, st, req, key, v, data, s, &sr)
 		} else if v.outcome == Success && key != "" {
@@ -399,6 +422,9 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 		var ex *Exchange
 		resp, ex, err = p.attempt(ctx, st, req, s, attempt)
 		v = p.judge(st, req, resp, err, data)
+		if v.class != ClassLimit {
+			p.metrics.try(p.Name(), st.name, resp.Status, &v)
+		}
 		s.mem.give(req.reserved)
 		req.reserved = 0
 		if ex != nil && st.redacts {
@@ -414,6 +440,7 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 			return resp, v, v.outcome == Error
 		}
 		sr.Rule = r.action + " (" + r.source + ")"
+		p.metrics.retry(p.Name(), st.name, r.action)
 		if ex != nil {
 			ex.Action = sr.Rule
 			p.emit(ctx, ex)
@@ -481,7 +508,15 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 // answer. It is the unit that retry rules repeat. ex is non-nil when the plan
 // has an observer; the caller completes and emits it.
 func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n int) (parse.Response, *Exchange, error) {
+	release, waited, lerr := s.limits(ctx, st)
+	pr.waited += waited
+	if lerr != nil {
+		return parse.Response{}, nil, lerr
+	}
+	defer release()
 	start := time.Now()
+	ctx, endSpan := p.span(ctx, "plumb.try", attribute.String("http.request.method", pr.method),
+		attribute.String("url.full", pr.shownURL()), attribute.Int("plumb.attempt", n))
 	timeout := pr.timeout
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -491,6 +526,14 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n 
 		tctx = httptrace.WithClientTrace(tctx, tr.trace())
 	}
 	resp, err := p.send(tctx, st, pr, s)
+	if p.tracer != nil {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("http.response.status_code", resp.Status))
+		what := Success
+		if err != nil {
+			what = Error
+		}
+		defer endSpan(what, "", fmt.Sprint(err))
+	}
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 		err = &TimeoutError{After: timeout}
 	} else if err != nil && ctx.Err() != nil {
@@ -557,10 +600,11 @@ func (p *Plan) send(ctx context.Context, st *step, pr *request, s *Runner) (pars
 	if st.redirects != "" {
 		ctx = context.WithValue(ctx, redirectKey{}, st.redirects)
 	}
-	req, err := pr.httpRequest(ctx, s.authn(pr.auth) != nil)
+	req, err := pr.httpRequest(ctx, s.authn(pr.auth) != nil || p.propagate)
 	if err != nil {
 		return parse.Response{}, err
 	}
+	p.inject(ctx, req.Header)
 	if err := p.sign(ctx, st, req, pr, s); err != nil {
 		return parse.Response{}, err
 	}
@@ -594,6 +638,8 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 			v.class = ClassTooLarge
 		case errors.As(err, new(*AuthError)):
 			v.class = ClassAuth
+		case errors.As(err, new(*LimitError)):
+			v.class = ClassLimit
 		case isTLSError(err):
 			v.keys, v.class = []string{"tls"}, ClassTLS
 		default:

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/store"
@@ -65,6 +68,10 @@ type Runner struct {
 	// run is shared by every lead of the runner (batches).
 	run *runState
 	mem *memBudget
+	// limits and breakers are shared by every lead of the runner.
+	intLimit   *limiter
+	stepLimits map[*step]*limiter
+	breakers   map[*step]*gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	client      *http.Client
 	tokenClient *http.Client
@@ -100,7 +107,7 @@ func (p *Plan) Bind(cfg Config) (*Runner, error) {
 			rt = p.transport(rt)
 		}
 		r.client = &http.Client{Transport: rt, CheckRedirect: checkRedirect}
-		r.tokenClient = &http.Client{Transport: rt, CheckRedirect: sameOrigin, Timeout: 30 * time.Second}
+		r.tokenClient = &http.Client{Transport: &tokenTransport{next: rt, r: r}, CheckRedirect: sameOrigin, Timeout: 30 * time.Second}
 	}
 	r.store = cfg.Store
 	if r.store == nil {
@@ -113,6 +120,20 @@ func (p *Plan) Bind(cfg Config) (*Runner, error) {
 	if err := p.resolve(r, cfg); err != nil {
 		r.release()
 		return nil, err
+	}
+	r.intLimit = p.limits.limiter()
+	r.stepLimits = map[*step]*limiter{}
+	r.breakers = map[*step]*gobreaker.TwoStepCircuitBreaker[struct{}]{}
+	for _, st := range append(slices.Clip(p.steps), p.source) {
+		if st == nil {
+			continue
+		}
+		if st.limits != nil {
+			r.stepLimits[st] = st.limits.limiter()
+		}
+		if st.breaker != nil {
+			r.breakers[st] = r.breaker(st)
+		}
 	}
 	return r, nil
 }

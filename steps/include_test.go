@@ -75,3 +75,12 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// TestTopLevelRetryRulesAreValidated: a bad rule at the top of the file
+// (or from a fragment) is a load error like a step's.
+func TestTopLevelRetryRulesAreValidated(t *testing.T) {
+	src := "version: 1\nname: x\nretry: [ { on: [nope], action: retry } ]\nsteps:\n  - name: s\n    request: { url: \"http://x\" }\n"
+	if _, err := Parse("f.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), `unknown trigger "nope"`) {
+		t.Fatalf("%v", err)
+	}
+}

@@ -183,6 +183,8 @@ func (in *Integration) validate(errs *ErrorList) {
 		}
 	}
 	in.Auth.validate(errs)
+	validateRules(in.Retry, errs)
+	in.Limits.validate(errs)
 	in.Source.validate(errs)
 	if in.HTTP != nil {
 		in.HTTP.TLS.validate(errs)
@@ -289,6 +291,8 @@ func (st *Step) validate(errs *ErrorList) {
 		errs.Add(st.Pos, choices(onErrors), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
 	}
 	validateRules(st.Retry, errs)
+	st.Limits.validate(errs)
+	st.Breaker.validate(errs)
 	for i, f := range st.Fallback {
 		if f == nil {
 			continue

@@ -34,7 +34,10 @@ type Integration struct {
 	// Retry rules apply to every step after the step's own rules and
 	// before the defaults.
 	Retry []*RetryRule `yaml:"retry"`
-	Steps []*Step      `yaml:"steps,required"`
+	// Limits bound the requests of all the integration's steps together
+	// (a partner's contract), shared by every lead of a runner.
+	Limits *Limits `yaml:"limits"`
+	Steps  []*Step `yaml:"steps,required"`
 	// Source pulls the leads from an API instead of the input (plumb sync).
 	Source *Source `yaml:"source"`
 	// Tests are stored test cases (read by `plumb test`), kept as YAML.
@@ -102,6 +105,11 @@ type Step struct {
 	// rules say, the first included: 1 sends it once (no retry, no
 	// re-authentication).
 	MaxAttempts int `yaml:"max_attempts"`
+	// Limits bound this step's requests (on top of the integration's).
+	Limits *Limits `yaml:"limits"`
+	// Breaker fails the step fast, straight to its fallback chain, after
+	// consecutive errors, until a cool-down has passed.
+	Breaker *Breaker `yaml:"breaker"`
 	// FollowRedirects is same_origin (default: follow redirects to the
 	// same scheme, host and port only), none (a 3xx is the answer) or any
 	// (follow anywhere; on a host change every header but a few safe ones
@@ -436,4 +444,28 @@ type TLS struct {
 	// every runner bound with it logs a warning.
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 	Pos                Pos  `yaml:"-"`
+}
+
+// Limits are client-side limits on requests: a rate (with a burst) and a
+// cap on requests in flight. Waiting for a slot respects the step's
+// deadline and the caller's context.
+type Limits struct {
+	// Rate is requests per second, minute or hour: "10/s", "600/m", "0.5/s".
+	Rate string `yaml:"rate"`
+	// Burst is how many requests may go at once when the rate allows
+	// (default 1).
+	Burst int `yaml:"burst"`
+	// MaxInFlight caps the requests waiting for an answer at once.
+	MaxInFlight int `yaml:"max_in_flight"`
+	Pos         Pos `yaml:"-"`
+}
+
+// Breaker is a circuit breaker: after Failures consecutive errors (default
+// 5) the step fails fast for Cooldown (default 30s) — no request is sent,
+// the fallback chain answers — then one probe request is let through: a
+// success closes the breaker, an error opens it again.
+type Breaker struct {
+	Failures int           `yaml:"failures"`
+	Cooldown time.Duration `yaml:"cooldown"`
+	Pos      Pos           `yaml:"-"`
 }

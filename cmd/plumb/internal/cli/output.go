@@ -217,20 +217,53 @@ type summary struct {
 	malformed int
 	counts    map[engine.Outcome]int
 	latency   histogram
+	// errors by class, tries beyond the first, fallback links used, and
+	// latency per step (in the order steps first appear)
+	classes   map[engine.Class]int
+	timeouts  int
+	retries   int
+	fallbacks map[string]int
+	stepNames []string
+	steps     map[string]*histogram
 }
 
 func newSummary() *summary {
-	return &summary{start: time.Now(), counts: map[engine.Outcome]int{}}
+	return &summary{start: time.Now(), counts: map[engine.Outcome]int{}, classes: map[engine.Class]int{},
+		fallbacks: map[string]int{}, steps: map[string]*histogram{}}
 }
 
 func (s *summary) add(it item, r *engine.Result) {
 	s.total++
 	s.counts[r.Outcome]++
+	if r.Outcome == engine.Error && r.Class != "" {
+		s.classes[r.Class]++
+	}
 	if it.err != nil {
 		s.malformed++
 		return
 	}
 	s.latency.add(time.Duration(r.Duration))
+	for _, st := range r.Steps {
+		if st.Attempts > 1 {
+			s.retries += st.Attempts - 1
+		}
+		if st.Class == engine.ClassTimeout {
+			s.timeouts++
+		}
+		if st.Fallback != "" {
+			s.fallbacks[st.Fallback]++
+		}
+		if st.Outcome == engine.Skip {
+			continue
+		}
+		h := s.steps[st.Name]
+		if h == nil {
+			h = &histogram{}
+			s.steps[st.Name] = h
+			s.stepNames = append(s.stepNames, st.Name)
+		}
+		h.add(time.Duration(st.Duration))
+	}
 }
 
 // write prints two lines: counts, then latency percentiles of the leads
@@ -252,6 +285,27 @@ func (s *summary) write(w io.Writer) {
 	if s.latency.n > 0 {
 		fmt.Fprintf(w, "latency: p50 %s, p95 %s, p99 %s\n",
 			fmtDur(s.latency.quantile(0.50)), fmtDur(s.latency.quantile(0.95)), fmtDur(s.latency.quantile(0.99)))
+	}
+	if len(s.classes) > 0 && s.total > 0 {
+		var parts []string
+		for _, c := range slices.Sorted(maps.Keys(s.classes)) {
+			parts = append(parts, fmt.Sprintf("%s %d (%.1f%%)", c, s.classes[c], 100*float64(s.classes[c])/float64(s.total)))
+		}
+		fmt.Fprintf(w, "errors by class: %s\n", strings.Join(parts, ", "))
+	}
+	if s.retries > 0 || s.timeouts > 0 || len(s.fallbacks) > 0 {
+		line := fmt.Sprintf("retries: %d, timeouts: %d", s.retries, s.timeouts)
+		for _, f := range slices.Sorted(maps.Keys(s.fallbacks)) {
+			line += fmt.Sprintf(", fallback %s: %d", f, s.fallbacks[f])
+		}
+		fmt.Fprintln(w, line)
+	}
+	if len(s.stepNames) > 1 {
+		for _, name := range s.stepNames {
+			h := s.steps[name]
+			fmt.Fprintf(w, "  step %s: p50 %s, p95 %s, p99 %s\n", name,
+				fmtDur(h.quantile(0.50)), fmtDur(h.quantile(0.95)), fmtDur(h.quantile(0.99)))
+		}
 	}
 }
 

@@ -66,6 +66,7 @@ type runFlags struct {
 	output      string
 	verbose     verbosity
 	dryRun      bool
+	metricsAddr string
 }
 
 func runCmd(ctx context.Context, s *stdio, args []string) int {
@@ -74,6 +75,7 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.StringVar(&f.lead, "lead", "", "run one lead: a JSON object in `FILE` (- for stdin)")
 	fs.StringVar(&f.leads, "leads", "", "run every lead of `FILE`, NDJSON or CSV (- for stdin)")
 	fs.StringVar(&f.leadsFormat, "leads-format", "auto", "format of --leads: auto (.csv is CSV, else NDJSON), ndjson or csv")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics during the run")
 	f.settingsFlags.register(fs)
 	f.storeFlags.register(fs)
 	fs.IntVar(&f.concurrency, "concurrency", 1, "run up to `N` leads at once (at least the largest batch: size of the integration)")
@@ -104,6 +106,15 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	setup := &planSetup{s: s, cmd: "run", file: file}
 	defer setup.close()
 	opts, warns := f.verbose.options(s.stderr)
+	if f.metricsAddr != "" {
+		m, stop, err := serveMetrics(s, f.metricsAddr)
+		if err != nil {
+			s.errorf("run: --metrics-addr: %v", err)
+			return ExitUsage
+		}
+		defer stop()
+		opts = append(opts, engine.WithMetrics(m))
+	}
 	if !setup.load(&f.storeFlags, opts...) || !setup.resolve(&f.settingsFlags) {
 		return ExitUsage
 	}
