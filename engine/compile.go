@@ -208,7 +208,7 @@ func (c *compiler) compile() error {
 			c.errs.Add(src.Pos, "e.g. request: { url: \"{{settings.base_url}}/v1/leads?page={{page.number}}\" }", "source: needs a request")
 		} else {
 			c.plan.source = c.step(-1, &src.Step) // stage -1: the source
-			c.cond(src.StopWhen, scopeAnswer) // checked at load; internal/source evaluates it
+			c.cond(src.StopWhen, scopeAnswer)     // checked at load; internal/source evaluates it
 		}
 	}
 	return c.errs.Err()
