@@ -40,57 +40,57 @@ var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 func newMetrics(q func() *queue.Queue) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.leads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_leads_total",
+		Name: "plumb_serve_leads_total",
 		Help: "Leads that finished a flow, by integration, mode (sync: POST /run, async: the queue), outcome and error/failure class.",
 	}, []string{"integration", "mode", "outcome", "class"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "plumb_lead_duration_seconds",
+		Name:    "plumb_serve_lead_duration_seconds",
 		Help:    "Time a lead spent in its flow, by integration and mode.",
 		Buckets: latencyBuckets,
 	}, []string{"integration", "mode"})
 	m.running = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "plumb_leads_running",
+		Name: "plumb_serve_leads_running",
 		Help: "Leads running now, by integration.",
 	}, []string{"integration"})
 	m.accepted = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_leads_accepted_total",
+		Name: "plumb_serve_leads_accepted_total",
 		Help: "Leads stored in the queue by POST /leads (duplicates not counted).",
 	}, []string{"integration"})
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_http_requests_total",
+		Name: "plumb_serve_http_requests_total",
 		Help: "API requests, by route pattern and status code.",
 	}, []string{"route", "code"})
 	m.authFail = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "plumb_api_auth_failures_total",
+		Name: "plumb_serve_auth_failures_total",
 		Help: "API requests refused for a missing or wrong bearer token.",
 	})
 	m.loadErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_integration_load_errors_total",
+		Name: "plumb_serve_load_errors_total",
 		Help: "Loads (start or reload) of an integration file that failed.",
 	}, []string{"file"})
 	m.up = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "plumb_integration_up",
+		Name: "plumb_serve_integration_up",
 		Help: "1 when the integration file's current version loaded, 0.5 when an older version runs because the file does not load, 0 when none runs.",
 	}, []string{"integration", "file"})
 	m.steps = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_step_total",
+		Name: "plumb_serve_step_results_total",
 		Help: "Steps that ran, by integration, step, outcome and class (timeout, auth, status, connection…).",
 	}, []string{"integration", "step", "outcome", "class"})
 	m.stepTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "plumb_step_duration_seconds",
+		Name:    "plumb_serve_step_duration_seconds",
 		Help:    "Time a step took, retries and fallbacks included.",
 		Buckets: latencyBuckets,
 	}, []string{"integration", "step"})
 	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_step_retries_total",
+		Name: "plumb_serve_step_retries_total",
 		Help: "Tries of a step beyond its first.",
 	}, []string{"integration", "step"})
 	m.statuses = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_step_responses_total",
+		Name: "plumb_serve_step_responses_total",
 		Help: "HTTP status class (2xx, 3xx, 4xx, 5xx) of each step's final answer.",
 	}, []string{"integration", "step", "code"})
 	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_step_fallbacks_total",
+		Name: "plumb_serve_step_fallbacks_total",
 		Help: "Steps answered by a fallback link (request, cache, defaults, skip).",
 	}, []string{"integration", "step", "link"})
 	m.reg.MustRegister(m.steps, m.stepTime, m.retries, m.statuses, m.fallbacks)

@@ -364,7 +364,10 @@ func (s *Server) ready() (bool, string) {
 	return true, ""
 }
 
-// engineOptions are Load options every plan gets.
+// engineOptions are Load options every plan gets. The engine's own
+// metrics (engine.NewMetrics, registered in s.metrics.reg and passed with
+// engine.WithMetrics) belong here; the service's are named plumb_serve_*
+// so the two never collide.
 func (s *Server) engineOptions() []engine.Option { return nil }
 
 // atLeast passes on records of at least min: the queue and its embedded

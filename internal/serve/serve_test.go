@@ -370,7 +370,7 @@ func TestAuthAndRequestErrors(t *testing.T) {
 		t.Fatalf("retry: %d %s", code, b)
 	}
 	mf := scrape(t, c)
-	if got := value(mf, "plumb_api_auth_failures_total", nil); got != 4 {
+	if got := value(mf, "plumb_serve_auth_failures_total", nil); got != 4 {
 		t.Errorf("auth failures = %v, want 4", got)
 	}
 	_ = s
@@ -463,23 +463,23 @@ func TestMetricsCounts(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"plumb_leads_total", map[string]string{"integration": "partner", "mode": "sync", "outcome": "success"}, n - 3},
-		{"plumb_leads_total", map[string]string{"integration": "partner", "mode": "sync", "outcome": "failure", "class": "rejected"}, 3},
-		{"plumb_leads_total", map[string]string{"integration": "partner", "mode": "async", "outcome": "success"}, n},
-		{"plumb_lead_duration_seconds", map[string]string{"integration": "partner", "mode": "sync"}, n},
-		{"plumb_lead_duration_seconds", map[string]string{"integration": "partner", "mode": "async"}, n},
-		{"plumb_leads_accepted_total", map[string]string{"integration": "partner"}, n},
-		{"plumb_http_requests_total", map[string]string{"route": "/v1/integrations/{name}/run", "code": "200"}, n - 3},
-		{"plumb_http_requests_total", map[string]string{"route": "/v1/integrations/{name}/run", "code": "422"}, 3},
-		{"plumb_http_requests_total", map[string]string{"route": "/v1/integrations/{name}/leads", "code": "202"}, 1},
-		{"plumb_integration_up", map[string]string{"integration": "partner"}, 1},
+		{"plumb_serve_leads_total", map[string]string{"integration": "partner", "mode": "sync", "outcome": "success"}, n - 3},
+		{"plumb_serve_leads_total", map[string]string{"integration": "partner", "mode": "sync", "outcome": "failure", "class": "rejected"}, 3},
+		{"plumb_serve_leads_total", map[string]string{"integration": "partner", "mode": "async", "outcome": "success"}, n},
+		{"plumb_serve_lead_duration_seconds", map[string]string{"integration": "partner", "mode": "sync"}, n},
+		{"plumb_serve_lead_duration_seconds", map[string]string{"integration": "partner", "mode": "async"}, n},
+		{"plumb_serve_leads_accepted_total", map[string]string{"integration": "partner"}, n},
+		{"plumb_serve_http_requests_total", map[string]string{"route": "/v1/integrations/{name}/run", "code": "200"}, n - 3},
+		{"plumb_serve_http_requests_total", map[string]string{"route": "/v1/integrations/{name}/run", "code": "422"}, 3},
+		{"plumb_serve_http_requests_total", map[string]string{"route": "/v1/integrations/{name}/leads", "code": "202"}, 1},
+		{"plumb_serve_integration_up", map[string]string{"integration": "partner"}, 1},
 		{"plumb_queue_up", nil, 1},
 		{"plumb_queue_dead", nil, 0},
-		{"plumb_leads_running", map[string]string{"integration": "partner"}, 0},
-		{"plumb_step_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "success"}, 2*n - 3},
-		{"plumb_step_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "failure"}, 3},
-		{"plumb_step_responses_total", map[string]string{"integration": "partner", "step": "submit", "code": "2xx"}, 2 * n},
-		{"plumb_step_duration_seconds", map[string]string{"integration": "partner", "step": "submit"}, 2 * n},
+		{"plumb_serve_leads_running", map[string]string{"integration": "partner"}, 0},
+		{"plumb_serve_step_results_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "success"}, 2*n - 3},
+		{"plumb_serve_step_results_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "failure"}, 3},
+		{"plumb_serve_step_responses_total", map[string]string{"integration": "partner", "step": "submit", "code": "2xx"}, 2 * n},
+		{"plumb_serve_step_duration_seconds", map[string]string{"integration": "partner", "step": "submit"}, 2 * n},
 	}
 	for _, ch := range checks {
 		if got := value(mf, ch.name, ch.labels); got != ch.want {
