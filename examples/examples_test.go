@@ -143,7 +143,7 @@ var details = map[string]detail{
 			{line: 8, step: "firmographics", outcome: success, fallback: "defaults",
 				lead: map[string]any{"firm.name": "Stark Industries", "firm.industry": "unknown", "manual_review": true, "crm.status": "queued_for_review"}},
 			{line: 9, step: "firmographics", outcome: skip, fallback: "skip", reason: "enrichment unavailable for max.payne@wayne.example"},
-			{line: 9, step: "social", outcome: engine.Error, attempts: 2, reason: "social profiles are down"},
+			{line: 9, step: "social", outcome: engine.Error, attempts: 0, reason: "circuit breaker open after 3 consecutive errors"}, // leads 1-8 errored it
 			{line: 9, step: "deliver", outcome: success, lead: map[string]any{"crm.status": "accepted"}},
 		},
 		[]string{"social"}},
