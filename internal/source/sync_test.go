@@ -384,8 +384,8 @@ func TestPageError(t *testing.T) {
 	}
 }
 
-// TestRate: rate: 20/s spaces page requests at least 50 ms apart, as the
-// partner sees them (a lower bound only).
+// TestRate: rate: 10/s spaces page requests 100 ms apart, as the partner
+// sees them (a lower bound only).
 func TestRate(t *testing.T) {
 	h := newHarness(t)
 	b, _ := os.ReadFile(example)
@@ -410,11 +410,10 @@ func TestRate(t *testing.T) {
 	if out.rep.Ended != "complete" || len(times) != 6 {
 		t.Fatalf("%+v, %d page requests", out.rep, len(times))
 	}
-	for i := 1; i < len(times); i++ {
-		// the limiter spaces the sends by 100 ms; allow 10 ms of arrival jitter
-		if gap := times[i].Sub(times[i-1]); gap < 90*time.Millisecond {
-			t.Errorf("page %d came %s after page %d with rate: 10/s", i+1, gap, i)
-		}
+	// the limiter spaces the sends by 100 ms: 5 gaps take at least 500 ms
+	// (arrival jitter moves single gaps, not the span; 40 ms allowed)
+	if span := times[len(times)-1].Sub(times[0]); span < 460*time.Millisecond {
+		t.Errorf("6 page requests with rate: 10/s spanned %s", span)
 	}
 }
 
