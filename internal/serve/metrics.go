@@ -32,13 +32,18 @@ type metrics struct {
 	retries   *prometheus.CounterVec   // integration, step
 	statuses  *prometheus.CounterVec   // integration, step, code (2xx…5xx)
 	fallbacks *prometheus.CounterVec   // integration, step, link
+
+	// engine counts per try: token fetches, timeouts, auth refusals,
+	// breaker states, limiter waits (plumb_* without serve_)
+	engine *engine.Metrics
 }
 
 // latencyBuckets span a fast partner (1 ms) to a flow deadline (minutes).
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
 func newMetrics(q func() *queue.Queue) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+	m := &metrics{reg: prometheus.NewRegistry(), engine: engine.NewMetrics()}
+	m.reg.MustRegister(m.engine)
 	m.leads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "plumb_serve_leads_total",
 		Help: "Leads that finished a flow, by integration, mode (sync: POST /run, async: the queue), outcome and error/failure class.",

@@ -368,7 +368,9 @@ func (s *Server) ready() (bool, string) {
 // metrics (engine.NewMetrics, registered in s.metrics.reg and passed with
 // engine.WithMetrics) belong here; the service's are named plumb_serve_*
 // so the two never collide.
-func (s *Server) engineOptions() []engine.Option { return nil }
+func (s *Server) engineOptions() []engine.Option {
+	return []engine.Option{engine.WithMetrics(s.metrics.engine)}
+}
 
 // atLeast passes on records of at least min: the queue and its embedded
 // server are chatty at info level.
