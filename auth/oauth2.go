@@ -211,15 +211,23 @@ func (a *oauthAuth) Reauth(ctx context.Context, failed *http.Request) error {
 	if err := a.loadLocked(); err != nil {
 		return err
 	}
+	unlock, err := a.lockShared(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := a.reloadShared(rejected); err != nil {
+		return err
+	}
 	a.mu.Lock()
 	cur := a.cur
 	if cur != nil && rejected != "" && cur.AccessToken != rejected {
 		a.mu.Unlock()
-		return nil // someone else already got a new one
+		return nil // someone else (here or in the cluster) already got a new one
 	}
 	a.stale = true
 	a.mu.Unlock()
-	_, err := a.renewLocked(ctx, cur)
+	_, err = a.renewLocked(ctx, cur)
 	return err
 }
 
@@ -265,6 +273,17 @@ func (a *oauthAuth) token(ctx context.Context) (*oauth2.Token, error) {
 	if t := a.valid(); t != nil {
 		return t, nil
 	}
+	unlock, err := a.lockShared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := a.reloadShared(""); err != nil {
+		return nil, err
+	}
+	if t := a.valid(); t != nil {
+		return t, nil // another process of the cluster renewed it
+	}
 	a.mu.Lock()
 	cur := a.cur
 	a.mu.Unlock()
@@ -272,6 +291,44 @@ func (a *oauthAuth) token(ctx context.Context) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("auth: %w: %s", ErrNotLoggedIn, a.hint)
 	}
 	return a.renewLocked(ctx, cur)
+}
+
+// lockShared takes the cluster-wide renewal lock of a SharedTokenStore
+// (nothing to do for other stores).
+func (a *oauthAuth) lockShared(ctx context.Context) (func(), error) {
+	ss, ok := a.store.(SharedTokenStore)
+	if !ok {
+		return func() {}, nil
+	}
+	unlock, err := ss.Lock(ctx, a.storeKey)
+	if err != nil {
+		return nil, fmt.Errorf("auth: oauth2: taking the token lock: %w", err)
+	}
+	return unlock, nil
+}
+
+// reloadShared reads a SharedTokenStore again (another process may have
+// renewed the token) and adopts what it holds unless it is the token the
+// API just rejected. Called with sem held.
+func (a *oauthAuth) reloadShared(rejected string) error {
+	if _, ok := a.store.(SharedTokenStore); !ok {
+		return nil
+	}
+	t, err := a.store.Load(a.storeKey)
+	if err != nil || t == nil || t.AccessToken == "" || (rejected != "" && t.AccessToken == rejected) {
+		return err
+	}
+	var refreshAt time.Time
+	if !t.Expiry.IsZero() {
+		refreshAt = t.Expiry.Add(-defaultEarlyRefresh)
+	}
+	a.mu.Lock()
+	if a.cur == nil || a.cur.AccessToken != t.AccessToken {
+		a.cur, a.refreshAt, a.stale = t, refreshAt, false
+	}
+	a.loaded = true
+	a.mu.Unlock()
+	return nil
 }
 
 // loadLocked reads the stored token once, if there is a store. Called

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,19 @@ type TokenStore interface {
 	// Delete removes the token under key; deleting an absent key is not an
 	// error.
 	Delete(key string) error
+}
+
+// SharedTokenStore is a TokenStore several processes use at once (the
+// instances of a cluster). An oauth2 authenticator over one re-reads the
+// store before renewing a token — another instance may have renewed it —
+// and renews under the store's lock, so the whole cluster fetches about one
+// token per expiry window; a token the API rejects (401) anywhere is
+// replaced once, and the others pick the new one up from the store.
+type SharedTokenStore interface {
+	TokenStore
+	// Lock holds key's renewal lock until unlock is called (a store with
+	// leases may also let it expire). It honours ctx while waiting.
+	Lock(ctx context.Context, key string) (unlock func(), err error)
 }
 
 // StoreKey is the identity under which the tokens of cfg are stored: a

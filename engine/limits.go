@@ -16,8 +16,17 @@ import (
 // a cap on requests in flight. A Runner makes its own, so every lead of the
 // runner shares them.
 type limiter struct {
-	rate  *rate.Limiter
+	rate  RateLimiter
 	slots chan struct{}
+}
+
+// RateLimiter is a rate budget a try waits on. The default is a token
+// bucket in memory (golang.org/x/time/rate); Config.RateLimiter replaces
+// it, e.g. with one a cluster shares.
+type RateLimiter interface {
+	// Wait blocks until a request may go, or returns an error when ctx
+	// ends first or its deadline would pass before then.
+	Wait(ctx context.Context) error
 }
 
 // limitSpec is a limits: section as compiled; a runner makes limiters from
@@ -41,12 +50,15 @@ func compileLimits(l *steps.Limits) *limitSpec {
 	return spec
 }
 
-func (s *limitSpec) limiter() *limiter {
+func (s *limitSpec) limiter(name string, shared func(string, float64, int) RateLimiter) *limiter {
 	if s == nil {
 		return nil
 	}
 	l := &limiter{}
-	if s.perSecond > 0 {
+	switch {
+	case s.perSecond > 0 && shared != nil:
+		l.rate = shared(name, s.perSecond, s.burst)
+	case s.perSecond > 0:
 		l.rate = rate.NewLimiter(rate.Limit(s.perSecond), s.burst)
 	}
 	if s.inFlight > 0 {

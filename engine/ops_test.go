@@ -286,3 +286,42 @@ func TestSpansHaveTheRightShape(t *testing.T) {
 		}
 	}
 }
+
+// countingLimiter is a RateLimiter a test controls: every Wait is counted
+// and lets the request go.
+type countingLimiter struct {
+	name  string
+	waits atomic.Int32
+}
+
+func (c *countingLimiter) Wait(context.Context) error { c.waits.Add(1); return nil }
+
+// TestSharedRateLimiter: Config.RateLimiter supplies the rate budgets, by
+// name, so a cluster can share one.
+func TestSharedRateLimiter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{}`) }))
+	defer srv.Close()
+	src := "version: 1\nname: ops\nsettings: { base_url: {} }\nlimits: { rate: 5/s }\nsteps:\n  - name: s\n    limits: { rate: 600/m, burst: 3 }\n    request: { url: \"{{settings.base_url}}/x\" }\n"
+	p, err := Parse("ops.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := map[string]*countingLimiter{}
+	var mu sync.Mutex
+	r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL}, RateLimiter: func(name string, perSecond float64, burst int) RateLimiter {
+		mu.Lock()
+		defer mu.Unlock()
+		l := &countingLimiter{name: fmt.Sprintf("%s %.0f/s burst %d", name, perSecond, burst)}
+		made[name] = l
+		return l
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	runMany(t, r, 7, 3)
+	if len(made) != 2 || made["ops"].waits.Load() != 7 || made["ops/s"].waits.Load() != 7 ||
+		made["ops"].name != "ops 5/s burst 1" || made["ops/s"].name != "ops/s 10/s burst 3" {
+		t.Fatalf("limiters %v", made)
+	}
+}

@@ -42,6 +42,12 @@ type Config struct {
 	// (its tokens come from a login), client_credentials may use one so a
 	// token outlives the runner.
 	Tokens auth.TokenStore
+	// RateLimiter, when set, makes the rate budgets of limits: sections
+	// (not their in-flight caps): name is the integration's name, or
+	// "integration/step" for a step's limits. plumb serve in a cluster
+	// passes budgets shared by every instance. Default: a token bucket in
+	// memory per runner.
+	RateLimiter func(name string, perSecond float64, burst int) RateLimiter
 	// MaxResponseMemory bounds the response bytes the runner holds at
 	// once, across all its leads (default DefaultResponseMemory). An answer
 	// that does not fit is an error of class too_large; max_bytes still
@@ -121,7 +127,7 @@ func (p *Plan) Bind(cfg Config) (*Runner, error) {
 		r.release()
 		return nil, err
 	}
-	r.intLimit = p.limits.limiter()
+	r.intLimit = p.limits.limiter(p.Name(), cfg.RateLimiter)
 	r.stepLimits = map[*step]*limiter{}
 	r.breakers = map[*step]*gobreaker.TwoStepCircuitBreaker[struct{}]{}
 	for _, st := range append(slices.Clip(p.steps), p.source) {
@@ -129,7 +135,7 @@ func (p *Plan) Bind(cfg Config) (*Runner, error) {
 			continue
 		}
 		if st.limits != nil {
-			r.stepLimits[st] = st.limits.limiter()
+			r.stepLimits[st] = st.limits.limiter(p.Name()+"/"+st.name, cfg.RateLimiter)
 		}
 		if st.breaker != nil {
 			r.breakers[st] = r.breaker(st)
