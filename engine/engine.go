@@ -1,11 +1,31 @@
-// Package engine runs integrations: it compiles a loaded integration file
-// into a Plan once, then runs the plan for any number of leads, concurrently.
+// Package engine runs integrations: YAML files that say how to call a
+// partner's HTTP API for a lead, read the answer and decide an outcome.
 //
+// The life of an integration in a program:
+//
+//	plan, err := engine.Load("integration.yaml")            // compiled once; err lists every problem as file:line:col
+//	r, err := plan.Bind(engine.Config{Values: v, LookupEnv: os.LookupEnv})
+//	defer r.Close()                                          // waits for running leads, flushes batches, releases connections
+//	res := r.Run(ctx, lead)                                  // one lead; never fails, never hangs
+//	for i, res := range r.RunAll(ctx, engine.Leads(leads), engine.RunAllOptions{Concurrency: 32}) { … }
+//
+// A Plan is immutable and shared. A Runner is a plan bound to its settings:
+// it owns the credentials and token caches, the batches being collected,
+// the answer store, limits and circuit breakers, and an HTTP transport; it
+// is safe for concurrent use and meant to live as long as the settings do.
 // Per lead, each step renders its request from the lead, the settings and
-// the captures of earlier steps, sends it with the plan's shared HTTP client,
-// reads the answer, captures values, decides an outcome (success, failure,
-// error, skip) and appends fields to the lead. Run never fails and never
-// hangs: every try has a timeout and every lead leaves with a Result.
+// the captures of earlier steps, sends it (with retries, timeouts and
+// fallbacks), reads the answer, captures values, decides an outcome
+// (success, failure, error, skip) and appends fields to the lead. Every
+// Result carries a machine-readable Class for failures and errors, and
+// secrets are masked in every result, log and observed exchange.
+//
+// Options given to Load (WithObserver, WithTransport, WithHTTPClient,
+// WithFuncs, WithAuthScheme, WithMetrics, WithTracing, WithClock,
+// WithLogger) apply to every runner of the plan; Config given to Bind
+// holds what belongs to one runner. Runner.DryRun renders requests without
+// sending them; Runner.RunStep runs one step; Runner.FetchPage drives a
+// source: section (plumb sync).
 package engine
 
 import (
