@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/plumbhq/plumb/cond"
+	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"

@@ -20,7 +20,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/plumbhq/plumb/cond"
+	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/parse"
 )
 

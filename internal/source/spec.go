@@ -23,7 +23,7 @@ import (
 	"github.com/tidwall/gjson"
 	"golang.org/x/time/rate"
 
-	"github.com/plumbhq/plumb/cond"
+	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
 )
