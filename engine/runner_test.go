@@ -1273,7 +1273,7 @@ func TestFailureClasses(t *testing.T) {
 		}
 	})
 	mux.HandleFunc("/500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) })
-	mux.HandleFunc("/401", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "who are you", 401) })
+	mux.HandleFunc("/401", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "who are you", http.StatusUnauthorized) })
 	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(401)
