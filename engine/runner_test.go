@@ -1712,3 +1712,111 @@ func TestCloseSendsPendingBatch(t *testing.T) {
 	mu.Unlock()
 	goleak.VerifyNone(t, ignore)
 }
+
+// manualClock stands still until the test advances it; Sleep waits for
+// that (or ctx).
+type manualClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []manualWaiter
+}
+
+type manualWaiter struct {
+	until time.Time
+	done  chan struct{}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	w := manualWaiter{until: c.now.Add(d), done: make(chan struct{})}
+	c.waiters = append(c.waiters, w)
+	c.mu.Unlock()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if !w.until.After(c.now) {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
+}
+
+// TestBatchesCollectAfterRunAll: a RunAll that has ended leaves its runner
+// collecting batches as before: a lead run afterwards with Run (a service
+// serving single leads and bulk requests with one runner) waits in its
+// batch for more leads until the batch's wait is over, instead of being
+// sent alone at once.
+func TestBatchesCollectAfterRunAll(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ IDs []string }
+		json.NewDecoder(r.Body).Decode(&in)
+		mu.Lock()
+		sizes = append(sizes, len(in.IDs))
+		mu.Unlock()
+		out := make([]string, len(in.IDs))
+		for k, id := range in.IDs {
+			out[k] = fmt.Sprintf(`{"id": %q, "ok": true}`, id)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"results": [%s]}`, strings.Join(out, ","))
+	}))
+	defer srv.Close()
+	batches := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(sizes)
+	}
+	clock := &manualClock{now: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}
+	r := mustBind(t, mustParse(t, batchPlan, engine.WithClock(clock)), map[string]any{"base_url": srv.URL})
+	ctx := watchdog(t)
+	for _, res := range collect(t, r.RunAll(ctx, engine.Leads([]map[string]any{{"id": "a"}, {"id": "b"}}), engine.RunAllOptions{})) {
+		want(t, res, engine.Success)
+	}
+	if got := batches(); !slices.Equal(got, []int{2}) {
+		t.Fatalf("RunAll sent batches %v, want one of 2", got)
+	}
+
+	resc := make(chan *engine.Result, 1)
+	go func() { resc <- r.Run(ctx, map[string]any{"id": "c"}) }()
+	// the lead has joined its batch (white box: the engine's batch wait)
+	for parkedIn("engine.(*Plan).runBatched") < 1 && ctx.Err() == nil {
+		runtime.Gosched()
+	}
+	// nothing may be sent before the wait is over; a batch sent at once
+	// (the failure) would reach the partner within this window
+	select {
+	case res := <-resc:
+		t.Fatalf("a lead run after RunAll was sent alone at once (batches %v): %s %q", batches(), res.Outcome, res.Reason)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if got := batches(); !slices.Equal(got, []int{2}) {
+		t.Fatalf("batches %v before the wait was over", got)
+	}
+	clock.Advance(time.Hour)
+	res := <-resc
+	want(t, res, engine.Success)
+	if got := batches(); !slices.Equal(got, []int{2, 1}) {
+		t.Fatalf("batches %v, want 2 then 1 after the wait", got)
+	}
+}
