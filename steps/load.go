@@ -186,6 +186,7 @@ func (in *Integration) validate(errs *ErrorList) {
 	validateRules(in.Retry, errs)
 	in.Limits.validate(errs)
 	in.Source.validate(errs)
+	in.Webhook.validate(in, errs)
 	if in.HTTP != nil {
 		in.HTTP.TLS.validate(errs)
 	}

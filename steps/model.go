@@ -40,6 +40,9 @@ type Integration struct {
 	Steps  []*Step `yaml:"steps,required"`
 	// Source pulls the leads from an API instead of the input (plumb sync).
 	Source *Source `yaml:"source"`
+	// Webhook receives signed deliveries (plumb serve); each event runs
+	// through the steps as the lead.
+	Webhook *Webhook `yaml:"webhook"`
 	// Tests are stored test cases (read by `plumb test`), kept as YAML.
 	Tests *Value `yaml:"tests"`
 	Pos   Pos    `yaml:"-"`

@@ -1,0 +1,312 @@
+package webhook
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/plumbhq/plumb/template"
+)
+
+// Receiver defaults.
+const (
+	// DefaultMaxBytes bounds a delivery's body when HookConfig.MaxBytes is 0.
+	DefaultMaxBytes = 1 << 20
+	// DefaultWindow is how long a dedupe key is remembered when
+	// HookConfig.Window is 0.
+	DefaultWindow = 24 * time.Hour
+	// JobPrefix starts the queue job id of every accepted delivery, so the
+	// service's workers tell events from leads. Queue-generated ids never
+	// contain "_".
+	JobPrefix = "wh_"
+)
+
+// Reasons a delivery is refused before or after its signature is checked,
+// besides the verification errors (ErrMissingSignature, ErrBadSignature,
+// ErrStale: 401). Test them with errors.Is; [Status] maps them to HTTP.
+var (
+	// ErrTooLarge: the body exceeds the hook's max_bytes (413).
+	ErrTooLarge = errors.New("webhook: body too large")
+	// ErrContentType: the body is not declared as JSON (415).
+	ErrContentType = errors.New("webhook: unsupported content type")
+	// ErrInvalidBody: the body is signed correctly but is not one JSON
+	// object (400).
+	ErrInvalidBody = errors.New("webhook: the body is not a JSON object")
+)
+
+// Status is the HTTP status a receiver answers a refused delivery with:
+// 401 for verification errors, 413, 415 and 400 for the receiver's own,
+// 500 for anything else (nil: 200).
+func Status(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrContentType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrInvalidBody):
+		return http.StatusBadRequest
+	}
+	return HTTPStatus(err)
+}
+
+// Code is the stable error code of a refused delivery, for answers and
+// metrics: missing_signature, bad_signature, stale, body_too_large,
+// unsupported_media_type, invalid_json or internal.
+func Code(err error) string {
+	switch {
+	case errors.Is(err, ErrMissingSignature):
+		return "missing_signature"
+	case errors.Is(err, ErrBadSignature):
+		return "bad_signature"
+	case errors.Is(err, ErrStale):
+		return "stale"
+	case errors.Is(err, ErrTooLarge):
+		return "body_too_large"
+	case errors.Is(err, ErrContentType):
+		return "unsupported_media_type"
+	case errors.Is(err, ErrInvalidBody):
+		return "invalid_json"
+	}
+	return "internal"
+}
+
+// HookConfig is one integration's receiver, from its webhook: section.
+type HookConfig struct {
+	// Integration names the hook; it scopes dedupe keys.
+	Integration string
+	// Verify is the signature scheme with the secrets resolved.
+	Verify Config
+	// DedupeKey is a template over lead (the event) and settings; empty:
+	// the scheme's event id ([Event.Key]), or for actuallycare the body's
+	// event and timestamp.
+	DedupeKey string
+	// Window is how long keys are remembered (0: DefaultWindow).
+	Window time.Duration
+	// MaxBytes bounds a body (0: DefaultMaxBytes).
+	MaxBytes int64
+	// Meta names a lead field that receives {id, type, preset, received}.
+	Meta string
+	// Settings are the integration's setting values, for the key template.
+	Settings map[string]any
+}
+
+// Hook receives deliveries for one integration. It is immutable and safe
+// for concurrent use.
+type Hook struct {
+	cfg HookConfig
+	v   *Verifier
+	key *template.Template
+	now func() time.Time
+}
+
+// NewHook checks cfg and builds its receiver. now is the clock for
+// timestamp tolerance (nil: time.Now). Errors never contain a secret.
+func NewHook(cfg HookConfig, now func() time.Time) (*Hook, error) {
+	if now == nil {
+		now = time.Now
+	}
+	v, err := New(cfg.Verify, now)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	h := &Hook{cfg: cfg, v: v, now: now}
+	if cfg.DedupeKey != "" {
+		t, err := template.New(template.WithClock(now)).Compile("webhook.dedupe.key", cfg.DedupeKey, template.Plain)
+		if err != nil {
+			return nil, fmt.Errorf("webhook: dedupe key: %w", err)
+		}
+		h.key = t
+	}
+	return h, nil
+}
+
+// Verifier is the hook's verifier (for signing test deliveries).
+func (h *Hook) Verifier() *Verifier { return h.v }
+
+// Window is how long the hook's dedupe keys are remembered.
+func (h *Hook) Window() time.Duration { return h.cfg.Window }
+
+// MaxBytes is the largest body the hook accepts.
+func (h *Hook) MaxBytes() int64 { return h.cfg.MaxBytes }
+
+// Delivery is a verified delivery, ready to be stored.
+type Delivery struct {
+	// Event is what the signature scheme says about the delivery.
+	Event Event
+	// Body is the raw body, as signed.
+	Body []byte
+	// Lead is the body decoded (numbers as json.Number).
+	Lead map[string]any
+	// Key is the raw dedupe key; "" when the delivery has none (it is then
+	// never treated as a duplicate).
+	Key string
+	// JobID is the queue job id: JobPrefix and [DedupeKey] of the key, so
+	// the same event always gets the same id, or JobPrefix and a random
+	// id without a key.
+	JobID string
+	// Received is when the delivery was accepted.
+	Received time.Time
+}
+
+// Receive checks one delivery: the content type (JSON), the size (at most
+// MaxBytes, read from body without reading more), the signature over the
+// raw bytes, then that the body is one JSON object; and derives its dedupe
+// key. Errors are verification errors or ErrContentType, ErrTooLarge,
+// ErrInvalidBody; [Status] gives their HTTP status. Nothing is stored.
+func (h *Hook) Receive(header http.Header, body io.Reader) (*Delivery, error) {
+	if !jsonType(header.Get("Content-Type")) {
+		return nil, fmt.Errorf("%w: Content-Type must be application/json", ErrContentType)
+	}
+	raw, err := io.ReadAll(io.LimitReader(body, h.cfg.MaxBytes+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, h.cfg.MaxBytes)
+		}
+		return nil, fmt.Errorf("webhook: reading the body: %w", err)
+	}
+	if int64(len(raw)) > h.cfg.MaxBytes {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, h.cfg.MaxBytes)
+	}
+	ev, err := h.v.Verify(header, raw)
+	if err != nil {
+		return nil, err
+	}
+	lead, err := decodeObject(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidBody, err)
+	}
+	d := &Delivery{Event: ev, Body: raw, Lead: lead, Received: h.now().UTC()}
+	d.Key = h.dedupeKey(ev, lead)
+	if d.Key != "" {
+		d.JobID = JobPrefix + DedupeKey(h.cfg.Integration, d.Key)
+	} else {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		d.JobID = JobPrefix + "r" + hex.EncodeToString(b[:])
+	}
+	return d, nil
+}
+
+// dedupeKey derives the raw key: the template's rendering, else the
+// scheme's event id, else (seed 000) the body's event and timestamp.
+func (h *Hook) dedupeKey(ev Event, lead map[string]any) string {
+	if h.key != nil {
+		s, err := h.key.Render(map[string]any{"lead": lead, "settings": h.cfg.Settings})
+		if err != nil || s == "" {
+			return "" // a genuine event is never refused for its key
+		}
+		return "tpl:" + s
+	}
+	if ev.ID != "" {
+		return ev.Key()
+	}
+	str := func(k string) string {
+		if v, ok := lead[k]; ok && v != nil {
+			return fmt.Sprint(v)
+		}
+		return ""
+	}
+	evType := ev.Type
+	if evType == "" {
+		evType = str("event")
+	}
+	return ev.Key(evType, str("timestamp"))
+}
+
+// jsonType reports whether a Content-Type names JSON: application/json or
+// any type/subtype+json.
+func jsonType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// decodeObject decodes one JSON object, numbers as json.Number.
+func decodeObject(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("null")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one JSON value")
+	}
+	return m, nil
+}
+
+// Envelope is how an accepted delivery is stored in the queue: what the
+// scheme said about it and the raw event.
+type Envelope struct {
+	Webhook EnvelopeMeta    `json:"webhook"`
+	Event   json.RawMessage `json:"event"`
+}
+
+// EnvelopeMeta is the stored description of a delivery.
+type EnvelopeMeta struct {
+	Integration string    `json:"integration"`
+	ID          string    `json:"id,omitempty"`
+	Type        string    `json:"type,omitempty"`
+	Preset      string    `json:"preset"`
+	Key         string    `json:"key,omitempty"`
+	Received    time.Time `json:"received"`
+}
+
+// Payload is the delivery's queue payload (an Envelope as JSON).
+func (h *Hook) Payload(d *Delivery) []byte {
+	env := Envelope{Webhook: EnvelopeMeta{Integration: h.cfg.Integration, ID: d.Event.ID, Type: d.Event.Type,
+		Preset: d.Event.Preset, Key: d.Key, Received: d.Received}, Event: d.Body}
+	b, _ := json.Marshal(env) // a verified JSON object and plain fields: cannot fail
+	return b
+}
+
+// DecodeEnvelope reads a stored delivery back: its envelope and the event
+// as a lead.
+func DecodeEnvelope(b []byte) (Envelope, map[string]any, error) {
+	var env Envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return env, nil, fmt.Errorf("webhook: stored event: %w", err)
+	}
+	lead, err := decodeObject(env.Event)
+	if err != nil {
+		return env, nil, fmt.Errorf("webhook: stored event: %w", err)
+	}
+	return env, lead, nil
+}
+
+// Lead is the lead the steps run for a stored event: the event itself,
+// plus, when the hook has a meta field, {id, type, preset, received} under
+// it. h may be nil (the integration lost its webhook section since).
+func (h *Hook) Lead(env Envelope, lead map[string]any) map[string]any {
+	if h == nil || h.cfg.Meta == "" {
+		return lead
+	}
+	lead[h.cfg.Meta] = map[string]any{"id": env.Webhook.ID, "type": env.Webhook.Type,
+		"preset": env.Webhook.Preset, "received": env.Webhook.Received.Format(time.RFC3339Nano)}
+	return lead
+}
+
+// IsJob reports whether a queue job id is a webhook delivery's.
+func IsJob(id string) bool { return strings.HasPrefix(id, JobPrefix) }

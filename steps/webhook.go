@@ -1,0 +1,244 @@
+package steps
+
+import (
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plumbhq/plumb/internal/webhook"
+	"github.com/plumbhq/plumb/template"
+)
+
+// Webhook makes an integration receive calls as well as make them: plumb
+// serve answers signed deliveries at Path, verifies them over the raw
+// body, drops duplicates, stores each event durably in its queue and
+// answers at once; the event (the JSON body) then runs through the
+// integration's steps as the lead.
+type Webhook struct {
+	// Path is the route the partner posts to (default
+	// /v1/hooks/<integration name>).
+	Path String `yaml:"path"`
+	// Verify says how deliveries are signed.
+	Verify *WebhookVerify `yaml:"verify,required"`
+	// Dedupe says what makes two deliveries the same event.
+	Dedupe *WebhookDedupe `yaml:"dedupe"`
+	// MaxBytes bounds a delivery's body (default 1 MiB); more is a 413.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Meta, when set, names a lead field that receives what the delivery
+	// says about itself: {id, type, preset, received}.
+	Meta string `yaml:"meta"`
+	Pos  Pos    `yaml:"-"`
+}
+
+// WebhookVerify is the signature scheme of a webhook: a preset and its
+// secrets, plus the generic HMAC's fields (preset hmac only).
+type WebhookVerify struct {
+	// Preset is actuallycare, standard-webhooks, svix, github, stripe or
+	// hmac.
+	Preset String `yaml:"preset,required"`
+	// Secrets are the active secrets, newest first (rotation): each is a
+	// reference to a secret setting, "{{settings.NAME}}" (a list setting
+	// gives several).
+	Secrets []String `yaml:"secrets,required"`
+	// Tolerance is how far a signed timestamp may be from now (default
+	// 5m); only for schemes that sign one.
+	Tolerance time.Duration `yaml:"tolerance"`
+	// The generic HMAC (preset hmac): signature header, prefix before the
+	// signature, algorithm (sha256, sha1, sha512), encoding (hex, base64,
+	// base64url), signed content ("{timestamp}.{body}"), and the headers
+	// holding the timestamp and the event id.
+	Header          string `yaml:"header"`
+	Prefix          string `yaml:"prefix"`
+	Algorithm       string `yaml:"algorithm"`
+	Encoding        string `yaml:"encoding"`
+	Signed          string `yaml:"signed"`
+	TimestampHeader string `yaml:"timestamp_header"`
+	IDHeader        string `yaml:"id_header"`
+	Pos             Pos    `yaml:"-"`
+}
+
+// WebhookDedupe says which deliveries are the same event.
+type WebhookDedupe struct {
+	// Key is a template over the event (lead) and settings, e.g.
+	// "{{lead.event}}:{{lead.timestamp}}". Default: the preset's event id
+	// (webhook-id, X-GitHub-Delivery, the Stripe event id, id_header), or
+	// for actuallycare the body's event and timestamp.
+	Key String `yaml:"key"`
+	// Window is how long a key is remembered (default 24h).
+	Window time.Duration `yaml:"window"`
+	Pos    Pos           `yaml:"-"`
+}
+
+// Webhook defaults.
+const (
+	DefaultWebhookMaxBytes = 1 << 20
+	DefaultWebhookWindow   = 24 * time.Hour
+)
+
+// WebhookPresets are the values of webhook.verify.preset.
+var WebhookPresets = []string{webhook.PresetActuallyCare, webhook.PresetStandard, webhook.PresetSvix,
+	webhook.PresetGitHub, webhook.PresetStripe, webhook.PresetHMAC}
+
+var (
+	settingRefRE = regexp.MustCompile(`^\{\{\s*\.?settings\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$`)
+	hookPathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+	// reservedPaths are the service's own routes, which a hook may not take.
+	reservedPaths = []string{"/v1/integrations", "/v1/leads", "/v1/dead", "/v1/queue", "/v1/oauth", "/healthz", "/readyz", "/metrics"}
+)
+
+// HookPath is the route of the webhook: its path, or /v1/hooks/<name>.
+func (in *Integration) HookPath() string {
+	if in.Webhook == nil {
+		return ""
+	}
+	if in.Webhook.Path.Value != "" {
+		return in.Webhook.Path.Value
+	}
+	return "/v1/hooks/" + in.Name.Value
+}
+
+// SecretSettings returns the names of the settings webhook.verify.secrets
+// refer to, in order.
+func (w *WebhookVerify) SecretSettings() []string {
+	var out []string
+	for _, s := range w.Secrets {
+		if m := settingRefRE.FindStringSubmatch(s.Value); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// Config is the verify block as a webhook.Config with the given secrets.
+func (w *WebhookVerify) Config(secrets []string) webhook.Config {
+	return webhook.Config{Preset: w.Preset.Value, Secrets: secrets, Header: w.Header, Prefix: w.Prefix,
+		Algorithm: w.Algorithm, Encoding: w.Encoding, Signed: w.Signed, TimestampHeader: w.TimestampHeader,
+		IDHeader: w.IDHeader, Tolerance: w.Tolerance}
+}
+
+// validate checks the webhook: section (nil: none).
+func (w *Webhook) validate(in *Integration, errs *ErrorList) {
+	if w == nil {
+		return
+	}
+	if p := w.Path; p.IsSet() {
+		switch {
+		case !hookPathRE.MatchString(p.Value):
+			errs.Add(p.Pos, "an absolute path of letters, digits and . _ ~ -, such as /webhooks/actuallycare", "webhook: path %q is not a plain path", p.Value)
+		case slices.ContainsFunc(reservedPaths, func(r string) bool { return p.Value == r || strings.HasPrefix(p.Value, r+"/") }):
+			errs.Add(p.Pos, "the default /v1/hooks/"+in.Name.Value+" is always free", "webhook: path %q is a route of plumb serve", p.Value)
+		}
+	}
+	if w.MaxBytes < 0 {
+		errs.Add(w.Pos, "", "webhook: max_bytes must not be negative")
+	}
+	if w.Meta != "" && !identRE.MatchString(w.Meta) {
+		errs.Add(w.Pos, "a lead field name such as webhook", "webhook: meta %q is not a field name", w.Meta)
+	}
+	if v := w.Verify; v != nil {
+		v.validate(in, errs)
+	}
+	if d := w.Dedupe; d != nil && d.Key.IsSet() {
+		t, err := template.New().Compile("webhook.dedupe.key", d.Key.Value, template.Plain)
+		if err != nil {
+			errs.Add(d.Key.Pos, "a template over the event, e.g. \"{{lead.event}}:{{lead.timestamp}}\"", "webhook: dedupe: key: %v", err)
+		} else {
+			for _, ref := range t.Refs() {
+				root, rest, _ := strings.Cut(ref, ".")
+				switch root {
+				case "lead":
+				case "settings":
+					if _, ok := in.Settings.Get(strings.SplitN(rest, ".", 2)[0]); !ok {
+						errs.Add(d.Key.Pos, "declare it under settings:", "webhook: dedupe: key reads %s, which is not declared", ref)
+					}
+				default:
+					errs.Add(d.Key.Pos, "the key reads the event as lead.* (and settings.*)", "webhook: dedupe: key reads %s", ref)
+				}
+			}
+		}
+	}
+}
+
+func (v *WebhookVerify) validate(in *Integration, errs *ErrorList) {
+	preset := v.Preset.Value
+	if !oneOf(preset, WebhookPresets) {
+		errs.Add(v.Preset.Pos, choices(WebhookPresets), "webhook: verify: unknown preset %q", preset)
+		return
+	}
+	if len(v.Secrets) == 0 {
+		errs.Add(v.Pos, "e.g. secrets: [\"{{settings.hook_secret}}\"] with hook_secret: { secret: true, env: HOOK_SECRET }", "webhook: verify: secrets is empty")
+	}
+	for _, s := range v.Secrets {
+		m := settingRefRE.FindStringSubmatch(s.Value)
+		if m == nil {
+			errs.Add(s.Pos, "secrets never live in the file: write \"{{settings.NAME}}\" and declare NAME with secret: true", "webhook: verify: a secret must be a setting reference")
+			continue
+		}
+		def, ok := in.Settings.Get(m[1])
+		switch {
+		case !ok || def == nil:
+			errs.Add(s.Pos, "declare it under settings: with secret: true", "webhook: verify: setting %q is not declared", m[1])
+		case !def.Secret:
+			errs.Add(s.Pos, "add secret: true to the setting, so it is masked everywhere", "webhook: verify: setting %q holds a signing secret but is not secret", m[1])
+		case def.Type != "" && def.Type != "string" && def.Type != "list":
+			errs.Add(s.Pos, "", "webhook: verify: setting %q must be a string or a list, not %s", m[1], def.Type)
+		}
+	}
+	// the scheme's own rules (hmac fields, tolerance), with a stand-in secret
+	placeholder := "placeholder-secret"
+	if preset == webhook.PresetStandard || preset == webhook.PresetSvix {
+		placeholder = "whsec_" + base64.StdEncoding.EncodeToString([]byte(placeholder))
+	}
+	if _, err := webhook.New(v.Config([]string{placeholder}), nil); err != nil {
+		errs.Add(v.Pos, "", "%s", strings.Replace(err.Error(), "webhook: ", "webhook: verify: ", 1))
+	}
+}
+
+// HookConfig is the webhook: section with its secrets read from the
+// integration's resolved settings (value returns a setting's value). It
+// fails, naming the setting but never its value, when a secret is unset.
+func (in *Integration) HookConfig(value func(name string) (any, bool)) (webhook.HookConfig, error) {
+	w := in.Webhook
+	if w == nil || w.Verify == nil {
+		return webhook.HookConfig{}, fmt.Errorf("integration %s has no webhook: section", in.Name.Value)
+	}
+	var secrets []string
+	for _, name := range w.Verify.SecretSettings() {
+		v, ok := value(name)
+		switch x := v.(type) {
+		case string:
+			if x != "" {
+				secrets = append(secrets, x)
+				continue
+			}
+		case []any:
+			for _, e := range x {
+				if s, ok := e.(string); ok && s != "" {
+					secrets = append(secrets, s)
+				}
+			}
+			if len(x) > 0 {
+				continue
+			}
+		}
+		if !ok || v == nil {
+			return webhook.HookConfig{}, fmt.Errorf("webhook: setting %s (a signing secret) has no value", name)
+		}
+		return webhook.HookConfig{}, fmt.Errorf("webhook: setting %s (a signing secret) is empty or not a string", name)
+	}
+	settings := map[string]any{}
+	for _, s := range in.Settings {
+		if v, ok := value(s.Key); ok {
+			settings[s.Key] = v
+		}
+	}
+	cfg := webhook.HookConfig{Integration: in.Name.Value, Verify: w.Verify.Config(secrets), MaxBytes: w.MaxBytes,
+		Meta: w.Meta, Settings: settings}
+	if d := w.Dedupe; d != nil {
+		cfg.DedupeKey, cfg.Window = d.Key.Value, d.Window
+	}
+	return cfg, nil
+}
