@@ -194,7 +194,7 @@ func (s *Server) routes() http.Handler {
 		func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.URL.Path)
 		})
-	return mux
+	return s.withHooks(mux)
 }
 
 type slogPrinter struct{ s *Server }

@@ -79,6 +79,7 @@ type entry struct {
 	mu       sync.RWMutex
 	name     string // the running plan's name ("" until one loaded)
 	runner   *engine.Runner
+	hook     *boundHook // the webhook receiver (hooks.go), nil without one
 	steps    []string
 	version  string // sha256 prefix of the file and settings that loaded
 	loadedAt time.Time
@@ -160,11 +161,26 @@ func (r *registry) loaded() bool {
 	return true
 }
 
-// bind loads and binds one file with its settings.
-func (s *Server) bind(file string) (*engine.Runner, string, error) {
+// bind loads and binds one file with its settings, and its webhook
+// receiver if it has one.
+func (s *Server) bind(file string) (*engine.Runner, *boundHook, string, error) {
+	r, version, src, err := s.bindRunner(file)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	hook, err := s.bindHook(file, src, r)
+	if err != nil {
+		r.Close()
+		return nil, nil, "", err
+	}
+	return r, hook, version, nil
+}
+
+// bindRunner loads and binds one file with its settings.
+func (s *Server) bindRunner(file string) (*engine.Runner, string, []byte, error) {
 	src, err := os.ReadFile(file)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	h := sha256.New()
 	h.Write(src)
@@ -175,19 +191,19 @@ func (s *Server) bind(file string) (*engine.Runner, string, error) {
 		h.Write(b)
 		var m map[string]any
 		if err := yaml.Unmarshal(b, &m); err != nil {
-			return nil, "", fmt.Errorf("settings %s: %w", sf, err)
+			return nil, "", nil, fmt.Errorf("settings %s: %w", sf, err)
 		}
 		for k, v := range m {
 			values[k] = v
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, "", fmt.Errorf("settings: %w", err)
+		return nil, "", nil, fmt.Errorf("settings: %w", err)
 	}
 	opts := []engine.Option{engine.WithLogger(s.log.With("component", "engine"))}
 	opts = append(opts, s.engineOptions()...)
 	plan, err := engine.Parse(file, src, opts...)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if s.sandboxURL != "" {
 		if _, ok := plan.Setting("base_url"); ok {
@@ -201,9 +217,9 @@ func (s *Server) bind(file string) (*engine.Runner, string, error) {
 	}
 	r, err := plan.Bind(cfg)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return r, hex.EncodeToString(h.Sum(nil))[:12], nil
+	return r, hex.EncodeToString(h.Sum(nil))[:12], src, nil
 }
 
 // ReloadReport says what a Reload did.
@@ -239,7 +255,7 @@ func (s *Server) Reload() (ReloadReport, error) {
 		if e == nil {
 			e = &entry{file: f}
 		}
-		r, version, err := s.bind(f)
+		r, hook, version, err := s.bind(f)
 		if err == nil && version == e.version && e.current() != nil && e.loadErr == "" {
 			r.Close()
 			rep.Kept = append(rep.Kept, f)
@@ -254,6 +270,8 @@ func (s *Server) Reload() (ReloadReport, error) {
 			if other != nil && other != e {
 				r.Close()
 				err = fmt.Errorf("integration name %q is already served from %s", r.Plan().Name(), other.file)
+			} else if err = s.hookConflict(e, hook); err != nil {
+				r.Close()
 			}
 		}
 		if err != nil {
@@ -275,6 +293,7 @@ func (s *Server) Reload() (ReloadReport, error) {
 		e.mu.Lock()
 		old, oldName := e.runner, e.name
 		e.runner, e.name, e.steps, e.version = r, r.Plan().Name(), r.Plan().StepNames(), version
+		e.hook = hook
 		e.loadedAt, e.loadErr, e.failedAt = time.Now().UTC(), "", time.Time{}
 		e.mu.Unlock()
 		if old != nil {

@@ -118,6 +118,8 @@ type Server struct {
 	semMu sync.Mutex
 	sems  map[string]chan struct{} // per integration name
 
+	hooks hookState // webhook receivers (hooks.go)
+
 	handler  http.Handler
 	srv      *http.Server
 	ln       net.Listener

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/queue"
+	"github.com/plumbhq/plumb/internal/webhook"
 )
 
 // errStopping hands a lead back to the queue during a shutdown.
@@ -73,6 +74,9 @@ func notServed(name string, lead map[string]any) *engine.Result {
 // lead back (a shutdown); everything about the lead itself is in the
 // result.
 func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
+	if webhook.IsJob(d.ID) {
+		return s.workHook(ctx, d)
+	}
 	lead, err := decodeLead(d.Payload)
 	if err != nil {
 		res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInput, Reason: "stored lead: " + err.Error(), Steps: []engine.StepResult{}}
