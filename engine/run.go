@@ -326,7 +326,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 		return sr
 	}
 	req.mask = f.mask(s)
-	sr.Method, sr.URL, sr.Variant, sr.Timeout = req.method, req.mask.url(req.url), req.variant, Duration(req.timeout)
+	sr.Method, sr.URL, sr.Variant, sr.Timeout = req.method, req.shownURL(), req.variant, Duration(req.timeout)
 	if st.deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
