@@ -45,8 +45,12 @@ type runState struct {
 	// entered Run yet.
 	expected int
 	waiting  int
-	draining bool
-	open     map[*step]*pending
+	// drains counts RunAlls whose input has ended and whose leads are
+	// still running; closing is set by Close. Either sends partial batches
+	// as soon as every running lead waits in one.
+	drains  int
+	closing bool
+	open    map[*step]*pending
 	// wg counts batch requests and batch timers in flight.
 	wg sync.WaitGroup
 }
@@ -103,7 +107,7 @@ func (rs *runState) leave() {
 // drainable takes every open batch when draining and every running lead is
 // waiting in one. rs.mu must be held.
 func (rs *runState) drainable() []*pending {
-	if !rs.draining || rs.waiting < rs.active+rs.expected || len(rs.open) == 0 {
+	if (rs.drains == 0 && !rs.closing) || rs.waiting < rs.active+rs.expected || len(rs.open) == 0 {
 		return nil
 	}
 	var out []*pending
@@ -132,7 +136,7 @@ func (rs *runState) flushAll(bs []*pending) {
 // behind.
 func (rs *runState) drain() {
 	rs.mu.Lock()
-	rs.draining = true
+	rs.drains++
 	ready := rs.drainable()
 	rs.mu.Unlock()
 	rs.flushAll(ready)
@@ -149,7 +153,6 @@ func (rs *runState) expect(n int) {
 	}
 	rs.mu.Lock()
 	rs.expected += n
-	rs.draining = false // leads are coming again
 	rs.mu.Unlock()
 }
 
@@ -169,6 +172,16 @@ func (rs *runState) unexpect() {
 func (rs *runState) abandonExpected() {
 	rs.mu.Lock()
 	rs.expected = 0
+	rs.closing = true
+	ready := rs.drainable()
+	rs.mu.Unlock()
+	rs.flushAll(ready)
+}
+
+// undrain ends one drain: its RunAll's leads have all finished.
+func (rs *runState) undrain() {
+	rs.mu.Lock()
+	rs.drains--
 	rs.mu.Unlock()
 }
 

@@ -109,9 +109,10 @@ func WithAuthScheme(name string, ctor AuthScheme) Option {
 }
 
 // WithFuncs adds template functions, usable in every template of the file
-// like the built-in ones. A template that calls an unknown function is
-// still a load error. Functions must be safe for concurrent use and must
-// not change their arguments.
+// like the built-in ones. A name that is already a built-in keeps the
+// built-in function (the file means the same everywhere). A template that
+// calls an unknown function is still a load error. Functions must be safe
+// for concurrent use and must not change their arguments.
 func WithFuncs(funcs map[string]any) Option {
 	return func(o *options) {
 		if o.funcs == nil {

@@ -47,9 +47,10 @@ func bindSrc(t *testing.T, src, base string, opts ...Option) *Runner {
 }
 
 // TestRateLimitHolds: with rate: 50/s the partner never sees more than the
-// token bucket allows in any one-second window (counted from the partner's
-// own timestamps, with a small allowance for requests that bunch up on the
-// way), whatever the concurrency.
+// token bucket allows in any two-second window (counted from the partner's
+// own timestamps, with an allowance of 10% + 3 for requests that bunch up on
+// the way on a loaded machine), whatever the concurrency. Without the
+// limiter all 150 requests land in one window.
 func TestRateLimitHolds(t *testing.T) {
 	var mu sync.Mutex
 	var at []time.Time
@@ -62,7 +63,7 @@ func TestRateLimitHolds(t *testing.T) {
 	defer srv.Close()
 	src := "version: 1\nname: ops\nsettings: { base_url: {} }\nlimits: { rate: 50/s }\nsteps:\n  - name: s\n    request: { url: \"{{settings.base_url}}/x\" }\n"
 	r := bindSrc(t, src, srv.URL)
-	res := runMany(t, r, 120, 32)
+	res := runMany(t, r, 150, 32)
 	for _, x := range res {
 		if x.Outcome != Success {
 			t.Fatalf("%s %q", x.Outcome, x.Reason)
@@ -74,17 +75,17 @@ func TestRateLimitHolds(t *testing.T) {
 	worst := 0
 	for i := range at {
 		j := i
-		for j < len(at) && at[j].Sub(at[i]) < time.Second {
+		for j < len(at) && at[j].Sub(at[i]) < 2*time.Second {
 			j++
 		}
 		worst = max(worst, j-i)
 	}
-	// 50 tokens a second plus the burst of 1; 3 more for bunching in transit
-	if worst > 54 {
-		t.Fatalf("%d requests within one second, want at most 51 (+3 allowance)", worst)
+	// 50 tokens a second for 2 s plus the burst of 1; 10% + 3 for bunching
+	if worst > 114 {
+		t.Fatalf("%d requests within two seconds, want at most 101 (+13 allowance)", worst)
 	}
-	if worst < 40 {
-		t.Fatalf("only %d requests in the busiest second: the test did not load the limiter", worst)
+	if worst < 80 {
+		t.Fatalf("only %d requests in the busiest two seconds: the test did not load the limiter", worst)
 	}
 	var waited time.Duration
 	for _, x := range res {

@@ -92,6 +92,7 @@ func (r *Runner) RunAll(ctx context.Context, leads iter.Seq2[map[string]any, err
 			defer func() {
 				close(work)
 				workers.Wait()
+				r.run.undrain() // every lead of this RunAll has finished
 				close(results)
 			}()
 			defer r.flush()
