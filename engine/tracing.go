@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -31,7 +32,9 @@ func (p *Plan) span(ctx context.Context, name string, attrs ...attribute.KeyValu
 	if p.tracer == nil {
 		return ctx, func(Outcome, Class, string) {}
 	}
-	ctx, sp := p.tracer.Start(ctx, name, trace.WithAttributes(attrs...))
+	// a copy, so attrs does not escape: without a tracer the caller's
+	// variadic slice stays on its stack (no allocation per lead, step, try)
+	ctx, sp := p.tracer.Start(ctx, name, trace.WithAttributes(slices.Clone(attrs)...))
 	return ctx, func(outcome Outcome, class Class, reason string) {
 		sp.SetAttributes(attribute.String("plumb.outcome", string(outcome)))
 		if class != "" {
