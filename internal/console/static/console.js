@@ -49,7 +49,7 @@
     fillSettings(info.settings || []);
     fillSteps(info.steps || []);
     $("test-file").textContent = info.test_file;
-    $("yaml-file").textContent = info.file;
+    $("yaml-file").textContent = info.id;
     state.yamlSaved = info.yaml || "";
     $("yaml").value = state.yamlSaved;
     $("yaml").readOnly = !!info.yaml_hidden;
@@ -87,11 +87,11 @@
       }
       input.setAttribute("aria-label", "setting " + s.name);
       td.appendChild(input);
-      tr.appendChild(td);
       const meta = [s.type];
       if (s.secret) meta.push("secret");
-      if (s.source) meta.push(s.source);
-      tr.appendChild(el("td", "meta", meta.join(" · ")));
+      if (s.source) meta.push("from " + s.source);
+      td.appendChild(el("div", "meta", meta.join(" · ")));
+      tr.appendChild(td);
       body.appendChild(tr);
     }
     if (!list.length) {
@@ -187,7 +187,7 @@
     for (const s of r.steps || []) {
       const tr = el("tr");
       tr.appendChild(el("td", "", s.name));
-      tr.appendChild(el("td", "outcome " + s.outcome, s.outcome));
+      tr.appendChild(el("td", "st " + s.outcome, s.outcome));
       tr.appendChild(el("td", "", s.status || ""));
       tr.appendChild(el("td", "", s.attempts));
       tr.appendChild(el("td", "", fmtMS(s.duration_ms)));
