@@ -55,13 +55,23 @@ type jsonOutput struct {
 	stderr io.Writer
 	lines  bool
 	n      int
+	// buf and enc encode one result at a time, reused (as marshalJSON
+	// does: no HTML escaping); a failed Encode leaves nothing in buf
+	buf bytes.Buffer
+	enc *json.Encoder
 }
 
 func (o *jsonOutput) result(it item, r *engine.Result) error {
-	b, err := marshalJSON(jsonResult{Index: it.index, Line: it.line, Result: r}, "")
-	if err != nil {
+	if o.enc == nil || o.buf.Cap() > 1<<20 {
+		o.buf = bytes.Buffer{} // do not keep a huge result's buffer
+		o.enc = json.NewEncoder(&o.buf)
+		o.enc.SetEscapeHTML(false)
+	}
+	o.buf.Reset()
+	if err := o.enc.Encode(jsonResult{Index: it.index, Line: it.line, Result: r}); err != nil {
 		return fmt.Errorf("lead %d: encoding the result: %w", it.index, err)
 	}
+	b := bytes.TrimSuffix(o.buf.Bytes(), []byte("\n"))
 	switch {
 	case o.lines:
 	case o.n == 0:
