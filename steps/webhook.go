@@ -199,20 +199,20 @@ func (v *WebhookVerify) validate(in *Integration, errs *ErrorList) {
 
 // HookConfig is the webhook: section with its secrets read from the
 // integration's resolved settings (value returns a setting's value). It
-// fails, naming the setting but never its value, when a secret is unset.
+// fails, naming the settings but never a value, when no secret is set.
 func (in *Integration) HookConfig(value func(name string) (any, bool)) (webhook.HookConfig, error) {
 	w := in.Webhook
 	if w == nil || w.Verify == nil {
 		return webhook.HookConfig{}, fmt.Errorf("integration %s has no webhook: section", in.Name.Value)
 	}
+	// unset secrets are skipped (the old secret of a finished rotation);
+	// at least one must have a value
 	var secrets []string
 	for _, name := range w.Verify.SecretSettings() {
-		v, ok := value(name)
-		switch x := v.(type) {
+		switch x, _ := value(name); x := x.(type) {
 		case string:
 			if x != "" {
 				secrets = append(secrets, x)
-				continue
 			}
 		case []any:
 			for _, e := range x {
@@ -220,14 +220,13 @@ func (in *Integration) HookConfig(value func(name string) (any, bool)) (webhook.
 					secrets = append(secrets, s)
 				}
 			}
-			if len(x) > 0 {
-				continue
-			}
+		case nil:
+		default:
+			return webhook.HookConfig{}, fmt.Errorf("webhook: setting %s (a signing secret) is not a string", name)
 		}
-		if !ok || v == nil {
-			return webhook.HookConfig{}, fmt.Errorf("webhook: setting %s (a signing secret) has no value", name)
-		}
-		return webhook.HookConfig{}, fmt.Errorf("webhook: setting %s (a signing secret) is empty or not a string", name)
+	}
+	if len(secrets) == 0 {
+		return webhook.HookConfig{}, fmt.Errorf("webhook: no signing secret has a value (settings %s)", strings.Join(w.Verify.SecretSettings(), ", "))
 	}
 	settings := map[string]any{}
 	for _, s := range in.Settings {

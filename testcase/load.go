@@ -369,6 +369,8 @@ func (l *loader) check(s *Suite, c *Case) {
 		}
 	}
 
+	l.checkWebhook(s, c, dir)
+
 	// responses
 	for _, e := range c.Responses {
 		if method, _, ok := route(e.Key); ok {

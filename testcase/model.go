@@ -58,8 +58,11 @@ type Case struct {
 	// step sends it; routes win over step names). A list is a sequence
 	// served one per request; its last answer repeats.
 	Responses Map[Sequence] `yaml:"responses"`
-	Expect    Expect        `yaml:"expect"`
-	Pos       steps.Pos     `yaml:"-"`
+	// Webhook is an inbound delivery to the integration's receiver instead
+	// of a lead (webhook.go): signed, checked, and run when accepted.
+	Webhook *WebhookCase `yaml:"webhook"`
+	Expect  Expect       `yaml:"expect"`
+	Pos     steps.Pos    `yaml:"-"`
 
 	lead map[string]any
 	now  time.Time
@@ -135,8 +138,11 @@ type Expect struct {
 	// order; there must be exactly as many requests as matchers.
 	Requests Map[[]*RequestMatch] `yaml:"requests"`
 	// Attempts are tries per step (retries included).
-	Attempts Map[int]  `yaml:"attempts"`
-	Pos      steps.Pos `yaml:"-"`
+	Attempts Map[int] `yaml:"attempts"`
+	// Status is the webhook receiver's answer to the case's delivery
+	// (default 200; 401, 413, 415 or 400 when it must be refused).
+	Status int       `yaml:"status"`
+	Pos    steps.Pos `yaml:"-"`
 
 	reasonRE *regexp.Regexp
 }

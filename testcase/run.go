@@ -94,6 +94,8 @@ type CaseResult struct {
 	// not run, e.g. for bad settings).
 	Result   *engine.Result `json:"result,omitempty"`
 	Requests []Request      `json:"requests"`
+	// Webhook is the receiver's answer to the case's delivery, if any.
+	Webhook *WebhookAnswer `json:"webhook,omitempty"`
 }
 
 // Run runs every case of s, one after the other.
@@ -155,7 +157,18 @@ func (s *Suite) RunCase(ctx context.Context, c *Case, opts Options) *CaseResult 
 		return res
 	}
 	defer runner.Close()
-	res.Result = runner.Run(ctx, c.lead)
+	lead := c.lead
+	if c.Webhook != nil {
+		var fails []Failure
+		lead, res.Webhook, fails = s.deliver(c, runner, func() time.Time { return now })
+		if res.Failures = append(res.Failures, fails...); lead == nil {
+			if len(fails) == 0 {
+				res.Failures = append(res.Failures, refusedExpectations(c, res.Requests)...)
+			}
+			return res
+		}
+	}
+	res.Result = runner.Run(ctx, lead)
 	sv.mu.Lock()
 	res.Requests = slices.Clone(sv.requests)
 	unserved := slices.Clone(sv.unserved)
