@@ -56,6 +56,8 @@ func commands() []command {
 		{"new", "[--dir DIR] [--webhook] NAME", "scaffold an integration directory with tests, a lead and settings", newCmd},
 		{"schema", "[--tests]", "print the JSON Schema of integration files (for editors)", schemaCmd},
 		{"serve", "--dir DIR [flags]", "serve a directory of integrations over HTTP with a durable queue, metrics and health checks", serveCmd},
+		{"webhook", "sign|replay [flags] ...", "print the signature headers of a webhook body; replay dead-lettered webhook events", webhookCmd},
+		{"webhooks", "sign|replay [flags] ...", "the same as webhook", webhookCmd},
 		{"sandbox", "[--addr HOST:PORT]", "serve the examples' fake partner API in the foreground", sandboxCmd},
 		{"version", "", "print the plumb version", versionCmd},
 		{"help", "[COMMAND]", "show help for plumb or a command", nil},
