@@ -96,9 +96,20 @@ var expectations = map[string]example{
 		map[string]any{"validation.valid": true, "validation.score": 72.0}},
 	"actuallycare-sync": {success, []engine.Outcome{success, success, failure, failure},
 		map[string]any{"crm.action": "created", "status": "synced"}},
+	// the events plumb serve would hand to the steps after verifying them
+	"actuallycare-webhook": {success, []engine.Outcome{success, success, failure, skip},
+		map[string]any{"crm.action": "created"}},
 }
 
 var details = map[string]detail{
+	"actuallycare-webhook": {
+		[]stepWant{
+			{line: 1, step: "create", outcome: success, lead: map[string]any{"crm.action": "created"}},
+			{line: 2, step: "create", outcome: skip}, // lead.status_changed for the contact just created
+			{line: 2, step: "update", outcome: success, lead: map[string]any{"crm.action": "updated"}},
+			{line: 3, step: "create", outcome: failure, reason: "lead503@invalid.example is not a deliverable address"},
+			{line: 4, step: "find", outcome: skip}, // not a lead.* event
+		}, nil},
 	"actuallycare-sync": {
 		[]stepWant{
 			{line: 1, step: "create", outcome: success, lead: map[string]any{"crm.action": "created"}},
