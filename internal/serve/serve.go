@@ -93,6 +93,11 @@ type Config struct {
 	TokenKey []byte
 	// TokenDir holds the encrypted tokens (default DataDir/tokens).
 	TokenDir string
+	// Console serves the test console at /console/ (package console): a
+	// web page to run, inspect and edit integrations and save test cases.
+	// Off by default; it follows the API's access rules (loopback only
+	// without tokens, a token login with them).
+	Console bool
 	// PublicURL is the service's external URL as browsers and partners
 	// see it (https://plumb.example.com); the OAuth2 redirect URI is
 	// PublicURL/v1/oauth/{integration}/callback. Default: http://Addr.
@@ -220,6 +225,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.q.Store(q)
 	s.handler = s.routes()
+	if err := s.mountConsole(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
 	return s, nil
 }
 

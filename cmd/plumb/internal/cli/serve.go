@@ -34,7 +34,12 @@ Logs are JSON lines on stderr.
 OAuth2 (authorization_code): with PLUMB_TOKEN_KEY set (a base64 32-byte
 key, e.g. openssl rand -base64 32) tokens are kept encrypted under
 --token-dir and a browser connects an integration at
-/v1/oauth/NAME/start (?access_token=TOKEN when the API has tokens).`
+/v1/oauth/NAME/start (?access_token=TOKEN when the API has tokens).
+
+--console serves the test console at /console/: a web page to run an
+integration's steps on a lead, see every try (request, raw response,
+timings), edit its YAML and save test cases (docs/console.md). It follows
+the API's access rules: loopback only without tokens, a token login with.`
 
 func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs := newFlagSet(s, "serve", "--dir DIR [flags]", serveDoc)
@@ -51,6 +56,7 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.DurationVar(&cfg.ResultTTL, "result-ttl", 24*time.Hour, "how long results are kept")
 	fs.DurationVar(&cfg.DrainTimeout, "drain", serve.DefaultDrainTimeout, "how long a shutdown waits for running leads")
 	fs.DurationVar(&cfg.Queue.SyncInterval, "sync-interval", 0, "fsync the embedded queue on this interval instead of every write (faster; an OS crash or power loss can lose up to it; kill -9 stays safe)")
+	fs.BoolVar(&cfg.Console, "console", false, "serve the test console web page at /console/ (docs/console.md)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the service's external `URL` (OAuth2 redirect URIs are URL/v1/oauth/NAME/callback; default http://ADDR)")
 	fs.StringVar(&cfg.TokenDir, "token-dir", "", "`DIR` of the encrypted OAuth2 tokens (default DATA/tokens; key from PLUMB_TOKEN_KEY)")
