@@ -102,6 +102,9 @@ func (l *limiter) acquire(ctx context.Context) (release func(), err error) {
 // limits is what one try waits for: the integration's limits, then the
 // step's. waited is how long it waited.
 func (r *Runner) limits(ctx context.Context, st *step) (release func(), waited time.Duration, err error) {
+	if r.intLimit == nil && r.stepLimits[st] == nil {
+		return noRelease, 0, nil // no limits: nothing to wait for or release
+	}
 	start := time.Now()
 	relInt, err := r.intLimit.acquire(ctx)
 	if err != nil {
@@ -118,6 +121,8 @@ func (r *Runner) limits(ctx context.Context, st *step) (release func(), waited t
 	}
 	return func() { relStep(); relInt() }, waited, nil
 }
+
+func noRelease() {}
 
 // breakerSpec is a compiled breaker: section.
 type breakerSpec struct {
