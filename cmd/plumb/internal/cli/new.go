@@ -25,15 +25,19 @@ The files pass plumb validate and plumb test as generated; edit them from
 there. integration.yaml starts with a yaml-language-server line pointing at
 plumb's JSON Schema, so editors complete and check keys.
 
---webhook adds a commented-out webhook: section as a reminder of what the
-partner calls back; plumb does not receive webhooks yet.`
+--webhook scaffolds a webhook receiver instead: a webhook: section (Standard
+Webhooks signatures, the secret from a secret setting, dedupe on the event
+id) whose events run through a step forwarding lead.created events, served
+by plumb serve at /v1/hooks/NAME; lead.json is a sample event, and the test
+cases sign deliveries with a test secret: accepted, another event type
+skipped, forged, unsigned and stale deliveries refused with 401.`
 
 var scaffoldName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 func newCmd(_ context.Context, s *stdio, args []string) int {
 	fs := newFlagSet(s, "new", "[--dir DIR] [--webhook] NAME", newDoc)
 	dir := fs.String("dir", ".", "create the integration directory in `DIR`")
-	webhook := fs.Bool("webhook", false, "add a commented-out webhook section stub")
+	webhook := fs.Bool("webhook", false, "scaffold a webhook receiver (plumb serve) with its test cases")
 	pos, err := parseArgs(s, fs, args)
 	if err != nil {
 		return exitForParse(err)
@@ -72,6 +76,10 @@ func newCmd(_ context.Context, s *stdio, args []string) int {
 	integ := filepath.Join(root, "integration.yaml")
 	fmt.Fprintf(s.stdout, "\nNext:\n  plumb validate %s\n  plumb test %s\n  plumb try --settings %s --lead %s --dry-run %s\n",
 		integ, root, filepath.Join(root, "settings.yaml"), filepath.Join(root, "lead.json"), integ)
+	if *webhook {
+		fmt.Fprintf(s.stdout, "  plumb serve --dir %s --data DATA_DIR      (receives POST /v1/hooks/%s)\n  plumb webhook sign --preset standard-webhooks --secret-env %s_WEBHOOK_SECRET --id evt_1 \\\n      --curl http://127.0.0.1:8080/v1/hooks/%s %s\n",
+			*dir, name, envName(name), name, filepath.Join(root, "lead.json"))
+	}
 	return ExitOK
 }
 
@@ -79,18 +87,26 @@ type scaffoldFile struct{ name, content string }
 
 // scaffold returns the files of a new integration called name.
 func scaffold(name string, webhook bool) []scaffoldFile {
-	env := strings.ToUpper(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(name, "_"))
-	r := strings.NewReplacer("NAME", name, "ENV", env, "SCHEMA", schema.ID(schema.Integration), "TESTSCHEMA", schema.ID(schema.TestFile))
-	integ := r.Replace(integrationTemplate)
+	r := strings.NewReplacer("NAME", name, "ENV", envName(name), "SCHEMA", schema.ID(schema.Integration), "TESTSCHEMA", schema.ID(schema.TestFile))
 	if webhook {
-		integ += r.Replace(webhookStub)
+		return []scaffoldFile{
+			{"integration.yaml", r.Replace(webhookTemplate)},
+			{"integration.test.yaml", r.Replace(webhookTestTemplate)},
+			{"lead.json", webhookEventTemplate},
+			{"settings.yaml", r.Replace(webhookSettingsTemplate)},
+		}
 	}
 	return []scaffoldFile{
-		{"integration.yaml", integ},
+		{"integration.yaml", r.Replace(integrationTemplate)},
 		{"integration.test.yaml", r.Replace(testTemplate)},
 		{"lead.json", leadTemplate},
 		{"settings.yaml", r.Replace(settingsTemplate)},
 	}
+}
+
+// envName is the prefix of the scaffold's environment variables.
+func envName(name string) string {
+	return strings.ToUpper(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(name, "_"))
 }
 
 const integrationTemplate = `# yaml-language-server: $schema=SCHEMA
@@ -133,16 +149,6 @@ steps:
     append:
       partner.id: "{{captured.id}}"
       partner.accepted: "{{captured.accepted}}"
-`
-
-const webhookStub = `
-# webhook:
-#   Not supported yet: plumb cannot receive webhooks, so this section stays a
-#   comment (plumb validate would reject it). It notes what the partner will
-#   call back once plumb can listen for it.
-#   path: /webhooks/NAME
-#   verify: { type: hmac, header: X-Signature, secret: "{{settings.webhook_secret}}" }
-#   match: { lead: "{{payload.lead_id}}" }
 `
 
 const testTemplate = `# yaml-language-server: $schema=TESTSCHEMA
@@ -195,4 +201,110 @@ const leadTemplate = `{"email": "jane.doe@mail.example", "phone": "(512) 555-014
 const settingsTemplate = `# Setting values for plumb try / plumb run --settings. Replace them with
 # real ones, or leave the secret out and export ENV_API_KEY.
 api_key: replace-me
+`
+
+const webhookTemplate = `# yaml-language-server: $schema=SCHEMA
+#
+# NAME: receive the partner's webhooks and act on each event.
+# plumb serve answers POST /v1/hooks/NAME: it verifies the signature over the
+# raw body, drops a delivery it has already seen, stores the event durably
+# and answers 200 at once; the event then runs through steps: as the lead.
+# Check:  plumb validate integration.yaml
+# Test:   plumb test .            (signs test deliveries, no network)
+# Serve:  plumb serve --dir .. --data /var/lib/plumb
+version: 1
+name: NAME
+description: Receive the partner's events and forward new leads
+settings:
+  base_url:    { default: "https://api.partner.example" }
+  api_key:     { required: true, secret: true, env: ENV_API_KEY }
+  hook_secret: { required: true, secret: true, env: ENV_WEBHOOK_SECRET, description: "the whsec_… signing secret the partner gave you" }
+webhook:
+  # path: /webhooks/NAME           # default /v1/hooks/NAME
+  verify:
+    preset: standard-webhooks      # or svix, github, stripe, actuallycare, hmac (header, algorithm, encoding, signed …)
+    secrets: ["{{settings.hook_secret}}"]   # add the old secret's setting while rotating
+    tolerance: 5m                  # signed timestamps older or newer than this are refused (replays)
+  dedupe:
+    window: 24h                    # key: the webhook-id; or key: "{{lead.type}}:{{lead.timestamp}}"
+  max_bytes: 1048576
+steps:
+  - name: forward
+    when: lead.type == "lead.created"
+    request:
+      method: POST
+      url: "{{settings.base_url}}/leads"
+      headers: { X-API-Key: "{{settings.api_key}}" }
+      body:
+        json:
+          email: "{{lead.data.email}}"
+          first_name: '{{lead.data.first_name | default ""}}'
+          source_event: "{{lead.type}}"
+    timeout: 5s
+    retry:
+      - { on: [429, 503], action: retry, max_attempts: 3, backoff: { initial: 1s, max: 10s } }
+    capture:
+      id: { json: id, default: "" }
+    append:
+      partner.id: "{{captured.id}}"
+`
+
+const webhookTestTemplate = `# yaml-language-server: $schema=TESTSCHEMA
+#
+# Webhook cases for integration.yaml: each delivery is signed with the case's
+# hook_secret (as the partner would sign it) and checked by the same receiver
+# plumb serve runs; accepted events run through the steps against recorded
+# responses from a loopback server. Nothing reaches the partner.
+tests:
+  - name: a new lead is forwarded
+    now: 2026-01-15T12:00:00Z
+    settings: { api_key: test-key, hook_secret: whsec_cGx1bWItdGVzdC1zZWNyZXQtMDAwMQ== }
+    webhook:
+      id: evt_1
+      body_file: lead.json
+    responses:
+      forward: { status: 201, body: { id: P-1001 } }
+    expect:
+      status: 200
+      outcome: success
+      lead: { partner.id: P-1001 }
+      requests:
+        forward:
+          - { method: POST, path: /leads, headers: { X-API-Key: test-key }, body: { email: jane.doe@mail.example, source_event: lead.created } }
+
+  - name: other event types are accepted and skipped
+    now: 2026-01-15T12:00:00Z
+    settings: { api_key: test-key, hook_secret: whsec_cGx1bWItdGVzdC1zZWNyZXQtMDAwMQ== }
+    webhook:
+      id: evt_2
+      body: { type: lead.deleted, timestamp: "2026-01-15T11:59:00Z", data: { id: L-1 } }
+    expect: { status: 200, outcome: skip }
+
+  - name: a forged delivery is refused
+    now: 2026-01-15T12:00:00Z
+    settings: { api_key: test-key, hook_secret: whsec_cGx1bWItdGVzdC1zZWNyZXQtMDAwMQ== }
+    webhook: { id: evt_3, body_file: lead.json, secret: whsec_bm90LXRoZS1zZWNyZXQ= }
+    expect: { status: 401 }
+
+  - name: an unsigned delivery is refused
+    now: 2026-01-15T12:00:00Z
+    settings: { api_key: test-key, hook_secret: whsec_cGx1bWItdGVzdC1zZWNyZXQtMDAwMQ== }
+    webhook: { id: evt_4, body_file: lead.json, sign: false }
+    expect: { status: 401 }
+
+  - name: a replayed old delivery is refused
+    now: 2026-01-15T12:00:00Z
+    settings: { api_key: test-key, hook_secret: whsec_cGx1bWItdGVzdC1zZWNyZXQtMDAwMQ== }
+    webhook: { id: evt_5, body_file: lead.json, timestamp: "2026-01-15T11:50:00Z" }
+    expect: { status: 401 }
+`
+
+const webhookEventTemplate = `{"type": "lead.created", "timestamp": "2026-01-15T11:59:30Z", "data": {"id": "L-1001", "email": "jane.doe@mail.example", "first_name": "Jane"}}
+`
+
+const webhookSettingsTemplate = `# Setting values for plumb serve / plumb try --settings. Replace them with
+# real ones, or leave the secrets out and export ENV_API_KEY and
+# ENV_WEBHOOK_SECRET.
+api_key: replace-me
+hook_secret: whsec_cmVwbGFjZS1tZQ==
 `
