@@ -278,3 +278,28 @@ func TestPretty(t *testing.T) {
 		t.Fatalf("XML not indented with its prefixes kept:\n%s\nraw:\n%s", p, out.Tries[0].ResponseBody)
 	}
 }
+
+// TestSaveMultiStep saves a two-step flow (a token step, then the call
+// that reads its capture) and plumb test passes on it.
+func TestSaveMultiStep(t *testing.T) {
+	examples := []string{"token-then-call", "text-split", "soap-validate", "regex-accept", "partner-submit", "hmac-signing", "oauth2-client-credentials"}
+	e := newEnv(t, examples, nil)
+	for _, ex := range examples {
+		id := ex + "/integration.yaml"
+		b, _ := os.ReadFile(filepath.Join(e.dir, filepath.Dir(id), "lead.json"))
+		out := e.run(id, string(b), "", nil)
+		if !out.Savable {
+			t.Fatalf("%s: not savable: %+v", id, out)
+		}
+		code, body := e.do(http.MethodPost, "/console/api/save-case", `{"run_id":"`+out.RunID+`","name":"from the console"}`)
+		if code != 200 || !strings.Contains(body, `"passed":true`) {
+			t.Fatalf("%s: save: %d %s", id, code, body)
+		}
+	}
+	// one step of a multi-step flow cannot be saved: a case runs the flow
+	out := e.run("token-then-call/integration.yaml", `{}`, "token", nil)
+	if out.Savable {
+		t.Fatal("a step run of a two-step flow should not be savable")
+	}
+	passAll(t, e.dir)
+}

@@ -349,7 +349,7 @@ func appendText(old, item []byte) ([]byte, error) {
 		return nil, fmt.Errorf("not valid YAML: %w", err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, errors.New("a test file is a mapping with tests:")
+		return nil, errors.New("a test file is a mapping holding a tests list")
 	}
 	top := doc.Content[0]
 	var tests *yaml.Node
@@ -361,7 +361,7 @@ func appendText(old, item []byte) ([]byte, error) {
 		}
 	}
 	if tests == nil {
-		return nil, errors.New("no tests: list")
+		return nil, errors.New("the file has no tests list")
 	}
 	if tests.Kind != yaml.SequenceNode {
 		return nil, errors.New("tests: is not a list")

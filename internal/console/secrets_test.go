@@ -130,7 +130,9 @@ func TestSecretsNeverReachThePage(t *testing.T) {
 	if !strings.Contains(run, `"outcome":"failure"`) || !strings.Contains(run, "****") {
 		t.Fatalf("the echo run should fail with a masked reason: %s", run)
 	}
-	var r struct{ RunID string `json:"run_id"` }
+	var r struct {
+		RunID string `json:"run_id"`
+	}
 	json.Unmarshal([]byte(run), &r)
 	post("/console/api/run", map[string]any{"id": "echo/integration.yaml", "lead": map[string]any{"email": "a@b.example"}, "step": "echo"})
 	post("/console/api/run", map[string]any{"id": "echo/integration.yaml", "lead": map[string]any{"email": "a@b.example"}, "settings": map[string]string{"token": overrideSecret}})
