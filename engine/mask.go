@@ -140,6 +140,12 @@ func (m *masker) url(raw string) string {
 	if m.empty() {
 		return raw
 	}
+	// nothing in raw can be masked: no secret form in it, no userinfo (a
+	// password is always masked) and no escapes ('%', '+') through which
+	// a decoded segment or value could equal a secret
+	if !strings.ContainsAny(raw, "@%+") && !m.inText(raw) {
+		return raw
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return m.text(raw)
@@ -279,4 +285,36 @@ func (m *masker) valueMap(v map[string]any) map[string]any {
 		return v
 	}
 	return m.value(v).(map[string]any)
+}
+
+// inText reports whether a secret form appears in s (text can change s
+// only then).
+func (m *masker) inText(s string) bool {
+	for _, f := range m.forms {
+		if strings.Contains(s, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// changes reports whether value would mask something in v.
+func (m *masker) changes(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return m.inText(t)
+	case map[string]any:
+		for _, x := range t {
+			if m.changes(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if m.changes(x) {
+				return true
+			}
+		}
+	}
+	return false
 }
