@@ -279,9 +279,10 @@ func (m *masker) value(v any) any {
 	return v
 }
 
-// valueMap is value for a map (nil stays nil).
+// valueMap is value for a map (nil stays nil). A map holding nothing to
+// mask is returned as it is, not copied.
 func (m *masker) valueMap(v map[string]any) map[string]any {
-	if v == nil || m.empty() {
+	if v == nil || m.empty() || !m.changes(v) {
 		return v
 	}
 	return m.value(v).(map[string]any)
