@@ -215,6 +215,7 @@ func (s *Server) bindRunner(file string) (*engine.Runner, string, []byte, error)
 	if s.tokens != nil {
 		cfg.Tokens = s.tokens
 	}
+	s.shareInCluster(&cfg)
 	r, err := plan.Bind(cfg)
 	if err != nil {
 		return nil, "", nil, err

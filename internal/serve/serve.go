@@ -27,7 +27,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +35,7 @@ import (
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/examples/sandbox"
+	"github.com/plumbhq/plumb/internal/cluster"
 	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 )
@@ -116,6 +116,7 @@ type Server struct {
 	stopSand   func()
 	tokens     auth.TokenStore
 	oauth      http.Handler
+	cluster    *cluster.Cluster // shared tokens, budgets, answers; nil when embedded (cluster.go)
 
 	reloadMu sync.Mutex
 	closing  sync.WaitGroup // runners being closed after a reload
@@ -194,6 +195,12 @@ func New(cfg Config) (*Server, error) {
 		s.stopSand = func() { _ = srv.Close() }
 		s.log.Info("sandbox partner API serving", "url", s.sandboxURL)
 	}
+	// The queue opens before the integrations bind: in a cluster their
+	// runners share tokens and rate budgets through it (cluster.go).
+	if err := s.openQueue(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
 	if err := s.setupTokens(); err != nil {
 		s.closeAll()
 		return nil, err
@@ -202,28 +209,6 @@ func New(cfg Config) (*Server, error) {
 		s.closeAll()
 		return nil, err
 	}
-	qc := cfg.Queue
-	qc.DataDir = cfg.DataDir
-	if qc.DataDir != "" {
-		qc.DataDir = filepath.Clean(qc.DataDir)
-	}
-	qc.URLs = cfg.NATS
-	qc.Workers = cfg.Concurrency * max(1, len(s.reg.list()))
-	if cfg.ResultTTL > 0 {
-		qc.ResultTTL = cfg.ResultTTL
-	}
-	qc.DrainTimeout = cfg.DrainTimeout
-	if qc.Logger == nil {
-		qc.Logger = slog.New(atLeast{cfg.Logger.Handler(), slog.LevelWarn})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	q, err := queue.Open(ctx, qc)
-	if err != nil {
-		s.closeAll()
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	s.q.Store(q)
 	s.handler = s.routes()
 	if err := s.mountConsole(); err != nil {
 		s.closeAll()
@@ -406,16 +391,9 @@ func (s *Server) setupTokens() error {
 	if len(s.cfg.TokenKey) == 0 {
 		return nil
 	}
-	dir := s.cfg.TokenDir
-	if dir == "" {
-		if s.cfg.DataDir == "" {
-			return errors.New("serve: a token directory is required with an external NATS cluster")
-		}
-		dir = filepath.Join(s.cfg.DataDir, "tokens")
-	}
-	store, err := oauthflow.NewEncryptedFileStore(dir, s.cfg.TokenKey)
+	store, err := s.tokenStore()
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return err
 	}
 	s.tokens = store
 	base := s.cfg.PublicURL

@@ -1,0 +1,176 @@
+package cluster
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"regexp"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/oauth2"
+
+	"github.com/plumbhq/plumb/auth"
+)
+
+// TokenStore is an auth.SharedTokenStore in the cluster's KV buckets.
+type TokenStore struct {
+	kv, locks jetstream.KeyValue
+	aead      cipher.AEAD // nil: plain JSON
+	lease     time.Duration
+	op        time.Duration
+	owner     string
+}
+
+var _ auth.SharedTokenStore = (*TokenStore)(nil)
+
+func newTokenStore(kv, locks jetstream.KeyValue, cfg Config, owner string) (*TokenStore, error) {
+	s := &TokenStore{kv: kv, locks: locks, lease: cfg.Lease, op: cfg.OpTimeout, owner: owner}
+	if len(cfg.Key) > 0 {
+		if len(cfg.Key) != 32 {
+			return nil, fmt.Errorf("cluster: token key: want 32 bytes, got %d", len(cfg.Key))
+		}
+		block, err := aes.NewCipher(cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: token key: %w", err)
+		}
+		if s.aead, err = cipher.NewGCM(block); err != nil {
+			return nil, fmt.Errorf("cluster: token key: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Encrypted reports whether tokens are sealed before they reach NATS.
+func (s *TokenStore) Encrypted() bool { return s.aead != nil }
+
+// keyRE is what a KV key may be; auth.StoreKey gives hex digests, other
+// keys are hashed.
+var keyRE = regexp.MustCompile(`^[-_=a-zA-Z0-9]{1,128}$`)
+
+func kvKey(key string) string {
+	if keyRE.MatchString(key) {
+		return key
+	}
+	return "h" + hashHex(key)
+}
+
+// Load implements auth.TokenStore.
+func (s *TokenStore) Load(key string) (*oauth2.Token, error) {
+	ctx, cancel := opCtx(s.op)
+	defer cancel()
+	k := kvKey(key)
+	e, err := s.kv.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: token store: %w", err)
+	}
+	b := e.Value()
+	if s.aead != nil {
+		n := s.aead.NonceSize()
+		if len(b) < n {
+			return nil, errors.New("cluster: token store: a sealed token is too short")
+		}
+		if b, err = s.aead.Open(nil, b[:n], b[n:], []byte(k)); err != nil {
+			return nil, errors.New("cluster: token store: a token does not open with this key (PLUMB_TOKEN_KEY differs between instances?)")
+		}
+	}
+	var t oauth2.Token
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, errors.New("cluster: token store: a stored token is not valid JSON")
+	}
+	return &t, nil
+}
+
+// Save implements auth.TokenStore.
+func (s *TokenStore) Save(key string, t *oauth2.Token) error {
+	if t == nil {
+		return errors.New("cluster: token store: nil token")
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("cluster: token store: %w", err)
+	}
+	k := kvKey(key)
+	if s.aead != nil {
+		nonce := make([]byte, s.aead.NonceSize())
+		_, _ = rand.Read(nonce)
+		b = s.aead.Seal(nonce, nonce, b, []byte(k))
+	}
+	ctx, cancel := opCtx(s.op)
+	defer cancel()
+	if _, err := s.kv.Put(ctx, k, b); err != nil {
+		return fmt.Errorf("cluster: token store: %w", err)
+	}
+	return nil
+}
+
+// Delete implements auth.TokenStore.
+func (s *TokenStore) Delete(key string) error {
+	ctx, cancel := opCtx(s.op)
+	defer cancel()
+	if err := s.kv.Delete(ctx, kvKey(key)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("cluster: token store: %w", err)
+	}
+	return nil
+}
+
+// Lock implements auth.SharedTokenStore: a lease (see the package doc).
+// The returned unlock stops the lease's renewal and deletes it if it is
+// still ours.
+func (s *TokenStore) Lock(ctx context.Context, key string) (func(), error) {
+	k := kvKey(key)
+	val := []byte(s.owner)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, s.op)
+		rev, err := s.locks.Create(cctx, k, val)
+		cancel()
+		if err == nil {
+			return s.hold(k, val, rev), nil
+		}
+		// Held elsewhere (a conflict), or NATS unavailable for a moment (a
+		// leader election): either way, try again until ctx ends.
+		if err := sleep(ctx, time.Duration(20+mrand.IntN(80))*time.Millisecond); err != nil {
+			return nil, fmt.Errorf("waiting for another instance's token renewal: %w", err)
+		}
+	}
+}
+
+// hold renews the lease every lease/3 until unlock.
+func (s *TokenStore) hold(k string, val []byte, rev uint64) func() {
+	stop := make(chan struct{})
+	done := make(chan uint64)
+	go func() {
+		t := time.NewTicker(s.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- rev
+				return
+			case <-t.C:
+				ctx, cancel := opCtx(s.op)
+				if r, err := s.locks.Update(ctx, k, val, rev); err == nil {
+					rev = r
+				}
+				cancel()
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		last := <-done
+		ctx, cancel := opCtx(s.op)
+		defer cancel()
+		// Only at our revision: a lease that expired and was taken over
+		// stays with its new holder.
+		_ = s.locks.Delete(ctx, k, jetstream.LastRevision(last))
+	}
+}
