@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -128,19 +129,26 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 		u.RawQuery = q.String()
 	}
 	r.url, r.header = u.String(), make(http.Header, len(headers)+3)
-	r.header.Set("User-Agent", "plumb/1")
+	// the values share one backing array (Header.Set makes a slice per
+	// value); each is capped, so an Add to it copies instead of overwriting
+	vals := make([]string, 0, len(headers)+3)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		r.header[textproto.CanonicalMIMEHeaderKey(k)] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	set("User-Agent", "plumb/1")
 	if bd != nil {
 		if r.body, err = bd.render(data); err != nil {
 			return nil, fmt.Errorf("body: %w", err)
 		}
-		r.header.Set("Content-Type", bd.contentType)
+		set("Content-Type", bd.contentType)
 		if p.gzipRequests {
 			var buf bytes.Buffer
 			zw := gzip.NewWriter(&buf)
 			zw.Write(r.body)
 			zw.Close()
 			r.body = buf.Bytes()
-			r.header.Set("Content-Encoding", "gzip")
+			set("Content-Encoding", "gzip")
 		}
 	}
 	for _, h := range headers {
@@ -148,7 +156,7 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 		if err != nil {
 			return nil, fmt.Errorf("header %s: %w", h.key, err)
 		}
-		r.header.Set(h.key, v)
+		set(h.key, v)
 	}
 	return r, nil
 }
