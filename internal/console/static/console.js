@@ -34,6 +34,7 @@
 
   // ---- picking an integration ----
   async function load(id) {
+    const seq = (state.loads = (state.loads || 0) + 1);
     state.id = id;
     state.runID = "";
     $("summary").hidden = true;
@@ -43,7 +44,8 @@
     setStatus("Loading…");
     let info;
     try { info = await api("GET", "integration?id=" + encodeURIComponent(id)); }
-    catch (e) { setStatus(e.message, "bad"); return; }
+    catch (e) { if (seq === state.loads) setStatus(e.message, "bad"); return; }
+    if (seq !== state.loads) return; // another integration was picked meanwhile
     state.info = info;
     $("lead").value = info.lead || "{}";
     fillSettings(info.settings || []);
