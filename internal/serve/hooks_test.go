@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -317,7 +318,7 @@ func TestWebhookRefusals(t *testing.T) {
 func TestWebhookRetryDeadReplay(t *testing.T) {
 	var mu sync.Mutex
 	failing, calls := true, 0
-	partnerSrv := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	pp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
@@ -327,9 +328,8 @@ func TestWebhookRetryDeadReplay(t *testing.T) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true}`)
-	})}
-	pp := newPartner(t) // only for its listener address
-	pp.Config.Handler = partnerSrv.Handler
+	}))
+	t.Cleanup(pp.Close)
 	dir := t.TempDir()
 	writeHookIntegration(t, dir, pp.URL)
 	s := testServer(t, Config{Dir: dir, Queue: queue.Config{MaxDeliver: 2, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 20 * time.Millisecond}})
@@ -434,4 +434,36 @@ func TestWebhookKill9(t *testing.T) {
 		t.Errorf("%d accepted events never reached the partner", missing)
 	}
 	t.Logf("kill -9: %d events accepted, %d in flight at the kill, 0 lost; partner-side repeats: %d (all among those in flight)", len(ids), len(inFlight), dups)
+}
+
+// TestWebhookExample serves examples/actuallycare-webhook against the
+// sandbox: the seed's signed event is accepted at /webhooks/actuallycare and
+// creates the contact in the CRM.
+func TestWebhookExample(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "actuallycare-webhook")
+	must(t, os.MkdirAll(dir, 0o700))
+	for _, f := range []string{"integration.yaml", "settings.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "actuallycare-webhook", f))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(dir, f), b, 0o600))
+	}
+	s := testServer(t, Config{Dir: filepath.Dir(dir), Sandbox: true})
+	c := client{t: t, base: "http://" + s.Addr()}
+	body, err := os.ReadFile(filepath.Join("..", "..", "examples", "actuallycare-webhook", "lead.json"))
+	must(t, err)
+	code, b, err := post(c.base, "/webhooks/actuallycare", body, "demo-webhook-secret")
+	must(t, err)
+	if code != 200 {
+		t.Fatalf("delivery: %d %s", code, b)
+	}
+	st := c.waitDone(decode[HookAnswer](t, b).ID)
+	if st.Result == nil || st.Result.Outcome != "success" || fmt.Sprint(st.Result.Lead["crm"]) != "map[action:created id:C-00001]" {
+		t.Fatalf("event: %+v", st.Result)
+	}
+	if code, b, _ := post(c.base, "/webhooks/actuallycare", body, "demo-webhook-secret"); code != 200 || !strings.Contains(string(b), `"duplicate":true`) {
+		t.Errorf("copy: %d %s", code, b)
+	}
+	if code, _, _ := post(c.base, "/v1/hooks/actuallycare-webhook", body, "demo-webhook-secret"); code == 200 {
+		t.Error("the default path answers although the file declares another")
+	}
 }
