@@ -25,7 +25,8 @@ type Webhook struct {
 	Verify *WebhookVerify `yaml:"verify,required"`
 	// Dedupe says what makes two deliveries the same event.
 	Dedupe *WebhookDedupe `yaml:"dedupe"`
-	// MaxBytes bounds a delivery's body (default 1 MiB); more is a 413.
+	// MaxBytes bounds a delivery's body (default 512 KiB, at most
+	// MaxWebhookBytes); more is a 413.
 	MaxBytes int64 `yaml:"max_bytes"`
 	// Meta, when set, names a lead field that receives what the delivery
 	// says about itself: {id, type, preset, received}.
@@ -72,10 +73,13 @@ type WebhookDedupe struct {
 	Pos    Pos           `yaml:"-"`
 }
 
-// Webhook defaults.
+// Webhook defaults and bounds.
 const (
-	DefaultWebhookMaxBytes = 1 << 20
-	DefaultWebhookWindow   = 24 * time.Hour
+	DefaultWebhookMaxBytes = webhook.DefaultMaxBytes
+	DefaultWebhookWindow   = webhook.DefaultWindow
+	// MaxWebhookBytes bounds max_bytes: an accepted event is stored as one
+	// queue message, and JetStream takes at most 1 MiB per message.
+	MaxWebhookBytes = 960 << 10
 )
 
 // WebhookPresets are the values of webhook.verify.preset.
@@ -132,8 +136,8 @@ func (w *Webhook) validate(in *Integration, errs *ErrorList) {
 			errs.Add(p.Pos, "the default /v1/hooks/"+in.Name.Value+" is always free", "webhook: path %q is a route of plumb serve", p.Value)
 		}
 	}
-	if w.MaxBytes < 0 {
-		errs.Add(w.Pos, "", "webhook: max_bytes must not be negative")
+	if w.MaxBytes < 0 || w.MaxBytes > MaxWebhookBytes {
+		errs.Add(w.Pos, "an event is stored as one queue message, at most 1 MiB", "webhook: max_bytes must be between 0 (default %d) and %d", DefaultWebhookMaxBytes, MaxWebhookBytes)
 	}
 	if w.Meta != "" && !identRE.MatchString(w.Meta) {
 		errs.Add(w.Pos, "a lead field name such as webhook", "webhook: meta %q is not a field name", w.Meta)

@@ -78,6 +78,8 @@ func TestWebhookErrors(t *testing.T) {
 		{`  verify: { preset: github, secrets: ["{{settings.hook_secret}}"] }
   dedupe: { ttl: 1h }`, `unknown key "ttl"`},
 		{`  path: /x`, `missing required key "verify"`},
+		{`  verify: { preset: github, secrets: ["{{settings.hook_secret}}"] }
+  max_bytes: 2000000`, "max_bytes must be between 0"},
 	} {
 		_, err := Parse("a.yaml", []byte(strings.Replace(hookBase, "%s", tc.section, 1)))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -19,7 +19,7 @@ import (
 // Receiver defaults.
 const (
 	// DefaultMaxBytes bounds a delivery's body when HookConfig.MaxBytes is 0.
-	DefaultMaxBytes = 1 << 20
+	DefaultMaxBytes = 512 << 10
 	// DefaultWindow is how long a dedupe key is remembered when
 	// HookConfig.Window is 0.
 	DefaultWindow = 24 * time.Hour

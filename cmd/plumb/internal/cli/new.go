@@ -227,7 +227,7 @@ webhook:
     tolerance: 5m                  # signed timestamps older or newer than this are refused (replays)
   dedupe:
     window: 24h                    # key: the webhook-id; or key: "{{lead.type}}:{{lead.timestamp}}"
-  max_bytes: 1048576
+  max_bytes: 524288               # default 512 KiB
 steps:
   - name: forward
     when: lead.type == "lead.created"

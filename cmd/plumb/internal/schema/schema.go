@@ -354,7 +354,7 @@ var descriptions = map[string]string{
 	"Webhook.path":                   "The route the partner posts to (default /v1/hooks/NAME); not one of plumb serve's own routes.",
 	"Webhook.verify":                 "How deliveries are signed: a preset and its secrets.",
 	"Webhook.dedupe":                 "What makes two deliveries the same event, and how long it is remembered.",
-	"Webhook.max_bytes":              "Largest body accepted (default 1 MiB); more is a 413.",
+	"Webhook.max_bytes":              "Largest body accepted (default 512 KiB, at most 960 KiB); more is a 413.",
 	"Webhook.meta":                   "A lead field that receives {id, type, preset, received} of the delivery.",
 	"WebhookVerify.preset":           "The signature scheme: actuallycare (X-Webhook-Signature, hex HMAC-SHA256 of the body), standard-webhooks, svix, github (X-Hub-Signature-256), stripe (Stripe-Signature) or hmac (generic).",
 	"WebhookVerify.secrets":          "Active secrets, newest first, each a reference to a secret setting: [\"{{settings.hook_secret}}\"]. Unset ones are skipped (the old secret after a rotation).",
