@@ -90,7 +90,7 @@ var (
 	settingRefRE = regexp.MustCompile(`^\{\{\s*\.?settings\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$`)
 	hookPathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
 	// reservedPaths are the service's own routes, which a hook may not take.
-	reservedPaths = []string{"/v1/integrations", "/v1/leads", "/v1/dead", "/v1/queue", "/v1/oauth", "/healthz", "/readyz", "/metrics"}
+	reservedPaths = []string{"/v1/integrations", "/v1/leads", "/v1/dead", "/v1/queue", "/v1/oauth", "/healthz", "/readyz", "/metrics", "/console"}
 )
 
 // HookPath is the route of the webhook: its path, or /v1/hooks/<name>.

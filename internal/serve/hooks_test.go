@@ -463,6 +463,9 @@ func TestWebhookExample(t *testing.T) {
 	if code, b, _ := post(c.base, "/webhooks/actuallycare", body, "demo-webhook-secret"); code != 200 || !strings.Contains(string(b), `"duplicate":true`) {
 		t.Errorf("copy: %d %s", code, b)
 	}
+	if code, b := c.do("GET", "/v1/integrations", "", nil); code != 200 || !strings.Contains(string(b), `"hook":"/webhooks/actuallycare"`) {
+		t.Errorf("integrations: %d %s", code, b)
+	}
 	if code, _, _ := post(c.base, "/v1/hooks/actuallycare-webhook", body, "demo-webhook-secret"); code == 200 {
 		t.Error("the default path answers although the file declares another")
 	}

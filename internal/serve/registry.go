@@ -104,6 +104,8 @@ type IntegrationInfo struct {
 	LoadedAt time.Time `json:"loaded_at,omitzero"`
 	Error    string    `json:"error,omitempty"`
 	FailedAt time.Time `json:"failed_at,omitzero"`
+	// Hook is the path of the integration's webhook receiver, if it has one.
+	Hook string `json:"hook,omitempty"`
 }
 
 func (e *entry) info() IntegrationInfo {
@@ -113,6 +115,9 @@ func (e *entry) info() IntegrationInfo {
 		LoadedAt: e.loadedAt, Error: e.loadErr, FailedAt: e.failedAt}
 	if in.Steps == nil {
 		in.Steps = []string{}
+	}
+	if e.hook != nil {
+		in.Hook = e.hook.path
 	}
 	switch {
 	case e.runner == nil:
