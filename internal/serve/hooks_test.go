@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -122,7 +123,9 @@ func TestWebhookEndToEnd(t *testing.T) {
 	}
 	dir, data := t.TempDir(), t.TempDir()
 	writeHookIntegration(t, dir, p.URL)
-	s := testServer(t, Config{Dir: dir, DataDir: data, Concurrency: 4})
+	logs := &lockedBuffer{}
+	s := testServer(t, Config{Dir: dir, DataDir: data, Concurrency: 4,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	base := "http://" + s.Addr()
 
 	var sends []*delivery
@@ -222,6 +225,9 @@ func TestWebhookEndToEnd(t *testing.T) {
 	}
 	if bytes.Contains(m, []byte(hookSecret)) {
 		t.Error("the metrics hold the secret")
+	}
+	if logs.String() == "" || strings.Contains(logs.String(), hookSecret) {
+		t.Errorf("the logs (debug level) are empty or hold the secret")
 	}
 
 	// a copy sent after processing is still a duplicate, and is not run
@@ -469,4 +475,22 @@ func TestWebhookExample(t *testing.T) {
 	if code, _, _ := post(c.base, "/v1/hooks/actuallycare-webhook", body, "demo-webhook-secret"); code == 200 {
 		t.Error("the default path answers although the file declares another")
 	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
