@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/plumbhq/plumb/testcase"
+	"github.com/plumbhq/plumb/internal/testcase"
 )
 
 // TestStoredTestCases runs the stored test cases of every example (its

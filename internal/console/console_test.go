@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/plumbhq/plumb/internal/console"
-	"github.com/plumbhq/plumb/testcase"
+	"github.com/plumbhq/plumb/internal/testcase"
 )
 
 const blacklist = "blacklist/integration.yaml"

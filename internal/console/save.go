@@ -17,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
-	"github.com/plumbhq/plumb/testcase"
+	"github.com/plumbhq/plumb/internal/testcase"
 )
 
 // SecretPlaceholder is written in a saved test case instead of a secret

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
-	"github.com/plumbhq/plumb/testcase"
+	"github.com/plumbhq/plumb/internal/testcase"
 )
 
 const testDoc = `

@@ -10,7 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
-	"github.com/plumbhq/plumb/testcase"
+	"github.com/plumbhq/plumb/internal/testcase"
 )
 
 const validateDoc = `

@@ -21,8 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/testcase"
 	"github.com/plumbhq/plumb/steps"
-	"github.com/plumbhq/plumb/testcase"
 )
 
 // Kind selects which file format a schema describes.
