@@ -344,13 +344,22 @@ func (p *partner) callCount() int {
 	return len(p.calls)
 }
 
-// postLeads posts a batch with an Idempotency-Key, so sending it again
+// postLeadsTo posts a batch to one instance's integration.
+func postLeadsTo(addr, integration, key string, ndjson []byte) ([]string, error) {
+	return postLeadsPath(func(int) string { return addr }, integration, key, ndjson)
+}
+
+func postLeads(pick func(try int) string, key string, ndjson []byte) ([]string, error) {
+	return postLeadsPath(pick, "crm", key, ndjson)
+}
+
+// postLeadsPath posts a batch with an Idempotency-Key, so sending it again
 // after a 503 (NATS electing a leader mid-batch) stores no lead twice.
 // Each try goes to the instance pick(try) names.
-func postLeads(pick func(try int) string, key string, ndjson []byte) ([]string, error) {
+func postLeadsPath(pick func(try int) string, integration, key string, ndjson []byte) ([]string, error) {
 	var lastErr error
 	for try := range 40 {
-		req, err := http.NewRequest(http.MethodPost, "http://"+pick(try)+"/v1/integrations/crm/leads", bytes.NewReader(ndjson))
+		req, err := http.NewRequest(http.MethodPost, "http://"+pick(try)+"/v1/integrations/"+integration+"/leads", bytes.NewReader(ndjson))
 		if err != nil {
 			return nil, err
 		}
