@@ -109,12 +109,11 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// TestScaleOut: three plumb serve instances (in this process, each with
-// its own address and data directory) on a 3-node NATS cluster on
-// loopback. Leads are posted round-robin; a third of the way in, one
-// instance loses its NATS connection without a goodbye (as under kill -9:
-// nothing acked, nothing drained) and the NATS node leading the lead
-// stream is stopped. Then: every lead has exactly one stored result and
+// TestScaleOut: three plumb serve instances (two in this process, one a
+// child process; each with its own address and data directory) on a
+// 3-node NATS cluster on loopback. Leads are posted round-robin; a third
+// of the way in, the child is killed with SIGKILL (nothing acked, nothing
+// drained) and the NATS node leading the lead stream is stopped. Then: every lead has exactly one stored result and
 // all are successes; the token endpoint saw about one fetch per renewal
 // window for the whole cluster; the partner's rate: 200/s held
 // cluster-wide within the documented tolerance, counted from the
@@ -140,14 +139,13 @@ func TestScaleOut(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "crm.yaml"), []byte(scaleYAML), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "crm.settings.yaml"), []byte("base_url: "+p.URL+"\n"), 0o600))
 
-	servers := make([]*serve.Server, 3)
+	// Instances 1 and 2 run in this process; instance 3 is a child
+	// process, so that it can be killed with SIGKILL.
+	servers := make([]*serve.Server, 2)
 	for i := range servers {
-		cfg := serve.Config{Dir: dir, Addr: "127.0.0.1:0", DataDir: t.TempDir(), NATS: c.URLs(),
-			Concurrency: 16, DrainTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)}
-		cfg.Queue.AckWait = 3 * time.Second
-		cfg.Queue.RetryDelay = 50 * time.Millisecond
-		cfg.Queue.MaxRetryDelay = 500 * time.Millisecond
-		cfg.Queue.MaxDeliver = 10
+		cfg := instanceConfig(dir, c.URLs())
+		cfg.DataDir = t.TempDir()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 		s, err := serve.New(cfg)
 		must(t, err)
 		must(t, s.Start())
@@ -158,6 +156,8 @@ func TestScaleOut(t *testing.T) {
 			_ = s.Shutdown(ctx)
 		})
 	}
+	third := startChild(t, dir, c.URLs())
+	addrs := []string{servers[0].Addr(), servers[1].Addr(), third.addr}
 	q := servers[0].Queue()
 	ctx := t.Context()
 	info, err := q.JetStream().Stream(ctx, "PLUMB_JOBS")
@@ -202,11 +202,11 @@ func TestScaleOut(t *testing.T) {
 					fmt.Fprintf(&body, "{\"n\": %d}\n", i)
 				}
 				pick := func(try int) string {
-					inst := (from/batch + try) % len(servers)
+					inst := (from/batch + try) % len(addrs)
 					if int32(inst) == dead.Load() {
-						inst = (inst + 1) % len(servers)
+						inst = (inst + 1) % len(addrs)
 					}
-					return servers[inst].Addr()
+					return addrs[inst]
 				}
 				got, err := postLeads(pick, "batch-"+strconv.Itoa(from), body.Bytes())
 				if err != nil {
@@ -220,18 +220,18 @@ func TestScaleOut(t *testing.T) {
 	runStart := time.Now()
 	go func() { postWG.Wait(); close(posted) }()
 
-	// A third of the way in: instance 2 dies and the lead stream's leader
-	// node stops.
+	// A third of the way in: instance 3 is killed (SIGKILL) and the lead
+	// stream's leader node stops.
 	waitFor(t, 60*time.Second, "a third of the leads called", func() bool { return p.callCount() >= n/3 })
 	dead.Store(2)
 	killTime := time.Now()
-	servers[2].Queue().JetStream().Conn().Close()
+	third.kill9(t)
 	si, err := info.Info(ctx)
 	must(t, err)
 	for i, node := range c.Nodes {
 		if node.Name == si.Cluster.Leader {
 			c.Stop(i)
-			t.Logf("at %s: instance 3 lost its NATS connection; stopped %s, leader of the lead stream", time.Since(runStart).Round(time.Millisecond), node.Name)
+			t.Logf("at %s: killed instance 3 (SIGKILL); stopped %s, leader of the lead stream", time.Since(runStart).Round(time.Millisecond), node.Name)
 		}
 	}
 	<-posted
@@ -239,7 +239,7 @@ func TestScaleOut(t *testing.T) {
 
 	// Every lead gets exactly one stored result, answered by any live
 	// instance.
-	live := []*serve.Server{servers[0], servers[1]}
+	live := servers
 	missing := func() int {
 		m := 0
 		for i, id := range ids {
