@@ -364,7 +364,9 @@ func postLeadsPath(pick func(try int) string, integration, key string, ndjson []
 			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/x-ndjson")
-		req.Header.Set("Idempotency-Key", key)
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			lastErr = err
