@@ -1,7 +1,6 @@
 package oauthflow_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -118,11 +117,4 @@ func (o *oauthServer) grantCount(g string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.grants[g]
-}
-
-// revoke removes an access token server-side, so the API rejects it.
-func (o *oauthServer) revoke(access string) {
-	if err := o.manager.RemoveAccessToken(context.Background(), access); err != nil {
-		o.t.Fatal(err)
-	}
 }
