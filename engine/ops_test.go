@@ -326,3 +326,62 @@ func TestSharedRateLimiter(t *testing.T) {
 		t.Fatalf("limiters %v", made)
 	}
 }
+
+// TestTokenFetchesAreVisible: an OAuth2 token fetch reaches the observer
+// (as step auth:token) and the metrics, with the client secret and the
+// token masked.
+func TestTokenFetchesAreVisible(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"tok-live-123456","token_type":"bearer","expires_in":3600}`)
+	})
+	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{}`) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var mu sync.Mutex
+	var seen []*Exchange
+	m := NewMetrics()
+	src := `version: 1
+name: ops
+settings: { base_url: {}, secret: { secret: true } }
+auth: { type: oauth2, token_url: "{{settings.base_url}}/token", client_id: cid, client_secret: "{{settings.secret}}", auth_style: body }
+steps:
+  - name: s
+    request: { url: "{{settings.base_url}}/api" }
+`
+	p, err := Parse("ops.yaml", []byte(src), WithMetrics(m), WithObserver(func(_ context.Context, ex *Exchange) {
+		mu.Lock()
+		seen = append(seen, ex)
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL, "secret": "cs-very-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if res := r.Run(context.Background(), nil); res.Outcome != Success {
+		t.Fatal(res.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var token *Exchange
+	for _, ex := range seen {
+		if ex.Step == "auth:token" {
+			token = ex
+		}
+	}
+	if token == nil || token.Status != 200 || !strings.HasSuffix(token.URL, "/token") {
+		t.Fatalf("no token exchange observed: %+v", seen)
+	}
+	all := fmt.Sprintf("%+v", seen)
+	if strings.Contains(all, "cs-very-secret") || strings.Contains(all, "tok-live-123456") {
+		t.Fatalf("a secret shows in the exchanges: %s", all)
+	}
+	if got := testutil.ToFloat64(m.tokens.WithLabelValues("ops", "2xx")); got != 1 {
+		t.Fatalf("token fetches counted %v", got)
+	}
+}
