@@ -295,7 +295,7 @@ func redactURLs(s string) string {
 // it elected a meta leader, so each call is retried until ctx or
 // ConnectTimeout ends.
 func (q *Queue) setup(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, q.cfg.ConnectTimeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.ConnectTimeout+20*time.Second)
 	defer cancel()
 	cfg := q.cfg
 	var err error
@@ -361,10 +361,18 @@ func (q *Queue) JetStream() jetstream.JetStream { return q.js }
 
 // retry calls f until it succeeds, fails with an error that retrying will
 // not fix, or ctx ends.
+//
+// Each attempt has its own timeout, 1s at first and doubling up to 5s:
+// when several processes create the same stream at once on a fresh
+// cluster (a Deployment's replicas starting together), nats-server leaves
+// all but one of the concurrent creates of a bucket with a TTL unanswered,
+// and the next attempt finds it made.
 func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
 	delay := 50 * time.Millisecond
+	attempt := time.Second
 	for {
-		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		callCtx, cancel := context.WithTimeout(ctx, attempt)
+		attempt = min(2*attempt, 5*time.Second)
 		v, err := f(callCtx)
 		cancel()
 		if err == nil || !transient(err) {
