@@ -10,4 +10,7 @@
 #     --nats nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec go run ./internal/cluster/devcluster "$@"
+# Built, then exec'd (not go run), so SIGTERM and Ctrl-C reach the servers.
+bin="${TMPDIR:-/tmp}/plumb-devcluster"
+go build -o "$bin" ./internal/cluster/devcluster
+exec "$bin" "$@"
