@@ -192,19 +192,22 @@ func TestLockLeaseExpires(t *testing.T) {
 }
 
 // TestSharedTokenStoreWithAuth: three authenticators over three instances'
-// stores fetch one token between them.
+// stores fetch one token between them, and a 401 seen by all of them costs
+// one more.
 func TestSharedTokenStoreWithAuth(t *testing.T) {
 	t.Parallel()
 	cs := instances(t, 3, cluster.Config{})
 	var fetches atomic.Int32
 	ts := tokenServer(t, &fetches, time.Hour)
 	var wg sync.WaitGroup
+	var auths []auth.Authenticator
 	for _, c := range cs {
 		a, err := auth.New(auth.Config{Type: auth.TypeOAuth2, TokenURL: ts.URL + "/token", ClientID: "id", ClientSecret: "s"},
 			auth.WithHTTPClient(ts.Client()), auth.WithTokenStore(c.Tokens()))
 		if err != nil {
 			t.Fatal(err)
 		}
+		auths = append(auths, a)
 		for range 5 {
 			wg.Go(func() {
 				req := mustReq(t, ts.URL+"/api")
@@ -217,6 +220,29 @@ func TestSharedTokenStoreWithAuth(t *testing.T) {
 	wg.Wait()
 	if n := fetches.Load(); n != 1 {
 		t.Fatalf("three instances fetched %d tokens, want 1", n)
+	}
+	// The partner rejects the token (401) on every instance: one renews,
+	// the others adopt its new token from the store.
+	failed := mustReq(t, ts.URL+"/api")
+	if err := auths[0].Apply(context.Background(), failed, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range auths {
+		if err := a.(auth.Reauther).Reauth(context.Background(), failed); err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+	}
+	if n := fetches.Load(); n != 2 {
+		t.Fatalf("after a 401 on every instance the cluster fetched %d tokens in all, want 2", n)
+	}
+	for i, a := range auths {
+		req := mustReq(t, ts.URL+"/api")
+		if err := a.Apply(context.Background(), req, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := req.Header.Get("Authorization"); got != "Bearer tok-2" {
+			t.Fatalf("instance %d signs with %q, want the renewed tok-2", i, got)
+		}
 	}
 }
 
