@@ -336,6 +336,13 @@ func TestScaleOut(t *testing.T) {
 		}
 	}
 	t.Logf("shared budget KV traffic: %s", strings.Join(lims, "; "))
+	resp, err := http.Get("http://" + servers[0].Addr() + "/metrics")
+	must(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `plumb_cluster_budget_writes_total{budget="crm"}`) {
+		t.Errorf("/metrics has no plumb_cluster_budget_writes_total for crm")
+	}
 }
 
 func (p *partner) callCount() int {

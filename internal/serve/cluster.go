@@ -56,6 +56,7 @@ func (s *Server) openQueue() error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	s.cluster = c
+	s.metrics.reg.MustRegister(c.Collector())
 	if !c.Tokens().Encrypted() {
 		s.log.Warn("cluster: OAuth2 tokens are shared through NATS unencrypted; set PLUMB_TOKEN_KEY (the same on every instance) to seal them")
 	}
