@@ -167,6 +167,13 @@ type Reauther interface {
 	Reauth(ctx context.Context, failed *http.Request) error
 }
 
+// Preparer is implemented by schemes that can get their credential ahead
+// of signing (oauth2 fetches or loads its token), so the engine can do it
+// before a request waits for a rate-limit slot and sign right after.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // ErrNotLoggedIn is returned (wrapped) by an authorization_code
 // Authenticator when the TokenStore holds no token for the integration.
 var ErrNotLoggedIn = errors.New("not logged in")

@@ -318,10 +318,7 @@ func (a *oauthAuth) reloadShared(rejected string) error {
 	if err != nil || t == nil || t.AccessToken == "" || (rejected != "" && t.AccessToken == rejected) {
 		return err
 	}
-	var refreshAt time.Time
-	if !t.Expiry.IsZero() {
-		refreshAt = t.Expiry.Add(-defaultEarlyRefresh)
-	}
+	refreshAt := storedRefreshAt(t)
 	a.mu.Lock()
 	if a.cur == nil || a.cur.AccessToken != t.AccessToken {
 		a.cur, a.refreshAt, a.stale = t, refreshAt, false
@@ -347,10 +344,7 @@ func (a *oauthAuth) loadLocked() error {
 	if t == nil {
 		return nil // not loaded: look again next time (a login may happen)
 	}
-	var refreshAt time.Time
-	if !t.Expiry.IsZero() {
-		refreshAt = t.Expiry.Add(-defaultEarlyRefresh)
-	}
+	refreshAt := storedRefreshAt(t)
 	a.mu.Lock()
 	a.loaded = true
 	if a.cur == nil {
@@ -459,7 +453,32 @@ func rebase(now time.Time, t *oauth2.Token) (*oauth2.Token, time.Time) {
 	var refreshAt time.Time
 	if life, ok := lifetime(t); ok {
 		nt.Expiry = now.Add(life)
+		// kept with the token, so whoever loads it from a store knows its
+		// lifetime (storedRefreshAt)
+		nt.ExpiresIn = int64(life / time.Second)
 		refreshAt = nt.Expiry.Add(-min(defaultEarlyRefresh, life/2))
 	}
 	return &nt, refreshAt
+}
+
+// storedRefreshAt is when a token read from a store is renewed: as for a
+// fresh one (rebase), defaultEarlyRefresh before expiry, or half its life
+// when that is shorter, so a short-lived token is not renewed at once.
+func storedRefreshAt(t *oauth2.Token) time.Time {
+	if t.Expiry.IsZero() {
+		return time.Time{}
+	}
+	early := defaultEarlyRefresh
+	if t.ExpiresIn > 0 {
+		early = min(early, time.Duration(t.ExpiresIn)*time.Second/2)
+	}
+	return t.Expiry.Add(-early)
+}
+
+// Prepare gets a usable token now (fetching or loading it if needed), so a
+// caller about to wait for a rate-limit slot does not spend its slot on
+// the token fetch.
+func (a *oauthAuth) Prepare(ctx context.Context) error {
+	_, err := a.token(ctx)
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/plumbhq/plumb/auth"
 )
@@ -81,5 +82,30 @@ func TestSharedStoreOneFetchForTheCluster(t *testing.T) {
 		if _, status := send(t, a, o.apiURL()); status != http.StatusOK {
 			t.Fatalf("instance %d: status %d with the shared token", i, status)
 		}
+	}
+}
+
+// TestSharedStoreShortLivedToken: an instance that picks a short-lived
+// token (8 s) up from the shared store uses it, instead of renewing it at
+// once because it expires within the usual 10 s early-refresh margin.
+func TestSharedStoreShortLivedToken(t *testing.T) {
+	o := newOAuthServer(t, serverOpts{accessExp: 8 * time.Second})
+	st := &sharedStore{}
+	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()), auth.WithTokenStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()), auth.WithTokenStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []auth.Authenticator{a, b, a, b} {
+		req, _ := http.NewRequest(http.MethodGet, o.apiURL(), nil)
+		if err := x.Apply(context.Background(), req, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := o.total.Load(); n != 1 {
+		t.Fatalf("two instances fetched %d tokens for one 8s token, want 1", n)
 	}
 }

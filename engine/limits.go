@@ -99,6 +99,9 @@ func (l *limiter) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
+// limited reports whether a try of st waits for limits: slots.
+func (r *Runner) limited(st *step) bool { return r.intLimit != nil || r.stepLimits[st] != nil }
+
 // limits is what one try waits for: the integration's limits, then the
 // step's. waited is how long it waited.
 func (r *Runner) limits(ctx context.Context, st *step) (release func(), waited time.Duration, err error) {

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/parse"
 )
@@ -508,6 +509,15 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 // answer. It is the unit that retry rules repeat. ex is non-nil when the plan
 // has an observer; the caller completes and emits it.
 func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n int) (parse.Response, *Exchange, error) {
+	if s.limited(st) {
+		// get the token first: a slot is not spent waiting for it, and
+		// requests do not bunch up behind one token fetch
+		if pre, ok := s.authn(pr.auth).(auth.Preparer); ok {
+			if err := pre.Prepare(ctx); err != nil {
+				return parse.Response{}, nil, &AuthError{Err: err}
+			}
+		}
+	}
 	release, waited, lerr := s.limits(ctx, st)
 	pr.waited += waited
 	if lerr != nil {
