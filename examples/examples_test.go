@@ -21,7 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
-	"github.com/plumbhq/plumb/examples/sandbox"
+	"github.com/plumbhq/plumb/internal/sandbox"
 )
 
 // example is what each example's leads must come to.

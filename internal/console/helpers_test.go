@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plumbhq/plumb/examples/sandbox"
 	"github.com/plumbhq/plumb/internal/console"
+	"github.com/plumbhq/plumb/internal/sandbox"
 )
 
 // env is a console over a temporary copy of some examples, with the

@@ -34,10 +34,10 @@ import (
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
-	"github.com/plumbhq/plumb/examples/sandbox"
 	"github.com/plumbhq/plumb/internal/cluster"
 	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
+	"github.com/plumbhq/plumb/internal/sandbox"
 )
 
 // Defaults applied by New to zero Config fields.

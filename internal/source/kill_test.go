@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/plumbhq/plumb/examples/sandbox"
+	"github.com/plumbhq/plumb/internal/sandbox"
 	"github.com/plumbhq/plumb/internal/source"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
-	"github.com/plumbhq/plumb/examples/sandbox"
+	"github.com/plumbhq/plumb/internal/sandbox"
 	"github.com/plumbhq/plumb/internal/source"
 	"github.com/plumbhq/plumb/steps"
 )

@@ -22,7 +22,7 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/plumbhq/plumb/examples/sandbox"
+	"github.com/plumbhq/plumb/internal/sandbox"
 )
 
 // oneCall is an integration of one POST per lead to {{settings.base_url}}/x.

@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/plumbhq/plumb/examples/sandbox"
+	"github.com/plumbhq/plumb/internal/sandbox"
 )
 
 const sandboxDoc = `
-Serve the examples' fake partner API (package examples/sandbox) in the
+Serve the examples' fake partner API (package internal/sandbox) in the
 foreground until interrupted, for poking at it with curl. plumb run --sandbox
 starts the same API in-process on a free loopback port instead.`
 

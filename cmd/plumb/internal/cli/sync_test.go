@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plumbhq/plumb/examples/sandbox"
+	"github.com/plumbhq/plumb/internal/sandbox"
 )
 
 // TestSyncInterruptFinishesPage: Ctrl-C during page 2 lets page 2's
