@@ -96,7 +96,6 @@ type client struct {
 	check, soap, accept     string
 	xValid, xScore, xStatus *xpath.Expr
 	idRE, priceRE           *regexp.Regexp
-	checkBody               []byte
 }
 
 func newClient(base string, conc int) *client {
