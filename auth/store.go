@@ -181,34 +181,9 @@ func (s *FileStore) Save(key string, t *oauth2.Token) error {
 	if err := s.secureDir(); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.dir, ".token-*.tmp") // created 0600
-	if err != nil {
+	if err := WriteFileAtomic(s.Path(key), b); err != nil {
 		return fmt.Errorf("auth: token store: %w", err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("auth: token store: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		return fmt.Errorf("auth: token store: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("auth: token store: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("auth: token store: %w", err)
-	}
-	if err := os.Rename(tmp, s.Path(key)); err != nil {
-		return fmt.Errorf("auth: token store: %w", err)
-	}
-	ok = true
 	return nil
 }
 
@@ -259,5 +234,46 @@ func (m *MemoryStore) Delete(key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.tokens, key)
+	return nil
+}
+
+// WriteFileAtomic writes data to path with mode 0600: to a temporary file
+// in the same directory, synced, then renamed over path, and the directory
+// synced, so a crash leaves the old file or the new one, never a torn one.
+// Token stores use it.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".token-*.tmp") // created 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil { // make the rename durable
+		_ = d.Sync()
+		_ = d.Close()
+	}
 	return nil
 }

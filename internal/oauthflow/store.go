@@ -179,37 +179,8 @@ func (s *EncryptedFileStore) Save(key string, t *oauth2.Token) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("oauthflow: token store: %w", err)
 	}
-	f, err := os.CreateTemp(s.dir, ".token-*.tmp") // created 0600
-	if err != nil {
+	if err := auth.WriteFileAtomic(s.Path(key), out); err != nil {
 		return fmt.Errorf("oauthflow: token store: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("oauthflow: token store: %w", err)
-	}
-	if _, err := f.Write(out); err != nil {
-		return fmt.Errorf("oauthflow: token store: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("oauthflow: token store: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("oauthflow: token store: %w", err)
-	}
-	if err := os.Rename(tmp, s.Path(key)); err != nil {
-		return fmt.Errorf("oauthflow: token store: %w", err)
-	}
-	ok = true
-	if d, err := os.Open(s.dir); err == nil { // make the rename durable
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }
