@@ -436,3 +436,34 @@ func marshalJSON(v any, indent string) ([]byte, error) {
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
+
+// progressLine is a progress display: run's and sync's.
+type progressLine interface {
+	due() bool
+	clear()
+	update(*summary)
+}
+
+// emitter records each result in sum and writes it to out; now and then
+// it redraws the progress line, after flushing the results so they reach
+// the terminal above it. With flushEach every result is flushed at once.
+func emitter(sum *summary, out output, prog progressLine, flushEach bool) func(item, *engine.Result) error {
+	return func(it item, r *engine.Result) error {
+		sum.add(it, r)
+		if err := out.result(it, r); err != nil {
+			return err
+		}
+		if prog.due() {
+			prog.clear()
+			if err := out.flush(); err != nil {
+				return err
+			}
+			prog.update(sum)
+			return nil
+		}
+		if flushEach {
+			return out.flush()
+		}
+		return nil
+	}
+}

@@ -142,27 +142,9 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	sum := newSummary()
 	// Batches fill up only when enough leads wait in them at once.
 	workers := max(f.concurrency, plan.BatchSize())
-	readErr, emitErr, interrupted := runLeads(ctx, settings, src, workers, func(it item, r *engine.Result) error {
-		sum.add(it, r)
-		if err := out.result(it, r); err != nil {
-			return err
-		}
-		if prog.due() {
-			// results reach the terminal before the line is redrawn under them
-			prog.clear()
-			if err := out.flush(); err != nil {
-				return err
-			}
-			prog.update(sum)
-			return nil
-		}
-		if stream {
-			// leads come from a pipe, maybe one at a time: each result
-			// goes out as soon as it is known
-			return out.flush()
-		}
-		return nil
-	})
+	// leads from a pipe may come one at a time: then each result goes out
+	// as soon as it is known
+	readErr, emitErr, interrupted := runLeads(ctx, settings, src, workers, emitter(sum, out, prog, stream))
 	prog.clear()
 	if emitErr == nil {
 		emitErr = out.finish(sum)

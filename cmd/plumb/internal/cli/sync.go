@@ -173,20 +173,9 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 	prog := &syncProgress{progress: newProgress(s.stderr, isTerminal(s.stderr))}
 	opt.OnPage = prog.page
 	sum := newSummary()
+	emit := emitter(sum, out, prog, false)
 	rep, err := source.Sync(work, setup.settings, spec, store, opt, func(rec source.Record, r *engine.Result) error {
-		it := item{index: rec.Index, lead: r.Lead}
-		sum.add(it, r)
-		if err := out.result(it, r); err != nil {
-			return err
-		}
-		if prog.due() {
-			prog.clear()
-			if err := out.flush(); err != nil {
-				return err
-			}
-			prog.update(sum)
-		}
-		return nil
+		return emit(item{index: rec.Index, lead: r.Lead}, r)
 	})
 	prog.clear()
 	var emitErr error
