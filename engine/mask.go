@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -34,17 +35,29 @@ type masker struct {
 	exact map[string]bool
 }
 
-// with returns a masker for m's secrets and more.
+// with returns a masker for m's secrets and more: m's forms are reused,
+// only the new secrets' are computed (a lead's redacted captures).
 func (m *masker) with(more ...string) *masker {
-	var base []string
-	if m != nil {
-		base = m.secrets
+	if m == nil {
+		return newMasker(more)
 	}
-	return newMasker(append(append([]string(nil), base...), more...))
+	out := &masker{exact: make(map[string]bool, len(m.exact)+10*len(more)),
+		secrets: append(slices.Clip(m.secrets), more...), forms: slices.Clone(m.forms)}
+	for f := range m.exact {
+		out.exact[f] = true
+	}
+	out.add(more)
+	return out
 }
 
 func newMasker(secrets []string) *masker {
 	m := &masker{exact: map[string]bool{}, secrets: secrets}
+	m.add(secrets)
+	return m
+}
+
+// add computes the forms of secrets, longest first among all forms.
+func (m *masker) add(secrets []string) {
 	for _, s := range secrets {
 		if s == "" {
 			continue
@@ -56,8 +69,7 @@ func newMasker(secrets []string) *masker {
 			}
 		}
 	}
-	sort.Slice(m.forms, func(i, j int) bool { return len(m.forms[i]) > len(m.forms[j]) })
-	return m
+	sort.SliceStable(m.forms, func(i, j int) bool { return len(m.forms[i]) > len(m.forms[j]) })
 }
 
 // secretForms lists the ways a secret s can appear in what plumb sends or

@@ -107,7 +107,7 @@ func (f *flow) mask(s *Runner) *masker {
 		return s.mask
 	}
 	if f.m == nil {
-		f.m = newMasker(append(slices.Clone(s.secrets), f.secrets...))
+		f.m = s.mask.with(f.secrets...) // the settings' forms are computed once, at Bind
 	}
 	return f.m
 }
