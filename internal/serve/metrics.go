@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,15 +25,9 @@ type metrics struct {
 	loadErrors *prometheus.CounterVec // file
 	up         *prometheus.GaugeVec   // integration, file
 
-	// per step, from each lead's Result
-	steps     *prometheus.CounterVec   // integration, step, outcome, class
-	stepTime  *prometheus.HistogramVec // integration, step
-	retries   *prometheus.CounterVec   // integration, step
-	statuses  *prometheus.CounterVec   // integration, step, code (2xx…5xx)
-	fallbacks *prometheus.CounterVec   // integration, step, link
-
-	// engine counts per try: token fetches, timeouts, auth refusals,
-	// breaker states, limiter waits (plumb_* without serve_)
+	// engine counts per lead, step and try: step results and times,
+	// partner statuses, retries, fallbacks, token fetches, timeouts, auth
+	// refusals, breaker states, limiter waits (plumb_* without serve_)
 	engine *engine.Metrics
 }
 
@@ -77,28 +70,6 @@ func newMetrics(q func() *queue.Queue) *metrics {
 		Name: "plumb_serve_integration_up",
 		Help: "1 when the integration file's current version loaded, 0.5 when an older version runs because the file does not load, 0 when none runs.",
 	}, []string{"integration", "file"})
-	m.steps = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_serve_step_results_total",
-		Help: "Steps that ran, by integration, step, outcome and class (timeout, auth, status, connection…).",
-	}, []string{"integration", "step", "outcome", "class"})
-	m.stepTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "plumb_serve_step_duration_seconds",
-		Help:    "Time a step took, retries and fallbacks included.",
-		Buckets: latencyBuckets,
-	}, []string{"integration", "step"})
-	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_serve_step_retries_total",
-		Help: "Tries of a step beyond its first.",
-	}, []string{"integration", "step"})
-	m.statuses = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_serve_step_responses_total",
-		Help: "HTTP status class (2xx, 3xx, 4xx, 5xx) of each step's final answer.",
-	}, []string{"integration", "step", "code"})
-	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "plumb_serve_step_fallbacks_total",
-		Help: "Steps answered by a fallback link (request, cache, defaults, skip).",
-	}, []string{"integration", "step", "link"})
-	m.reg.MustRegister(m.steps, m.stepTime, m.retries, m.statuses, m.fallbacks)
 	m.reg.MustRegister(m.leads, m.duration, m.running, m.accepted, m.requests, m.authFail, m.loadErrors, m.up,
 		&queueCollector{q: q},
 		collectors.NewGoCollector(),
@@ -110,23 +81,6 @@ func newMetrics(q func() *queue.Queue) *metrics {
 func (m *metrics) observe(integration, mode string, res *engine.Result) {
 	m.leads.WithLabelValues(integration, mode, string(res.Outcome), string(res.Class)).Inc()
 	m.duration.WithLabelValues(integration, mode).Observe(time.Duration(res.Duration).Seconds())
-	for i := range res.Steps {
-		st := &res.Steps[i]
-		m.steps.WithLabelValues(integration, st.Name, string(st.Outcome), string(st.Class)).Inc()
-		if st.Attempts == 0 && st.Outcome == engine.Skip {
-			continue // not run: no time, no answer
-		}
-		m.stepTime.WithLabelValues(integration, st.Name).Observe(time.Duration(st.Duration).Seconds())
-		if st.Attempts > 1 {
-			m.retries.WithLabelValues(integration, st.Name).Add(float64(st.Attempts - 1))
-		}
-		if st.Status >= 100 && st.Status < 600 {
-			m.statuses.WithLabelValues(integration, st.Name, strconv.Itoa(st.Status/100)+"xx").Inc()
-		}
-		if st.Fallback != "" {
-			m.fallbacks.WithLabelValues(integration, st.Name, st.Fallback).Inc()
-		}
-	}
 }
 
 func (s *Server) updateHealthMetrics() {

@@ -476,10 +476,12 @@ func TestMetricsCounts(t *testing.T) {
 		{"plumb_queue_up", nil, 1},
 		{"plumb_queue_dead", nil, 0},
 		{"plumb_serve_leads_running", map[string]string{"integration": "partner"}, 0},
-		{"plumb_serve_step_results_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "success"}, 2*n - 3},
-		{"plumb_serve_step_results_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "failure"}, 3},
-		{"plumb_serve_step_responses_total", map[string]string{"integration": "partner", "step": "submit", "code": "2xx"}, 2 * n},
-		{"plumb_serve_step_duration_seconds", map[string]string{"integration": "partner", "step": "submit"}, 2 * n},
+		// per step and try: the engine's series, one set for both modes
+		{"plumb_step_results_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "success"}, 2*n - 3},
+		{"plumb_step_results_total", map[string]string{"integration": "partner", "step": "submit", "outcome": "failure"}, 3},
+		{"plumb_http_requests_total", map[string]string{"integration": "partner", "step": "submit", "code": "2xx"}, 2 * n},
+		{"plumb_step_duration_seconds", map[string]string{"integration": "partner", "step": "submit"}, 2 * n},
+		{"plumb_leads_total", map[string]string{"integration": "partner", "outcome": "success"}, 2*n - 3},
 	}
 	for _, ch := range checks {
 		if got := value(mf, ch.name, ch.labels); got != ch.want {

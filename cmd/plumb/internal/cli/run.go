@@ -170,11 +170,12 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	return ExitOK
 }
 
-// gcPercent is the GC target of plumb run and plumb bench when GOGC is not
-// set. Their live heap is small (bounded by the concurrency), so with Go's
-// default of 100 they collect every few MB allocated; 200 halves the
-// collections for 3–4 MiB more peak RSS, which stays flat (BENCHMARKS.md:
-// CPU per lead of the three-step flow about 10 % lower).
+// gcPercent is the GC target of plumb run, bench, sync and serve when GOGC
+// is not set. Their live heap is small (bounded by the concurrency), so with
+// Go's default of 100 they collect every few MB allocated; 200 halves the
+// collections for a constant amount of peak RSS (BENCHMARKS.md: CPU per lead
+// of the three-step flow 10–15 % lower; run +3–4 MiB, serve with its
+// embedded queue about +25 MiB).
 const gcPercent = 200
 
 // tuneGC sets gcPercent unless the user chose with GOGC.

@@ -104,6 +104,7 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 		}
 		cfg.TokenKey = key
 	}
+	tuneGC()
 	if err := serve.Run(ctx, cfg); err != nil {
 		s.errorf("serve: %v", err)
 		return ExitUsage

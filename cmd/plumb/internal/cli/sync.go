@@ -103,6 +103,7 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 	case f.reset && f.from != "":
 		return bad("give --reset or --from, not both (--from already starts a new sync)")
 	}
+	tuneGC()
 	setup := &planSetup{s: s, cmd: "sync", file: file}
 	defer setup.close()
 	opts, warns := f.verbose.options(s.stderr)
