@@ -10,11 +10,12 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/internal/oauthtest"
 )
 
 func TestAuthCodeConfig(t *testing.T) {
 	cfg := auth.Config{Type: "oauth2", Grant: "authorization_code", AuthURL: "https://p.example/a", TokenURL: "https://p.example/t",
-		ClientID: "app", ClientSecret: testClientSecret, Scopes: []string{"s"}, Params: map[string]string{"audience": "x"}, AuthStyle: "body"}
+		ClientID: "app", ClientSecret: oauthtest.ClientSecret, Scopes: []string{"s"}, Params: map[string]string{"audience": "x"}, AuthStyle: "body"}
 	conf, params, err := auth.AuthCodeConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -26,19 +27,19 @@ func TestAuthCodeConfig(t *testing.T) {
 		t.Fatalf("auth URL %s", u)
 	}
 	for name, c := range map[string]auth.Config{
-		"client_credentials": {Type: "oauth2", TokenURL: "https://p.example/t", ClientID: "app", ClientSecret: testClientSecret},
-		"no auth_url":        {Type: "oauth2", Grant: "authorization_code", TokenURL: "https://p.example/t", ClientID: "app", ClientSecret: testClientSecret},
-		"bad style":          {Type: "oauth2", Grant: "authorization_code", AuthURL: "https://p.example/a", TokenURL: "https://p.example/t", ClientID: "app", AuthStyle: "x", ClientSecret: testClientSecret},
+		"client_credentials": {Type: "oauth2", TokenURL: "https://p.example/t", ClientID: "app", ClientSecret: oauthtest.ClientSecret},
+		"no auth_url":        {Type: "oauth2", Grant: "authorization_code", TokenURL: "https://p.example/t", ClientID: "app", ClientSecret: oauthtest.ClientSecret},
+		"bad style":          {Type: "oauth2", Grant: "authorization_code", AuthURL: "https://p.example/a", TokenURL: "https://p.example/t", ClientID: "app", AuthStyle: "x", ClientSecret: oauthtest.ClientSecret},
 	} {
-		if _, _, err := auth.AuthCodeConfig(c); err == nil || strings.Contains(err.Error(), testClientSecret) {
+		if _, _, err := auth.AuthCodeConfig(c); err == nil || strings.Contains(err.Error(), oauthtest.ClientSecret) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
 
 func TestNewTokenErrorAndRebase(t *testing.T) {
-	te := auth.NewTokenError(context.Background(), "https://p.example/t", errors.New("boom "+testClientSecret), testClientSecret)
-	if strings.Contains(te.Error(), testClientSecret) || !strings.Contains(te.Error(), "https://p.example/t") {
+	te := auth.NewTokenError(context.Background(), "https://p.example/t", errors.New("boom "+oauthtest.ClientSecret), oauthtest.ClientSecret)
+	if strings.Contains(te.Error(), oauthtest.ClientSecret) || !strings.Contains(te.Error(), "https://p.example/t") {
 		t.Fatalf("%v", te)
 	}
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)

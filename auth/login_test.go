@@ -14,16 +14,17 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/internal/oauthtest"
 )
 
-func codeConfig(o *oauthServer) auth.Config {
+func codeConfig(o *oauthtest.Server) auth.Config {
 	return auth.Config{
 		Type:         "oauth2",
 		Grant:        "authorization_code",
-		AuthURL:      o.authURL(),
-		TokenURL:     o.tokenURL(),
-		ClientID:     testClientID,
-		ClientSecret: testClientSecret,
+		AuthURL:      o.AuthURL(),
+		TokenURL:     o.TokenURL(),
+		ClientID:     oauthtest.ClientID,
+		ClientSecret: oauthtest.ClientSecret,
 		Scopes:       []string{"leads"},
 	}
 }
@@ -35,11 +36,11 @@ type waitResult struct {
 
 // login runs StartLogin and plays the browser: it follows AuthURL (the
 // server auto-approves and redirects to the loopback callback).
-func login(t *testing.T, o *oauthServer, cfg auth.Config, st auth.TokenStore, opts ...auth.Option) *oauth2.Token {
+func login(t *testing.T, o *oauthtest.Server, cfg auth.Config, st auth.TokenStore, opts ...auth.Option) *oauth2.Token {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	opts = append([]auth.Option{auth.WithTokenStore(st), auth.WithHTTPClient(o.ts.Client())}, opts...)
+	opts = append([]auth.Option{auth.WithTokenStore(st), auth.WithHTTPClient(o.Client())}, opts...)
 	l, err := auth.StartLogin(ctx, cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func login(t *testing.T, o *oauthServer, cfg auth.Config, st auth.TokenStore, op
 }
 
 func TestAuthorizationCodeLoginPKCEAndRefresh(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{accessExp: time.Hour})
+	o := oauthtest.New(t, oauthtest.Options{AccessExp: time.Hour})
 	dir := t.TempDir() + "/tokens"
 	st := auth.NewFileStore(dir)
 	cfg := codeConfig(o)
@@ -84,7 +85,7 @@ func TestAuthorizationCodeLoginPKCEAndRefresh(t *testing.T) {
 	if tok.AccessToken == "" || tok.RefreshToken == "" {
 		t.Fatalf("token = %+v", tok)
 	}
-	if n := o.grantCount("authorization_code"); n != 1 {
+	if n := o.GrantCount("authorization_code"); n != 1 {
 		t.Fatalf("code exchanges = %d", n)
 	}
 
@@ -106,26 +107,26 @@ func TestAuthorizationCodeLoginPKCEAndRefresh(t *testing.T) {
 	}
 
 	// An Authenticator from the store uses the token as is.
-	a, err := auth.New(cfg, auth.WithTokenStore(st), auth.WithHTTPClient(o.ts.Client()), auth.WithClock(clk.Now))
+	a, err := auth.New(cfg, auth.WithTokenStore(st), auth.WithHTTPClient(o.Client()), auth.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1, status := send(t, a, o.apiURL())
+	r1, status := send(t, a, o.APIURL())
 	if status != http.StatusOK || r1.Header.Get("Authorization") != "Bearer "+tok.AccessToken {
 		t.Fatalf("status %d, Authorization %q", status, r1.Header.Get("Authorization"))
 	}
-	if n := o.grantCount("refresh_token"); n != 0 {
+	if n := o.GrantCount("refresh_token"); n != 0 {
 		t.Fatalf("refreshed a fresh token (%d)", n)
 	}
 
 	// After expiry it refreshes; the server rotates the refresh token and
 	// the rotation is persisted.
 	clk.Advance(time.Hour)
-	r2, status := send(t, a, o.apiURL())
+	r2, status := send(t, a, o.APIURL())
 	if status != http.StatusOK {
 		t.Fatalf("after refresh: status %d", status)
 	}
-	if n := o.grantCount("refresh_token"); n != 1 {
+	if n := o.GrantCount("refresh_token"); n != 1 {
 		t.Fatalf("refreshes = %d, want 1", n)
 	}
 	if r2.Header.Get("Authorization") == r1.Header.Get("Authorization") {
@@ -151,31 +152,31 @@ func TestAuthorizationCodeLoginPKCEAndRefresh(t *testing.T) {
 	if stored3.RefreshToken == stored2.RefreshToken || stored3.AccessToken == stored2.AccessToken {
 		t.Fatal("Reauth did not refresh and persist")
 	}
-	r3, status := send(t, a, o.apiURL())
+	r3, status := send(t, a, o.APIURL())
 	if status != http.StatusOK || r3.Header.Get("Authorization") != "Bearer "+stored3.AccessToken {
 		t.Fatalf("after Reauth: status %d", status)
 	}
 
 	// A new run (new Authenticator) picks up the rotated token from disk.
-	b, _ := auth.New(cfg, auth.WithTokenStore(auth.NewFileStore(dir)), auth.WithHTTPClient(o.ts.Client()), auth.WithClock(clk.Now))
-	if _, status := send(t, b, o.apiURL()); status != http.StatusOK {
+	b, _ := auth.New(cfg, auth.WithTokenStore(auth.NewFileStore(dir)), auth.WithHTTPClient(o.Client()), auth.WithClock(clk.Now))
+	if _, status := send(t, b, o.APIURL()); status != http.StatusOK {
 		t.Fatalf("second run: status %d", status)
 	}
 	// 3 = refresh on expiry + the test's rejected direct attempt + Reauth;
 	// the second run made none.
-	if n := o.grantCount("refresh_token"); n != 3 {
+	if n := o.GrantCount("refresh_token"); n != 3 {
 		t.Fatalf("refresh requests = %d, want 3", n)
 	}
 }
 
 // refreshWith posts a refresh_token grant directly and returns the status.
-func refreshWith(t *testing.T, o *oauthServer, refresh string) int {
+func refreshWith(t *testing.T, o *oauthtest.Server, refresh string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, o.tokenURL(), strings.NewReader(url.Values{
+	req, _ := http.NewRequest(http.MethodPost, o.TokenURL(), strings.NewReader(url.Values{
 		"grant_type": {"refresh_token"}, "refresh_token": {refresh},
 	}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(testClientID, testClientSecret)
+	req.SetBasicAuth(oauthtest.ClientID, oauthtest.ClientSecret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -185,20 +186,20 @@ func refreshWith(t *testing.T, o *oauthServer, refresh string) int {
 }
 
 func TestAuthorizationCodeNotLoggedIn(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
+	o := oauthtest.New(t, oauthtest.Options{})
 	cfg := codeConfig(o)
 	st := &auth.MemoryStore{}
-	a, err := auth.New(cfg, auth.WithTokenStore(st), auth.WithIntegration("crm"), auth.WithHTTPClient(o.ts.Client()))
+	a, err := auth.New(cfg, auth.WithTokenStore(st), auth.WithIntegration("crm"), auth.WithHTTPClient(o.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, o.apiURL(), nil)
+	req, _ := http.NewRequest(http.MethodGet, o.APIURL(), nil)
 	err = a.Apply(context.Background(), req, nil)
 	if !errors.Is(err, auth.ErrNotLoggedIn) || !strings.Contains(err.Error(), "not logged in: log in to crm to get a token") {
 		t.Fatalf("err = %v", err)
 	}
 	// a CLI names its own command
-	a, err = auth.New(cfg, auth.WithTokenStore(st), auth.WithIntegration("crm"), auth.WithLoginHint("run mytool login crm"), auth.WithHTTPClient(o.ts.Client()))
+	a, err = auth.New(cfg, auth.WithTokenStore(st), auth.WithIntegration("crm"), auth.WithLoginHint("run mytool login crm"), auth.WithHTTPClient(o.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestAuthorizationCodeNotLoggedIn(t *testing.T) {
 	}
 	// Logging in later (same run) is picked up.
 	login(t, o, cfg, st)
-	if _, status := send(t, a, o.apiURL()); status != http.StatusOK {
+	if _, status := send(t, a, o.APIURL()); status != http.StatusOK {
 		t.Fatalf("status %d after login", status)
 	}
 
@@ -218,7 +219,7 @@ func TestAuthorizationCodeNotLoggedIn(t *testing.T) {
 }
 
 func TestLoginRejectsWrongStateAndHonoursContext(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
+	o := oauthtest.New(t, oauthtest.Options{})
 	l, err := auth.StartLogin(context.Background(), codeConfig(o), auth.WithTokenStore(&auth.MemoryStore{}))
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +256,7 @@ func TestLoginRejectsWrongStateAndHonoursContext(t *testing.T) {
 }
 
 func TestLoginProviderDenied(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
+	o := oauthtest.New(t, oauthtest.Options{})
 	l, err := auth.StartLogin(context.Background(), codeConfig(o), auth.WithTokenStore(&auth.MemoryStore{}))
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +283,7 @@ func TestLoginProviderDenied(t *testing.T) {
 }
 
 func TestLoginFixedRedirectURL(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
+	o := oauthtest.New(t, oauthtest.Options{})
 	// Find a free port, then ask the login to use it.
 	l0, err := auth.StartLogin(context.Background(), codeConfig(o), auth.WithTokenStore(&auth.MemoryStore{}))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/internal/oauthtest"
 )
 
 // fakeClock is a settable clock for WithClock.
@@ -46,29 +47,29 @@ func send(t *testing.T, a auth.Authenticator, target string) (*http.Request, int
 	return req, resp.StatusCode
 }
 
-func ccConfig(o *oauthServer) auth.Config {
+func ccConfig(o *oauthtest.Server) auth.Config {
 	return auth.Config{
 		Type:         "oauth2",
-		TokenURL:     o.tokenURL(),
-		ClientID:     testClientID,
-		ClientSecret: testClientSecret,
+		TokenURL:     o.TokenURL(),
+		ClientID:     oauthtest.ClientID,
+		ClientSecret: oauthtest.ClientSecret,
 		Scopes:       []string{"leads"},
 	}
 }
 
 func TestOAuth2ClientCredentials(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
-	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()))
+	o := oauthtest.New(t, oauthtest.Options{})
+	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Without a token the API refuses.
-	plain, _ := http.Get(o.apiURL())
+	plain, _ := http.Get(o.APIURL())
 	plain.Body.Close()
 	if plain.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unauthenticated API call: %d", plain.StatusCode)
 	}
-	req, status := send(t, a, o.apiURL())
+	req, status := send(t, a, o.APIURL())
 	if status != http.StatusOK {
 		t.Fatalf("API status %d", status)
 	}
@@ -76,17 +77,17 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 		t.Fatalf("Authorization = %q", h)
 	}
 	// The cached token is reused.
-	if _, status := send(t, a, o.apiURL()); status != http.StatusOK {
+	if _, status := send(t, a, o.APIURL()); status != http.StatusOK {
 		t.Fatalf("second call status %d", status)
 	}
-	if n := o.total.Load(); n != 1 {
+	if n := o.TokenRequests(); n != 1 {
 		t.Fatalf("token requests = %d, want 1", n)
 	}
 }
 
 func TestOAuth2ConcurrentColdCacheFetchesOnce(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
-	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()))
+	o := oauthtest.New(t, oauthtest.Options{})
+	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestOAuth2ConcurrentColdCacheFetchesOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodGet, o.apiURL(), nil)
+			req, _ := http.NewRequest(http.MethodGet, o.APIURL(), nil)
 			<-start
 			errs[i] = a.Apply(context.Background(), req, nil)
 			headers[i] = req.Header.Get("Authorization")
@@ -115,82 +116,82 @@ func TestOAuth2ConcurrentColdCacheFetchesOnce(t *testing.T) {
 			t.Fatalf("request %d got %q, request 0 got %q", i, headers[i], headers[0])
 		}
 	}
-	if got := o.total.Load(); got != 1 {
+	if got := o.TokenRequests(); got != 1 {
 		t.Fatalf("token requests = %d, want exactly 1", got)
 	}
-	if _, status := send(t, a, o.apiURL()); status != http.StatusOK {
+	if _, status := send(t, a, o.APIURL()); status != http.StatusOK {
 		t.Fatalf("API status %d", status)
 	}
 }
 
 func TestOAuth2RefreshesBeforeExpiryRealServer(t *testing.T) {
 	// The server issues 1 s tokens; the client renews at half the lifetime.
-	o := newOAuthServer(t, serverOpts{accessExp: time.Second})
-	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()))
+	o := oauthtest.New(t, oauthtest.Options{AccessExp: time.Second})
+	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1, status := send(t, a, o.apiURL())
+	r1, status := send(t, a, o.APIURL())
 	if status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
 	// Still fresh: reused.
-	r2, _ := send(t, a, o.apiURL())
-	if r1.Header.Get("Authorization") != r2.Header.Get("Authorization") || o.total.Load() != 1 {
-		t.Fatalf("token not reused: %d token requests", o.total.Load())
+	r2, _ := send(t, a, o.APIURL())
+	if r1.Header.Get("Authorization") != r2.Header.Get("Authorization") || o.TokenRequests() != 1 {
+		t.Fatalf("token not reused: %d token requests", o.TokenRequests())
 	}
 	time.Sleep(600 * time.Millisecond)
-	r3, status := send(t, a, o.apiURL())
+	r3, status := send(t, a, o.APIURL())
 	if status != http.StatusOK {
 		t.Fatalf("status after refresh %d", status)
 	}
 	if r3.Header.Get("Authorization") == r1.Header.Get("Authorization") {
 		t.Fatal("token was not renewed near expiry")
 	}
-	if n := o.total.Load(); n != 2 {
+	if n := o.TokenRequests(); n != 2 {
 		t.Fatalf("token requests = %d, want 2", n)
 	}
 }
 
 func TestOAuth2ExpiryFollowsInjectedClock(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{accessExp: time.Hour})
+	o := oauthtest.New(t, oauthtest.Options{AccessExp: time.Hour})
 	clk := newFakeClock(time.Now())
-	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()), auth.WithClock(clk.Now))
+	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.Client()), auth.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1, _ := send(t, a, o.apiURL())
+	r1, _ := send(t, a, o.APIURL())
 	clk.Advance(time.Hour - 11*time.Second) // not yet in the 10 s margin
-	r2, _ := send(t, a, o.apiURL())
-	if r1.Header.Get("Authorization") != r2.Header.Get("Authorization") || o.total.Load() != 1 {
-		t.Fatalf("renewed too early: %d token requests", o.total.Load())
+	r2, _ := send(t, a, o.APIURL())
+	if r1.Header.Get("Authorization") != r2.Header.Get("Authorization") || o.TokenRequests() != 1 {
+		t.Fatalf("renewed too early: %d token requests", o.TokenRequests())
 	}
 	clk.Advance(2 * time.Second) // inside the margin
-	r3, status := send(t, a, o.apiURL())
+	r3, status := send(t, a, o.APIURL())
 	if status != http.StatusOK || r3.Header.Get("Authorization") == r1.Header.Get("Authorization") {
 		t.Fatalf("not renewed in the expiry margin (status %d)", status)
 	}
-	if n := o.total.Load(); n != 2 {
+	if n := o.TokenRequests(); n != 2 {
 		t.Fatalf("token requests = %d, want 2", n)
 	}
 }
 
 func TestOAuth2ReauthAfter401FetchesOneNewToken(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
-	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()))
+	o := oauthtest.New(t, oauthtest.Options{})
+	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	failed, status := send(t, a, o.apiURL())
+	failed, status := send(t, a, o.APIURL())
 	if status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
 	// The provider revokes the token: the API now answers 401.
-	o.revoke(strings.TrimPrefix(failed.Header.Get("Authorization"), "Bearer "))
-	if _, status := send(t, a, o.apiURL()); status != http.StatusUnauthorized {
+	o.Revoke(strings.TrimPrefix(failed.Header.Get("Authorization"), "Bearer "))
+	if _, status := send(t, a, o.APIURL()); status != http.StatusUnauthorized {
 		t.Fatalf("revoked token: status %d, want 401", status)
 	}
-	before := o.total.Load()
+	before := o.TokenRequests()
 	re := a.(auth.Reauther)
 	// Many leads hit the 401 with the same token at once.
 	var wg sync.WaitGroup
@@ -208,10 +209,10 @@ func TestOAuth2ReauthAfter401FetchesOneNewToken(t *testing.T) {
 			t.Fatalf("Reauth: %v", err)
 		}
 	}
-	if got := o.total.Load() - before; got != 1 {
+	if got := o.TokenRequests() - before; got != 1 {
 		t.Fatalf("Reauth made %d token requests, want exactly 1", got)
 	}
-	retry, status := send(t, a, o.apiURL())
+	retry, status := send(t, a, o.APIURL())
 	if status != http.StatusOK {
 		t.Fatalf("after reauth: status %d", status)
 	}
@@ -222,33 +223,33 @@ func TestOAuth2ReauthAfter401FetchesOneNewToken(t *testing.T) {
 	if err := re.Reauth(context.Background(), failed); err != nil {
 		t.Fatal(err)
 	}
-	if got := o.total.Load() - before; got != 1 {
+	if got := o.TokenRequests() - before; got != 1 {
 		t.Fatalf("stale Reauth refetched: %d requests", got)
 	}
 }
 
 func TestOAuth2WrongSecretError(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
+	o := oauthtest.New(t, oauthtest.Options{})
 	cfg := ccConfig(o)
 	cfg.ClientSecret = "wrong-Secret-do-not-leak-123"
-	a, err := auth.New(cfg, auth.WithHTTPClient(o.ts.Client()))
+	a, err := auth.New(cfg, auth.WithHTTPClient(o.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, o.apiURL(), nil)
+	req, _ := http.NewRequest(http.MethodGet, o.APIURL(), nil)
 	err = a.Apply(context.Background(), req, nil)
 	if err == nil {
 		t.Fatal("Apply succeeded with a wrong secret")
 	}
 	msg := err.Error()
 	t.Log(msg)
-	if !strings.Contains(msg, "oauth2 token request to "+o.tokenURL()+" failed") {
+	if !strings.Contains(msg, "oauth2 token request to "+o.TokenURL()+" failed") {
 		t.Errorf("error does not name the token URL: %q", msg)
 	}
 	if !strings.Contains(msg, "401") || !strings.Contains(msg, "invalid_client") {
 		t.Errorf("error lacks status/code: %q", msg)
 	}
-	for _, secret := range []string{cfg.ClientSecret, testClientSecret} {
+	for _, secret := range []string{cfg.ClientSecret, oauthtest.ClientSecret} {
 		if strings.Contains(msg, secret) {
 			t.Errorf("error leaks a secret: %q", msg)
 		}
@@ -333,35 +334,35 @@ func TestOAuth2CancelledContextWhileWaiting(t *testing.T) {
 }
 
 func TestOAuth2AuthStyleBody(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{formOnly: true})
+	o := oauthtest.New(t, oauthtest.Options{FormOnly: true})
 	cfg := ccConfig(o)
 	cfg.AuthStyle = "body"
 	cfg.Params = map[string]string{"audience": "https://api.example"}
-	a, err := auth.New(cfg, auth.WithHTTPClient(o.ts.Client()))
+	a, err := auth.New(cfg, auth.WithHTTPClient(o.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, status := send(t, a, o.apiURL()); status != http.StatusOK {
+	if _, status := send(t, a, o.APIURL()); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	if n := o.total.Load(); n != 1 {
+	if n := o.TokenRequests(); n != 1 {
 		t.Fatalf("token requests = %d", n)
 	}
 }
 
 func TestOAuth2ClientCredentialsWithStore(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
+	o := oauthtest.New(t, oauthtest.Options{})
 	st := &auth.MemoryStore{}
 	cfg := ccConfig(o)
-	a1, _ := auth.New(cfg, auth.WithHTTPClient(o.ts.Client()), auth.WithTokenStore(st))
-	r1, _ := send(t, a1, o.apiURL())
+	a1, _ := auth.New(cfg, auth.WithHTTPClient(o.Client()), auth.WithTokenStore(st))
+	r1, _ := send(t, a1, o.APIURL())
 	// A second run reuses the stored token: no new token request.
-	a2, _ := auth.New(cfg, auth.WithHTTPClient(o.ts.Client()), auth.WithTokenStore(st))
-	r2, status := send(t, a2, o.apiURL())
+	a2, _ := auth.New(cfg, auth.WithHTTPClient(o.Client()), auth.WithTokenStore(st))
+	r2, status := send(t, a2, o.APIURL())
 	if status != http.StatusOK || r1.Header.Get("Authorization") != r2.Header.Get("Authorization") {
 		t.Fatalf("stored token not reused (status %d)", status)
 	}
-	if n := o.total.Load(); n != 1 {
+	if n := o.TokenRequests(); n != 1 {
 		t.Fatalf("token requests = %d, want 1", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/internal/oauthtest"
 )
 
 // sharedStore is a SharedTokenStore in memory, as a cluster KV would be:
@@ -39,11 +40,11 @@ func (s *sharedStore) Lock(ctx context.Context, key string) (func(), error) {
 // between them; a 401 seen by one is renewed once and the others adopt
 // the new token from the store without fetching.
 func TestSharedStoreOneFetchForTheCluster(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{})
+	o := oauthtest.New(t, oauthtest.Options{})
 	st := &sharedStore{}
 	var instances []auth.Authenticator
 	for range 3 {
-		a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()), auth.WithTokenStore(st))
+		a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.Client()), auth.WithTokenStore(st))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +56,7 @@ func TestSharedStoreOneFetchForTheCluster(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				req, _ := http.NewRequest(http.MethodGet, o.apiURL(), nil)
+				req, _ := http.NewRequest(http.MethodGet, o.APIURL(), nil)
 				if err := a.Apply(context.Background(), req, nil); err != nil {
 					t.Error(err)
 				}
@@ -63,23 +64,23 @@ func TestSharedStoreOneFetchForTheCluster(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	if n := o.total.Load(); n != 1 {
+	if n := o.TokenRequests(); n != 1 {
 		t.Fatalf("the cluster fetched %d tokens, want 1", n)
 	}
 	// instance 0 sees a 401: one renewal; instances 1 and 2, holding the
 	// old token, reauth too and adopt the new one from the store
-	failed, _ := send(t, instances[0], o.apiURL())
-	o.revoke(strings.TrimPrefix(failed.Header.Get("Authorization"), "Bearer "))
+	failed, _ := send(t, instances[0], o.APIURL())
+	o.Revoke(strings.TrimPrefix(failed.Header.Get("Authorization"), "Bearer "))
 	for _, a := range instances {
 		if err := a.(auth.Reauther).Reauth(context.Background(), failed); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := o.total.Load(); n != 2 {
+	if n := o.TokenRequests(); n != 2 {
 		t.Fatalf("after one revoked token the cluster fetched %d tokens in all, want 2", n)
 	}
 	for i, a := range instances {
-		if _, status := send(t, a, o.apiURL()); status != http.StatusOK {
+		if _, status := send(t, a, o.APIURL()); status != http.StatusOK {
 			t.Fatalf("instance %d: status %d with the shared token", i, status)
 		}
 	}
@@ -89,23 +90,23 @@ func TestSharedStoreOneFetchForTheCluster(t *testing.T) {
 // token (8 s) up from the shared store uses it, instead of renewing it at
 // once because it expires within the usual 10 s early-refresh margin.
 func TestSharedStoreShortLivedToken(t *testing.T) {
-	o := newOAuthServer(t, serverOpts{accessExp: 8 * time.Second})
+	o := oauthtest.New(t, oauthtest.Options{AccessExp: 8 * time.Second})
 	st := &sharedStore{}
-	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()), auth.WithTokenStore(st))
+	a, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.Client()), auth.WithTokenStore(st))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.ts.Client()), auth.WithTokenStore(st))
+	b, err := auth.New(ccConfig(o), auth.WithHTTPClient(o.Client()), auth.WithTokenStore(st))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, x := range []auth.Authenticator{a, b, a, b} {
-		req, _ := http.NewRequest(http.MethodGet, o.apiURL(), nil)
+		req, _ := http.NewRequest(http.MethodGet, o.APIURL(), nil)
 		if err := x.Apply(context.Background(), req, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := o.total.Load(); n != 1 {
+	if n := o.TokenRequests(); n != 1 {
 		t.Fatalf("two instances fetched %d tokens for one 8s token, want 1", n)
 	}
 }

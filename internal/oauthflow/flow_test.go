@@ -23,6 +23,7 @@ import (
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/oauthflow"
+	"github.com/plumbhq/plumb/internal/oauthtest"
 )
 
 const crmYAML = `
@@ -81,7 +82,7 @@ func (c *clock) Add(d time.Duration) {
 // runner of the crm integration bound to that store.
 type env struct {
 	t      *testing.T
-	o      *oauthServer
+	o      *oauthtest.Server
 	dir    string
 	store  *oauthflow.EncryptedFileStore
 	plan   *engine.Plan
@@ -96,7 +97,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, o: newOAuthServer(t, serverOpts{}), logs: &syncBuffer{}, clk: &clock{t: time.Now()}}
+	e := &env{t: t, o: oauthtest.New(t, oauthtest.Options{}), logs: &syncBuffer{}, clk: &clock{t: time.Now()}}
 	e.dir = filepath.Join(t.TempDir(), "tokens")
 	var err error
 	if e.store, err = oauthflow.NewEncryptedFileStore(e.dir, testKey(9)); err != nil {
@@ -105,7 +106,7 @@ func newEnv(t *testing.T) *env {
 	if e.plan, err = engine.Parse("crm.yaml", []byte(crmYAML)); err != nil {
 		t.Fatal(err)
 	}
-	e.runner = e.bind(testClientSecret)
+	e.runner = e.bind(oauthtest.ClientSecret)
 	e.lookup.Store(e.runner)
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := http.NewServeMux()
@@ -124,7 +125,7 @@ func newEnv(t *testing.T) *env {
 		Store:      e.store,
 		BaseURL:    e.svc.URL,
 		Now:        e.clk.Now,
-		HTTPClient: e.o.ts.Client(),
+		HTTPClient: e.o.Client(),
 		Logger:     logger,
 	})
 	if err != nil {
@@ -137,7 +138,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) bind(secret string) *engine.Runner {
 	e.t.Helper()
 	r, err := e.plan.Bind(engine.Config{
-		Values: map[string]any{"auth_url": e.o.authURL(), "token_url": e.o.tokenURL(), "api_url": e.o.apiURL(), "client_secret": secret},
+		Values: map[string]any{"auth_url": e.o.AuthURL(), "token_url": e.o.TokenURL(), "api_url": e.o.APIURL(), "client_secret": secret},
 		Tokens: e.store,
 	})
 	if err != nil {
@@ -213,7 +214,7 @@ func assertNoSecrets(t *testing.T, where, text string, secrets ...string) {
 
 func (e *env) assertClean(secrets ...string) {
 	e.t.Helper()
-	secrets = append(secrets, testClientSecret)
+	secrets = append(secrets, oauthtest.ClientSecret)
 	for i, b := range e.bodies {
 		assertNoSecrets(e.t, "plumb answer "+string(rune('0'+i)), b, secrets...)
 	}
@@ -253,7 +254,7 @@ func (e *env) assertNothingStored() {
 	if tok, err := e.store.Load(e.key()); tok != nil || err != nil {
 		e.t.Fatalf("stored: %v %v", tok != nil, err)
 	}
-	if n := e.o.grantCount("authorization_code"); n != 0 {
+	if n := e.o.GrantCount("authorization_code"); n != 0 {
 		e.t.Fatalf("%d code exchanges", n)
 	}
 }
@@ -272,7 +273,7 @@ func TestInstallFlow(t *testing.T) {
 	cb, start := e.authorize(b)
 	loc, _ := url.Parse(start.Header.Get("Location"))
 	q := loc.Query()
-	if !strings.HasPrefix(loc.String(), e.o.authURL()+"?") || q.Get("response_type") != "code" || q.Get("client_id") != testClientID ||
+	if !strings.HasPrefix(loc.String(), e.o.AuthURL()+"?") || q.Get("response_type") != "code" || q.Get("client_id") != oauthtest.ClientID ||
 		q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) < 43 || len(q.Get("state")) < 20 ||
 		q.Get("redirect_uri") != e.svc.URL+"/v1/oauth/crm/callback" || q.Get("scope") != "leads" {
 		t.Fatalf("authorization URL %s", loc)
@@ -292,7 +293,7 @@ func TestInstallFlow(t *testing.T) {
 	if cl := resp.Cookies(); len(cl) != 1 || cl[0].MaxAge >= 0 {
 		t.Fatalf("login cookie not cleared: %+v", cl)
 	}
-	if n := e.o.grantCount("authorization_code"); n != 1 {
+	if n := e.o.GrantCount("authorization_code"); n != 1 {
 		t.Fatalf("code exchanges = %d", n)
 	}
 
@@ -304,7 +305,7 @@ func TestInstallFlow(t *testing.T) {
 	if raw == "" {
 		t.Fatal("no token file")
 	}
-	assertNoSecrets(t, "token file", raw, tok.AccessToken, tok.RefreshToken, testClientSecret, `"access_token"`)
+	assertNoSecrets(t, "token file", raw, tok.AccessToken, tok.RefreshToken, oauthtest.ClientSecret, `"access_token"`)
 	fi, _ := os.Stat(e.store.Path(e.key()))
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("file mode %v", fi.Mode().Perm())
@@ -321,7 +322,7 @@ func TestInstallFlow(t *testing.T) {
 		t.Fatalf("after login: %s %s", res.Outcome, res.Reason)
 	}
 	// So does a new one (as after a restart), reading the encrypted file.
-	if res := e.bind(testClientSecret).Run(context.Background(), map[string]any{}); res.Outcome != engine.Success {
+	if res := e.bind(oauthtest.ClientSecret).Run(context.Background(), map[string]any{}); res.Outcome != engine.Success {
 		t.Fatalf("new runner: %s %s", res.Outcome, res.Reason)
 	}
 	if !strings.Contains(e.logs.String(), `"msg":"oauth login complete"`) {
@@ -389,7 +390,7 @@ func TestCallbackStateChecks(t *testing.T) {
 	if got, _ := e.store.Load(e.key()); got != nil {
 		t.Fatal("replay stored a token")
 	}
-	if n := e.o.grantCount("authorization_code"); n != 1 {
+	if n := e.o.GrantCount("authorization_code"); n != 1 {
 		t.Fatalf("code exchanges = %d", n)
 	}
 	e.assertClean(tok.AccessToken, tok.RefreshToken, mustQuery(t, cb).Get("code"))
@@ -479,7 +480,7 @@ func TestStartErrors(t *testing.T) {
 // start answers without contacting the partner, so these need no server.
 func TestStartHTTPSAndRedirectOverride(t *testing.T) {
 	cfg := auth.Config{Type: "oauth2", Grant: "authorization_code", AuthURL: "https://partner.example/authorize",
-		TokenURL: "https://partner.example/token", ClientID: "app", ClientSecret: testClientSecret}
+		TokenURL: "https://partner.example/token", ClientID: "app", ClientSecret: oauthtest.ClientSecret}
 	override := cfg
 	override.RedirectURL = "https://hooks.example.com/partner/callback"
 	override.Scopes = []string{"other"} // another store key
@@ -523,7 +524,7 @@ func TestStartHTTPSAndRedirectOverride(t *testing.T) {
 	if w := do("/v1/oauth/crm/start?section=2"); w.Code != http.StatusBadRequest {
 		t.Fatalf("section 2: %d", w.Code)
 	}
-	if strings.Contains(w.Body.String(), testClientSecret) {
+	if strings.Contains(w.Body.String(), oauthtest.ClientSecret) {
 		t.Fatal("secret in a page")
 	}
 }
@@ -594,17 +595,17 @@ func TestRefreshWritesBackEncrypted(t *testing.T) {
 	if err := e.store.Save(e.key(), &expired); err != nil {
 		t.Fatal(err)
 	}
-	if res := e.bind(testClientSecret).Run(context.Background(), map[string]any{}); res.Outcome != engine.Success {
+	if res := e.bind(oauthtest.ClientSecret).Run(context.Background(), map[string]any{}); res.Outcome != engine.Success {
 		t.Fatalf("run: %s %s", res.Outcome, res.Reason)
 	}
-	if n := e.o.grantCount("refresh_token"); n != 1 {
+	if n := e.o.GrantCount("refresh_token"); n != 1 {
 		t.Fatalf("refreshes = %d", n)
 	}
 	nt, err := e.store.Load(e.key())
 	if err != nil || nt == nil || nt.AccessToken == old.AccessToken || nt.RefreshToken == old.RefreshToken || !nt.Expiry.After(time.Now()) {
 		t.Fatalf("refreshed token not stored: %v (same access %v)", err, nt != nil && nt.AccessToken == old.AccessToken)
 	}
-	assertNoSecrets(t, "token file", e.fileBytes(), nt.AccessToken, nt.RefreshToken, old.AccessToken, old.RefreshToken, testClientSecret)
+	assertNoSecrets(t, "token file", e.fileBytes(), nt.AccessToken, nt.RefreshToken, old.AccessToken, old.RefreshToken, oauthtest.ClientSecret)
 	if st := e.status(); !st.LoggedIn || st.Sections[0].Expired {
 		t.Fatalf("status: %+v", st)
 	}
@@ -627,7 +628,7 @@ func TestExchangeRefused(t *testing.T) {
 	const wrong = "wrong-Secret-Value-99"
 	e.lookup.Store(e.bind(wrong))
 	resp, body := e.get(b, cb)
-	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, e.o.tokenURL()) || !strings.Contains(body, "Nothing was stored") {
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, e.o.TokenURL()) || !strings.Contains(body, "Nothing was stored") {
 		t.Fatalf("exchange refused: %d %s", resp.StatusCode, body)
 	}
 	if tok, err := e.store.Load(e.key()); tok != nil || err != nil {

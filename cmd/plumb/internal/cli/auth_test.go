@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,66 +13,8 @@ import (
 	"testing"
 	"time"
 
-	oerrors "github.com/go-oauth2/oauth2/v4/errors"
-	"github.com/go-oauth2/oauth2/v4/manage"
-	"github.com/go-oauth2/oauth2/v4/models"
-	"github.com/go-oauth2/oauth2/v4/server"
-	ostore "github.com/go-oauth2/oauth2/v4/store"
+	"github.com/plumbhq/plumb/internal/oauthtest"
 )
-
-const (
-	oauthClientID     = "plumb-client"
-	oauthClientSecret = "s3cr3t-Client-Value-42"
-	oauthUser         = "test-user"
-)
-
-// newOAuthServer starts a real OAuth2 authorization server (go-oauth2):
-// /authorize auto-approves and redirects to the loopback callback,
-// /token exchanges codes (PKCE required) and refresh tokens, and /api
-// answers {"user": …} only for a valid bearer token. The same setup as
-// auth/oauthserver_test.go, trimmed to what plumb auth needs.
-func newOAuthServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	m := manage.NewDefaultManager()
-	m.SetAuthorizeCodeTokenCfg(&manage.Config{AccessTokenExp: time.Hour, RefreshTokenExp: 24 * time.Hour, IsGenerateRefresh: true})
-	m.MustTokenStorage(ostore.NewMemoryTokenStore())
-	cs := ostore.NewClientStore()
-	if err := cs.Set(oauthClientID, &models.Client{ID: oauthClientID, Secret: oauthClientSecret, Domain: "http://127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
-	m.MapClientStorage(cs)
-	// The loopback callback has a random port: compare host names only.
-	m.SetValidateURIHandler(func(base, redirect string) error {
-		b, err1 := url.Parse(base)
-		r, err2 := url.Parse(redirect)
-		if err1 != nil || err2 != nil || b.Hostname() != r.Hostname() {
-			return oerrors.ErrInvalidRedirectURI
-		}
-		return nil
-	})
-	srv := server.NewDefaultServer(m)
-	srv.Config.ForcePKCE = true
-	srv.SetUserAuthorizationHandler(func(http.ResponseWriter, *http.Request) (string, error) { return oauthUser, nil })
-	mux := http.NewServeMux()
-	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
-		if err := srv.HandleAuthorizeRequest(w, r); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-		}
-	})
-	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) { _ = srv.HandleTokenRequest(w, r) })
-	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
-		ti, err := srv.ValidationBearerToken(r)
-		if err != nil {
-			http.Error(w, `{"error":"invalid token"}`, http.StatusUnauthorized)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{"user": ti.GetUserID(), "client": ti.GetClientID()})
-	})
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	return ts
-}
 
 const crmIntegration = `version: 1
 name: crm
@@ -131,7 +71,7 @@ func (w *urlWriter) String() string {
 // token, logout, status again. No output ever shows a token or the client
 // secret.
 func TestAuthLoginStatusRunLogout(t *testing.T) {
-	ts := newOAuthServer(t)
+	o := oauthtest.New(t, oauthtest.Options{})
 	dir := t.TempDir()
 	file := filepath.Join(dir, "crm.yaml")
 	if err := os.WriteFile(file, []byte(crmIntegration), 0o644); err != nil {
@@ -147,7 +87,7 @@ func TestAuthLoginStatusRunLogout(t *testing.T) {
 		case "PLUMB_TOKEN_DIR":
 			return tokens, true
 		case "CRM_CLIENT_SECRET":
-			return oauthClientSecret, true
+			return oauthtest.ClientSecret, true
 		}
 		return "", false
 	}
@@ -162,7 +102,7 @@ func TestAuthLoginStatusRunLogout(t *testing.T) {
 		}
 		return stdout.String() + stderr.String()
 	}
-	set := "base_url=" + ts.URL
+	set := "base_url=" + o.URL()
 
 	// before login: status says so, a run errors with the hint
 	out := plumb(ExitLeadError, "auth", "status", file, "--set", set)
@@ -189,7 +129,7 @@ func TestAuthLoginStatusRunLogout(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no login URL printed:\n%s", w.String())
 	}
-	if !strings.HasPrefix(authURL, ts.URL+"/authorize?") || !strings.Contains(authURL, "code_challenge_method=S256") {
+	if !strings.HasPrefix(authURL, o.URL()+"/authorize?") || !strings.Contains(authURL, "code_challenge_method=S256") {
 		t.Errorf("authorization URL %s", authURL)
 	}
 	resp, err := http.Get(authURL) // the server auto-approves and redirects to the callback
@@ -231,7 +171,7 @@ func TestAuthLoginStatusRunLogout(t *testing.T) {
 
 	// status: stored, with its expiry and a refresh token
 	out = plumb(ExitOK, "auth", "status", "--set", set, file)
-	for _, want := range []string{"oauth2 authorization_code: client plumb-client at " + ts.URL + "/token, scopes leads", "token stored in " + m[1], "expires: ", "refresh token: yes"} {
+	for _, want := range []string{"oauth2 authorization_code: client plumb-client at " + o.URL() + "/token, scopes leads", "token stored in " + m[1], "expires: ", "refresh token: yes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -270,7 +210,7 @@ func TestAuthLoginStatusRunLogout(t *testing.T) {
 	}
 
 	for _, o := range outputs {
-		for name, secret := range map[string]string{"access token": tok.Access, "refresh token": tok.Refresh, "client secret": oauthClientSecret} {
+		for name, secret := range map[string]string{"access token": tok.Access, "refresh token": tok.Refresh, "client secret": oauthtest.ClientSecret} {
 			if strings.Contains(o, secret) {
 				t.Errorf("output shows the %s:\n%s", name, o)
 			}
