@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plumbhq/plumb/internal/webhook"
 	"github.com/plumbhq/plumb/template"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 // Webhook makes an integration receive calls as well as make them: plumb

@@ -21,8 +21,8 @@ import (
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/queue"
-	"github.com/plumbhq/plumb/internal/webhook"
 	"github.com/plumbhq/plumb/steps"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 // Error codes of refused deliveries, besides the API's.

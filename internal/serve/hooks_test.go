@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/internal/queue"
-	"github.com/plumbhq/plumb/internal/webhook"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 const hookSecret = "hook-test-secret-0123456789"

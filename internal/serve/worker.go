@@ -9,7 +9,7 @@ import (
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/queue"
-	"github.com/plumbhq/plumb/internal/webhook"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 // errStopping hands a lead back to the queue during a shutdown.

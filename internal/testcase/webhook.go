@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
-	"github.com/plumbhq/plumb/internal/webhook"
 	"github.com/plumbhq/plumb/steps"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 // WebhookCase is an inbound delivery to the integration's webhook receiver:

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plumbhq/plumb/internal/webhook"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 const webhookDoc = `

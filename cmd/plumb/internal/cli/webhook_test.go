@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/plumbhq/plumb/internal/webhook"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 func plumbCLI(t *testing.T, stdin string, env map[string]string, args ...string) (int, string, string) {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plumbhq/plumb/internal/webhook"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 func hook(t *testing.T, cfg webhook.HookConfig) *webhook.Hook {

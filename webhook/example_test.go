@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"time"
 
-	"github.com/plumbhq/plumb/internal/webhook"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 // A receiver verifies each delivery over its raw body before doing anything
