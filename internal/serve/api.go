@@ -57,7 +57,13 @@ type ErrorDetail struct {
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if res, ok := v.(*engine.Result); ok {
+		b, err = marshalResult(res)
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		code = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
@@ -66,6 +72,37 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
+}
+
+// marshalResult is json.Marshal(res), byte for byte, from the result's
+// hand-written encoding: cheaper than json.Marshal, which compacts and
+// copies what Result.MarshalJSON returns.
+func marshalResult(res *engine.Result) ([]byte, error) {
+	b, err := res.AppendJSON(make([]byte, 0, 1024))
+	if err != nil {
+		return nil, err
+	}
+	// json.Marshal escapes <, > and & for HTML; in JSON it writes they
+	// can only be in strings (U+2028 and U+2029 AppendJSON escapes too)
+	n := 0
+	for _, c := range b {
+		if c == '<' || c == '>' || c == '&' {
+			n++
+		}
+	}
+	if n == 0 {
+		return b, nil
+	}
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, len(b)+5*n)
+	start := 0
+	for i, c := range b {
+		if c == '<' || c == '>' || c == '&' {
+			out = append(append(out, b[start:i]...), '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			start = i + 1
+		}
+	}
+	return append(out, b[start:]...), nil
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

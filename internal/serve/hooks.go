@@ -8,7 +8,6 @@ package serve
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -235,7 +234,7 @@ func (s *Server) workHook(ctx context.Context, d queue.Delivery) ([]byte, error)
 	if err != nil {
 		res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInput, Reason: err.Error(), Steps: []engine.StepResult{}}
 		s.metrics.observe(d.Integration, "webhook", res)
-		return json.Marshal(res)
+		return marshalResult(res)
 	}
 	var h *boundHook
 	if e := s.reg.lookup(d.Integration); e != nil {
@@ -268,5 +267,5 @@ func (s *Server) workHook(ctx context.Context, d queue.Delivery) ([]byte, error)
 		}
 		return nil, fmt.Errorf("%s (class %s)", msg, res.Class)
 	}
-	return json.Marshal(res)
+	return marshalResult(res)
 }

@@ -81,7 +81,7 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 	if err != nil {
 		res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInput, Reason: "stored lead: " + err.Error(), Steps: []engine.StepResult{}}
 		s.metrics.observe(d.Integration, "async", res)
-		return json.Marshal(res)
+		return marshalResult(res)
 	}
 	res, err := s.run(ctx, d.Integration, "async", lead)
 	if err != nil {
@@ -96,7 +96,7 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 		// cut short by the end of a shutdown's drain: run it again later
 		return nil, errStopping
 	}
-	return json.Marshal(res)
+	return marshalResult(res)
 }
 
 // decodeLead decodes one JSON object, numbers as json.Number.

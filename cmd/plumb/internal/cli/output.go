@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -39,15 +40,6 @@ func newOutput(format string, stdout, stderr io.Writer) output {
 	return &textOutput{w: w}
 }
 
-// jsonResult is a Result with its place in the input.
-type jsonResult struct {
-	// Index is the 1-based position of the lead in the input.
-	Index int `json:"index"`
-	// Line is the line of the input file the lead came from (not for --lead).
-	Line int `json:"line,omitempty"`
-	*engine.Result
-}
-
 // jsonOutput writes one JSON array of results, or with lines one result per
 // line (NDJSON). The summary goes to stderr so stdout stays machine-readable.
 type jsonOutput struct {
@@ -55,23 +47,19 @@ type jsonOutput struct {
 	stderr io.Writer
 	lines  bool
 	n      int
-	// buf and enc encode one result at a time, reused (as marshalJSON
-	// does: no HTML escaping); a failed Encode leaves nothing in buf
-	buf bytes.Buffer
-	enc *json.Encoder
+	// buf holds one result's JSON at a time, reused
+	buf []byte
 }
 
 func (o *jsonOutput) result(it item, r *engine.Result) error {
-	if o.enc == nil || o.buf.Cap() > 1<<20 {
-		o.buf = bytes.Buffer{} // do not keep a huge result's buffer
-		o.enc = json.NewEncoder(&o.buf)
-		o.enc.SetEscapeHTML(false)
+	if cap(o.buf) > 1<<20 {
+		o.buf = nil // do not keep a huge result's buffer
 	}
-	o.buf.Reset()
-	if err := o.enc.Encode(jsonResult{Index: it.index, Line: it.line, Result: r}); err != nil {
+	b, err := appendJSONResult(o.buf[:0], it, r)
+	if err != nil {
 		return fmt.Errorf("lead %d: encoding the result: %w", it.index, err)
 	}
-	b := bytes.TrimSuffix(o.buf.Bytes(), []byte("\n"))
+	o.buf = b
 	switch {
 	case o.lines:
 	case o.n == 0:
@@ -85,6 +73,29 @@ func (o *jsonOutput) result(it item, r *engine.Result) error {
 		o.w.WriteByte('\n')
 	}
 	return nil
+}
+
+// appendJSONResult writes a result with its place in the input: the
+// 1-based index of the lead in the input, the line of the input file it
+// came from (not for --lead), then the result's own fields. These are the
+// bytes encoding/json wrote for a struct with the fields index and
+// line,omitempty that embeds *engine.Result, without HTML escaping.
+func appendJSONResult(b []byte, it item, r *engine.Result) ([]byte, error) {
+	b = strconv.AppendInt(append(b, `{"index":`...), int64(it.index), 10)
+	if it.line != 0 {
+		b = strconv.AppendInt(append(b, `,"line":`...), int64(it.line), 10)
+	}
+	if r == nil {
+		return append(b, '}'), nil
+	}
+	// the result's object, its opening brace turned into a comma
+	open := len(b)
+	b, err := r.AppendJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	b[open] = ','
+	return b, nil
 }
 
 func (o *jsonOutput) flush() error { return o.w.Flush() }
