@@ -280,27 +280,15 @@ func (v *value) appendJSON(buf []byte, data map[string]any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t, ok := x.(string); ok && plainJSON(t) {
+	if t, ok := x.(string); ok {
 		// what marshalJSON writes for it, without an encoder
-		return append(append(append(buf, '"'), t...), '"'), nil
+		return appendJSONString(buf, t), nil
 	}
 	b, err := marshalJSON(x)
 	if err != nil {
 		return nil, fmt.Errorf("value cannot be written as JSON: %v", err)
 	}
 	return append(buf, b...), nil
-}
-
-// plainJSON reports whether encoding/json writes s as it is between quotes:
-// printable ASCII without '"' and '\\' (no control characters, no
-// multi-byte runes, which it may escape or replace).
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // marshalJSON is json.Marshal without HTML escaping: partners that sign or
