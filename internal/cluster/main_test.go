@@ -1,34 +1,25 @@
 package cluster_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/childtest"
 	"github.com/plumbhq/plumb/internal/serve"
 )
 
 // The scale-out test runs one of its plumb instances as a child process
 // (this test binary re-executed: TestMain runs serve.Run, as the CLI
-// does), so it can be killed with SIGKILL.
-const (
-	childDirEnv  = "PLUMB_CLUSTER_TEST_CHILD"
-	childNATSEnv = "PLUMB_CLUSTER_TEST_NATS"
-)
-
+// does, in a child of role "serve"), so it can be killed with SIGKILL.
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(childDirEnv); dir != "" {
-		os.Exit(childMain(dir, strings.Split(os.Getenv(childNATSEnv), ",")))
-	}
-	os.Exit(m.Run())
+	childtest.Main(m, map[string]func(args []string) int{
+		"serve": func(args []string) int { return childMain(args[0], args[1:]) },
+	})
 }
 
 // instanceConfig is the configuration of every instance of the scale-out
@@ -52,63 +43,20 @@ func childMain(dir string, nats []string) int {
 	return 0
 }
 
-// child is a plumb serve process.
+// child is a plumb serve process listening at addr.
 type child struct {
-	cmd  *exec.Cmd
+	*childtest.Child
 	addr string
-	done chan error
-	mu   sync.Mutex
-	log  strings.Builder
 }
 
+// startChild starts a plumb serve process on the integrations in dir and
+// the NATS servers nats, and waits for it to listen.
 func startChild(t *testing.T, dir string, nats []string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childNATSEnv+"="+strings.Join(nats, ","))
-	stderr, err := cmd.StderrPipe()
-	must(t, err)
-	must(t, cmd.Start())
-	c := &child{cmd: cmd, done: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			c.mu.Lock()
-			c.log.WriteString(line + "\n")
-			c.mu.Unlock()
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				addr <- rec.Addr
-			}
-		}
-		c.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-c.done
-		}
-		if t.Failed() {
-			c.mu.Lock()
-			t.Logf("child log:\n%s", c.log.String())
-			c.mu.Unlock()
-		}
+	c := childtest.Start(t, childtest.Options{Role: "serve", Args: append([]string{dir}, nats...)})
+	var rec struct{ Msg, Addr string }
+	c.Stderr.Await(t, 60*time.Second, "the listening log line", func(line string) bool {
+		return json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening"
 	})
-	select {
-	case c.addr = <-addr:
-	case err := <-c.done:
-		t.Fatalf("child exited before listening: %v\n%s", err, c.log.String())
-	case <-time.After(60 * time.Second):
-		t.Fatal("child not listening after 60s")
-	}
-	return c
-}
-
-// kill9 kills the child with SIGKILL and waits for it to be gone.
-func (c *child) kill9(t *testing.T) {
-	t.Helper()
-	must(t, c.cmd.Process.Kill())
-	<-c.done
+	return &child{Child: c, addr: rec.Addr}
 }

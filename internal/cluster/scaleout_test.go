@@ -225,7 +225,7 @@ func TestScaleOut(t *testing.T) {
 	waitFor(t, 60*time.Second, "a third of the leads called", func() bool { return p.callCount() >= n/3 })
 	dead.Store(2)
 	killTime := time.Now()
-	third.kill9(t)
+	third.Kill9(t)
 	si, err := info.Info(ctx)
 	must(t, err)
 	for i, node := range c.Nodes {

@@ -1,25 +1,27 @@
 package queue
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plumbhq/plumb/internal/childtest"
 )
 
-const (
-	crashEnv     = "PLUMB_QUEUE_CRASH_HELPER"
-	crashModeEnv = "PLUMB_QUEUE_CRASH_MODE"
-	crashJobs    = 1000
-)
+// crashJobs is how many jobs the crash child publishes.
+const crashJobs = 1000
+
+// TestMain runs the crash child (crashChild) in a child process of role
+// "crash".
+func TestMain(m *testing.M) {
+	childtest.Main(m, map[string]func(args []string) int{"crash": crashChild})
+}
 
 func crashConfig(dir string) Config {
 	return Config{
@@ -39,26 +41,24 @@ func crashJobID(i int) string { return fmt.Sprintf("job-%05d", i) }
 // for the kill to land mid-run.
 const simulatedPartner = 2 * time.Millisecond
 
-// TestCrashHelper is the child process of TestKill9Durability: it publishes
-// the jobs, says so, then consumes and reports each handler run on stdout
-// until it is killed.
-func TestCrashHelper(t *testing.T) {
-	dir := os.Getenv(crashEnv)
-	if dir == "" {
-		t.Skip("helper process for TestKill9Durability")
-	}
+// crashChild is the child process of the kill -9 tests, on the data dir
+// args[0]. In mode (args[1]) "consume" it publishes the jobs, says so,
+// then consumes and reports each handler run on stdout until it is
+// killed; in mode "publish" it publishes until killed, announcing each
+// acknowledged job.
+func crashChild(args []string) int {
+	dir, mode := args[0], args[1]
 	ctx := context.Background()
 	q, err := Open(ctx, crashConfig(dir))
 	if err != nil {
 		fmt.Println("error", err)
-		os.Exit(2)
+		return 2
 	}
-	if os.Getenv(crashModeEnv) == "publish" {
-		// Publish until killed, announcing each acknowledged job.
+	if mode == "publish" {
 		for i := 0; ; i++ {
 			if _, err := q.Publish(ctx, Job{ID: crashJobID(i), Payload: []byte("p")}); err != nil {
 				fmt.Println("error", err)
-				os.Exit(2)
+				return 2
 			}
 			fmt.Println("published", crashJobID(i))
 		}
@@ -84,7 +84,16 @@ func TestCrashHelper(t *testing.T) {
 		time.Sleep(simulatedPartner)
 		return []byte("result-" + d.ID), nil
 	})
-	os.Exit(3) // unreachable: Consume only returns when ctx is done
+	return 3 // unreachable: Consume only returns when ctx is done
+}
+
+// failOnError fails the test on a line where the crash child reports an
+// error.
+func failOnError(t *testing.T, line string) {
+	t.Helper()
+	if strings.HasPrefix(line, "error") {
+		t.Fatalf("child: %s", line)
+	}
 }
 
 // countingHandler counts log records with a given message.
@@ -110,58 +119,33 @@ func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 func TestKill9Durability(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^TestCrashHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill() //nolint:errcheck // already dead on the normal path
+	child := childtest.Start(t, childtest.Options{Role: "crash", Args: []string{dir, "consume"}})
 
 	// Kill the child once it has started 200 handler runs.
-	runs := map[string]int{}
-	lines := bufio.NewScanner(out)
-	published := false
 	var publishedAt time.Time
-	for lines.Scan() {
-		f := strings.Fields(lines.Text())
-		switch {
-		case len(f) > 0 && f[0] == "published":
-			published = true
+	started := map[string]bool{}
+	child.Stdout.Await(t, 120*time.Second, "handler runs of 200 jobs", func(line string) bool {
+		failOnError(t, line)
+		switch f := strings.Fields(line); {
+		case len(f) == 1 && f[0] == "published":
 			publishedAt = time.Now()
 		case len(f) == 3 && f[0] == "ran":
-			runs[f[1]]++
-		case len(f) > 0 && f[0] == "error":
-			t.Fatalf("child: %s", lines.Text())
+			if publishedAt.IsZero() {
+				t.Fatalf("child: %q before publishing", line)
+			}
+			started[f[1]] = true
 		}
-		if len(runs) >= 200 {
-			break
-		}
-	}
-	if !published {
-		t.Fatalf("child exited before publishing: %v", lines.Err())
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+		return len(started) >= 200
+	})
+	child.Kill9(t)
 	// Runs reported after the kill signal was sent still count.
-	for lines.Scan() {
-		if f := strings.Fields(lines.Text()); len(f) == 3 && f[0] == "ran" {
+	runs := map[string]int{}
+	for _, line := range child.Stdout.Lines() {
+		failOnError(t, line)
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "ran" {
 			runs[f[1]]++
 		}
-	}
-	werr := cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die of SIGKILL: %v", werr)
 	}
 	phase1 := len(runs)
 	t.Logf("child: published %d jobs in %s, killed after %d handler runs (%s consuming)",
@@ -242,40 +226,23 @@ func TestKill9Durability(t *testing.T) {
 func TestKill9DuringPublish(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^TestCrashHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir, crashModeEnv+"=publish")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill() //nolint:errcheck // already dead on the normal path
-	var acked []string
-	lines := bufio.NewScanner(out)
-	for lines.Scan() {
-		f := strings.Fields(lines.Text())
-		if len(f) > 0 && f[0] == "error" {
-			t.Fatalf("child: %s", lines.Text())
+	child := childtest.Start(t, childtest.Options{Role: "crash", Args: []string{dir, "publish"}})
+	n := 0
+	child.Stdout.Await(t, 120*time.Second, "the 300th acknowledged publish", func(line string) bool {
+		failOnError(t, line)
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "published" {
+			n++
 		}
-		if len(f) == 2 && f[0] == "published" {
+		return n == 300
+	})
+	child.Kill9(t)
+	// Publishes acknowledged after the kill signal was sent count too.
+	var acked []string
+	for _, line := range child.Stdout.Lines() {
+		failOnError(t, line)
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "published" {
 			acked = append(acked, f[1])
 		}
-		if len(acked) == 300 {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	_ = cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-		t.Fatalf("child was not killed: %v", cmd.ProcessState)
 	}
 
 	q := openQueue(t, crashConfig(dir))

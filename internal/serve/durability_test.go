@@ -1,30 +1,25 @@
 package serve
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/childtest"
 	"github.com/plumbhq/plumb/internal/queue"
 )
 
 // The subprocess tests re-execute the test binary as a `plumb serve`
 // process: TestMain runs Run (the same function the CLI calls, signals and
-// all) when childEnv is set.
+// all) in a child of role "serve".
 const (
-	childEnv       = "PLUMB_SERVE_TEST_CHILD"
-	childDataEnv   = "PLUMB_SERVE_TEST_DATA"
 	subprocessLead = 1000
 	// childConcurrency is the child's per-integration limit and so its
 	// number of workers (one integration).
@@ -32,10 +27,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(childEnv); dir != "" {
-		os.Exit(childMain(dir, os.Getenv(childDataEnv)))
-	}
-	os.Exit(m.Run())
+	childtest.Main(m, map[string]func(args []string) int{
+		"serve": func(args []string) int { return childMain(args[0], args[1]) },
+	})
 }
 
 func childMain(dir, data string) int {
@@ -60,80 +54,27 @@ func childMain(dir, data string) int {
 	return 0
 }
 
-// child is a `plumb serve` subprocess.
+// child is a `plumb serve` subprocess listening at addr.
 type child struct {
-	cmd  *exec.Cmd
+	*childtest.Child
 	addr string
-	done chan error // the exit
-	log  *bytes.Buffer
-	mu   *sync.Mutex
 }
 
+// startChild starts a `plumb serve` subprocess on the integrations in dir
+// and the data dir data, and waits for it to listen.
 func startChild(t *testing.T, dir, data string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir, childDataEnv+"="+data)
-	stderr, err := cmd.StderrPipe()
-	must(t, err)
-	must(t, cmd.Start())
-	c := &child{cmd: cmd, done: make(chan error, 1), log: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			c.mu.Lock()
-			c.log.WriteString(line + "\n")
-			c.mu.Unlock()
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				addr <- rec.Addr
-			}
-		}
-		c.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-c.done
-		}
-		if t.Failed() {
-			c.mu.Lock()
-			t.Logf("child log:\n%s", lastLines(c.log.String(), 40))
-			c.mu.Unlock()
-		}
+	c := childtest.Start(t, childtest.Options{Role: "serve", Args: []string{dir, data}})
+	var rec struct{ Msg, Addr string }
+	c.Stderr.Await(t, 60*time.Second, "the listening log line", func(line string) bool {
+		return json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening"
 	})
-	select {
-	case c.addr = <-addr:
-	case err := <-c.done:
-		t.Fatalf("child exited before listening: %v\n%s", err, c.log)
-	case <-time.After(60 * time.Second):
-		t.Fatal("child not listening after 60s")
-	}
-	return c
+	return &child{Child: c, addr: rec.Addr}
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// wait waits for the child's exit (the deadline only turns a hang into a
-// failure).
-func (c *child) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-c.done:
-		return err
-	case <-time.After(120 * time.Second):
-		t.Fatal("child did not exit within 120s")
-		return nil
-	}
-}
+// childExit bounds the wait for a child's exit (it only turns a hang into
+// a failure).
+const childExit = 120 * time.Second
 
 // gate holds the partner's answers once it has seen `after` distinct leads
 // and tells when `hold` requests are held: every worker of the child is
@@ -227,6 +168,74 @@ func drained(t *testing.T, c client) {
 	}
 }
 
+// held is a first child, on a new data dir, serving the partner's
+// integration, that has accepted subprocessLead leads and has every one
+// of its workers inside a partner call that the gate holds: every other
+// lead then either has its result stored and acknowledged or has not
+// started.
+type held struct {
+	p         *partner
+	g         *gate
+	dir, data string
+	first     *child
+	ids       map[string]int // lead id → n
+}
+
+// startHeld starts a held child and returns once the gate is full (no
+// clock involved).
+func startHeld(t *testing.T) held {
+	t.Helper()
+	h := held{p: newPartner(t), g: newGate(300, childConcurrency), dir: t.TempDir(), data: t.TempDir()}
+	h.p.hook = h.g.hook
+	writeIntegration(t, h.dir, h.p.URL)
+	h.first = startChild(t, h.dir, h.data)
+	h.ids = acceptAll(t, client{t: t, base: "http://" + h.first.addr}, subprocessLead)
+	<-h.g.full
+	return h
+}
+
+// drainAfterRestart starts a new child on dir and data (after a first one
+// was stopped), waits until it has drained its queue, runs then against
+// it (when not nil), and stops it with SIGTERM, which must end it with
+// exit status 0.
+func drainAfterRestart(t *testing.T, dir, data string, then func(c client)) {
+	t.Helper()
+	second := startChild(t, dir, data)
+	c := client{t: t, base: "http://" + second.addr}
+	drained(t, c)
+	if then != nil {
+		then(c)
+	}
+	if err := second.Stop(t, syscall.SIGTERM, childExit); err != nil {
+		t.Fatalf("second child: %v", err)
+	}
+}
+
+// checkRepeats checks, after a kill -9 and a restart, that each of the
+// leads 0..n-1 (of the kind what: "lead", "event") reached the partner,
+// more than once only if it was in flight at the kill; it returns how
+// many were repeated.
+func checkRepeats(t *testing.T, p *partner, n int, inFlight map[int]bool, what string) (repeats int) {
+	t.Helper()
+	counts := p.snapshot()
+	missing := 0
+	for i := range n {
+		switch c := counts[i]; {
+		case c == 0:
+			missing++
+		case c > 1:
+			repeats++
+			if !inFlight[i] {
+				t.Errorf("%s %d reached the partner %d times but was not in flight at the kill", what, i, c)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d accepted %ss never reached the partner", missing, what)
+	}
+	return repeats
+}
+
 // checkResults checks, with the child stopped, that the data dir holds
 // exactly one result per accepted lead, each a success.
 func checkResults(t *testing.T, data string, ids map[string]int) {
@@ -272,88 +281,37 @@ func TestKill9Durability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("subprocess test")
 	}
-	p := newPartner(t)
-	g := newGate(300, childConcurrency)
-	p.hook = g.hook
-	dir, data := t.TempDir(), t.TempDir()
-	writeIntegration(t, dir, p.URL)
+	h := startHeld(t)
+	h.first.Kill9(t)
+	inFlight := h.g.heldLeads()
+	close(h.g.release)
 
-	first := startChild(t, dir, data)
-	c := client{t: t, base: "http://" + first.addr}
-	ids := acceptAll(t, c, subprocessLead)
-	<-g.full // every worker is inside a partner call (no clock involved)
-	must(t, first.cmd.Process.Signal(syscall.SIGKILL))
-	err := first.wait(t)
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("first child: %v, want killed", err)
-	}
-	inFlight := g.heldLeads()
-	close(g.release)
-
-	second := startChild(t, dir, data)
-	c = client{t: t, base: "http://" + second.addr}
-	drained(t, c)
-	must(t, second.cmd.Process.Signal(syscall.SIGTERM))
-	if err := second.wait(t); err != nil {
-		t.Fatalf("second child: %v", err)
-	}
-	checkResults(t, data, ids)
-
-	counts := p.snapshot()
-	dups, missing := 0, 0
-	for n := range subprocessLead {
-		switch c := counts[n]; {
-		case c == 0:
-			missing++
-		case c > 1:
-			dups++
-			if !inFlight[n] {
-				t.Errorf("lead %d reached the partner %d times but was not in flight at the kill", n, c)
-			}
-		}
-	}
-	if missing > 0 {
-		t.Errorf("%d leads never reached the partner", missing)
-	}
+	drainAfterRestart(t, h.dir, h.data, nil)
+	checkResults(t, h.data, h.ids)
+	dups := checkRepeats(t, h.p, subprocessLead, inFlight, "lead")
 	t.Logf("kill -9: %d leads accepted, %d in flight at the kill, 0 lost; partner-side duplicates: %d (all among those in flight)",
-		len(ids), len(inFlight), dups)
+		len(h.ids), len(inFlight), dups)
 }
 
 func TestSIGTERMGraceful(t *testing.T) {
 	if testing.Short() {
 		t.Skip("subprocess test")
 	}
-	p := newPartner(t)
-	g := newGate(300, childConcurrency)
-	p.hook = g.hook
-	dir, data := t.TempDir(), t.TempDir()
-	writeIntegration(t, dir, p.URL)
-
-	first := startChild(t, dir, data)
-	c := client{t: t, base: "http://" + first.addr}
-	ids := acceptAll(t, c, subprocessLead)
-	<-g.full
+	h := startHeld(t)
 	start := time.Now()
-	must(t, first.cmd.Process.Signal(syscall.SIGTERM))
+	must(t, h.first.Signal(syscall.SIGTERM))
 	// the partner answers the held calls only after the signal, so those
 	// leads are in flight through the shutdown
-	close(g.release)
-	if err := first.wait(t); err != nil {
+	close(h.g.release)
+	if err := h.first.Wait(t, childExit); err != nil {
 		t.Fatalf("SIGTERM: exit %v, want 0", err)
 	}
 	drain := time.Since(start)
-	doneFirst := len(p.snapshot())
+	doneFirst := len(h.p.snapshot())
 
-	second := startChild(t, dir, data)
-	c = client{t: t, base: "http://" + second.addr}
-	drained(t, c)
-	must(t, second.cmd.Process.Signal(syscall.SIGTERM))
-	if err := second.wait(t); err != nil {
-		t.Fatalf("second child: %v", err)
-	}
-	checkResults(t, data, ids)
-	counts := p.snapshot()
+	drainAfterRestart(t, h.dir, h.data, nil)
+	checkResults(t, h.data, h.ids)
+	counts := h.p.snapshot()
 	dups := 0
 	for n := range subprocessLead {
 		if counts[n] != 1 {
@@ -362,5 +320,5 @@ func TestSIGTERMGraceful(t *testing.T) {
 		}
 	}
 	t.Logf("SIGTERM: %d leads accepted, %d run before the stop (%d in flight at the signal, all finished), exit 0 after %v; the rest ran after the restart; 0 lost, %d duplicates",
-		len(ids), doneFirst, len(g.heldLeads()), drain.Round(time.Millisecond), dups)
+		len(h.ids), doneFirst, len(h.g.heldLeads()), drain.Round(time.Millisecond), dups)
 }

@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -402,43 +400,18 @@ func TestWebhookKill9(t *testing.T) {
 		ids[a.ID] = n
 	}
 	<-g.full // every worker is inside a partner call
-	must(t, first.cmd.Process.Signal(syscall.SIGKILL))
-	err := first.wait(t)
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("first child: %v, want killed", err)
-	}
+	first.Kill9(t)
 	inFlight := g.heldLeads()
 	close(g.release)
 
-	second := startChild(t, dir, data)
-	c := client{t: t, base: "http://" + second.addr}
-	drained(t, c)
-	for id, n := range ids {
-		if st := c.waitDone(id); st.Result == nil || st.Result.Outcome != "success" {
-			t.Errorf("event %d: %+v", n, st.Result)
-		}
-	}
-	must(t, second.cmd.Process.Signal(syscall.SIGTERM))
-	if err := second.wait(t); err != nil {
-		t.Fatalf("second child: %v", err)
-	}
-	counts := p.snapshot()
-	missing, dups := 0, 0
-	for n := range events {
-		switch c := counts[n]; {
-		case c == 0:
-			missing++
-		case c > 1:
-			dups++
-			if !inFlight[n] {
-				t.Errorf("event %d reached the partner %d times but was not in flight at the kill", n, c)
+	drainAfterRestart(t, dir, data, func(c client) {
+		for id, n := range ids {
+			if st := c.waitDone(id); st.Result == nil || st.Result.Outcome != "success" {
+				t.Errorf("event %d: %+v", n, st.Result)
 			}
 		}
-	}
-	if missing > 0 {
-		t.Errorf("%d accepted events never reached the partner", missing)
-	}
+	})
+	dups := checkRepeats(t, p, events, inFlight, "event")
 	t.Logf("kill -9: %d events accepted, %d in flight at the kill, 0 lost; partner-side repeats: %d (all among those in flight)", len(ids), len(inFlight), dups)
 }
 

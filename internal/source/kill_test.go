@@ -3,12 +3,13 @@ package source_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/plumbhq/plumb/internal/childtest"
 	"github.com/plumbhq/plumb/internal/sandbox"
 	"github.com/plumbhq/plumb/internal/source"
 )
@@ -16,11 +17,8 @@ import (
 // TestKillChild is the sync TestKillResume runs in a child process (and
 // kills); it does nothing in a normal test run.
 func TestKillChild(t *testing.T) {
-	url, state := os.Getenv("PLUMB_KILL_SANDBOX"), os.Getenv("PLUMB_KILL_STATE")
-	if url == "" {
-		t.Skip("run by TestKillResume")
-	}
-	h := &harness{t: t, url: url, file: example, state: state}
+	args := childtest.Entry(t, "sync") // run by TestKillResume
+	h := &harness{t: t, url: args[0], file: example, state: args[1]}
 	h.sync(source.Options{})
 	t.Fatal("the child sync was not killed")
 }
@@ -34,14 +32,14 @@ func TestKillResume(t *testing.T) {
 	ac := sb.ActuallyCare()
 	var (
 		mu     sync.Mutex
-		child  *exec.Cmd
+		child  *childtest.Child
 		killed bool
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		if child != nil && !killed && r.URL.Path == "/v1/leads" && r.URL.Query().Get("page") == "4" {
 			killed = true
-			_ = child.Process.Kill() // SIGKILL: no defer, no flush, no goodbye
+			_ = child.Signal(syscall.SIGKILL) // no defer, no flush, no goodbye
 			mu.Unlock()
 			http.Error(w, "gone", http.StatusServiceUnavailable)
 			return
@@ -52,16 +50,12 @@ func TestKillResume(t *testing.T) {
 	defer srv.Close()
 	state := filepath.Join(t.TempDir(), "sync.db")
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "PLUMB_KILL_SANDBOX="+srv.URL, "PLUMB_KILL_STATE="+state)
-	mu.Lock()
-	child = cmd
-	if err := cmd.Start(); err != nil {
-		mu.Unlock()
-		t.Fatal(err)
-	}
-	mu.Unlock()
-	err := cmd.Wait()
+	func() {
+		mu.Lock()
+		defer mu.Unlock()
+		child = childtest.Start(t, childtest.Options{Role: "sync", Test: "TestKillChild", Args: []string{srv.URL, state}})
+	}()
+	err := child.Wait(t, 5*time.Minute)
 	mu.Lock()
 	wasKilled := killed
 	mu.Unlock()

@@ -11,13 +11,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -26,46 +24,33 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plumbhq/plumb/internal/childtest"
 )
 
-// TestHardeningPlumbProcess is plumb itself when the tests below run this
-// binary as a subprocess: the arguments after "--" are plumb's.
-func TestHardeningPlumbProcess(t *testing.T) {
-	if os.Getenv("PLUMB_HARDENING_PROCESS") != "1" {
-		t.Skip("runs as plumb in a subprocess of the hardening tests")
-	}
-	args := os.Args
-	for i, a := range args {
-		if a == "--" {
-			args = args[i+1:]
-			break
-		}
-	}
-	os.Exit(Main(args, os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
+// TestMain runs plumb itself (Main, with this process's standard
+// streams) in a child process of role "plumb", for the tests that run
+// plumb as a real process: hardStart and hardRun.
+func TestMain(m *testing.M) {
+	childtest.Main(m, map[string]func(args []string) int{
+		"plumb": func(args []string) int { return Main(args, os.Stdin, os.Stdout, os.Stderr, os.LookupEnv) },
+	})
 }
 
-// plumbProcess returns the command running plumb with args in a process
-// of its own.
-func hardProcess(t *testing.T, args ...string) *exec.Cmd {
+// hardStart starts plumb with args in a process of its own; with stdin,
+// the test writes its standard input (the child's Stdin).
+func hardStart(t *testing.T, stdin bool, args ...string) *childtest.Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHardeningPlumbProcess$", "--"}, args...)...)
-	cmd.Env = append(os.Environ(), "PLUMB_HARDENING_PROCESS=1")
-	return cmd
+	return childtest.Start(t, childtest.Options{Role: "plumb", Args: args, Stdin: stdin})
 }
 
-// runPlumb runs plumb with args to its end and returns stdout, stderr and
+// hardRun runs plumb with args to its end and returns stdout, stderr and
 // the exit code (-1 when a signal ended it).
 func hardRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := hardProcess(t, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	c := hardStart(t, false, args...)
+	c.Wait(t, 5*time.Minute) // a bound on a hang, not a timing check
+	return c.Stdout.String(), c.Stderr.String(), c.ExitCode()
 }
 
 const hardeningIntegration = `version: 1
@@ -168,34 +153,24 @@ func TestSIGTERMKeepsResults(t *testing.T) {
 		}
 	})
 	leads := hardWrite(t, filepath.Join(dir, "leads.ndjson"), "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n")
-	cmd := hardProcess(t, "run", "--set", "base_url="+p.URL, "--leads", leads, "--output", "json", integration)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	c := hardStart(t, false, "run", "--set", "base_url="+p.URL, "--leads", leads, "--output", "json", integration)
 	select {
 	case <-reached:
-	case err := <-exited:
-		t.Fatalf("plumb ended before lead 2 reached the partner: %v\n%s", err, stderr.String())
+	case <-c.Exited():
+		t.Fatalf("plumb ended before lead 2 reached the partner: exit %d\n%s", c.ExitCode(), c.Stderr)
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
 		t.Fatal("lead 2 never reached the partner")
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	err := c.Stop(t, syscall.SIGTERM, 60*time.Second)
+	if code := c.ExitCode(); code != ExitInterrupt {
+		t.Errorf("exit code %d (%v), want %d\nstderr: %s", code, err, ExitInterrupt, c.Stderr)
 	}
-	hardWithin(t, exited, 60*time.Second, "plumb to exit after SIGTERM")
-	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupt {
-		t.Errorf("exit code %d (%s), want %d\nstderr: %s", code, cmd.ProcessState, ExitInterrupt, stderr.String())
-	}
+	stdout, stderr := c.Stdout, c.Stderr
 	var results []struct {
 		Index   int
 		Outcome string
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &results); err != nil {
+	if err := json.Unmarshal([]byte(stdout.String()), &results); err != nil {
 		t.Fatalf("stdout is not a JSON array: %v\n%q", err, stdout.String())
 	}
 	// lead 3 may have been read ahead before the signal: then it is
@@ -225,74 +200,30 @@ func TestInterruptWhileStdinWaits(t *testing.T) {
 	}
 	_, integration := hardFiles(t)
 	p := newHardPartner(t)
-	cmd := hardProcess(t, "run", "--set", "base_url="+p.URL, "--leads", "-", "--output", "ndjson", integration)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
+	c := hardStart(t, true, "run", "--set", "base_url="+p.URL, "--leads", "-", "--output", "ndjson", integration)
+	if _, err := io.WriteString(c.Stdin, "{\"id\":\"1\"}\n"); err != nil {
 		t.Fatal(err)
 	}
-	defer stdin.Close() // open until plumb is gone
-	stdoutPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdoutPipe)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	if _, err := io.WriteString(stdin, "{\"id\":\"1\"}\n"); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for {
-		var line string
-		var ok bool
-		select {
-		case line, ok = <-lines:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			t.Fatal("no result line for lead 1 (results from a pipe must not wait in a buffer)")
-		}
-		if !ok {
-			t.Fatalf("stdout ended before lead 1's result; stderr:\n%s", stderr.String())
-		}
-		out = append(out, line)
+	n := 0
+	c.Stdout.Await(t, 60*time.Second, "the result line for lead 1 (results from a pipe must not wait in a buffer)", func(line string) bool {
 		if strings.HasPrefix(line, `{"index":1,`) {
-			break
+			return true
 		}
-		if len(out) > 5 {
-			t.Fatalf("no result line for lead 1: %q", out)
+		if n++; n > 5 {
+			t.Fatalf("no result line for lead 1: %q", c.Stdout.Lines())
 		}
-	}
-	// lead 1 is reported and plumb is blocked reading stdin
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		return false
+	})
+	// lead 1 is reported and plumb is blocked reading stdin, which stays
+	// open until plumb is gone
+	if err := c.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		for line := range lines {
-			out = append(out, line)
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("plumb did not stop on SIGINT while waiting for stdin")
+	hardWithin(t, c.Exited(), 60*time.Second, "plumb to stop on SIGINT while waiting for stdin")
+	if code := c.ExitCode(); code != ExitInterrupt {
+		t.Errorf("exit code %d, want %d\nstderr: %s", code, ExitInterrupt, c.Stderr)
 	}
-	cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupt {
-		t.Errorf("exit code %d, want %d\nstderr: %s", code, ExitInterrupt, stderr.String())
-	}
+	out := c.Stdout.Lines()
 	if len(out) != 1 {
 		t.Errorf("stdout has %d lines, want lead 1's result only:\n%s", len(out), strings.Join(out, "\n"))
 	}
@@ -302,8 +233,8 @@ func TestInterruptWhileStdinWaits(t *testing.T) {
 			t.Errorf("not a success result (%v): %s", err, line)
 		}
 	}
-	if !strings.Contains(stderr.String(), "interrupted after 1 lead") {
-		t.Errorf("stderr:\n%s", stderr.String())
+	if !strings.Contains(c.Stderr.String(), "interrupted after 1 lead") {
+		t.Errorf("stderr:\n%s", c.Stderr)
 	}
 }
 

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,65 +39,33 @@ func TestSyncInterruptFinishesPage(t *testing.T) {
 		}
 		sb.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close) // after the child is killed: lead 30 may be held
 	example, _ := filepath.Abs(filepath.Join("..", "..", "..", "..", "examples", "actuallycare-sync", "integration.yaml"))
 	state := filepath.Join(t.TempDir(), "ac.db")
 	args := []string{"sync", "--set", "base_url=" + srv.URL, "--set", "api_key=" + sandbox.APIKey, "--set", "crm_key=" + sandbox.APIKey,
 		"--state", state, "--output", "ndjson", example}
-	cmd := hardProcess(t, args...)
-	var stdout bytes.Buffer
-	var stderr lockedBuffer
-	cmd.Stdout = &stdout
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopping := make(chan struct{})
-	copied := make(chan struct{})
-	go func() { // stderr, and the line saying the stop was seen
-		defer close(copied)
-		sc := bufio.NewScanner(pipe)
-		seen := false
-		for sc.Scan() {
-			stderr.WriteString(sc.Text() + "\n")
-			if !seen && strings.Contains(sc.Text(), "sync: stopping after the page") {
-				seen = true
-				close(stopping)
-			}
-		}
-	}()
-	exited := make(chan error, 1)
-	go func() {
-		<-copied
-		exited <- cmd.Wait()
-	}()
+	c := hardStart(t, false, args...)
 	select {
 	case <-held:
-	case err := <-exited:
-		t.Fatalf("plumb ended before lead 30: %v\n%s", err, stderr.String())
+	case <-c.Exited():
+		t.Fatalf("plumb ended before lead 30: exit %d\n%s", c.ExitCode(), c.Stderr)
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
 		t.Fatal("lead 30 never reached the partner")
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := c.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	// lead 30 goes on once plumb says it saw the interrupt: page 2 is
 	// then the last
-	select {
-	case <-stopping:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("plumb did not acknowledge the interrupt\n%s", stderr.String())
-	}
+	c.Stderr.Await(t, 60*time.Second, "plumb's acknowledgement of the interrupt", func(line string) bool {
+		return strings.Contains(line, "sync: stopping after the page")
+	})
 	close(release)
-	hardWithin(t, exited, 60*time.Second, "plumb to exit after Ctrl-C")
-	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupt {
-		t.Fatalf("exit code %d, want %d\n%s", code, ExitInterrupt, stderr.String())
+	hardWithin(t, c.Exited(), 60*time.Second, "plumb to exit after Ctrl-C")
+	if code := c.ExitCode(); code != ExitInterrupt {
+		t.Fatalf("exit code %d, want %d\n%s", code, ExitInterrupt, c.Stderr)
 	}
+	stdout, stderr := c.Stdout, c.Stderr
 	if n := strings.Count(stdout.String(), "\n"); n != 50 {
 		t.Errorf("%d results, want the 50 leads of pages 1 and 2", n)
 	}
@@ -121,22 +87,4 @@ func TestSyncInterruptFinishesPage(t *testing.T) {
 			t.Errorf("%s created %d times", email, n)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) WriteString(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
