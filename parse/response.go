@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -181,6 +182,13 @@ func jsonReason(body []byte) string {
 	return "rejected by the JSON parser; body starts " + quoteBytes(body)
 }
 
+// xmlReaders holds the readers xmlquery reads answers through. Given any
+// other reader it wraps it in a new 4 KiB bufio.Reader per answer, a sixth
+// of the bytes a SOAP answer costs; a parse leaves nothing in the reader (it
+// is reset before it goes back), so the pool carries no state between
+// answers.
+var xmlReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
+
 // XMLRoot parses the body as XML, once per Doc, and returns the document node.
 // Errors say "response body is not valid XML: <reason>".
 func (d *Doc) XMLRoot() (*xmlquery.Node, error) {
@@ -194,7 +202,11 @@ func (d *Doc) XMLRoot() (*xmlquery.Node, error) {
 			d.xmlErr = depthError("XML", d.depthLimit(), off)
 			return
 		}
-		root, err := xmlquery.Parse(bytes.NewReader(d.content))
+		br := xmlReaders.Get().(*bufio.Reader)
+		br.Reset(bytes.NewReader(d.content))
+		root, err := xmlquery.Parse(br) // uses br as it is: a *bufio.Reader of the default size
+		br.Reset(nil)
+		xmlReaders.Put(br)
 		if err != nil {
 			msg := strings.TrimPrefix(err.Error(), "xmlquery: ")
 			d.xmlErr = fmt.Errorf("response body is not valid XML: %s; body starts %s", msg, quoteBytes(d.content))

@@ -187,3 +187,30 @@ func TestDocResponse(t *testing.T) {
 		t.Fatalf("Response() = %+v", got)
 	}
 }
+
+// The readers XMLRoot borrows carry nothing from one answer to the next: a
+// long answer, then a short one, then a truncated one each parse as
+// themselves.
+func TestXMLReadersCarryNothing(t *testing.T) {
+	long := "<r>" + strings.Repeat("<x>long</x>", 2000) + "</r>" // more than the reader's 4 KiB
+	for i, c := range []struct{ body, want string }{
+		{long, strings.Repeat("long", 2000)},
+		{"<r><x>short</x></r>", "short"},
+		{"<r><x>cut", ""},
+		{"<r><x>again</x></r>", "again"},
+	} {
+		root, err := NewDoc(xmlResp(c.body), XML).XMLRoot()
+		if c.want == "" {
+			if err == nil {
+				t.Errorf("%d: a truncated answer parsed", i)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		if got := root.InnerText(); got != c.want {
+			t.Errorf("%d: text %.40q…, want %.40q…", i, got, c.want)
+		}
+	}
+}
