@@ -45,7 +45,8 @@
 //
 // Embedded server: sync_always by default (Config.SyncInterval 0). Every
 // write — a published job, a stored result, an ack that removes a job —
-// is fsynced before the server acknowledges it, so an acknowledged Publish
+// is fsynced before the server acknowledges it (PublishAll's atomic batches
+// are fsynced once per batch, before the commit is acknowledged), so an acknowledged Publish
 // survives kill -9 and also an OS crash or power loss. The cost is one
 // fsync per write (on the development machine: about 5,000 publishes/s
 // one at a time, about 3,000 jobs/s through publish, result and ack). A

@@ -163,6 +163,8 @@ type Queue struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	jobs jetstream.Stream
+	// atomic: the jobs stream takes atomic batches (PublishAll)
+	atomic bool
 	dead jetstream.Stream
 	cons jetstream.Consumer
 
@@ -309,11 +311,15 @@ func (q *Queue) setup(ctx context.Context) error {
 			Replicas:    cfg.Replicas,
 			Duplicates:  cfg.DedupeWindow,
 			Discard:     jetstream.DiscardNew,
+			// PublishAll stores a body's leads as one batch (one fsync);
+			// a server before 2.12 ignores it and PublishAll goes job by job
+			AllowAtomicPublish: true,
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("queue: stream %s: %w", q.jobsStream, err)
 	}
+	q.atomic = q.jobs.CachedInfo().Config.AllowAtomicPublish
 	q.dead, err = retry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
 		return q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:              q.deadStream,

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -399,25 +400,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "Idempotency-Key is longer than 256 bytes")
 		return
 	}
-	q := s.q.Load()
-	out := make([]Accepted, len(payloads))
-	errs := make([]error, len(payloads))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(16, len(payloads)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				out[i], errs[i] = s.publish(r.Context(), q, name, key, i, payloads[i])
-			}
-		}()
-	}
-	for i := range payloads {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	out, errs := s.publish(r.Context(), s.q.Load(), name, key, payloads)
 	var done []Accepted
 	var firstErr error
 	for i, e := range errs {
@@ -438,27 +421,76 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": len(out), "leads": out})
 }
 
-func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, i int, payload []byte) (Accepted, error) {
-	job := queue.Job{Integration: name, Payload: payload}
-	if key != "" {
-		job.ID = idemID(name, key, i)
-		// seen before (within the results' lifetime)? then it is a duplicate
-		if _, err := q.Status(ctx, job.ID); err == nil {
-			return Accepted{ID: job.ID, Duplicate: true, Status: "/v1/leads/" + job.ID}, nil
+// publish stores the leads of one request, a batch at a time where the
+// queue can (one write for the lot), and says what became of each: its
+// Accepted or its error.
+func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, payloads [][]byte) ([]Accepted, []error) {
+	out := make([]Accepted, len(payloads))
+	errs := make([]error, len(payloads))
+	jobs := make([]queue.Job, len(payloads))
+	for i, p := range payloads {
+		jobs[i] = queue.Job{Integration: name, Payload: p}
+		if key != "" {
+			jobs[i].ID = idemID(name, key, i)
 		}
 	}
-	p, err := q.Publish(ctx, job)
-	if err != nil {
-		return Accepted{}, err
+	fresh := make([]int, 0, len(payloads)) // not seen before
+	if key == "" {
+		for i := range payloads {
+			fresh = append(fresh, i)
+		}
+	} else {
+		// seen before (within the results' lifetime)? then a duplicate
+		seen := make([]bool, len(payloads))
+		each(len(payloads), func(i int) {
+			_, err := q.Status(ctx, jobs[i].ID)
+			seen[i] = err == nil
+		})
+		for i, dup := range seen {
+			if dup {
+				out[i] = Accepted{ID: jobs[i].ID, Duplicate: true, Status: "/v1/leads/" + jobs[i].ID}
+			} else {
+				fresh = append(fresh, i)
+			}
+		}
 	}
-	id := p.ID
-	if id == "" {
-		id = job.ID
+	batch := make([]queue.Job, len(fresh))
+	for j, i := range fresh {
+		batch[j] = jobs[i]
 	}
-	if !p.Duplicate {
-		s.metrics.accepted.WithLabelValues(name).Inc()
+	pubs, perrs := q.PublishAll(ctx, batch)
+	for j, i := range fresh {
+		if perrs[j] != nil {
+			errs[i] = perrs[j]
+			continue
+		}
+		id := cmp.Or(pubs[j].ID, jobs[i].ID)
+		if !pubs[j].Duplicate {
+			s.metrics.accepted.WithLabelValues(name).Inc()
+		}
+		out[i] = Accepted{ID: id, Duplicate: pubs[j].Duplicate, Status: "/v1/leads/" + id}
 	}
-	return Accepted{ID: id, Duplicate: p.Duplicate, Status: "/v1/leads/" + id}, nil
+	return out, errs
+}
+
+// each calls f(0) … f(n-1), up to 16 at a time.
+func each(n int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(16, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // LeadStatus is the answer of GET /v1/leads/{id}.
