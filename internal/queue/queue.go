@@ -165,8 +165,8 @@ type Queue struct {
 	jobs jetstream.Stream
 	// atomic: the jobs stream takes atomic batches (PublishAll)
 	atomic bool
-	dead jetstream.Stream
-	cons jetstream.Consumer
+	dead   jetstream.Stream
+	cons   jetstream.Consumer
 
 	results jetstream.KeyValue
 	status  jetstream.KeyValue
