@@ -121,6 +121,7 @@ func (q *Queue) message(job Job) (*nats.Msg, string, error) {
 		Header:  nats.Header{},
 	}
 	msg.Header.Set(HeaderJobID, job.ID)
+	msg.Header.Set(jetstream.MsgIDHeader, key) // dedupes a batch's jobs too
 	if job.Integration != "" {
 		msg.Header.Set(HeaderIntegration, job.Integration)
 	}
@@ -177,7 +178,7 @@ func (q *Queue) PublishAll(ctx context.Context, jobs []Job) ([]Published, []erro
 			ok = errs[i] == nil
 		}
 		if ok {
-			if seq, err := q.publishBatch(ctx, msgs[start:end], keys[start:end]); err == nil {
+			if seq, err := q.publishBatch(ctx, msgs[start:end]); err == nil {
 				for i := start; i < end; i++ {
 					out[i] = Published{ID: msgs[i].Header.Get(HeaderJobID), Sequence: seq - uint64(end-1-i), Batched: true}
 				}
@@ -213,18 +214,21 @@ func (q *Queue) PublishAll(ctx context.Context, jobs []Job) ([]Published, []erro
 }
 
 // publishBatch stores msgs as one atomic batch and returns the stream
-// sequence of its last message (the batch's are consecutive). Only the
-// commit waits for an answer; a message the server refuses before it makes
-// the commit fail as an incomplete batch, and nothing is stored.
-func (q *Queue) publishBatch(ctx context.Context, msgs []*nats.Msg, keys []string) (uint64, error) {
+// sequence of its last message (the batch's are consecutive). The messages
+// are copied with the batch's headers added. Only the commit waits for an
+// answer; a message the server refuses before it makes the commit fail as an
+// incomplete batch, and nothing is stored.
+func (q *Queue) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	if len(msgs) == 0 {
+		return 0, errors.New("queue: an empty batch")
+	}
 	id := nuid.Next()
 	batched := func(i int) *nats.Msg {
-		// a copy: the job-by-job fallback sends msgs[i] without these
+		// a copy: a one-by-one fallback sends msgs[i] without these
 		b := &nats.Msg{Subject: msgs[i].Subject, Data: msgs[i].Data, Header: nats.Header{}}
 		for k, v := range msgs[i].Header {
 			b.Header[k] = v
 		}
-		b.Header.Set(jetstream.MsgIDHeader, keys[i])
 		b.Header.Set("Nats-Batch-Id", id)
 		b.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
 		return b
