@@ -318,6 +318,22 @@ func ExampleRunner_DryRun() {
 	// {"email":"ann@example.com","phone":"15125550100"}
 }
 
+// DecodeLead reads a lead from JSON as plumb's own readers do: one object,
+// numbers exact, nothing after it.
+func ExampleDecodeLead() {
+	lead, err := engine.DecodeLead([]byte(`{"email": "ann@example.com", "id": 12345678901234567890}`))
+	fmt.Println(lead["id"], err)
+	for _, bad := range []string{`[1, 2]`, `{"a": 1} }`, `{"a": `} {
+		_, err := engine.DecodeLead([]byte(bad))
+		fmt.Println(err)
+	}
+	// Output:
+	// 12345678901234567890 <nil>
+	// a lead must be a JSON object, got an array
+	// more than one JSON value: "}" after the object
+	// invalid JSON: unexpected EOF
+}
+
 // Normalize shows a lead as templates and conditions see it: Run and
 // RunAll normalise every lead this way, so a lead may come from a struct
 // or a decoder using UseNumber. Numbers are float64, except integers too
@@ -339,10 +355,7 @@ func ExampleNormalize() {
 	fmt.Printf("%T %v\n", lead["id"], lead["id"])
 	fmt.Printf("%T %v\n", lead["tags"], lead["tags"])
 
-	dec := json.NewDecoder(strings.NewReader(`{"age": 41, "score": 0.5}`))
-	dec.UseNumber()
-	var decoded map[string]any
-	dec.Decode(&decoded)
+	decoded, _ := engine.DecodeLead([]byte(`{"age": 41, "score": 0.5}`))
 	lead, _ = engine.Normalize(decoded)
 	fmt.Printf("%T %v, %T %v\n", lead["age"], lead["age"], lead["score"], lead["score"])
 	// Output:

@@ -1820,3 +1820,32 @@ func TestBatchesCollectAfterRunAll(t *testing.T) {
 		t.Fatalf("batches %v, want 2 then 1 after the wait", got)
 	}
 }
+
+// DecodeLead takes one object, its numbers exact, and refuses anything
+// around it but white space and a byte-order mark.
+func TestDecodeLead(t *testing.T) {
+	for _, c := range []struct{ in, err string }{
+		{`{"a": 1}`, ""},
+		{"\xef\xbb\xbf {\"a\": 1}\n", ""},
+		{`{"a": 1} }`, `more than one JSON value: "}" after the object`},
+		{`{"a": 1} ]`, `more than one JSON value: "]" after the object`},
+		{`{"a": 1} {"b": 2}`, "more than one JSON value"},
+		{`{"a": 1} x`, "more than one JSON value"},
+		{`null`, "a lead must be a JSON object, got null"},
+		{`"s"`, "got a string"},
+		{`12`, "got a number"},
+		{``, "invalid JSON: unexpected EOF"},
+		{`{"a": }`, "invalid JSON"},
+	} {
+		m, err := engine.DecodeLead([]byte(c.in))
+		if c.err == "" {
+			if err != nil || m["a"] != json.Number("1") {
+				t.Errorf("%q: %v, %v; want a=1 as json.Number", c.in, m, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%q: error %v, want %q", c.in, err, c.err)
+		}
+	}
+}

@@ -15,11 +15,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -80,10 +80,12 @@ func newResponse(res *engine.Result) response {
 func newHandler(r *engine.Runner) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /leads", func(w http.ResponseWriter, req *http.Request) {
-		dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxLead))
-		dec.UseNumber() // plumb normalises json.Number (big integers stay exact)
+		body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxLead))
 		var lead map[string]any
-		if err := dec.Decode(&lead); err != nil {
+		if err == nil {
+			lead, err = engine.DecodeLead(body) // one object, numbers exact (big integers stay digit for digit)
+		}
+		if err != nil {
 			writeJSON(w, http.StatusBadRequest, response{Outcome: engine.Error, Class: engine.ClassInput, Reason: err.Error()})
 			return
 		}
@@ -96,10 +98,7 @@ func newHandler(r *engine.Runner) http.Handler {
 		sc.Buffer(make([]byte, 64<<10), maxLead)
 		leads := func(yield func(map[string]any, error) bool) {
 			for sc.Scan() {
-				var lead map[string]any
-				dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-				dec.UseNumber()
-				err := dec.Decode(&lead)
+				lead, err := engine.DecodeLead(sc.Bytes())
 				if !yield(lead, err) { // a malformed line gets a result of class input
 					return
 				}

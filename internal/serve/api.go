@@ -324,7 +324,7 @@ func (s *Server) runNow(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	lead, err := decodeLead(b)
+	lead, err := engine.DecodeLead(b)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, CodeInvalidJSON, "the body must be one JSON object (the lead): "+err.Error())
 		return
@@ -372,7 +372,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	}
 	var payloads [][]byte
 	if mt == "application/json" {
-		if _, err := decodeLead(b); err != nil {
+		if _, err := engine.DecodeLead(b); err != nil {
 			writeError(w, http.StatusBadRequest, CodeInvalidJSON, "the body must be one JSON object (the lead); send many as application/x-ndjson: "+err.Error())
 			return
 		}
@@ -383,7 +383,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 			if len(line) == 0 {
 				continue
 			}
-			if _, err := decodeLead(line); err != nil {
+			if _, err := engine.DecodeLead(line); err != nil {
 				writeJSON(w, http.StatusBadRequest, ErrorBody{Error: ErrorDetail{Code: CodeInvalidJSON, Line: i + 1,
 					Message: fmt.Sprintf("line %d: want one JSON object per line: %v (nothing was accepted)", i+1, err)}})
 				return

@@ -1,9 +1,7 @@
 package serve
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -77,7 +75,7 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 	if webhook.IsJob(d.ID) {
 		return s.workHook(ctx, d)
 	}
-	lead, err := decodeLead(d.Payload)
+	lead, err := engine.DecodeLead(d.Payload)
 	if err != nil {
 		res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInput, Reason: "stored lead: " + err.Error(), Steps: []engine.StepResult{}}
 		s.metrics.observe(d.Integration, "async", res)
@@ -97,21 +95,4 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 		return nil, errStopping
 	}
 	return marshalResult(res)
-}
-
-// decodeLead decodes one JSON object, numbers as json.Number.
-func decodeLead(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var lead map[string]any
-	if err := dec.Decode(&lead); err != nil {
-		return nil, err
-	}
-	if lead == nil {
-		return nil, errors.New("a lead is a JSON object, not null")
-	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value")
-	}
-	return lead, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/template"
 )
 
@@ -109,45 +110,8 @@ func readSingleLead(name string, r io.Reader) (*singleSource, error) {
 	return &singleSource{lead: lead}, nil
 }
 
-// decodeLead decodes one JSON object.
-func decodeLead(b []byte) (map[string]any, error) {
-	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-	var v any
-	// numbers stay exact (json.Number): the engine keeps integers beyond
-	// 2^53 digit for digit
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("invalid JSON: more than one value on the line")
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("a lead must be a JSON object, got %s", jsonKind(v))
-	}
-	return m, nil
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case []any:
-		return "an array"
-	case string:
-		return "a string"
-	case float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	}
-	return fmt.Sprintf("%T", v)
-}
+// decodeLead decodes one JSON object, numbers exact (engine.DecodeLead).
+func decodeLead(b []byte) (map[string]any, error) { return engine.DecodeLead(b) }
 
 // ndjsonSource reads one JSON object per line; blank lines are ignored.
 type ndjsonSource struct {
