@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
-	"github.com/plumbhq/plumb/internal/source"
+	"github.com/plumbhq/plumb/source"
 	"github.com/plumbhq/plumb/steps"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/plumbhq/plumb/internal/childtest"
 	"github.com/plumbhq/plumb/internal/sandbox"
-	"github.com/plumbhq/plumb/internal/source"
+	"github.com/plumbhq/plumb/source"
 )
 
 // TestKillChild is the sync TestKillResume runs in a child process (and

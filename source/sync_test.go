@@ -14,11 +14,11 @@ import (
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/sandbox"
-	"github.com/plumbhq/plumb/internal/source"
+	"github.com/plumbhq/plumb/source"
 	"github.com/plumbhq/plumb/steps"
 )
 
-var example = filepath.Join("..", "..", "examples", "actuallycare-sync", "integration.yaml")
+var example = filepath.Join("..", "examples", "actuallycare-sync", "integration.yaml")
 
 // noWait is a clock whose waits take no time (backoff of retried CRM
 // writes), so tests do not sleep.
@@ -447,4 +447,42 @@ func TestConcurrency(t *testing.T) {
 		}
 	}
 	h.noDuplicates()
+}
+
+// A runner bound from another integration cannot run the source: its steps
+// would get records they were never written for.
+func TestSyncRefusesAnotherIntegrationsRunner(t *testing.T) {
+	h := newHarness(t)
+	in, err := steps.Load(h.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := source.Compile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := engine.Load(filepath.Join("..", "examples", "blacklist", "integration.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := other.Bind(engine.Config{Values: map[string]any{"api_key": sandbox.APIKey, "base_url": h.url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	st, err := source.OpenStore(h.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = source.Sync(context.Background(), r, spec, st, source.Options{}, func(source.Record, *engine.Result) error {
+		t.Error("a record ran")
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "bind the plan of the file the source was compiled from") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := h.pageRequests(); n != 0 {
+		t.Errorf("%d page requests, want none", n)
+	}
 }

@@ -5,7 +5,19 @@
 // in a bbolt file only once every record of a page has an outcome
 // (at-least-once: the state never runs ahead of the work). Records whose
 // steps ended in error are kept in a retry list in the same file and run
-// again first by the next sync. plumb sync is its command line.
+// again first by the next sync. plumb sync is its command line; a program
+// of one's own syncs the same way:
+//
+//	in, err := steps.Load("integration.yaml")   // the file model: its source: section
+//	spec, err := source.Compile(in)
+//	plan, err := engine.Load("integration.yaml") // the same file: its steps
+//	runner, err := plan.Bind(engine.Config{Values: settings})
+//	defer runner.Close()
+//	store, err := source.OpenStore("sync.db")    // the saved state (bbolt)
+//	defer store.Close()
+//	rep, err := source.Sync(ctx, runner, spec, store, source.Options{Concurrency: 8},
+//		func(rec source.Record, res *engine.Result) error { … return nil })
+//	fmt.Println(rep.Ended, rep.Pages, rep.Records)
 package source
 
 import (
@@ -33,6 +45,9 @@ type Spec struct {
 	// Key names the sync state in the state file: the integration's name
 	// and the source's, joined by a slash.
 	Key string
+	// integration is the name of the file's integration: Sync checks the
+	// runner's plan against it
+	integration string
 
 	recJSON   string
 	recXPath  *xpath.Expr
@@ -63,7 +78,7 @@ func Compile(in *steps.Integration) (*Spec, error) {
 	if name == "" {
 		name = "source"
 	}
-	s := &Spec{Key: in.Name.Value + "/" + name, maxPages: src.MaxPages, format: parse.Format(src.Response.Format)}
+	s := &Spec{Key: in.Name.Value + "/" + name, integration: in.Name.Value, maxPages: src.MaxPages, format: parse.Format(src.Response.Format)}
 	if s.maxPages == 0 {
 		s.maxPages = steps.DefaultMaxPages
 	}

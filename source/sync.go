@@ -101,6 +101,9 @@ type point struct {
 // outcome. The error is for the state file only (a sync that could not
 // start or save); why a sync ended is in the report.
 func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt Options, emit func(Record, *engine.Result) error) (*Report, error) {
+	if got := r.Plan().Name(); got != spec.integration {
+		return nil, fmt.Errorf("source: the runner runs integration %q, the source is %q's: bind the plan of the file the source was compiled from", got, spec.integration)
+	}
 	now := opt.Now
 	if now == nil {
 		now = time.Now
