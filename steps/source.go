@@ -142,7 +142,9 @@ func (s *Source) validate(errs *ErrorList) {
 	}
 	typ := p.Type.Value
 	if !oneOf(typ, PaginateTypes) {
-		errs.Add(p.Type.Pos, choices(PaginateTypes), "source: paginate: unknown type %q", typ)
+		if p.Type.Pos != (Pos{}) { // absent, it is reported as a missing key
+			errs.Add(p.Type.Pos, choices(PaginateTypes), "source: paginate: unknown type %q", typ)
+		}
 		return
 	}
 	if p.Size < 0 {
