@@ -178,14 +178,14 @@ func (q *Queue) PublishAll(ctx context.Context, jobs []Job) ([]Published, []erro
 			ok = errs[i] == nil
 		}
 		if ok {
-			if seq, err := q.publishBatch(ctx, msgs[start:end]); err == nil {
+			seq, err := q.publishBatch(ctx, msgs[start:end])
+			if err == nil {
 				for i := start; i < end; i++ {
 					out[i] = Published{ID: msgs[i].Header.Get(HeaderJobID), Sequence: seq - uint64(end-1-i), Batched: true}
 				}
 				continue
-			} else {
-				q.log.Debug("atomic batch refused; publishing its jobs one by one", "jobs", end-start, "err", err)
 			}
+			q.log.Debug("atomic batch refused; publishing its jobs one by one", "jobs", end-start, "err", err)
 		}
 		for i := start; i < end; i++ {
 			if errs[i] == nil {

@@ -434,24 +434,20 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 			jobs[i].ID = idemID(name, key, i)
 		}
 	}
-	fresh := make([]int, 0, len(payloads)) // not seen before
-	if key == "" {
-		for i := range payloads {
-			fresh = append(fresh, i)
-		}
-	} else {
-		// seen before (within the results' lifetime)? then a duplicate
-		seen := make([]bool, len(payloads))
+	// with a key: seen before (within the results' lifetime)? then a duplicate
+	seen := make([]bool, len(payloads))
+	if key != "" {
 		each(len(payloads), func(i int) {
 			_, err := q.Status(ctx, jobs[i].ID)
 			seen[i] = err == nil
 		})
-		for i, dup := range seen {
-			if dup {
-				out[i] = Accepted{ID: jobs[i].ID, Duplicate: true, Status: "/v1/leads/" + jobs[i].ID}
-			} else {
-				fresh = append(fresh, i)
-			}
+	}
+	fresh := make([]int, 0, len(payloads))
+	for i, dup := range seen {
+		if dup {
+			out[i] = Accepted{ID: jobs[i].ID, Duplicate: true, Status: "/v1/leads/" + jobs[i].ID}
+		} else {
+			fresh = append(fresh, i)
 		}
 	}
 	batch := make([]queue.Job, len(fresh))
