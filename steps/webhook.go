@@ -93,6 +93,12 @@ var (
 	reservedPaths = []string{"/v1/integrations", "/v1/leads", "/v1/dead", "/v1/queue", "/v1/oauth", "/healthz", "/readyz", "/metrics", "/console"}
 )
 
+// ReservedPath reports whether path is one of plumb serve's own routes (or
+// under one), which no webhook may take.
+func ReservedPath(path string) bool {
+	return slices.ContainsFunc(reservedPaths, func(r string) bool { return path == r || strings.HasPrefix(path, r+"/") })
+}
+
 // HookPath is the route of the webhook: its path, or /v1/hooks/<name>.
 func (in *Integration) HookPath() string {
 	if in.Webhook == nil {
@@ -132,7 +138,7 @@ func (w *Webhook) validate(in *Integration, errs *ErrorList) {
 		switch {
 		case !hookPathRE.MatchString(p.Value):
 			errs.Add(p.Pos, "an absolute path of letters, digits and . _ ~ -, such as /webhooks/actuallycare", "webhook: path %q is not a plain path", p.Value)
-		case slices.ContainsFunc(reservedPaths, func(r string) bool { return p.Value == r || strings.HasPrefix(p.Value, r+"/") }):
+		case ReservedPath(p.Value):
 			errs.Add(p.Pos, "the default /v1/hooks/"+in.Name.Value+" is always free", "webhook: path %q is a route of plumb serve", p.Value)
 		}
 	}

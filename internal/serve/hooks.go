@@ -111,9 +111,13 @@ func (s *Server) withHooks(api http.Handler) http.Handler {
 	})
 	receive := s.route("webhook", []string{http.MethodPost}, true, s.receiveHook)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e, _ := s.hookAt(r.URL.Path); e != nil {
-			receive.ServeHTTP(w, r)
-			return
+		// the API's own routes are never a hook's (steps refuses them), so
+		// they skip the search through every integration
+		if !steps.ReservedPath(r.URL.Path) {
+			if e, _ := s.hookAt(r.URL.Path); e != nil {
+				receive.ServeHTTP(w, r)
+				return
+			}
 		}
 		api.ServeHTTP(w, r)
 	})
