@@ -116,17 +116,29 @@ func (m *Metrics) try(integration, step string, status int, v *verdict) {
 	if m == nil {
 		return
 	}
-	code := "error"
-	if status > 0 {
-		code = strconv.Itoa(status/100) + "xx"
-	}
-	m.tries.WithLabelValues(integration, step, code).Inc()
+	m.tries.WithLabelValues(integration, step, statusClass(status)).Inc()
 	switch {
 	case v.class == ClassTimeout:
 		m.timeouts.WithLabelValues(integration, step).Inc()
 	case v.class == ClassAuth:
 		m.refusals.WithLabelValues(integration, step).Inc()
 	}
+}
+
+// statusClasses are the code labels of the usual statuses, so a try does
+// not build its label.
+var statusClasses = [...]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// statusClass is the code label of a status: 2xx…5xx, or error for no
+// answer.
+func statusClass(status int) string {
+	switch {
+	case status <= 0:
+		return "error"
+	case status >= 100 && status < 600:
+		return statusClasses[status/100]
+	}
+	return strconv.Itoa(status/100) + "xx"
 }
 
 func (m *Metrics) retry(integration, step, action string) {
@@ -139,11 +151,7 @@ func (m *Metrics) tokenFetch(integration string, status int) {
 	if m == nil {
 		return
 	}
-	code := "error"
-	if status > 0 {
-		code = strconv.Itoa(status/100) + "xx"
-	}
-	m.tokens.WithLabelValues(integration, code).Inc()
+	m.tokens.WithLabelValues(integration, statusClass(status)).Inc()
 }
 
 func (m *Metrics) breakerState(integration, step string, to gobreaker.State) {

@@ -387,3 +387,11 @@ steps:
 		t.Fatalf("token fetches counted %v", got)
 	}
 }
+
+func TestStatusClass(t *testing.T) {
+	for status, want := range map[int]string{0: "error", -1: "error", 99: "0xx", 100: "1xx", 204: "2xx", 302: "3xx", 429: "4xx", 599: "5xx", 600: "6xx", 999: "9xx"} {
+		if got := statusClass(status); got != want {
+			t.Errorf("statusClass(%d) = %q, want %q", status, got, want)
+		}
+	}
+}
