@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/plumbhq/plumb/internal/testkit"
 )
 
 // recorded is one request as the test server saw it.
@@ -608,7 +610,7 @@ steps:
 // without timing anything.
 func TestConcurrentRuns(t *testing.T) {
 	var inflight, peak, arrived atomic.Int32
-	pair := newBarrier(2)
+	pair := testkit.NewBarrier(2)
 	srv := newServer(t, map[string]http.HandlerFunc{"/": func(w http.ResponseWriter, r *http.Request) {
 		n := inflight.Add(1)
 		defer inflight.Add(-1)
@@ -619,7 +621,7 @@ func TestConcurrentRuns(t *testing.T) {
 			}
 		}
 		if arrived.Add(1) <= 2 {
-			pair.wait(r.Context())
+			pair.Wait(r.Context())
 		}
 		var in map[string]any
 		json.NewDecoder(r.Body).Decode(&in)

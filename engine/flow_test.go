@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plumbhq/plumb/internal/testkit"
 )
 
 func TestRoutingVariants(t *testing.T) {
@@ -119,13 +121,13 @@ steps:
 // after the other, the first would wait alone until its timeout.
 func TestParallelGroup(t *testing.T) {
 	var inflight, peak atomic.Int32
-	all := newBarrier(4)
+	all := testkit.NewBarrier(4)
 	slow := func(body string, code int) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			n := inflight.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
-			all.wait(r.Context())
+			all.Wait(r.Context())
 			inflight.Add(-1)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(code)
@@ -259,58 +261,6 @@ func TestGzipRequests(t *testing.T) {
 	}
 }
 
-// manualClock's Sleep blocks until the test moves time past its end.
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []manualWaiter
-}
-
-type manualWaiter struct {
-	until time.Time
-	ch    chan struct{}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Sleep(ctx context.Context, d time.Duration) error {
-	ch := make(chan struct{})
-	c.mu.Lock()
-	c.waiters = append(c.waiters, manualWaiter{c.now.Add(d), ch})
-	c.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.until.After(c.now) {
-			close(w.ch)
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	c.waiters = kept
-}
-
-func (c *manualClock) sleepers() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.waiters)
-}
-
 const batchSrc = `version: 1
 name: bulk
 settings: { base_url: {} }
@@ -360,7 +310,7 @@ func TestBatchBySize(t *testing.T) {
 	var mu sync.Mutex
 	var sizes []int
 	srv := batchServer(t, &sizes, &mu, "lead-77")
-	clock := &manualClock{now: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewManualClock(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
 	p := plan(t, batchSrc, WithClock(clock))
 	s, _ := p.Settings(map[string]any{"base_url": srv.URL}, nil)
 	results := make([]*Result, 250)
@@ -407,7 +357,7 @@ func TestBatchByTime(t *testing.T) {
 	var mu sync.Mutex
 	var sizes []int
 	srv := batchServer(t, &sizes, &mu, "")
-	clock := &manualClock{now: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewManualClock(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
 	p := plan(t, batchSrc, WithClock(clock))
 	s, _ := p.Settings(map[string]any{"base_url": srv.URL}, nil)
 	var wg sync.WaitGroup
@@ -419,7 +369,7 @@ func TestBatchByTime(t *testing.T) {
 			results[i] = p.Run(context.Background(), map[string]any{"id": fmt.Sprint(i), "email": "a@b.co"}, s)
 		}()
 	}
-	waitFor(t, "the batch's wait to start", func() bool { return clock.sleepers() > 0 })
+	waitFor(t, "the batch's wait to start", func() bool { return clock.Sleepers() > 0 })
 	waitFor(t, "three leads waiting in the batch", func() bool {
 		s.run.mu.Lock()
 		defer s.run.mu.Unlock()
@@ -461,30 +411,6 @@ func TestHTTPSettingsShapeTheTransport(t *testing.T) {
 	}
 	if d := newTransport(nil); !d.ForceAttemptHTTP2 || d.DisableCompression || d.MaxIdleConnsPerHost != 128 {
 		t.Fatalf("default transport: %+v", d)
-	}
-}
-
-// barrier lets n requests through together: each waits until all n have
-// arrived, or until its own context ends (the client gave up).
-type barrier struct {
-	mu   sync.Mutex
-	n    int
-	open chan struct{}
-}
-
-func newBarrier(n int) *barrier { return &barrier{n: n, open: make(chan struct{})} }
-
-func (b *barrier) wait(ctx context.Context) bool {
-	b.mu.Lock()
-	if b.n--; b.n == 0 {
-		close(b.open)
-	}
-	b.mu.Unlock()
-	select {
-	case <-b.open:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/testkit"
 	"github.com/plumbhq/plumb/store"
 )
 
@@ -709,25 +710,7 @@ steps:
 func TestRunAllCompletesBatches(t *testing.T) {
 	for _, c := range []int{1, 16} {
 		t.Run(fmt.Sprint("concurrency=", c), func(t *testing.T) {
-			var mu sync.Mutex
-			var sizes []int
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				var in struct{ IDs []string }
-				if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-					http.Error(w, err.Error(), 400)
-					return
-				}
-				mu.Lock()
-				sizes = append(sizes, len(in.IDs))
-				mu.Unlock()
-				out := make([]string, len(in.IDs))
-				for k, id := range in.IDs {
-					out[k] = fmt.Sprintf(`{"id": %q, "ok": true}`, id)
-				}
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprintf(w, `{"results": [%s]}`, strings.Join(out, ","))
-			}))
-			defer srv.Close()
+			srv := testkit.NewBatchPartner(t)
 			p := mustParse(t, batchPlan)
 			if p.BatchSize() != 5 {
 				t.Fatalf("BatchSize %d", p.BatchSize())
@@ -742,8 +725,7 @@ func TestRunAllCompletesBatches(t *testing.T) {
 					t.Fatalf("lead %d: %s %q %v", k, res.Outcome, res.Reason, res.Lead)
 				}
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			sizes := srv.Sizes()
 			slices.Sort(sizes)
 			if !slices.Equal(sizes, []int{2, 5, 5}) {
 				t.Fatalf("batch sizes %v, want 5, 5 and 2", sizes)
@@ -1659,22 +1641,7 @@ func parkedIn(fn string) int {
 // wait an hour to fill; Close sends it at once, the leads succeed, and
 // the batch's timer goroutine is gone.
 func TestCloseSendsPendingBatch(t *testing.T) {
-	var mu sync.Mutex
-	var sizes []int
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ IDs []string }
-		json.NewDecoder(r.Body).Decode(&in)
-		mu.Lock()
-		sizes = append(sizes, len(in.IDs))
-		mu.Unlock()
-		out := make([]string, len(in.IDs))
-		for k, id := range in.IDs {
-			out[k] = fmt.Sprintf(`{"id": %q, "ok": true}`, id)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"results": [%s]}`, strings.Join(out, ","))
-	}))
-	defer srv.Close()
+	srv := testkit.NewBatchPartner(t)
 	ignore := goleak.IgnoreCurrent()
 	ctx := watchdog(t)
 	r, err := mustParse(t, batchPlan).Bind(engine.Config{Values: map[string]any{"base_url": srv.URL}})
@@ -1705,59 +1672,10 @@ func TestCloseSendsPendingBatch(t *testing.T) {
 			t.Fatalf("%s %q %v", res.Outcome, res.Reason, res.Lead)
 		}
 	}
-	mu.Lock()
-	if !slices.Equal(sizes, []int{2}) {
+	if sizes := srv.Sizes(); !slices.Equal(sizes, []int{2}) {
 		t.Fatalf("batches %v, want one of 2", sizes)
 	}
-	mu.Unlock()
 	goleak.VerifyNone(t, ignore)
-}
-
-// manualClock stands still until the test advances it; Sleep waits for
-// that (or ctx).
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []manualWaiter
-}
-
-type manualWaiter struct {
-	until time.Time
-	done  chan struct{}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	w := manualWaiter{until: c.now.Add(d), done: make(chan struct{})}
-	c.waiters = append(c.waiters, w)
-	c.mu.Unlock()
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.until.After(c.now) {
-			close(w.done)
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	c.waiters = kept
 }
 
 // TestBatchesCollectAfterRunAll: a RunAll that has ended leaves its runner
@@ -1766,28 +1684,9 @@ func (c *manualClock) Advance(d time.Duration) {
 // batch for more leads until the batch's wait is over, instead of being
 // sent alone at once.
 func TestBatchesCollectAfterRunAll(t *testing.T) {
-	var mu sync.Mutex
-	var sizes []int
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ IDs []string }
-		json.NewDecoder(r.Body).Decode(&in)
-		mu.Lock()
-		sizes = append(sizes, len(in.IDs))
-		mu.Unlock()
-		out := make([]string, len(in.IDs))
-		for k, id := range in.IDs {
-			out[k] = fmt.Sprintf(`{"id": %q, "ok": true}`, id)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"results": [%s]}`, strings.Join(out, ","))
-	}))
-	defer srv.Close()
-	batches := func() []int {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(sizes)
-	}
-	clock := &manualClock{now: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}
+	srv := testkit.NewBatchPartner(t)
+	batches := srv.Sizes
+	clock := testkit.NewManualClock(time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC))
 	r := mustBind(t, mustParse(t, batchPlan, engine.WithClock(clock)), map[string]any{"base_url": srv.URL})
 	ctx := watchdog(t)
 	for _, res := range collect(t, r.RunAll(ctx, engine.Leads([]map[string]any{{"id": "a"}, {"id": "b"}}), engine.RunAllOptions{})) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/sandbox"
+	"github.com/plumbhq/plumb/internal/testkit"
 )
 
 // example is what each example's leads must come to.
@@ -416,13 +417,13 @@ func loadExample(t *testing.T, name string, srv *httptest.Server) (*engine.Plan,
 func TestParallelValidationOverlaps(t *testing.T) {
 	sb := sandbox.New()
 	var mu sync.Mutex
-	var gate *barrier
+	var gate *testkit.Barrier
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/checks/") {
 			mu.Lock()
 			g := gate
 			mu.Unlock()
-			if !g.wait(r.Context()) {
+			if !g.Wait(r.Context()) {
 				return // the client gave up: the checks did not overlap
 			}
 		}
@@ -433,7 +434,7 @@ func TestParallelValidationOverlaps(t *testing.T) {
 	leads := readLeads(t, filepath.Join("parallel-validation", "leads.ndjson"))
 	for i, l := range leads { // one lead at a time: the overlap is within a lead
 		mu.Lock()
-		gate = newBarrier(3)
+		gate = testkit.NewBarrier(3)
 		mu.Unlock()
 		r := settings.Run(context.Background(), l)
 		checks := 0
@@ -449,30 +450,6 @@ func TestParallelValidationOverlaps(t *testing.T) {
 		if checks != 3 {
 			t.Errorf("lead %d: %d checks ran, want 3: %+v", i+1, checks, r.Steps)
 		}
-	}
-}
-
-// barrier lets n requests through together: each waits until all n have
-// arrived, or until its own context ends (the client gave up).
-type barrier struct {
-	mu   sync.Mutex
-	n    int
-	open chan struct{}
-}
-
-func newBarrier(n int) *barrier { return &barrier{n: n, open: make(chan struct{})} }
-
-func (b *barrier) wait(ctx context.Context) bool {
-	b.mu.Lock()
-	if b.n--; b.n == 0 {
-		close(b.open)
-	}
-	b.mu.Unlock()
-	select {
-	case <-b.open:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
