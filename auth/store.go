@@ -16,6 +16,8 @@ import (
 	"sync"
 
 	"golang.org/x/oauth2"
+
+	"github.com/plumbhq/plumb/internal/atomicfile"
 )
 
 // TokenStore persists OAuth2 tokens: authorization_code tokens (required)
@@ -242,38 +244,5 @@ func (m *MemoryStore) Delete(key string) error {
 // synced, so a crash leaves the old file or the new one, never a torn one.
 // Token stores use it.
 func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".token-*.tmp") // created 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o600)
 }

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/atomicfile"
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -378,7 +379,7 @@ func (c *Console) saveYAML(r *http.Request) (any, error) {
 		return out, nil
 	}
 	c.fileMu.Lock()
-	err = writeFileAtomic(file, []byte(req.YAML))
+	err = atomicfile.Replace(file, []byte(req.YAML), 0o644)
 	c.fileMu.Unlock()
 	if err != nil {
 		return nil, err
@@ -389,32 +390,6 @@ func (c *Console) saveYAML(r *http.Request) (any, error) {
 		c.cfg.Changed()
 	}
 	return out, nil
-}
-
-// writeFileAtomic replaces file with b (same mode), through a temporary
-// file in the same directory.
-func writeFileAtomic(file string, b []byte) error {
-	mode := os.FileMode(0o644)
-	if st, err := os.Stat(file); err == nil {
-		mode = st.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(dirOf(file), ".console-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
 }
 
 // runReq is POST /console/api/run.

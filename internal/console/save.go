@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/atomicfile"
 	"github.com/plumbhq/plumb/internal/testcase"
 )
 
@@ -315,7 +316,7 @@ func AppendCase(file string, tc Case) (string, error) {
 	case errors.Is(err, os.ErrNotExist):
 		head := "# Stored test cases for " + filepath.Base(strings.TrimSuffix(file, ".test.yaml")+".yaml") +
 			", run by `plumb test`.\n# Cases saved from the test console record the partner's answers as they came.\ntests:\n"
-		if err := writeFileAtomic(file, []byte(head+indent(string(item), "  "))); err != nil {
+		if err := atomicfile.Replace(file, []byte(head+indent(string(item), "  ")), 0o644); err != nil {
 			return "", err
 		}
 	case err != nil:
@@ -325,14 +326,14 @@ func AppendCase(file string, tc Case) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", file, err)
 		}
-		if err := writeFileAtomic(file, next); err != nil {
+		if err := atomicfile.Replace(file, next, 0o644); err != nil {
 			return "", err
 		}
 	}
 	if _, err := testcase.Load(file); err != nil {
 		// put the file back as it was
 		if old != nil {
-			_ = writeFileAtomic(file, old)
+			_ = atomicfile.Replace(file, old, 0o644)
 		} else {
 			_ = os.Remove(file)
 		}
