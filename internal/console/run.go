@@ -351,30 +351,32 @@ func (c *Console) check(file, src string) (*validateResp, []string) {
 	return out, secrets
 }
 
-func (c *Console) validate(r *http.Request) (any, error) {
-	var req validateReq
-	if err := decodeBody(r, &req); err != nil {
-		return nil, err
+// checkDraft reads a validate or save request and checks its draft.
+func (c *Console) checkDraft(r *http.Request) (req validateReq, file string, out *validateResp, err error) {
+	if err = decodeBody(r, &req); err != nil {
+		return req, "", nil, err
 	}
-	file, err := c.resolve(req.ID)
+	if file, err = c.resolve(req.ID); err != nil {
+		return req, "", nil, err
+	}
+	out, _ = c.check(file, req.YAML)
+	return req, file, out, nil
+}
+
+func (c *Console) validate(r *http.Request) (any, error) {
+	_, _, out, err := c.checkDraft(r)
 	if err != nil {
 		return nil, err
 	}
-	out, _ := c.check(file, req.YAML)
 	return out, nil
 }
 
 // saveYAML writes an integration file, only when it loads.
 func (c *Console) saveYAML(r *http.Request) (any, error) {
-	var req validateReq
-	if err := decodeBody(r, &req); err != nil {
-		return nil, err
-	}
-	file, err := c.resolve(req.ID)
+	req, file, out, err := c.checkDraft(r)
 	if err != nil {
 		return nil, err
 	}
-	out, _ := c.check(file, req.YAML)
 	if !out.OK {
 		return out, nil
 	}
