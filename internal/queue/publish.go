@@ -194,23 +194,43 @@ func (q *Queue) PublishAll(ctx context.Context, jobs []Job) ([]Published, []erro
 		}
 	}
 	// one by one, a few at a time: each waits for its own (fsynced) write
+	each(len(single), func(j int) {
+		i := single[j]
+		out[i], errs[i] = q.publishJob(ctx, msgs[i], keys[i])
+	})
+	return out, errs
+}
+
+// Known reports, for each id, whether the queue knows the job: queued,
+// running, done or dead (within the results' lifetime). The lookups run a
+// few at a time.
+func (q *Queue) Known(ctx context.Context, ids []string) []bool {
+	known := make([]bool, len(ids))
+	each(len(ids), func(i int) {
+		_, err := q.Status(ctx, ids[i])
+		known[i] = err == nil
+	})
+	return known
+}
+
+// each calls f(0) … f(n-1), up to 16 at a time.
+func each(n int, f func(i int)) {
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(16, len(single)) {
+	for range min(16, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i], errs[i] = q.publishJob(ctx, msgs[i], keys[i])
+				f(i)
 			}
 		}()
 	}
-	for _, i := range single {
+	for i := range n {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return out, errs
 }
 
 // publishBatch stores msgs as one atomic batch and returns the stream

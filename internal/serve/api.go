@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -437,10 +436,11 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 	// with a key: seen before (within the results' lifetime)? then a duplicate
 	seen := make([]bool, len(payloads))
 	if key != "" {
-		each(len(payloads), func(i int) {
-			_, err := q.Status(ctx, jobs[i].ID)
-			seen[i] = err == nil
-		})
+		ids := make([]string, len(jobs))
+		for i := range jobs {
+			ids[i] = jobs[i].ID
+		}
+		seen = q.Known(ctx, ids)
 	}
 	fresh := make([]int, 0, len(payloads))
 	for i, dup := range seen {
@@ -467,26 +467,6 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 		out[i] = Accepted{ID: id, Duplicate: pubs[j].Duplicate, Status: "/v1/leads/" + id}
 	}
 	return out, errs
-}
-
-// each calls f(0) … f(n-1), up to 16 at a time.
-func each(n int, f func(i int)) {
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(16, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }
 
 // LeadStatus is the answer of GET /v1/leads/{id}.
