@@ -422,9 +422,9 @@ steps:
 // with CacheEntries and with the default, the oldest answers are evicted
 // (a lead seen first is sent again, the latest one is a hit) and the heap
 // does not grow with the count of leads. Without -race the default runner
-// sees 1,000,000 distinct keys.
+// sees 200,000 distinct keys (twenty times its bound).
 func TestRunnerStoreIsBounded(t *testing.T) {
-	leads := 1_000_000
+	leads := 200_000
 	if raceEnabled() || testing.Short() {
 		leads = 30_000
 	}
@@ -455,7 +455,10 @@ func TestRunnerStoreIsBounded(t *testing.T) {
 					}
 				}
 			}
-			for i, res := range r.RunAll(ctx, seq, engine.RunAllOptions{Concurrency: 4}) {
+			// one at a time: the checks below rely on the answers being
+			// stored in input order (with more workers a descheduled one
+			// stores its answer late, however busy the machine)
+			for i, res := range r.RunAll(ctx, seq, engine.RunAllOptions{Concurrency: 1}) {
 				if res.Outcome != engine.Success || res.Steps[0].Cache != "miss" {
 					t.Fatalf("lead %d: %s %q cache %q", i, res.Outcome, res.Reason, res.Steps[0].Cache)
 				}
@@ -479,8 +482,7 @@ func TestRunnerStoreIsBounded(t *testing.T) {
 			if res := r.Run(ctx, map[string]any{"email": email(c.leads - c.bound - 16)}); res.Steps[0].Cache != "miss" {
 				t.Fatalf("the store keeps more than %d answers", c.bound)
 			}
-			// and about as many as the bound are kept (leads ran 4 at a
-			// time, so the last few puts may be out of order)
+			// and about as many as the bound are kept
 			if res := r.Run(ctx, map[string]any{"email": email(c.leads - c.bound + 16)}); res.Steps[0].Cache != "hit" {
 				t.Fatalf("the store keeps fewer than %d answers", c.bound)
 			}
@@ -702,37 +704,6 @@ steps:
     capture: { ok: { json: ok } }
     append: { ok: "{{captured.ok}}" }
 `
-
-// TestRunAllCompletesBatches: 12 leads through a batch step of size 5 that
-// would wait an hour for a batch to fill: RunAll sends 5, 5 and then the
-// last 2 as soon as no more leads are coming (Concurrency is raised to the
-// batch size, so even Concurrency 1 fills batches).
-func TestRunAllCompletesBatches(t *testing.T) {
-	for _, c := range []int{1, 16} {
-		t.Run(fmt.Sprint("concurrency=", c), func(t *testing.T) {
-			srv := testkit.NewBatchPartner(t)
-			p := mustParse(t, batchPlan)
-			if p.BatchSize() != 5 {
-				t.Fatalf("BatchSize %d", p.BatchSize())
-			}
-			r := mustBind(t, p, map[string]any{"base_url": srv.URL})
-			leads := make([]map[string]any, 12)
-			for k := range leads {
-				leads[k] = map[string]any{"id": fmt.Sprint("lead-", k)}
-			}
-			for k, res := range collect(t, r.RunAll(watchdog(t), engine.Leads(leads), engine.RunAllOptions{Concurrency: c})) {
-				if res.Outcome != engine.Success || res.Lead["id"] != fmt.Sprint("lead-", k) || res.Lead["ok"] != true || res.Steps[0].Batch == "" {
-					t.Fatalf("lead %d: %s %q %v", k, res.Outcome, res.Reason, res.Lead)
-				}
-			}
-			sizes := srv.Sizes()
-			slices.Sort(sizes)
-			if !slices.Equal(sizes, []int{2, 5, 5}) {
-				t.Fatalf("batch sizes %v, want 5, 5 and 2", sizes)
-			}
-		})
-	}
-}
 
 // TestRunAllSlowLeadDoesNotStall: lead #3 of 400 is held by the partner
 // until the partner has answered 300 others. The partner answers the

@@ -202,13 +202,7 @@ func (l *Limiter) tryReserve(ctx context.Context, k int) ([]time.Time, error) {
 		l.have = true
 	}
 	now := time.Now()
-	st := l.st
-	if n := now.UnixNano(); n > st.Last {
-		st.Tokens += float64(n-st.Last) / 1e9 * l.rate
-		st.Last = n
-	}
-	st.Tokens = min(st.Tokens, float64(l.burst))
-	st.Rate, st.Burst = l.rate, l.burst
+	st := l.st.refill(now, l.rate, l.burst)
 	turns := make([]time.Time, k)
 	for i := range k {
 		st.Tokens--
@@ -236,6 +230,19 @@ func (l *Limiter) tryReserve(ctx context.Context, k int) ([]time.Time, error) {
 	}
 	l.st, l.rev = st, rev
 	return turns, nil
+}
+
+// refill is the bucket at now: the tokens earned since Last at rate,
+// never more than burst, however long the bucket was idle (a cluster idle
+// overnight must not fire its backlog at once). Last only moves forward.
+func (st bucketState) refill(now time.Time, rate float64, burst int) bucketState {
+	if n := now.UnixNano(); n > st.Last {
+		st.Tokens += float64(n-st.Last) / 1e9 * rate
+		st.Last = n
+	}
+	st.Tokens = min(st.Tokens, float64(burst))
+	st.Rate, st.Burst = rate, burst
+	return st
 }
 
 // limiters hands out one Limiter per budget name.

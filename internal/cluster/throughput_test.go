@@ -80,13 +80,14 @@ func TestScaleThroughput(t *testing.T) {
 			}
 			wg.Wait()
 			accepted := time.Since(start)
-			waitFor(t, 5*time.Minute, "all results", func() bool {
+			waitFor(t, "all results", func() (int, bool) {
+				missing := 0
 				for i := n - 1; i >= 0; i-- {
 					if _, err := q.GetResult(t.Context(), ids[i]); err != nil {
-						return false
+						missing++
 					}
 				}
-				return true
+				return missing, missing == 0
 			})
 			total := time.Since(start)
 			cpu := cpuTime() - cpu0

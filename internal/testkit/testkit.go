@@ -106,34 +106,62 @@ func (b *Barrier) Wait(ctx context.Context) bool {
 
 // BatchPartner is a batch API: it takes {"ids": [...]} and answers
 // {"results": [{"id": …, "ok": true}, …]}, recording the size of every
-// batch it was sent.
+// batch it was sent. It is an http.Handler; NewBatchPartner also serves it
+// on a loopback listener.
 type BatchPartner struct {
-	*httptest.Server
-	mu    sync.Mutex
-	sizes []int
+	*httptest.Server // nil when made by NewBatchHandler
+	mu               sync.Mutex
+	sizes            []int
 }
 
 // NewBatchPartner starts a batch partner, closed when the test ends.
 func NewBatchPartner(t interface{ Cleanup(func()) }) *BatchPartner {
 	p := &BatchPartner{}
-	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ IDs []string }
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		p.mu.Lock()
-		p.sizes = append(p.sizes, len(in.IDs))
-		p.mu.Unlock()
-		out := make([]string, len(in.IDs))
-		for k, id := range in.IDs {
-			out[k] = fmt.Sprintf(`{"id": %q, "ok": true}`, id)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"results": [%s]}`, strings.Join(out, ","))
-	}))
+	p.Server = httptest.NewServer(p)
 	t.Cleanup(p.Close)
 	return p
+}
+
+// NewBatchHandler is a batch partner without a listener, for Transport.
+func NewBatchHandler() *BatchPartner { return &BatchPartner{} }
+
+// ServeHTTP answers one batch.
+func (p *BatchPartner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var in struct{ IDs []string }
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	p.sizes = append(p.sizes, len(in.IDs))
+	p.mu.Unlock()
+	out := make([]string, len(in.IDs))
+	for k, id := range in.IDs {
+		out[k] = fmt.Sprintf(`{"id": %q, "ok": true}`, id)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"results": [%s]}`, strings.Join(out, ","))
+}
+
+// Transport answers requests by calling Handler in the caller's goroutine,
+// with no network. Tests that run inside a testing/synctest bubble use it:
+// goroutines waiting on a real socket are never "durably blocked", so the
+// bubble's clock could not advance past them.
+type Transport struct{ Handler http.Handler }
+
+// RoundTrip implements http.RoundTripper.
+func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	if req.Body == nil {
+		req.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	t.Handler.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
 }
 
 // Sizes returns the sizes of the batches received so far, in order.
