@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -104,5 +105,75 @@ steps:
 	}
 	if res := r.Run(context.Background(), map[string]any{"size": "small"}); res.Outcome != Success {
 		t.Fatalf("small answer after the big ones: %s %q", res.Outcome, fmt.Sprint(res.Reason))
+	}
+}
+
+// TestCapturesCountAgainstMemory: what a lead captures from a large answer
+// stays with the lead after the answer's bytes go back, so it counts
+// against the runner's response memory budget until the lead ends: with a
+// budget of 2 MiB, leads capturing 600 KiB each can be three at once, a
+// fourth is an error of class too_large, and everything is given back
+// when the leads end.
+func TestCapturesCountAgainstMemory(t *testing.T) {
+	big := strings.Repeat("y", 600<<10)
+	hold := make(chan struct{})
+	arrived := make(chan struct{}, 8)
+	var waiting atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			if waiting.Add(1) <= 3 { // the first three are held; a fourth (a bug) is not
+				arrived <- struct{}{}
+				<-hold
+			}
+			io.WriteString(w, `{}`)
+			return
+		}
+		fmt.Fprintf(w, `{"doc": %q}`, big)
+	}))
+	defer srv.Close()
+	src := `version: 1
+name: mem
+settings: { base_url: {} }
+steps:
+  - name: get
+    request: { url: "{{settings.base_url}}/get" }
+    capture: { doc: { json: doc } }
+  - name: wait
+    request: { url: "{{settings.base_url}}/wait" }
+    timeout: 1h
+`
+	p, err := Parse("mem.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL}, MaxResponseMemory: 2 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var once sync.Once
+	release := func() { once.Do(func() { close(hold) }) }
+	defer release() // before Close, which waits for the held leads
+	results := make(chan *Result, 3)
+	for range 3 {
+		go func() { results <- r.Run(context.Background(), map[string]any{}) }()
+	}
+	for range 3 {
+		<-arrived // each holds its capture while its second step waits
+	}
+	res := r.Run(context.Background(), map[string]any{})
+	if res.Outcome != Error || res.Class != ClassTooLarge || res.Step != "get" || !errors.As(res.Err, new(*MemoryBudgetError)) {
+		t.Fatalf("fourth lead: %s %s at %q: %q, want too_large at get", res.Outcome, res.Class, res.Step, res.Reason)
+	}
+	release()
+	for range 3 {
+		if res := <-results; res.Outcome != Success || len(res.Steps[0].Captured["doc"].(string)) != len(big) {
+			t.Fatalf("held lead: %s %q", res.Outcome, res.Reason)
+		}
+	}
+	r.mem.mu.Lock()
+	defer r.mem.mu.Unlock()
+	if r.mem.used != 0 {
+		t.Fatalf("%d bytes of the budget not given back after the leads ended", r.mem.used)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -51,7 +52,8 @@ func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Re
 	if res.Lead == nil {
 		res.Lead = map[string]any{}
 	}
-	f := &flow{lead: res.Lead, vars: map[string]any{}, done: make(map[string]any, len(p.steps))}
+	f := &flow{lead: res.Lead, vars: map[string]any{}, done: make(map[string]any, len(p.steps)), held: new(atomic.Int64)}
+	defer func() { s.mem.give(f.held.Load()) }()
 	if err := f.compute(p.vars, s); err != nil {
 		res.Outcome, res.Reason, res.Class, res.Err = Error, s.Redact("vars: "+err.Error()), ClassTemplate, err
 		res.Duration = Duration(time.Since(start))
@@ -98,6 +100,10 @@ type flow struct {
 	m       *masker
 	// base is how many of secrets a parallel view inherited.
 	base int
+	// held is what the lead's captures hold of the runner's response
+	// memory budget, given back when the lead ends (shared by the views
+	// of a parallel group).
+	held *atomic.Int64
 }
 
 // mask returns the masker for this lead: the runner's, plus the values of
@@ -170,7 +176,7 @@ func (p *Plan) runStage(ctx context.Context, g *stage, f *flow, s *Runner) []Ste
 	views := make([]*flow, len(g.steps))
 	var wg sync.WaitGroup
 	for i, st := range g.steps {
-		views[i] = &flow{lead: copyMap(f.lead), vars: copyMap(f.vars), done: f.done, secrets: slices.Clip(f.secrets), base: len(f.secrets)}
+		views[i] = &flow{lead: copyMap(f.lead), vars: copyMap(f.vars), done: f.done, secrets: slices.Clip(f.secrets), base: len(f.secrets), held: f.held}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -383,7 +389,36 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 		}
 	}
 	p.finish(st, v, data, f.lead, &sr)
+	s.holdCaptured(f, &sr)
 	return sr
+}
+
+// heldMin is the smallest capture counted against the response memory
+// budget: below it, what a lead captures is bounded by the answers' own
+// bounds and not worth the budget's lock.
+const heldMin = 4 << 10
+
+// holdCaptured counts a step's captured values against the runner's
+// response memory budget until the lead's result is made (the answer's own
+// bytes went back once it was judged; what was captured from it stays with
+// the lead). Captures that do not fit make the step an error of class
+// too_large, as an answer that does not fit does.
+func (s *Runner) holdCaptured(f *flow, sr *StepResult) {
+	if f.held == nil || sr.Captured == nil || (sr.Outcome != Success && sr.Outcome != Failure) {
+		return
+	}
+	n := valueSize(sr.Captured)
+	if n < heldMin {
+		return
+	}
+	if !s.mem.take(n) {
+		err := &MemoryBudgetError{Budget: s.mem.max}
+		sr.Outcome, sr.Class, sr.Err = Error, ClassTooLarge, err
+		sr.Reason = fmt.Sprintf("captured values of %d bytes: %v", n, err)
+		sr.Captured, sr.Appended = nil, nil
+		return
+	}
+	f.held.Add(n)
 }
 
 // finish records a step's verdict and, when the partner answered, appends

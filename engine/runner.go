@@ -49,9 +49,11 @@ type Config struct {
 	// memory per runner.
 	RateLimiter func(name string, perSecond float64, burst int) RateLimiter
 	// MaxResponseMemory bounds the response bytes the runner holds at
-	// once, across all its leads (default DefaultResponseMemory). An answer
-	// that does not fit is an error of class too_large; max_bytes still
-	// bounds each answer.
+	// once, across all its leads (default DefaultResponseMemory): the
+	// answers being read and judged, and what running leads captured from
+	// them (captures of 4 KiB or more, held until the lead's result is
+	// made). An answer or capture that does not fit is an error of class
+	// too_large; max_bytes still bounds each answer.
 	MaxResponseMemory int64
 	// LoginHint is what a "not logged in" error tells the user to do (for
 	// example the command that logs in). Default: log in to the

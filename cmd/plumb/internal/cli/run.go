@@ -178,10 +178,23 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 // embedded queue about +25 MiB).
 const gcPercent = 200
 
-// tuneGC sets gcPercent unless the user chose with GOGC.
+// memoryLimit is the soft memory limit of plumb run, bench, sync and
+// serve when GOMEMLIMIT is not set. The live data is bounded by the
+// runner's response memory budget (answers being read and what running
+// leads captured from them, engine.DefaultResponseMemory) plus RunAll's
+// reorder buffer (64 MiB); a GC target of 200 alone would let the heap
+// grow to three times that before a collection. Near the limit the GC
+// collects harder instead.
+const memoryLimit = 1 << 30
+
+// tuneGC sets gcPercent and memoryLimit unless the user chose with GOGC
+// and GOMEMLIMIT.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
 	}
 }
 
