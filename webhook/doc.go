@@ -37,6 +37,21 @@
 // [ErrMissingSignature], [ErrBadSignature] or [ErrStale], map to HTTP 401,
 // and never contain a secret or a raw header value.
 //
+// Dedupe rests on signed material only. [Event.Key] is the event id where
+// the scheme signs it (webhook-id, svix-id, the Stripe event's "id", an
+// hmac id with {id} in [Config.Signed]), otherwise the fallback parts the
+// caller takes from the verified body, otherwise [Event.Digest], the
+// SHA-256 of the signed content. X-GitHub-Delivery and an hmac id header
+// outside the signed content are read into [Event.ID] but never key
+// dedupe: a captured delivery resent under a new id (or none) would
+// otherwise run again. Keep a key for at least twice the tolerance plus a
+// margin, as [Hook.Window] does: a copy verifies until its signed timestamp
+// leaves the tolerance. A scheme without a signed timestamp (github,
+// actuallycare, hmac without {timestamp}) has no such bound — a captured
+// delivery verifies forever — so how long its keys are kept
+// ([DefaultWindowNoTimestamp] unless configured) is how long its replays
+// are refused.
+//
 // Asymmetric Standard Webhooks signatures ("v1a", whpk_/whsk_ keys) are not
 // supported; such entries are ignored like any other unknown version.
 package webhook

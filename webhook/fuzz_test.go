@@ -20,8 +20,9 @@ var fuzzConfigs = []Config{
 }
 
 // FuzzVerify feeds arbitrary header values and bodies to every preset: Verify
-// must never panic, must fail only with one of the three reasons, and a
-// delivery signed by Sign for the same inputs must verify.
+// must never panic, must fail only with one of the three reasons, a
+// delivery signed by Sign for the same inputs must verify, and its dedupe
+// key must not change with an unsigned id.
 func FuzzVerify(f *testing.F) {
 	f.Add("v1,"+stdSigHdr[3:], "1614265330", stdID, []byte(stdBody))
 	f.Add(ghSig, "", "", []byte(ghBody))
@@ -59,8 +60,17 @@ func FuzzVerify(f *testing.F) {
 			if err != nil {
 				continue // e.g. an id with control characters, or no id where one is signed
 			}
-			if _, err := v.Verify(sh, body); err != nil {
+			ev, err := v.Verify(sh, body)
+			if err != nil {
 				t.Fatalf("%s: Verify(Sign(body)) = %v", v.Preset(), err)
+			}
+			// The dedupe key rests on signed material: another unsigned
+			// id leaves it as it is.
+			if !ev.IDSigned {
+				sh.Set("X-GitHub-Delivery", "replayed-"+id)
+				if ev2, err := v.Verify(sh, body); err != nil || ev2.Key() != ev.Key() || ev.Key() == "" {
+					t.Fatalf("%s: an unsigned id changed the key: %q → %q (%v)", v.Preset(), ev.Key(), ev2.Key(), err)
+				}
 			}
 		}
 	})

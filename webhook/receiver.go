@@ -2,8 +2,6 @@ package webhook
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,8 +19,20 @@ const (
 	// DefaultMaxBytes bounds a delivery's body when HookConfig.MaxBytes is 0.
 	DefaultMaxBytes = 512 << 10
 	// DefaultWindow is how long a dedupe key is remembered when
-	// HookConfig.Window is 0.
+	// HookConfig.Window is 0 and the scheme signs a timestamp.
 	DefaultWindow = 24 * time.Hour
+	// DefaultWindowNoTimestamp is how long a dedupe key is remembered when
+	// HookConfig.Window is 0 and the scheme signs no timestamp (github,
+	// actuallycare, hmac without {timestamp}). Such a delivery verifies
+	// forever, so the window is the only bound on replays: a copy resent
+	// within it is a duplicate, a copy resent later runs again. A week
+	// covers GitHub's redelivery of the last three days with room to spare.
+	DefaultWindowNoTimestamp = 7 * 24 * time.Hour
+	// WindowMargin is added to twice the tolerance to give the shortest
+	// window a scheme with a signed timestamp may have: a copy is refused
+	// as stale before its key expires, across expiry rounding and the clock
+	// differences of a cluster.
+	WindowMargin = time.Minute
 	// JobPrefix starts the queue job id of every accepted delivery, so the
 	// service's workers tell events from leads. Queue-generated ids never
 	// contain "_".
@@ -86,11 +96,17 @@ type HookConfig struct {
 	Integration string
 	// Verify is the signature scheme with the secrets resolved.
 	Verify Config
-	// DedupeKey is a template over lead (the event) and settings; empty:
-	// the scheme's event id ([Event.Key]), or for actuallycare the body's
-	// event and timestamp.
+	// DedupeKey is a template over lead (the event, which is signed) and
+	// settings. Empty, or when it renders nothing: [Event.Key] — the signed
+	// event id (standard-webhooks, svix, stripe, hmac with {id}), for
+	// actuallycare the body's event and timestamp, otherwise the digest of
+	// the signed content. An unsigned id (X-GitHub-Delivery, an hmac
+	// id_header outside signed) never keys dedupe: a replay could change it.
 	DedupeKey string
-	// Window is how long keys are remembered (0: DefaultWindow).
+	// Window is how long keys are remembered (0: DefaultWindow, or
+	// DefaultWindowNoTimestamp for a scheme without a signed timestamp). It
+	// is raised to twice the tolerance plus WindowMargin when shorter, and
+	// rounded up to a whole second.
 	Window time.Duration
 	// MaxBytes bounds a body (0: DefaultMaxBytes).
 	MaxBytes int64
@@ -122,9 +138,7 @@ func NewHook(cfg HookConfig, now func() time.Time) (*Hook, error) {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
-	if cfg.Window <= 0 {
-		cfg.Window = DefaultWindow
-	}
+	cfg.Window = window(cfg.Window, v.Tolerance())
 	h := &Hook{cfg: cfg, v: v, now: now}
 	if cfg.DedupeKey != "" {
 		t, err := template.New(template.WithClock(now)).Compile("webhook.dedupe.key", cfg.DedupeKey, template.Plain)
@@ -136,10 +150,32 @@ func NewHook(cfg HookConfig, now func() time.Time) (*Hook, error) {
 	return h, nil
 }
 
+// window is the dedupe window in force for a configured one (0: the
+// default) and the scheme's tolerance (0: no signed timestamp). A copy of a
+// delivery with a signed timestamp verifies for at most twice the
+// tolerance after the first copy was accepted; its key must outlive that.
+func window(w, tolerance time.Duration) time.Duration {
+	if w <= 0 {
+		w = DefaultWindow
+		if tolerance == 0 {
+			w = DefaultWindowNoTimestamp
+		}
+	}
+	if tolerance > 0 {
+		w = max(w, 2*tolerance+WindowMargin)
+	}
+	if r := w % time.Second; r != 0 {
+		w += time.Second - r
+	}
+	return w
+}
+
 // Verifier is the hook's verifier (for signing test deliveries).
 func (h *Hook) Verifier() *Verifier { return h.v }
 
-// Window is how long the hook's dedupe keys are remembered.
+// Window is how long the hook's dedupe keys must be remembered: the
+// configured window, or its default, raised to cover the tolerance (see
+// [HookConfig.Window]); always a whole number of seconds.
 func (h *Hook) Window() time.Duration { return h.cfg.Window }
 
 // MaxBytes is the largest body the hook accepts.
@@ -153,12 +189,12 @@ type Delivery struct {
 	Body []byte
 	// Lead is the body decoded (numbers as json.Number).
 	Lead map[string]any
-	// Key is the raw dedupe key; "" when the delivery has none (it is then
-	// never treated as a duplicate).
+	// Key is the raw dedupe key, made only of signed material (see
+	// [HookConfig.DedupeKey]); never empty.
 	Key string
 	// JobID is the queue job id: JobPrefix and [DedupeKey] of the key, so
-	// the same event always gets the same id, or JobPrefix and a random
-	// id without a key.
+	// every copy of one event — a retry, or a replay under another
+	// unsigned id — gets the same id.
 	JobID string
 	// Received is when the delivery was accepted.
 	Received time.Time
@@ -194,27 +230,24 @@ func (h *Hook) Receive(header http.Header, body io.Reader) (*Delivery, error) {
 	}
 	d := &Delivery{Event: ev, Body: raw, Lead: lead, Received: h.now().UTC()}
 	d.Key = h.dedupeKey(ev, lead)
-	if d.Key != "" {
-		d.JobID = JobPrefix + DedupeKey(h.cfg.Integration, d.Key)
-	} else {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		d.JobID = JobPrefix + "r" + hex.EncodeToString(b[:])
-	}
+	d.JobID = JobPrefix + DedupeKey(h.cfg.Integration, d.Key)
 	return d, nil
 }
 
-// dedupeKey derives the raw key: the template's rendering, else the
-// scheme's event id, else (seed 000) the body's event and timestamp.
+// dedupeKey derives the raw key from signed material only: the template's
+// rendering (over the signed body), else [Event.Key] — the signed event
+// id, for seed 000 the body's event and timestamp (both), else the digest
+// of the signed content. A template that renders nothing falls back to the same
+// (a genuine event is never refused for its key, and a replay of it is
+// still recognised).
 func (h *Hook) dedupeKey(ev Event, lead map[string]any) string {
 	if h.key != nil {
 		s, err := h.key.Render(map[string]any{"lead": lead, "settings": h.cfg.Settings})
-		if err != nil || s == "" {
-			return "" // a genuine event is never refused for its key
+		if err == nil && s != "" {
+			return "tpl:" + s
 		}
-		return "tpl:" + s
 	}
-	if ev.ID != "" {
+	if h.v.preset != PresetActuallyCare {
 		return ev.Key()
 	}
 	str := func(k string) string {
@@ -223,11 +256,11 @@ func (h *Hook) dedupeKey(ev Event, lead map[string]any) string {
 		}
 		return ""
 	}
-	evType := ev.Type
-	if evType == "" {
-		evType = str("event")
+	evName, ts := str("event"), str("timestamp")
+	if evName == "" || ts == "" {
+		return ev.Key() // half a pair would fold distinct events into one
 	}
-	return ev.Key(evType, str("timestamp"))
+	return ev.Key(evName, ts)
 }
 
 // jsonType reports whether a Content-Type names JSON: application/json or

@@ -67,15 +67,31 @@ func TestReceiveKeys(t *testing.T) {
 	if e3, _ := tpl2.Receive(signedHeader(t, tpl2, body, ""), bytes.NewReader(body)); e3.JobID == e1.JobID {
 		t.Error("two integrations share a dedupe id")
 	}
-	// a key that does not render: accepted, never a duplicate
+	// a key that does not render: accepted, keyed as without a template
+	// (so a replay of it is still recognised)
 	miss := hook(t, webhook.HookConfig{Integration: "acare", Verify: ac, DedupeKey: "{{lead.nope}}"})
 	m1, err := miss.Receive(signedHeader(t, miss, body, ""), bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m2, _ := miss.Receive(signedHeader(t, miss, body, ""), bytes.NewReader(body))
-	if m1.Key != "" || m1.JobID == m2.JobID {
-		t.Errorf("unkeyed deliveries: %q %s %s", m1.Key, m1.JobID, m2.JobID)
+	m3, _ := miss.Receive(signedHeader(t, miss, other, ""), bytes.NewReader(other))
+	if m1.Key != d.Key || m1.JobID != m2.JobID || m1.JobID != d.JobID || m3 == nil || m3.JobID == m1.JobID {
+		t.Errorf("deliveries whose template renders nothing: %q %s %s %+v", m1.Key, m1.JobID, m2.JobID, m3)
+	}
+
+	// seed 000 without a timestamp (or an event): the digest of the body,
+	// never half a pair, which would fold distinct events into one
+	for _, pair := range [][2][]byte{
+		{[]byte(`{"event":"lead.created","data":{"id":"a"}}`), []byte(`{"event":"lead.created","data":{"id":"b"}}`)},
+		{[]byte(`{"timestamp":"2026-06-11T17:42:11Z","data":{"id":"a"}}`), []byte(`{"timestamp":"2026-06-11T17:42:11Z","data":{"id":"b"}}`)},
+	} {
+		a, errA := h.Receive(signedHeader(t, h, pair[0], ""), bytes.NewReader(pair[0]))
+		b, errB := h.Receive(signedHeader(t, h, pair[1], ""), bytes.NewReader(pair[1]))
+		a2, errA2 := h.Receive(signedHeader(t, h, pair[0], ""), bytes.NewReader(pair[0]))
+		if err := errors.Join(errA, errB, errA2); err != nil || a.JobID == b.JobID || a.JobID != a2.JobID || !strings.HasPrefix(a.Key, "sig:") {
+			t.Errorf("half a pair: %v %+v %+v", err, a, b)
+		}
 	}
 
 	// Standard Webhooks: the webhook-id is the key

@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,9 +29,10 @@ const (
 	// svix-id, svix-timestamp and svix-signature.
 	PresetSvix = "svix"
 	// PresetGitHub is GitHub's scheme: X-Hub-Signature-256 carries
-	// "sha256=" and the hex HMAC-SHA256 of the body. GitHub signs no
-	// timestamp; the event id comes from X-GitHub-Delivery (unsigned) and
-	// the event type from X-GitHub-Event.
+	// "sha256=" and the hex HMAC-SHA256 of the body. GitHub signs neither a
+	// timestamp nor an id: the event id comes from X-GitHub-Delivery and the
+	// event type from X-GitHub-Event, both unsigned, so [Event.Key] dedupes
+	// on the digest of the signed body instead of the delivery id.
 	PresetGitHub = "github"
 	// PresetStripe is Stripe's scheme: Stripe-Signature carries
 	// "t=<unix>,v1=<hex>[,v1=<hex>…]", each v1 being the hex HMAC-SHA256 of
@@ -100,7 +103,8 @@ type Config struct {
 	TimestampHeader string `yaml:"timestamp_header,omitempty"`
 	// IDHeader carries the delivery's event id (PresetHMAC only). It is
 	// signed when Signed uses {id}; otherwise it is only read for [Event.ID]
-	// and a sender could change it without breaking the signature.
+	// (with [Event.IDSigned] false): anyone could change it without breaking
+	// the signature, so [Event.Key] does not dedupe on it.
 	IDHeader string `yaml:"id_header,omitempty"`
 	// Tolerance is how far a signed timestamp may lie from now, in either
 	// direction, before the delivery is refused as stale; zero means
@@ -159,44 +163,60 @@ type Event struct {
 	// ID is the provider's event or message id: webhook-id / svix-id,
 	// X-GitHub-Delivery, the Stripe body's "id", or Config.IDHeader.
 	ID string
+	// IDSigned reports whether the signature covers ID: webhook-id and
+	// svix-id (signed with the timestamp and body), the Stripe body's "id",
+	// and Config.IDHeader when Config.Signed uses {id}. X-GitHub-Delivery
+	// and an IDHeader outside Signed are not signed: whoever captured a
+	// delivery can resend it under a new id (or none), so [Event.Key]
+	// ignores such an ID.
+	IDSigned bool
 	// Type is the event type when the scheme exposes one: X-GitHub-Event,
 	// the body's "type" (Stripe, Standard Webhooks) or "event" (seed 000).
 	Type string
 	// Timestamp is the signed timestamp (zero when the scheme signs none).
 	Timestamp time.Time
+	// Digest is the lower-case hex SHA-256 of the signed content — exactly
+	// the bytes the HMAC covers: the body, and the timestamp and id where
+	// the scheme signs them. Every copy of one signed message has the same
+	// Digest whatever its unsigned headers say; it depends on no secret.
+	Digest string
 	// Secret is the index in Config.Secrets of the secret that verified the
 	// delivery; anything but 0 means the sender still uses an older secret.
 	Secret int
 }
 
-// Key returns the raw dedupe key of the event: its ID when the scheme has
-// one, otherwise the fallback parts (such as the body's event name and
-// timestamp, as seed 000 advises) joined so that different part lists never
-// give the same key. It returns "" when there is no ID and every fallback
-// part is empty; the caller then cannot dedupe the delivery.
+// Key returns the raw dedupe key of the event, made only of what the
+// signature covers, so that a replay cannot change it:
+//
+//   - "id:" and ID when the scheme signs the id ([Event.IDSigned]);
+//   - otherwise the fallback parts, joined so that different part lists
+//     never give the same key. Pass only signed material: fields of the
+//     verified body, such as the event name and timestamp seed 000 advises
+//     — never an unsigned header;
+//   - otherwise "sig:" and [Event.Digest]: the signed content itself, so
+//     two deliveries are one event exactly when the same bytes were signed.
+//
+// It returns "" only for an Event that has none of these (one that did not
+// come from [Verifier.Verify]); the caller then cannot dedupe it.
 func (e Event) Key(fallback ...string) string {
-	if e.ID != "" {
+	if e.ID != "" && e.IDSigned {
 		return "id:" + e.ID
 	}
-	empty := true
-	for _, p := range fallback {
-		if p != "" {
-			empty = false
-			break
+	if slices.ContainsFunc(fallback, func(p string) bool { return p != "" }) {
+		var b strings.Builder
+		b.WriteString("fb")
+		for _, p := range fallback {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(len(p)))
+			b.WriteByte(':')
+			b.WriteString(p)
 		}
+		return b.String()
 	}
-	if empty {
-		return ""
+	if e.Digest != "" {
+		return "sig:" + e.Digest
 	}
-	var b strings.Builder
-	b.WriteString("fb")
-	for _, p := range fallback {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(len(p)))
-		b.WriteByte(':')
-		b.WriteString(p)
-	}
-	return b.String()
+	return ""
 }
 
 // kind is how a scheme carries its signatures.
@@ -552,14 +572,15 @@ func (v *Verifier) Verify(h http.Header, body []byte) (Event, error) {
 		}
 	}
 
-	ev := Event{Preset: v.preset, ID: idRaw, Timestamp: ts, Secret: match}
+	ev := Event{Preset: v.preset, ID: idRaw, IDSigned: v.usesID && idRaw != "", Timestamp: ts, Secret: match,
+		Digest: v.digest(body, tsRaw, idRaw)}
 	if v.typeHeader != "" {
 		ev.Type = h.Get(v.typeHeader)
 	}
 	if v.bodyID != "" || v.bodyType != "" {
 		id, typ := bodyFields(body, v.bodyID, v.bodyType)
 		if ev.ID == "" {
-			ev.ID = id
+			ev.ID, ev.IDSigned = id, id != "" // the body is signed
 		}
 		if ev.Type == "" {
 			ev.Type = typ
@@ -639,6 +660,13 @@ func (v *Verifier) writeSigned(mac hash.Hash, body []byte, ts, id string) {
 			mac.Write([]byte(id))
 		}
 	}
+}
+
+// digest is the hex SHA-256 of the signed content ([Event.Digest]).
+func (v *Verifier) digest(body []byte, ts, id string) string {
+	h := sha256.New()
+	v.writeSigned(h, body, ts, id)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // parseUnix parses a unix time in seconds: 1 to 18 ASCII digits, nothing else.

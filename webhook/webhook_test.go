@@ -374,8 +374,18 @@ func TestSignErrors(t *testing.T) {
 }
 
 func TestEventKeyAndDedupeKey(t *testing.T) {
-	if k := (Event{ID: "evt_1"}).Key("lead.created", "2026-01-01"); k != "id:evt_1" {
-		t.Errorf("Key with ID = %q", k)
+	if k := (Event{ID: "evt_1", IDSigned: true, Digest: "ab"}).Key("lead.created", "2026-01-01"); k != "id:evt_1" {
+		t.Errorf("Key with a signed ID = %q", k)
+	}
+	// an unsigned ID never keys: the fallback parts, else the digest
+	if k := (Event{ID: "evt_1", Digest: "ab"}).Key("lead.created", "2026-01-01"); k != "fb:12:lead.created:10:2026-01-01" {
+		t.Errorf("Key with an unsigned ID and fallback = %q", k)
+	}
+	if k := (Event{ID: "evt_1", Digest: "ab"}).Key("", ""); k != "sig:ab" {
+		t.Errorf("Key with an unsigned ID = %q", k)
+	}
+	if k := (Event{ID: "evt_1"}).Key(); k != "" {
+		t.Errorf("Key with nothing signed = %q", k)
 	}
 	if k := (Event{}).Key(); k != "" {
 		t.Errorf("Key without anything = %q", k)
@@ -387,7 +397,8 @@ func TestEventKeyAndDedupeKey(t *testing.T) {
 	if a == "" || a == (Event{}).Key("lead.created2026-11-30T12:00:00Z") ||
 		(Event{}).Key("a.b", "c") == (Event{}).Key("a", "b.c") ||
 		(Event{}).Key("a:1:b") == (Event{}).Key("a", "b") ||
-		(Event{}).Key("x") == (Event{ID: "x"}).Key() {
+		(Event{}).Key("x") == (Event{ID: "x", IDSigned: true}).Key() ||
+		(Event{Digest: "x"}).Key() == (Event{ID: "x", IDSigned: true}).Key() {
 		t.Error("different fallbacks give the same key")
 	}
 
