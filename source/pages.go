@@ -93,7 +93,7 @@ func (s *syncer) fetch(pos Resume, n int) (*engine.Page, *pageRecords, bool) {
 		if s.fetchCtx.Err() != nil {
 			s.setEnd(canceled(s.opt.Stop), nil)
 		} else {
-			s.setEnd("error", pageError(n, pos, pg))
+			s.setEnd("error", pageError(n, pos, pg, s.r.Redact))
 		}
 		if s.opt.OnPage != nil {
 			s.opt.OnPage(info)
@@ -115,10 +115,10 @@ func (s *syncer) fetch(pos Resume, n int) (*engine.Page, *pageRecords, bool) {
 }
 
 // pageError says why page n could not be fetched; a next link that was
-// not followed is named, with the page it came from.
-func pageError(n int, pos Resume, pg *engine.Page) error {
+// not followed is named (secrets masked), with the page it came from.
+func pageError(n int, pos Resume, pg *engine.Page, redact func(string) string) error {
 	if pos.Next != "" && errors.Is(pg.Err, engine.ErrNextLink) {
-		return &linkError{msg: fmt.Sprintf("page %d: the link to it from page %d, %q: %s", n, n-1, pos.Next, pg.Reason)}
+		return &linkError{msg: fmt.Sprintf("page %d: the link to it from page %d, %q: %s", n, n-1, redact(pos.Next), pg.Reason)}
 	}
 	return fmt.Errorf("page %d: %s", n, pg.Reason)
 }

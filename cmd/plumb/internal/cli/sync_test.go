@@ -102,9 +102,11 @@ func TestSyncInterruptFinishesPage(t *testing.T) {
 // is short and the output buffer holds many of them.
 const pagesIntegration = `version: 1
 name: pages
-settings: { base_url: { required: true } }
+settings:
+  base_url: { required: true }
+  token: { secret: true, default: "" }
 source:
-  request: { url: "{{settings.base_url}}/records?page=%s&since={{state.cursor}}" }
+  request: { url: "{{settings.base_url}}/records?page=%s&since={{state.cursor}}&token={{settings.token}}" }
   records: { json: records }
   paginate: { type: %s }
   incremental: { cursor_field: id }
@@ -117,7 +119,8 @@ steps:
 
 // pagesPartner serves the records with ids since+1 to 25×pages (since:
 // the query's since, the sync's state.cursor) in pages of 25, then an
-// empty page, with a Link header to the next page. Before answering a
+// empty page, with a Link header to the next page (that repeats the
+// query's token, as APIs that take their key in the URL do). Before answering a
 // page it calls hook, if set, with the page number; a false return
 // answers 503.
 type pagesPartner struct {
@@ -169,7 +172,7 @@ func (p *pagesPartner) serve(w http.ResponseWriter, r *http.Request) {
 			host = p.linkHost
 		}
 		p.mu.Unlock()
-		w.Header().Set("Link", fmt.Sprintf(`<http://%s/records?page=%d&since=%d>; rel="next"`, host, n+1, since))
+		w.Header().Set("Link", fmt.Sprintf(`<http://%s/records?page=%d&since=%d&token=%s>; rel="next"`, host, n+1, since, r.URL.Query().Get("token")))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, b.String())
@@ -322,7 +325,8 @@ func TestSyncStatusWhileRunning(t *testing.T) {
 
 // TestSyncSkipRefusedLink: a next link to another host stops every sync
 // at that page with a message naming the page, the link and the way out;
-// --skip-page gets past it keeping the cursor and the retry list.
+// --skip-page gets past it keeping the cursor and the retry list. A
+// secret the link carries is masked.
 func TestSyncSkipRefusedLink(t *testing.T) {
 	elsewhere := httptest.NewServer(http.NotFoundHandler())
 	defer elsewhere.Close()
@@ -330,29 +334,40 @@ func TestSyncSkipRefusedLink(t *testing.T) {
 	p.linkElsewhere(strings.TrimPrefix(elsewhere.URL, "http://"), 2)
 	state := filepath.Join(t.TempDir(), "pages.db")
 	file := pagesFile(t, "link")
+	const token = "link-token-0123456789abcdef"
 	sync := func(extra ...string) mainResult {
-		args := append([]string{"sync", "--set", "base_url=" + p.URL, "--state", state, "--output", "ndjson"}, extra...)
+		args := append([]string{"sync", "--set", "base_url=" + p.URL, "--set", "token=" + token, "--state", state, "--output", "ndjson"}, extra...)
 		return plumbIn(t, append(args, file)...)
 	}
-	link := elsewhere.URL + "/records?page=3&since=0"
+	link := elsewhere.URL + "/records?page=3&since=0&token="
 	for i, want := range []string{"sync: error: 2 pages, 50 records", "sync: error: 0 pages, 0 records"} {
 		res := sync()
+		if strings.Contains(res.stderr, token) {
+			t.Errorf("sync %d shows the secret:\n%s", i+1, res.stderr)
+		}
 		if res.code != ExitLeadError || !strings.Contains(res.stderr, want) ||
-			!strings.Contains(res.stderr, fmt.Sprintf(`page 3: the link to it from page 2, %q: next page link not followed`, link)) ||
+			!strings.Contains(res.stderr, `page 3: the link to it from page 2, "`+link) || !strings.Contains(res.stderr, `": next page link not followed`) ||
 			!strings.Contains(res.stderr, "every sync tries page 3 again") || !strings.Contains(res.stderr, "--skip-page") {
 			t.Fatalf("sync %d: exit %d\n%s", i+1, res.code, res.stderr)
 		}
 	}
 	st := plumbIn(t, "sync", "status", "--state", state, file)
-	if !strings.Contains(st.stdout, "resume:    an unfinished sync goes on at page 3 ("+link+")") || !strings.Contains(st.stdout, "next:      every sync tries page 3 again") {
+	if !strings.Contains(st.stdout, "resume:    an unfinished sync goes on at page 3 ("+link) || !strings.Contains(st.stdout, "next:      every sync tries page 3 again") {
 		t.Errorf("status:\n%s", st.stdout)
+	}
+	for _, line := range strings.Split(st.stdout, "\n") {
+		// the saved error is masked (the resume point keeps the link as
+		// the partner gave it: the next sync follows it)
+		if strings.HasPrefix(line, "  last sync:") && (strings.Contains(line, token) || !strings.Contains(line, link)) {
+			t.Errorf("status: %s", line)
+		}
 	}
 	if res := sync("--skip-page", "--reset"); res.code != ExitUsage {
 		t.Errorf("--skip-page --reset: exit %d\n%s", res.code, res.stderr)
 	}
 	p.linkElsewhere("", 0)
 	res := sync("--skip-page")
-	if res.code != ExitOK || !strings.Contains(res.stderr, "sync: skipped page 3 ("+link+"); the pages after it are reached only through it") ||
+	if res.code != ExitOK || !strings.Contains(res.stderr, "sync: skipped page 3 ("+link) || !strings.Contains(res.stderr, "; the pages after it are reached only through it") || strings.Contains(res.stderr, token) ||
 		!strings.Contains(res.stderr, "sync: complete: 3 pages, 50 records") || !strings.Contains(res.stderr, "cursor 100") {
 		t.Fatalf("--skip-page: exit %d\n%s", res.code, res.stderr)
 	}
