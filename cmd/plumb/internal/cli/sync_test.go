@@ -291,18 +291,20 @@ func TestSyncStatusWhileRunning(t *testing.T) {
 		}
 		return true
 	})
+	releaseHeld := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseHeld) // before the partner closes, which waits for the held page
 	state := filepath.Join(t.TempDir(), "pages.db")
 	file := pagesFile(t, "page")
 	c := hardStart(t, false, "sync", "--set", "base_url="+p.URL, "--state", state, "--output", "ndjson", file)
 	select {
 	case <-reached:
 	case <-c.Exited():
-		close(release)
+		releaseHeld()
 		t.Fatalf("the sync ended before page 3: exit %d\n%s", c.ExitCode(), c.Stderr)
 	}
 	res := plumbIn(t, "sync", "status", "--state", state, file)
 	jres := plumbIn(t, "sync", "status", "--output", "json", "--state", state, file)
-	close(release)
+	releaseHeld()
 	if res.code != ExitOK || !strings.Contains(res.stdout, "running:   a sync (pid ") || !strings.Contains(res.stdout, "last sync: running or killed, ") {
 		t.Fatalf("status while syncing: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
