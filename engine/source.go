@@ -37,6 +37,11 @@ type Page struct {
 // source: section.
 var ErrNoSource = errors.New("the integration has no source: section")
 
+// ErrNextLink is the error (errors.Is) of a page whose next link
+// FetchPage did not follow: one that leaves the source's host, or that is
+// not a URL.
+var ErrNextLink = errors.New("next page link not followed")
+
 // HasSource reports whether the integration declares a source: section.
 func (p *Plan) HasSource() bool { return p.source != nil }
 
@@ -83,7 +88,7 @@ func (r *Runner) FetchPage(ctx context.Context, state, page map[string]any, next
 		base, _ := url.Parse(req.url)
 		u, err := base.Parse(next) // a relative next link resolves against the request
 		if err != nil {
-			return fail(ClassCapture, fmt.Errorf("next page link: %w", err))
+			return fail(ClassCapture, fmt.Errorf("%w: %w", ErrNextLink, err))
 		}
 		if !sameHost(u, base) {
 			var allowed []string
@@ -91,7 +96,7 @@ func (r *Runner) FetchPage(ctx context.Context, state, page map[string]any, next
 				allowed = p.in.HTTP.AllowHosts
 			}
 			if len(allowed) == 0 || template.CheckHost(u, allowed) != nil {
-				return fail(ClassCapture, errors.New("next page link leaves the source's scheme, host and port: not followed"))
+				return fail(ClassCapture, fmt.Errorf("%w: it leaves the source's scheme, host and port, and http.allow_hosts does not name its host", ErrNextLink))
 			}
 		}
 		req.url = u.String()

@@ -3,11 +3,14 @@ package source
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/plumbhq/plumb/steps"
 )
@@ -153,5 +156,35 @@ func TestStoreDamaged(t *testing.T) {
 	defer s.Close()
 	if _, err := OpenStore(good); !errors.Is(err, ErrLocked) {
 		t.Errorf("locked: %v", err)
+	}
+}
+
+// TestRecordsOneAtATime: a page's records are checked as a whole (each an
+// object) before any runs, then decoded one at a time; a record the
+// decoder refuses comes with its JSON (kept for the retry list) and the
+// records after it still come.
+func TestRecordsOneAtATime(t *testing.T) {
+	s := &Spec{recJSON: "r"}
+	if _, err := s.pageRecords(200, nil, []byte(`{"r":[{"id":1},2]}`)); err == nil || !strings.Contains(err.Error(), "record 2 of records path \"r\": a record must be a JSON object, got 2") {
+		t.Fatalf("a list with a number: %v", err)
+	}
+	// deeper than encoding/json reads (the page check stops far earlier:
+	// this is the decoder's own limit)
+	deep := `{"a":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`
+	p := &pageRecords{n: 3, list: gjson.Parse(`[{"id":1},` + deep + `,{"id":3}]`)}
+	var got []string
+	for m, err := range p.each {
+		var bad *badRecord
+		switch {
+		case err == nil:
+			got = append(got, fmt.Sprint(m["id"]))
+		case errors.As(err, &bad) && bad.raw == deep:
+			got = append(got, "bad")
+		default:
+			t.Fatalf("record error %v", err)
+		}
+	}
+	if strings.Join(got, ",") != "1,bad,3" {
+		t.Errorf("records %v", got)
 	}
 }

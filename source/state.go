@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -69,21 +70,52 @@ var (
 	bucketRetry = []byte("sync_retry")
 )
 
-// Store is a bbolt state file. Only one process can open it at a time.
+// Store is a bbolt state file. Only one process can open it at a time;
+// while it has the file open, it keeps a status snapshot beside it (see
+// [StatusPath]) that [ReadStatus] reads, so that the state can be shown
+// while a sync runs.
 type Store struct {
 	db   *bolt.DB
 	path string
+
+	snapMu sync.Mutex
+	snap   snapshot
+	// snapErr is the last failure to write the snapshot (nil once a
+	// write succeeds again)
+	snapErr error
 }
 
 // ErrLocked is returned by OpenStore when another process holds the file.
 var ErrLocked = errors.New("the state file is in use by another plumb sync")
 
-// OpenStore opens (creating) the state file at path.
+// lockWait is how long OpenStore waits for another process to let go of
+// the file.
+const lockWait = 500 * time.Millisecond
+
+// OpenStore opens (creating) the state file at path and writes its
+// status snapshot.
 func OpenStore(path string) (*Store, error) {
+	s, err := openStore(path, lockWait)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadSnapshot(); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	s.snapMu.Lock()
+	s.writeSnapshot()
+	s.snapMu.Unlock()
+	return s, nil
+}
+
+// openStore opens the file, waiting up to wait for its lock, without a
+// snapshot.
+func openStore(path string, wait time.Duration) (*Store, error) {
 	if _, err := os.Stat(path); err == nil {
 		// bbolt trusts its file and panics or faults on a damaged one:
 		// the store package checks the whole file first
-		b, err := store.OpenBoltWith(path, store.BoltOptions{Timeout: 500 * time.Millisecond})
+		b, err := store.OpenBoltWith(path, store.BoltOptions{Timeout: wait})
 		var ce *store.CorruptError
 		switch {
 		case errors.As(err, &ce):
@@ -95,7 +127,7 @@ func OpenStore(path string) (*Store, error) {
 		}
 		b.Close()
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 500 * time.Millisecond})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: wait})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
 	}
@@ -119,8 +151,16 @@ func OpenStore(path string) (*Store, error) {
 // Path is the file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close removes the status snapshot and closes the file.
+func (s *Store) Close() error {
+	s.snapMu.Lock()
+	if s.snap.Sources != nil {
+		_ = os.Remove(StatusPath(s.path))
+		s.snap.Sources = nil
+	}
+	s.snapMu.Unlock()
+	return s.db.Close()
+}
 
 // Load returns the state of key (zero when there is none).
 func (s *Store) Load(key string) (State, error) {
@@ -152,7 +192,7 @@ func (s *Store) Keys() ([]string, error) {
 
 // Reset forgets the state and the retry list of key.
 func (s *Store) Reset(key string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketState).Delete([]byte(key)); err != nil {
 			return err
 		}
@@ -165,6 +205,10 @@ func (s *Store) Reset(key string) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.snapshotReset(key)
+	}
+	return err
 }
 
 func retryPrefix(key string) []byte { return []byte(key + "\x00") }
@@ -206,9 +250,12 @@ func (s *Store) retryChunk(key, after string, n int) (ids []string, recs []Faile
 }
 
 // commit saves st for key, adds or updates the records of failed in the
-// retry list and removes those of done, in one transaction.
+// retry list and removes those of done, in one transaction; then the
+// status snapshot.
 func (s *Store) commit(key string, st *State, failed map[string]Failed, done []string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	var added, removed int
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		added, removed = 0, 0
 		if st != nil {
 			b, err := json.Marshal(st)
 			if err != nil {
@@ -221,9 +268,14 @@ func (s *Store) commit(key string, st *State, failed map[string]Failed, done []s
 		rb := tx.Bucket(bucketRetry)
 		prefix := retryPrefix(key)
 		for _, id := range done {
-			if err := rb.Delete(append(prefix[:len(prefix):len(prefix)], id...)); err != nil {
+			k := append(prefix[:len(prefix):len(prefix)], id...)
+			if rb.Get(k) == nil {
+				continue
+			}
+			if err := rb.Delete(k); err != nil {
 				return err
 			}
+			removed++
 		}
 		for id, f := range failed {
 			k := append(prefix[:len(prefix):len(prefix)], id...)
@@ -236,6 +288,8 @@ func (s *Store) commit(key string, st *State, failed map[string]Failed, done []s
 						f.Record = prev.Record
 					}
 				}
+			} else {
+				added++
 			}
 			b, err := json.Marshal(f)
 			if err != nil {
@@ -247,4 +301,8 @@ func (s *Store) commit(key string, st *State, failed map[string]Failed, done []s
 		}
 		return nil
 	})
+	if err == nil {
+		s.snapshotCommit(key, st, added-removed)
+	}
+	return err
 }

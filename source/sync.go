@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"sync"
 	"time"
 
@@ -24,6 +23,19 @@ type Options struct {
 	// From, when not nil, starts a new sync whose requests read it as
 	// state.cursor (an unfinished sync is not resumed).
 	From any
+	// Restart starts a new sync from page one whose requests read the
+	// saved cursor (minus lookback) as state.cursor, as after a complete
+	// sync: an unfinished sync is not resumed. The cursor, the retry list
+	// and the counts are kept.
+	Restart bool
+	// SkipPage skips the page an unfinished sync goes on at (one that
+	// cannot be fetched or read, say): with page or offset pagination the
+	// sync goes on at the page after it; with cursor, next_url or link
+	// pagination the pages after it are reached only through it, so the
+	// sync starts over from page one as with Restart. Sync returns
+	// ErrNothingToSkip when no unfinished sync is saved. At most one of
+	// From, Restart and SkipPage may be set.
+	SkipPage bool
 	// Stop, when closed, ends the sync after the page being worked on:
 	// its records finish, its state is saved, no further page is fetched.
 	// Cancelling the context instead cuts the running records short.
@@ -31,6 +43,15 @@ type Options struct {
 	// OnPage is called (from the fetching goroutine) after each page
 	// request.
 	OnPage func(PageInfo)
+	// Flush, when set, is called (from the calling goroutine) before each
+	// save of the state, once every result of what is about to be saved
+	// has been given to emit: a program that buffers its output writes it
+	// out there, so that the saved state never runs ahead of the output
+	// (after a crash, the output holds every record of every saved page;
+	// the records of a page not yet saved may be in it too, and run again
+	// next time). An error from Flush ends the sync as an error from emit
+	// does, and nothing more is saved.
+	Flush func() error
 	// Now is the clock of the saved times (default time.Now).
 	Now func() time.Time
 }
@@ -69,8 +90,14 @@ type Report struct {
 	// or error.
 	Ended string
 	// Err is why the sync ended in error: a page that failed, a records
-	// path that is not a list, a cursor or next link that repeats.
+	// path that is not a list, a cursor or next link that repeats or was
+	// not followed (errors.Is engine.ErrNextLink), writing the results.
 	Err error
+	// Skipped is the unfinished sync's position that Options.SkipPage
+	// skipped; Restarted is set when the sync started over from page one
+	// (Options.Restart, or a skipped page the pages after it depend on).
+	Skipped   *Resume
+	Restarted bool
 	// State is the state saved at the end.
 	State State
 }
@@ -79,13 +106,21 @@ type Report struct {
 // records repeat an earlier page's.
 var ErrLoop = errors.New("pagination repeats itself")
 
+// ErrNothingToSkip is returned by Sync with Options.SkipPage when no
+// unfinished sync is saved.
+var ErrNothingToSkip = errors.New("no unfinished sync is saved: there is no page to skip")
+
+// recMeta is what the results keep of a record while it runs.
 type recMeta struct {
 	page  int
 	id    string // retry-list id (retry records; or by key)
 	retry bool
 	lead  map[string]any
+	raw   string // a record that could not be decoded
 }
 
+// point is a place in the sequence of records where state can be saved:
+// the end of the retry list or of a page.
 type point struct {
 	last    int // RunAll index of the page's last record (-1: none)
 	retry   bool
@@ -95,349 +130,332 @@ type point struct {
 	resume  *Resume
 }
 
+// syncer is one sync: the feeder (leads, from RunAll's goroutine) reads
+// the retry list and the pages; the calling goroutine takes the results,
+// in order, and saves the state at each point whose records all have one.
+type syncer struct {
+	r     *engine.Runner
+	spec  *Spec
+	store *Store
+	opt   Options
+	now   func() time.Time
+	rep   *Report
+
+	state       State
+	run         Resume // where the pages start
+	start       any    // the state.cursor of the sync's requests
+	stateView   map[string]any
+	limiter     *rate.Limiter
+	fetchCtx    context.Context
+	cancelFetch context.CancelFunc
+
+	// shared by the feeder and the calling goroutine
+	mu      sync.Mutex
+	meta    map[int]recMeta
+	points  []point
+	ended   string
+	pageErr error
+	fatal   error
+	fetched int // page requests that answered
+
+	// the feeder's
+	pushed int
+	high   any
+
+	// the calling goroutine's
+	failed      map[string]Failed
+	cleared     []string
+	saveErr     error
+	writeErr    error
+	keepCleared bool // the retry list may hold a record that succeeds
+}
+
 // Sync pulls the source's pages, runs each record through the runner's
 // steps and calls emit with each result in order, from the calling
 // goroutine. The state is saved after each page whose records all have an
-// outcome. The error is for the state file only (a sync that could not
-// start or save); why a sync ended is in the report.
+// outcome (after Options.Flush). The error is for the state file only (a
+// sync that could not start or save); why a sync ended is in the report.
 func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt Options, emit func(Record, *engine.Result) error) (*Report, error) {
 	if got := r.Plan().Name(); got != spec.integration {
 		return nil, fmt.Errorf("source: the runner runs integration %q, the source is %q's: bind the plan of the file the source was compiled from", got, spec.integration)
 	}
-	now := opt.Now
-	if now == nil {
-		now = time.Now
+	s := &syncer{r: r, spec: spec, store: store, opt: opt, now: opt.Now, rep: &Report{},
+		meta: map[int]recMeta{}, failed: map[string]Failed{}}
+	if s.now == nil {
+		s.now = time.Now
 	}
-	state, err := store.Load(spec.Key)
-	if err != nil {
+	if err := s.position(); err != nil {
 		return nil, err
 	}
-	rep := &Report{}
-	run := state.Resume
-	var start any
-	switch {
-	case opt.From != nil:
-		run, start = nil, opt.From
-	case run != nil:
-		start = run.Cursor
-	case state.Cursor != nil:
-		start = lookBack(state.Cursor, spec.lookback)
-	case spec.incStart != "":
-		start = spec.incStart
-	}
-	if run == nil {
-		run = &Resume{Cursor: start, Page: spec.firstPage()}
-	}
-	stateView := map[string]any{"cursor": start}
-	if start == nil {
-		stateView["cursor"] = ""
-	}
-	var limiter *rate.Limiter
 	if spec.limit > 0 {
-		limiter = rate.NewLimiter(spec.limit, 1)
+		s.limiter = rate.NewLimiter(spec.limit, 1)
 	}
-	fetchCtx, cancelFetch := context.WithCancel(ctx)
-	defer cancelFetch()
+	s.fetchCtx, s.cancelFetch = context.WithCancel(ctx)
+	defer s.cancelFetch()
 	if opt.Stop != nil {
 		go func() {
 			select {
 			case <-opt.Stop:
-				cancelFetch() // a page being fetched is dropped: its records were not started
-			case <-fetchCtx.Done():
+				s.cancelFetch() // a page being fetched is dropped: its records were not started
+			case <-s.fetchCtx.Done():
 			}
 		}()
 	}
-	stopped := func() bool {
-		if opt.Stop == nil {
+	store.snapshotRunning(spec.Key)
+	s.state.Last = Counts{}
+	s.state.Ended = "" // "running or killed" until this sync ends
+	s.results(ctx, emit)
+	return s.finish(ctx)
+}
+
+// position loads the state and works out where the pages start.
+func (s *syncer) position() error {
+	n := 0
+	for _, set := range []bool{s.opt.From != nil, s.opt.Restart, s.opt.SkipPage} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("source: give at most one of Options.From, Restart and SkipPage")
+	}
+	var err error
+	if s.state, err = s.store.Load(s.spec.Key); err != nil {
+		return err
+	}
+	st := &s.state
+	switch {
+	case s.opt.SkipPage:
+		if st.Resume == nil {
+			return fmt.Errorf("%s: %w", s.spec.Key, ErrNothingToSkip)
+		}
+		skipped := *st.Resume
+		s.rep.Skipped = &skipped
+		st.Resume = s.spec.skip(st.Resume)
+		s.rep.Restarted = st.Resume == nil
+	case s.opt.Restart:
+		st.Resume = nil
+		s.rep.Restarted = true
+	}
+	run := st.Resume
+	switch {
+	case s.opt.From != nil:
+		run, s.start = nil, s.opt.From
+	case run != nil:
+		s.start = run.Cursor
+	case st.Cursor != nil:
+		s.start = lookBack(st.Cursor, s.spec.lookback)
+	case s.spec.incStart != "":
+		s.start = s.spec.incStart
+	}
+	if run == nil {
+		run = &Resume{Cursor: s.start, Page: s.spec.firstPage()}
+	}
+	s.run = *run
+	s.stateView = map[string]any{"cursor": s.start}
+	if s.start == nil {
+		s.stateView["cursor"] = ""
+	}
+	s.high = st.Cursor
+	return nil
+}
+
+func (s *syncer) stopped() bool {
+	if s.opt.Stop == nil {
+		return false
+	}
+	select {
+	case <-s.opt.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *syncer) setEnd(how string, err error) {
+	s.mu.Lock()
+	s.ended, s.pageErr = how, err
+	s.mu.Unlock()
+}
+
+func (s *syncer) addPoint(p point) {
+	s.mu.Lock()
+	s.points = append(s.points, p)
+	s.mu.Unlock()
+}
+
+// leads is what RunAll reads: the retry list, then the records of each
+// page, decoded one at a time as workers free up.
+func (s *syncer) leads(yield func(map[string]any, error) bool) {
+	push := func(m recMeta, lead map[string]any, err error) bool {
+		s.mu.Lock()
+		s.meta[s.pushed] = m
+		s.mu.Unlock()
+		s.pushed++
+		return yield(lead, err)
+	}
+	if s.retryLeads(push) {
+		s.pageLeads(push)
+	}
+}
+
+// retryLeads pushes the retry list; it reports whether the pages follow.
+func (s *syncer) retryLeads(push func(recMeta, map[string]any, error) bool) bool {
+	after := ""
+	for {
+		ids, recs, err := s.store.retryChunk(s.spec.Key, after, 256)
+		if err != nil {
+			s.mu.Lock()
+			s.fatal = err
+			s.mu.Unlock()
 			return false
 		}
-		select {
-		case <-opt.Stop:
-			return true
-		default:
-			return false
-		}
-	}
-
-	var (
-		mu      sync.Mutex
-		meta    = map[int]recMeta{}
-		points  []point
-		ended   string
-		pageErr error
-		fatal   error
-		// fetchedPages counts the page requests that answered
-		fetchedPages int
-	)
-	setEnd := func(how string, err error) {
-		mu.Lock()
-		ended, pageErr = how, err
-		mu.Unlock()
-	}
-	high := state.Cursor
-	leads := func(yield func(map[string]any, error) bool) {
-		i := 0
-		push := func(m recMeta, lead map[string]any, err error) bool {
-			mu.Lock()
-			meta[i] = m
-			mu.Unlock()
-			i++
-			return yield(lead, err)
-		}
-		// the retry list first
-		after := ""
-		for {
-			ids, recs, err := store.retryChunk(spec.Key, after, 256)
-			if err != nil {
-				mu.Lock()
-				fatal = err
-				mu.Unlock()
-				return
-			}
-			if len(ids) == 0 {
-				break
-			}
-			for k, id := range ids {
-				lead, err := decodeRecord(recs[k].Record)
-				if !push(recMeta{id: id, retry: true}, lead, err) {
-					return
-				}
-			}
-			after = ids[len(ids)-1]
-			if stopped() {
-				mu.Lock()
-				points = append(points, point{last: i - 1, retry: true})
-				mu.Unlock()
-				setEnd("stopped", nil)
-				return
-			}
-		}
-		mu.Lock()
-		points = append(points, point{last: i - 1, retry: true})
-		mu.Unlock()
-
-		pos := *run
-		seen := map[uint64]bool{}
-		if pos.Token != "" {
-			seen[hash64(pos.Token)] = true
-		}
-		var prevRecs uint64
-		for fetched := 0; ; fetched++ {
-			if stopped() {
-				setEnd("stopped", nil)
-				return
-			}
-			if fetched >= spec.maxPages {
-				setEnd("max_pages", nil)
-				return
-			}
-			if limiter != nil {
-				if err := limiter.Wait(fetchCtx); err != nil {
-					setEnd(canceled(opt.Stop), nil)
-					return
-				}
-			}
-			n := pos.Pages + 1
-			pg := r.FetchPage(fetchCtx, stateView, pos.Page, pos.Next)
-			if pg.Outcome == engine.Success {
-				mu.Lock()
-				fetchedPages++
-				mu.Unlock()
-			}
-			info := PageInfo{Number: n, URL: pg.URL, Status: pg.Status, Attempts: pg.Attempts, Outcome: pg.Outcome}
-			if pg.Outcome != engine.Success {
-				if fetchCtx.Err() != nil {
-					setEnd(canceled(opt.Stop), nil)
-				} else {
-					setEnd("error", fmt.Errorf("page %d: %s", n, pg.Reason))
-				}
-				if opt.OnPage != nil {
-					opt.OnPage(info)
-				}
-				return
-			}
-			recs, recHash, err := spec.records(pg)
-			info.Records = len(recs)
-			if opt.OnPage != nil {
-				opt.OnPage(info)
-			}
-			if err != nil {
-				setEnd("error", fmt.Errorf("page %d: %w", n, err))
-				return
-			}
-			next := &Resume{Cursor: start, Pages: n}
-			done := len(recs) == 0
-			switch spec.pagType {
-			case "":
-				done = true
-			case "page":
-				next.Page = map[string]any{"number": toInt(pos.Page["number"]) + 1}
-				if spec.size > 0 {
-					next.Page["size"] = spec.size
-				}
-			case "offset":
-				next.Page = map[string]any{"offset": toInt(pos.Page["offset"]) + len(recs), "limit": spec.size}
-			default:
-				tok, found, err := spec.token(pg)
-				if err != nil {
-					setEnd("error", fmt.Errorf("page %d: reading the next %s: %w", n, spec.pagType, err))
-					return
-				}
-				if !found {
-					done = true
-					break
-				}
-				h := hash64(tok)
-				if seen[h] {
-					setEnd("error", fmt.Errorf("page %d: the next %s %q was already followed: %w (stopped rather than loop)", n, spec.tokenName(), tok, ErrLoop))
-					return
-				}
-				seen[h] = true
-				next.Token = tok
-				if spec.pagType == "cursor" {
-					next.Page = map[string]any{"cursor": tok}
-				} else {
-					next.Next = tok
-					next.Page = map[string]any{}
-				}
-			}
-			if len(recs) > 0 {
-				if fetched > 0 && recHash == prevRecs {
-					setEnd("error", fmt.Errorf("page %d holds the same records as page %d: %w (does the API read the page parameter?)", n, n-1, ErrLoop))
-					return
-				}
-				prevRecs = recHash
-			}
-			if !done && spec.stop != nil {
-				hold, err := spec.stopHolds(pg, pos.Page, stateView)
-				if err != nil {
-					setEnd("error", fmt.Errorf("page %d: stop_when: %w", n, err))
-					return
-				}
-				done = hold
-			}
-			for _, rec := range recs {
-				if spec.incField != nil {
-					if v, ok := field(rec, spec.incField); ok && (high == nil || compareCursor(v, high) > 0) {
-						high = v
-					}
-				}
-				m := recMeta{page: n, lead: rec}
-				if !push(m, rec, nil) {
-					return
-				}
-			}
-			p := point{last: i - 1, page: n, records: len(recs), cursor: high, resume: next}
-			if done {
-				p.resume = nil
-			}
-			mu.Lock()
-			points = append(points, p)
-			mu.Unlock()
-			if done {
-				setEnd("complete", nil)
-				return
-			}
-			pos = *next
-		}
-	}
-
-	// the results, in order
-	state.Last = Counts{}
-	state.Ended = "" // "running or killed" until this sync ends
-	var (
-		failed  = map[string]Failed{}
-		cleared []string
-		saveErr error
-	)
-	commitUpTo := func(idx int, strict bool) {
-		mu.Lock()
-		var due []point
-		for len(points) > 0 && (points[0].last < idx || (!strict && points[0].last == idx)) {
-			due = append(due, points[0])
-			points = points[1:]
-		}
-		mu.Unlock()
-		for _, p := range due {
-			var st *State
-			if !p.retry {
-				state.Cursor = p.cursor
-				state.Resume = p.resume
-				state.Last.Pages++
-				state.Total.Pages++
-				state.Last.Records += int64(p.records)
-				state.Total.Records += int64(p.records)
-				rep.Committed++
-			}
-			state.Updated = now()
-			st = &state
-			if saveErr == nil {
-				saveErr = store.commit(spec.Key, st, failed, cleared)
-			}
-			clear(failed)
-			cleared = cleared[:0]
-		}
-	}
-	emitted := -1
-	var emitErr error
-	for idx, res := range r.RunAll(ctx, leads, engine.RunAllOptions{Concurrency: opt.Concurrency}) {
-		commitUpTo(idx, true)
-		mu.Lock()
-		m := meta[idx]
-		delete(meta, idx)
-		mu.Unlock()
-		rec := Record{Index: idx + 1, Page: m.page, Retry: m.retry}
-		if m.retry {
-			rep.Retried++
-		} else {
-			rep.Records++
-		}
-		id := m.id
-		if id == "" && spec.recordKey != nil && m.lead != nil {
-			if v, ok := field(m.lead, spec.recordKey); ok {
-				id = "key:" + fmt.Sprint(v)
-			}
-		}
-		if res.Outcome == engine.Error {
-			rep.Errors++
-			state.Last.Errors++
-			state.Total.Errors++
-			raw, err := json.Marshal(m.lead)
-			if m.retry {
-				raw, err = nil, nil
-			}
-			if err == nil {
-				if id == "" {
-					sum := sha256.Sum256(raw)
-					id = "sha:" + hex.EncodeToString(sum[:12])
-				}
-				f := Failed{Record: raw, Reason: res.Reason, Attempts: 1, First: now(), Last: now()}
-				if m.retry {
-					f.Record = nil // kept as it is
-				}
-				failed[id] = f
-			}
-		} else if id != "" {
-			cleared = append(cleared, id)
-		}
-		emitted = idx
-		if emitErr = emit(rec, res); emitErr != nil {
+		if len(ids) == 0 {
 			break
 		}
-		commitUpTo(idx, false)
+		for k, id := range ids {
+			lead, err := decodeRecord(recs[k].Record)
+			if !push(recMeta{id: id, retry: true}, lead, err) {
+				return false
+			}
+		}
+		after = ids[len(ids)-1]
+		if s.stopped() {
+			s.addPoint(point{last: s.pushed - 1, retry: true})
+			s.setEnd("stopped", nil)
+			return false
+		}
 	}
-	if emitErr == nil {
-		commitUpTo(emitted+1, true) // pages without records after the last result
+	s.addPoint(point{last: s.pushed - 1, retry: true})
+	return true
+}
+
+// results takes the results in order, saving the state at each point
+// whose records all have one.
+func (s *syncer) results(ctx context.Context, emit func(Record, *engine.Result) error) {
+	emitted := -1
+	for idx, res := range s.r.RunAll(ctx, s.leads, engine.RunAllOptions{Concurrency: s.opt.Concurrency}) {
+		if s.commitUpTo(idx, true); s.writeErr != nil {
+			break
+		}
+		rec := s.record(idx, res)
+		emitted = idx
+		if s.writeErr = emit(rec, res); s.writeErr != nil {
+			break
+		}
+		if s.commitUpTo(idx, false); s.writeErr != nil {
+			break
+		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	rep.Ended, rep.Err = ended, pageErr
-	if fatal != nil {
-		return rep, fatal
+	if s.writeErr == nil {
+		s.commitUpTo(emitted+1, true) // pages without records after the last result
 	}
-	if emitErr != nil {
-		rep.Ended, rep.Err = "error", fmt.Errorf("writing results: %w", emitErr)
-	} else if len(points) > 0 || ctx.Err() != nil {
+}
+
+// record counts a result and notes its record for the retry list.
+func (s *syncer) record(idx int, res *engine.Result) Record {
+	s.mu.Lock()
+	m := s.meta[idx]
+	delete(s.meta, idx)
+	s.mu.Unlock()
+	rep, state := s.rep, &s.state
+	if m.retry {
+		rep.Retried++
+		s.keepCleared = true
+	} else {
+		rep.Records++
+	}
+	id := m.id
+	if id == "" && s.spec.recordKey != nil && m.lead != nil {
+		if v, ok := field(m.lead, s.spec.recordKey); ok {
+			id = "key:" + fmt.Sprint(v)
+		}
+	}
+	switch {
+	case res.Outcome == engine.Error:
+		rep.Errors++
+		state.Last.Errors++
+		state.Total.Errors++
+		s.keepCleared = true
+		s.fail(id, m, res.Reason)
+	case id != "" && s.keepCleared:
+		// a record that succeeds leaves the retry list; with an empty
+		// one, there is nothing to remove (nor to hold a page long)
+		s.cleared = append(s.cleared, id)
+	}
+	return Record{Index: idx + 1, Page: m.page, Retry: m.retry}
+}
+
+// fail notes a record whose steps ended in error for the retry list.
+func (s *syncer) fail(id string, m recMeta, reason string) {
+	var raw []byte // a retry record is kept as it is
+	switch {
+	case m.retry:
+	case m.lead == nil:
+		raw = []byte(m.raw)
+	default:
+		var err error
+		if raw, err = json.Marshal(m.lead); err != nil {
+			return
+		}
+	}
+	if id == "" {
+		sum := sha256.Sum256(raw)
+		id = "sha:" + hex.EncodeToString(sum[:12])
+	}
+	s.failed[id] = Failed{Record: raw, Reason: reason, Attempts: 1, First: s.now(), Last: s.now()}
+}
+
+// commitUpTo saves the points whose records all have a result: those
+// before idx (strict) or up to idx. The output is flushed first.
+func (s *syncer) commitUpTo(idx int, strict bool) {
+	s.mu.Lock()
+	var due []point
+	for len(s.points) > 0 && (s.points[0].last < idx || (!strict && s.points[0].last == idx)) {
+		due = append(due, s.points[0])
+		s.points = s.points[1:]
+	}
+	s.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	if s.opt.Flush != nil {
+		if s.writeErr = s.opt.Flush(); s.writeErr != nil {
+			return // the output did not get there: the state does not either
+		}
+	}
+	state := &s.state
+	for _, p := range due {
+		if !p.retry {
+			state.Cursor = p.cursor
+			state.Resume = p.resume
+			state.Last.Pages++
+			state.Total.Pages++
+			state.Last.Records += int64(p.records)
+			state.Total.Records += int64(p.records)
+			s.rep.Committed++
+		}
+		state.Updated = s.now()
+		if s.saveErr == nil {
+			s.saveErr = s.store.commit(s.spec.Key, state, s.failed, s.cleared)
+		}
+		clear(s.failed)
+		s.cleared = s.cleared[:0]
+	}
+}
+
+// finish saves how the sync ended.
+func (s *syncer) finish(ctx context.Context) (*Report, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep, state := s.rep, &s.state
+	rep.Ended, rep.Err = s.ended, s.pageErr
+	if s.fatal != nil {
+		return rep, s.fatal
+	}
+	if s.writeErr != nil {
+		rep.Ended, rep.Err = "error", fmt.Errorf("writing results: %w", s.writeErr)
+	} else if len(s.points) > 0 || ctx.Err() != nil {
 		if rep.Ended == "complete" || rep.Ended == "" {
 			rep.Ended = "canceled"
 		}
@@ -445,147 +463,19 @@ func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt O
 	if rep.Ended == "" {
 		rep.Ended = "canceled"
 	}
-	rep.Pages = fetchedPages
-	state.Finished, state.Ended = now(), rep.Ended
+	rep.Pages = s.fetched
+	state.Finished, state.Ended = s.now(), rep.Ended
 	if rep.Err != nil {
 		state.Ended += ": " + rep.Err.Error()
 	}
+	saveErr := s.saveErr
 	if saveErr == nil {
-		saveErr = store.commit(spec.Key, &state, nil, nil)
+		saveErr = s.store.commit(s.spec.Key, state, nil, nil)
 	}
-	rep.State = state
+	rep.State = *state
 	if saveErr != nil {
-		return rep, fmt.Errorf("saving the sync state to %s: %w", store.Path(), saveErr)
+		return rep, fmt.Errorf("saving the sync state to %s: %w", s.store.Path(), saveErr)
 	}
-	rep.Pending, _ = store.RetryCount(spec.Key)
+	rep.Pending, _ = s.store.RetryCount(s.spec.Key)
 	return rep, nil
-}
-
-func canceled(stop <-chan struct{}) string {
-	if stop != nil {
-		select {
-		case <-stop:
-			return "stopped"
-		default:
-		}
-	}
-	return "canceled"
-}
-
-func (s *Spec) firstPage() map[string]any {
-	switch s.pagType {
-	case "page":
-		p := map[string]any{"number": s.start}
-		if s.size > 0 {
-			p["size"] = s.size
-		}
-		return p
-	case "offset":
-		return map[string]any{"offset": s.start, "limit": s.size}
-	case "cursor":
-		return map[string]any{"cursor": ""}
-	}
-	return map[string]any{}
-}
-
-func (s *Spec) tokenName() string {
-	switch s.pagType {
-	case "cursor":
-		return "cursor"
-	case "link":
-		return "Link rel=\"next\""
-	}
-	return "page URL"
-}
-
-// token reads the next cursor or link of a page.
-func (s *Spec) token(pg *engine.Page) (string, bool, error) {
-	switch s.pagType {
-	case "cursor":
-		return extract(s.cursor, s.format, pg.Status, pg.Header, pg.Body)
-	case "next_url":
-		return extract(s.next, s.format, pg.Status, pg.Header, pg.Body)
-	case "link":
-		l := nextLink(pg.Header)
-		return l, l != "", nil
-	}
-	return "", false, nil
-}
-
-// records selects a page's records and hashes them (to catch an API that
-// answers the same page again and again).
-func (s *Spec) records(pg *engine.Page) ([]map[string]any, uint64, error) {
-	recs, err := s.Records(pg.Status, pg.Header, pg.Body)
-	if err != nil || len(recs) == 0 {
-		return recs, 0, err
-	}
-	h := fnv.New64a()
-	for _, r := range []map[string]any{recs[0], recs[len(recs)-1]} {
-		var v any = r
-		if s.recordKey != nil {
-			v, _ = field(r, s.recordKey) // records are the same records whatever else changed
-		}
-		b, _ := json.Marshal(v)
-		h.Write(b)
-	}
-	fmt.Fprint(h, len(recs))
-	return recs, h.Sum64(), nil
-}
-
-func (s *Spec) stopHolds(pg *engine.Page, page, state map[string]any) (bool, error) {
-	env := map[string]any{"captured": pg.Captured, "page": page, "state": state}
-	if env["captured"] == nil {
-		env["captured"] = map[string]any{}
-	}
-	if s.stopResp {
-		headers := map[string]any{}
-		for k, v := range pg.Header {
-			if len(v) > 0 {
-				headers[toLower(k)] = v[0]
-			}
-		}
-		var body any = string(pg.Body)
-		if d, err := decodeAny(pg.Body); err == nil {
-			body = d
-		}
-		env["response"] = map[string]any{"status": pg.Status, "headers": headers, "body": body}
-	}
-	return s.stop.Eval(env)
-}
-
-func decodeAny(b []byte) (any, error) {
-	var v any
-	err := json.Unmarshal(b, &v)
-	return v, err
-}
-
-func toLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 32
-		}
-	}
-	return string(b)
-}
-
-func toInt(v any) int {
-	switch n := v.(type) {
-	case int:
-		return n
-	case int64:
-		return int(n)
-	case float64:
-		return int(n)
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	}
-	return 0
-}
-
-func hash64(s string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	return h.Sum64()
 }

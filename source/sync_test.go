@@ -72,26 +72,7 @@ type run struct {
 
 func (h *harness) sync(opt source.Options, opts ...engine.Option) run {
 	h.t.Helper()
-	if h.srv != nil {
-		opts = append([]engine.Option{engine.WithHTTPClient(h.srv.Client())}, opts...)
-	}
-	plan, err := engine.Load(h.file, opts...)
-	if err != nil {
-		h.t.Fatalf("load:\n%v", err)
-	}
-	r, err := plan.Bind(engine.Config{Values: map[string]any{"api_key": sandbox.APIKey, "crm_key": sandbox.APIKey, "base_url": h.url}})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer r.Close()
-	in, err := steps.Load(h.file)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	spec, err := source.Compile(in)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	r, spec := h.bind(opts...)
 	st, err := source.OpenStore(h.state)
 	if err != nil {
 		h.t.Fatal(err)
@@ -107,6 +88,33 @@ func (h *harness) sync(opt source.Options, opts ...engine.Option) run {
 		h.t.Fatalf("sync: %v", err)
 	}
 	return out
+}
+
+// bind loads the integration: its runner (closed at the end of the test)
+// and its source.
+func (h *harness) bind(opts ...engine.Option) (*engine.Runner, *source.Spec) {
+	h.t.Helper()
+	if h.srv != nil {
+		opts = append([]engine.Option{engine.WithHTTPClient(h.srv.Client())}, opts...)
+	}
+	plan, err := engine.Load(h.file, opts...)
+	if err != nil {
+		h.t.Fatalf("load:\n%v", err)
+	}
+	r, err := plan.Bind(engine.Config{Values: map[string]any{"api_key": sandbox.APIKey, "crm_key": sandbox.APIKey, "base_url": h.url}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { r.Close() })
+	in, err := steps.Load(h.file)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	spec, err := source.Compile(in)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r, spec
 }
 
 func (h *harness) pageRequests() int { return h.ac.Requests()["GET /v1/leads"] }

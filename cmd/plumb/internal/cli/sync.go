@@ -40,9 +40,20 @@ at a time. --reset forgets the state and the retry list first; --from
 CURSOR starts a new sync whose requests read CURSOR as state.cursor (an
 unfinished sync is not resumed; the saved cursor only moves forward).
 
+A page that cannot be fetched or read (a 4xx, a next link to another
+host) ends the sync in error; the pages before it are saved and every
+later sync tries that page again. Fix the cause and sync again, or:
+--skip-page skips it (with page or offset pagination the sync goes on at
+the page after it; with cursor, next_url or link pagination the pages after
+it are reached only through it, so the sync starts over from page one);
+--restart starts over from page one at the saved cursor. Both keep the
+cursor, the retry list and the counts.
+
 Records are streamed: one page, the records running and the results
 waiting to be printed in order are in memory, whatever the number of
-records. On a terminal, a progress line shows pages, records and the rate.
+records. The output is flushed (and fsynced, when it is a file) before each
+save of the state: after a crash it holds every record of every saved page.
+On a terminal, a progress line shows pages, records and the rate.
 Ctrl-C (or SIGTERM) stops after the page being worked on: its records
 finish, the state is saved, the output is complete; a second Ctrl-C
 cancels the records still running (they go to the retry list only if their
@@ -50,7 +61,8 @@ page is saved).
 
 'plumb sync status [--state FILE] INTEGRATION.yaml' prints the saved
 state: the cursor, where an unfinished sync goes on, the last sync's pages,
-records and errors and when it ended, and the retry list.
+records and errors and when it ended, and the retry list. While a sync runs
+it reads the state as of that sync's last save.
 
 Exit status: 0 the sync completed (or stopped at max_pages) and no record
 ended in error, 1 some record ended in error or a page could not be fetched
@@ -63,6 +75,8 @@ type syncFlags struct {
 	state       string
 	reset       bool
 	from        string
+	skipPage    bool
+	restart     bool
 	concurrency int
 	output      string
 	verbose     verbosity
@@ -82,6 +96,8 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.StringVar(&f.state, "state", "", "keep the sync state in the bbolt `FILE` (default: INTEGRATION.sync.db beside the integration)")
 	fs.BoolVar(&f.reset, "reset", false, "forget the saved state and retry list first: sync from the start")
 	fs.StringVar(&f.from, "from", "", "start a new sync whose requests read `CURSOR` as state.cursor")
+	fs.BoolVar(&f.skipPage, "skip-page", false, "skip the page an unfinished sync goes on at (one that fails at every sync); keeps the cursor and the retry list")
+	fs.BoolVar(&f.restart, "restart", false, "start over from page one at the saved cursor, not where an unfinished sync stopped; keeps the cursor and the retry list")
 	f.settingsFlags.register(fs)
 	f.storeFlags.register(fs)
 	fs.IntVar(&f.concurrency, "concurrency", 1, "run up to `N` records at once (at least the largest batch: size of the integration)")
@@ -100,8 +116,8 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 		return bad("--concurrency must be at least 1, got %d", f.concurrency)
 	case f.output != "text" && f.output != "json" && f.output != "ndjson":
 		return bad("--output must be text, json or ndjson, got %q", f.output)
-	case f.reset && f.from != "":
-		return bad("give --reset or --from, not both (--from already starts a new sync)")
+	case countSet(f.reset, f.from != "", f.skipPage, f.restart) > 1:
+		return bad("give one of --reset, --from, --skip-page and --restart (each decides where the sync starts)")
 	}
 	tuneGC()
 	setup := &planSetup{s: s, cmd: "sync", file: file}
@@ -132,7 +148,7 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 			return ExitUsage
 		}
 	}
-	opt := source.Options{Concurrency: max(f.concurrency, setup.plan.BatchSize())}
+	opt := source.Options{Concurrency: max(f.concurrency, setup.plan.BatchSize()), SkipPage: f.skipPage, Restart: f.restart}
 	if f.from != "" {
 		opt.From = f.from
 	}
@@ -175,6 +191,15 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 	opt.OnPage = prog.page
 	sum := newSummary()
 	emit := emitter(sum, out, prog, false)
+	// the results reach the output (and the disk) before the state that
+	// counts them as done
+	durable := fileSyncer(s.stdout)
+	opt.Flush = func() error {
+		if err := out.flush(); err != nil {
+			return err
+		}
+		return durable()
+	}
 	rep, err := source.Sync(work, setup.settings, spec, store, opt, func(rec source.Record, r *engine.Result) error {
 		return emit(item{index: rec.Index, lead: r.Lead}, r)
 	})
@@ -197,7 +222,11 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 		s.errorf("sync: writing results: %v", emitErr)
 		return ExitUsage
 	}
+	reportPosition(s, rep, setup.settings.Redact)
 	fmt.Fprintln(s.stderr, syncLine(rep, store.Path()))
+	if err := store.SnapshotErr(); err != nil {
+		s.errorf("sync: warning: the status snapshot %s could not be written (%v): plumb sync status could not show this sync's state while it ran", source.StatusPath(store.Path()), err)
+	}
 	switch {
 	case err != nil:
 		return ExitUsage
@@ -206,11 +235,56 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitInterrupt
 	case rep.Err != nil:
 		s.errorf("sync: %s", termSafe(setup.settings.Redact(rep.Err.Error())))
+		if r := rep.State.Resume; r != nil && !strings.HasPrefix(rep.Err.Error(), "writing results") {
+			s.errorf("sync: the pages before page %d are saved; every sync tries page %d again: fix the cause and sync again, or skip the page with --skip-page, or start over from page one with --restart (both keep the cursor and the retry list)", r.Pages+1, r.Pages+1)
+		}
 		return ExitLeadError
 	case sum.counts[engine.Error] > 0:
 		return ExitLeadError
 	}
 	return ExitOK
+}
+
+// countSet counts the flags set.
+func countSet(flags ...bool) int {
+	n := 0
+	for _, f := range flags {
+		if f {
+			n++
+		}
+	}
+	return n
+}
+
+// fileSyncer returns what makes the writes to w durable: fsync when w is
+// a regular file, else nothing (a pipe or a terminal has nothing to sync).
+func fileSyncer(w io.Writer) func() error {
+	f, ok := w.(*os.File)
+	if !ok {
+		return func() error { return nil }
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return func() error { return nil }
+	}
+	return f.Sync
+}
+
+// reportPosition says where a sync started when --skip-page or --restart
+// moved it.
+func reportPosition(s *stdio, rep *source.Report, redact func(string) string) {
+	if sk := rep.Skipped; sk != nil {
+		what := ""
+		if sk.Token != "" {
+			what = fmt.Sprintf(" (%s)", sk.Token)
+		}
+		line := fmt.Sprintf("sync: skipped page %d%s", sk.Pages+1, what)
+		if rep.Restarted {
+			line += "; the pages after it are reached only through it, so this sync started over from page one at the saved cursor"
+		}
+		fmt.Fprintln(s.stderr, termSafe(redact(line)))
+	} else if rep.Restarted {
+		fmt.Fprintln(s.stderr, "sync: started over from page one at the saved cursor")
+	}
 }
 
 // loadSpec reads the integration's source: section.
@@ -305,18 +379,8 @@ func syncStatusCmd(s *stdio, args []string) int {
 		s.errorf("sync status: %s: no state file (no sync has run with it)", *state)
 		return ExitUsage
 	}
-	store, err := source.OpenStore(*state)
-	if err != nil {
-		s.errorf("sync status: %v", err)
-		return ExitUsage
-	}
-	defer store.Close()
-	st, err := store.Load(spec.Key)
-	if err != nil {
-		s.errorf("sync status: %v", err)
-		return ExitUsage
-	}
-	retry, err := store.RetryCount(spec.Key)
+	// never the sync's lock: while a sync holds the file, its snapshot
+	st, err := source.ReadStatus(*state, spec.Key)
 	if err != nil {
 		s.errorf("sync status: %v", err)
 		return ExitUsage
@@ -326,30 +390,40 @@ func syncStatusCmd(s *stdio, args []string) int {
 			Source string `json:"source"`
 			File   string `json:"file"`
 			source.State
-			Retry int `json:"retry"`
-		}{spec.Key, store.Path(), st, retry}, "", "  ")
+			Retry   int  `json:"retry"`
+			Live    bool `json:"live,omitempty"`
+			Running bool `json:"running,omitempty"`
+			PID     int  `json:"pid,omitempty"`
+		}{spec.Key, *state, st.State, st.Retry, st.Live, st.Running, st.PID}, "", "  ")
 		fmt.Fprintf(s.stdout, "%s\n", b)
 		return ExitOK
 	}
-	writeStatus(s.stdout, spec.Key, store.Path(), st, retry)
+	writeStatus(s.stdout, spec.Key, *state, st)
 	return ExitOK
 }
 
-func writeStatus(w io.Writer, key, path string, st source.State, retry int) {
+func writeStatus(w io.Writer, key, path string, status source.Status) {
+	st := status.State
 	fmt.Fprintf(w, "%s in %s\n", key, path)
+	switch {
+	case status.Running:
+		fmt.Fprintf(w, "  running:   a sync (pid %d) is running; the state as of its last save, %s\n", status.PID, status.Saved.UTC().Format(time.RFC3339))
+	case status.Live:
+		fmt.Fprintf(w, "  in use:    another process (pid %d) holds the state file; the state as of %s\n", status.PID, status.Saved.UTC().Format(time.RFC3339))
+	}
 	if st.Updated.IsZero() {
 		fmt.Fprintln(w, "  no sync yet")
 		return
 	}
 	if st.Cursor != nil {
-		fmt.Fprintf(w, "  cursor:    %v\n", st.Cursor)
+		fmt.Fprintf(w, "  cursor:    %v\n", termSafe(fmt.Sprint(st.Cursor)))
 	} else {
 		fmt.Fprintln(w, "  cursor:    none")
 	}
 	if r := st.Resume; r != nil {
 		fmt.Fprintf(w, "  resume:    an unfinished sync goes on at page %d", r.Pages+1)
 		if r.Token != "" {
-			fmt.Fprintf(w, " (%s)", r.Token)
+			fmt.Fprintf(w, " (%s)", termSafe(r.Token))
 		}
 		fmt.Fprintln(w)
 	}
@@ -358,6 +432,9 @@ func writeStatus(w io.Writer, key, path string, st source.State, retry int) {
 		ended = "running or killed"
 	}
 	fmt.Fprintf(w, "  last sync: %s, %d pages, %d records, %d errors, saved %s\n", termSafe(ended), st.Last.Pages, st.Last.Records, st.Last.Errors, st.Updated.UTC().Format(time.RFC3339))
+	if r := st.Resume; r != nil && strings.HasPrefix(st.Ended, "error") {
+		fmt.Fprintf(w, "  next:      every sync tries page %d again: fix the cause, or plumb sync --skip-page skips it, --restart starts over from page one (both keep the cursor and the retry list)\n", r.Pages+1)
+	}
 	fmt.Fprintf(w, "  total:     %d pages, %d records, %d errors\n", st.Total.Pages, st.Total.Records, st.Total.Errors)
-	fmt.Fprintf(w, "  retry:     %d records\n", retry)
+	fmt.Fprintf(w, "  retry:     %d records\n", status.Retry)
 }
