@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -149,6 +148,9 @@ func (s *Server) route(pattern string, methods []string, open bool, h http.Handl
 					"duration", time.Since(start).String(), "remote", r.RemoteAddr)
 			}
 		}()
+		if !open && !s.apiTokens.empty() && s.throttled(sw, r) {
+			return
+		}
 		if !open && !s.authorized(r) {
 			s.metrics.authFail.Inc()
 			sw.Header().Set("WWW-Authenticate", `Bearer realm="plumb"`)
@@ -170,68 +172,64 @@ func (s *Server) route(pattern string, methods []string, open bool, h http.Handl
 	})
 }
 
-// authorized checks the bearer token in constant time (over hashes, so the
-// length of the tokens does not leak either). With no tokens configured the
-// API is open (the server then listens on loopback only).
-func (s *Server) authorized(r *http.Request) bool {
-	if len(s.cfg.Tokens) == 0 {
-		return true
-	}
-	h := r.Header.Get("Authorization")
-	scheme, tok, found := strings.Cut(h, " ")
-	if h == "" && strings.HasPrefix(r.URL.Path, oauthflow.Prefix) {
-		// a browser starting an install cannot send a header
-		tok, scheme, found = r.URL.Query().Get("access_token"), "Bearer", true
-	}
-	if !found || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	match := 0
-	for _, t := range s.cfg.Tokens {
-		want := sha256.Sum256([]byte(t))
-		match |= subtle.ConstantTimeCompare(got[:], want[:])
-	}
-	return match == 1
+// apiRoute is one route of the API's mux.
+type apiRoute struct {
+	pattern string
+	methods []string
+	open    bool // no bearer token needed
+	h       http.HandlerFunc
 }
 
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+// apiRoutes are the API's routes (the mux is built from them, and the
+// tests walk them: a route added here is checked with the others).
+func (s *Server) apiRoutes() []apiRoute {
 	get, post := []string{http.MethodGet}, []string{http.MethodPost}
-	handle := func(pattern string, methods []string, open bool, h http.HandlerFunc) {
-		mux.Handle(pattern, s.route(pattern, methods, open, h))
-	}
-	handle("/healthz", get, true, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	handle("/readyz", get, true, func(w http.ResponseWriter, r *http.Request) {
-		if ok, why := s.ready(); !ok {
-			writeError(w, http.StatusServiceUnavailable, CodeNotReady, why)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
 	metricsHandler := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}})
-	handle("/metrics", get, false, metricsHandler.ServeHTTP)
-	handle("/v1/integrations", get, false, s.listIntegrations)
-	handle("/v1/integrations/{name}/run", post, false, s.runNow)
-	handle("/v1/integrations/{name}/leads", post, false, s.accept)
-	handle("/v1/leads/{id}", get, false, s.getLead)
-	handle("/v1/queue", get, false, s.queueStats)
-	handle("/v1/dead", get, false, s.listDead)
-	handle("/v1/dead/{id}/retry", post, false, s.retryDead)
+	routes := []apiRoute{
+		{"/healthz", get, true, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}},
+		{"/readyz", get, true, func(w http.ResponseWriter, r *http.Request) {
+			if ok, why := s.ready(); !ok {
+				writeError(w, http.StatusServiceUnavailable, CodeNotReady, why)
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		}},
+		{"/metrics", get, false, metricsHandler.ServeHTTP},
+		{"/v1/integrations", get, false, s.listIntegrations},
+		{"/v1/integrations/{name}/run", post, false, s.runNow},
+		{"/v1/integrations/{name}/leads", post, false, s.accept},
+		{"/v1/leads/{id}", get, false, s.getLead},
+		{"/v1/queue", get, false, s.queueStats},
+		{"/v1/dead", get, false, s.listDead},
+		{"/v1/dead/{id}/retry", post, false, s.retryDead},
+	}
 	if s.oauth != nil {
 		// The install flow (package oauthflow): a browser reaches it, so the
 		// route itself is open; start and status check the API token
 		// (header, or ?access_token=), the callback the login's state and
 		// cookie.
-		mux.Handle(oauthflow.Prefix, s.route(oauthflow.Prefix, get, true, s.oauth.ServeHTTP))
+		routes = append(routes, apiRoute{oauthflow.Prefix, get, true, func(w http.ResponseWriter, r *http.Request) {
+			if !s.apiTokens.empty() && s.throttled(w, r) {
+				return
+			}
+			s.oauth.ServeHTTP(w, r)
+		}})
 	}
-	handle("/", []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}, false,
+	return append(routes, apiRoute{"/", []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}, false,
 		func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.URL.Path)
-		})
-	return s.withHooks(mux)
+		}})
+}
+
+// routes is the API's mux.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.apiRoutes() {
+		mux.Handle(rt.pattern, s.route(rt.pattern, rt.methods, rt.open, rt.h))
+	}
+	return mux
 }
 
 type slogPrinter struct{ s *Server }

@@ -3,16 +3,18 @@ package serve
 import (
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/plumbhq/plumb/internal/console"
 )
 
-// mountConsole puts the test console (Config.Console) in front of the
-// API's routes: /console/ goes to it, everything else to the API.
-func (s *Server) mountConsole() error {
+// console makes the test console (Config.Console), nil when it is off.
+// front puts it beside the API at /console/. It has a role of its own: with
+// console tokens it asks for one of them (an API token does not open it);
+// without any tokens it is open on loopback, as the API is, and front and
+// the console both refuse a Host that is not a loopback name.
+func (s *Server) console() (http.Handler, error) {
 	if !s.cfg.Console {
-		return nil
+		return nil, nil
 	}
 	c, err := console.New(console.Config{
 		Dir:          s.cfg.Dir,
@@ -21,8 +23,8 @@ func (s *Server) mountConsole() error {
 		SandboxURL:   s.sandboxURL,
 		LookupEnv:    s.cfg.LookupEnv,
 		Tokens:       s.tokens,
-		RequireToken: len(s.cfg.Tokens) > 0,
-		Authorize:    s.authorized,
+		RequireToken: !s.consoleTokens.empty(),
+		Authorize:    s.consoleAuthorized,
 		Changed: func() {
 			if _, err := s.Reload(); err != nil {
 				s.log.Error("reload after a console save", "err", err)
@@ -31,20 +33,8 @@ func (s *Server) mountConsole() error {
 		Logger: s.log.With("component", "console"),
 	})
 	if err != nil {
-		return fmt.Errorf("serve: console: %w", err)
+		return nil, fmt.Errorf("serve: console: %w", err)
 	}
-	api := s.handler
-	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, console.Prefix) {
-			if r.URL.Path == "/console" {
-				http.Redirect(w, r, console.Prefix, http.StatusMovedPermanently)
-				return
-			}
-			c.ServeHTTP(w, r)
-			return
-		}
-		api.ServeHTTP(w, r)
-	})
-	s.log.Info("test console enabled", "path", console.Prefix, "token_login", len(s.cfg.Tokens) > 0)
-	return nil
+	s.log.Info("test console enabled", "path", console.Prefix, "token_login", !s.consoleTokens.empty())
+	return c, nil
 }

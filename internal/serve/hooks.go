@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strconv"
 	"sync"
 	"time"
@@ -66,6 +67,9 @@ func (s *Server) bindHook(file string, src []byte, r *engine.Runner) (*boundHook
 	if err != nil {
 		return nil, err
 	}
+	if err := checkHookPath(in); err != nil {
+		return nil, err
+	}
 	h, err := webhook.NewHook(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -73,21 +77,28 @@ func (s *Server) bindHook(file string, src []byte, r *engine.Runner) (*boundHook
 	return &boundHook{hook: h, path: in.HookPath()}, nil
 }
 
-// hookConflict says whether another integration already serves the hook
-// path of e's new version.
-func (s *Server) hookConflict(e *entry, h *boundHook) error {
-	if h == nil {
+// checkHookPath refuses a hook path that is not canonical: requests are
+// routed by their canonical path (front refuses the others), so a path
+// with . or .. segments would never be reached as written, and once
+// cleaned it may be another route's (/v1/hooks/../integrations/x/run).
+func checkHookPath(in *steps.Integration) error {
+	p := in.HookPath()
+	clean := path.Clean("/" + p)
+	if clean == p {
 		return nil
 	}
-	for _, o := range s.reg.list() {
-		if o == e {
-			continue
+	var errs steps.ErrorList
+	if in.Webhook.Path.IsSet() {
+		hint := "write " + clean
+		if steps.ReservedPath(clean) {
+			hint = "that is a route of plumb serve; the default /v1/hooks/NAME is always free"
 		}
-		if oh := o.currentHook(); oh != nil && oh.path == h.path {
-			return fmt.Errorf("webhook path %s is already served by %s", h.path, o.file)
-		}
+		errs.Add(in.Webhook.Path.Pos, hint, "webhook: path %q is not canonical: it means %s", p, clean)
+	} else {
+		errs.Add(in.Name.Pos, "give the webhook a path: of its own, or a name of letters, digits, _ and -",
+			"webhook: the default path %s is not canonical: the name %q has / or . segments", p, in.Name.Value)
 	}
-	return nil
+	return errs.Err()
 }
 
 // currentHook returns the entry's running receiver (nil if none).
@@ -97,10 +108,10 @@ func (e *entry) currentHook() *boundHook {
 	return e.hook
 }
 
-// withHooks puts the hook routes in front of the API: a request whose path
-// is an integration's hook path goes to its receiver (open: the signature
-// is the authentication), everything else to the API.
-func (s *Server) withHooks(api http.Handler) http.Handler {
+// hookRoute is the route of every webhook receiver (front sends it the
+// requests whose path is an integration's hook path): open, the signature
+// is the authentication.
+func (s *Server) hookRoute() http.Handler {
 	s.hooks.once.Do(func() {
 		s.hooks.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "plumb_serve_webhooks_total",
@@ -109,18 +120,7 @@ func (s *Server) withHooks(api http.Handler) http.Handler {
 		s.metrics.reg.MustRegister(s.hooks.deliveries)
 		s.hooks.kvs = map[time.Duration]jetstream.KeyValue{}
 	})
-	receive := s.route("webhook", []string{http.MethodPost}, true, s.receiveHook)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// the API's own routes are never a hook's (steps refuses them), so
-		// they skip the search through every integration
-		if !steps.ReservedPath(r.URL.Path) {
-			if e, _ := s.hookAt(r.URL.Path); e != nil {
-				receive.ServeHTTP(w, r)
-				return
-			}
-		}
-		api.ServeHTTP(w, r)
-	})
+	return s.route("webhook", []string{http.MethodPost}, true, s.receiveHook)
 }
 
 // hookAt finds the integration whose receiver serves path.

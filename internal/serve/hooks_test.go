@@ -258,7 +258,7 @@ func TestWebhookRefusals(t *testing.T) {
 	stdSecret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	must(t, os.WriteFile(filepath.Join(dir, "std.yaml"), []byte(std), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "std.settings.yaml"), []byte("base_url: "+p.URL+"\nhook_secret: "+stdSecret+"\n"), 0o600))
-	s := testServer(t, Config{Dir: dir, Tokens: []string{"api-token"}})
+	s := testServer(t, Config{Dir: dir, Tokens: []string{testAPIToken}})
 	c := client{t: t, base: "http://" + s.Addr()} // no bearer token: hooks are open
 
 	v, err := webhook.New(webhook.Config{Preset: webhook.PresetActuallyCare, Secrets: []string{hookSecret}}, nil)

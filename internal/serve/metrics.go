@@ -16,14 +16,16 @@ import (
 type metrics struct {
 	reg *prometheus.Registry
 
-	leads      *prometheus.CounterVec   // integration, mode, outcome, class
-	duration   *prometheus.HistogramVec // integration, mode
-	running    *prometheus.GaugeVec     // integration
-	accepted   *prometheus.CounterVec   // integration
-	requests   *prometheus.CounterVec   // route, code
-	authFail   prometheus.Counter
-	loadErrors *prometheus.CounterVec // file
-	up         *prometheus.GaugeVec   // integration, file
+	leads    *prometheus.CounterVec   // integration, mode, outcome, class
+	duration *prometheus.HistogramVec // integration, mode
+	running  *prometheus.GaugeVec     // integration
+	accepted *prometheus.CounterVec   // integration
+	requests *prometheus.CounterVec   // route, code
+	authFail prometheus.Counter
+	// requests refused with 429 after too many wrong tokens
+	authThrottled prometheus.Counter
+	loadErrors    *prometheus.CounterVec // file
+	up            *prometheus.GaugeVec   // integration, file
 
 	// engine counts per lead, step and try: step results and times,
 	// partner statuses, retries, fallbacks, token fetches, timeouts, auth
@@ -62,6 +64,10 @@ func newMetrics(q func() *queue.Queue) *metrics {
 		Name: "plumb_serve_auth_failures_total",
 		Help: "API requests refused for a missing or wrong bearer token.",
 	})
+	m.authThrottled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "plumb_serve_auth_throttled_total",
+		Help: "Requests refused (429) because their client presented too many wrong bearer tokens lately.",
+	})
 	m.loadErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "plumb_serve_load_errors_total",
 		Help: "Loads (start or reload) of an integration file that failed.",
@@ -70,7 +76,7 @@ func newMetrics(q func() *queue.Queue) *metrics {
 		Name: "plumb_serve_integration_up",
 		Help: "1 when the integration file's current version loaded, 0.5 when an older version runs because the file does not load, 0 when none runs.",
 	}, []string{"integration", "file"})
-	m.reg.MustRegister(m.leads, m.duration, m.running, m.accepted, m.requests, m.authFail, m.loadErrors, m.up,
+	m.reg.MustRegister(m.leads, m.duration, m.running, m.accepted, m.requests, m.authFail, m.authThrottled, m.loadErrors, m.up,
 		&queueCollector{q: q},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

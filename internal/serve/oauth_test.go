@@ -38,7 +38,7 @@ func TestOAuthMounted(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "crm.yaml"), []byte(crmYAML), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "crm.settings.yaml"), []byte("base_url: "+p.URL+"\n"), 0o600))
 	data := t.TempDir()
-	s := testServer(t, Config{Dir: dir, DataDir: data, Tokens: []string{"tok"}, TokenKey: bytes.Repeat([]byte{7}, 32),
+	s := testServer(t, Config{Dir: dir, DataDir: data, Tokens: []string{testAPIToken}, TokenKey: bytes.Repeat([]byte{7}, 32),
 		PublicURL: "https://plumb.example.com"})
 	base := "http://" + s.Addr()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -51,7 +51,7 @@ func TestOAuthMounted(t *testing.T) {
 	if resp := get("/v1/oauth/crm/start"); resp.StatusCode != 403 {
 		t.Fatalf("start without a token: %d", resp.StatusCode)
 	}
-	resp := get("/v1/oauth/crm/start?access_token=tok")
+	resp := get("/v1/oauth/crm/start?access_token=" + testAPIToken)
 	if resp.StatusCode != 302 {
 		t.Fatalf("start: %d", resp.StatusCode)
 	}
@@ -62,7 +62,7 @@ func TestOAuthMounted(t *testing.T) {
 		q.Get("redirect_uri") != "https://plumb.example.com/v1/oauth/crm/callback" || q.Get("state") == "" {
 		t.Fatalf("redirect: %s", loc)
 	}
-	c := client{t: t, base: base, token: "tok"}
+	c := client{t: t, base: base, token: testAPIToken}
 	code, b := c.do("POST", "/v1/integrations/crm/run", "application/json", []byte(`{}`))
 	if r := decode[result](t, b); code != 502 || r.Class != "auth" || !strings.Contains(r.Reason, "/v1/oauth/crm/start") {
 		t.Fatalf("run before login: %d %s", code, b)

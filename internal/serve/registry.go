@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -194,12 +197,8 @@ func (s *Server) bindRunner(file string) (*engine.Runner, string, []byte, error)
 	if b, err := os.ReadFile(sf); err == nil {
 		h.Write([]byte{0})
 		h.Write(b)
-		var m map[string]any
-		if err := yaml.Unmarshal(b, &m); err != nil {
-			return nil, "", nil, fmt.Errorf("settings %s: %w", sf, err)
-		}
-		for k, v := range m {
-			values[k] = v
+		if values, err = decodeSettings(sf, b); err != nil {
+			return nil, "", nil, err
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, "", nil, fmt.Errorf("settings: %w", err)
@@ -228,6 +227,54 @@ func (s *Server) bindRunner(file string) (*engine.Runner, string, []byte, error)
 	return r, hex.EncodeToString(h.Sum(nil))[:12], src, nil
 }
 
+// decodeSettings decodes the settings file sf: a mapping of setting names
+// to values. A settings file holds secrets, so no error quotes it: the YAML
+// decoder's messages may (a scalar file is "cannot unmarshal !!str `sk_li…`"),
+// so only their line is kept.
+func decodeSettings(sf string, b []byte) (map[string]any, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: not valid YAML (the decoder's message is withheld: a settings file holds secrets)", yamlErrorAt(sf, err))
+	}
+	values := map[string]any{}
+	if len(doc.Content) == 0 {
+		return values, nil // empty, or only comments
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:%d:%d: a settings file is a mapping of setting names to values (name: value), not a %s (its content is not shown: it may be a secret)",
+			sf, root.Line, root.Column, nodeKind(root.Kind))
+	}
+	if err := root.Decode(&values); err != nil {
+		return nil, fmt.Errorf("%s: not a mapping of setting names to values plumb can read (the decoder's message is withheld: a settings file holds secrets)", yamlErrorAt(sf, err))
+	}
+	return values, nil
+}
+
+// yamlErrorAt is sf with the line a YAML decoder error names, if any.
+func yamlErrorAt(sf string, err error) string {
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		return sf + ":" + m[1]
+	}
+	return sf
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+
+func nodeKind(k yaml.Kind) string {
+	switch k {
+	case yaml.ScalarNode:
+		return "single value"
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.AliasNode:
+		return "alias"
+	case yaml.MappingNode:
+		return "mapping"
+	}
+	return "document"
+}
+
 // ReloadReport says what a Reload did.
 type ReloadReport struct {
 	Loaded  []string          // files (re)loaded
@@ -252,7 +299,7 @@ func (s *Server) Reload() (ReloadReport, error) {
 		return rep, fmt.Errorf("serve: reading %s: %w", s.cfg.Dir, err)
 	}
 	seen := map[string]bool{}
-	var toClose []*engine.Runner
+	cands := make([]*candidate, 0, len(files))
 	for _, f := range files {
 		seen[f] = true
 		s.reg.mu.RLock()
@@ -261,24 +308,19 @@ func (s *Server) Reload() (ReloadReport, error) {
 		if e == nil {
 			e = &entry{file: f}
 		}
-		r, hook, version, err := s.bind(f)
+		c := &candidate{e: e}
+		c.r, c.hook, c.version, c.err = s.bind(f)
+		cands = append(cands, c)
+	}
+	refuseSharedClaims(cands)
+	var toClose []*engine.Runner
+	for _, c := range cands {
+		e, f, r, hook, version, err := c.e, c.e.file, c.r, c.hook, c.version, c.err
 		if err == nil && version == e.version && e.current() != nil && e.loadErr == "" {
 			r.Close()
 			rep.Kept = append(rep.Kept, f)
 			s.register(e)
 			continue
-		}
-		if err == nil {
-			// a name another file already serves is an error for this file
-			s.reg.mu.RLock()
-			other := s.reg.byName[r.Plan().Name()]
-			s.reg.mu.RUnlock()
-			if other != nil && other != e {
-				r.Close()
-				err = fmt.Errorf("integration name %q is already served from %s", r.Plan().Name(), other.file)
-			} else if err = s.hookConflict(e, hook); err != nil {
-				r.Close()
-			}
 		}
 		if err != nil {
 			msg := err.Error()
@@ -339,6 +381,66 @@ func (s *Server) Reload() (ReloadReport, error) {
 	}
 	s.updateHealthMetrics()
 	return rep, nil
+}
+
+// candidate is one file of a Reload: the version just bound (or why it
+// did not bind) and the entry it would replace.
+type candidate struct {
+	e       *entry
+	r       *engine.Runner
+	hook    *boundHook
+	version string
+	err     error
+}
+
+// refuseSharedClaims fails every candidate whose integration name or hook
+// path another file also claims: the candidates that bound, and the
+// running versions of files that did not (they keep running). Every file
+// of a clash is refused, each error naming the others, so the order files
+// load in never decides which one is served.
+func refuseSharedClaims(cands []*candidate) {
+	claims := map[string][]string{} // "name x" or "webhook path /p" → files
+	claim := func(key, file string) {
+		if !slices.Contains(claims[key], file) {
+			claims[key] = append(claims[key], file)
+		}
+	}
+	for _, c := range cands {
+		name, hook := "", (*boundHook)(nil)
+		if c.err == nil {
+			name, hook = c.r.Plan().Name(), c.hook
+		} else if c.e.current() != nil {
+			c.e.mu.RLock()
+			name, hook = c.e.name, c.e.hook
+			c.e.mu.RUnlock()
+		}
+		if name != "" {
+			claim("integration name "+strconv.Quote(name), c.e.file)
+		}
+		if hook != nil {
+			claim("webhook path "+hook.path, c.e.file)
+		}
+	}
+	for _, c := range cands {
+		if c.err != nil {
+			continue
+		}
+		keys := []string{"integration name " + strconv.Quote(c.r.Plan().Name())}
+		if c.hook != nil {
+			keys = append(keys, "webhook path "+c.hook.path)
+		}
+		var errs []error
+		for _, k := range keys {
+			if files := claims[k]; len(files) > 1 {
+				errs = append(errs, fmt.Errorf("%s: %s is claimed by %s: each of them is refused until one changes; a version already running keeps running (give each file its own name and each webhook its own path:)",
+					c.e.file, k, strings.Join(files, " and ")))
+			}
+		}
+		if len(errs) > 0 {
+			c.r.Close()
+			c.r, c.hook, c.err = nil, nil, errors.Join(errs...)
+		}
+	}
 }
 
 // register files e under its file and its name.

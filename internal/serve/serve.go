@@ -27,7 +27,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,9 +58,17 @@ type Config struct {
 	// NATS lists the URLs of an external NATS cluster to use instead of
 	// the embedded server.
 	NATS []string
-	// Tokens are the bearer tokens the API accepts. With none, the server
-	// only listens on a loopback address and logs a warning.
+	// Tokens are the bearer tokens the API accepts (the API role: leads,
+	// results, dead letters, metrics, the OAuth2 install routes). With
+	// none, the server only listens on a loopback address, answers only
+	// to a loopback Host name (no DNS rebinding) and logs a warning. Each
+	// must pass CheckToken.
 	Tokens []string
+	// ConsoleTokens are the bearer tokens that open the console (the
+	// console role); an API token does not, unless it is listed here too.
+	// With API tokens, Console needs at least one. Each must pass
+	// CheckToken.
+	ConsoleTokens []string
 	// Sandbox serves the examples' fake partner API on a loopback port and
 	// points every integration's base_url setting at it.
 	Sandbox bool
@@ -95,13 +102,18 @@ type Config struct {
 	TokenDir string
 	// Console serves the test console at /console/ (package console): a
 	// web page to run, inspect and edit integrations and save test cases.
-	// Off by default; it follows the API's access rules (loopback only
-	// without tokens, a token login with them).
+	// Off by default. Without any tokens it answers on loopback to a
+	// loopback Host only; with ConsoleTokens it asks for one of them (a
+	// login page, or Authorization: Bearer).
 	Console bool
 	// PublicURL is the service's external URL as browsers and partners
 	// see it (https://plumb.example.com); the OAuth2 redirect URI is
 	// PublicURL/v1/oauth/{integration}/callback. Default: http://Addr.
 	PublicURL string
+
+	// now is the clock of the failed-token limiter (tests; default
+	// time.Now).
+	now func() time.Time
 }
 
 // Server is the running service.
@@ -125,6 +137,10 @@ type Server struct {
 	sems  map[string]chan struct{} // per integration name
 
 	hooks hookState // webhook receivers (hooks.go)
+
+	apiTokens     tokenSet     // the API role (tokens.go)
+	consoleTokens tokenSet     // the console role
+	limiter       *failLimiter // wrong tokens per client (limiter.go)
 
 	handler  http.Handler
 	srv      *http.Server
@@ -168,21 +184,18 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.NATS) == 0 && cfg.DataDir == "" {
 		return nil, errors.New("serve: a data directory (--data) is required for the embedded queue")
 	}
-	tokens := cfg.Tokens[:0:0]
-	for _, t := range cfg.Tokens {
-		if t = strings.TrimSpace(t); t != "" {
-			tokens = append(tokens, t)
-		}
+	if err := checkAccess(&cfg); err != nil {
+		return nil, err
 	}
-	cfg.Tokens = tokens
-	if len(cfg.Tokens) == 0 && !loopback(cfg.Addr) {
-		return nil, fmt.Errorf("serve: refusing to listen on %s without API tokens: give --token-file or PLUMB_SERVE_TOKENS, or listen on a loopback address", cfg.Addr)
-	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sems: map[string]chan struct{}{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, sems: map[string]chan struct{}{},
+		apiTokens: newTokenSet(cfg.Tokens), consoleTokens: newTokenSet(cfg.ConsoleTokens), limiter: newFailLimiter(cfg.now)}
 	s.reg.entries, s.reg.byName = map[string]*entry{}, map[string]*entry{}
 	s.metrics = newMetrics(s.q.Load)
 	if len(cfg.Tokens) == 0 {
 		s.log.Warn("NO API TOKENS: the API is open to every local user and process; listening on loopback only. Give --token-file or PLUMB_SERVE_TOKENS to require bearer tokens.", "addr", cfg.Addr)
+	}
+	if len(cfg.ConsoleTokens) > 0 && !cfg.Console {
+		s.log.Warn("console tokens given without --console: they open nothing")
 	}
 	if cfg.Sandbox {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -209,25 +222,39 @@ func New(cfg Config) (*Server, error) {
 		s.closeAll()
 		return nil, err
 	}
-	s.handler = s.routes()
-	if err := s.mountConsole(); err != nil {
+	con, err := s.console()
+	if err != nil {
 		s.closeAll()
 		return nil, err
 	}
+	s.handler = s.front(s.routes(), s.hookRoute(), con)
 	return s, nil
+}
+
+// checkAccess cleans cfg's token sets and refuses a configuration that
+// would leave something open: no API tokens off loopback, a weak token, a
+// console with API tokens but none of its own.
+func checkAccess(cfg *Config) error {
+	cfg.Tokens, cfg.ConsoleTokens = cleanTokens(cfg.Tokens), cleanTokens(cfg.ConsoleTokens)
+	if len(cfg.Tokens) == 0 && !loopback(cfg.Addr) {
+		return fmt.Errorf("serve: refusing to listen on %s without API tokens: give --token-file or PLUMB_SERVE_TOKENS, or listen on a loopback address", cfg.Addr)
+	}
+	if err := checkTokens("API", cfg.Tokens); err != nil {
+		return err
+	}
+	if err := checkTokens("console", cfg.ConsoleTokens); err != nil {
+		return err
+	}
+	if cfg.Console && len(cfg.Tokens) > 0 && len(cfg.ConsoleTokens) == 0 {
+		return errors.New("serve: --console with API tokens needs console tokens: an API token does not open the console; give --console-token-file or PLUMB_CONSOLE_TOKENS (list a token in both to let it do both)")
+	}
+	return nil
 }
 
 // loopback reports whether addr's host is a loopback name or address.
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+	return err == nil && loopbackHost(host)
 }
 
 // Handler is the service's HTTP API (for tests or another server).
@@ -418,7 +445,7 @@ func (s *Server) setupTokens() error {
 		Authorize: func(r *http.Request) error {
 			if !s.authorized(r) {
 				s.metrics.authFail.Inc()
-				return errors.New("a valid API token is required (Authorization: Bearer, or ?access_token= for a browser)")
+				return errors.New("a valid API token is required (Authorization: Bearer, or ?access_token= for a browser on these routes only)")
 			}
 			return nil
 		},

@@ -98,6 +98,13 @@ func writeIntegration(t testing.TB, dir, baseURL string) {
 	must(t, os.WriteFile(filepath.Join(dir, "partner.settings.yaml"), []byte("base_url: "+baseURL+"\n"), 0o600))
 }
 
+// Tokens strong enough for CheckToken.
+const (
+	testAPIToken     = "3f9a1c7e5b2d8f4a6c0e9b1d7f3a5c8e"
+	testOtherToken   = "b7e2d9c4a1f6038e5d2c9b7a4f1e6d3c"
+	testConsoleToken = "c0n5o1e-8d3f6a2b9e4c7d1f5a8b3e6c"
+)
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -316,9 +323,9 @@ func TestAsyncAcceptThenResult(t *testing.T) {
 
 func TestAuthAndRequestErrors(t *testing.T) {
 	t.Parallel()
-	s, c, _ := setup(t, "s3cret-token", "other-token")
+	s, c, _ := setup(t, testAPIToken, testOtherToken)
 	anon := client{t: t, base: c.base}
-	wrong := client{t: t, base: c.base, token: "s3cret-tokem"}
+	wrong := client{t: t, base: c.base, token: testAPIToken[:len(testAPIToken)-1] + "0"}
 	lead := []byte(`{"n": 1, "email": "a@x.example"}`)
 	for _, cl := range []client{anon, wrong} {
 		code, b := cl.do("POST", "/v1/integrations/partner/run", "application/json", lead)
@@ -335,7 +342,7 @@ func TestAuthAndRequestErrors(t *testing.T) {
 	if code, b := anon.do("GET", "/readyz", "", nil); code != 200 {
 		t.Fatalf("readyz: %d %s", code, b)
 	}
-	if code, b := (client{t: t, base: c.base, token: "other-token"}).do("POST", "/v1/integrations/partner/run", "application/json", lead); code != 200 {
+	if code, b := (client{t: t, base: c.base, token: testOtherToken}).do("POST", "/v1/integrations/partner/run", "application/json", lead); code != 200 {
 		t.Fatalf("second token: %d %s", code, b)
 	}
 

@@ -24,7 +24,11 @@ GET /v1/leads/{id}, GET /v1/integrations, GET /v1/dead, POST
 /v1/dead/{id}/retry, GET /v1/queue, /healthz, /readyz, /metrics.
 
 The API needs a bearer token from --token-file or PLUMB_SERVE_TOKENS (one
-per line). Without tokens plumb serve listens on a loopback address only.
+per line; each at least 16 characters and not patterned: generate them with
+openssl rand -hex 32). Without tokens plumb serve listens on a loopback
+address only and answers only to a loopback Host name (localhost,
+127.0.0.1, [::1]); webhook receivers, which check signatures, answer to any.
+A client presenting 10 wrong tokens is answered 429 (one more try per 6 s).
 
 Signals: SIGTERM or SIGINT stops accepting, lets running leads finish
 (at most --drain), leaves the rest in the queue and exits 0; SIGHUP reloads
@@ -38,13 +42,16 @@ key, e.g. openssl rand -base64 32) tokens are kept encrypted under
 
 --console serves the test console at /console/: a web page to run an
 integration's steps on a lead, see every try (request, raw response,
-timings), edit its YAML and save test cases (docs/console.md). It follows
-the API's access rules: loopback only without tokens, a token login with.`
+timings), edit its YAML and save test cases (docs/console.md). The console
+is a role of its own: with API tokens it needs console tokens
+(--console-token-file or PLUMB_CONSOLE_TOKENS), and an API token does not
+open it unless it is listed there too. Without any tokens it is open on
+loopback, like the API.`
 
 func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs := newFlagSet(s, "serve", "--dir DIR [flags]", serveDoc)
 	var cfg serve.Config
-	var nats, tokenFile, logLevel string
+	var nats, tokenFile, consoleTokenFile, logLevel string
 	fs.StringVar(&cfg.Dir, "dir", "", "`DIR` of integration files (required)")
 	fs.StringVar(&cfg.Addr, "addr", serve.DefaultAddr, "`address` to listen on")
 	fs.StringVar(&cfg.DataDir, "data", "", "`DIR` for the embedded queue's storage (default <state dir>/plumb/serve)")
@@ -58,6 +65,7 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.DurationVar(&cfg.DrainTimeout, "drain", serve.DefaultDrainTimeout, "how long a shutdown waits for running leads")
 	fs.DurationVar(&cfg.Queue.SyncInterval, "sync-interval", 0, "fsync the embedded queue on this interval instead of every write (faster; an OS crash or power loss can lose up to it; kill -9 stays safe)")
 	fs.BoolVar(&cfg.Console, "console", false, "serve the test console web page at /console/ (docs/console.md)")
+	fs.StringVar(&consoleTokenFile, "console-token-file", "", "read the tokens that open the console from `FILE`, one per line (mode 600); API tokens do not")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the service's external `URL` (OAuth2 redirect URIs are URL/v1/oauth/NAME/callback; default http://ADDR)")
 	fs.StringVar(&cfg.TokenDir, "token-dir", "", "`DIR` of the encrypted OAuth2 tokens (default DATA/tokens; key from PLUMB_TOKEN_KEY)")
@@ -83,16 +91,12 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	} else if cfg.DataDir == "" {
 		cfg.DataDir = serve.DefaultDataDir(s.env)
 	}
-	if tokenFile != "" {
-		toks, err := serve.ReadTokenFile(tokenFile)
-		if err != nil {
-			s.errorf("serve: --token-file: %v", err)
-			return ExitUsage
-		}
-		cfg.Tokens = append(cfg.Tokens, toks...)
+	var ok bool
+	if cfg.Tokens, ok = readTokens(s, "--token-file", tokenFile, "PLUMB_SERVE_TOKENS"); !ok {
+		return ExitUsage
 	}
-	if v, ok := s.env("PLUMB_SERVE_TOKENS"); ok {
-		cfg.Tokens = append(cfg.Tokens, serve.ReadTokens(v)...)
+	if cfg.ConsoleTokens, ok = readTokens(s, "--console-token-file", consoleTokenFile, "PLUMB_CONSOLE_TOKENS"); !ok {
+		return ExitUsage
 	}
 	cfg.LookupEnv = s.env
 	cfg.Logger = slog.New(slog.NewJSONHandler(s.stderr, &slog.HandlerOptions{Level: level}))
@@ -110,4 +114,35 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitUsage
 	}
 	return ExitOK
+}
+
+// readTokens reads one role's tokens from its file flag and its env
+// variable, refusing a weak one with where it came from (never its value).
+func readTokens(s *stdio, flag, file, env string) ([]string, bool) {
+	var out []string
+	if file != "" {
+		toks, err := serve.ReadTokenFile(file)
+		if err != nil {
+			s.errorf("serve: %s: %v", flag, err)
+			return nil, false
+		}
+		for i, t := range toks {
+			if err := serve.CheckToken(t); err != nil {
+				s.errorf("serve: %s %s: token %d is too weak: %v", flag, file, i+1, err)
+				return nil, false
+			}
+		}
+		out = append(out, toks...)
+	}
+	if v, ok := s.env(env); ok {
+		toks := serve.ReadTokens(v)
+		for i, t := range toks {
+			if err := serve.CheckToken(t); err != nil {
+				s.errorf("serve: %s: token %d is too weak: %v", env, i+1, err)
+				return nil, false
+			}
+		}
+		out = append(out, toks...)
+	}
+	return out, true
 }
