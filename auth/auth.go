@@ -16,7 +16,11 @@
 //   - oauth2: client_credentials (tokens fetched and cached, shared by all
 //     concurrent requests, refreshed before expiry) or authorization_code
 //     (tokens obtained once with [StartLogin] and kept in a [TokenStore],
-//     refreshed with the refresh token, rotated refresh tokens persisted).
+//     refreshed with the refresh token, rotated refresh tokens persisted;
+//     a refresh the partner refuses with invalid_grant is recorded in the
+//     store as a [Refusal] and shared like a token: later requests fail at
+//     once with a [LoginRefusedError] until a new login is stored, which is
+//     then used from the next request on).
 //   - hmac: an HMAC-SHA256/512 signature over a message built from a Go
 //     text/template (compiled once by New), with a timestamp header.
 //   - rotate: a list of tokens used round robin; tokens rejected with a 401
@@ -185,6 +189,7 @@ type options struct {
 	client      *http.Client
 	now         func() time.Time
 	store       TokenStore
+	noStore     string // NoTokenStore's reason, when that was given
 	integration string
 	hint        string
 }
@@ -198,7 +203,8 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 
 // WithTokenStore sets where oauth2 tokens are kept. Required by
 // authorization_code (Authenticator and StartLogin); optional for
-// client_credentials, where it lets a token outlive the run.
+// client_credentials, where it lets a token outlive the run. A caller
+// without a store may pass [NoTokenStore] with its own explanation.
 func WithTokenStore(s TokenStore) Option { return func(o *options) { o.store = s } }
 
 // WithIntegration names the integration in user-facing hints, such as
@@ -216,6 +222,9 @@ func buildOptions(opts []Option) options {
 		if opt != nil {
 			opt(&o)
 		}
+	}
+	if ns, ok := o.store.(noTokenStore); ok {
+		o.store, o.noStore = nil, ns.reason
 	}
 	if o.client == nil {
 		o.client = &http.Client{Timeout: 30 * time.Second}

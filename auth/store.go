@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/oauth2"
 
@@ -74,8 +75,14 @@ func StoreKey(cfg Config) string {
 // can read or replace them.
 type FileStore struct {
 	dir string
-	mu  sync.Mutex // serialises writers within this process
+	mu  sync.Mutex    // serialises writers within this process
+	gen atomic.Uint64 // Version: saves and deletes through this value
 }
+
+var (
+	_ VersionedTokenStore = (*FileStore)(nil)
+	_ SwappingTokenStore  = (*FileStore)(nil)
+)
 
 // NewFileStore returns a FileStore under dir. Nothing is created until the
 // first Save.
@@ -145,11 +152,11 @@ func (s *FileStore) Load(key string) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: token store: %w", err)
 	}
-	var t oauth2.Token
-	if err := json.Unmarshal(b, &t); err != nil {
+	t, err := decodeToken(b)
+	if err != nil {
 		return nil, fmt.Errorf("auth: token store: %s is not a token file: %v", s.Path(key), jsonErrNoData(err))
 	}
-	return &t, nil
+	return t, nil
 }
 
 // jsonErrNoData keeps a JSON error's position but drops the offending
@@ -171,12 +178,36 @@ func (s *FileStore) Save(key string, t *oauth2.Token) error {
 	if t == nil {
 		return errors.New("auth: token store: nil token")
 	}
-	b, err := json.MarshalIndent(t, "", "  ")
-	if err != nil {
-		return fmt.Errorf("auth: token store: %w", err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveLocked(key, t)
+}
+
+// Swap implements SwappingTokenStore; it is atomic with respect to the
+// other writes through s.
+func (s *FileStore) Swap(key string, old, t *oauth2.Token) (bool, error) {
+	if t == nil {
+		return false, errors.New("auth: token store: nil token")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	cur, err := s.Load(key)
+	if err != nil || !SameToken(cur, old) {
+		return false, err
+	}
+	return true, s.saveLocked(key, t)
+}
+
+// Version implements VersionedTokenStore: it moves with every save or
+// delete through s (not with writes by other processes).
+func (s *FileStore) Version(string) uint64 { return s.gen.Load() }
+
+func (s *FileStore) saveLocked(key string, t *oauth2.Token) error {
+	b, err := json.MarshalIndent(record(t), "", "  ")
+	if err != nil {
+		return fmt.Errorf("auth: token store: %w", err)
+	}
+	defer s.gen.Add(1)
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("auth: token store: %w", err)
 	}
@@ -193,6 +224,7 @@ func (s *FileStore) Save(key string, t *oauth2.Token) error {
 func (s *FileStore) Delete(key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.gen.Add(1)
 	if err := os.Remove(s.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("auth: token store: %w", err)
 	}
@@ -204,7 +236,13 @@ func (s *FileStore) Delete(key string) error {
 type MemoryStore struct {
 	mu     sync.Mutex
 	tokens map[string]oauth2.Token
+	gen    uint64
 }
+
+var (
+	_ VersionedTokenStore = (*MemoryStore)(nil)
+	_ SwappingTokenStore  = (*MemoryStore)(nil)
+)
 
 // Load implements TokenStore. It returns a copy.
 func (m *MemoryStore) Load(key string) (*oauth2.Token, error) {
@@ -224,11 +262,41 @@ func (m *MemoryStore) Save(key string, t *oauth2.Token) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.saveLocked(key, t)
+	return nil
+}
+
+func (m *MemoryStore) saveLocked(key string, t *oauth2.Token) {
 	if m.tokens == nil {
 		m.tokens = make(map[string]oauth2.Token)
 	}
 	m.tokens[key] = *t
-	return nil
+	m.gen++
+}
+
+// Swap implements SwappingTokenStore.
+func (m *MemoryStore) Swap(key string, old, t *oauth2.Token) (bool, error) {
+	if t == nil {
+		return false, errors.New("auth: token store: nil token")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var cur *oauth2.Token
+	if c, ok := m.tokens[key]; ok {
+		cur = &c
+	}
+	if !SameToken(cur, old) {
+		return false, nil
+	}
+	m.saveLocked(key, t)
+	return true, nil
+}
+
+// Version implements VersionedTokenStore.
+func (m *MemoryStore) Version(string) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gen
 }
 
 // Delete implements TokenStore.
@@ -236,6 +304,7 @@ func (m *MemoryStore) Delete(key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.tokens, key)
+	m.gen++
 	return nil
 }
 

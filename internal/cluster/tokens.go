@@ -5,11 +5,11 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,9 +25,14 @@ type TokenStore struct {
 	lease     time.Duration
 	op        time.Duration
 	owner     string
+	gen       atomic.Uint64 // Version: saves and deletes through this value
 }
 
-var _ auth.SharedTokenStore = (*TokenStore)(nil)
+var (
+	_ auth.SharedTokenStore    = (*TokenStore)(nil)
+	_ auth.VersionedTokenStore = (*TokenStore)(nil)
+	_ auth.SwappingTokenStore  = (*TokenStore)(nil)
+)
 
 func newTokenStore(kv, locks jetstream.KeyValue, cfg Config, owner string) (*TokenStore, error) {
 	s := &TokenStore{kv: kv, locks: locks, lease: cfg.Lease, op: cfg.OpTimeout, owner: owner}
@@ -62,60 +67,113 @@ func kvKey(key string) string {
 
 // Load implements auth.TokenStore.
 func (s *TokenStore) Load(key string) (*oauth2.Token, error) {
+	t, _, err := s.get(key)
+	return t, err
+}
+
+// get reads the token under key and its revision (nil, 0 when absent).
+func (s *TokenStore) get(key string) (*oauth2.Token, uint64, error) {
 	ctx, cancel := opCtx(s.op)
 	defer cancel()
 	k := kvKey(key)
 	e, err := s.kv.Get(ctx, k)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cluster: token store: %w", err)
+		return nil, 0, fmt.Errorf("cluster: token store: %w", err)
 	}
 	b := e.Value()
 	if s.aead != nil {
 		n := s.aead.NonceSize()
 		if len(b) < n {
-			return nil, errors.New("cluster: token store: a sealed token is too short")
+			return nil, 0, errors.New("cluster: token store: a sealed token is too short")
 		}
 		if b, err = s.aead.Open(nil, b[:n], b[n:], []byte(k)); err != nil {
-			return nil, errors.New("cluster: token store: a token does not open with this key (PLUMB_TOKEN_KEY differs between instances?)")
+			return nil, 0, errors.New("cluster: token store: a token does not open with this key (PLUMB_TOKEN_KEY differs between instances?)")
 		}
 	}
-	var t oauth2.Token
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, errors.New("cluster: token store: a stored token is not valid JSON")
+	t, err := auth.UnmarshalToken(b)
+	if err != nil {
+		return nil, 0, errors.New("cluster: token store: a stored token is not valid JSON")
 	}
-	return &t, nil
+	return t, e.Revision(), nil
 }
 
-// Save implements auth.TokenStore.
-func (s *TokenStore) Save(key string, t *oauth2.Token) error {
+// seal is the value stored for t under the KV key k.
+func (s *TokenStore) seal(k string, t *oauth2.Token) ([]byte, error) {
 	if t == nil {
-		return errors.New("cluster: token store: nil token")
+		return nil, errors.New("cluster: token store: nil token")
 	}
-	b, err := json.Marshal(t)
+	b, err := auth.MarshalToken(t)
 	if err != nil {
-		return fmt.Errorf("cluster: token store: %w", err)
+		return nil, fmt.Errorf("cluster: token store: %w", err)
 	}
-	k := kvKey(key)
 	if s.aead != nil {
 		nonce := make([]byte, s.aead.NonceSize())
 		_, _ = rand.Read(nonce)
 		b = s.aead.Seal(nonce, nonce, b, []byte(k))
 	}
+	return b, nil
+}
+
+// Save implements auth.TokenStore.
+func (s *TokenStore) Save(key string, t *oauth2.Token) error {
+	k := kvKey(key)
+	b, err := s.seal(k, t)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := opCtx(s.op)
 	defer cancel()
+	defer s.gen.Add(1)
 	if _, err := s.kv.Put(ctx, k, b); err != nil {
 		return fmt.Errorf("cluster: token store: %w", err)
 	}
 	return nil
 }
 
+// Swap implements auth.SwappingTokenStore with the KV's compare-and-set:
+// t is written at the revision old was read at, so a login saved by any
+// instance in between is never overwritten.
+func (s *TokenStore) Swap(key string, old, t *oauth2.Token) (bool, error) {
+	k := kvKey(key)
+	b, err := s.seal(k, t)
+	if err != nil {
+		return false, err
+	}
+	cur, rev, err := s.get(key)
+	if err != nil || !auth.SameToken(cur, old) {
+		return false, err
+	}
+	ctx, cancel := opCtx(s.op)
+	defer cancel()
+	defer s.gen.Add(1)
+	if rev == 0 {
+		_, err = s.kv.Create(ctx, k, b)
+	} else {
+		_, err = s.kv.Update(ctx, k, b, rev)
+	}
+	if conflict(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cluster: token store: %w", err)
+	}
+	return true, nil
+}
+
+// Version implements auth.VersionedTokenStore: it moves with the saves and
+// deletes of this instance (a login served here is used at once by its
+// runners); another instance's are seen when a token is renewed or, for a
+// refused login, on every use.
+func (s *TokenStore) Version(string) uint64 { return s.gen.Load() }
+
 // Delete implements auth.TokenStore.
 func (s *TokenStore) Delete(key string) error {
 	ctx, cancel := opCtx(s.op)
 	defer cancel()
+	defer s.gen.Add(1)
 	if err := s.kv.Delete(ctx, kvKey(key)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("cluster: token store: %w", err)
 	}

@@ -4,7 +4,9 @@
 //
 //	GET /v1/oauth/{integration}/start     302 to the partner's authorization page
 //	GET /v1/oauth/{integration}/callback  the partner redirects back here with a code
-//	GET /v1/oauth/{integration}/status    JSON: logged in or not, expiry (never a secret)
+//	GET /v1/oauth/{integration}/status    JSON: logged in, or needs a login (and why:
+//	                                      none yet, or refused by the partner, when),
+//	                                      expiry (never a secret)
 //
 // Start uses PKCE (S256) and a random state. The state is bound to the
 // browser that started the login by a short-lived cookie (HttpOnly,

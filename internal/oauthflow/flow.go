@@ -400,6 +400,11 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := auth.RebaseToken(f.now(), t)
+	prev, _ := f.cfg.Store.Load(l.storeKey) // only to log what the login replaces
+	// A plain Save: a new login replaces whatever is stored, a refused
+	// login included; runners sharing the store use it at their next
+	// request (its version moves) or, after a refusal, read it on every
+	// use until it is there.
 	if err := f.cfg.Store.Save(l.storeKey, tok); err != nil {
 		f.log.Error("oauth login: storing the token failed", "integration", name, "section", l.section, "error", redact(err.Error(), tok.AccessToken, tok.RefreshToken))
 		page(w, http.StatusInternalServerError, "Login failed: the token could not be stored (see the service log). Start the login again.")
@@ -409,6 +414,9 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 	if !tok.Expiry.IsZero() {
 		attrs = append(attrs, "expiry", tok.Expiry.UTC().Format(time.RFC3339))
 	}
+	if auth.RefusalOf(prev) != nil {
+		attrs = append(attrs, "replaces_refused_login", true)
+	}
 	f.log.Info("oauth login complete", attrs...)
 	page(w, http.StatusOK, fmt.Sprintf("plumb: %s is connected. You can close this window.", name))
 }
@@ -416,9 +424,15 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 // Status is the JSON answer of the status route.
 type Status struct {
 	Integration string `json:"integration"`
-	// LoggedIn is true when every section has a stored token.
-	LoggedIn bool            `json:"logged_in"`
-	Sections []SectionStatus `json:"sections"`
+	// LoggedIn is true when every section has a usable stored login.
+	LoggedIn bool `json:"logged_in"`
+	// NeedsLogin is true when a section has none: never logged in, logged
+	// out, or the partner refused the login. Reason and RefusedAt are
+	// those of the first such section.
+	NeedsLogin bool            `json:"needs_login"`
+	Reason     string          `json:"reason,omitempty"`
+	RefusedAt  *time.Time      `json:"refused_at,omitempty"`
+	Sections   []SectionStatus `json:"sections"`
 }
 
 // SectionStatus describes the stored token of one authorization_code
@@ -431,6 +445,13 @@ type SectionStatus struct {
 	// RedirectURI is the callback URL to register with the partner.
 	RedirectURI string `json:"redirect_uri"`
 	LoggedIn    bool   `json:"logged_in"`
+	// NeedsLogin is true when there is no usable login: none stored, or
+	// the partner refused the stored one (RefusedAt, Reason: its answer).
+	// Runs fail at once with class auth until a new login is stored
+	// through start; the login takes effect at the next request.
+	NeedsLogin bool       `json:"needs_login"`
+	Reason     string     `json:"reason,omitempty"`
+	RefusedAt  *time.Time `json:"refused_at,omitempty"`
 	// Expiry of the access token; absent when none is stored or it has no
 	// expiry. An expired token with a refresh token is renewed at its
 	// next use.
@@ -456,25 +477,44 @@ func (f *Flow) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := Status{Integration: name, LoggedIn: len(secs) > 0, Sections: []SectionStatus{}}
-	now := f.now()
 	for i, c := range secs {
-		ss := SectionStatus{Section: i, ClientID: c.ClientID, TokenURL: c.TokenURL, Scopes: c.Scopes, RedirectURI: f.RedirectURL(name, c)}
-		t, err := f.cfg.Store.Load(auth.StoreKey(c))
-		switch {
-		case err != nil:
-			ss.Error = err.Error()
-		case t != nil:
-			ss.LoggedIn = true
-			ss.RefreshToken = t.RefreshToken != ""
-			if !t.Expiry.IsZero() {
-				e := t.Expiry.UTC()
-				ss.Expiry, ss.Expired = &e, !now.Before(e)
-			}
-		}
+		ss := f.sectionStatus(name, i, len(secs), c)
 		st.LoggedIn = st.LoggedIn && ss.LoggedIn
+		if ss.NeedsLogin && !st.NeedsLogin {
+			st.NeedsLogin, st.Reason, st.RefusedAt = true, ss.Reason, ss.RefusedAt
+		}
 		st.Sections = append(st.Sections, ss)
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// sectionStatus reads the stored login of section i (of n) of integration
+// name.
+func (f *Flow) sectionStatus(name string, i, n int, c auth.Config) SectionStatus {
+	ss := SectionStatus{Section: i, ClientID: c.ClientID, TokenURL: c.TokenURL, Scopes: c.Scopes, RedirectURI: f.RedirectURL(name, c)}
+	t, err := f.cfg.Store.Load(auth.StoreKey(c))
+	login := f.basePath + Prefix + url.PathEscape(name) + "/start"
+	if n > 1 {
+		login += "?section=" + strconv.Itoa(i)
+	}
+	switch refusal := auth.RefusalOf(t); {
+	case err != nil:
+		ss.Error = err.Error()
+	case refusal != nil:
+		at := refusal.At.UTC()
+		ss.NeedsLogin, ss.RefusedAt = true, &at
+		ss.Reason = "the partner refused the login (" + clip(refusal.Reason) + "); log in again at " + login
+	case t == nil || (t.AccessToken == "" && t.RefreshToken == ""):
+		ss.NeedsLogin, ss.Reason = true, "not logged in; log in at "+login
+	default:
+		ss.LoggedIn = true
+		ss.RefreshToken = t.RefreshToken != ""
+		if !t.Expiry.IsZero() {
+			e := t.Expiry.UTC()
+			ss.Expiry, ss.Expired = &e, !f.now().Before(e)
+		}
+	}
+	return ss
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

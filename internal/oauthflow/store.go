@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/oauth2"
 
@@ -78,10 +78,14 @@ func KeyFromEnv(lookup func(string) (string, bool), name string) ([]byte, error)
 type EncryptedFileStore struct {
 	dir  string
 	aead cipher.AEAD
-	mu   sync.Mutex // serialises writers within this process
+	mu   sync.Mutex    // serialises writers within this process
+	gen  atomic.Uint64 // Version: saves and deletes through this value
 }
 
-var _ auth.TokenStore = (*EncryptedFileStore)(nil)
+var (
+	_ auth.VersionedTokenStore = (*EncryptedFileStore)(nil)
+	_ auth.SwappingTokenStore  = (*EncryptedFileStore)(nil)
+)
 
 // NewEncryptedFileStore returns a store under dir encrypting with key,
 // which must be [KeySize] bytes (see [KeyFromEnv]). Nothing is created
@@ -129,13 +133,14 @@ func (s *EncryptedFileStore) Load(key string) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauthflow: token store: %s: %w", path, err)
 	}
-	var t oauth2.Token
-	if err := json.Unmarshal(plain, &t); err != nil {
+	t, err := auth.UnmarshalToken(plain)
+	clear(plain)
+	if err != nil {
 		// Authenticated but not a token: a bug, not an attack. Say no more
 		// than that (the content is secret).
 		return nil, fmt.Errorf("oauthflow: token store: %s decrypts to something that is not a token", path)
 	}
-	return &t, nil
+	return t, nil
 }
 
 func (s *EncryptedFileStore) open(key string, b []byte) ([]byte, error) {
@@ -154,13 +159,40 @@ func (s *EncryptedFileStore) open(key string, b []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// Save implements auth.TokenStore: it encrypts t with a new random nonce
-// and atomically replaces the file of key.
+// Save implements auth.TokenStore: it encrypts t (and its refusal, see
+// auth.RefusalOf) with a new random nonce and atomically replaces the file
+// of key.
 func (s *EncryptedFileStore) Save(key string, t *oauth2.Token) error {
 	if t == nil {
 		return errors.New("oauthflow: token store: nil token")
 	}
-	plain, err := json.Marshal(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveLocked(key, t)
+}
+
+// Swap implements auth.SwappingTokenStore; it is atomic with respect to
+// the other writes through s.
+func (s *EncryptedFileStore) Swap(key string, old, t *oauth2.Token) (bool, error) {
+	if t == nil {
+		return false, errors.New("oauthflow: token store: nil token")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.Load(key)
+	if err != nil || !auth.SameToken(cur, old) {
+		return false, err
+	}
+	return true, s.saveLocked(key, t)
+}
+
+// Version implements auth.VersionedTokenStore: it moves with every save
+// or delete through s, so the runners sharing s with the install flow
+// use a new login from their next request.
+func (s *EncryptedFileStore) Version(string) uint64 { return s.gen.Load() }
+
+func (s *EncryptedFileStore) saveLocked(key string, t *oauth2.Token) error {
+	plain, err := auth.MarshalToken(t)
 	if err != nil {
 		return fmt.Errorf("oauthflow: token store: %w", err)
 	}
@@ -174,8 +206,7 @@ func (s *EncryptedFileStore) Save(key string, t *oauth2.Token) error {
 	out = s.aead.Seal(out, nonce, plain, []byte(key))
 	clear(plain)
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.gen.Add(1)
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("oauthflow: token store: %w", err)
 	}
@@ -189,6 +220,7 @@ func (s *EncryptedFileStore) Save(key string, t *oauth2.Token) error {
 func (s *EncryptedFileStore) Delete(key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.gen.Add(1)
 	if err := os.Remove(s.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("oauthflow: token store: %w", err)
 	}

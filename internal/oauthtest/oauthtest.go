@@ -13,7 +13,8 @@
 //     Authorization header, or the form body with [Options.FormOnly]); the
 //     token request may also be a GET. Refresh tokens rotate: a refresh
 //     removes the old access and refresh tokens. Every request is counted,
-//     in total and by grant_type.
+//     in total and by grant_type, and so are the refused ones (an answer
+//     of 400 or more, e.g. invalid_grant for a revoked refresh token).
 //   - /api: answers {"client": …, "user": …} as application/json for a
 //     valid bearer token and 401 {"error":"invalid token"} otherwise.
 package oauthtest
@@ -66,9 +67,10 @@ type Server struct {
 	manager *manage.Manager
 	ts      *httptest.Server
 
-	mu     sync.Mutex
-	grants map[string]int // token requests by grant_type
-	total  atomic.Int64   // all token requests
+	mu      sync.Mutex
+	grants  map[string]int // token requests by grant_type
+	refused map[string]int // of them, answered with a status >= 400
+	total   atomic.Int64   // all token requests
 }
 
 // New starts a Server with the options o and closes it when the test ends.
@@ -112,7 +114,7 @@ func New(t testing.TB, o Options) *Server {
 		return User, nil // auto-approve
 	})
 
-	s := &Server{t: t, manager: m, grants: map[string]int{}}
+	s := &Server{t: t, manager: m, grants: map[string]int{}, refused: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
 		if err := srv.HandleAuthorizeRequest(w, r); err != nil {
@@ -122,10 +124,17 @@ func New(t testing.TB, o Options) *Server {
 	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
 		s.total.Add(1)
 		_ = r.ParseForm()
+		grant := r.Form.Get("grant_type")
 		s.mu.Lock()
-		s.grants[r.Form.Get("grant_type")]++
+		s.grants[grant]++
 		s.mu.Unlock()
-		_ = srv.HandleTokenRequest(w, r)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		_ = srv.HandleTokenRequest(rec, r)
+		if rec.status >= 400 {
+			s.mu.Lock()
+			s.refused[grant]++
+			s.mu.Unlock()
+		}
 	})
 	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
 		ti, err := srv.ValidationBearerToken(r)
@@ -162,6 +171,45 @@ func (s *Server) GrantCount(g string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.grants[g]
+}
+
+// RefusedCount is how many token requests with grant_type g were refused
+// (answered with a status of 400 or more) so far.
+func (s *Server) RefusedCount(g string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused[g]
+}
+
+// statusRecorder notes the status a handler answers with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// RevokeGrant revokes the login that refresh belongs to, as a partner
+// does when the user disconnects the app: the refresh token and its access
+// token are removed server-side, so a refresh with it is answered 400
+// invalid_grant and /api rejects the access token. It fails the test if
+// refresh is unknown.
+func (s *Server) RevokeGrant(refresh string) {
+	s.t.Helper()
+	ctx := context.Background()
+	ti, err := s.manager.LoadRefreshToken(ctx, refresh)
+	if err != nil {
+		s.t.Fatalf("oauthtest: RevokeGrant: %v", err)
+	}
+	if err := s.manager.RemoveAccessToken(ctx, ti.GetAccess()); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.manager.RemoveRefreshToken(ctx, refresh); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // TokenRequests is how many requests /token has had so far, of any grant

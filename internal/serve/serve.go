@@ -413,9 +413,13 @@ func (h atLeast) WithAttrs(a []slog.Attr) slog.Handler {
 func (h atLeast) WithGroup(n string) slog.Handler { return atLeast{h.Handler.WithGroup(n), h.min} }
 
 // setupTokens makes the encrypted token store and the install flow when a
-// token key is configured.
+// token key is configured. Without one (and off a cluster) the runners get
+// a store that is not there, whose reason names the variable to set.
 func (s *Server) setupTokens() error {
 	if len(s.cfg.TokenKey) == 0 {
+		if s.cluster == nil {
+			s.tokens = auth.NoTokenStore("set " + oauthflow.DefaultKeyEnv + " to a base64 32-byte key (openssl rand -base64 32): plumb serve keeps OAuth2 logins only encrypted")
+		}
 		return nil
 	}
 	store, err := s.tokenStore()

@@ -20,7 +20,9 @@ browser once; plumb run and plumb try then use and refresh the token).
           approval (Ctrl-C cancels), exchange the code (PKCE) and store the
           token in the token directory
   status  for each oauth2 auth section: whether a token is stored, when it
-          expires and whether it has a refresh token
+          expires and whether it has a refresh token, or that the partner
+          refused the login (revoked it): runs then fail at once, without
+          asking the partner again, until the next login
   logout  delete the stored tokens
 
 The integration's settings are resolved as for plumb run (--settings,
@@ -30,7 +32,7 @@ else <user config dir>/plumb/tokens), one file (mode 0600) per client,
 token URL and scopes. Tokens are never printed.
 
 Exit status: 0 done (status: every authorization_code section has a
-token), 1 status found a section without a token, 2 bad usage,
+token), 1 status found a section without a usable token, 2 bad usage,
 integration or settings, or the login failed, 130 login interrupted.`
 
 func authCmd(ctx context.Context, s *stdio, args []string) int {
@@ -134,7 +136,13 @@ func authCmd(ctx context.Context, s *stdio, args []string) int {
 			s.errorf("auth status: %v", err)
 			return ExitUsage
 		}
-		if t == nil {
+		if r := auth.RefusalOf(t); r != nil {
+			fmt.Fprintf(s.stdout, "  login refused by the partner at %s (%s): log in again (run plumb auth login %s)\n",
+				r.At.Local().Format(time.RFC3339), r.Reason, file)
+			code0 = ExitLeadError
+			continue
+		}
+		if t == nil || (t.AccessToken == "" && t.RefreshToken == "") {
 			fmt.Fprintf(s.stdout, "  not logged in (run plumb auth login %s)\n", file)
 			code0 = ExitLeadError
 			continue

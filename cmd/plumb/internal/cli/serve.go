@@ -48,6 +48,31 @@ is a role of its own: with API tokens it needs console tokens
 open it unless it is listed there too. Without any tokens it is open on
 loopback, like the API.`
 
+// tokenKey reads PLUMB_TOKEN_KEY. Unset, or set but empty (a template or
+// secret mount that rendered nothing), is no key: the service runs and
+// only the integrations using authorization_code do not load, each saying
+// to set the variable — as a missing PLUMB_TOKEN_DIR falls back to its
+// default. Empty is logged as a warning, since someone meant to set it. A
+// value that is not a key stops the service (false): it was meant to be
+// one, and running without it would hide that.
+func tokenKey(s *stdio, log *slog.Logger) ([]byte, bool) {
+	v, ok := s.env(oauthflow.DefaultKeyEnv)
+	if !ok {
+		return nil, true
+	}
+	if strings.TrimSpace(v) == "" {
+		log.Warn(oauthflow.DefaultKeyEnv+" is set but empty: treated as unset; integrations using OAuth2 authorization_code do not load (and on a cluster tokens are shared unencrypted) until it holds a key",
+			"hint", "openssl rand -base64 32")
+		return nil, true
+	}
+	key, err := oauthflow.KeyFromEnv(s.env, oauthflow.DefaultKeyEnv)
+	if err != nil {
+		s.errorf("serve: %v", err)
+		return nil, false
+	}
+	return key, true
+}
+
 func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs := newFlagSet(s, "serve", "--dir DIR [flags]", serveDoc)
 	var cfg serve.Config
@@ -100,14 +125,11 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	}
 	cfg.LookupEnv = s.env
 	cfg.Logger = slog.New(slog.NewJSONHandler(s.stderr, &slog.HandlerOptions{Level: level}))
-	if _, ok := s.env(oauthflow.DefaultKeyEnv); ok {
-		key, err := oauthflow.KeyFromEnv(s.env, oauthflow.DefaultKeyEnv)
-		if err != nil {
-			s.errorf("serve: %v", err)
-			return ExitUsage
-		}
-		cfg.TokenKey = key
+	key, ok := tokenKey(s, cfg.Logger)
+	if !ok {
+		return ExitUsage
 	}
+	cfg.TokenKey = key
 	tuneGC()
 	if err := serve.Run(ctx, cfg); err != nil {
 		s.errorf("serve: %v", err)
