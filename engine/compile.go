@@ -170,6 +170,7 @@ type stepRef struct {
 func (c *compiler) compile() error {
 	if c.in.HTTP != nil {
 		c.plan.tls = c.tls(c.in.HTTP.TLS)
+		c.allowHosts(c.in.HTTP)
 	}
 	c.plan.limits = compileLimits(c.in.Limits)
 	c.defaultAuth = noAuth
@@ -418,6 +419,21 @@ func (c *compiler) tmpl(s steps.String, mode template.Mode, sc scope) *template.
 	}
 	c.checkRefs(s.Pos, t.Refs(), sc)
 	return t
+}
+
+// allowHosts reports http.allow_hosts entries that are not
+// [http(s)://]host[:port] or *.suffix (they would match nothing).
+func (c *compiler) allowHosts(h *steps.HTTP) {
+	pos, ok := h.KeyPos["allow_hosts"]
+	if !ok {
+		pos = h.Pos
+	}
+	for _, e := range h.AllowHosts {
+		if err := template.CheckAllowedHost(e); err != nil {
+			c.errs.Add(pos, "an entry is api.example.com (https on 443), api.example.com:8443, http://api.example.com:8080 or *.example.com",
+				"http.allow_hosts: %q: %v", e, err)
+		}
+	}
 }
 
 // cond compiles a condition; an unset one compiles to nil.

@@ -116,6 +116,7 @@ type Template struct {
 	// have the same origin. With AllowHosts the host is checked too.
 	trustedOnly *Template
 	allowHosts  []string
+	hosts       []hostPattern // allowHosts, parsed
 	hostsSet    bool
 }
 
@@ -137,6 +138,7 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 	t := &Template{name: name, src: src, mode: mode}
 	if mode == URL && cfg.hostsSet {
 		t.allowHosts, t.hostsSet = cfg.allowHosts, true
+		t.hosts = parsePatterns(cfg.allowHosts)
 	}
 	if loc := defineRE.FindStringIndex(src); loc != nil {
 		line, col := position(src, loc[0])

@@ -49,9 +49,9 @@ func testData() map[string]any {
 	}
 }
 
-func mustCompile(t testing.TB, s *template.Set, src string, mode template.Mode) *template.Template {
+func mustCompile(t testing.TB, s *template.Set, src string, mode template.Mode, opts ...template.CompileOption) *template.Template {
 	t.Helper()
-	tm, err := s.Compile("t", src, mode)
+	tm, err := s.Compile("t", src, mode, opts...)
 	if err != nil {
 		t.Fatalf("Compile(%q): %v", src, err)
 	}

@@ -120,7 +120,7 @@ func TestURLLeadInAuthorityIsCompileError(t *testing.T) {
 
 func TestURLAllowHosts(t *testing.T) {
 	s := newSet()
-	allowed := []string{"eu.partner.example", "*.us.partner.example", "127.0.0.1:9000"}
+	allowed := []string{"eu.partner.example", "*.us.partner.example", "http://127.0.0.1:9000"}
 	tm, err := s.Compile("url", "https://{{lead.region}}.partner.example/{{lead.x}}", template.URL, template.AllowHosts(allowed))
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +145,17 @@ func TestURLAllowHosts(t *testing.T) {
 	if v, err := whole.Value(urlData("", map[string]any{"url": "https://eu.partner.example/x"})); err != nil || v != "https://eu.partner.example/x" {
 		t.Errorf("Value = %v, %v", v, err)
 	}
+	// The entry pins https on 443: lead data picks neither http nor a port.
+	for _, u := range []string{"http://eu.partner.example/x", "https://eu.partner.example:8443/x", "http://eu.partner.example:443/x",
+		"https://127.0.0.1:9000/", "http://a.us.partner.example/"} {
+		if v, err := whole.Render(urlData("", map[string]any{"url": u})); !errors.Is(err, template.ErrHost) {
+			t.Errorf("url %q: Render = %v, %v; want ErrHost", u, v, err)
+		}
+	}
+	scheme := mustCompile(t, s, "{{lead.scheme}}://eu.partner.example/", template.URL, template.AllowHosts(allowed))
+	if v, err := scheme.Render(urlData("", map[string]any{"scheme": "http"})); !errors.Is(err, template.ErrHost) {
+		t.Errorf("scheme http: Render = %v, %v; want ErrHost", v, err)
+	}
 	port, err := s.Compile("url", "http://127.0.0.1:{{lead.port}}/", template.URL, template.AllowHosts(allowed))
 	if err != nil {
 		t.Fatal(err)
@@ -159,20 +170,43 @@ func TestURLAllowHosts(t *testing.T) {
 	}
 }
 
+// Issue 25: an allow_hosts entry pins the scheme and port too, so lead
+// data cannot send a key over http:// or to another port of a listed host.
 func TestCheckHost(t *testing.T) {
-	allowed := []string{"api.example.com", "*.eu.example.com", "10.0.0.1:8443", "[::1]:9000"}
+	allowed := []string{"api.example.com", "*.eu.example.com", "10.0.0.1:8443", "[::1]:9000",
+		"http://plain.example.com", "HTTP://Dev.Example.com:8080/", "https://secure.example.com:444"}
 	for raw, ok := range map[string]bool{
 		"https://api.example.com/x":             true,
 		"https://API.example.com./x":            true,
-		"http://api.example.com:8080/":          true,
+		"https://api.example.com:443/x":         true,
+		"HTTPS://api.example.com/x":             true,
+		"http://api.example.com/":               false, // the entry means https
+		"http://api.example.com:443/":           false,
+		"https://api.example.com:8443/":         false, // the entry means port 443
+		"http://api.example.com:8080/":          false,
+		"ws://api.example.com/":                 false,
+		"ftp://api.example.com:443/":            false,
 		"https://a.eu.example.com/":             true,
+		"http://a.eu.example.com/":              false,
+		"https://a.eu.example.com:8443/":        false,
 		"https://eu.example.com/":               false,
 		"https://api.example.com.evil/":         false,
 		"https://u@api.example.com/":            false,
 		"https://10.0.0.1:8443/":                true,
+		"http://10.0.0.1:8443/":                 false,
 		"https://10.0.0.1/":                     false,
-		"http://[::1]:9000/":                    true,
-		"http://[::1]/":                         false,
+		"https://[::1]:9000/":                   true,
+		"http://[::1]:9000/":                    false,
+		"https://[::1]/":                        false,
+		"http://plain.example.com/":             true,
+		"http://plain.example.com:80/":          true,
+		"https://plain.example.com/":            false,
+		"http://plain.example.com:8080/":        false,
+		"http://dev.example.com:8080/":          true,
+		"http://dev.example.com/":               false,
+		"https://dev.example.com:8080/":         false,
+		"https://secure.example.com:444/":       true,
+		"https://secure.example.com/":           false,
 		"mailto:api.example.com":                false,
 		"https://evil.example/?api.example.com": false,
 	} {
@@ -184,6 +218,29 @@ func TestCheckHost(t *testing.T) {
 		if (err == nil) != ok || (err != nil && !errors.Is(err, template.ErrHost)) {
 			t.Errorf("CheckHost(%q) = %v, want ok=%v", raw, err, ok)
 		}
+	}
+}
+
+func TestCheckAllowedHost(t *testing.T) {
+	for _, good := range []string{"api.example.com", "api.example.com:8443", "http://api.example.com",
+		"https://api.example.com:8443", "https://api.example.com/", "*.example.com", "http://*.example.com:8080",
+		"10.0.0.1", "[::1]", "http://[::1]:9000", "API.Example.com."} {
+		if err := template.CheckAllowedHost(good); err != nil {
+			t.Errorf("CheckAllowedHost(%q) = %v, want nil", good, err)
+		}
+	}
+	for _, bad := range []string{"", "ftp://api.example.com", "ws://h", "https://", "api.example.com/v1",
+		"api.example.com?x", "u@api.example.com", "api.example.com:0", "api.example.com:65536",
+		"api.example.com:http", "api.example.com:", "::1", "[api.example.com]", "*", "*.", "a b",
+		"api.example.com:+443", "api.example.com:0443", "*.example.com:*", `api.exa\mple.com`, "ex*ample.com"} {
+		if err := template.CheckAllowedHost(bad); err == nil {
+			t.Errorf("CheckAllowedHost(%q) = nil, want an error", bad)
+		}
+	}
+	// An invalid entry matches nothing.
+	u, _ := url.Parse("https://api.example.com/v1")
+	if err := template.CheckHost(u, []string{"api.example.com/v1"}); err == nil {
+		t.Error("an invalid entry matched")
 	}
 }
 
