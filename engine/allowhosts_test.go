@@ -67,3 +67,47 @@ func TestAllowHostsBadEntryIsLoadError(t *testing.T) {
 		}
 	}
 }
+
+// Issue 25: {{if lead.f}}host-a{{else}}host-b{{end}} lets lead data route the
+// key between literal hosts. Without allow_hosts it is a load error pointing
+// at allow_hosts; with it, the host lead data picks must be listed, and the
+// listener standing for the other host receives nothing.
+func TestLeadDataCannotPickBetweenLiteralHosts(t *testing.T) {
+	var got atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer other.Close()
+	partner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer partner.Close()
+	url := "{{if lead.f}}" + partner.URL + "{{else}}" + other.URL + "{{end}}/leads"
+	load := func(extra string) (*Plan, error) {
+		return Parse("route.yaml", []byte("version: 1\nname: route\nsettings: { key: { secret: true } }\n"+extra+
+			"steps:\n  - name: call\n    request:\n      url: \""+url+"\"\n      headers: { X-Api-Key: \"{{settings.key}}\" }\n"))
+	}
+	if _, err := load(""); err == nil || !strings.Contains(err.Error(), "route.yaml:7:") ||
+		!strings.Contains(err.Error(), "lead.f cannot choose the URL") || !strings.Contains(err.Error(), "allow_hosts") {
+		t.Fatalf("load = %v, want a positioned error with an allow_hosts hint", err)
+	}
+	p, err := load("http:\n  allow_hosts: [\"" + partner.URL + "\"]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Bind(Config{Values: map[string]any{"key": "k3y-route"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if res := r.Run(context.Background(), map[string]any{"f": true}); res.Outcome != Success {
+		t.Fatalf("listed host: %s %q", res.Outcome, res.Reason)
+	}
+	if res := r.Run(context.Background(), map[string]any{"f": false}); res.Outcome != Error || res.Steps[0].Status != 0 {
+		t.Fatalf("other host: %s %q, want an error before sending", res.Outcome, res.Reason)
+	}
+	if n := got.Load(); n != 0 {
+		t.Fatalf("the other host received %d requests", n)
+	}
+}

@@ -267,3 +267,72 @@ func TestURLDotSegments(t *testing.T) {
 		}
 	}
 }
+
+// Issue 25: control flow on untrusted data must not decide what is written
+// before a URL's path, or lead data picks between literal hosts (and the
+// credentials go to the one it picks).
+func TestURLUntrustedControlFlowBeforePathIsCompileError(t *testing.T) {
+	s := newSet()
+	for _, src := range []string{
+		"{{if lead.f}}https://a.example{{else}}https://b.example{{end}}/x",
+		"https://{{if lead.f}}a{{else}}b{{end}}.example/x",
+		"https://api.example{{if lead.f}}:8443{{end}}/x",
+		"https://{{if lead.f}}u@{{end}}api.example/x",
+		"http{{if lead.tls}}s{{end}}://api.example/x",
+		"{{settings.base_url}}{{if lead.f}}.evil.example{{end}}/x",
+		"{{settings.base_url}}{{if lead.f}}/{{end}}/evil.example/x",
+		"{{settings.base_url}}/{{if lead.f}}/evil.example{{end}}/x",
+		"/{{if lead.f}}/evil.example{{end}}/x",
+		"{{if lead.f}}{{settings.base_url}}{{else}}{{settings.other}}{{end}}/x",
+		"{{settings.base_url}}/{{if lead.f}}{{settings.other}}{{end}}x",
+		"{{with lead.f}}https://a.example/{{else}}https://b.example/{{end}}x",
+		"{{if settings.a}}https://a.example{{else if lead.f}}https://b.example{{else}}https://c.example{{end}}/x",
+		"https://{{if eq settings.region lead.r}}eu{{else}}us{{end}}.example/",
+		"https://{{if not (empty captured.x)}}eu{{else}}us{{end}}.example/",
+		"{{$x := lead.f}}{{if $x}}https://a.example{{else}}https://b.example{{end}}/",
+		"{{settings.base_url}}{{range lead.l}}.x{{end}}/p",
+		"{{settings.base_url}}{{range settings.parts}}{{if lead.stop}}{{break}}{{end}}.{{.}}{{end}}/x",
+		"{{settings.base_url}}{{range settings.parts}}{{with lead.skip}}{{continue}}{{end}}.{{.}}{{end}}/x",
+		"{{if lead.a}}{{if settings.b}}https://a.example{{else}}https://b.example{{end}}{{else}}https://a.example{{end}}/",
+	} {
+		_, err := s.Compile("url", src, template.URL)
+		var e *template.Error
+		if !errors.As(err, &e) || e.Line != 1 || e.Col == 0 || !strings.Contains(e.Msg, "cannot choose the URL") {
+			t.Errorf("Compile(%q) = %v, want a positioned error", src, err)
+		}
+	}
+	// The error points at the first byte that would be chosen.
+	_, err := s.Compile("url", "https://api.example{{if lead.f}}:8443{{end}}/x", template.URL)
+	if e := (*template.Error)(nil); !errors.As(err, &e) || e.Col != 33 || !strings.Contains(e.Msg, "lead.f") {
+		t.Errorf("error %v, want column 33 naming lead.f", err)
+	}
+	// Settings may decide; lead data may decide what follows the path's
+	// first '/'; with allow_hosts the rendered origin is checked instead.
+	data := map[string]any{
+		"settings": map[string]any{"base_url": "https://b.example", "eu": true, "parts": []any{"a", "b"}},
+		"lead":     map[string]any{"f": true, "v2": true, "l": []any{"p", "q"}, "x": "1"},
+	}
+	for src, want := range map[string]string{
+		"{{if settings.eu}}https://eu.example{{else}}https://us.example{{end}}/{{lead.x}}": "https://eu.example/1",
+		"{{settings.base_url}}/{{if lead.v2}}v2/{{end}}leads":                             "https://b.example/v2/leads",
+		"https://a.example/{{if lead.f}}x{{else}}y{{end}}":                                "https://a.example/x",
+		"https://a.example/p?{{if lead.f}}a=1{{end}}":                                     "https://a.example/p?a=1",
+		"https://a.example/{{range lead.l}}{{.}}/{{end}}":                                 "https://a.example/p/q/",
+		"https://a.example{{if lead.f}}{{end}}/x":                                         "https://a.example/x",
+		"{{settings.base_url}}/{{if lead.f}}{{lead.x}}{{end}}":                            "https://b.example/1",
+		"{{settings.base_url}}{{range settings.parts}}/{{.}}{{end}}/x":                    "https://b.example/a/b/x",
+	} {
+		out, err := mustCompile(t, s, src, template.URL).Render(data)
+		if err != nil || out != want {
+			t.Errorf("Render(%q) = %q, %v; want %q", src, out, err, want)
+		}
+	}
+	tm := mustCompile(t, s, "{{if lead.f}}https://a.example{{else}}https://b.example{{end}}/x", template.URL,
+		template.AllowHosts([]string{"a.example"}))
+	if out, err := tm.Render(map[string]any{"lead": map[string]any{"f": true}}); err != nil || out != "https://a.example/x" {
+		t.Errorf("listed host: Render = %q, %v", out, err)
+	}
+	if out, err := tm.Render(map[string]any{"lead": map[string]any{"f": false}}); !errors.Is(err, template.ErrHost) {
+		t.Errorf("unlisted host: Render = %q, %v; want ErrHost", out, err)
+	}
+}
