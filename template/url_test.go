@@ -314,13 +314,13 @@ func TestURLUntrustedControlFlowBeforePathIsCompileError(t *testing.T) {
 	}
 	for src, want := range map[string]string{
 		"{{if settings.eu}}https://eu.example{{else}}https://us.example{{end}}/{{lead.x}}": "https://eu.example/1",
-		"{{settings.base_url}}/{{if lead.v2}}v2/{{end}}leads":                             "https://b.example/v2/leads",
-		"https://a.example/{{if lead.f}}x{{else}}y{{end}}":                                "https://a.example/x",
-		"https://a.example/p?{{if lead.f}}a=1{{end}}":                                     "https://a.example/p?a=1",
-		"https://a.example/{{range lead.l}}{{.}}/{{end}}":                                 "https://a.example/p/q/",
-		"https://a.example{{if lead.f}}{{end}}/x":                                         "https://a.example/x",
-		"{{settings.base_url}}/{{if lead.f}}{{lead.x}}{{end}}":                            "https://b.example/1",
-		"{{settings.base_url}}{{range settings.parts}}/{{.}}{{end}}/x":                    "https://b.example/a/b/x",
+		"{{settings.base_url}}/{{if lead.v2}}v2/{{end}}leads":                              "https://b.example/v2/leads",
+		"https://a.example/{{if lead.f}}x{{else}}y{{end}}":                                 "https://a.example/x",
+		"https://a.example/p?{{if lead.f}}a=1{{end}}":                                      "https://a.example/p?a=1",
+		"https://a.example/{{range lead.l}}{{.}}/{{end}}":                                  "https://a.example/p/q/",
+		"https://a.example{{if lead.f}}{{end}}/x":                                          "https://a.example/x",
+		"{{settings.base_url}}/{{if lead.f}}{{lead.x}}{{end}}":                             "https://b.example/1",
+		"{{settings.base_url}}{{range settings.parts}}/{{.}}{{end}}/x":                     "https://b.example/a/b/x",
 	} {
 		out, err := mustCompile(t, s, src, template.URL).Render(data)
 		if err != nil || out != want {
