@@ -1,6 +1,7 @@
 package template
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -69,10 +70,11 @@ var ErrMissing = errors.New("missing field")
 // Set holds the function map shared by the templates it compiles. It is
 // built once by New and safe for concurrent use.
 type Set struct {
-	now   func() time.Time
-	base  *template.Template // functions and options only; never executed
-	slow  bool               // tests: always execute through text/template
-	extra map[string]any     // WithFuncs: the embedder's functions
+	now    func() time.Time
+	base   *template.Template // functions and options only; never executed
+	slow   bool               // tests: always execute through text/template
+	extra  map[string]any     // WithFuncs: the embedder's functions
+	budget budget             // WithBudget: the work of one render
 }
 
 // Option configures a Set.
@@ -90,7 +92,7 @@ func WithClock(now func() time.Time) Option {
 // New builds a Set: sprig's text functions minus the unsafe ones, plus the
 // plumb helpers listed in the package documentation.
 func New(opts ...Option) *Set {
-	s := &Set{now: time.Now}
+	s := &Set{now: time.Now, budget: budget{steps: MaxSteps, work: MaxWork}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -110,6 +112,7 @@ type Template struct {
 	fast    []segment          // non-nil when only text and plain references
 	isOne   bool               // exactly one output action
 	refs    []string
+	budget  budget
 
 	// URL mode: trustedOnly renders the URL without the data written right
 	// after its base (nil when there is none); Render requires both to
@@ -135,7 +138,7 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 	for _, o := range opts {
 		o(&cfg)
 	}
-	t := &Template{name: name, src: src, mode: mode}
+	t := &Template{name: name, src: src, mode: mode, budget: s.budget}
 	if mode == URL && cfg.hostsSet {
 		t.allowHosts, t.hostsSet = cfg.allowHosts, true
 		t.hosts = parsePatterns(cfg.allowHosts)
@@ -175,6 +178,7 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		vtree := tree.Copy()
 		va := singleAction(vtree.Root)
 		va.Pipe.Cmds = append(va.Pipe.Cmds, c.command(va.Pos, c.ident(va.Pos, fnCapture), c.dollar(va.Pos)))
+		meter{c}.list(vtree.Root)
 		vbase, err := s.base.Clone()
 		if err != nil {
 			return nil, &Error{Name: name, Msg: err.Error()}
@@ -194,8 +198,12 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		t.fast = fastSegments(src, tree.Root)
 	}
 	if e.strict {
-		to := &Template{name: name, src: src, mode: mode}
+		to := &Template{name: name, src: src, mode: mode, budget: s.budget}
 		ttree := trustedOnlyTree(tree)
+		if !s.slow {
+			to.fast = fastSegments(src, ttree.Root)
+		}
+		meter{c}.list(ttree.Root)
 		tbase, err := s.base.Clone()
 		if err != nil {
 			return nil, &Error{Name: name, Msg: err.Error()}
@@ -203,11 +211,11 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		if to.tmpl, err = tbase.AddParseTree(name, ttree); err != nil {
 			return nil, &Error{Name: name, Msg: err.Error()}
 		}
-		if !s.slow {
-			to.fast = fastSegments(src, ttree.Root)
-		}
 		t.trustedOnly = to
 	}
+	// Last, so that the fast path and the trusted-only copy see the
+	// tree without the budget's calls.
+	meter{c}.list(tree.Root)
 	return t, nil
 }
 
@@ -252,29 +260,42 @@ func singleAction(l *parse.ListNode) *parse.ActionNode {
 // Render executes the template with data and returns the escaped text.
 // It never modifies data. A URL template whose data would change the
 // URL's origin, or (with AllowHosts) name a host not allowed, fails with an
-// error matching ErrHost.
+// error matching ErrHost. A render that takes more than MaxSteps steps or
+// MaxWork bytes of work fails with an error matching ErrBudget.
 func (t *Template) Render(data map[string]any) (string, error) {
+	return t.RenderContext(context.Background(), data)
+}
+
+// RenderContext is Render that stops, with an error matching ctx's
+// (errors.Is(err, context.Canceled)), soon after ctx is done: a render
+// looks at ctx at every loop iteration and function call.
+func (t *Template) RenderContext(ctx context.Context, data map[string]any) (string, error) {
 	if t.literal {
 		if t.hostsSet {
-			if err := t.checkURL(t.text, data); err != nil {
+			if err := t.checkURL(ctx, t.text, data); err != nil {
 				return "", err
 			}
 		}
 		return t.text, nil
 	}
-	out, err := t.render(data)
+	out, err := t.render(ctx, data)
 	if err != nil {
 		return "", err
 	}
 	if t.trustedOnly != nil || t.hostsSet {
-		if err := t.checkURL(out, data); err != nil {
+		if err := t.checkURL(ctx, out, data); err != nil {
 			return "", err
 		}
 	}
 	return out, nil
 }
 
-func (t *Template) render(data map[string]any) (string, error) {
+// newExecCtx is the dot of one execution of t with data under ctx.
+func (t *Template) newExecCtx(ctx context.Context, data map[string]any) *execCtx {
+	return &execCtx{data: data, ctx: ctx, done: ctx.Done(), limit: t.budget}
+}
+
+func (t *Template) render(ctx context.Context, data map[string]any) (string, error) {
 	if t.fast != nil {
 		if s, err := t.renderFast(data); err != errSlow {
 			return s, err
@@ -282,7 +303,7 @@ func (t *Template) render(data map[string]any) (string, error) {
 	}
 	var b strings.Builder
 	b.Grow(len(t.src) + 32)
-	if err := t.tmpl.Execute(limitedWriter{&b}, &execCtx{data: data}); err != nil {
+	if err := t.tmpl.Execute(limitedWriter{&b}, t.newExecCtx(ctx, data)); err != nil {
 		if errors.Is(err, errTooLarge) {
 			return "", &renderError{msg: "template " + t.name + ": " + errTooLarge.Error(), cause: errTooLarge}
 		}
@@ -298,12 +319,17 @@ func (t *Template) render(data map[string]any) (string, error) {
 // contain CR/LF): use Render for text that goes into a request as is. A URL
 // template's Value is its Render.
 func (t *Template) Value(data map[string]any) (any, error) {
+	return t.ValueContext(context.Background(), data)
+}
+
+// ValueContext is Value under ctx, as RenderContext is Render.
+func (t *Template) ValueContext(ctx context.Context, data map[string]any) (any, error) {
 	if t.literal {
 		return t.text, nil
 	}
 	if !t.isOne || t.mode == URL {
 		// A URL is only ever text, and its host checks run in Render.
-		return t.Render(data)
+		return t.RenderContext(ctx, data)
 	}
 	if t.fast != nil {
 		for i := range t.fast {
@@ -319,7 +345,7 @@ func (t *Template) Value(data map[string]any) (any, error) {
 			}
 		}
 	}
-	c := &execCtx{data: data}
+	c := t.newExecCtx(ctx, data)
 	if err := t.single.Execute(io.Discard, c); err != nil {
 		return nil, t.execError(err)
 	}
@@ -409,7 +435,10 @@ func (t *Template) execError(err error) error {
 		msg = rest
 	}
 	var fe *funcError
-	if errors.As(err, &fe) {
+	var be *budgetError
+	if errors.As(err, &be) {
+		msg = be.msg
+	} else if errors.As(err, &fe) {
 		msg = fe.msg
 	} else if r, ok := strings.CutPrefix(msg, "error calling "); ok {
 		// Functions from sprig or Go's libraries may quote their arguments

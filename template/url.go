@@ -1,6 +1,7 @@
 package template
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/url"
@@ -210,11 +211,11 @@ func sameOrigin(got, want *url.URL) bool {
 }
 
 // checkURL runs the host checks of a URL template on its rendered text out.
-func (t *Template) checkURL(out string, data map[string]any) error {
+func (t *Template) checkURL(ctx context.Context, out string, data map[string]any) error {
 	if t.trustedOnly != nil {
 		// Data was written right after the base: it must not change the
 		// origin the trusted parts alone give.
-		base, err := t.trustedOnly.Render(data)
+		base, err := t.trustedOnly.RenderContext(ctx, data)
 		if err != nil {
 			return err
 		}
