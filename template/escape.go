@@ -246,7 +246,9 @@ func cdataEscape(s string) string {
 }
 
 // pathEscape escapes s as one path segment. A value that is exactly "."
-// or ".." is written %2E / %2E%2E so it is never a dot segment.
+// or ".." is written %2E / %2E%2E so it is never a dot segment to a
+// client or a server that resolves them before decoding; Render refuses
+// the URL anyway (checkDotSegments), since many servers decode first.
 func pathEscape(s string) string {
 	switch s {
 	case ".":
@@ -660,6 +662,9 @@ type escaper struct {
 	// strict is set when data is written right after a URL base, where it
 	// could extend the host: Render then checks the host.
 	strict bool
+	// path is set when a value may land in the URL's path: Render then
+	// checks that no segment is a dot segment once decoded.
+	path bool
 	// ctl names the untrusted data ("lead.f") that the innermost enclosing
 	// {{if}}, {{with}} or {{range}} depends on, and ctlKw its keyword; ""
 	// outside such control flow. In URL mode (without AllowHosts) nothing
@@ -739,6 +744,9 @@ func (e *escaper) node(n parse.Node, st state, dotTrusted bool) state {
 			fn, next, msg = urlEscaper(st, trusted, e.allowHosts)
 			if fn == fnURLStrict {
 				e.strict = true
+			}
+			if fn == fnURLStrict || fn == fnURLPath {
+				e.path = true
 			}
 		} else {
 			fn, msg = escaperFor(e.mode, st)

@@ -37,9 +37,11 @@ const (
 	// cannot add "@", ":" or a ".host" suffix (every byte but letters,
 	// digits, - _ ~ is percent-encoded) and Render fails if it would still
 	// change the origin. An action in the path or fragment is
-	// url.PathEscape'd ("." and ".." become %2E and %2E%2E) and one in the
-	// query url.QueryEscape'd, so a value can never add path segments,
-	// query parameters or a fragment. There is no opt-out.
+	// url.PathEscape'd and one in the query url.QueryEscape'd, so a value
+	// can never add path segments, query parameters or a fragment; and
+	// Render fails (ErrDotSegment) when data makes a path segment that a
+	// server decoding %2E, %2F or '\' would read as "." or "..". There is
+	// no opt-out.
 	URL
 	// Header is an HTTP header value: output containing CR, LF or NUL fails
 	// the render.
@@ -118,6 +120,7 @@ type Template struct {
 	// after its base (nil when there is none); Render requires both to
 	// have the same origin. With AllowHosts the host is checked too.
 	trustedOnly *Template
+	checkPath   bool // data may land in the path: refuse dot segments
 	allowHosts  []string
 	hosts       []hostPattern // allowHosts, parsed
 	hostsSet    bool
@@ -194,6 +197,7 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		return nil, c.err
 	}
 	t.tmpl = tm
+	t.checkPath = e.path
 	if !s.slow {
 		t.fast = fastSegments(src, tree.Root)
 	}
@@ -281,6 +285,11 @@ func (t *Template) RenderContext(ctx context.Context, data map[string]any) (stri
 	out, err := t.render(ctx, data)
 	if err != nil {
 		return "", err
+	}
+	if t.checkPath {
+		if err := checkDotSegments(out); err != nil {
+			return "", t.hostErr(err)
+		}
 	}
 	if t.trustedOnly != nil || t.hostsSet {
 		if err := t.checkURL(ctx, out, data); err != nil {

@@ -237,6 +237,56 @@ func (t *Template) checkURL(ctx context.Context, out string, data map[string]any
 	return nil
 }
 
+// ErrDotSegment is matched (errors.Is) by render errors of a URL template
+// whose data makes a path segment that a server may read as "." or "..".
+var ErrDotSegment = errors.New("url path has a dot segment")
+
+// checkDotSegments refuses a rendered URL with a path segment that, once
+// percent-decoded (repeatedly, as some servers and proxies do), is "." or
+// ".." or holds one between '/' or '\' (a server that decodes %2F or
+// treats '\' as a separator splits it), ignoring ";params" (which some
+// servers strip before resolving dot segments) and trailing spaces (which
+// Windows servers drop). A segment without '%' or '\' is as the file
+// wrote it (data never writes a bare dot segment) and is left alone. The
+// error does not show the URL.
+func checkDotSegments(out string) error {
+	u, err := url.Parse(out)
+	if err != nil {
+		return nil // not a URL: the caller refuses it
+	}
+	raw := u.EscapedPath()
+	if u.Opaque != "" {
+		raw = u.Opaque
+	}
+	for _, seg := range strings.Split(raw, "/") {
+		if !strings.ContainsAny(seg, "%\\") {
+			continue
+		}
+		for range 4 {
+			d, err := url.PathUnescape(seg)
+			if err != nil || d == seg {
+				break
+			}
+			seg = d
+		}
+		for _, part := range strings.FieldsFunc(seg, func(r rune) bool { return r == '/' || r == '\\' }) {
+			part, _, _ = strings.Cut(part, ";")
+			if part = strings.TrimRight(part, " "); part == "." || part == ".." {
+				return &dotErr{}
+			}
+		}
+	}
+	return nil
+}
+
+// dotErr is a dot segment made by data; it is ErrDotSegment for errors.Is.
+type dotErr struct{}
+
+func (*dotErr) Error() string {
+	return `data makes a url path segment that servers read as "." or ".." once percent-decoded: refused (a value must not be "." or "..", nor contain "/.." or "\..")`
+}
+func (*dotErr) Is(target error) bool { return target == ErrDotSegment }
+
 func (t *Template) hostErr(err error) error {
 	return &renderError{msg: "template " + t.name + ": " + err.Error(), cause: err}
 }

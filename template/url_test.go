@@ -2,8 +2,12 @@ package template_test
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/plumbhq/plumb/template"
@@ -64,7 +68,6 @@ func TestURLDataAfterBaseAndSlashIsPath(t *testing.T) {
 	for x, want := range map[string]string{
 		"@127.0.0.2:9932": "https://api.partner.example/@127.0.0.2:9932",
 		".evil.example":   "https://api.partner.example/.evil.example",
-		"..":              "https://api.partner.example/%2E%2E",
 		"a/b":             "https://api.partner.example/a%2Fb",
 	} {
 		out, err := tm.Render(urlData("https://api.partner.example", map[string]any{"x": x}))
@@ -244,27 +247,51 @@ func TestCheckAllowedHost(t *testing.T) {
 	}
 }
 
+// Issue 25: ".." from lead data was sent as %2E%2E, which servers that
+// decode %2E (or %2F, or treat '\' as '/') resolve as "..". A URL whose
+// data makes such a segment is not rendered.
 func TestURLDotSegments(t *testing.T) {
 	s := newSet()
 	tm := mustCompile(t, s, "https://h.example/a/{{lead.x}}/b?q={{lead.x}}", template.URL)
+	for _, x := range []string{".", "..", "../x", "x/../y", "x/..", "..\\x", "x\\..\\y", "%2e%2E", "%252e.", "..;x", ".;", ".. ", "./x"} {
+		out, err := tm.Render(urlData("", map[string]any{"x": x}))
+		if !errors.Is(err, template.ErrDotSegment) || !strings.HasPrefix(err.Error(), "template t: ") {
+			t.Errorf("x %q: Render = %q, %v; want ErrDotSegment", x, out, err)
+		}
+	}
 	for x, want := range map[string]string{
-		".":    "https://h.example/a/%2E/b?q=.",
-		"..":   "https://h.example/a/%2E%2E/b?q=..",
 		"...":  "https://h.example/a/.../b?q=...",
 		"a.b":  "https://h.example/a/a.b/b?q=a.b",
-		"../x": "https://h.example/a/..%2Fx/b?q=..%2Fx",
+		"..x":  "https://h.example/a/..x/b?q=..x",
+		".x":   "https://h.example/a/.x/b?q=.x",
+		"a/b":  "https://h.example/a/a%2Fb/b?q=a%2Fb",
+		"50%":  "https://h.example/a/50%25/b?q=50%25",
+		"a;b":  "https://h.example/a/a%3Bb/b?q=a%3Bb",
+		"x..y": "https://h.example/a/x..y/b?q=x..y",
 	} {
 		out, err := tm.Render(urlData("", map[string]any{"x": x}))
 		if err != nil || out != want {
 			t.Errorf("x %q: Render = %q, %v; want %q", x, out, err, want)
 		}
-		u, err := url.Parse(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if segs := strings.Split(u.EscapedPath(), "/"); len(segs) != 4 || segs[2] == "." || segs[2] == ".." {
-			t.Errorf("x %q: path %q", x, u.EscapedPath())
-		}
+	}
+	// Two actions, or an action next to literal dots, in one segment; data
+	// right after a base that ends in '/'; the query and fragment are not
+	// paths.
+	two := mustCompile(t, s, "https://h.example/a/{{lead.x}}{{lead.y}}/b", template.URL)
+	if _, err := two.Render(urlData("", map[string]any{"x": ".", "y": "."})); !errors.Is(err, template.ErrDotSegment) {
+		t.Errorf("two actions: %v, want ErrDotSegment", err)
+	}
+	lit := mustCompile(t, s, "https://h.example/a/.{{lead.x}}/b", template.URL)
+	if _, err := lit.Render(urlData("", map[string]any{"x": "."})); !errors.Is(err, template.ErrDotSegment) {
+		t.Errorf("literal dot: %v, want ErrDotSegment", err)
+	}
+	base := mustCompile(t, s, "{{settings.base_url}}{{lead.x}}", template.URL)
+	if _, err := base.Render(urlData("https://h.example/v1/", map[string]any{"x": ".."})); !errors.Is(err, template.ErrDotSegment) {
+		t.Errorf("after a base: %v, want ErrDotSegment", err)
+	}
+	frag := mustCompile(t, s, "https://h.example/a?q={{lead.x}}#{{lead.x}}", template.URL)
+	if out, err := frag.Render(urlData("", map[string]any{"x": ".."})); err != nil || out != "https://h.example/a?q=..#%2E%2E" {
+		t.Errorf("query and fragment: %q, %v", out, err)
 	}
 }
 
@@ -334,5 +361,54 @@ func TestURLUntrustedControlFlowBeforePathIsCompileError(t *testing.T) {
 	}
 	if out, err := tm.Render(map[string]any{"lead": map[string]any{"f": false}}); !errors.Is(err, template.ErrHost) {
 		t.Errorf("unlisted host: Render = %q, %v; want ErrHost", out, err)
+	}
+}
+
+// The same against a real server that decodes the path the lenient way
+// (percent-decoding more than once, '\' as '/', ";params" dropped) and then
+// resolves dot segments: whatever the lead value, a URL that renders stays
+// under /files/ on that server.
+func TestURLDotSegmentsAgainstADecodingServer(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resolved := path.Clean("/" + strings.Join(lenientSegments(r.URL.EscapedPath()), "/"))
+		mu.Lock()
+		seen = append(seen, resolved)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	s := newSet()
+	tms := []*template.Template{
+		mustCompile(t, s, "{{settings.base_url}}/files/{{lead.x}}/raw", template.URL),
+		mustCompile(t, s, "{{settings.base_url}}/files/{{lead.x}}{{lead.x}}", template.URL),
+		mustCompile(t, s, "{{settings.files_url}}{{lead.x}}", template.URL),
+	}
+	values := append([]string{"..%2f", "..\\", "..;", ".. ", "a/../../b", "%252e%252e", "x", ""}, fuzzSeeds...)
+	sent := 0
+	for _, tm := range tms {
+		for _, x := range values {
+			out, err := tm.Render(map[string]any{"lead": map[string]any{"x": x},
+				"settings": map[string]any{"base_url": srv.URL, "files_url": srv.URL + "/files/"}})
+			if err != nil {
+				continue
+			}
+			resp, err := http.Get(out)
+			if err != nil {
+				continue // not a URL the client sends
+			}
+			resp.Body.Close()
+			sent++
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != sent || sent < 10 {
+		t.Fatalf("the server saw %d of %d requests", len(seen), sent)
+	}
+	for _, p := range seen {
+		if p != "/files" && !strings.HasPrefix(p, "/files/") {
+			t.Errorf("the server resolved a request to %q, outside /files/", p)
+		}
 	}
 }
