@@ -111,3 +111,30 @@ func TestLeadDataCannotPickBetweenLiteralHosts(t *testing.T) {
 		t.Fatalf("the other host received %d requests", n)
 	}
 }
+
+// Issue 25: `when: lead.x` loaded, then failed every lead whose x is a
+// string. It is a load error at the value, with a hint saying how to
+// compare it; a comparison loads and runs.
+func TestBareValueConditionIsLoadError(t *testing.T) {
+	srv, got := budgetPartner(t)
+	for _, when := range []string{"lead.x", "lead.a == \"1\" && lead.x", "not lead.vip"} {
+		src := "version: 1\nname: when\nsteps:\n  - name: call\n    when: '" + when + "'\n    request: { url: \"" + srv.URL + "/x\" }\n"
+		_, err := Parse("when.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), "when.yaml:5:") || !strings.Contains(err.Error(), "is a value, not a condition") ||
+			!strings.Contains(err.Error(), "== true for a JSON boolean") {
+			t.Errorf("when: %s: Parse = %v, want a positioned error with a hint", when, err)
+		}
+	}
+	p, err := Parse("when.yaml", []byte("version: 1\nname: when\nsteps:\n  - name: call\n    when: 'lead.x != \"\"'\n    request: { url: \""+srv.URL+"/x\" }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Bind(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if res := r.Run(context.Background(), map[string]any{"x": "yes"}); res.Outcome != Success || got.Load() != 1 {
+		t.Fatalf("%s %q", res.Outcome, res.Reason)
+	}
+}

@@ -430,7 +430,7 @@ func (c *compiler) allowHosts(h *steps.HTTP) {
 	}
 	for _, e := range h.AllowHosts {
 		if err := template.CheckAllowedHost(e); err != nil {
-			c.errs.Add(pos, "an entry is api.example.com (https on 443), api.example.com:8443, http://api.example.com:8080 or *.example.com",
+			c.errs.Add(pos, "e.g. api.example.com (https on 443), api.example.com:8443, http://api.example.com:8080, *.example.com",
 				"http.allow_hosts: %q: %v", e, err)
 		}
 	}
@@ -445,7 +445,11 @@ func (c *compiler) cond(s steps.String, sc scope) *cond.Program {
 	if err != nil {
 		var ce *cond.Error
 		if errors.As(err, &ce) {
-			c.errs.Add(offset(s.Pos, ce.Line, ce.Col), "conditions are expr expressions such as lead.value > 100", "bad condition: %s", ce.Msg)
+			hint := ce.Hint
+			if hint == "" {
+				hint = "conditions are expr expressions such as lead.value > 100"
+			}
+			c.errs.Add(offset(s.Pos, ce.Line, ce.Col), hint, "bad condition: %s", ce.Msg)
 		} else {
 			c.errs.Add(s.Pos, "", "bad condition: %v", err)
 		}
