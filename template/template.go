@@ -30,8 +30,10 @@ const (
 	// compile errors.
 	XML
 	// URL is a whole URL. Only settings and literal text may write its
-	// scheme, host and port: an action reading other data there is a
-	// compile error (unless AllowHosts). An action before any literal text
+	// scheme, host and port, and only settings may decide which literal
+	// text is written there: an action reading other data there, or an
+	// if/with/range on other data around them, is a compile error (unless
+	// AllowHosts). An action before any literal text
 	// is the base (scheme://host/prefix from settings, or empty) and is
 	// written as is; data right after the base, before any "/", is escaped so it
 	// cannot add "@", ":" or a ".host" suffix (every byte but letters,
@@ -132,7 +134,9 @@ type Template struct {
 // In URL mode only settings and literal text may write the scheme, host
 // and port: an action reading other data (lead, vars, steps, captured,
 // response, batch) at the start of the URL or before its path is a
-// compile error unless AllowHosts is given.
+// compile error unless AllowHosts is given, and so is an {{if}}, {{with}}
+// or {{range}} on such data (or a {{break}} or {{continue}} under one)
+// around text or an action before the path.
 func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Template, error) {
 	if name == "" {
 		name = "template"
