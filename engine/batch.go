@@ -250,7 +250,7 @@ func (p *Plan) runBatched(ctx context.Context, st *step, f *flow, data map[strin
 	select {
 	case a := <-m.answer:
 		sr.Method, sr.URL, sr.Batch, sr.Attempts, sr.Variant = a.method, a.url, a.id, a.attempts, a.variant
-		p.finish(st, a.v, data, f.lead, &sr)
+		p.finish(ctx, st, a.v, data, f.lead, &sr)
 	case <-ctx.Done():
 		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "waiting for batch "+b.id+": "+contextReason(ctx, ctx.Err()), ClassCanceled, ctx.Err()
 	}
@@ -293,7 +293,7 @@ func (b *pending) flush() {
 	data := map[string]any{"settings": s.values, "lead": b.members[0].lead, "vars": map[string]any{}, "steps": map[string]any{},
 		"batch": map[string]any{"id": b.id, "size": len(b.members), "leads": leads, "items": items}}
 	answer := func(m *member, a batchAnswer) { m.answer <- a }
-	req, err := p.build(st, data)
+	req, err := p.build(ctx, st, data)
 	if err != nil {
 		for _, m := range b.members {
 			answer(m, batchAnswer{id: b.id, v: verdict{outcome: Error, reason: s.Redact("building the batch request: " + err.Error()), class: ClassTemplate, err: err}})

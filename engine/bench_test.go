@@ -248,7 +248,7 @@ func BenchmarkBuild(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f := &flow{lead: benchLead, vars: map[string]any{}, done: map[string]any{}}
-		if _, err := p.build(st, f.data(s)); err != nil {
+		if _, err := p.build(context.Background(), st, f.data(s)); err != nil {
 			b.Fatal(err)
 		}
 	}

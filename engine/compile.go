@@ -170,6 +170,7 @@ type stepRef struct {
 func (c *compiler) compile() error {
 	if c.in.HTTP != nil {
 		c.plan.tls = c.tls(c.in.HTTP.TLS)
+		c.allowHosts(c.in.HTTP)
 	}
 	c.plan.limits = compileLimits(c.in.Limits)
 	c.defaultAuth = noAuth
@@ -420,6 +421,21 @@ func (c *compiler) tmpl(s steps.String, mode template.Mode, sc scope) *template.
 	return t
 }
 
+// allowHosts reports http.allow_hosts entries that are not
+// [http(s)://]host[:port] or *.suffix (they would match nothing).
+func (c *compiler) allowHosts(h *steps.HTTP) {
+	pos, ok := h.KeyPos["allow_hosts"]
+	if !ok {
+		pos = h.Pos
+	}
+	for _, e := range h.AllowHosts {
+		if err := template.CheckAllowedHost(e); err != nil {
+			c.errs.Add(pos, "e.g. api.example.com (https on 443), api.example.com:8443, http://api.example.com:8080, *.example.com",
+				"http.allow_hosts: %q: %v", e, err)
+		}
+	}
+}
+
 // cond compiles a condition; an unset one compiles to nil.
 func (c *compiler) cond(s steps.String, sc scope) *cond.Program {
 	if !s.IsSet() {
@@ -429,7 +445,11 @@ func (c *compiler) cond(s steps.String, sc scope) *cond.Program {
 	if err != nil {
 		var ce *cond.Error
 		if errors.As(err, &ce) {
-			c.errs.Add(offset(s.Pos, ce.Line, ce.Col), "conditions are expr expressions such as lead.value > 100", "bad condition: %s", ce.Msg)
+			hint := ce.Hint
+			if hint == "" {
+				hint = "conditions are expr expressions such as lead.value > 100"
+			}
+			c.errs.Add(offset(s.Pos, ce.Line, ce.Col), hint, "bad condition: %s", ce.Msg)
 		} else {
 			c.errs.Add(s.Pos, "", "bad condition: %v", err)
 		}

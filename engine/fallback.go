@@ -19,7 +19,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 	for _, f := range st.fallback {
 		switch f.kind {
 		case "request":
-			req, err := p.override(st, f, primary, data)
+			req, err := p.override(ctx, st, f, primary, data)
 			if err != nil {
 				sr.Tried = append(sr.Tried, "request: "+err.Error())
 				continue
@@ -65,7 +65,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 			}
 			failed := false
 			for _, d := range f.defaults {
-				x, err := d.val.eval(data)
+				x, err := d.val.eval(ctx, data)
 				if err != nil {
 					sr.Tried = append(sr.Tried, fmt.Sprintf("defaults: %s: %v", d.name, err))
 					failed = true
@@ -94,7 +94,7 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 }
 
 // override renders a secondary request: the primary with the link's changes.
-func (p *Plan) override(st *step, f *fallback, primary *request, data map[string]any) (*request, error) {
+func (p *Plan) override(ctx context.Context, st *step, f *fallback, primary *request, data map[string]any) (*request, error) {
 	r := &request{method: primary.method, url: primary.url, header: primary.header.Clone(), body: primary.body, timeout: primary.timeout, auth: primary.auth, variant: primary.variant, mask: primary.mask}
 	if f.timeout > 0 {
 		r.timeout = f.timeout
@@ -103,14 +103,14 @@ func (p *Plan) override(st *step, f *fallback, primary *request, data map[string
 		r.method = f.method
 	}
 	if f.url != nil {
-		u, err := renderURL(f.url, data)
+		u, err := renderURL(ctx, f.url, data)
 		if err != nil {
 			return nil, err
 		}
 		r.url = u
 	}
 	for _, h := range f.headers {
-		v, err := h.val.Render(data)
+		v, err := h.val.RenderContext(ctx, data)
 		if err != nil {
 			return nil, fmt.Errorf("header %s: %w", h.key, err)
 		}

@@ -106,7 +106,7 @@ func BenchmarkJudge(b *testing.B) {
 			f := &flow{lead: benchLead, vars: map[string]any{}, done: map[string]any{
 				"score": map[string]any{"score": 85.0, "id": "abc123"}}}
 			data := f.data(r)
-			req, err := p.build(st, data)
+			req, err := p.build(context.Background(), st, data)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -132,7 +132,7 @@ func BenchmarkFinish(b *testing.B) {
 		lead := map[string]any{"email": "ann@example.com", "phone": "(512) 555-0100", "state": "TX"}
 		f := &flow{lead: lead, vars: map[string]any{}, done: map[string]any{}}
 		var sr StepResult
-		p.finish(st, v, f.data(r), lead, &sr)
+		p.finish(context.Background(), st, v, f.data(r), lead, &sr)
 		if sr.Outcome != Success {
 			b.Fatal(sr.Reason)
 		}

@@ -30,7 +30,7 @@ func (p *Plan) runStepOnly(ctx context.Context, name string, lead map[string]any
 		for k, v := range prior {
 			f.done[k] = v
 		}
-		if err := f.compute(p.vars, s); err != nil {
+		if err := f.compute(ctx, p.vars, s); err != nil {
 			return nil, fmt.Errorf("vars: %s", s.Redact(err.Error()))
 		}
 		sr := p.runStep(ctx, st, f, s)
@@ -66,9 +66,10 @@ type Rendered struct {
 
 // dryRun renders every step's request for lead (see Runner.DryRun).
 func (p *Plan) dryRun(lead map[string]any, s *Runner) []Rendered {
+	ctx := context.Background() // a dry run renders and sends nothing: no deadline
 	out := make([]Rendered, 0, len(p.steps))
 	f := &flow{lead: normalizeMap(lead), vars: map[string]any{}, done: map[string]any{}}
-	varsErr := f.compute(p.vars, s)
+	varsErr := f.compute(ctx, p.vars, s)
 	for _, st := range p.steps {
 		r := Rendered{Step: st.name, NeedsCaptures: st.readsSteps}
 		data := f.data(s)
@@ -87,12 +88,12 @@ func (p *Plan) dryRun(lead map[string]any, s *Runner) []Rendered {
 			}
 		}
 		if r.Err == "" && r.Skipped == "" {
-			if err := f.compute(st.vars, s); err != nil {
+			if err := f.compute(ctx, st.vars, s); err != nil {
 				r.Err = s.Redact("vars: " + err.Error())
 				out = append(out, r)
 				continue
 			}
-			req, err := p.build(st, data)
+			req, err := p.build(ctx, st, data)
 			if err != nil {
 				r.Err = s.Redact(err.Error())
 			} else {

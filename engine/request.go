@@ -75,7 +75,7 @@ func (r *request) httpRequest(ctx context.Context, signed bool) (*http.Request, 
 }
 
 // build renders a step's request for one lead.
-func (p *Plan) build(st *step, data map[string]any) (*request, error) {
+func (p *Plan) build(ctx context.Context, st *step, data map[string]any) (*request, error) {
 	urlT, headers, query, bd := st.url, st.headers, st.query, st.body
 	r := &request{method: st.method, timeout: st.timeout, auth: st.auth}
 	for i, v := range st.variants {
@@ -107,7 +107,7 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 		headers = append(append([]kv(nil), headers...), v.headers...)
 		break
 	}
-	u, err := parseURL(urlT, data)
+	u, err := parseURL(ctx, urlT, data)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 		var q strings.Builder
 		q.WriteString(u.RawQuery)
 		for _, e := range query {
-			v, err := e.val.Render(data)
+			v, err := e.val.RenderContext(ctx, data)
 			if err != nil {
 				return nil, fmt.Errorf("query %s: %w", e.key, err)
 			}
@@ -138,7 +138,7 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 	}
 	set("User-Agent", "plumb/1")
 	if bd != nil {
-		if r.body, err = bd.render(data); err != nil {
+		if r.body, err = bd.render(ctx, data); err != nil {
 			return nil, fmt.Errorf("body: %w", err)
 		}
 		set("Content-Type", bd.contentType)
@@ -152,7 +152,7 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 		}
 	}
 	for _, h := range headers {
-		v, err := h.val.Render(data)
+		v, err := h.val.RenderContext(ctx, data)
 		if err != nil {
 			return nil, fmt.Errorf("header %s: %w", h.key, err)
 		}
@@ -162,16 +162,16 @@ func (p *Plan) build(st *step, data map[string]any) (*request, error) {
 }
 
 // renderURL renders a URL template.
-func renderURL(t *template.Template, data map[string]any) (string, error) {
-	u, err := parseURL(t, data)
+func renderURL(ctx context.Context, t *template.Template, data map[string]any) (string, error) {
+	u, err := parseURL(ctx, t, data)
 	if err != nil {
 		return "", err
 	}
 	return u.String(), nil
 }
 
-func parseURL(t *template.Template, data map[string]any) (*url.URL, error) {
-	raw, err := t.Render(data)
+func parseURL(ctx context.Context, t *template.Template, data map[string]any) (*url.URL, error) {
+	raw, err := t.RenderContext(ctx, data)
 	if err != nil {
 		return nil, err
 	}
@@ -182,12 +182,12 @@ func parseURL(t *template.Template, data map[string]any) (*url.URL, error) {
 	return u, nil
 }
 
-func (b *body) render(data map[string]any) ([]byte, error) {
+func (b *body) render(ctx context.Context, data map[string]any) ([]byte, error) {
 	switch b.kind {
 	case bodyJSON:
-		return b.json.appendJSON(nil, data)
+		return b.json.appendJSON(ctx, nil, data)
 	case bodyJSONText:
-		s, err := b.text.Render(data)
+		s, err := b.text.RenderContext(ctx, data)
 		if err != nil {
 			return nil, err
 		}
@@ -198,7 +198,7 @@ func (b *body) render(data map[string]any) ([]byte, error) {
 	case bodyForm:
 		var f strings.Builder
 		for i, e := range b.form {
-			v, err := e.val.Render(data)
+			v, err := e.val.RenderContext(ctx, data)
 			if err != nil {
 				return nil, fmt.Errorf("form %s: %w", e.key, err)
 			}
@@ -211,20 +211,20 @@ func (b *body) render(data map[string]any) ([]byte, error) {
 		}
 		return []byte(f.String()), nil
 	default:
-		s, err := b.text.Render(data)
+		s, err := b.text.RenderContext(ctx, data)
 		return []byte(s), err
 	}
 }
 
 // eval renders a structured value to Go values.
-func (v *value) eval(data map[string]any) (any, error) {
+func (v *value) eval(ctx context.Context, data map[string]any) (any, error) {
 	switch v.kind {
 	case 't':
-		return v.tmpl.Value(data)
+		return v.tmpl.ValueContext(ctx, data)
 	case 'o':
 		m := make(map[string]any, len(v.keys))
 		for i, k := range v.keys {
-			x, err := v.vals[i].eval(data)
+			x, err := v.vals[i].eval(ctx, data)
 			if err != nil {
 				return nil, err
 			}
@@ -234,7 +234,7 @@ func (v *value) eval(data map[string]any) (any, error) {
 	case 'a':
 		out := make([]any, len(v.items))
 		for i, it := range v.items {
-			x, err := it.eval(data)
+			x, err := it.eval(ctx, data)
 			if err != nil {
 				return nil, err
 			}
@@ -248,7 +248,7 @@ func (v *value) eval(data map[string]any) (any, error) {
 // appendJSON renders a structured value as JSON, keeping the key order of
 // the file. Values are marshalled, so lead data can never change the shape
 // of the document.
-func (v *value) appendJSON(buf []byte, data map[string]any) ([]byte, error) {
+func (v *value) appendJSON(ctx context.Context, buf []byte, data map[string]any) ([]byte, error) {
 	switch v.kind {
 	case 'o':
 		buf = append(buf, '{')
@@ -258,7 +258,7 @@ func (v *value) appendJSON(buf []byte, data map[string]any) ([]byte, error) {
 			}
 			buf = append(append(buf, v.keyJSON[i]...), ':')
 			var err error
-			if buf, err = v.vals[i].appendJSON(buf, data); err != nil {
+			if buf, err = v.vals[i].appendJSON(ctx, buf, data); err != nil {
 				return nil, err
 			}
 		}
@@ -270,13 +270,13 @@ func (v *value) appendJSON(buf []byte, data map[string]any) ([]byte, error) {
 				buf = append(buf, ',')
 			}
 			var err error
-			if buf, err = it.appendJSON(buf, data); err != nil {
+			if buf, err = it.appendJSON(ctx, buf, data); err != nil {
 				return nil, err
 			}
 		}
 		return append(buf, ']'), nil
 	}
-	x, err := v.eval(data)
+	x, err := v.eval(ctx, data)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Re
 	}
 	f := &flow{lead: res.Lead, vars: map[string]any{}, done: make(map[string]any, len(p.steps)), held: new(atomic.Int64)}
 	defer func() { s.mem.give(f.held.Load()) }()
-	if err := f.compute(p.vars, s); err != nil {
+	if err := f.compute(ctx, p.vars, s); err != nil {
 		res.Outcome, res.Reason, res.Class, res.Err = Error, s.Redact("vars: "+err.Error()), ClassTemplate, err
 		res.Duration = Duration(time.Since(start))
 		return res
@@ -147,13 +147,13 @@ func (f *flow) data(s *Runner) map[string]any {
 }
 
 // compute evaluates vars in order into f.vars; each may read earlier ones.
-func (f *flow) compute(vars []namedValue, s *Runner) error {
+func (f *flow) compute(ctx context.Context, vars []namedValue, s *Runner) error {
 	if len(vars) == 0 {
 		return nil
 	}
 	data := f.data(s)
 	for _, v := range vars {
-		x, err := v.val.eval(data)
+		x, err := v.val.eval(ctx, data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
@@ -320,14 +320,14 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 			return sr
 		}
 	}
-	if err := f.compute(st.vars, s); err != nil {
+	if err := f.compute(ctx, st.vars, s); err != nil {
 		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "vars: "+err.Error(), ClassTemplate, err
 		return sr
 	}
 	if st.batch != nil {
 		return p.runBatched(ctx, st, f, data, s, sr)
 	}
-	req, err := p.build(st, data)
+	req, err := p.build(ctx, st, data)
 	if err != nil {
 		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "building the request: "+err.Error(), ClassTemplate, err
 		return sr
@@ -388,7 +388,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 			p.remember(ctx, s, st, rkey, v.captured)
 		}
 	}
-	p.finish(st, v, data, f.lead, &sr)
+	p.finish(ctx, st, v, data, f.lead, &sr)
 	s.holdCaptured(f, &sr)
 	return sr
 }
@@ -423,14 +423,14 @@ func (s *Runner) holdCaptured(f *flow, sr *StepResult) {
 
 // finish records a step's verdict and, when the partner answered, appends
 // its fields to the lead.
-func (p *Plan) finish(st *step, v verdict, data, lead map[string]any, sr *StepResult) {
+func (p *Plan) finish(ctx context.Context, st *step, v verdict, data, lead map[string]any, sr *StepResult) {
 	sr.Outcome, sr.Reason, sr.Status, sr.Captured = v.outcome, v.reason, v.status, v.captured
 	if v.outcome != Success && v.outcome != Skip {
 		sr.Class, sr.Err = v.class, v.err
 	}
 	if sr.Outcome == Success || sr.Outcome == Failure {
 		data["captured"] = sr.Captured
-		if err := p.appendFields(st, data, lead, sr); err != nil {
+		if err := p.appendFields(ctx, st, data, lead, sr); err != nil {
 			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, err.Error(), ClassTemplate, err
 			return
 		}
@@ -820,13 +820,13 @@ func responseValue(doc *parse.Doc) map[string]any {
 	return map[string]any{"status": r.Status, "headers": headers, "body": body}
 }
 
-func (p *Plan) appendFields(st *step, data, lead map[string]any, sr *StepResult) error {
+func (p *Plan) appendFields(ctx context.Context, st *step, data, lead map[string]any, sr *StepResult) error {
 	if len(st.appends) == 0 {
 		return nil
 	}
 	sr.Appended = make(map[string]any, len(st.appends))
 	for _, a := range st.appends {
-		v, err := a.val.eval(data)
+		v, err := a.val.eval(ctx, data)
 		if err != nil {
 			return fmt.Errorf("append %s: %v", a.field, err)
 		}

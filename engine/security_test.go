@@ -146,8 +146,8 @@ func TestLeadDataCannotChooseTheHost(t *testing.T) {
 		}
 	}
 	// allow_hosts: a lead may choose among the listed hosts, no other
-	allow := "http:\n  allow_hosts: [\"127.0.0.1\"]\n"
 	partnerPort := strings.TrimPrefix(partner.URL, "http://127.0.0.1:")
+	allow := "http:\n  allow_hosts: [\"http://127.0.0.1:" + partnerPort + "\"]\n"
 	if res, err := run("http://{{lead.host}}:"+partnerPort+"/", allow, map[string]any{"host": "127.0.0.1"}); err != nil || res.Outcome != Success {
 		t.Fatalf("allowed host: %v %+v", err, res)
 	}

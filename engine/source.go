@@ -80,7 +80,7 @@ func (r *Runner) FetchPage(ctx context.Context, state, page map[string]any, next
 	data := map[string]any{"settings": r.values, "state": normalizeMap(state), "page": normalizeMap(page),
 		"lead": map[string]any{}, "vars": map[string]any{}, "steps": map[string]any{}}
 	ctx = context.WithValue(ctx, stepKey{}, st.name)
-	req, err := p.build(st, data)
+	req, err := p.build(ctx, st, data)
 	if err != nil {
 		return fail(ClassTemplate, fmt.Errorf("building the request: %w", err))
 	}

@@ -421,11 +421,14 @@ type HTTP struct {
 	GzipResponses *bool `yaml:"gzip_responses"`
 	// TLS configures client certificates (mTLS), extra CAs and versions.
 	TLS *TLS `yaml:"tls"`
-	// AllowHosts lists the hosts lead data (or captures, vars) may choose
-	// in a request URL: host, host:port or *.suffix. Without it only
-	// literals and settings write a URL's scheme, host and port.
+	// AllowHosts lists the origins lead data (or captures, vars) may
+	// choose in a request URL: [http(s)://]host[:port] or *.suffix, https
+	// on 443 unless the entry says otherwise. Without it only literals and
+	// settings write a URL's scheme, host and port.
 	AllowHosts []string `yaml:"allow_hosts"`
-	Pos        Pos      `yaml:"-"`
+	// KeyPos holds the position of each key's value, for errors.
+	KeyPos map[string]Pos `yaml:"-"`
+	Pos    Pos            `yaml:"-"`
 }
 
 // TLS is how the integration's connections do TLS. File names may be

@@ -59,6 +59,18 @@
 // at most MaxFuncOutput bytes; a render writes at most MaxOutput bytes.
 // Beyond a bound the render fails with an error naming it.
 //
+// The work of one render is bounded too (a budget; see MaxSteps, MaxWork
+// and WithBudget): every {{range}} iteration and every value a function
+// takes or returns is a step, and the values passed to and returned by
+// functions count their size, deeply for functions that walk their
+// arguments (printf, toString, join, deepEqual, ...). A render past its
+// budget fails with an error matching ErrBudget ("template f.yaml:3:9:
+// render budget exceeded (more than 1000000 steps ...)"), so loops that
+// lead data drives (range until (int lead.n), nested) cannot run for long.
+// RenderContext and ValueContext also stop at the next step once their
+// context is done. deepCopy returns its argument: templates never modify
+// values.
+//
 // Function names starting with "__" are internal and cannot be called.
 // {{define}}, {{block}} and {{template}} are not supported.
 //

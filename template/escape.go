@@ -246,7 +246,9 @@ func cdataEscape(s string) string {
 }
 
 // pathEscape escapes s as one path segment. A value that is exactly "."
-// or ".." is written %2E / %2E%2E so it is never a dot segment.
+// or ".." is written %2E / %2E%2E so it is never a dot segment to a
+// client or a server that resolves them before decoding; Render refuses
+// the URL anyway (checkDotSegments), since many servers decode first.
 func pathEscape(s string) string {
 	switch s {
 	case ".":
@@ -660,6 +662,58 @@ type escaper struct {
 	// strict is set when data is written right after a URL base, where it
 	// could extend the host: Render then checks the host.
 	strict bool
+	// path is set when a value may land in the URL's path: Render then
+	// checks that no segment is a dot segment once decoded.
+	path bool
+	// ctl names the untrusted data ("lead.f") that the innermost enclosing
+	// {{if}}, {{with}} or {{range}} depends on, and ctlKw its keyword; ""
+	// outside such control flow. In URL mode (without AllowHosts) nothing
+	// may be written before the path under it.
+	ctl, ctlKw string
+}
+
+// beforePath reports whether writing byte c (or an action, c == 0) in URL
+// state st could change the URL's scheme, host or port: anything before
+// the path does, and so does a '/' right after a leading "/" or a base's
+// "/" (it would make "//", an authority).
+func beforePath(st state, c byte) bool {
+	switch st {
+	case stURLStart, stURLScheme, stURLSchemeColon, stURLSchemeSlash, stURLAuthority, stURLBase:
+		return true
+	case stURLStartSlash, stURLBaseSlash:
+		return c == '/' || c == 0
+	}
+	return false
+}
+
+// checkCtl refuses text or an action (text nil) at pos in state st when
+// untrusted data decides whether it is written and it lands before the
+// path of a URL: lead data would then choose between literal hosts. An
+// action in a path segment is escaped and cannot start an authority.
+func (e *escaper) checkCtl(pos parse.Pos, st state, text []byte, fn string) bool {
+	if e.mode != URL || e.ctl == "" || e.allowHosts {
+		return true
+	}
+	bad := -1
+	if text == nil {
+		if beforePath(st, 0) && fn != fnURLPath {
+			bad = 0
+		}
+	} else {
+		for i, c := range text {
+			if beforePath(st, c) {
+				bad = i
+				break
+			}
+			st = urlNext(st, c)
+		}
+	}
+	if bad < 0 {
+		return true
+	}
+	e.c.errorAt(pos+parse.Pos(bad), e.ctl+" cannot choose the URL's scheme, host or port: a {{"+e.ctlKw+"}} on it "+
+		"writes part of them, and only settings may decide what is written before the path (write a literal '/' before the {{"+e.ctlKw+"}})")
+	return false
 }
 
 func (e *escaper) list(l *parse.ListNode, st state, dotTrusted bool) state {
@@ -675,6 +729,9 @@ func (e *escaper) list(l *parse.ListNode, st state, dotTrusted bool) state {
 func (e *escaper) node(n parse.Node, st state, dotTrusted bool) state {
 	switch n := n.(type) {
 	case *parse.TextNode:
+		if e.ctl != "" && !e.checkCtl(n.Pos, st, n.Text, "") {
+			return st
+		}
 		return advance(st, n.Text)
 	case *parse.ActionNode:
 		if len(n.Pipe.Decl) > 0 {
@@ -688,6 +745,9 @@ func (e *escaper) node(n parse.Node, st state, dotTrusted bool) state {
 			if fn == fnURLStrict {
 				e.strict = true
 			}
+			if fn == fnURLStrict || fn == fnURLPath {
+				e.path = true
+			}
 		} else {
 			fn, msg = escaperFor(e.mode, st)
 		}
@@ -698,23 +758,37 @@ func (e *escaper) node(n parse.Node, st state, dotTrusted bool) state {
 			e.c.errorAt(n.Pos, msg)
 			return st
 		}
+		if e.ctl != "" && !e.checkCtl(n.Pos, st, nil, fn) {
+			return st
+		}
 		n.Pipe.Cmds = append(n.Pipe.Cmds, e.c.command(n.Pos, e.c.ident(n.Pos, fn)))
 		return next
 	case *parse.IfNode:
-		return e.branch(&n.BranchNode, st, "if", false, dotTrusted, dotTrusted)
+		return e.branch(&n.BranchNode, st, "if", false, dotTrusted, dotTrusted, trustedPipe(n.Pipe, dotTrusted))
 	case *parse.WithNode:
-		return e.branch(&n.BranchNode, st, "with", false, trustedPipe(n.Pipe, dotTrusted), dotTrusted)
+		trusted := trustedPipe(n.Pipe, dotTrusted)
+		return e.branch(&n.BranchNode, st, "with", false, trusted, dotTrusted, trusted)
 	case *parse.RangeNode:
-		if e.mode == URL && inAuthority(st) && !e.allowHosts && !trustedPipe(n.Pipe, dotTrusted) {
+		trusted := trustedPipe(n.Pipe, dotTrusted)
+		if e.mode == URL && inAuthority(st) && !e.allowHosts && !trusted {
 			e.c.errorAt(n.Pos, "data other than settings cannot repeat text in the URL's scheme or host: a {{range}} there may only range over settings")
 			return st
 		}
-		return e.branch(&n.BranchNode, st, "range", true, trustedPipe(n.Pipe, dotTrusted), dotTrusted)
+		// A {{break}} or {{continue}} under an untrusted condition lets
+		// that data decide how often the body is written.
+		decides := trusted && !untrustedExit(n.List, trusted)
+		return e.branch(&n.BranchNode, st, "range", true, trusted, dotTrusted, decides)
 	}
 	return st
 }
 
-func (e *escaper) branch(b *parse.BranchNode, st state, kw string, loop, bodyDot, elseDot bool) state {
+// branch escapes the lists of an if, with or range. trusted says whether
+// only settings and literals decide which list runs (and how often).
+func (e *escaper) branch(b *parse.BranchNode, st state, kw string, loop, bodyDot, elseDot, trusted bool) state {
+	if !trusted && e.ctl == "" {
+		e.ctl, e.ctlKw = untrustedName(b.Pipe), kw
+		defer func() { e.ctl, e.ctlKw = "", "" }()
+	}
 	body := e.list(b.List, st, bodyDot)
 	if loop && body != st {
 		e.c.errorAt(b.Pos, fmt.Sprintf("{{range}} body ends in %s context but starts in %s context", body, st))
@@ -726,6 +800,58 @@ func (e *escaper) branch(b *parse.BranchNode, st state, kw string, loop, bodyDot
 		e.c.errorAt(b.Pos, fmt.Sprintf("{{%s}} branches end in different contexts (%s and %s)", kw, body, alt))
 	}
 	return out
+}
+
+// exits reports whether l holds a {{break}} or {{continue}} of the
+// enclosing range (not one of a range inside l).
+func exits(l *parse.ListNode) bool {
+	if l == nil {
+		return false
+	}
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.BreakNode, *parse.ContinueNode:
+			return true
+		case *parse.IfNode:
+			if exits(n.List) || exits(n.ElseList) {
+				return true
+			}
+		case *parse.WithNode:
+			if exits(n.List) || exits(n.ElseList) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// untrustedExit reports whether a range body l leaves an iteration early
+// ({{break}}, {{continue}}) under a condition on untrusted data. dot says
+// whether dot holds trusted data.
+func untrustedExit(l *parse.ListNode, dot bool) bool {
+	if l == nil {
+		return false
+	}
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.IfNode:
+			if !trustedPipe(n.Pipe, dot) && (exits(n.List) || exits(n.ElseList)) {
+				return true
+			}
+			if untrustedExit(n.List, dot) || untrustedExit(n.ElseList, dot) {
+				return true
+			}
+		case *parse.WithNode:
+			t := trustedPipe(n.Pipe, dot)
+			if !t && (exits(n.List) || exits(n.ElseList)) {
+				return true
+			}
+			if untrustedExit(n.List, t) || untrustedExit(n.ElseList, dot) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // untrustedName names the first data an action reads that is not settings

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -71,6 +72,12 @@ const (
 type execCtx struct {
 	data map[string]any
 	val  any
+	// the render's budget (budget.go)
+	ctx   context.Context
+	done  <-chan struct{} // ctx.Done(); nil when it is never cancelled
+	limit budget
+	steps int
+	work  int64
 }
 
 // funcError is an error raised by a plumb function whose message is safe
@@ -177,6 +184,19 @@ func (s *Set) funcMap() template.FuncMap {
 	fm[fnURLStrict] = func(v any) string { return strictEscape(toText(v)) }
 	fm[fnURLHost] = func(v any) string { return hostEscape(toText(v)) }
 	fm[fnEmpty] = func(any) string { return "" }
+	fm[fnTick] = func(c *execCtx) (string, error) { return "", c.tick() }
+	fm[fnCharge] = func(c *execCtx, v any) (any, error) { return v, c.charge(shallowSize(v)) }
+	fm[fnChargeDeep] = func(c *execCtx, v any) (any, error) { return v, c.charge(deepSize(v, c.remaining())) }
+	// Templates never modify a value (the functions that would are
+	// removed), so a copy is the value itself; copying would cost work
+	// in proportion to the value's deep size.
+	fm["deepCopy"] = func(v any) any { return v }
+	fm["mustDeepCopy"] = func(v any) (any, error) {
+		if v == nil {
+			return nil, ferr("mustDeepCopy: cannot copy nil")
+		}
+		return v, nil
+	}
 	for k, v := range s.extra {
 		if _, builtin := fm[k]; !builtin {
 			fm[k] = v

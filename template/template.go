@@ -1,6 +1,7 @@
 package template
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,16 +30,20 @@ const (
 	// compile errors.
 	XML
 	// URL is a whole URL. Only settings and literal text may write its
-	// scheme, host and port: an action reading other data there is a
-	// compile error (unless AllowHosts). An action before any literal text
+	// scheme, host and port, and only settings may decide which literal
+	// text is written there: an action reading other data there, or an
+	// if/with/range on other data around them, is a compile error (unless
+	// AllowHosts). An action before any literal text
 	// is the base (scheme://host/prefix from settings, or empty) and is
 	// written as is; data right after the base, before any "/", is escaped so it
 	// cannot add "@", ":" or a ".host" suffix (every byte but letters,
 	// digits, - _ ~ is percent-encoded) and Render fails if it would still
 	// change the origin. An action in the path or fragment is
-	// url.PathEscape'd ("." and ".." become %2E and %2E%2E) and one in the
-	// query url.QueryEscape'd, so a value can never add path segments,
-	// query parameters or a fragment. There is no opt-out.
+	// url.PathEscape'd and one in the query url.QueryEscape'd, so a value
+	// can never add path segments, query parameters or a fragment; and
+	// Render fails (ErrDotSegment) when data makes a path segment that a
+	// server decoding %2E, %2F or '\' would read as "." or "..". There is
+	// no opt-out.
 	URL
 	// Header is an HTTP header value: output containing CR, LF or NUL fails
 	// the render.
@@ -69,10 +74,11 @@ var ErrMissing = errors.New("missing field")
 // Set holds the function map shared by the templates it compiles. It is
 // built once by New and safe for concurrent use.
 type Set struct {
-	now   func() time.Time
-	base  *template.Template // functions and options only; never executed
-	slow  bool               // tests: always execute through text/template
-	extra map[string]any     // WithFuncs: the embedder's functions
+	now    func() time.Time
+	base   *template.Template // functions and options only; never executed
+	slow   bool               // tests: always execute through text/template
+	extra  map[string]any     // WithFuncs: the embedder's functions
+	budget budget             // WithBudget: the work of one render
 }
 
 // Option configures a Set.
@@ -90,7 +96,7 @@ func WithClock(now func() time.Time) Option {
 // New builds a Set: sprig's text functions minus the unsafe ones, plus the
 // plumb helpers listed in the package documentation.
 func New(opts ...Option) *Set {
-	s := &Set{now: time.Now}
+	s := &Set{now: time.Now, budget: budget{steps: MaxSteps, work: MaxWork}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -110,12 +116,15 @@ type Template struct {
 	fast    []segment          // non-nil when only text and plain references
 	isOne   bool               // exactly one output action
 	refs    []string
+	budget  budget
 
 	// URL mode: trustedOnly renders the URL without the data written right
 	// after its base (nil when there is none); Render requires both to
 	// have the same origin. With AllowHosts the host is checked too.
 	trustedOnly *Template
+	checkPath   bool // data may land in the path: refuse dot segments
 	allowHosts  []string
+	hosts       []hostPattern // allowHosts, parsed
 	hostsSet    bool
 }
 
@@ -125,7 +134,9 @@ type Template struct {
 // In URL mode only settings and literal text may write the scheme, host
 // and port: an action reading other data (lead, vars, steps, captured,
 // response, batch) at the start of the URL or before its path is a
-// compile error unless AllowHosts is given.
+// compile error unless AllowHosts is given, and so is an {{if}}, {{with}}
+// or {{range}} on such data (or a {{break}} or {{continue}} under one)
+// around text or an action before the path.
 func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Template, error) {
 	if name == "" {
 		name = "template"
@@ -134,9 +145,10 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 	for _, o := range opts {
 		o(&cfg)
 	}
-	t := &Template{name: name, src: src, mode: mode}
+	t := &Template{name: name, src: src, mode: mode, budget: s.budget}
 	if mode == URL && cfg.hostsSet {
 		t.allowHosts, t.hostsSet = cfg.allowHosts, true
+		t.hosts = parsePatterns(cfg.allowHosts)
 	}
 	if loc := defineRE.FindStringIndex(src); loc != nil {
 		line, col := position(src, loc[0])
@@ -173,6 +185,7 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		vtree := tree.Copy()
 		va := singleAction(vtree.Root)
 		va.Pipe.Cmds = append(va.Pipe.Cmds, c.command(va.Pos, c.ident(va.Pos, fnCapture), c.dollar(va.Pos)))
+		meter{c}.list(vtree.Root)
 		vbase, err := s.base.Clone()
 		if err != nil {
 			return nil, &Error{Name: name, Msg: err.Error()}
@@ -188,12 +201,17 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		return nil, c.err
 	}
 	t.tmpl = tm
+	t.checkPath = e.path
 	if !s.slow {
 		t.fast = fastSegments(src, tree.Root)
 	}
 	if e.strict {
-		to := &Template{name: name, src: src, mode: mode}
+		to := &Template{name: name, src: src, mode: mode, budget: s.budget}
 		ttree := trustedOnlyTree(tree)
+		if !s.slow {
+			to.fast = fastSegments(src, ttree.Root)
+		}
+		meter{c}.list(ttree.Root)
 		tbase, err := s.base.Clone()
 		if err != nil {
 			return nil, &Error{Name: name, Msg: err.Error()}
@@ -201,11 +219,11 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		if to.tmpl, err = tbase.AddParseTree(name, ttree); err != nil {
 			return nil, &Error{Name: name, Msg: err.Error()}
 		}
-		if !s.slow {
-			to.fast = fastSegments(src, ttree.Root)
-		}
 		t.trustedOnly = to
 	}
+	// Last, so that the fast path and the trusted-only copy see the
+	// tree without the budget's calls.
+	meter{c}.list(tree.Root)
 	return t, nil
 }
 
@@ -250,29 +268,47 @@ func singleAction(l *parse.ListNode) *parse.ActionNode {
 // Render executes the template with data and returns the escaped text.
 // It never modifies data. A URL template whose data would change the
 // URL's origin, or (with AllowHosts) name a host not allowed, fails with an
-// error matching ErrHost.
+// error matching ErrHost. A render that takes more than MaxSteps steps or
+// MaxWork bytes of work fails with an error matching ErrBudget.
 func (t *Template) Render(data map[string]any) (string, error) {
+	return t.RenderContext(context.Background(), data)
+}
+
+// RenderContext is Render that stops, with an error matching ctx's
+// (errors.Is(err, context.Canceled)), soon after ctx is done: a render
+// looks at ctx at every loop iteration and function call.
+func (t *Template) RenderContext(ctx context.Context, data map[string]any) (string, error) {
 	if t.literal {
 		if t.hostsSet {
-			if err := t.checkURL(t.text, data); err != nil {
+			if err := t.checkURL(ctx, t.text, data); err != nil {
 				return "", err
 			}
 		}
 		return t.text, nil
 	}
-	out, err := t.render(data)
+	out, err := t.render(ctx, data)
 	if err != nil {
 		return "", err
 	}
+	if t.checkPath {
+		if err := checkDotSegments(out); err != nil {
+			return "", t.hostErr(err)
+		}
+	}
 	if t.trustedOnly != nil || t.hostsSet {
-		if err := t.checkURL(out, data); err != nil {
+		if err := t.checkURL(ctx, out, data); err != nil {
 			return "", err
 		}
 	}
 	return out, nil
 }
 
-func (t *Template) render(data map[string]any) (string, error) {
+// newExecCtx is the dot of one execution of t with data under ctx.
+func (t *Template) newExecCtx(ctx context.Context, data map[string]any) *execCtx {
+	return &execCtx{data: data, ctx: ctx, done: ctx.Done(), limit: t.budget}
+}
+
+func (t *Template) render(ctx context.Context, data map[string]any) (string, error) {
 	if t.fast != nil {
 		if s, err := t.renderFast(data); err != errSlow {
 			return s, err
@@ -280,7 +316,7 @@ func (t *Template) render(data map[string]any) (string, error) {
 	}
 	var b strings.Builder
 	b.Grow(len(t.src) + 32)
-	if err := t.tmpl.Execute(limitedWriter{&b}, &execCtx{data: data}); err != nil {
+	if err := t.tmpl.Execute(limitedWriter{&b}, t.newExecCtx(ctx, data)); err != nil {
 		if errors.Is(err, errTooLarge) {
 			return "", &renderError{msg: "template " + t.name + ": " + errTooLarge.Error(), cause: errTooLarge}
 		}
@@ -296,12 +332,17 @@ func (t *Template) render(data map[string]any) (string, error) {
 // contain CR/LF): use Render for text that goes into a request as is. A URL
 // template's Value is its Render.
 func (t *Template) Value(data map[string]any) (any, error) {
+	return t.ValueContext(context.Background(), data)
+}
+
+// ValueContext is Value under ctx, as RenderContext is Render.
+func (t *Template) ValueContext(ctx context.Context, data map[string]any) (any, error) {
 	if t.literal {
 		return t.text, nil
 	}
 	if !t.isOne || t.mode == URL {
 		// A URL is only ever text, and its host checks run in Render.
-		return t.Render(data)
+		return t.RenderContext(ctx, data)
 	}
 	if t.fast != nil {
 		for i := range t.fast {
@@ -317,7 +358,7 @@ func (t *Template) Value(data map[string]any) (any, error) {
 			}
 		}
 	}
-	c := &execCtx{data: data}
+	c := t.newExecCtx(ctx, data)
 	if err := t.single.Execute(io.Discard, c); err != nil {
 		return nil, t.execError(err)
 	}
@@ -407,7 +448,10 @@ func (t *Template) execError(err error) error {
 		msg = rest
 	}
 	var fe *funcError
-	if errors.As(err, &fe) {
+	var be *budgetError
+	if errors.As(err, &be) {
+		msg = be.msg
+	} else if errors.As(err, &fe) {
 		msg = fe.msg
 	} else if r, ok := strings.CutPrefix(msg, "error calling "); ok {
 		// Functions from sprig or Go's libraries may quote their arguments

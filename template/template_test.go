@@ -49,9 +49,9 @@ func testData() map[string]any {
 	}
 }
 
-func mustCompile(t testing.TB, s *template.Set, src string, mode template.Mode) *template.Template {
+func mustCompile(t testing.TB, s *template.Set, src string, mode template.Mode, opts ...template.CompileOption) *template.Template {
 	t.Helper()
-	tm, err := s.Compile("t", src, mode)
+	tm, err := s.Compile("t", src, mode, opts...)
 	if err != nil {
 		t.Fatalf("Compile(%q): %v", src, err)
 	}
@@ -463,13 +463,16 @@ func TestURLEscaping(t *testing.T) {
 	tests := []struct{ src, v, want string }{
 		{"{{settings.base_url}}/x/{{lead.v}}", "a/b?c", "https://api.example.com/base/x/a%2Fb%3Fc"},
 		{"{{settings.base_url}}/x?q={{lead.v}}", "a b&c=d", "https://api.example.com/base/x?q=a+b%26c%3Dd"},
-		{"https://h/{{lead.v}}", "../x", "https://h/..%2Fx"},
+		{"https://h/{{lead.v}}", "a/../x", ""}, // a dot segment to a server that decodes: refused
 		{"{{settings.base_url}}{{lead.v}}", "/x", "https://api.example.com/base%2Fx"},
 	}
 	for _, tt := range tests {
 		d := hostileData()
 		d["lead"].(map[string]any)["v"] = tt.v
 		got, err := mustCompile(t, s, tt.src, template.URL).Render(d)
+		if tt.want == "" && errors.Is(err, template.ErrDotSegment) {
+			continue
+		}
 		if err != nil || got != tt.want {
 			t.Errorf("Render(%q) = %q, %v; want %q", tt.src, got, err, tt.want)
 		}

@@ -13,6 +13,13 @@
 // carries the line and column inside the expression. A missing field reads as
 // nil, and compares equal to the empty string, so `lead.email != ""` does not
 // hold for a lead without an email.
+//
+// Where a condition needs true or false (the whole condition, the operands
+// of && || !, the test of ?:, the predicate of all, any, filter …), a value
+// whose type is only known at run time — `lead.vip`, `captured.ok`,
+// `lead.l[0]` — is a compile error with a hint: a CSV lead's fields are all
+// strings, so the value would be an error (or mean something else) per
+// lead. Write the comparison meant: `lead.vip == true`, `lead.vip != ""`.
 package cond
 
 import (
@@ -42,6 +49,7 @@ type Program struct {
 type Error struct {
 	Line, Col int
 	Msg       string
+	Hint      string // how to fix it, when there is more to say than Msg
 }
 
 // Error implements error.
@@ -61,7 +69,9 @@ func compileEnv() map[string]any {
 }
 
 // Compile compiles src as a boolean condition. Unknown root names, syntax
-// errors and non-boolean expressions are errors of type *Error.
+// errors, non-boolean expressions and values of unknown type where a
+// boolean is needed (see the package documentation) are errors of type
+// *Error.
 func Compile(src string) (*Program, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, &Error{Line: 1, Col: 1, Msg: "empty condition"}
@@ -78,9 +88,154 @@ func Compile(src string) (*Program, error) {
 		}
 		return nil, &Error{Line: 1, Col: firstCol(src), Msg: msg}
 	}
+	// The optimized program's tree may have lost types; check the
+	// boolean positions on the checked, unoptimized one.
+	typed, err := expr.Compile(src, expr.Env(compileEnv()), expr.AsBool(), expr.Patch(blankIsNil{}), expr.Optimize(false))
+	if err == nil {
+		if e := checkBool(src, typed.Node(), true); e != nil {
+			return nil, e
+		}
+	}
 	p := &Program{src: src, prog: prog}
 	p.refs = collectRefs(prog.Node())
 	return p, nil
+}
+
+// checkBool refuses a value whose type is known only when a lead arrives
+// (lead.x, captured.ok, a list element) where a condition needs true or
+// false: the root, the operands of && || and !, the test of ?: and the
+// predicates of all, any, filter, …. Such a value is a string for a CSV
+// lead and may be anything in JSON, so the condition would fail (or mean
+// something else) per lead; a comparison says what is meant.
+func checkBool(src string, n ast.Node, boolPos bool) *Error {
+	if boolPos {
+		switch x := n.(type) {
+		case *ast.BinaryNode:
+			switch x.Operator {
+			case "&&", "||", "and", "or":
+				if e := checkBool(src, x.Left, true); e != nil {
+					return e
+				}
+				return checkBool(src, x.Right, true)
+			}
+		case *ast.UnaryNode:
+			if x.Operator == "!" || x.Operator == "not" {
+				return checkBool(src, x.Node, true)
+			}
+		case *ast.ConditionalNode:
+			for _, c := range []ast.Node{x.Cond, x.Exp1, x.Exp2} {
+				if e := checkBool(src, c, true); e != nil {
+					return e
+				}
+			}
+			return nil
+		}
+		if n.Nature().IsUnknown(nil) {
+			line, col := lineCol(src, start(n))
+			what := n.String()
+			switch n.(type) {
+			case *ast.BinaryNode, *ast.ConditionalNode:
+				what = "(" + what + ")"
+			}
+			return &Error{Line: line, Col: col,
+				Msg: what + " is a value, not a condition: its type is only known at run time (a CSV field is always a string), " +
+					"so it may not be true or false",
+				Hint: "compare it: " + what + " == true for a JSON boolean, " + what + ` != "" for a field that is set`}
+		}
+	}
+	return checkChildren(src, n)
+}
+
+// checkChildren runs checkBool on the nodes below n, marking the bodies of
+// predicates (all, any, none, one, filter, find…, count) as boolean.
+func checkChildren(src string, n ast.Node) *Error {
+	var kids []ast.Node
+	pred := false
+	switch x := n.(type) {
+	case *ast.BinaryNode:
+		kids = []ast.Node{x.Left, x.Right}
+	case *ast.UnaryNode:
+		kids = []ast.Node{x.Node}
+	case *ast.ConditionalNode:
+		kids = []ast.Node{x.Cond, x.Exp1, x.Exp2}
+	case *ast.ChainNode:
+		kids = []ast.Node{x.Node}
+	case *ast.MemberNode:
+		kids = []ast.Node{x.Node, x.Property}
+	case *ast.SliceNode:
+		kids = []ast.Node{x.Node, x.From, x.To}
+	case *ast.CallNode:
+		kids = append([]ast.Node{x.Callee}, x.Arguments...)
+	case *ast.BuiltinNode:
+		kids = x.Arguments
+		switch x.Name {
+		case "all", "any", "none", "one", "filter", "find", "findIndex", "findLast", "findLastIndex", "count":
+			pred = true
+		}
+	case *ast.PredicateNode:
+		kids = []ast.Node{x.Node}
+	case *ast.ArrayNode:
+		kids = x.Nodes
+	case *ast.MapNode:
+		kids = x.Pairs
+	case *ast.PairNode:
+		kids = []ast.Node{x.Key, x.Value}
+	case *ast.SequenceNode:
+		kids = x.Nodes
+	case *ast.VariableDeclaratorNode:
+		kids = []ast.Node{x.Value, x.Expr}
+	}
+	for _, k := range kids {
+		if k == nil {
+			continue
+		}
+		var e *Error
+		if p, ok := k.(*ast.PredicateNode); ok && pred {
+			e = checkBool(src, p.Node, true)
+		} else {
+			e = checkChildren(src, k)
+		}
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// start is the rune offset where the expression n begins (expr places a
+// member access at its last property, a binary operator at the operator).
+func start(n ast.Node) int {
+	switch x := n.(type) {
+	case *ast.MemberNode:
+		return start(x.Node)
+	case *ast.ChainNode:
+		return start(x.Node)
+	case *ast.SliceNode:
+		return start(x.Node)
+	case *ast.BinaryNode:
+		return min(start(x.Left), x.Location().From)
+	case *ast.CallNode:
+		return start(x.Callee)
+	}
+	return n.Location().From
+}
+
+// lineCol is the 1-based line and column of the rune offset off in src.
+func lineCol(src string, off int) (line, col int) {
+	line, col = 1, 1
+	i := 0
+	for _, r := range src {
+		if i == off {
+			break
+		}
+		i++
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
 }
 
 // firstCol is the 1-based column of the first non-space byte of src's

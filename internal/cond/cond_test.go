@@ -173,3 +173,50 @@ func TestNonBoolLiteralIsPositionedError(t *testing.T) {
 		}
 	}
 }
+
+// Issue 25: `when: lead.x` compiled, then failed for every lead whose x is
+// a string (every CSV lead). A value whose type is only known at run time,
+// where a condition needs true or false, is a compile error at the value,
+// with a hint saying how to compare it.
+func TestValueIsNotACondition(t *testing.T) {
+	for _, c := range []struct {
+		src       string
+		line, col int
+		what      string
+	}{
+		{"lead.x", 1, 1, "lead.x"},
+		{"  lead.x.y", 1, 3, "lead.x.y"},
+		{"captured.ok", 1, 1, "captured.ok"},
+		{`lead.a == 1 && lead.x`, 1, 16, "lead.x"},
+		{`lead.a == 1 or steps.s.ok`, 1, 16, "steps.s.ok"},
+		{"not lead.vip", 1, 5, "lead.vip"},
+		{"!vars.flag", 1, 2, "vars.flag"},
+		{"lead.x ?? false", 1, 1, "(lead.x ?? false)"},
+		{"lead.a ? true : false", 1, 1, "lead.a"},
+		{"lead.a == 1 ?\n  lead.b : false", 2, 3, "lead.b"},
+		{"all(lead.items, .ok)", 1, 17, ".ok"},
+		{"len(filter(lead.items, .ok)) > 0", 1, 24, ".ok"},
+		{"lead.l[0]", 1, 1, "lead.l[0]"},
+		{"lead.x?.y", 1, 1, "lead.x?.y"},
+		{`get(lead, "x")`, 1, 1, `get(lead, "x")`},
+		{"lead.value + 1", 1, 1, "(lead.value + 1)"},
+	} {
+		_, err := Compile(c.src)
+		var e *Error
+		if !errors.As(err, &e) || e.Line != c.line || e.Col != c.col || !strings.HasPrefix(e.Msg, c.what+" is a value, not a condition") ||
+			!strings.Contains(e.Hint, c.what+" == true") || !strings.Contains(e.Hint, c.what+` != ""`) {
+			t.Errorf("Compile(%q) = %#v, want an error at %d:%d about %s with a hint", c.src, err, c.line, c.col, c.what)
+		}
+	}
+	// Comparisons, operators and functions with a known boolean result are
+	// conditions; so are the literals.
+	for _, src := range []string{
+		"lead.x == true", `lead.x != ""`, "captured.ok == false", "all(lead.items, .ok == true)", `lead.a in ["x"]`,
+		`lead.email endsWith ".gov"`, "!(lead.x == 1)", "true", "false", "len(lead.l) > 0", `(lead.x ?? "") != ""`,
+		`lead.a == 1 ? lead.b == 2 : false`, `lead.s matches "^a"`, "lead.n > 1 && not (lead.m < 2)",
+	} {
+		if _, err := Compile(src); err != nil {
+			t.Errorf("Compile(%q) = %v, want nil", src, err)
+		}
+	}
+}

@@ -315,7 +315,7 @@ var descriptions = map[string]string{
 	"Breaker.failures":               "Consecutive step errors that open the breaker (default 5).",
 	"Breaker.cooldown":               "How long it stays open before one probe (default 30s).",
 	"RetryRule.retry_after_max":      "Longest Retry-After honoured (default 60s); a longer ask ends the retries.",
-	"HTTP.allow_hosts":               "Hosts lead data may name in a request URL: host, host:port or *.suffix.",
+	"HTTP.allow_hosts":               "Origins lead data may name in a request URL: [http(s)://]host[:port] or *.suffix; without a scheme or port an entry means https on 443.",
 	"HTTP.tls":                       "CA bundle, client certificate (mTLS), minimum version, server name.",
 	"Capture.redact":                 "A secret (a token): masked in results, logs and dumps, in every encoding, for the rest of the lead.",
 	"Outcome":                        "Without rules a 2xx answer is a success, a 4xx a failure and anything else an error.",
