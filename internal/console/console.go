@@ -386,13 +386,13 @@ func (c *Console) integrations() ([]integration, error) {
 		src, err := os.ReadFile(f)
 		if err == nil {
 			var p *planInfo
-			p, err = parseInfo(f, src)
+			p, err = c.parseInfo(f, src)
 			if p != nil {
 				in.Name, in.Steps = p.name, p.steps
 			}
 		}
 		if err != nil {
-			in.Error = c.redactLoose(f, err.Error())
+			in.Error = c.redactor(f).Redact(err.Error())
 		}
 		out = append(out, in)
 	}
