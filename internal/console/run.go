@@ -541,6 +541,7 @@ func maskedAnswer(v any, red *engine.Redactor) (any, error) {
 	}
 	return json.RawMessage(masked), nil
 }
+
 // keep remembers a run and returns its id.
 func (c *Console) keep(rec *runRecord) string {
 	b := make([]byte, 12)
