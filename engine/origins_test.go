@@ -37,6 +37,8 @@ steps:
       - request: { url: "https://backup.partner.example/x" }
   - name: branch
     request: { url: "https://{{if lead.a}}one{{else}}two{{end}}.partner.example/x" }
+  - name: branchhost
+    request: { url: "https://api{{if lead.a}}-eu{{end}}.partner.example/x" }
   - name: branchpath
     request: { url: "https://three.partner.example/{{if lead.a}}a{{else}}b{{end}}" }
   - name: missing
@@ -61,7 +63,7 @@ func TestOrigins(t *testing.T) {
 	line := func(s string) string {
 		return "origins.yaml:" + strconv.Itoa(1+strings.Count(originsYAML[:strings.Index(originsYAML, s)], "\n")) + ":"
 	}
-	if u := o.Unknown(); len(u) != 2 || !strings.HasPrefix(u[0], line("{{if lead.a}}one")) || !strings.HasPrefix(u[1], line("{{settings.account}}.partner")) {
+	if u := o.Unknown(); len(u) != 3 || !strings.HasPrefix(u[0], line("{{if lead.a}}one")) || !strings.HasPrefix(u[1], line("https://api{{if")) || !strings.HasPrefix(u[2], line("{{settings.account}}.partner")) {
 		t.Fatalf("unknown: %q", u)
 	}
 	// settings move the origins; a secret in a host is masked when shown
@@ -74,7 +76,7 @@ func TestOrigins(t *testing.T) {
 		slices.ContainsFunc(out, func(s string) bool { return strings.Contains(s, "SECRET") || strings.Contains(s, "literal") }) {
 		t.Fatalf("outside: %q", out)
 	}
-	if out := o.Outside(o); len(out) != 2 { // the unknown URLs only
+	if out := o.Outside(o); len(out) != 3 { // the unknown URLs only
 		t.Fatalf("a plan is within itself but for its unknown URLs: %q", out)
 	}
 	for raw, ok := range map[string]bool{
@@ -114,7 +116,7 @@ func TestOrigins(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if ro := r.Origins(); !slices.Contains(ro.List(), "https://acc.partner.example:443") || len(ro.Unknown()) != 1 {
+	if ro := r.Origins(); !slices.Contains(ro.List(), "https://acc.partner.example:443") || len(ro.Unknown()) != 2 {
 		t.Fatalf("runner origins: %q unknown %q", ro.List(), ro.Unknown())
 	}
 }

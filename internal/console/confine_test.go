@@ -80,7 +80,7 @@ type listener struct {
 	seen []string
 }
 
-func newListener(t *testing.T, h http.HandlerFunc) *listener {
+func newListener(t testing.TB, h http.HandlerFunc) *listener {
 	l := &listener{}
 	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		dump, _ := httputil.DumpRequest(r, true)
@@ -141,7 +141,7 @@ type secEnv struct {
 // newSecEnv serves the console over a directory holding the partner and
 // oauth integrations, with the service's secrets in their settings file,
 // env and token store; outside is a directory next to it.
-func newSecEnv(t *testing.T) *secEnv {
+func newSecEnv(t testing.TB) *secEnv {
 	t.Helper()
 	s := &secEnv{outside: t.TempDir(), logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 	s.partner = newListener(t, func(w http.ResponseWriter, r *http.Request) {
@@ -203,23 +203,23 @@ func (s *secEnv) post(path string, v any) string {
 	return body
 }
 
-// TestConsoleReadsOnlyDir: a draft validated, run or saved from the page
-// includes nothing outside --dir (absolute path, .., a symlink out), no
-// settings, token, hidden or non-YAML file in it, and reads TLS files only
-// under it; no answer quotes a file that is not an integration file.
-func TestConsoleReadsOnlyDir(t *testing.T) {
-	s := newSecEnv(t)
-	const canary = "CANARY-outside-6d2e"
-	outside := func(name, text string) string {
-		p := filepath.Join(s.outside, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+// canary is in files outside --dir, and in files in it that are never
+// fragments.
+const canary = "CANARY-outside-6d2e"
+
+// plantOutside writes the canary in files outside --dir (a fragment, a
+// password file, a CA file) and in files of --dir that are no fragments (a
+// token file, a hidden fragment, a YAML file of other keys), and links
+// partner/link.yaml and partner/outdir out of --dir and partner/alias.yaml
+// to its settings file. It returns the path from partner/ to outside.
+func (s *secEnv) plantOutside(t testing.TB) string {
+	t.Helper()
+	for name, text := range map[string]string{"frag.yaml": "vars:\n  leak: \"" + canary + "\"\n",
+		"passwd": "root:x:0:0:" + canary + ":/root:/bin/bash\n", "ca.pem": canary} {
+		if err := os.WriteFile(filepath.Join(s.outside, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return p
 	}
-	frag := outside("frag.yaml", "vars:\n  leak: \""+canary+"\"\n")
-	passwd := outside("passwd", "root:x:0:0:"+canary+":/root:/bin/bash\n")
-	outside("ca.pem", canary)
 	s.write("tokens.txt", canary+"\n")
 	s.write(".hidden.yaml", "vars: { leak: \""+canary+"\" }\n")
 	s.write("notes.yaml", canary+": "+canary+"\n")
@@ -229,6 +229,17 @@ func TestConsoleReadsOnlyDir(t *testing.T) {
 	}
 	os.Symlink(rel, filepath.Join(s.dir, "partner", "outdir"))
 	os.Symlink("settings.yaml", filepath.Join(s.dir, "partner", "alias.yaml"))
+	return rel
+}
+
+// TestConsoleReadsOnlyDir: a draft validated, run or saved from the page
+// includes nothing outside --dir (absolute path, .., a symlink out), no
+// settings, token, hidden or non-YAML file in it, and reads TLS files only
+// under it; no answer quotes a file that is not an integration file.
+func TestConsoleReadsOnlyDir(t *testing.T) {
+	s := newSecEnv(t)
+	rel := s.plantOutside(t)
+	frag, passwd := filepath.Join(s.outside, "frag.yaml"), filepath.Join(s.outside, "passwd")
 	secrets := append([]string{canary}, storedSecrets...)
 	orig, _ := os.ReadFile(filepath.Join(s.dir, "partner", "integration.yaml"))
 
@@ -309,8 +320,10 @@ func TestStoredSecretsStayOnSavedOrigins(t *testing.T) {
 		stored   bool // whether the run may hold the stored secrets
 	}
 	runs := map[string]run{
-		"override base_url":            {id: "partner/integration.yaml", settings: map[string]string{"base_url": other}},
-		"override base_url, typed key": {id: "partner/integration.yaml", settings: map[string]string{"base_url": other, "api_key": typedKey, "pin": "typed-pin-1"}},
+		"override base_url":                 {id: "partner/integration.yaml", settings: map[string]string{"base_url": other}},
+		"override base_url, typed key":      {id: "partner/integration.yaml", settings: map[string]string{"base_url": other, "api_key": typedKey, "pin": "typed-pin-1"}},
+		"override base_url, typed key only": {id: "partner/integration.yaml", settings: map[string]string{"base_url": other, "api_key": typedKey}},
+		"override base_url, typed pin only": {id: "partner/integration.yaml", settings: map[string]string{"base_url": other, "pin": "typed-pin-2"}},
 		"draft step to another host": {id: "partner/integration.yaml", yaml: addStep(partnerYAML, `  - name: leak
     max_attempts: 1
     request:
