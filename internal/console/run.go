@@ -357,41 +357,58 @@ type runRecord struct {
 	savable   string           // "" when savable, else why not
 }
 
-func (c *Console) run(r *http.Request) (any, error) {
-	var req runReq
-	if err := decodeBody(r, &req); err != nil {
+// runInput is a run request read: the file, its saved state, the text to
+// run and the lead.
+type runInput struct {
+	req   runReq
+	file  string
+	sv    *saved
+	src   string
+	draft bool // src is the page's unsaved YAML
+	lead  map[string]any
+}
+
+func (c *Console) readRun(r *http.Request) (*runInput, error) {
+	in := &runInput{}
+	if err := decodeBody(r, &in.req); err != nil {
 		return nil, err
 	}
-	file, err := c.resolve(req.ID)
-	if err != nil {
+	var err error
+	if in.file, err = c.resolve(in.req.ID); err != nil {
 		return nil, err
 	}
-	sv, err := c.loadSaved(file)
-	if err != nil {
+	if in.sv, err = c.loadSaved(in.file); err != nil {
 		return nil, err
 	}
-	src := string(sv.src)
-	draft := req.YAML != "" && req.YAML != src
-	if draft {
-		src = req.YAML
+	in.src = string(in.sv.src)
+	if in.draft = in.req.YAML != "" && in.req.YAML != in.src; in.draft {
+		in.src = in.req.YAML
 	}
-	var lead map[string]any
-	if len(bytes.TrimSpace(req.Lead)) == 0 {
-		lead = map[string]any{}
-	} else if err := json.Unmarshal(req.Lead, &lead); err != nil || lead == nil {
+	if len(bytes.TrimSpace(in.req.Lead)) == 0 {
+		in.lead = map[string]any{}
+	} else if err := json.Unmarshal(in.req.Lead, &in.lead); err != nil || in.lead == nil {
 		return nil, badRequest("the lead must be a JSON object")
 	}
-	p, perr := c.parseInfo(file, []byte(src))
+	return in, nil
+}
+
+func (c *Console) run(r *http.Request) (any, error) {
+	in, err := c.readRun(r)
+	if err != nil {
+		return nil, err
+	}
+	req, file, sv := in.req, in.file, in.sv
+	p, perr := c.parseInfo(file, []byte(in.src))
 	stored := c.storedSecrets(sv, p)
 	if perr != nil || p == nil {
-		return &runResp{Tries: []try{}, Errors: loadErrors(file, perr, engine.NewRedactor(stored...)), Draft: draft}, nil
+		return &runResp{Tries: []try{}, Errors: loadErrors(file, perr, engine.NewRedactor(stored...)), Draft: in.draft}, nil
 	}
 	typed, typedSecrets, err := typedValues(p, req.Settings)
 	red := engine.NewRedactor(append(stored, typedSecrets...)...)
 	if err != nil {
 		return nil, badRequest("%s", red.Redact(err.Error()))
 	}
-	rec := &runRecord{file: file, src: src, lead: lead, step: req.Step, secret: map[string]bool{}, required: map[string]bool{}, red: red}
+	rec := &runRecord{file: file, src: in.src, lead: in.lead, step: req.Step, secret: map[string]bool{}, required: map[string]bool{}, red: red}
 	for _, s := range p.settings {
 		rec.secret[s.Name], rec.required[s.Name] = s.Secret, s.Required
 	}
@@ -403,19 +420,19 @@ func (c *Console) run(r *http.Request) (any, error) {
 		mu.Unlock()
 	})
 	guard := &originGuard{}
-	plan, err := engine.Parse(file, []byte(src), observe, engine.WithLogger(c.log.With("component", "console")),
+	plan, err := engine.Parse(file, []byte(in.src), observe, engine.WithLogger(c.log.With("component", "console")),
 		engine.WithRoot(c.cfg.Dir), engine.WithTransport(guard.wrap))
 	if err != nil {
-		return &runResp{Tries: []try{}, Errors: loadErrors(file, err, red), Draft: draft}, nil
+		return &runResp{Tries: []try{}, Errors: loadErrors(file, err, red), Draft: in.draft}, nil
 	}
 	cfg, outside := c.bindConfig(sv, plan, p, typed, req.Settings, guard)
 	rec.values = clone(cfg.Values)
 	c.sandboxBase(p, cfg.Values, req.Settings)
-	runner, err := plan.Bind(cfg)
-	out := &runResp{Step: req.Step, Tries: []try{}, Draft: draft, StoredSecrets: outside == nil, NewOrigins: outside}
+	out := &runResp{Step: req.Step, Tries: []try{}, Draft: in.draft, StoredSecrets: outside == nil, NewOrigins: outside}
 	if outside != nil {
 		out.Note = withoutSecretsNote(outside)
 	}
+	runner, err := plan.Bind(cfg)
 	if err != nil {
 		out.Errors = loadErrors(file, err, red)
 		return maskedAnswer(out, red)
@@ -427,19 +444,25 @@ func (c *Console) run(r *http.Request) (any, error) {
 	mu.Lock()
 	rec.exchanges = slices.Clone(exchanges)
 	mu.Unlock()
+	c.finish(out, rec, p, in)
+	return maskedAnswer(out, red)
+}
+
+// finish fills in the result and tries of a run and keeps it for saving
+// as a test case when it can be.
+func (c *Console) finish(out *runResp, rec *runRecord, p *planInfo, in *runInput) {
 	out.Result = rec.result
 	for _, ex := range rec.exchanges {
 		out.Tries = append(out.Tries, try{Exchange: ex, ResponsePretty: pretty(ex.ResponseBody), RequestPretty: pretty(ex.RequestBody)})
 	}
 	switch {
-	case draft:
+	case in.draft:
 		rec.savable = "the run used unsaved YAML: save the integration first"
-	case req.Step != "" && len(p.steps) > 1, len(req.Prior) > 0:
+	case in.req.Step != "" && len(p.steps) > 1, len(in.req.Prior) > 0:
 		rec.savable = "a test case runs the whole flow: use Run flow to save one"
 	}
 	out.Savable, out.Unsavable = rec.savable == "", rec.savable
 	out.RunID = c.keep(rec)
-	return maskedAnswer(out, red)
 }
 
 // typedValues parses the overrides typed in the page by the settings'
