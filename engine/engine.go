@@ -37,7 +37,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -83,6 +82,8 @@ type options struct {
 	// tracerProvider and propagate: WithTracing.
 	tracerProvider trace.TracerProvider
 	propagate      bool
+	// root confines the files the plan reads (WithRoot).
+	root string
 }
 
 // AuthScheme builds an Authenticator for an auth section whose type is the
@@ -207,13 +208,19 @@ type Plan struct {
 	tracer  trace.Tracer
 	// propagate sends the trace context to partners (traceparent).
 	propagate bool
+	// root confines the files read at Bind (WithRoot).
+	root string
 }
 
 // Load reads, checks and compiles the integration file at path. Every
 // problem is reported at once; the error is a steps.ErrorList whose lines
 // read `file:line:col: message (hint)`, with the file named as given.
 func Load(path string, opts ...Option) (*Plan, error) {
-	src, err := os.ReadFile(path)
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	src, err := readIn(o.root, path)
 	if err != nil {
 		return nil, steps.ErrorList{{Pos: steps.Pos{File: path}, Msg: fmt.Sprintf("cannot read integration: %v", errors.Unwrap(err))}}
 	}
@@ -222,7 +229,7 @@ func Load(path string, opts ...Option) (*Plan, error) {
 
 // Parse is Load for an integration held in memory; file names it in errors.
 func Parse(file string, src []byte, opts ...Option) (*Plan, error) {
-	in, errs := steps.ParseAll(file, src)
+	in, errs := steps.ParseAll(file, src, stepsOptions(opts)...)
 	if in == nil {
 		return nil, errs.Err()
 	}
@@ -272,7 +279,7 @@ func compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 	}
 	p := &Plan{gzipRequests: in.HTTP != nil && in.HTTP.GzipRequests, in: in, client: o.client, transport: o.transport,
 		clock: o.clock, log: o.logger, deadline: in.Deadline, observer: o.observer, schemes: o.schemes,
-		metrics: o.metrics, propagate: o.propagate}
+		metrics: o.metrics, propagate: o.propagate, root: o.root}
 	if o.tracerProvider != nil {
 		p.tracer = o.tracerProvider.Tracer(tracerName)
 	}

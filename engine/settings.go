@@ -15,8 +15,22 @@ import (
 // declaration.
 func (p *Plan) resolve(r *Runner, cfg Config) error {
 	var errs steps.ErrorList
+	r.values, r.secrets, errs = p.resolveValues(cfg)
+	r.mask = newMasker(r.secrets)
+	if len(errs) == 0 && p.tls != nil && r.transport != nil {
+		r.transport.TLSClientConfig = p.tls.config(p, r.values, &errs)
+	}
+	if len(errs) == 0 {
+		r.authCfgs, r.auths = p.authenticators(r, cfg, &errs)
+	}
+	return errs.Err()
+}
+
+// resolveValues resolves the settings of cfg as Bind does: the values, the
+// secret ones (longest first) and every problem.
+func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []string, errs steps.ErrorList) {
 	given := cfg.Values
-	r.values = make(map[string]any, len(p.in.Settings))
+	values = make(map[string]any, len(p.in.Settings))
 	declared := map[string]bool{}
 	for _, e := range p.in.Settings {
 		declared[e.Key] = true
@@ -47,10 +61,10 @@ func (p *Plan) resolve(r *Runner, cfg Config) error {
 			errs.Add(e.Pos, "", "setting %q: %s", e.Key, what)
 			continue
 		}
-		r.values[e.Key] = cv
+		values[e.Key] = cv
 		if def.Secret {
 			if s := fmt.Sprint(cv); s != "" {
-				r.secrets = append(r.secrets, s)
+				secrets = append(secrets, s)
 			}
 		}
 	}
@@ -65,15 +79,8 @@ func (p *Plan) resolve(r *Runner, cfg Config) error {
 		errs.Add(p.in.Pos, "declared settings are listed under settings:", "unknown setting %q given", k)
 	}
 	// longer secrets first so one that contains another is masked whole
-	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
-	r.mask = newMasker(r.secrets)
-	if len(errs) == 0 && p.tls != nil && r.transport != nil {
-		r.transport.TLSClientConfig = p.tls.config(p, r.values, &errs)
-	}
-	if len(errs) == 0 {
-		r.authCfgs, r.auths = p.authenticators(r, cfg, &errs)
-	}
-	return errs.Err()
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	return values, secrets, errs
 }
 
 func coerceSetting(v any, typ string) (any, error) {

@@ -3,9 +3,6 @@ package engine
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/plumbhq/plumb/steps"
@@ -59,7 +56,7 @@ func (t *tlsSpec) config(p *Plan, values map[string]any, errs *steps.ErrorList) 
 	}
 	if t.ca != nil {
 		if name, ok := path(t.ca, "ca_file"); ok {
-			pem, err := readFile(name)
+			pem, err := p.readFile(name)
 			switch {
 			case err != nil:
 				errs.Add(t.pos, "", "tls ca_file %v", err)
@@ -81,11 +78,11 @@ func (t *tlsSpec) config(p *Plan, values map[string]any, errs *steps.ErrorList) 
 		var certPEM, keyPEM []byte
 		var err error
 		if ok1 && ok2 {
-			if certPEM, err = readFile(certName); err != nil {
+			if certPEM, err = p.readFile(certName); err != nil {
 				errs.Add(t.pos, "", "tls cert_file %v", err)
 				ok1 = false
 			}
-			if keyPEM, err = readFile(keyName); err != nil {
+			if keyPEM, err = p.readFile(keyName); err != nil {
 				errs.Add(t.pos, "", "tls key_file %v", err)
 				ok2 = false
 			}
@@ -112,18 +109,4 @@ func (t *tlsSpec) config(p *Plan, values map[string]any, errs *steps.ErrorList) 
 		p.log.Warn("TLS certificate verification is OFF (http.tls.insecure_skip_verify): any server can impersonate the partner", "integration", p.ref())
 	}
 	return cfg
-}
-
-// readFile reads name; the error names the file by its base name (library
-// messages carry no absolute paths).
-func readFile(name string) ([]byte, error) {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("%s: %w", filepath.Base(name), err)
-	}
-	return b, nil
 }

@@ -84,3 +84,99 @@ func TestTopLevelRetryRulesAreValidated(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestIncludeWithRoot: a file loaded WithRoot includes only YAML
+// fragments under the root (no absolute path, no way out through .. or a
+// symlink, no hidden or settings file), and a file that is not a fragment
+// is reported by position only, its text never quoted. Without the option
+// the same file loads as its author wrote it.
+func TestIncludeWithRoot(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "dir")
+	outside := filepath.Join(base, "outside")
+	write := func(p, src string) string {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const canary = "CANARY_7f3a"
+	fragment := "settings:\n  shared: { default: " + canary + "_ok }\n"
+	write(filepath.Join(outside, "frag.yaml"), fragment)
+	write(filepath.Join(outside, "passwd"), "root:x:0:0:"+canary+":/root:/bin/bash\n")
+	write(filepath.Join(root, "shared", "frag.yaml"), fragment)
+	write(filepath.Join(root, "shared", ".hidden.yaml"), fragment)
+	write(filepath.Join(root, "shared", "a.settings.yaml"), fragment)
+	write(filepath.Join(root, "settings.yml"), fragment)
+	write(filepath.Join(root, "shared", "frag.txt"), fragment)
+	write(filepath.Join(root, "creds.yaml"), canary+"_key: "+canary+"_value\n")
+	write(filepath.Join(root, "scalar.yaml"), "root:x:0:0:"+canary+":/root:/bin/bash\n")
+	write(filepath.Join(root, "broken.yaml"), "a: [\""+canary+"\"\n")
+	if err := os.Symlink(filepath.Join(outside, "frag.yaml"), filepath.Join(root, "out.yaml")); err != nil {
+		t.Skip("no symlinks here:", err)
+	}
+	os.Symlink(outside, filepath.Join(root, "outdir"))
+	os.Symlink(filepath.Join("shared", "frag.yaml"), filepath.Join(root, "in.yaml")) // relative: os.Root follows it
+	main := write(filepath.Join(root, "sub", "a.yaml"), "version: 1\nname: a\ninclude: [INC]\nsteps:\n  - name: s\n    request: { url: \"https://x.example/{{settings.shared}}\" }\n")
+	src := string(must(os.ReadFile(main)))
+	load := func(inc string, opts ...Option) (*Integration, error) {
+		return Parse(main, []byte(strings.Replace(src, "INC", inc, 1)), opts...)
+	}
+	for inc, want := range map[string]string{
+		filepath.Join(outside, "frag.yaml"): "an absolute path",
+		"../../outside/frag.yaml":           "leads out of the directory",
+		"../../../../../../etc/passwd":      "leads out of the directory",
+		"../out.yaml":                       "leads out of the directory",
+		"../outdir/frag.yaml":               "leads out of the directory",
+		"../shared/.hidden.yaml":            "a hidden file",
+		"../shared/a.settings.yaml":         "a settings file",
+		"../settings.yml":                   "a settings file",
+		"../shared/frag.txt":                "not a .yaml",
+		"../creds.yaml":                     "does not read as a fragment",
+		"../scalar.yaml":                    "does not read as a fragment",
+		"../broken.yaml":                    "does not read as a fragment",
+		"../none.yaml":                      "cannot read none.yaml",
+	} {
+		_, err := load(inc, WithRoot(root))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("include %s: %v\nwant %q", inc, err, want)
+			continue
+		}
+		if strings.Contains(err.Error(), canary) {
+			t.Errorf("include %s quotes what it read: %v", inc, err)
+		}
+	}
+	// fragments under the root load, through .. that stays inside and a
+	// symlink that stays inside
+	for _, inc := range []string{"../shared/frag.yaml", "../in.yaml", "../sub/../shared/frag.yaml"} {
+		in, err := load(inc, WithRoot(root))
+		if err != nil {
+			t.Fatalf("include %s: %v", inc, err)
+		}
+		if s, ok := in.Settings.Get("shared"); !ok || s.Default != canary+"_ok" {
+			t.Fatalf("include %s not merged: %+v", inc, in.Settings)
+		}
+	}
+	// a file outside the root includes nothing, and Load refuses it
+	other := write(filepath.Join(outside, "b.yaml"), strings.Replace(src, "INC", "frag.yaml", 1))
+	if _, err := Load(other, WithRoot(root)); err == nil {
+		t.Fatal("Load WithRoot read a file outside the root")
+	}
+	if _, err := Parse(other, []byte(strings.Replace(src, "INC", "frag.yaml", 1)), WithRoot(root)); err == nil || !strings.Contains(err.Error(), "not under the directory") {
+		t.Fatalf("a file outside the root included: %v", err)
+	}
+	// the CLI trusts its author: the same includes load without the option,
+	// and a file that is not a fragment is quoted to help its author
+	for _, inc := range []string{filepath.Join(outside, "frag.yaml"), "../../outside/frag.yaml", "../out.yaml"} {
+		if _, err := load(inc); err != nil {
+			t.Errorf("include %s without a root: %v", inc, err)
+		}
+	}
+	if _, err := load("../creds.yaml"); err == nil || !strings.Contains(err.Error(), canary) {
+		t.Errorf("without a root the author sees the unknown key: %v", err)
+	}
+	if _, err := Load(main, WithRoot(root)); err == nil || !strings.Contains(err.Error(), "INC") {
+		t.Errorf("Load WithRoot of a file under the root: %v", err)
+	}
+}

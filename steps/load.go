@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -24,21 +23,21 @@ import (
 func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
 
 // Load reads and checks the integration file at path. The error, if any, is
-// an ErrorList.
-func Load(path string) (*Integration, error) {
-	src, err := os.ReadFile(path)
+// an ErrorList. With WithRoot, path itself must lie under the root too.
+func Load(path string, opts ...Option) (*Integration, error) {
+	src, err := newLoadConfig(opts).readFile(path)
 	if err != nil {
 		return nil, ErrorList{{Pos: Pos{File: path}, Msg: fmt.Sprintf("cannot read integration: %v", errors.Unwrap(err))}}
 	}
-	return Parse(path, src)
+	return Parse(path, src, opts...)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // Parse checks src as the integration file named file. The error, if any,
 // is an ErrorList holding every problem found.
-func Parse(file string, src []byte) (*Integration, error) {
-	in, errs := ParseAll(file, src)
+func Parse(file string, src []byte, opts ...Option) (*Integration, error) {
+	in, errs := ParseAll(file, src, opts...)
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
@@ -50,7 +49,7 @@ func Parse(file string, src []byte) (*Integration, error) {
 // be decoded (nil when the YAML itself is unreadable), so a compiler can
 // go on and add its own findings. The integration is then incomplete and
 // must not be run.
-func ParseAll(file string, src []byte) (in *Integration, errs ErrorList) {
+func ParseAll(file string, src []byte, opts ...Option) (in *Integration, errs ErrorList) {
 	defer func() {
 		// validating a half-decoded model is best effort: what it cannot
 		// read is already reported
@@ -84,7 +83,7 @@ func ParseAll(file string, src []byte) (in *Integration, errs ErrorList) {
 	}
 	d := &decoder{file: file, errs: &errs}
 	d.decode(root, reflect.ValueOf(in).Elem(), "integration")
-	in.includes(&errs)
+	in.includes(newLoadConfig(opts), &errs)
 	in.validate(&errs)
 	return in, errs
 }

@@ -12,7 +12,15 @@
 // Secrets: a secret setting's value never reaches the page. The settings
 // list says only whether it is set; runs are reported through the engine's
 // masking (Runner.Redact and masked exchanges) and every JSON answer is
-// passed through the secret values known for the integration once more.
+// masked once more, by the engine's masker, of every secret value known for
+// the integration.
+//
+// What the page sends is not trusted as the operator is (trust.go): files
+// are read under Dir only (engine.WithRoot), and the service's stored
+// secrets go only to the origins the saved file names (engine.Origins): a
+// run reaching another origin is bound without them, a run holding them
+// cannot send elsewhere, and saving new origins needs a logged
+// confirmation.
 //
 // Access: serve mounts the console only when asked (--console). Without API
 // tokens the server listens on loopback only and the console also checks
@@ -386,13 +394,13 @@ func (c *Console) integrations() ([]integration, error) {
 		src, err := os.ReadFile(f)
 		if err == nil {
 			var p *planInfo
-			p, err = parseInfo(f, src)
+			p, err = c.parseInfo(f, src)
 			if p != nil {
 				in.Name, in.Steps = p.name, p.steps
 			}
 		}
 		if err != nil {
-			in.Error = c.redactLoose(f, err.Error())
+			in.Error = c.redactor(f).Redact(err.Error())
 		}
 		out = append(out, in)
 	}

@@ -41,7 +41,7 @@ type runOut struct {
 	Savable bool                 `json:"savable"`
 }
 
-func decode[T any](t *testing.T, body string) T {
+func decode[T any](t testing.TB, body string) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal([]byte(body), &v); err != nil {

@@ -19,7 +19,7 @@ import (
 // sandbox partner API as every base_url (as plumb serve --sandbox --console
 // runs it).
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	srv     *httptest.Server
 	c       *console.Console
@@ -28,7 +28,7 @@ type env struct {
 
 // newEnv copies the named examples under a temporary directory and serves
 // the console over them. cfg tweaks the console's Config.
-func newEnv(t *testing.T, examples []string, cfg func(*console.Config)) *env {
+func newEnv(t testing.TB, examples []string, cfg func(*console.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	for _, ex := range examples {
@@ -65,7 +65,7 @@ func discover(dir string) ([]string, error) {
 	return m, err
 }
 
-func copyDir(t *testing.T, from, to string) {
+func copyDir(t testing.TB, from, to string) {
 	t.Helper()
 	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -21,7 +21,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
-	"github.com/plumbhq/plumb/internal/atomicfile"
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -61,9 +60,10 @@ type settingInfo struct {
 	Source string `json:"source,omitempty"`
 }
 
-// parseInfo reads an integration's name, steps and declared settings.
-func parseInfo(file string, src []byte) (*planInfo, error) {
-	in, err := steps.Parse(file, src)
+// parseInfo reads an integration's name, steps and declared settings,
+// reading fragments under Dir only.
+func (c *Console) parseInfo(file string, src []byte) (*planInfo, error) {
+	in, err := steps.Parse(file, src, steps.WithRoot(c.cfg.Dir))
 	if in == nil {
 		return nil, err
 	}
@@ -140,30 +140,15 @@ func (c *Console) secretValues(p *planInfo, values map[string]any) []string {
 	return out
 }
 
-// scrub replaces each secret in text (the last line of defence; the
-// engine masks its output already).
-func scrub(text string, secrets []string) string {
-	for _, s := range secrets {
-		if len(s) >= 3 {
-			text = strings.ReplaceAll(text, s, "****")
-		}
-	}
-	return text
-}
-
-// redactLoose masks the secrets of the integration file in text, as far as
-// they are known (the file may not load).
-func (c *Console) redactLoose(file, text string) string {
-	src, err := os.ReadFile(file)
+// redactor masks, with the engine's masker, every secret the service
+// holds for the integration file (as far as it is known: the file may not
+// load).
+func (c *Console) redactor(file string) *engine.Redactor {
+	s, err := c.loadSaved(file)
 	if err != nil {
-		return text
+		return engine.NewRedactor()
 	}
-	p, _ := parseInfo(file, src)
-	if p == nil || p.in == nil {
-		return text
-	}
-	values, _ := c.settingsValues(file)
-	return scrub(text, c.secretValues(p, values))
+	return engine.NewRedactor(c.storedSecrets(s, nil)...)
 }
 
 // integrationView is GET /console/api/integration.
@@ -195,18 +180,18 @@ type loadErr struct {
 	Other bool `json:"other,omitempty"`
 }
 
-func loadErrors(file string, err error, secrets []string) []loadErr {
+func loadErrors(file string, err error, red *engine.Redactor) []loadErr {
 	if err == nil {
 		return nil
 	}
 	var list steps.ErrorList
 	if !errors.As(err, &list) {
-		return []loadErr{{Message: scrub(err.Error(), secrets)}}
+		return []loadErr{{Message: red.Redact(err.Error())}}
 	}
 	out := make([]loadErr, 0, len(list))
 	for _, e := range list {
 		out = append(out, loadErr{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col,
-			Message: scrub(e.Msg, secrets), Hint: scrub(e.Hint, secrets), Other: e.Pos.File != "" && e.Pos.File != file})
+			Message: red.Redact(e.Msg), Hint: red.Redact(e.Hint), Other: e.Pos.File != "" && e.Pos.File != file})
 	}
 	return out
 }
@@ -216,35 +201,36 @@ func (c *Console) getIntegration(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
 	v := &integrationView{ID: c.idOf(file), File: file, Steps: []string{}, Settings: []settingInfo{},
 		TestFile: c.idOf(testFileOf(file)), Sandbox: c.cfg.SandboxURL != "", Lead: "{}"}
-	values, verr := c.settingsValues(file)
-	p, perr := parseInfo(file, src)
-	var secrets []string
-	if p != nil {
-		secrets = c.secretValues(p, values)
+	sv, verr := c.loadSaved(file)
+	if sv == nil {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		sv = &saved{file: file, src: src, values: map[string]any{}}
+		sv.info, _ = c.parseInfo(file, src)
+	}
+	red := engine.NewRedactor(c.storedSecrets(sv, nil)...)
+	_, perr := c.parseInfo(file, sv.src)
+	if p := sv.info; p != nil {
 		v.Name, v.Steps = p.name, p.steps
 		for _, s := range p.settings {
-			s = c.describe(p, s, values)
-			v.Settings = append(v.Settings, s)
+			v.Settings = append(v.Settings, c.describe(p, s, sv.values))
 		}
 	}
 	if perr == nil {
 		var plan *engine.Plan
-		if plan, perr = engine.Parse(file, src); plan != nil {
+		if plan, perr = engine.Parse(file, sv.src, engine.WithRoot(c.cfg.Dir)); plan != nil {
 			v.Steps = plan.StepNames()
 		}
 	}
-	v.Errors = loadErrors(file, perr, secrets)
+	v.Errors = loadErrors(file, perr, red)
 	if verr != nil {
-		v.Errors = append(v.Errors, loadErr{Message: scrub(verr.Error(), secrets)})
+		v.Errors = append(v.Errors, loadErr{Message: red.Redact(verr.Error())})
 	}
-	text := string(src)
-	if scrub(text, secrets) != text {
+	if text := string(sv.src); red.Redact(text) != text {
 		v.YAMLHidden = "the file holds a secret setting's value; edit it on disk, or move the value to the settings file or an env variable"
 	} else {
 		v.YAML = text
@@ -253,7 +239,7 @@ func (c *Console) getIntegration(r *http.Request) (any, error) {
 		var lead map[string]any
 		if json.Unmarshal(firstLine(b), &lead) == nil {
 			pretty, _ := json.MarshalIndent(lead, "", "  ")
-			v.Lead = scrub(string(pretty), secrets)
+			v.Lead = red.Redact(string(pretty))
 		}
 	}
 	return v, nil
@@ -310,90 +296,6 @@ func dirOf(file string) string {
 	return file[:i+1]
 }
 
-// validateReq is POST /console/api/validate and /save-yaml.
-type validateReq struct {
-	ID   string `json:"id"`
-	YAML string `json:"yaml"`
-}
-
-type validateResp struct {
-	OK     bool      `json:"ok"`
-	Name   string    `json:"name,omitempty"`
-	Steps  []string  `json:"steps"`
-	Errors []loadErr `json:"errors"`
-	Saved  bool      `json:"saved,omitempty"`
-}
-
-// check parses a draft of an integration file the way the service would.
-func (c *Console) check(file, src string) (*validateResp, []string) {
-	values, _ := c.settingsValues(file)
-	out := &validateResp{Steps: []string{}, Errors: []loadErr{}}
-	p, _ := parseInfo(file, []byte(src))
-	var secrets []string
-	if p != nil {
-		secrets = c.secretValues(p, values)
-		out.Name, out.Steps = p.name, p.steps
-	}
-	if old, err := os.ReadFile(file); err == nil {
-		if op, _ := parseInfo(file, old); op != nil {
-			secrets = append(secrets, c.secretValues(op, values)...)
-		}
-	}
-	plan, err := engine.Parse(file, []byte(src))
-	if plan != nil {
-		out.Steps = plan.StepNames()
-	}
-	out.Errors = loadErrors(file, err, secrets)
-	if out.Errors == nil {
-		out.Errors = []loadErr{}
-	}
-	out.OK = err == nil
-	return out, secrets
-}
-
-// checkDraft reads a validate or save request and checks its draft.
-func (c *Console) checkDraft(r *http.Request) (req validateReq, file string, out *validateResp, err error) {
-	if err = decodeBody(r, &req); err != nil {
-		return req, "", nil, err
-	}
-	if file, err = c.resolve(req.ID); err != nil {
-		return req, "", nil, err
-	}
-	out, _ = c.check(file, req.YAML)
-	return req, file, out, nil
-}
-
-func (c *Console) validate(r *http.Request) (any, error) {
-	_, _, out, err := c.checkDraft(r)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// saveYAML writes an integration file, only when it loads.
-func (c *Console) saveYAML(r *http.Request) (any, error) {
-	req, file, out, err := c.checkDraft(r)
-	if err != nil {
-		return nil, err
-	}
-	if !out.OK {
-		return out, nil
-	}
-	c.fileMu.Lock()
-	err = atomicfile.Replace(file, []byte(req.YAML), 0o644)
-	c.fileMu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	out.Saved = true
-	c.log.Info("console saved an integration file", "file", file)
-	if c.cfg.Changed != nil {
-		c.cfg.Changed()
-	}
-	return out, nil
-}
-
 // runReq is POST /console/api/run.
 type runReq struct {
 	ID string `json:"id"`
@@ -430,6 +332,14 @@ type runResp struct {
 	// Unsavable why not.
 	Savable   bool   `json:"savable"`
 	Unsavable string `json:"unsavable,omitempty"`
+	// StoredSecrets says whether the run used the service's stored
+	// secrets (settings file, env, OAuth2 tokens). When it did not,
+	// NewOrigins lists the origins, not named by the saved file, that
+	// made it run with only the values typed in the request, and Note
+	// says so.
+	StoredSecrets bool     `json:"stored_secrets"`
+	NewOrigins    []string `json:"new_origins,omitempty"`
+	Note          string   `json:"note,omitempty"`
 }
 
 // runRecord is a run kept for saving it as a test case.
@@ -443,70 +353,64 @@ type runRecord struct {
 	step      string
 	result    *engine.Result
 	exchanges []*engine.Exchange
-	secrets   []string
-	savable   string // "" when savable, else why not
+	red       *engine.Redactor // every secret the run knew of
+	savable   string           // "" when savable, else why not
+}
+
+// runInput is a run request read: the file, its saved state, the text to
+// run and the lead.
+type runInput struct {
+	req   runReq
+	file  string
+	sv    *saved
+	src   string
+	draft bool // src is the page's unsaved YAML
+	lead  map[string]any
+}
+
+func (c *Console) readRun(r *http.Request) (*runInput, error) {
+	in := &runInput{}
+	if err := decodeBody(r, &in.req); err != nil {
+		return nil, err
+	}
+	var err error
+	if in.file, err = c.resolve(in.req.ID); err != nil {
+		return nil, err
+	}
+	if in.sv, err = c.loadSaved(in.file); err != nil {
+		return nil, err
+	}
+	in.src = string(in.sv.src)
+	if in.draft = in.req.YAML != "" && in.req.YAML != in.src; in.draft {
+		in.src = in.req.YAML
+	}
+	if len(bytes.TrimSpace(in.req.Lead)) == 0 {
+		in.lead = map[string]any{}
+	} else if err := json.Unmarshal(in.req.Lead, &in.lead); err != nil || in.lead == nil {
+		return nil, badRequest("the lead must be a JSON object")
+	}
+	return in, nil
 }
 
 func (c *Console) run(r *http.Request) (any, error) {
-	var req runReq
-	if err := decodeBody(r, &req); err != nil {
-		return nil, err
-	}
-	file, err := c.resolve(req.ID)
+	in, err := c.readRun(r)
 	if err != nil {
 		return nil, err
 	}
-	onDisk, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	src := string(onDisk)
-	draft := req.YAML != "" && req.YAML != src
-	if draft {
-		src = req.YAML
-	}
-	var lead map[string]any
-	if len(bytes.TrimSpace(req.Lead)) == 0 {
-		lead = map[string]any{}
-	} else if err := json.Unmarshal(req.Lead, &lead); err != nil || lead == nil {
-		return nil, badRequest("the lead must be a JSON object")
-	}
-	values, err := c.settingsValues(file)
-	if err != nil {
-		return nil, err
-	}
-	p, perr := parseInfo(file, []byte(src))
-	var secrets []string
-	if p != nil {
-		secrets = c.secretValues(p, values)
-	}
+	req, file, sv := in.req, in.file, in.sv
+	p, perr := c.parseInfo(file, []byte(in.src))
+	stored := c.storedSecrets(sv, p)
 	if perr != nil || p == nil {
-		return &runResp{Tries: []try{}, Errors: loadErrors(file, perr, secrets), Draft: draft}, nil
+		return &runResp{Tries: []try{}, Errors: loadErrors(file, perr, engine.NewRedactor(stored...)), Draft: in.draft}, nil
 	}
-	rec := &runRecord{file: file, src: src, lead: lead, step: req.Step, secret: map[string]bool{}, required: map[string]bool{}}
+	typed, typedSecrets, err := typedValues(p, req.Settings)
+	red := engine.NewRedactor(append(stored, typedSecrets...)...)
+	if err != nil {
+		return nil, badRequest("%s", red.Redact(err.Error()))
+	}
+	rec := &runRecord{file: file, src: in.src, lead: in.lead, step: req.Step, secret: map[string]bool{}, required: map[string]bool{}, red: red}
 	for _, s := range p.settings {
 		rec.secret[s.Name], rec.required[s.Name] = s.Secret, s.Required
-	}
-	for name, text := range req.Settings {
-		info, ok := findSetting(p.settings, name)
-		if !ok {
-			return nil, badRequest("the integration declares no setting %s", quote(name))
-		}
-		if info.Secret && text == "" {
-			continue // keep the service's value
-		}
-		v, err := parseSetting(info, text)
-		if err != nil {
-			return nil, badRequest("setting %s: %v", name, scrub(err.Error(), append(secrets, text)))
-		}
-		values[name] = v
-		if info.Secret {
-			secrets = append(secrets, text)
-		}
-	}
-	rec.values = clone(values)
-	if _, ok := findSetting(p.settings, "base_url"); ok && c.cfg.SandboxURL != "" && req.Settings["base_url"] == "" {
-		values["base_url"] = c.cfg.SandboxURL
 	}
 	var mu sync.Mutex
 	var exchanges []*engine.Exchange
@@ -515,59 +419,150 @@ func (c *Console) run(r *http.Request) (any, error) {
 		exchanges = append(exchanges, ex)
 		mu.Unlock()
 	})
-	plan, err := engine.Parse(file, []byte(src), observe, engine.WithLogger(c.log.With("component", "console")))
+	guard := &originGuard{}
+	plan, err := engine.Parse(file, []byte(in.src), observe, engine.WithLogger(c.log.With("component", "console")),
+		engine.WithRoot(c.cfg.Dir), engine.WithTransport(guard.wrap))
 	if err != nil {
-		return &runResp{Tries: []try{}, Errors: loadErrors(file, err, secrets), Draft: draft}, nil
+		return &runResp{Tries: []try{}, Errors: loadErrors(file, err, red), Draft: in.draft}, nil
 	}
-	cfg := engine.Config{Values: values, LookupEnv: c.cfg.LookupEnv, Tokens: c.cfg.Tokens,
-		LoginHint: "log in through the service's /v1/oauth/" + plan.Name() + "/start"}
+	cfg, outside := c.bindConfig(sv, plan, p, typed, req.Settings, guard)
+	rec.values = clone(cfg.Values)
+	c.sandboxBase(p, cfg.Values, req.Settings)
+	out := &runResp{Step: req.Step, Tries: []try{}, Draft: in.draft, StoredSecrets: outside == nil, NewOrigins: outside}
+	if outside != nil {
+		out.Note = withoutSecretsNote(outside)
+	}
 	runner, err := plan.Bind(cfg)
 	if err != nil {
-		return &runResp{Tries: []try{}, Errors: loadErrors(file, err, secrets), Draft: draft}, nil
+		out.Errors = loadErrors(file, err, red)
+		return maskedAnswer(out, red)
 	}
 	defer runner.Close()
-	ctx, cancel := context.WithTimeout(r.Context(), runTimeout)
-	defer cancel()
-	var res *engine.Result
-	if req.Step == "" {
-		res = runner.Run(ctx, lead)
-	} else {
-		res, err = runner.RunStep(ctx, req.Step, lead, req.Prior)
-		if err != nil {
-			return nil, badRequest("%s", runner.Redact(err.Error()))
-		}
-	}
-	// The result goes through the engine's masking, then the console's.
-	b, err := json.Marshal(res)
-	if err != nil {
-		return nil, err
-	}
-	masked := &engine.Result{}
-	if err := json.Unmarshal([]byte(scrub(runner.Redact(string(b)), secrets)), masked); err != nil {
+	if err := c.runLead(r.Context(), runner, rec, req, red); err != nil {
 		return nil, err
 	}
 	mu.Lock()
 	rec.exchanges = slices.Clone(exchanges)
 	mu.Unlock()
-	rec.result, rec.secrets = masked, secrets
-	out := &runResp{Step: req.Step, Result: masked, Tries: []try{}, Draft: draft}
+	c.finish(out, rec, p, in)
+	return maskedAnswer(out, red)
+}
+
+// finish fills in the result and tries of a run and keeps it for saving
+// as a test case when it can be.
+func (c *Console) finish(out *runResp, rec *runRecord, p *planInfo, in *runInput) {
+	out.Result = rec.result
 	for _, ex := range rec.exchanges {
-		t := try{Exchange: ex}
-		t.ResponsePretty = pretty(ex.ResponseBody)
-		t.RequestPretty = pretty(ex.RequestBody)
-		out.Tries = append(out.Tries, t)
+		out.Tries = append(out.Tries, try{Exchange: ex, ResponsePretty: pretty(ex.ResponseBody), RequestPretty: pretty(ex.RequestBody)})
 	}
 	switch {
-	case draft:
+	case in.draft:
 		rec.savable = "the run used unsaved YAML: save the integration first"
-	case req.Step != "" && len(p.steps) > 1:
-		rec.savable = "a test case runs the whole flow: use Run flow to save one"
-	case len(req.Prior) > 0:
+	case in.req.Step != "" && len(p.steps) > 1, len(in.req.Prior) > 0:
 		rec.savable = "a test case runs the whole flow: use Run flow to save one"
 	}
 	out.Savable, out.Unsavable = rec.savable == "", rec.savable
 	out.RunID = c.keep(rec)
-	return out, nil
+}
+
+// typedValues parses the overrides typed in the page by the settings'
+// types; an empty secret is left out ("keep the service's"). It returns
+// the secret values typed too.
+func typedValues(p *planInfo, settings map[string]string) (map[string]any, []string, error) {
+	values := map[string]any{}
+	var secrets []string
+	for name, text := range settings {
+		info, ok := findSetting(p.settings, name)
+		if !ok {
+			return nil, secrets, fmt.Errorf("the integration declares no setting %s", quote(name))
+		}
+		if info.Secret && text == "" {
+			continue
+		}
+		if info.Secret {
+			secrets = append(secrets, text)
+		}
+		v, err := parseSetting(info, text)
+		if err != nil {
+			return nil, secrets, fmt.Errorf("setting %s: %v", name, err)
+		}
+		values[name] = v
+	}
+	return values, secrets, nil
+}
+
+// bindConfig decides what a run may use. When everything it reaches is an
+// origin the saved file names with its saved settings, it gets the
+// service's stored settings, env and token store, and guard keeps its
+// requests on those origins; otherwise it gets only the settings file's
+// public values and what the request typed, and outside lists why.
+func (c *Console) bindConfig(sv *saved, plan *engine.Plan, p *planInfo, typed map[string]any, settings map[string]string, guard *originGuard) (engine.Config, []string) {
+	cfg := engine.Config{Values: clone(sv.values), LookupEnv: c.env(sv, false), Tokens: c.cfg.Tokens,
+		LoginHint: "log in through the service's /v1/oauth/" + plan.Name() + "/start"}
+	for k, v := range typed {
+		cfg.Values[k] = v
+	}
+	probe := clone(cfg.Values)
+	c.sandboxBase(p, probe, settings)
+	savedOrigins := c.origins(sv, true)
+	outside := plan.Origins(engine.Config{Values: probe, LookupEnv: cfg.LookupEnv}).Outside(savedOrigins)
+	if sv.plan != nil && len(outside) == 0 {
+		guard.allowed = &savedOrigins
+		return cfg, nil
+	}
+	if outside == nil {
+		outside = []string{"the saved file does not load"}
+	}
+	cfg.Values, cfg.LookupEnv, cfg.Tokens = map[string]any{}, c.env(sv, true), nil
+	for k, v := range publicValues(sv) {
+		if _, ok := findSetting(p.settings, k); ok {
+			cfg.Values[k] = v
+		}
+	}
+	for k, v := range typed {
+		cfg.Values[k] = v
+	}
+	return cfg, outside
+}
+
+// runLead runs the flow or the step and keeps the result, masked by the
+// runner and then of every secret the console knows.
+func (c *Console) runLead(ctx context.Context, runner *engine.Runner, rec *runRecord, req runReq, red *engine.Redactor) error {
+	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
+	var res *engine.Result
+	if req.Step == "" {
+		res = runner.Run(ctx, rec.lead)
+	} else {
+		var err error
+		if res, err = runner.RunStep(ctx, req.Step, rec.lead, req.Prior); err != nil {
+			return badRequest("%s", red.Redact(runner.Redact(err.Error())))
+		}
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	masked := &engine.Result{}
+	if err := json.Unmarshal([]byte(red.Redact(runner.Redact(string(b)))), masked); err != nil {
+		return err
+	}
+	rec.result = masked
+	return nil
+}
+
+// maskedAnswer encodes an answer with every secret the console knows of
+// masked (the engine masked what the runner knew already).
+func maskedAnswer(v any, red *engine.Redactor) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	masked := red.Redact(string(b))
+	if !json.Valid([]byte(masked)) {
+		return nil, errors.New("the answer could not be masked")
+	}
+	return json.RawMessage(masked), nil
 }
 
 // keep remembers a run and returns its id.

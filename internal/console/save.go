@@ -243,11 +243,11 @@ func (c *Console) saveCase(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &saveCaseResp{File: c.idOf(tf), Name: name, YAML: scrub(text, rec.secrets)}
+	out := &saveCaseResp{File: c.idOf(tf), Name: name, YAML: rec.red.Redact(text)}
 	// Run the saved case as plumb test would.
 	loaded, err := testcase.Load(tf)
 	if err != nil {
-		out.Failures = append(out.Failures, scrub(err.Error(), rec.secrets))
+		out.Failures = append(out.Failures, rec.red.Redact(err.Error()))
 	}
 	for _, s := range loadedSuites(loaded) {
 		for _, tcase := range s.Cases {
@@ -259,7 +259,7 @@ func (c *Console) saveCase(r *http.Request) (any, error) {
 			cancel()
 			out.Passed = cr.Passed
 			for _, f := range cr.Failures {
-				out.Failures = append(out.Failures, scrub(f.String(), rec.secrets))
+				out.Failures = append(out.Failures, rec.red.Redact(f.String()))
 			}
 		}
 	}

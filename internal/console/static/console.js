@@ -164,6 +164,10 @@
   function show(out) {
     clear($("tries"));
     clear($("run-errors"));
+    // a run that reached origins the saved file does not name ran without
+    // the service's stored secrets: say why
+    $("run-note").textContent = out.note || "";
+    $("run-note").hidden = !out.note;
     $("save-status").textContent = "";
     $("saved-yaml").hidden = true;
     if (out.errors && out.errors.length) {
@@ -357,7 +361,8 @@
     try {
       const out = await api("POST", "validate", { id: state.id, yaml: $("yaml").value });
       showYAMLErrors(out.errors || []);
-      $("yaml-state").textContent = ($("yaml").value !== state.yamlSaved ? "unsaved changes · " : "") + (out.ok ? "loads" : out.errors.length + " problem" + (out.errors.length === 1 ? "" : "s"));
+      $("yaml-state").textContent = ($("yaml").value !== state.yamlSaved ? "unsaved changes · " : "") + (out.ok ? "loads" : out.errors.length + " problem" + (out.errors.length === 1 ? "" : "s")) +
+        (out.new_origins && out.new_origins.length ? " · new origins for the stored secrets: " + out.new_origins.join(", ") : "");
       if (out.ok) fillSteps(out.steps || []);
       return out;
     } catch (e) {
@@ -365,14 +370,21 @@
     }
   }
 
-  async function saveYAML() {
+  // saveYAML saves the file; confirm lists the new origins the user agreed
+  // to send the service's stored secrets to, after the server asked.
+  async function saveYAML(confirm) {
+    $("origins-confirm").hidden = true;
+    const req = { id: state.id, yaml: $("yaml").value };
+    if (confirm) req.confirm_origins = confirm;
     try {
-      const out = await api("POST", "save-yaml", { id: state.id, yaml: $("yaml").value });
+      const out = await api("POST", "save-yaml", req);
       showYAMLErrors(out.errors || []);
       if (out.saved) {
-        state.yamlSaved = $("yaml").value;
+        state.yamlSaved = req.yaml;
         yamlChanged(false);
         $("yaml-state").textContent = "saved";
+      } else if (out.ok && out.new_origins && out.new_origins.length) {
+        askOrigins(out, req.yaml);
       } else {
         $("yaml-state").textContent = "not saved: fix the problems first";
         $("yaml-state").className = "note bad";
@@ -380,6 +392,26 @@
     } catch (e) {
       $("yaml-state").textContent = e.message;
     }
+  }
+
+  // askOrigins shows the origins a save would newly send stored secrets to
+  // and saves only when the user confirms them, for the text they saw.
+  function askOrigins(out, yaml) {
+    $("origins-text").textContent = out.confirm || "Saving sends the service's stored secrets to new origins.";
+    const ul = $("origins-list");
+    clear(ul);
+    for (const o of out.new_origins) ul.appendChild(el("li", "", o));
+    $("yaml-state").textContent = "not saved: confirm the new origins";
+    $("yaml-state").className = "note warn";
+    $("origins-confirm").hidden = false;
+    state.pendingOrigins = { yaml, origins: out.new_origins };
+  }
+
+  function confirmOrigins() {
+    const p = state.pendingOrigins;
+    state.pendingOrigins = null;
+    if (!p || p.yaml !== $("yaml").value) { $("origins-confirm").hidden = true; return; }
+    saveYAML(p.origins);
   }
 
   function tab(name) {
@@ -397,7 +429,9 @@
     $("save-case").addEventListener("click", saveCase);
     $("yaml").addEventListener("input", () => yamlChanged(true));
     $("yaml").addEventListener("scroll", () => { $("gutter").scrollTop = $("yaml").scrollTop; });
-    $("yaml-save").addEventListener("click", saveYAML);
+    $("yaml-save").addEventListener("click", () => saveYAML());
+    $("origins-save").addEventListener("click", confirmOrigins);
+    $("origins-cancel").addEventListener("click", () => { state.pendingOrigins = null; $("origins-confirm").hidden = true; });
     $("yaml-revert").addEventListener("click", () => { $("yaml").value = state.yamlSaved; yamlChanged(true); });
     for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => tab(b.dataset.tab));
     state.errors = [];
