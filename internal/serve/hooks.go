@@ -59,7 +59,7 @@ type HookAnswer struct {
 // bindHook builds the receiver of an integration file, nil when it has no
 // webhook: section. The secrets come from the runner's resolved settings.
 func (s *Server) bindHook(file string, src []byte, r *engine.Runner) (*boundHook, error) {
-	in, err := steps.Parse(file, src)
+	in, err := steps.Parse(file, src, steps.WithRoot(s.cfg.Dir))
 	if err != nil || in.Webhook == nil {
 		return nil, err
 	}
