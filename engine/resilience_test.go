@@ -244,12 +244,17 @@ func TestTransportFaults(t *testing.T) {
 			if !strings.Contains(r.Reason, c.reason) {
 				t.Fatalf("reason %q, want %q", r.Reason, c.reason)
 			}
-			want := int32(1)
+			// counted by the engine: on a busy machine a try can time out
+			// before the partner's handler has even counted it
+			want := 1
 			if c.retried {
 				want = 2
 			}
-			if srv.hits.Load() != want {
-				t.Fatalf("%d tries, want %d", srv.hits.Load(), want)
+			if got := r.Steps[0].Attempts; got != want {
+				t.Fatalf("%d tries, want %d", got, want)
+			}
+			if srv.hits.Load() == 0 || int(srv.hits.Load()) > want {
+				t.Fatalf("the partner saw %d tries, want 1 to %d", srv.hits.Load(), want)
 			}
 		})
 	}
