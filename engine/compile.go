@@ -212,6 +212,7 @@ func (c *compiler) compile() error {
 			c.cond(src.StopWhen, scopeAnswer)     // checked at load; internal/source evaluates it
 		}
 	}
+	c.checkHookPath()
 	return c.errs.Err()
 }
 

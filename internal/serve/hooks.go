@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strconv"
 	"sync"
 	"time"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/queue"
-	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/webhook"
 )
 
@@ -56,49 +54,16 @@ type HookAnswer struct {
 	Status    string `json:"status_url"`
 }
 
-// bindHook builds the receiver of an integration file, nil when it has no
-// webhook: section. The secrets come from the runner's resolved settings.
-func (s *Server) bindHook(file string, src []byte, r *engine.Runner) (*boundHook, error) {
-	in, err := steps.Parse(file, src, steps.WithRoot(s.cfg.Dir))
-	if err != nil || in.Webhook == nil {
+// bindHook builds the receiver of a bound integration, nil when it has no
+// webhook: section. The secrets come from the runner's resolved settings;
+// the section was compiled with the rest of the plan (the file is not read
+// again).
+func bindHook(r *engine.Runner) (*boundHook, error) {
+	h, err := r.Hook()
+	if err != nil || h == nil {
 		return nil, err
 	}
-	cfg, err := in.HookConfig(r.Value)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkHookPath(in); err != nil {
-		return nil, err
-	}
-	h, err := webhook.NewHook(cfg, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &boundHook{hook: h, path: in.HookPath()}, nil
-}
-
-// checkHookPath refuses a hook path that is not canonical: requests are
-// routed by their canonical path (front refuses the others), so a path
-// with . or .. segments would never be reached as written, and once
-// cleaned it may be another route's (/v1/hooks/../integrations/x/run).
-func checkHookPath(in *steps.Integration) error {
-	p := in.HookPath()
-	clean := path.Clean("/" + p)
-	if clean == p {
-		return nil
-	}
-	var errs steps.ErrorList
-	if in.Webhook.Path.IsSet() {
-		hint := "write " + clean
-		if steps.ReservedPath(clean) {
-			hint = "that is a route of plumb serve; the default /v1/hooks/NAME is always free"
-		}
-		errs.Add(in.Webhook.Path.Pos, hint, "webhook: path %q is not canonical: it means %s", p, clean)
-	} else {
-		errs.Add(in.Name.Pos, "give the webhook a path: of its own, or a name of letters, digits, _ and -",
-			"webhook: the default path %s is not canonical: the name %q has / or . segments", p, in.Name.Value)
-	}
-	return errs.Err()
+	return &boundHook{hook: h, path: r.Plan().HookPath()}, nil
 }
 
 // currentHook returns the entry's running receiver (nil if none).

@@ -25,6 +25,7 @@ type metrics struct {
 	// requests refused with 429 after too many wrong tokens
 	authThrottled prometheus.Counter
 	loadErrors    *prometheus.CounterVec // file
+	compiles      prometheus.Counter     // files parsed and compiled (a reload compiles only changed files)
 	up            *prometheus.GaugeVec   // integration, file
 
 	// engine counts per lead, step and try: step results and times,
@@ -72,11 +73,15 @@ func newMetrics(q func() *queue.Queue) *metrics {
 		Name: "plumb_serve_load_errors_total",
 		Help: "Loads (start or reload) of an integration file that failed.",
 	}, []string{"file"})
+	m.compiles = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "plumb_serve_integration_compiles_total",
+		Help: "Integration files parsed and compiled, at start and by reloads (a reload compiles only the files whose bytes or settings changed).",
+	})
 	m.up = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "plumb_serve_integration_up",
 		Help: "1 when the integration file's current version loaded, 0.5 when an older version runs because the file does not load, 0 when none runs.",
 	}, []string{"integration", "file"})
-	m.reg.MustRegister(m.leads, m.duration, m.running, m.accepted, m.requests, m.authFail, m.authThrottled, m.loadErrors, m.up,
+	m.reg.MustRegister(m.leads, m.duration, m.running, m.accepted, m.requests, m.authFail, m.authThrottled, m.loadErrors, m.compiles, m.up,
 		&queueCollector{q: q},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -90,6 +90,13 @@ type entry struct {
 	failedAt time.Time
 }
 
+// loadError is the last load's error ("" when it loaded).
+func (e *entry) loadError() string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.loadErr
+}
+
 // current returns the running runner (nil if none).
 func (e *entry) current() *engine.Runner {
 	e.mu.RLock()
@@ -169,45 +176,52 @@ func (r *registry) loaded() bool {
 	return true
 }
 
-// bind loads and binds one file with its settings, and its webhook
-// receiver if it has one.
-func (s *Server) bind(file string) (*engine.Runner, *boundHook, string, error) {
-	r, version, src, err := s.bindRunner(file)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	hook, err := s.bindHook(file, src, r)
-	if err != nil {
-		r.Close()
-		return nil, nil, "", err
-	}
-	return r, hook, version, nil
+// fileSet is an integration file's bytes and its settings file's, read
+// once per reload, and the version they make together.
+type fileSet struct {
+	src      []byte
+	settings []byte // nil when there is no settings file
+	version  string // the first 12 hex digits of their SHA-256
 }
 
-// bindRunner loads and binds one file with its settings.
-func (s *Server) bindRunner(file string) (*engine.Runner, string, []byte, error) {
+// readFiles reads an integration file and its settings file.
+func readFiles(file string) (*fileSet, error) {
 	src, err := os.ReadFile(file)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
+	fs := &fileSet{src: src}
 	h := sha256.New()
 	h.Write(src)
-	values := map[string]any{}
-	sf := SettingsFile(file)
-	if b, err := os.ReadFile(sf); err == nil {
+	b, err := os.ReadFile(SettingsFile(file))
+	switch {
+	case err == nil:
 		h.Write([]byte{0})
 		h.Write(b)
-		if values, err = decodeSettings(sf, b); err != nil {
-			return nil, "", nil, err
+		fs.settings = b
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	fs.version = hex.EncodeToString(h.Sum(nil))[:12]
+	return fs, nil
+}
+
+// bind compiles and binds one file with its settings, and its webhook
+// receiver if it has one. The file is parsed once, here.
+func (s *Server) bind(file string, fs *fileSet) (*engine.Runner, *boundHook, error) {
+	values := map[string]any{}
+	if fs.settings != nil {
+		var err error
+		if values, err = decodeSettings(SettingsFile(file), fs.settings); err != nil {
+			return nil, nil, err
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, "", nil, fmt.Errorf("settings: %w", err)
 	}
 	opts := []engine.Option{engine.WithLogger(s.log.With("component", "engine"))}
 	opts = append(opts, s.engineOptions()...)
-	plan, err := engine.Parse(file, src, opts...)
+	s.metrics.compiles.Inc()
+	plan, err := engine.Parse(file, fs.src, opts...)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	if s.sandboxURL != "" {
 		if _, ok := plan.Setting("base_url"); ok {
@@ -222,9 +236,14 @@ func (s *Server) bindRunner(file string) (*engine.Runner, string, []byte, error)
 	s.shareInCluster(&cfg)
 	r, err := plan.Bind(cfg)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
-	return r, hex.EncodeToString(h.Sum(nil))[:12], src, nil
+	hook, err := bindHook(r)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, hook, nil
 }
 
 // decodeSettings decodes the settings file sf: a mapping of setting names
@@ -308,16 +327,13 @@ func (s *Server) Reload() (ReloadReport, error) {
 		if e == nil {
 			e = &entry{file: f}
 		}
-		c := &candidate{e: e}
-		c.r, c.hook, c.version, c.err = s.bind(f)
-		cands = append(cands, c)
+		cands = append(cands, s.candidate(e))
 	}
 	refuseSharedClaims(cands)
 	var toClose []*engine.Runner
 	for _, c := range cands {
 		e, f, r, hook, version, err := c.e, c.e.file, c.r, c.hook, c.version, c.err
-		if err == nil && version == e.version && e.current() != nil && e.loadErr == "" {
-			r.Close()
+		if err == nil && c.kept {
 			rep.Kept = append(rep.Kept, f)
 			s.register(e)
 			continue
@@ -391,6 +407,28 @@ type candidate struct {
 	hook    *boundHook
 	version string
 	err     error
+	// kept: the files are unchanged and their running version loaded
+	// cleanly, so r and hook are the running ones (not compiled again,
+	// never closed here)
+	kept bool
+}
+
+// candidate reads e's files and compiles them only when their bytes
+// changed since the running version (or it did not load cleanly).
+func (s *Server) candidate(e *entry) *candidate {
+	c := &candidate{e: e}
+	fs, err := readFiles(e.file)
+	if err != nil {
+		c.err = err
+		return c
+	}
+	c.version = fs.version
+	if r := e.current(); r != nil && fs.version == e.version && e.loadError() == "" {
+		c.kept, c.r, c.hook = true, r, e.currentHook()
+		return c
+	}
+	c.r, c.hook, c.err = s.bind(e.file, fs)
+	return c
 }
 
 // refuseSharedClaims fails every candidate whose integration name or hook
@@ -437,8 +475,10 @@ func refuseSharedClaims(cands []*candidate) {
 			}
 		}
 		if len(errs) > 0 {
-			c.r.Close()
-			c.r, c.hook, c.err = nil, nil, errors.Join(errs...)
+			if !c.kept {
+				c.r.Close()
+			}
+			c.r, c.hook, c.kept, c.err = nil, nil, false, errors.Join(errs...)
 		}
 	}
 }
