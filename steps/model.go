@@ -62,8 +62,9 @@ type Setting struct {
 	// Env names an environment variable the value is read from when no
 	// value is given explicitly.
 	Env string `yaml:"env"`
-	// Type is string (default), number, bool, list or object.
-	Type string `yaml:"type"`
+	// Type is what the value is (SettingTypes); given strings are
+	// converted.
+	Type SettingType `yaml:"type"`
 	// KeyPos holds the position of each key's value, for errors.
 	KeyPos map[string]Pos `yaml:"-"`
 	Pos    Pos            `yaml:"-"`
@@ -102,8 +103,8 @@ type Step struct {
 	Retry []*RetryRule `yaml:"retry"`
 	// Fallback links, tried in order once the primary request gives up.
 	Fallback []*Fallback `yaml:"fallback"`
-	// OnError is stop (default: an error ends the flow) or continue.
-	OnError string `yaml:"on_error"`
+	// OnError is what an error of this step does to the flow (OnErrors).
+	OnError OnError `yaml:"on_error"`
 	// MaxAttempts caps the tries of this step's request whatever the
 	// rules say, the first included: 1 sends it once (no retry, no
 	// re-authentication).
@@ -113,11 +114,9 @@ type Step struct {
 	// Breaker fails the step fast, straight to its fallback chain, after
 	// consecutive errors, until a cool-down has passed.
 	Breaker *Breaker `yaml:"breaker"`
-	// FollowRedirects is same_origin (default: follow redirects to the
-	// same scheme, host and port only), none (a 3xx is the answer) or any
-	// (follow anywhere; on a host change every header but a few safe ones
-	// and the body are dropped).
-	FollowRedirects string `yaml:"follow_redirects"`
+	// FollowRedirects is which redirects the step follows
+	// (RedirectPolicies).
+	FollowRedirects RedirectPolicy `yaml:"follow_redirects"`
 	// Response says how to read the answer.
 	Response Response `yaml:"response"`
 	// Namespaces maps XPath prefixes to namespace URIs for xpath captures.
@@ -161,8 +160,8 @@ type Body struct {
 
 // Response says how a step reads its answer.
 type Response struct {
-	// Format is json, xml or text; empty means decided by Content-Type.
-	Format string `yaml:"format"`
+	// Format is how the body is read (ResponseFormats).
+	Format ResponseFormat `yaml:"format"`
 	// MaxBytes caps the response body read (default 10 MiB).
 	MaxBytes int64 `yaml:"max_bytes"`
 	Pos      Pos   `yaml:"-"`
@@ -181,8 +180,9 @@ type Capture struct {
 	Status bool   `yaml:"status"`
 	All    bool   `yaml:"all"`
 	Trim   *bool  `yaml:"trim"`
-	// Type coerces the value: string, number, int or bool.
-	Type string `yaml:"type"`
+	// Type converts the value (CaptureTypes); a value that does not
+	// convert is an error outcome.
+	Type CaptureType `yaml:"type"`
 	// Default is used when the value is not in the response.
 	Default any `yaml:"default"`
 	// Required makes a missing value an error outcome.
@@ -299,15 +299,16 @@ type RetryRule struct {
 	// On lists what the rule matches: status codes (429), classes (5xx),
 	// timeout, connection, error_when, failure_when.
 	On []String `yaml:"on,required"`
-	// Action is retry, reauth, fail, fallback or ignore.
-	Action string `yaml:"action,required"`
+	// Action is what the rule does when it matches (RetryActions).
+	Action RetryAction `yaml:"action,required"`
 	// MaxAttempts caps the tries of the request, the first included
 	// (retry only; default 3).
 	MaxAttempts int `yaml:"max_attempts"`
 	// Backoff shapes the waits between retries.
 	Backoff *Backoff `yaml:"backoff"`
-	// RetryAfter is honor (default) or ignore.
-	RetryAfter string `yaml:"retry_after"`
+	// RetryAfter is what the rule makes of a Retry-After header
+	// (RetryAfterPolicies).
+	RetryAfter RetryAfterPolicy `yaml:"retry_after"`
 	// RetryAfterMax is the longest Retry-After honoured (default 60s): a
 	// partner asking for a longer wait is not retried (it would refuse an
 	// earlier try), the step gives up. Independent of backoff.max.
@@ -438,8 +439,8 @@ type TLS struct {
 	// sent when the server asks for one (mTLS).
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
-	// MinVersion is the lowest TLS version accepted: 1.2 (default) or 1.3.
-	MinVersion string `yaml:"min_version"`
+	// MinVersion is the lowest TLS version accepted (TLSVersions).
+	MinVersion TLSVersion `yaml:"min_version"`
 	// ServerName overrides the name the server certificate is checked
 	// against (and sent as SNI).
 	ServerName string `yaml:"server_name"`

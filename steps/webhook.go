@@ -82,10 +82,6 @@ const (
 	MaxWebhookBytes = 960 << 10
 )
 
-// WebhookPresets are the values of webhook.verify.preset.
-var WebhookPresets = []string{webhook.PresetActuallyCare, webhook.PresetStandard, webhook.PresetSvix,
-	webhook.PresetGitHub, webhook.PresetStripe, webhook.PresetHMAC}
-
 var (
 	settingRefRE = regexp.MustCompile(`^\{\{\s*\.?settings\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$`)
 	hookPathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
@@ -173,9 +169,9 @@ func (w *Webhook) validate(in *Integration, errs *ErrorList) {
 }
 
 func (v *WebhookVerify) validate(in *Integration, errs *ErrorList) {
-	preset := v.Preset.Value
-	if !oneOf(preset, WebhookPresets) {
-		errs.Add(v.Preset.Pos, choices(WebhookPresets), "webhook: verify: unknown preset %q", preset)
+	preset := WebhookPreset(v.Preset.Value)
+	if !WebhookPresets.Has(preset) {
+		errs.Add(v.Preset.Pos, WebhookPresets.Hint(), "webhook: verify: unknown preset %q", preset)
 		return
 	}
 	if len(v.Secrets) == 0 {
@@ -193,13 +189,13 @@ func (v *WebhookVerify) validate(in *Integration, errs *ErrorList) {
 			errs.Add(s.Pos, "declare it under settings: with secret: true", "webhook: verify: setting %q is not declared", m[1])
 		case !def.Secret:
 			errs.Add(s.Pos, "add secret: true to the setting, so it is masked everywhere", "webhook: verify: setting %q holds a signing secret but is not secret", m[1])
-		case def.Type != "" && def.Type != "string" && def.Type != "list":
+		case def.Type != "" && def.Type != SettingString && def.Type != SettingList:
 			errs.Add(s.Pos, "", "webhook: verify: setting %q must be a string or a list, not %s", m[1], def.Type)
 		}
 	}
 	// the scheme's own rules (hmac fields, tolerance), with a stand-in secret
 	placeholder := "placeholder-secret"
-	if preset == webhook.PresetStandard || preset == webhook.PresetSvix {
+	if preset == PresetStandard || preset == PresetSvix {
 		placeholder = "whsec_" + base64.StdEncoding.EncodeToString([]byte(placeholder))
 	}
 	if _, err := webhook.New(v.Config([]string{placeholder}), nil); err != nil {
