@@ -13,14 +13,18 @@ import (
 type Integration struct {
 	// File is the path the integration was loaded from; it prefixes every
 	// position.
-	File        string `yaml:"-"`
-	Version     int    `yaml:"version,required"`
+	File string `yaml:"-"`
+	// Version is the file format version; always 1.
+	Version int `yaml:"version,required"`
+	// Name is the integration's name.
 	Name        String `yaml:"name,required"`
 	Description string `yaml:"description"`
 	// Include lists shared fragment files (settings, auth, http, vars,
 	// retry, deadline) merged under this file's own keys; paths are
 	// relative to this file.
-	Include  []String      `yaml:"include"`
+	Include []String `yaml:"include"`
+	// Settings are what the integration needs configured (credentials
+	// schema), by setting name. Templates read them as settings.NAME.
 	Settings Map[*Setting] `yaml:"settings"`
 	// Auth signs every request of every step unless a step says otherwise.
 	Auth *Auth `yaml:"auth"`
@@ -37,7 +41,8 @@ type Integration struct {
 	// Limits bound the requests of all the integration's steps together
 	// (a partner's contract), shared by every lead of a runner.
 	Limits *Limits `yaml:"limits"`
-	Steps  []*Step `yaml:"steps,required"`
+	// Steps are the HTTP calls made for each lead, in order.
+	Steps []*Step `yaml:"steps,required"`
 	// Source pulls the leads from an API instead of the input (plumb sync).
 	Source *Source `yaml:"source"`
 	// Webhook receives signed deliveries (plumb serve); each event runs
@@ -62,7 +67,7 @@ type Setting struct {
 	// Env names an environment variable the value is read from when no
 	// value is given explicitly.
 	Env string `yaml:"env"`
-	// Type is what the value is (SettingTypes); given strings are
+	// Type is what the value is (see [SettingTypes]); given strings are
 	// converted.
 	Type SettingType `yaml:"type"`
 	// KeyPos holds the position of each key's value, for errors.
@@ -72,6 +77,8 @@ type Setting struct {
 
 // Step is one HTTP call and what to make of its answer.
 type Step struct {
+	// Name is letters, digits and _; later steps read its captures as
+	// steps.NAME.FIELD.
 	Name        String `yaml:"name"`
 	Description string `yaml:"description"`
 	// Parallel makes this item a group of steps run concurrently; such an
@@ -103,7 +110,8 @@ type Step struct {
 	Retry []*RetryRule `yaml:"retry"`
 	// Fallback links, tried in order once the primary request gives up.
 	Fallback []*Fallback `yaml:"fallback"`
-	// OnError is what an error of this step does to the flow (OnErrors).
+	// OnError is what an error of this step does to the flow (see
+	// [OnErrors]).
 	OnError OnError `yaml:"on_error"`
 	// MaxAttempts caps the tries of this step's request whatever the
 	// rules say, the first included: 1 sends it once (no retry, no
@@ -114,8 +122,8 @@ type Step struct {
 	// Breaker fails the step fast, straight to its fallback chain, after
 	// consecutive errors, until a cool-down has passed.
 	Breaker *Breaker `yaml:"breaker"`
-	// FollowRedirects is which redirects the step follows
-	// (RedirectPolicies).
+	// FollowRedirects is which redirects the step follows (see
+	// [RedirectPolicies]).
 	FollowRedirects RedirectPolicy `yaml:"follow_redirects"`
 	// Response says how to read the answer.
 	Response Response `yaml:"response"`
@@ -134,8 +142,9 @@ type Step struct {
 // Request is the HTTP request of a step. Every string is a template.
 type Request struct {
 	// Method defaults to GET, or POST when there is a body.
-	Method  String      `yaml:"method"`
-	URL     String      `yaml:"url,required"`
+	Method String `yaml:"method"`
+	URL    String `yaml:"url,required"`
+	// Query parameters are appended in order, URL-encoded.
 	Query   Map[String] `yaml:"query"`
 	Headers Map[String] `yaml:"headers"`
 	Body    *Body       `yaml:"body"`
@@ -160,7 +169,7 @@ type Body struct {
 
 // Response says how a step reads its answer.
 type Response struct {
-	// Format is how the body is read (ResponseFormats).
+	// Format is how the body is read (see [ResponseFormats]).
 	Format ResponseFormat `yaml:"format"`
 	// MaxBytes caps the response body read (default 10 MiB).
 	MaxBytes int64 `yaml:"max_bytes"`
@@ -180,7 +189,7 @@ type Capture struct {
 	Status bool   `yaml:"status"`
 	All    bool   `yaml:"all"`
 	Trim   *bool  `yaml:"trim"`
-	// Type converts the value (CaptureTypes); a value that does not
+	// Type converts the value (see [CaptureTypes]); a value that does not
 	// convert is an error outcome.
 	Type CaptureType `yaml:"type"`
 	// Default is used when the value is not in the response.
@@ -299,15 +308,15 @@ type RetryRule struct {
 	// On lists what the rule matches: status codes (429), classes (5xx),
 	// timeout, connection, error_when, failure_when.
 	On []String `yaml:"on,required"`
-	// Action is what the rule does when it matches (RetryActions).
+	// Action is what the rule does when it matches (see [RetryActions]).
 	Action RetryAction `yaml:"action,required"`
 	// MaxAttempts caps the tries of the request, the first included
 	// (retry only; default 3).
 	MaxAttempts int `yaml:"max_attempts"`
 	// Backoff shapes the waits between retries.
 	Backoff *Backoff `yaml:"backoff"`
-	// RetryAfter is what the rule makes of a Retry-After header
-	// (RetryAfterPolicies).
+	// RetryAfter is what the rule makes of a Retry-After header (see
+	// [RetryAfterPolicies]).
 	RetryAfter RetryAfterPolicy `yaml:"retry_after"`
 	// RetryAfterMax is the longest Retry-After honoured (default 60s): a
 	// partner asking for a longer wait is not retried (it would refuse an
@@ -362,7 +371,8 @@ type SkipLink struct {
 	Pos  Pos    `yaml:"-"`
 }
 
-// Auth is an auth section: the keys of auth.Config. Its string values are
+// Auth is an auth section: the keys of auth.Config, its type one of
+// [AuthTypes]. Its string values are
 // templates over settings (lead data never chooses credentials), rendered
 // once per run, except message, which is the HMAC signing template.
 type Auth struct {
@@ -439,7 +449,7 @@ type TLS struct {
 	// sent when the server asks for one (mTLS).
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
-	// MinVersion is the lowest TLS version accepted (TLSVersions).
+	// MinVersion is the lowest TLS version accepted (see [TLSVersions]).
 	MinVersion TLSVersion `yaml:"min_version"`
 	// ServerName overrides the name the server certificate is checked
 	// against (and sent as SNI).
@@ -469,7 +479,10 @@ type Limits struct {
 // the fallback chain answers — then one probe request is let through: a
 // success closes the breaker, an error opens it again.
 type Breaker struct {
-	Failures int           `yaml:"failures"`
+	// Failures is how many consecutive step errors open the breaker
+	// (default 5).
+	Failures int `yaml:"failures"`
+	// Cooldown is how long it stays open before one probe (default 30s).
 	Cooldown time.Duration `yaml:"cooldown"`
 	Pos      Pos           `yaml:"-"`
 }

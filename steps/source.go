@@ -42,7 +42,10 @@ type Source struct {
 // Records selects the records of a page; exactly one of JSON and XPath is
 // set.
 type Records struct {
-	JSON  string `yaml:"json"`
+	// JSON is the gjson path to the array of records (e.g. data.leads).
+	JSON string `yaml:"json"`
+	// XPath selects one node per record (its attributes and child
+	// elements become the record's fields).
 	XPath string `yaml:"xpath"`
 	Pos   Pos    `yaml:"-"`
 }
@@ -58,10 +61,7 @@ type Locator struct {
 
 // Paginate is the pagination of a source.
 type Paginate struct {
-	// Type is page (page.number, page.size), offset (page.offset,
-	// page.limit), cursor (page.cursor from the previous page), next_url
-	// (the next page's URL from the previous page) or link (the RFC 8288
-	// Link: <…>; rel="next" header).
+	// Type is how the next page is found (see [PaginateTypes]).
 	Type String `yaml:"type,required"`
 	// Start is the first page number (page, default 1) or offset (offset,
 	// default 0).
