@@ -115,30 +115,35 @@ func renderGodoc(docs map[string]string) ([]byte, error) {
 // that have YAML keys.
 func readDocs(dir string, rename func(string) string, docs map[string]string) error {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		return err
 	}
-	for _, pkg := range pkgs {
-		for _, f := range pkg.Files {
-			for _, d := range f.Decls {
-				g, ok := d.(*ast.GenDecl)
-				if !ok || g.Tok != token.TYPE {
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.TYPE {
+				continue
+			}
+			for _, s := range g.Specs {
+				ts := s.(*ast.TypeSpec)
+				st, ok := ts.Type.(*ast.StructType)
+				name := rename(ts.Name.Name)
+				if !ok || !ts.Name.IsExported() || name == "" {
 					continue
 				}
-				for _, s := range g.Specs {
-					ts := s.(*ast.TypeSpec)
-					st, ok := ts.Type.(*ast.StructType)
-					name := rename(ts.Name.Name)
-					if !ok || !ts.Name.IsExported() || name == "" {
-						continue
-					}
-					doc := ts.Doc
-					if doc == nil {
-						doc = g.Doc
-					}
-					structDocs(name, ts.Name.Name, doc, st, docs)
+				doc := ts.Doc
+				if doc == nil {
+					doc = g.Doc
 				}
+				structDocs(name, ts.Name.Name, doc, st, docs)
 			}
 		}
 	}
