@@ -67,8 +67,8 @@ const (
 // YAML field names are the snake_case forms of the Go names (token_url,
 // client_id, signature_header, ...); error messages use those names.
 type Config struct {
-	// Type selects the scheme: "api_key", "basic", "bearer", "oauth2",
-	// "hmac" or "rotate".
+	// Type selects the scheme (see [TypeAPIKey] and the other Type
+	// constants).
 	Type string `yaml:"type" json:"type"`
 
 	// In is where an api_key goes: "header" (default) or "query".

@@ -34,7 +34,7 @@ const noAuth = -1
 
 // authSection compiles an auth section and returns its index in the plan.
 func (c *compiler) authSection(a *steps.Auth) int {
-	if a.Type == "none" {
+	if steps.AuthType(a.Type) == steps.AuthNone {
 		return noAuth
 	}
 	if strings.HasPrefix(a.Type, "x-") && c.plan.schemes[a.Type] == nil {

@@ -41,9 +41,9 @@ type step struct {
 	// cacheKey is the key template of the step's cache link, if any.
 	cached   bool
 	cacheKey *template.Template
-	onError  string
+	onError  steps.OnError
 	// redirects is the follow_redirects policy ("" is same_origin).
-	redirects string
+	redirects steps.RedirectPolicy
 	// maxAttempts caps the tries whatever the rules say (0: no cap).
 	maxAttempts int
 	// auth indexes the plan's auth sections (noAuth: none).
@@ -264,7 +264,7 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 		cp := e.Value
 		ext, err := parse.Compile(parse.Spec{
 			JSON: cp.JSON, XPath: cp.XPath, Split: cp.Split, Index: cp.Index, Regex: cp.Regex, Group: cp.Group,
-			Header: cp.Header, Status: cp.Status, All: cp.All, Type: cp.Type, Trim: cp.Trim,
+			Header: cp.Header, Status: cp.Status, All: cp.All, Type: string(cp.Type), Trim: cp.Trim,
 		}, ns)
 		if err != nil {
 			c.errs.Add(cp.Pos, "", "capture %q: %v", e.Key, err)

@@ -14,16 +14,6 @@ import (
 	"github.com/plumbhq/plumb/steps"
 )
 
-// Retry actions.
-const (
-	actRetry    = "retry"
-	actReauth   = "reauth"
-	actFail     = "fail"
-	actFallback = "fallback"
-	actIgnore   = "ignore"
-	actStop     = "stop"
-)
-
 // DefaultRetryAfterMax is the longest Retry-After a retry rule honours
 // unless it sets retry_after_max.
 const DefaultRetryAfterMax = time.Minute
@@ -33,7 +23,7 @@ type rule struct {
 	on map[string]bool
 	// not lists keys the rule never matches (the default retry skips 501).
 	not        map[string]bool
-	action     string
+	action     steps.RetryAction
 	max        int
 	backoff    backoff
 	retryAfter bool
@@ -61,8 +51,8 @@ var defaultBackoff = backoff{initial: 500 * time.Millisecond, max: 10 * time.Sec
 // failure (certificate or handshake; class tls), a body too large.
 func defaultRules() []*rule {
 	return []*rule{
-		{on: set("408", "429", "5xx", "timeout", "connection"), not: set("501"), action: actRetry, max: 3, backoff: defaultBackoff, retryAfter: true, retryAfterMax: DefaultRetryAfterMax, source: "default rule"},
-		{on: set("401"), action: actReauth, source: "default rule"},
+		{on: set("408", "429", "5xx", "timeout", "connection"), not: set("501"), action: steps.ActionRetry, max: 3, backoff: defaultBackoff, retryAfter: true, retryAfterMax: DefaultRetryAfterMax, source: "default rule"},
+		{on: set("401"), action: steps.ActionReauth, source: "default rule"},
 	}
 }
 
@@ -75,7 +65,7 @@ func set(keys ...string) map[string]bool {
 }
 
 func compileRule(r *steps.RetryRule) *rule {
-	out := &rule{on: map[string]bool{}, action: r.Action, max: r.MaxAttempts, backoff: defaultBackoff, retryAfter: r.RetryAfter != "ignore",
+	out := &rule{on: map[string]bool{}, action: r.Action, max: r.MaxAttempts, backoff: defaultBackoff, retryAfter: r.RetryAfter != steps.RetryAfterIgnore,
 		retryAfterMax: r.RetryAfterMax, source: "rule at " + r.Pos.String()}
 	if out.retryAfterMax == 0 {
 		out.retryAfterMax = DefaultRetryAfterMax
@@ -179,8 +169,8 @@ func (r *rule) describe() string {
 	if len(r.not) > 0 {
 		s += " (not " + strings.Join(slices.Sorted(maps.Keys(r.not)), ", ") + ")"
 	}
-	s += ": " + r.action
-	if r.action == actRetry {
+	s += ": " + string(r.action)
+	if r.action == steps.ActionRetry {
 		s += fmt.Sprintf(" up to %d tries, backoff %s…%s", r.max, r.backoff.initial, r.backoff.max)
 		if r.retryAfter {
 			s += fmt.Sprintf(", Retry-After up to %s", r.retryAfterMax)

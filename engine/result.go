@@ -3,6 +3,8 @@ package engine
 import (
 	"strconv"
 	"time"
+
+	"github.com/plumbhq/plumb/steps"
 )
 
 // Outcome is how a step or a whole flow ended for a lead.
@@ -11,10 +13,10 @@ type Outcome string
 // The outcomes. Failure means the partner answered no; Error means no usable
 // answer could be had (transport error, timeout, 5xx, unreadable body).
 const (
-	Success Outcome = "success"
-	Failure Outcome = "failure"
-	Error   Outcome = "error"
-	Skip    Outcome = "skip"
+	Success = Outcome(steps.OutcomeSuccess)
+	Failure = Outcome(steps.OutcomeFailure)
+	Error   = Outcome(steps.OutcomeError)
+	Skip    = Outcome(steps.OutcomeSkip)
 )
 
 // Duration is a time.Duration that marshals to JSON as milliseconds.

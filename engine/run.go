@@ -24,6 +24,7 @@ import (
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/parse"
+	"github.com/plumbhq/plumb/steps"
 )
 
 // run runs the plan's steps for one lead with the settings of s (see
@@ -66,7 +67,7 @@ func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Re
 			res.Steps = append(res.Steps, sr)
 			switch {
 			case res.Outcome == Failure || res.Outcome == Error:
-			case sr.Outcome == Failure || (sr.Outcome == Error && g.steps[i].onError != "continue"):
+			case sr.Outcome == Failure || (sr.Outcome == Error && g.steps[i].onError != steps.OnErrorContinue):
 				res.Outcome, res.Reason, res.Step, res.Class, res.Err = sr.Outcome, sr.Reason, sr.Name, sr.Class, sr.Err
 			case sr.Outcome == Error && firstErr == nil:
 				firstErr = &sr
@@ -475,24 +476,24 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 			p.emit(ctx, ex)
 			return resp, v, v.outcome == Error
 		}
-		sr.Rule = r.action + " (" + r.source + ")"
-		p.metrics.retry(p.Name(), st.name, r.action)
+		sr.Rule = string(r.action) + " (" + r.source + ")"
+		p.metrics.retry(p.Name(), st.name, string(r.action))
 		if ex != nil {
 			ex.Action = sr.Rule
 			p.emit(ctx, ex)
 		}
 		p.log.LogAttrs(ctx, slog.LevelDebug, "rule", slog.String("step", st.name), slog.Int("attempt", attempt),
-			slog.String("action", r.action), slog.String("rule", r.source), slog.String("reason", s.Redact(v.reason)))
+			slog.String("action", string(r.action)), slog.String("rule", r.source), slog.String("reason", s.Redact(v.reason)))
 		switch r.action {
-		case actIgnore:
+		case steps.ActionIgnore:
 			v.outcome, v.reason = Success, ""
 			return resp, v, false
-		case actFail:
+		case steps.ActionFail:
 			v.outcome = Failure
 			return resp, v, false
-		case actStop:
+		case steps.ActionStop:
 			return resp, v, false
-		case actFallback:
+		case steps.ActionFallback:
 			return resp, v, true
 		}
 		if st.maxAttempts > 0 && attempt >= st.maxAttempts {
@@ -502,7 +503,7 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 			return resp, v, v.outcome == Error
 		}
 		switch r.action {
-		case actReauth:
+		case steps.ActionReauth:
 			if reauthed {
 				v.reason += " (again after re-authenticating)"
 				return resp, v, false
@@ -512,7 +513,7 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 				v.reason += " (" + err.Error() + ")"
 				return resp, v, false
 			}
-		case actRetry:
+		case steps.ActionRetry:
 			if attempt >= r.max {
 				v.reason += fmt.Sprintf(" (gave up after %d attempts)", attempt)
 				return resp, v, v.outcome == Error

@@ -14,6 +14,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/store"
 )
 
@@ -173,11 +174,11 @@ type redirectKey struct{}
 // (the default), none, or any — which follows everywhere but, once the
 // host changes, drops the body and every header but a few safe ones.
 func checkRedirect(req *http.Request, via []*http.Request) error {
-	policy, _ := req.Context().Value(redirectKey{}).(string)
+	policy, _ := req.Context().Value(redirectKey{}).(steps.RedirectPolicy)
 	switch policy {
-	case "none":
+	case steps.RedirectNone:
 		return http.ErrUseLastResponse
-	case "any":
+	case steps.RedirectAny:
 		if len(via) >= 10 {
 			return errors.New("stopped after 10 redirects")
 		}
@@ -370,7 +371,7 @@ func (p *Plan) Setting(name string) (SettingInfo, bool) {
 	}
 	typ := d.Type
 	if typ == "" {
-		typ = "string"
+		typ = steps.SettingTypes.Default
 	}
-	return SettingInfo{Name: name, Type: typ, Env: d.Env, Required: d.Required, Secret: d.Secret}, true
+	return SettingInfo{Name: name, Type: string(typ), Env: d.Env, Required: d.Required, Secret: d.Secret}, true
 }

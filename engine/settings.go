@@ -56,7 +56,7 @@ func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []strin
 		if err != nil {
 			what := err.Error()
 			if def.Secret {
-				what = "value is not a " + def.Type
+				what = "value is not a " + string(def.Type)
 			}
 			errs.Add(e.Pos, "", "setting %q: %s", e.Key, what)
 			continue
@@ -83,25 +83,25 @@ func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []strin
 	return values, secrets, errs
 }
 
-func coerceSetting(v any, typ string) (any, error) {
+func coerceSetting(v any, typ steps.SettingType) (any, error) {
 	switch typ {
-	case "number":
-		return parse.Coerce(v, "number")
-	case "bool":
-		return parse.Coerce(v, "bool")
-	case "list":
+	case steps.SettingNumber:
+		return parse.Coerce(v, parse.TypeNumber)
+	case steps.SettingBool:
+		return parse.Coerce(v, parse.TypeBool)
+	case steps.SettingList:
 		if _, ok := v.([]any); !ok {
 			return nil, fmt.Errorf("expected a list, got %T", v)
 		}
-	case "object":
+	case steps.SettingObject:
 		if _, ok := v.(map[string]any); !ok {
 			return nil, fmt.Errorf("expected an object, got %T", v)
 		}
-	case "", "string":
+	case "", steps.SettingString:
 		if s, ok := v.(string); ok {
 			return s, nil
 		}
-		return parse.Coerce(v, "string")
+		return parse.Coerce(v, parse.TypeString)
 	}
 	return v, nil
 }

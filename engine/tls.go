@@ -25,7 +25,7 @@ func (c *compiler) tls(t *steps.TLS) *tlsSpec {
 		return nil
 	}
 	spec := &tlsSpec{pos: t.Pos, dir: filepath.Dir(c.in.File), serverName: t.ServerName, insecure: t.InsecureSkipVerify, minVersion: tls.VersionTLS12}
-	if t.MinVersion == "1.3" {
+	if t.MinVersion == steps.TLS13 {
 		spec.minVersion = tls.VersionTLS13
 	}
 	file := func(v string) *template.Template {

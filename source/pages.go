@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/steps"
 )
 
 // pageLeads fetches the pages from s.run on and pushes their records.
@@ -139,12 +140,12 @@ func (s *syncer) advance(pg *engine.Page, pos Resume, n int, recs *pageRecords, 
 	switch spec.pagType {
 	case "":
 		done = true
-	case "page":
+	case steps.PaginatePage:
 		next.Page = map[string]any{"number": toInt(pos.Page["number"]) + 1}
 		if spec.size > 0 {
 			next.Page["size"] = spec.size
 		}
-	case "offset":
+	case steps.PaginateOffset:
 		next.Page = map[string]any{"offset": toInt(pos.Page["offset"]) + recs.n, "limit": spec.size}
 	default:
 		tok, found, err := spec.token(pg)
@@ -160,7 +161,7 @@ func (s *syncer) advance(pg *engine.Page, pos Resume, n int, recs *pageRecords, 
 		}
 		seen[h] = true
 		next.Token = tok
-		if spec.pagType == "cursor" {
+		if spec.pagType == steps.PaginateCursor {
 			next.Page = map[string]any{"cursor": tok}
 		} else {
 			next.Next = tok
@@ -202,13 +203,13 @@ func (s *syncer) pushRecords(push func(recMeta, map[string]any, error) bool, rec
 func (s *Spec) skip(r *Resume) *Resume {
 	next := &Resume{Cursor: r.Cursor, Pages: r.Pages + 1}
 	switch s.pagType {
-	case "page":
+	case steps.PaginatePage:
 		next.Page = map[string]any{"number": toInt(r.Page["number"]) + 1}
 		if s.size > 0 {
 			next.Page["size"] = s.size
 		}
 		return next
-	case "offset":
+	case steps.PaginateOffset:
 		if s.size <= 0 {
 			return nil
 		}
@@ -249,15 +250,15 @@ func canceled(stop <-chan struct{}) string {
 
 func (s *Spec) firstPage() map[string]any {
 	switch s.pagType {
-	case "page":
+	case steps.PaginatePage:
 		p := map[string]any{"number": s.start}
 		if s.size > 0 {
 			p["size"] = s.size
 		}
 		return p
-	case "offset":
+	case steps.PaginateOffset:
 		return map[string]any{"offset": s.start, "limit": s.size}
-	case "cursor":
+	case steps.PaginateCursor:
 		return map[string]any{"cursor": ""}
 	}
 	return map[string]any{}
@@ -265,9 +266,9 @@ func (s *Spec) firstPage() map[string]any {
 
 func (s *Spec) tokenName() string {
 	switch s.pagType {
-	case "cursor":
+	case steps.PaginateCursor:
 		return "cursor"
-	case "link":
+	case steps.PaginateLink:
 		return "Link rel=\"next\""
 	}
 	return "page URL"
@@ -276,11 +277,11 @@ func (s *Spec) tokenName() string {
 // token reads the next cursor or link of a page.
 func (s *Spec) token(pg *engine.Page) (string, bool, error) {
 	switch s.pagType {
-	case "cursor":
+	case steps.PaginateCursor:
 		return extract(s.cursor, s.format, pg.Status, pg.Header, pg.Body)
-	case "next_url":
+	case steps.PaginateNextURL:
 		return extract(s.next, s.format, pg.Status, pg.Header, pg.Body)
-	case "link":
+	case steps.PaginateLink:
 		l := nextLink(pg.Header)
 		return l, l != "", nil
 	}

@@ -53,7 +53,7 @@ type Spec struct {
 	recJSON   string
 	recXPath  *xpath.Expr
 	format    parse.Format
-	pagType   string
+	pagType   steps.PaginateType
 	start     int
 	size      int
 	cursor    parse.Extractor
@@ -97,9 +97,9 @@ func Compile(in *steps.Integration) (*Spec, error) {
 		}
 	}
 	if p := src.Paginate; p != nil {
-		s.pagType, s.size = p.Type.Value, p.Size
-		switch p.Type.Value {
-		case "page":
+		s.pagType, s.size = steps.PaginateType(p.Type.Value), p.Size
+		switch s.pagType {
+		case steps.PaginatePage:
 			s.start = 1
 		}
 		if p.Start != nil {

@@ -130,16 +130,9 @@ func firstCol(src []byte, line int) int {
 }
 
 var (
-	identRE          = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	fieldRE          = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
-	methods          = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
-	formats          = []string{"", "json", "xml", "text"}
-	setTypes         = []string{"", "string", "number", "bool", "list", "object"}
-	capTypes         = []string{"", "string", "number", "int", "bool"}
-	actions          = []string{"retry", "reauth", "fail", "fallback", "ignore", "stop"}
-	authKind         = []string{"api_key", "basic", "bearer", "oauth2", "hmac", "rotate", "none"}
-	onErrors         = []string{"", "stop", "continue"}
-	redirectPolicies = []string{"", "same_origin", "none", "any"}
+	identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	fieldRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 )
 
 func oneOf(s string, list []string) bool {
@@ -175,8 +168,8 @@ func (in *Integration) validate(errs *ErrorList) {
 			errs.Add(s.Pos, "use {} for a setting without options", "setting %q has no definition", s.Key)
 			continue
 		}
-		if !oneOf(s.Value.Type, setTypes) {
-			errs.Add(s.Value.Pos, choices(setTypes), "setting %q: unknown type %q", s.Key, s.Value.Type)
+		if !SettingTypes.Valid(s.Value.Type) {
+			errs.Add(s.Value.Pos, SettingTypes.Hint(), "setting %q: unknown type %q", s.Key, s.Value.Type)
 		} else {
 			s.Value.checkDefault(s.Key, errs)
 		}
@@ -244,8 +237,8 @@ func (in *Integration) validateStep(st *Step, seen map[string]Pos, errs *ErrorLi
 }
 
 func (st *Step) validate(errs *ErrorList) {
-	if !oneOf(st.Response.Format, formats) {
-		errs.Add(st.Response.Pos, choices(formats), "step %q: unknown response format %q", st.Name.Value, st.Response.Format)
+	if !ResponseFormats.Valid(st.Response.Format) {
+		errs.Add(st.Response.Pos, ResponseFormats.Hint(), "step %q: unknown response format %q", st.Name.Value, st.Response.Format)
 	}
 	if st.Response.MaxBytes < 0 {
 		errs.Add(st.Response.Pos, "", "step %q: max_bytes must not be negative", st.Name.Value)
@@ -281,14 +274,14 @@ func (st *Step) validate(errs *ErrorList) {
 			errs.Add(v.Pos, "use letters, digits and _", "var name %q is not a valid name", v.Key)
 		}
 	}
-	if !oneOf(st.FollowRedirects, redirectPolicies) {
-		errs.Add(st.Pos, choices(redirectPolicies), "step %q: unknown follow_redirects %q", st.Name.Value, st.FollowRedirects)
+	if !RedirectPolicies.Valid(st.FollowRedirects) {
+		errs.Add(st.Pos, RedirectPolicies.Hint(), "step %q: unknown follow_redirects %q", st.Name.Value, st.FollowRedirects)
 	}
 	if st.MaxAttempts < 0 {
 		errs.Add(st.Pos, "1 sends the request once", "step %q: max_attempts must be at least 1", st.Name.Value)
 	}
-	if !oneOf(st.OnError, onErrors) {
-		errs.Add(st.Pos, choices(onErrors), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
+	if !OnErrors.Valid(st.OnError) {
+		errs.Add(st.Pos, OnErrors.Hint(), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
 	}
 	validateRules(st.Retry, errs)
 	st.Limits.validate(errs)
@@ -321,8 +314,8 @@ func (st *Step) validate(errs *ErrorList) {
 		if !identRE.MatchString(c.Key) {
 			errs.Add(c.Pos, "use letters, digits and _", "capture name %q is not a valid name", c.Key)
 		}
-		if c.Value != nil && !oneOf(c.Value.Type, capTypes) {
-			errs.Add(c.Value.Pos, choices(capTypes), "capture %q: unknown type %q", c.Key, c.Value.Type)
+		if c.Value != nil && !CaptureTypes.Valid(c.Value.Type) {
+			errs.Add(c.Value.Pos, CaptureTypes.Hint(), "capture %q: unknown type %q", c.Key, c.Value.Type)
 		}
 	}
 	for _, a := range st.Append {
@@ -356,8 +349,8 @@ func (a *Auth) validate(errs *ErrorList) {
 		return
 	}
 	// x-NAME: a custom scheme the embedder registers (engine.WithAuthScheme)
-	if !oneOf(a.Type, authKind) && !strings.HasPrefix(a.Type, "x-") {
-		errs.Add(a.Pos, choices(authKind), "auth: unknown type %q", a.Type)
+	if !AuthTypes.Has(AuthType(a.Type)) {
+		errs.Add(a.Pos, AuthTypes.Hint(), "auth: unknown type %q", a.Type)
 	}
 	a.checkValues(errs)
 }
@@ -369,10 +362,8 @@ func (t *TLS) validate(errs *ErrorList) {
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		errs.Add(t.Pos, "a client certificate needs both cert_file and key_file", "tls: cert_file and key_file go together")
 	}
-	switch t.MinVersion {
-	case "", "1.2", "1.3":
-	default:
-		errs.Add(t.Pos, "one of 1.2, 1.3", "tls: unsupported min_version %q", t.MinVersion)
+	if !TLSVersions.Valid(t.MinVersion) {
+		errs.Add(t.Pos, TLSVersions.Hint(), "tls: unsupported min_version %q", t.MinVersion)
 	}
 }
 
@@ -396,8 +387,8 @@ func validateRules(rules []*RetryRule, errs *ErrorList) {
 		if r == nil {
 			continue
 		}
-		if !oneOf(r.Action, actions) {
-			errs.Add(r.Pos, choices(actions), "retry rule: unknown action %q", r.Action)
+		if !RetryActions.Has(r.Action) {
+			errs.Add(r.Pos, RetryActions.Hint(), "retry rule: unknown action %q", r.Action)
 		}
 		if len(r.On) == 0 {
 			errs.Add(r.Pos, "e.g. on: [429, 5xx, timeout]", "retry rule matches nothing")
@@ -407,14 +398,14 @@ func validateRules(rules []*RetryRule, errs *ErrorList) {
 				errs.Add(on.Pos, "use a status code (429), a class (5xx), timeout, connection, error_when or failure_when", "retry rule: unknown trigger %q", on.Value)
 			}
 		}
-		if r.MaxAttempts < 0 || (r.MaxAttempts > 0 && r.Action != "retry") {
+		if r.MaxAttempts < 0 || (r.MaxAttempts > 0 && r.Action != ActionRetry) {
 			errs.Add(r.Pos, "max_attempts counts tries of a retry rule, the first included", "retry rule: max_attempts %d does not apply here", r.MaxAttempts)
 		}
 		if r.RetryAfterMax < 0 {
 			errs.Add(r.Pos, "a duration such as 2m", "retry rule: negative retry_after_max")
 		}
-		if !oneOf(r.RetryAfter, []string{"", "honor", "ignore"}) {
-			errs.Add(r.Pos, "one of honor, ignore", "retry rule: unknown retry_after %q", r.RetryAfter)
+		if !RetryAfterPolicies.Valid(r.RetryAfter) {
+			errs.Add(r.Pos, RetryAfterPolicies.Hint(), "retry rule: unknown retry_after %q", r.RetryAfter)
 		}
 		if b := r.Backoff; b != nil && (b.Multiplier < 0 || (b.Max > 0 && b.Initial > b.Max)) {
 			errs.Add(b.Pos, "initial must not exceed max; multiplier ≥ 1", "bad backoff")

@@ -13,14 +13,18 @@ import (
 type Integration struct {
 	// File is the path the integration was loaded from; it prefixes every
 	// position.
-	File        string `yaml:"-"`
-	Version     int    `yaml:"version,required"`
+	File string `yaml:"-"`
+	// Version is the file format version; always 1.
+	Version int `yaml:"version,required"`
+	// Name is the integration's name.
 	Name        String `yaml:"name,required"`
 	Description string `yaml:"description"`
 	// Include lists shared fragment files (settings, auth, http, vars,
 	// retry, deadline) merged under this file's own keys; paths are
 	// relative to this file.
-	Include  []String      `yaml:"include"`
+	Include []String `yaml:"include"`
+	// Settings are what the integration needs configured (credentials
+	// schema), by setting name. Templates read them as settings.NAME.
 	Settings Map[*Setting] `yaml:"settings"`
 	// Auth signs every request of every step unless a step says otherwise.
 	Auth *Auth `yaml:"auth"`
@@ -37,7 +41,8 @@ type Integration struct {
 	// Limits bound the requests of all the integration's steps together
 	// (a partner's contract), shared by every lead of a runner.
 	Limits *Limits `yaml:"limits"`
-	Steps  []*Step `yaml:"steps,required"`
+	// Steps are the HTTP calls made for each lead, in order.
+	Steps []*Step `yaml:"steps,required"`
 	// Source pulls the leads from an API instead of the input (plumb sync).
 	Source *Source `yaml:"source"`
 	// Webhook receives signed deliveries (plumb serve); each event runs
@@ -62,8 +67,9 @@ type Setting struct {
 	// Env names an environment variable the value is read from when no
 	// value is given explicitly.
 	Env string `yaml:"env"`
-	// Type is string (default), number, bool, list or object.
-	Type string `yaml:"type"`
+	// Type is what the value is (see [SettingTypes]); given strings are
+	// converted.
+	Type SettingType `yaml:"type"`
 	// KeyPos holds the position of each key's value, for errors.
 	KeyPos map[string]Pos `yaml:"-"`
 	Pos    Pos            `yaml:"-"`
@@ -71,6 +77,8 @@ type Setting struct {
 
 // Step is one HTTP call and what to make of its answer.
 type Step struct {
+	// Name is letters, digits and _; later steps read its captures as
+	// steps.NAME.FIELD.
 	Name        String `yaml:"name"`
 	Description string `yaml:"description"`
 	// Parallel makes this item a group of steps run concurrently; such an
@@ -102,8 +110,9 @@ type Step struct {
 	Retry []*RetryRule `yaml:"retry"`
 	// Fallback links, tried in order once the primary request gives up.
 	Fallback []*Fallback `yaml:"fallback"`
-	// OnError is stop (default: an error ends the flow) or continue.
-	OnError string `yaml:"on_error"`
+	// OnError is what an error of this step does to the flow (see
+	// [OnErrors]).
+	OnError OnError `yaml:"on_error"`
 	// MaxAttempts caps the tries of this step's request whatever the
 	// rules say, the first included: 1 sends it once (no retry, no
 	// re-authentication).
@@ -113,11 +122,9 @@ type Step struct {
 	// Breaker fails the step fast, straight to its fallback chain, after
 	// consecutive errors, until a cool-down has passed.
 	Breaker *Breaker `yaml:"breaker"`
-	// FollowRedirects is same_origin (default: follow redirects to the
-	// same scheme, host and port only), none (a 3xx is the answer) or any
-	// (follow anywhere; on a host change every header but a few safe ones
-	// and the body are dropped).
-	FollowRedirects string `yaml:"follow_redirects"`
+	// FollowRedirects is which redirects the step follows (see
+	// [RedirectPolicies]).
+	FollowRedirects RedirectPolicy `yaml:"follow_redirects"`
 	// Response says how to read the answer.
 	Response Response `yaml:"response"`
 	// Namespaces maps XPath prefixes to namespace URIs for xpath captures.
@@ -135,8 +142,9 @@ type Step struct {
 // Request is the HTTP request of a step. Every string is a template.
 type Request struct {
 	// Method defaults to GET, or POST when there is a body.
-	Method  String      `yaml:"method"`
-	URL     String      `yaml:"url,required"`
+	Method String `yaml:"method"`
+	URL    String `yaml:"url,required"`
+	// Query parameters are appended in order, URL-encoded.
 	Query   Map[String] `yaml:"query"`
 	Headers Map[String] `yaml:"headers"`
 	Body    *Body       `yaml:"body"`
@@ -161,8 +169,8 @@ type Body struct {
 
 // Response says how a step reads its answer.
 type Response struct {
-	// Format is json, xml or text; empty means decided by Content-Type.
-	Format string `yaml:"format"`
+	// Format is how the body is read (see [ResponseFormats]).
+	Format ResponseFormat `yaml:"format"`
 	// MaxBytes caps the response body read (default 10 MiB).
 	MaxBytes int64 `yaml:"max_bytes"`
 	Pos      Pos   `yaml:"-"`
@@ -181,8 +189,9 @@ type Capture struct {
 	Status bool   `yaml:"status"`
 	All    bool   `yaml:"all"`
 	Trim   *bool  `yaml:"trim"`
-	// Type coerces the value: string, number, int or bool.
-	Type string `yaml:"type"`
+	// Type converts the value (see [CaptureTypes]); a value that does not
+	// convert is an error outcome.
+	Type CaptureType `yaml:"type"`
 	// Default is used when the value is not in the response.
 	Default any `yaml:"default"`
 	// Required makes a missing value an error outcome.
@@ -299,15 +308,16 @@ type RetryRule struct {
 	// On lists what the rule matches: status codes (429), classes (5xx),
 	// timeout, connection, error_when, failure_when.
 	On []String `yaml:"on,required"`
-	// Action is retry, reauth, fail, fallback or ignore.
-	Action string `yaml:"action,required"`
+	// Action is what the rule does when it matches (see [RetryActions]).
+	Action RetryAction `yaml:"action,required"`
 	// MaxAttempts caps the tries of the request, the first included
 	// (retry only; default 3).
 	MaxAttempts int `yaml:"max_attempts"`
 	// Backoff shapes the waits between retries.
 	Backoff *Backoff `yaml:"backoff"`
-	// RetryAfter is honor (default) or ignore.
-	RetryAfter string `yaml:"retry_after"`
+	// RetryAfter is what the rule makes of a Retry-After header (see
+	// [RetryAfterPolicies]).
+	RetryAfter RetryAfterPolicy `yaml:"retry_after"`
 	// RetryAfterMax is the longest Retry-After honoured (default 60s): a
 	// partner asking for a longer wait is not retried (it would refuse an
 	// earlier try), the step gives up. Independent of backoff.max.
@@ -361,7 +371,8 @@ type SkipLink struct {
 	Pos  Pos    `yaml:"-"`
 }
 
-// Auth is an auth section: the keys of auth.Config. Its string values are
+// Auth is an auth section: the keys of auth.Config, its type one of
+// [AuthTypes]. Its string values are
 // templates over settings (lead data never chooses credentials), rendered
 // once per run, except message, which is the HMAC signing template.
 type Auth struct {
@@ -441,8 +452,8 @@ type TLS struct {
 	// sent when the server asks for one (mTLS).
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
-	// MinVersion is the lowest TLS version accepted: 1.2 (default) or 1.3.
-	MinVersion string `yaml:"min_version"`
+	// MinVersion is the lowest TLS version accepted (see [TLSVersions]).
+	MinVersion TLSVersion `yaml:"min_version"`
 	// ServerName overrides the name the server certificate is checked
 	// against (and sent as SNI).
 	ServerName string `yaml:"server_name"`
@@ -471,7 +482,10 @@ type Limits struct {
 // the fallback chain answers — then one probe request is let through: a
 // success closes the breaker, an error opens it again.
 type Breaker struct {
-	Failures int           `yaml:"failures"`
+	// Failures is how many consecutive step errors open the breaker
+	// (default 5).
+	Failures int `yaml:"failures"`
+	// Cooldown is how long it stays open before one probe (default 30s).
 	Cooldown time.Duration `yaml:"cooldown"`
 	Pos      Pos           `yaml:"-"`
 }

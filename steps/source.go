@@ -42,7 +42,10 @@ type Source struct {
 // Records selects the records of a page; exactly one of JSON and XPath is
 // set.
 type Records struct {
-	JSON  string `yaml:"json"`
+	// JSON is the gjson path to the array of records (e.g. data.leads).
+	JSON string `yaml:"json"`
+	// XPath selects one node per record (its attributes and child
+	// elements become the record's fields).
 	XPath string `yaml:"xpath"`
 	Pos   Pos    `yaml:"-"`
 }
@@ -58,10 +61,7 @@ type Locator struct {
 
 // Paginate is the pagination of a source.
 type Paginate struct {
-	// Type is page (page.number, page.size), offset (page.offset,
-	// page.limit), cursor (page.cursor from the previous page), next_url
-	// (the next page's URL from the previous page) or link (the RFC 8288
-	// Link: <…>; rel="next" header).
+	// Type is how the next page is found (see [PaginateTypes]).
 	Type String `yaml:"type,required"`
 	// Start is the first page number (page, default 1) or offset (offset,
 	// default 0).
@@ -88,9 +88,6 @@ type Incremental struct {
 	Lookback time.Duration `yaml:"lookback"`
 	Pos      Pos           `yaml:"-"`
 }
-
-// PaginateTypes are the values of paginate.type.
-var PaginateTypes = []string{"page", "offset", "cursor", "next_url", "link"}
 
 // DefaultMaxPages bounds a sync when max_pages is not given.
 const DefaultMaxPages = 10000
@@ -140,27 +137,27 @@ func (s *Source) validate(errs *ErrorList) {
 	if p == nil {
 		return
 	}
-	typ := p.Type.Value
-	if !oneOf(typ, PaginateTypes) {
+	typ := PaginateType(p.Type.Value)
+	if !PaginateTypes.Has(typ) {
 		if p.Type.Pos != (Pos{}) { // absent, it is reported as a missing key
-			errs.Add(p.Type.Pos, choices(PaginateTypes), "source: paginate: unknown type %q", typ)
+			errs.Add(p.Type.Pos, PaginateTypes.Hint(), "source: paginate: unknown type %q", typ)
 		}
 		return
 	}
 	if p.Size < 0 {
 		errs.Add(p.Pos, "", "source: paginate: size must not be negative")
 	}
-	if typ == "offset" && p.Size < 1 {
+	if typ == PaginateOffset && p.Size < 1 {
 		errs.Add(p.Pos, "offsets advance by the page size: e.g. paginate: { type: offset, size: 100 }", "source: paginate: offset needs size")
 	}
-	if p.Start != nil && typ != "page" && typ != "offset" {
+	if p.Start != nil && typ != PaginatePage && typ != PaginateOffset {
 		errs.Add(p.Pos, "", "source: paginate: start applies to page and offset")
 	}
-	if p.Size > 0 && typ != "page" && typ != "offset" {
+	if p.Size > 0 && typ != PaginatePage && typ != PaginateOffset {
 		errs.Add(p.Pos, "put the page size in the request (e.g. limit=100)", "source: paginate: size applies to page and offset")
 	}
 	need := map[string]*Locator{"cursor": p.Cursor, "next": p.Next}
-	want := map[string]string{"cursor": "cursor", "next_url": "next"}[typ]
+	want := map[PaginateType]string{PaginateCursor: "cursor", PaginateNextURL: "next"}[typ]
 	for name, l := range need {
 		switch {
 		case l == nil && name == want:

@@ -99,7 +99,7 @@ func (s *Setting) checkDefault(key string, errs *ErrorList) {
 		errs.Add(pos, "give a "+want+" or leave default out", "setting %q: default %s is not a %s", key, describeDefault(s.Default), want)
 	}
 	switch s.Type {
-	case "number":
+	case SettingNumber:
 		switch x := s.Default.(type) {
 		case int, int64, uint64:
 		case float64:
@@ -114,7 +114,7 @@ func (s *Setting) checkDefault(key string, errs *ErrorList) {
 		default:
 			bad("number")
 		}
-	case "bool":
+	case SettingBool:
 		switch x := s.Default.(type) {
 		case bool:
 		case string:
@@ -124,15 +124,15 @@ func (s *Setting) checkDefault(key string, errs *ErrorList) {
 		default:
 			bad("boolean (true or false)")
 		}
-	case "list":
+	case SettingList:
 		if _, ok := s.Default.([]any); !ok {
 			bad("list")
 		}
-	case "object":
+	case SettingObject:
 		if _, ok := s.Default.(map[string]any); !ok {
 			bad("mapping")
 		}
-	case "", "string":
+	case "", SettingString:
 		switch s.Default.(type) {
 		case []any, map[string]any:
 			bad("string")
@@ -168,12 +168,12 @@ func (a *Auth) checkValues(errs *ErrorList) {
 		}
 		return a.Pos
 	}
-	switch a.Type {
-	case "basic":
+	switch AuthType(a.Type) {
+	case AuthBasic:
 		if strings.TrimSpace(a.Username) == "" {
 			errs.Add(at("username"), "e.g. username: \"{{settings.user}}\"", "auth: basic auth needs a username")
 		}
-	case "oauth2":
+	case AuthOAuth2:
 		for key, v := range map[string]string{"token_url": a.TokenURL, "auth_url": a.AuthURL} {
 			if v == "" {
 				continue

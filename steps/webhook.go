@@ -37,8 +37,7 @@ type Webhook struct {
 // WebhookVerify is the signature scheme of a webhook: a preset and its
 // secrets, plus the generic HMAC's fields (preset hmac only).
 type WebhookVerify struct {
-	// Preset is actuallycare, standard-webhooks, svix, github, stripe or
-	// hmac.
+	// Preset is the signature scheme (see [WebhookPresets]).
 	Preset String `yaml:"preset,required"`
 	// Secrets are the active secrets, newest first (rotation): each is a
 	// reference to a secret setting, "{{settings.NAME}}" (a list setting
@@ -47,18 +46,25 @@ type WebhookVerify struct {
 	// Tolerance is how far a signed timestamp may be from now (default
 	// 5m); only for schemes that sign one.
 	Tolerance time.Duration `yaml:"tolerance"`
-	// The generic HMAC (preset hmac): signature header, prefix before the
-	// signature, algorithm (sha256, sha1, sha512), encoding (hex, base64,
-	// base64url), signed content ("{timestamp}.{body}"), and the headers
-	// holding the timestamp and the event id.
-	Header          string `yaml:"header"`
-	Prefix          string `yaml:"prefix"`
-	Algorithm       string `yaml:"algorithm"`
-	Encoding        string `yaml:"encoding"`
-	Signed          string `yaml:"signed"`
+	// Header is the signature header (preset hmac only, as are the
+	// fields below).
+	Header string `yaml:"header"`
+	// Prefix is the text before the signature, e.g. sha256=.
+	Prefix string `yaml:"prefix"`
+	// Algorithm is the HMAC hash (see [WebhookAlgorithms]).
+	Algorithm string `yaml:"algorithm"`
+	// Encoding is how the signature is written (see [WebhookEncodings]).
+	Encoding string `yaml:"encoding"`
+	// Signed is the signed content with {body}, {timestamp} and {id},
+	// e.g. {timestamp}.{body} (default {body}).
+	Signed string `yaml:"signed"`
+	// TimestampHeader is the header carrying the signed unix timestamp
+	// (needs {timestamp} in Signed).
 	TimestampHeader string `yaml:"timestamp_header"`
-	IDHeader        string `yaml:"id_header"`
-	Pos             Pos    `yaml:"-"`
+	// IDHeader is the header carrying the event id (signed when Signed
+	// uses {id}).
+	IDHeader string `yaml:"id_header"`
+	Pos      Pos    `yaml:"-"`
 }
 
 // WebhookDedupe says which deliveries are the same event.
@@ -81,10 +87,6 @@ const (
 	// queue message, and JetStream takes at most 1 MiB per message.
 	MaxWebhookBytes = 960 << 10
 )
-
-// WebhookPresets are the values of webhook.verify.preset.
-var WebhookPresets = []string{webhook.PresetActuallyCare, webhook.PresetStandard, webhook.PresetSvix,
-	webhook.PresetGitHub, webhook.PresetStripe, webhook.PresetHMAC}
 
 var (
 	settingRefRE = regexp.MustCompile(`^\{\{\s*\.?settings\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$`)
@@ -173,9 +175,9 @@ func (w *Webhook) validate(in *Integration, errs *ErrorList) {
 }
 
 func (v *WebhookVerify) validate(in *Integration, errs *ErrorList) {
-	preset := v.Preset.Value
-	if !oneOf(preset, WebhookPresets) {
-		errs.Add(v.Preset.Pos, choices(WebhookPresets), "webhook: verify: unknown preset %q", preset)
+	preset := WebhookPreset(v.Preset.Value)
+	if !WebhookPresets.Has(preset) {
+		errs.Add(v.Preset.Pos, WebhookPresets.Hint(), "webhook: verify: unknown preset %q", preset)
 		return
 	}
 	if len(v.Secrets) == 0 {
@@ -193,13 +195,13 @@ func (v *WebhookVerify) validate(in *Integration, errs *ErrorList) {
 			errs.Add(s.Pos, "declare it under settings: with secret: true", "webhook: verify: setting %q is not declared", m[1])
 		case !def.Secret:
 			errs.Add(s.Pos, "add secret: true to the setting, so it is masked everywhere", "webhook: verify: setting %q holds a signing secret but is not secret", m[1])
-		case def.Type != "" && def.Type != "string" && def.Type != "list":
+		case def.Type != "" && def.Type != SettingString && def.Type != SettingList:
 			errs.Add(s.Pos, "", "webhook: verify: setting %q must be a string or a list, not %s", m[1], def.Type)
 		}
 	}
 	// the scheme's own rules (hmac fields, tolerance), with a stand-in secret
 	placeholder := "placeholder-secret"
-	if preset == webhook.PresetStandard || preset == webhook.PresetSvix {
+	if preset == PresetStandard || preset == PresetSvix {
 		placeholder = "whsec_" + base64.StdEncoding.EncodeToString([]byte(placeholder))
 	}
 	if _, err := webhook.New(v.Config([]string{placeholder}), nil); err != nil {

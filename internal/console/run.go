@@ -81,9 +81,9 @@ func (c *Console) parseInfo(file string, src []byte) (*planInfo, error) {
 		}
 		typ := s.Type
 		if typ == "" {
-			typ = "string"
+			typ = steps.SettingTypes.Default
 		}
-		p.settings = append(p.settings, settingInfo{Name: e.Key, Type: typ, Required: s.Required, Secret: s.Secret, Env: s.Env})
+		p.settings = append(p.settings, settingInfo{Name: e.Key, Type: string(typ), Required: s.Required, Secret: s.Secret, Env: s.Env})
 	}
 	return p, err
 }

@@ -321,8 +321,7 @@ func (l *loader) suite(file, integ string, li *loadedIntegration, node *yaml.Nod
 }
 
 var (
-	outcomes = []string{"success", "failure", "error", "skip"}
-	methods  = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+	methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 )
 
 // check resolves files, regexes and times of c and checks its names
@@ -387,8 +386,8 @@ func (l *loader) check(s *Suite, c *Case) {
 
 	// expectations
 	x := &c.Expect
-	if x.Outcome != "" && !slices.Contains(outcomes, x.Outcome) {
-		add(x.Pos, "one of "+strings.Join(outcomes, ", "), "expect.outcome: unknown outcome %q", x.Outcome)
+	if !steps.Outcomes.Valid(steps.OutcomeValue(x.Outcome)) {
+		add(x.Pos, steps.Outcomes.Hint(), "expect.outcome: unknown outcome %q", x.Outcome)
 	}
 	if x.Step != "" && !isStep(x.Step) {
 		add(x.Pos, stepHint, "expect.step: no step named %q", x.Step)
@@ -404,8 +403,8 @@ func (l *loader) check(s *Suite, c *Case) {
 		if !isStep(e.Key) {
 			add(e.Pos, stepHint, "expect.steps: no step named %q", e.Key)
 		}
-		if !slices.Contains(outcomes, e.Value) {
-			add(e.Pos, "one of "+strings.Join(outcomes, ", "), "expect.steps.%s: unknown outcome %q", e.Key, e.Value)
+		if !steps.Outcomes.Has(steps.OutcomeValue(e.Value)) {
+			add(e.Pos, steps.Outcomes.Hint(), "expect.steps.%s: unknown outcome %q", e.Key, e.Value)
 		}
 	}
 	for _, e := range x.Captured {

@@ -118,7 +118,7 @@ type Response struct {
 // Expect is what must come of a case. Every key is optional; a case with
 // an empty expect passes when every request found a recorded response.
 type Expect struct {
-	// Outcome of the flow: success, failure, error or skip.
+	// Outcome is how the flow must end (see [steps.Outcomes]).
 	Outcome string `yaml:"outcome"`
 	// Step names the step that decided a failure or error.
 	Step string `yaml:"step"`
