@@ -10,108 +10,157 @@ import (
 	"github.com/plumbhq/plumb/engine"
 )
 
-// pageLeads fetches the pages from s.run on and pushes their records.
-func (s *syncer) pageLeads(push func(recMeta, map[string]any, error) bool) {
-	pos := s.run
-	seen := map[uint64]bool{}
-	if pos.Token != "" {
-		seen[hash64(pos.Token)] = true
+// leads is what RunAll reads (the feeder): the retry list, then the
+// records of each page, decoded one at a time as workers free up.
+func (s *syncRun) leads(yield func(map[string]any, error) bool) {
+	if s.retryLeads(yield) {
+		s.pageLeads(yield)
 	}
-	var prevRecs uint64
+}
+
+// push hands one record to the steps.
+func (s *syncRun) push(yield func(map[string]any, error) bool, m recMeta, lead map[string]any, err error) bool {
+	s.ledger.hand(s.pushed, m)
+	s.pushed++
+	return yield(lead, err)
+}
+
+// retryLeads pushes the retry list; it reports whether the pages follow.
+func (s *syncRun) retryLeads(yield func(map[string]any, error) bool) bool {
+	after := ""
+	for {
+		ids, recs, err := s.store.retryChunk(s.spec.Key, after, 256)
+		if err != nil {
+			s.ledger.fail(err)
+			return false
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for k, id := range ids {
+			lead, err := decodeRecord(recs[k].Record)
+			if !s.push(yield, recMeta{id: id, retry: true}, lead, err) {
+				return false
+			}
+		}
+		after = ids[len(ids)-1]
+		if s.stopped() {
+			s.ledger.mark(point{last: s.pushed - 1, retry: true})
+			s.ledger.end("stopped", nil)
+			return false
+		}
+	}
+	s.ledger.mark(point{last: s.pushed - 1, retry: true})
+	return true
+}
+
+// pageLeads fetches the pages from s.from on and pushes their records.
+func (s *syncRun) pageLeads(yield func(map[string]any, error) bool) {
+	pos := s.from
+	if pos.Token != "" {
+		s.seen[hash64(pos.Token)] = true
+	}
 	for fetched := 0; ; fetched++ {
 		if !s.mayFetch(fetched) {
 			return
 		}
 		n := pos.Pages + 1
-		pg, recs, ok := s.fetch(pos, n)
+		pg, recs, ok := s.fetchPage(pos, n)
 		if !ok {
 			return
 		}
-		next, done, err := s.advance(pg, pos, n, recs, seen)
-		if err == nil && recs.n > 0 {
-			h := s.spec.recordsHash(recs)
-			if fetched > 0 && h == prevRecs {
-				err = fmt.Errorf("page %d holds the same records as page %d: %w (does the API read the page parameter?)", n, n-1, ErrLoop)
-			}
-			prevRecs = h
-		}
-		if err == nil && !done && s.spec.stop != nil {
-			done, err = s.spec.stopHolds(pg, pos.Page, s.stateView)
-			if err != nil {
-				err = fmt.Errorf("page %d: stop_when: %w", n, err)
-			}
-		}
+		next, done, err := s.turn(pg, pos, n, recs, fetched > 0)
 		if err != nil {
-			s.setEnd("error", err)
+			s.ledger.end("error", err)
 			return
 		}
-		if !s.pushRecords(push, recs, n) {
+		if !s.pushRecords(yield, recs, n) {
 			return
 		}
 		p := point{last: s.pushed - 1, page: n, records: recs.n, cursor: s.high, resume: next}
 		if done {
 			p.resume = nil
 		}
-		s.addPoint(p)
+		s.ledger.mark(p)
 		if done {
-			s.setEnd("complete", nil)
+			s.ledger.end("complete", nil)
 			return
 		}
 		pos = *next
 	}
 }
 
-// mayFetch reports whether the next page may be fetched (waiting for the
-// rate limit); when not, the sync's end is set.
-func (s *syncer) mayFetch(fetched int) bool {
+// mayFetch reports whether the next page may be fetched; when not, the
+// sync's end is set. (The page waits for the rate: budget in FetchPage.)
+func (s *syncRun) mayFetch(fetched int) bool {
 	switch {
 	case s.stopped():
-		s.setEnd("stopped", nil)
+		s.ledger.end("stopped", nil)
 		return false
 	case fetched >= s.spec.maxPages:
-		s.setEnd("max_pages", nil)
+		s.ledger.end("max_pages", nil)
 		return false
-	case s.limiter != nil:
-		if err := s.limiter.Wait(s.fetchCtx); err != nil {
-			s.setEnd(canceled(s.opt.Stop), nil)
-			return false
-		}
 	}
 	return true
 }
 
-// fetch asks for page n at pos and selects its records.
-func (s *syncer) fetch(pos Resume, n int) (*engine.Page, *pageRecords, bool) {
+// fetchPage asks for page n at pos and selects its records.
+func (s *syncRun) fetchPage(pos Resume, n int) (*engine.Page, *pageRecords, bool) {
 	pg := s.r.FetchPage(s.fetchCtx, s.stateView, pos.Page, pos.Next)
 	if pg.Outcome == engine.Success {
-		s.mu.Lock()
-		s.fetched++
-		s.mu.Unlock()
+		s.ledger.answered()
 	}
 	info := PageInfo{Number: n, URL: pg.URL, Status: pg.Status, Attempts: pg.Attempts, Outcome: pg.Outcome}
 	if pg.Outcome != engine.Success {
 		if s.fetchCtx.Err() != nil {
-			s.setEnd(canceled(s.opt.Stop), nil)
+			s.ledger.end(canceled(s.opt.Stop), nil)
 		} else {
-			s.setEnd("error", pageError(n, pos, pg, s.r.Redact))
+			s.ledger.end("error", pageError(n, pos, pg, s.r.Redact))
 		}
-		if s.opt.OnPage != nil {
-			s.opt.OnPage(info)
-		}
+		s.onPage(info)
 		return nil, nil, false
 	}
 	recs, err := s.spec.pageRecords(pg.Status, pg.Header, pg.Body)
 	if recs != nil {
 		info.Records = recs.n
 	}
-	if s.opt.OnPage != nil {
-		s.opt.OnPage(info)
-	}
+	s.onPage(info)
 	if err != nil {
-		s.setEnd("error", fmt.Errorf("page %d: %w", n, err))
+		s.ledger.end("error", fmt.Errorf("page %d: %w", n, err))
 		return nil, nil, false
 	}
 	return pg, recs, true
+}
+
+func (s *syncRun) onPage(info PageInfo) {
+	if s.opt.OnPage != nil {
+		s.opt.OnPage(info)
+	}
+}
+
+// turn works out, from page n's answer, where the page after it is and
+// whether the sync is done: the pagination, a page that repeats the one
+// before (again: not the sync's first), stop_when.
+func (s *syncRun) turn(pg *engine.Page, pos Resume, n int, recs *pageRecords, again bool) (*Resume, bool, error) {
+	f, err := s.spec.pager.next(pg, pos.Page, recs.n, s.seen)
+	if err != nil {
+		return nil, false, fmt.Errorf("page %d: %w", n, err)
+	}
+	next := &Resume{Cursor: s.start, Pages: n, Page: f.page, Next: f.url, Token: f.token}
+	done := recs.n == 0 || f.none
+	if recs.n > 0 {
+		h := s.spec.recordsHash(recs)
+		if again && h == s.prevRecs {
+			return nil, false, fmt.Errorf("page %d holds the same records as page %d: %w (does the API read the page parameter?)", n, n-1, ErrLoop)
+		}
+		s.prevRecs = h
+	}
+	if !done && s.spec.stop != nil {
+		if done, err = s.spec.stopHolds(pg, pos.Page, s.stateView); err != nil {
+			return nil, false, fmt.Errorf("page %d: stop_when: %w", n, err)
+		}
+	}
+	return next, done, nil
 }
 
 // pageError says why page n could not be fetched; a next link that was
@@ -130,49 +179,9 @@ type linkError struct{ msg string }
 func (e *linkError) Error() string { return e.msg }
 func (e *linkError) Unwrap() error { return engine.ErrNextLink }
 
-// advance works out where the page after page n (at pos) is, and whether
-// there is one.
-func (s *syncer) advance(pg *engine.Page, pos Resume, n int, recs *pageRecords, seen map[uint64]bool) (*Resume, bool, error) {
-	next := &Resume{Cursor: s.start, Pages: n}
-	done := recs.n == 0
-	spec := s.spec
-	switch spec.pagType {
-	case "":
-		done = true
-	case "page":
-		next.Page = map[string]any{"number": toInt(pos.Page["number"]) + 1}
-		if spec.size > 0 {
-			next.Page["size"] = spec.size
-		}
-	case "offset":
-		next.Page = map[string]any{"offset": toInt(pos.Page["offset"]) + recs.n, "limit": spec.size}
-	default:
-		tok, found, err := spec.token(pg)
-		if err != nil {
-			return nil, false, fmt.Errorf("page %d: reading the next %s: %w", n, spec.pagType, err)
-		}
-		if !found {
-			return next, true, nil
-		}
-		h := hash64(tok)
-		if seen[h] {
-			return nil, false, fmt.Errorf("page %d: the next %s %q was already followed: %w (stopped rather than loop)", n, spec.tokenName(), tok, ErrLoop)
-		}
-		seen[h] = true
-		next.Token = tok
-		if spec.pagType == "cursor" {
-			next.Page = map[string]any{"cursor": tok}
-		} else {
-			next.Next = tok
-			next.Page = map[string]any{}
-		}
-	}
-	return next, done, nil
-}
-
 // pushRecords decodes the records of page n one at a time, as RunAll
 // takes them.
-func (s *syncer) pushRecords(push func(recMeta, map[string]any, error) bool, recs *pageRecords, n int) bool {
+func (s *syncRun) pushRecords(yield func(map[string]any, error) bool, recs *pageRecords, n int) bool {
 	k := 0
 	for rec, err := range recs.each {
 		k++
@@ -189,7 +198,7 @@ func (s *syncer) pushRecords(push func(recMeta, map[string]any, error) bool, rec
 				s.high = v
 			}
 		}
-		if !push(m, rec, err) {
+		if !s.push(yield, m, rec, err) {
 			return false
 		}
 	}
@@ -200,22 +209,11 @@ func (s *syncer) pushRecords(push func(recMeta, map[string]any, error) bool, rec
 // it are reached only through it (cursor, next_url, link) or the size of
 // an offset page is not known.
 func (s *Spec) skip(r *Resume) *Resume {
-	next := &Resume{Cursor: r.Cursor, Pages: r.Pages + 1}
-	switch s.pagType {
-	case "page":
-		next.Page = map[string]any{"number": toInt(r.Page["number"]) + 1}
-		if s.size > 0 {
-			next.Page["size"] = s.size
-		}
-		return next
-	case "offset":
-		if s.size <= 0 {
-			return nil
-		}
-		next.Page = map[string]any{"offset": toInt(r.Page["offset"]) + s.size, "limit": s.size}
-		return next
+	page, ok := s.pager.skip(r.Page)
+	if !ok {
+		return nil
 	}
-	return nil
+	return &Resume{Cursor: r.Cursor, Pages: r.Pages + 1, Page: page}
 }
 
 // recordsHash hashes a page's records (its first and last, by key when
@@ -245,46 +243,6 @@ func canceled(stop <-chan struct{}) string {
 		}
 	}
 	return "canceled"
-}
-
-func (s *Spec) firstPage() map[string]any {
-	switch s.pagType {
-	case "page":
-		p := map[string]any{"number": s.start}
-		if s.size > 0 {
-			p["size"] = s.size
-		}
-		return p
-	case "offset":
-		return map[string]any{"offset": s.start, "limit": s.size}
-	case "cursor":
-		return map[string]any{"cursor": ""}
-	}
-	return map[string]any{}
-}
-
-func (s *Spec) tokenName() string {
-	switch s.pagType {
-	case "cursor":
-		return "cursor"
-	case "link":
-		return "Link rel=\"next\""
-	}
-	return "page URL"
-}
-
-// token reads the next cursor or link of a page.
-func (s *Spec) token(pg *engine.Page) (string, bool, error) {
-	switch s.pagType {
-	case "cursor":
-		return extract(s.cursor, s.format, pg.Status, pg.Header, pg.Body)
-	case "next_url":
-		return extract(s.next, s.format, pg.Status, pg.Header, pg.Body)
-	case "link":
-		l := nextLink(pg.Header)
-		return l, l != "", nil
-	}
-	return "", false, nil
 }
 
 func (s *Spec) stopHolds(pg *engine.Page, page, state map[string]any) (bool, error) {
