@@ -128,8 +128,8 @@ func TestPageBudgetRefused(t *testing.T) {
 	}
 }
 
-// TestSyncNeedsCompiledSpec: a spec not made by Compile, or no plan, is an
-// error, not a panic.
+// TestSyncNeedsCompiledSpec: a spec not made by Compile, no plan, a
+// runner of another plan or no emit is an error, not a panic.
 func TestSyncNeedsCompiledSpec(t *testing.T) {
 	h := newHarness(t)
 	r, _ := h.bind()
@@ -138,7 +138,8 @@ func TestSyncNeedsCompiledSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := source.Sync(context.Background(), r, &source.Spec{}, st, source.Options{}, nil); err == nil || !strings.Contains(err.Error(), "source.Compile") {
+	none := func(source.Record, *engine.Result) error { return nil }
+	if _, err := source.Sync(context.Background(), r, &source.Spec{}, st, source.Options{}, none); err == nil || !strings.Contains(err.Error(), "source.Compile") {
 		t.Errorf("zero spec: %v", err)
 	}
 	if _, err := source.Compile(nil); err == nil {
@@ -146,9 +147,12 @@ func TestSyncNeedsCompiledSpec(t *testing.T) {
 	}
 	// the same file loaded again is another plan: its runner is refused
 	// too (load once, compile and bind from that plan)
-	_, spec := h.bind()
-	if _, err := source.Sync(context.Background(), r, spec, st, source.Options{}, nil); err == nil || !strings.Contains(err.Error(), "not bound from the plan the source was compiled from") {
+	r2, spec := h.bind()
+	if _, err := source.Sync(context.Background(), r, spec, st, source.Options{}, none); err == nil || !strings.Contains(err.Error(), "not bound from the plan the source was compiled from") {
 		t.Errorf("another plan of the same file: %v", err)
+	}
+	if _, err := source.Sync(context.Background(), r2, spec, st, source.Options{}, nil); err == nil || !strings.Contains(err.Error(), "emit") {
+		t.Errorf("no emit: %v", err)
 	}
 	if h.pageRequests() != 0 {
 		t.Errorf("%d page requests", h.pageRequests())

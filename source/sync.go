@@ -112,6 +112,9 @@ var ErrNothingToSkip = errors.New("no unfinished sync is saved: there is no page
 // outcome (after Options.Flush). The error is for the state file only (a
 // sync that could not start or save); why a sync ended is in the report.
 func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt Options, emit func(Record, *engine.Result) error) (*Report, error) {
+	if emit == nil {
+		return nil, errors.New("source: Sync needs an emit function for the results")
+	}
 	s, err := newRun(r, spec, store, opt)
 	if err != nil {
 		return nil, err
