@@ -208,8 +208,9 @@ func (c *compiler) compile() error {
 		if src.Request == nil {
 			c.errs.Add(src.Pos, "e.g. request: { url: \"{{settings.base_url}}/v1/leads?page={{page.number}}\" }", "source: needs a request")
 		} else {
-			c.plan.source = c.step(-1, &src.Step) // stage -1: the source
-			c.cond(src.StopWhen, scopeAnswer)     // checked at load; internal/source evaluates it
+			c.plan.source = c.step(-1, &src.Step)        // stage -1: the source
+			c.plan.sourceStop = c.stopWhen(src.StopWhen) // package source evaluates it
+			c.plan.sourceRate = compilePageRate(src.Rate)
 		}
 	}
 	c.checkHookPath()

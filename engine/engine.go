@@ -44,6 +44,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"
 )
@@ -199,8 +200,11 @@ type Plan struct {
 	gzipRequests bool
 	// tls is the http.tls section, if any.
 	tls *tlsSpec
-	// source is the compiled source: request, if any.
-	source *step
+	// source is the compiled source: request, if any; sourceStop its
+	// stop_when and sourceRate its rate: (see source.go).
+	source     *step
+	sourceStop *cond.Program
+	sourceRate *limitSpec
 	// limits is the integration's limits: section.
 	limits *limitSpec
 	// metrics and tracer record what runners do (nil: nothing).

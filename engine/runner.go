@@ -44,8 +44,10 @@ type Config struct {
 	// token outlives the runner.
 	Tokens auth.TokenStore
 	// RateLimiter, when set, makes the rate budgets of limits: sections
-	// (not their in-flight caps): name is the integration's name, or
-	// "integration/step" for a step's limits. plumb serve in a cluster
+	// (not their in-flight caps) and of the source's rate: (its page
+	// requests): name is the integration's name, "integration/step" for a
+	// step's limits, or "integration/source/pages" for the source's pages
+	// (source being the source's name). plumb serve in a cluster
 	// passes budgets shared by every instance. Default: a token bucket in
 	// memory per runner.
 	RateLimiter func(name string, perSecond float64, burst int) RateLimiter
@@ -81,6 +83,9 @@ type Runner struct {
 	intLimit   *limiter
 	stepLimits map[*step]*limiter
 	breakers   map[*step]*gobreaker.TwoStepCircuitBreaker[struct{}]
+
+	// pageRate is the source's rate: budget (FetchPage).
+	pageRate *limiter
 
 	client      *http.Client
 	tokenClient *http.Client
@@ -132,6 +137,7 @@ func (p *Plan) Bind(cfg Config) (*Runner, error) {
 	}
 	r.intLimit = p.limits.limiter(p.Name(), cfg.RateLimiter)
 	r.stepLimits = map[*step]*limiter{}
+	r.pageRate = p.pageBudget(cfg.RateLimiter)
 	r.breakers = map[*step]*gobreaker.TwoStepCircuitBreaker[struct{}]{}
 	for _, st := range append(slices.Clip(p.steps), p.source) {
 		if st == nil {

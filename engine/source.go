@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/cond"
+	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"
 )
 
@@ -45,9 +47,66 @@ var ErrNextLink = errors.New("next page link not followed")
 // HasSource reports whether the integration declares a source: section.
 func (p *Plan) HasSource() bool { return p.source != nil }
 
-// FetchPage sends the source's request once (with its retry rules,
-// Retry-After, timeouts, deadline and auth, as for a step) and returns the
-// answer. state and page are what the request's templates read as state.*
+// SourceSection returns the integration's source: section as loaded and
+// checked (do not modify it) and its stop_when as compiled at load (nil
+// when not given); nil, nil without a source: section. It is what package
+// source compiles a sync from: the file is read and its conditions are
+// compiled once, by Load or Parse.
+func (p *Plan) SourceSection() (*steps.Source, *cond.Program) {
+	if p.source == nil {
+		return nil, nil
+	}
+	return p.in.Source, p.sourceStop
+}
+
+// stopWhen compiles a source's stop_when (after the source's request:
+// c.cur is the source); its problems name it.
+func (c *compiler) stopWhen(s steps.String) *cond.Program {
+	n := len(c.errs)
+	prog := c.cond(s, scopeAnswer)
+	for _, e := range c.errs[n:] {
+		e.Msg = "source: stop_when: " + e.Msg
+	}
+	return prog
+}
+
+// compilePageRate compiles a source's rate: a token bucket of one.
+func compilePageRate(rate steps.String) *limitSpec {
+	if !rate.IsSet() {
+		return nil
+	}
+	n, per, err := steps.ParseRate(rate.Value)
+	if err != nil {
+		return nil // the validator reports it
+	}
+	return &limitSpec{perSecond: float64(n) / per.Seconds(), burst: 1}
+}
+
+// pageBudget makes a runner's budget of page requests (rate:), with
+// Config.RateLimiter when given, named integration/source/pages: page
+// budgets are shared as the steps' are.
+func (p *Plan) pageBudget(shared func(string, float64, int) RateLimiter) *limiter {
+	if p.sourceRate == nil {
+		return nil
+	}
+	return p.sourceRate.limiter(p.Name()+"/"+p.source.name+"/pages", shared)
+}
+
+// waitPage waits for the source's rate: budget (none: no wait).
+func (r *Runner) waitPage(ctx context.Context) error {
+	if r.pageRate == nil || r.pageRate.rate == nil {
+		return nil
+	}
+	if err := r.pageRate.rate.Wait(ctx); err != nil {
+		return fmt.Errorf("waiting for the source's rate: budget: %w", err)
+	}
+	return nil
+}
+
+// FetchPage waits for the source's rate: budget (made with
+// Config.RateLimiter when given), sends the source's request once (with
+// its retry rules, Retry-After, timeouts, deadline and auth, as for a
+// step) and returns the answer. state and page are what the request's templates read as state.*
 // and page.*. When next is not empty it is the URL to fetch instead of the
 // rendered one (a next link from the previous answer, absolute or
 // relative to the rendered URL); it must keep the rendered URL's scheme,
@@ -63,6 +122,9 @@ func (r *Runner) FetchPage(ctx context.Context, state, page map[string]any, next
 		return &Page{Outcome: Error, Reason: ErrClosed.Error(), Class: ClassCanceled, Err: ErrClosed}
 	}
 	defer r.exit()
+	if err := r.waitPage(ctx); err != nil {
+		return &Page{Outcome: Error, Reason: r.mask.text(err.Error()), Class: ClassLimit, Err: err}
+	}
 	start := time.Now()
 	st := p.source
 	pg := &Page{}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -58,5 +59,86 @@ steps:
 	bad := strings.Replace(src, `url: "{{settings.base_url}}/x"`, `url: "{{settings.base_url}}/x?c={{state.cursor}}"`, 1)
 	if _, err := Parse("src.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "state is not available here") {
 		t.Fatalf("state in a step: %v", err)
+	}
+}
+
+// pageBudget is a rate budget that counts its waits and refuses after
+// allow of them.
+type pageBudget struct {
+	waits atomic.Int32
+	allow int32
+}
+
+func (b *pageBudget) Wait(context.Context) error {
+	if b.waits.Add(1) > b.allow {
+		return errors.New("no budget left")
+	}
+	return nil
+}
+
+// TestFetchPageRate: a page request waits for the source's rate: budget,
+// made with Config.RateLimiter (named integration/source/pages, a bucket
+// of one), once a page whatever its retries; a budget refused sends
+// nothing and the page is a limit error. A source without rate: waits
+// for none.
+func TestFetchPageRate(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(429)
+			return
+		}
+		fmt.Fprint(w, `[]`)
+	}))
+	defer srv.Close()
+	src := `version: 1
+name: paged
+settings: { base_url: {} }
+source:
+  name: leads
+  request: { url: "{{settings.base_url}}/v1/leads" }
+  rate: 2/s
+steps:
+  - name: s
+    request: { url: "{{settings.base_url}}/x" }
+`
+	for _, withRate := range []bool{true, false} {
+		text := src
+		if !withRate {
+			text = strings.Replace(src, "  rate: 2/s\n", "", 1)
+		}
+		p, err := Parse("src.yaml", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &pageBudget{allow: 1}
+		asked := map[string]string{}
+		r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL}, RateLimiter: func(name string, perSecond float64, burst int) RateLimiter {
+			asked[name] = fmt.Sprintf("%g/s burst %d", perSecond, burst)
+			return b
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls.Store(0)
+		pg := r.FetchPage(context.Background(), nil, nil, "")
+		if pg.Outcome != Success || pg.Attempts != 2 {
+			t.Fatalf("rate %v: first page %+v", withRate, pg)
+		}
+		pg = r.FetchPage(context.Background(), nil, nil, "")
+		r.Close()
+		if !withRate {
+			if len(asked) != 0 || b.waits.Load() != 0 || pg.Outcome != Success {
+				t.Errorf("no rate: asked %v, %d waits, second page %+v", asked, b.waits.Load(), pg)
+			}
+			continue
+		}
+		if asked["paged/leads/pages"] != "2/s burst 1" || len(asked) != 1 {
+			t.Errorf("budgets asked for: %v", asked)
+		}
+		if b.waits.Load() != 2 || pg.Outcome != Error || pg.Class != ClassLimit || calls.Load() != 2 || !strings.Contains(pg.Reason, "rate: budget: no budget left") {
+			t.Errorf("%d waits, %d requests, second page %+v", b.waits.Load(), calls.Load(), pg)
+		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/source"
-	"github.com/plumbhq/plumb/steps"
 )
 
 // bigPageIntegration reads one page of records (no pagination); its one
@@ -88,11 +87,7 @@ func TestPageMemoryBoundedByPageSize(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			in, err := steps.Load(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			spec, err := source.Compile(in)
+			spec, err := source.Compile(plan)
 			if err != nil {
 				t.Fatal(err)
 			}

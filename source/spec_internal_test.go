@@ -12,6 +12,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -64,11 +65,11 @@ func TestCursorOrderAndLookback(t *testing.T) {
 func TestRecords(t *testing.T) {
 	load := func(src string) *Spec {
 		t.Helper()
-		in, err := steps.Parse("s.yaml", []byte("version: 1\nname: s\nsettings: { base_url: {} }\nsource:\n"+src+"steps:\n  - { name: s, request: { url: \"{{settings.base_url}}\" } }\n"))
+		plan, err := engine.Parse("s.yaml", []byte("version: 1\nname: s\nsettings: { base_url: {} }\nsource:\n"+src+"steps:\n  - { name: s, request: { url: \"{{settings.base_url}}\" } }\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := Compile(in)
+		s, err := Compile(plan)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,9 +123,9 @@ func TestSourceValidation(t *testing.T) {
 	} {
 		src := "version: 1\nname: s\nsettings: { base_url: {} }\nsource:\n  request: { url: \"{{settings.base_url}}\" }\n" + c.src +
 			"steps:\n  - { name: s, request: { url: \"{{settings.base_url}}\" } }\n"
-		in, err := steps.Parse("s.yaml", []byte(src))
+		plan, err := engine.Parse("s.yaml", []byte(src))
 		if err == nil {
-			_, err = Compile(in)
+			_, err = Compile(plan)
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", strings.TrimSpace(c.src), err, c.want)

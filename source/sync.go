@@ -2,15 +2,10 @@ package source
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/plumbhq/plumb/engine"
 )
@@ -110,30 +105,38 @@ var ErrLoop = errors.New("pagination repeats itself")
 // unfinished sync is saved.
 var ErrNothingToSkip = errors.New("no unfinished sync is saved: there is no page to skip")
 
-// recMeta is what the results keep of a record while it runs.
-type recMeta struct {
-	page  int
-	id    string // retry-list id (retry records; or by key)
-	retry bool
-	lead  map[string]any
-	raw   string // a record that could not be decoded
+// Sync pulls the source's pages, runs each record through the runner's
+// steps and calls emit with each result in order, from the calling
+// goroutine. The runner must be bound from the plan spec was compiled
+// from. The state is saved after each page whose records all have an
+// outcome (after Options.Flush). The error is for the state file only (a
+// sync that could not start or save); why a sync ended is in the report.
+func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt Options, emit func(Record, *engine.Result) error) (*Report, error) {
+	if emit == nil {
+		return nil, errors.New("source: Sync needs an emit function for the results")
+	}
+	s, err := newRun(r, spec, store, opt)
+	if err != nil {
+		return nil, err
+	}
+	s.fetchCtx, s.cancelFetch = context.WithCancel(ctx)
+	defer s.cancelFetch()
+	if opt.Stop != nil {
+		go s.watchStop()
+	}
+	store.snapshotRunning(spec.Key)
+	s.state.Last = Counts{}
+	s.state.Ended = "" // "running or killed" until this sync ends
+	s.collect(ctx, emit)
+	return s.finish(ctx)
 }
 
-// point is a place in the sequence of records where state can be saved:
-// the end of the retry list or of a page.
-type point struct {
-	last    int // RunAll index of the page's last record (-1: none)
-	retry   bool
-	page    int
-	records int
-	cursor  any
-	resume  *Resume
-}
-
-// syncer is one sync: the feeder (leads, from RunAll's goroutine) reads
-// the retry list and the pages; the calling goroutine takes the results,
-// in order, and saves the state at each point whose records all have one.
-type syncer struct {
+// syncRun is one sync. Two goroutines work on it: the feeder (RunAll's,
+// through leads) reads the retry list and the pages and hands their
+// records to the steps; the collector (the calling goroutine, through
+// collect) takes the results in order and saves the state at each point
+// whose records all have one. They share only the ledger.
+type syncRun struct {
 	r     *engine.Runner
 	spec  *Spec
 	store *Store
@@ -141,28 +144,23 @@ type syncer struct {
 	now   func() time.Time
 	rep   *Report
 
-	state       State
-	run         Resume // where the pages start
-	start       any    // the state.cursor of the sync's requests
-	stateView   map[string]any
-	limiter     *rate.Limiter
+	// set by newRun, read-only after
+	from        Resume         // where the pages start
+	start       any            // the state.cursor of the sync's requests
+	stateView   map[string]any // what the requests read as state.*
 	fetchCtx    context.Context
 	cancelFetch context.CancelFunc
 
-	// shared by the feeder and the calling goroutine
-	mu      sync.Mutex
-	meta    map[int]recMeta
-	points  []point
-	ended   string
-	pageErr error
-	fatal   error
-	fetched int // page requests that answered
+	ledger ledger
 
 	// the feeder's
-	pushed int
-	high   any
+	pushed   int      // records handed to the steps
+	high     any      // the highest cursor_field value so far
+	seen     followed // the cursors and links followed
+	prevRecs uint64   // the hash of the last page's records
 
-	// the calling goroutine's
+	// the collector's
+	state       State
 	failed      map[string]Failed
 	cleared     []string
 	saveErr     error
@@ -170,53 +168,41 @@ type syncer struct {
 	keepCleared bool // the retry list may hold a record that succeeds
 }
 
-// Sync pulls the source's pages, runs each record through the runner's
-// steps and calls emit with each result in order, from the calling
-// goroutine. The state is saved after each page whose records all have an
-// outcome (after Options.Flush). The error is for the state file only (a
-// sync that could not start or save); why a sync ended is in the report.
-func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt Options, emit func(Record, *engine.Result) error) (*Report, error) {
-	if got := r.Plan().Name(); got != spec.integration {
-		return nil, fmt.Errorf("source: the runner runs integration %q, the source is %q's: bind the plan of the file the source was compiled from", got, spec.integration)
+// newRun checks what Sync was given, loads the state and works out where
+// the pages start.
+func newRun(r *engine.Runner, spec *Spec, store *Store, opt Options) (*syncRun, error) {
+	switch {
+	case spec == nil || spec.plan == nil:
+		return nil, errors.New("source: no source to sync: compile one with source.Compile")
+	case r == nil || store == nil:
+		return nil, errors.New("source: Sync needs a runner and a store")
+	case r.Plan() != spec.plan:
+		return nil, fmt.Errorf("source: the runner (integration %q) is not bound from the plan the source was compiled from: bind the plan of the file the source was compiled from", r.Plan().Name())
 	}
-	s := &syncer{r: r, spec: spec, store: store, opt: opt, now: opt.Now, rep: &Report{},
-		meta: map[int]recMeta{}, failed: map[string]Failed{}}
+	s := &syncRun{r: r, spec: spec, store: store, opt: opt, now: opt.Now, rep: &Report{},
+		ledger: ledger{meta: map[int]recMeta{}}, failed: map[string]Failed{}, seen: followed{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if err := s.position(); err != nil {
 		return nil, err
 	}
-	if spec.limit > 0 {
-		s.limiter = rate.NewLimiter(spec.limit, 1)
+	return s, nil
+}
+
+// watchStop drops the page being fetched when Options.Stop closes: its
+// records were not started.
+func (s *syncRun) watchStop() {
+	select {
+	case <-s.opt.Stop:
+		s.cancelFetch()
+	case <-s.fetchCtx.Done():
 	}
-	s.fetchCtx, s.cancelFetch = context.WithCancel(ctx)
-	defer s.cancelFetch()
-	if opt.Stop != nil {
-		go func() {
-			select {
-			case <-opt.Stop:
-				s.cancelFetch() // a page being fetched is dropped: its records were not started
-			case <-s.fetchCtx.Done():
-			}
-		}()
-	}
-	store.snapshotRunning(spec.Key)
-	s.state.Last = Counts{}
-	s.state.Ended = "" // "running or killed" until this sync ends
-	s.results(ctx, emit)
-	return s.finish(ctx)
 }
 
 // position loads the state and works out where the pages start.
-func (s *syncer) position() error {
-	n := 0
-	for _, set := range []bool{s.opt.From != nil, s.opt.Restart, s.opt.SkipPage} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
+func (s *syncRun) position() error {
+	if countSet(s.opt.From != nil, s.opt.Restart, s.opt.SkipPage) > 1 {
 		return errors.New("source: give at most one of Options.From, Restart and SkipPage")
 	}
 	var err error
@@ -249,9 +235,9 @@ func (s *syncer) position() error {
 		s.start = s.spec.incStart
 	}
 	if run == nil {
-		run = &Resume{Cursor: s.start, Page: s.spec.firstPage()}
+		run = &Resume{Cursor: s.start, Page: s.spec.pager.first()}
 	}
-	s.run = *run
+	s.from = *run
 	s.stateView = map[string]any{"cursor": s.start}
 	if s.start == nil {
 		s.stateView["cursor"] = ""
@@ -260,7 +246,18 @@ func (s *syncer) position() error {
 	return nil
 }
 
-func (s *syncer) stopped() bool {
+func countSet(flags ...bool) int {
+	n := 0
+	for _, f := range flags {
+		if f {
+			n++
+		}
+	}
+	return n
+}
+
+// stopped reports whether Options.Stop is closed.
+func (s *syncRun) stopped() bool {
 	if s.opt.Stop == nil {
 		return false
 	}
@@ -272,210 +269,92 @@ func (s *syncer) stopped() bool {
 	}
 }
 
-func (s *syncer) setEnd(how string, err error) {
-	s.mu.Lock()
-	s.ended, s.pageErr = how, err
-	s.mu.Unlock()
+// recMeta is what the results keep of a record while it runs.
+type recMeta struct {
+	page  int
+	id    string // retry-list id (retry records; or by key)
+	retry bool
+	lead  map[string]any
+	raw   string // a record that could not be decoded
 }
 
-func (s *syncer) addPoint(p point) {
-	s.mu.Lock()
-	s.points = append(s.points, p)
-	s.mu.Unlock()
+// point is a place in the sequence of records where state can be saved:
+// the end of the retry list or of a page.
+type point struct {
+	last    int // RunAll index of the page's last record (-1: none)
+	retry   bool
+	page    int
+	records int
+	cursor  any
+	resume  *Resume
 }
 
-// leads is what RunAll reads: the retry list, then the records of each
-// page, decoded one at a time as workers free up.
-func (s *syncer) leads(yield func(map[string]any, error) bool) {
-	push := func(m recMeta, lead map[string]any, err error) bool {
-		s.mu.Lock()
-		s.meta[s.pushed] = m
-		s.mu.Unlock()
-		s.pushed++
-		return yield(lead, err)
-	}
-	if s.retryLeads(push) {
-		s.pageLeads(push)
-	}
+// ledger is what the feeder and the collector share, under its mutex:
+// the records being run, the points not saved yet, and how the feeding
+// ended.
+type ledger struct {
+	mu      sync.Mutex
+	meta    map[int]recMeta // by RunAll index
+	points  []point
+	ended   string
+	pageErr error // why the pages ended in error
+	fatal   error // the retry list could not be read
+	fetched int   // page requests that answered
 }
 
-// retryLeads pushes the retry list; it reports whether the pages follow.
-func (s *syncer) retryLeads(push func(recMeta, map[string]any, error) bool) bool {
-	after := ""
-	for {
-		ids, recs, err := s.store.retryChunk(s.spec.Key, after, 256)
-		if err != nil {
-			s.mu.Lock()
-			s.fatal = err
-			s.mu.Unlock()
-			return false
-		}
-		if len(ids) == 0 {
-			break
-		}
-		for k, id := range ids {
-			lead, err := decodeRecord(recs[k].Record)
-			if !push(recMeta{id: id, retry: true}, lead, err) {
-				return false
-			}
-		}
-		after = ids[len(ids)-1]
-		if s.stopped() {
-			s.addPoint(point{last: s.pushed - 1, retry: true})
-			s.setEnd("stopped", nil)
-			return false
-		}
-	}
-	s.addPoint(point{last: s.pushed - 1, retry: true})
-	return true
+// hand notes the record RunAll gets at idx.
+func (l *ledger) hand(idx int, m recMeta) {
+	l.mu.Lock()
+	l.meta[idx] = m
+	l.mu.Unlock()
 }
 
-// results takes the results in order, saving the state at each point
-// whose records all have one.
-func (s *syncer) results(ctx context.Context, emit func(Record, *engine.Result) error) {
-	emitted := -1
-	for idx, res := range s.r.RunAll(ctx, s.leads, engine.RunAllOptions{Concurrency: s.opt.Concurrency}) {
-		if s.commitUpTo(idx, true); s.writeErr != nil {
-			break
-		}
-		rec := s.record(idx, res)
-		emitted = idx
-		if s.writeErr = emit(rec, res); s.writeErr != nil {
-			break
-		}
-		if s.commitUpTo(idx, false); s.writeErr != nil {
-			break
-		}
-	}
-	if s.writeErr == nil {
-		s.commitUpTo(emitted+1, true) // pages without records after the last result
-	}
+// take returns (and forgets) the record of RunAll's result idx.
+func (l *ledger) take(idx int) recMeta {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.meta[idx]
+	delete(l.meta, idx)
+	return m
 }
 
-// record counts a result and notes its record for the retry list.
-func (s *syncer) record(idx int, res *engine.Result) Record {
-	s.mu.Lock()
-	m := s.meta[idx]
-	delete(s.meta, idx)
-	s.mu.Unlock()
-	rep, state := s.rep, &s.state
-	if m.retry {
-		rep.Retried++
-		s.keepCleared = true
-	} else {
-		rep.Records++
-	}
-	id := m.id
-	if id == "" && s.spec.recordKey != nil && m.lead != nil {
-		if v, ok := field(m.lead, s.spec.recordKey); ok {
-			id = "key:" + fmt.Sprint(v)
-		}
-	}
-	switch {
-	case res.Outcome == engine.Error:
-		rep.Errors++
-		state.Last.Errors++
-		state.Total.Errors++
-		s.keepCleared = true
-		s.fail(id, m, res.Reason)
-	case id != "" && s.keepCleared:
-		// a record that succeeds leaves the retry list; with an empty
-		// one, there is nothing to remove (nor to hold a page long)
-		s.cleared = append(s.cleared, id)
-	}
-	return Record{Index: idx + 1, Page: m.page, Retry: m.retry}
+// mark adds a point the state may be saved at.
+func (l *ledger) mark(p point) {
+	l.mu.Lock()
+	l.points = append(l.points, p)
+	l.mu.Unlock()
 }
 
-// fail notes a record whose steps ended in error for the retry list.
-func (s *syncer) fail(id string, m recMeta, reason string) {
-	var raw []byte // a retry record is kept as it is
-	switch {
-	case m.retry:
-	case m.lead == nil:
-		raw = []byte(m.raw)
-	default:
-		var err error
-		if raw, err = json.Marshal(m.lead); err != nil {
-			return
-		}
-	}
-	if id == "" {
-		sum := sha256.Sum256(raw)
-		id = "sha:" + hex.EncodeToString(sum[:12])
-	}
-	s.failed[id] = Failed{Record: raw, Reason: reason, Attempts: 1, First: s.now(), Last: s.now()}
-}
-
-// commitUpTo saves the points whose records all have a result: those
-// before idx (strict) or up to idx. The output is flushed first.
-func (s *syncer) commitUpTo(idx int, strict bool) {
-	s.mu.Lock()
+// due takes the points whose records all have a result: those before idx
+// (strict) or up to idx.
+func (l *ledger) due(idx int, strict bool) []point {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var due []point
-	for len(s.points) > 0 && (s.points[0].last < idx || (!strict && s.points[0].last == idx)) {
-		due = append(due, s.points[0])
-		s.points = s.points[1:]
+	for len(l.points) > 0 && (l.points[0].last < idx || (!strict && l.points[0].last == idx)) {
+		due = append(due, l.points[0])
+		l.points = l.points[1:]
 	}
-	s.mu.Unlock()
-	if len(due) == 0 {
-		return
-	}
-	if s.opt.Flush != nil {
-		if s.writeErr = s.opt.Flush(); s.writeErr != nil {
-			return // the output did not get there: the state does not either
-		}
-	}
-	state := &s.state
-	for _, p := range due {
-		if !p.retry {
-			state.Cursor = p.cursor
-			state.Resume = p.resume
-			state.Last.Pages++
-			state.Total.Pages++
-			state.Last.Records += int64(p.records)
-			state.Total.Records += int64(p.records)
-			s.rep.Committed++
-		}
-		state.Updated = s.now()
-		if s.saveErr == nil {
-			s.saveErr = s.store.commit(s.spec.Key, state, s.failed, s.cleared)
-		}
-		clear(s.failed)
-		s.cleared = s.cleared[:0]
-	}
+	return due
 }
 
-// finish saves how the sync ended.
-func (s *syncer) finish(ctx context.Context) (*Report, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rep, state := s.rep, &s.state
-	rep.Ended, rep.Err = s.ended, s.pageErr
-	if s.fatal != nil {
-		return rep, s.fatal
-	}
-	if s.writeErr != nil {
-		rep.Ended, rep.Err = "error", fmt.Errorf("writing results: %w", s.writeErr)
-	} else if len(s.points) > 0 || ctx.Err() != nil {
-		if rep.Ended == "complete" || rep.Ended == "" {
-			rep.Ended = "canceled"
-		}
-	}
-	if rep.Ended == "" {
-		rep.Ended = "canceled"
-	}
-	rep.Pages = s.fetched
-	state.Finished, state.Ended = s.now(), rep.Ended
-	if rep.Err != nil {
-		state.Ended += ": " + rep.Err.Error()
-	}
-	saveErr := s.saveErr
-	if saveErr == nil {
-		saveErr = s.store.commit(s.spec.Key, state, nil, nil)
-	}
-	rep.State = *state
-	if saveErr != nil {
-		return rep, fmt.Errorf("saving the sync state to %s: %w", s.store.Path(), saveErr)
-	}
-	rep.Pending, _ = s.store.RetryCount(s.spec.Key)
-	return rep, nil
+// end notes how the feeding ended.
+func (l *ledger) end(how string, err error) {
+	l.mu.Lock()
+	l.ended, l.pageErr = how, err
+	l.mu.Unlock()
+}
+
+// fail notes that the retry list could not be read.
+func (l *ledger) fail(err error) {
+	l.mu.Lock()
+	l.fatal = err
+	l.mu.Unlock()
+}
+
+// answered counts a page request that answered.
+func (l *ledger) answered() {
+	l.mu.Lock()
+	l.fetched++
+	l.mu.Unlock()
 }

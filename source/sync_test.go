@@ -15,7 +15,6 @@ import (
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/sandbox"
 	"github.com/plumbhq/plumb/source"
-	"github.com/plumbhq/plumb/steps"
 )
 
 var example = filepath.Join("..", "examples", "actuallycare-sync", "integration.yaml")
@@ -106,11 +105,7 @@ func (h *harness) bind(opts ...engine.Option) (*engine.Runner, *source.Spec) {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { r.Close() })
-	in, err := steps.Load(h.file)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	spec, err := source.Compile(in)
+	spec, err := source.Compile(plan)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -461,11 +456,11 @@ func TestConcurrency(t *testing.T) {
 // would get records they were never written for.
 func TestSyncRefusesAnotherIntegrationsRunner(t *testing.T) {
 	h := newHarness(t)
-	in, err := steps.Load(h.file)
+	plan, err := engine.Load(h.file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := source.Compile(in)
+	spec, err := source.Compile(plan)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,7 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 	if !setup.load(&f.storeFlags, opts...) {
 		return ExitUsage
 	}
-	spec, code := loadSpec(s, file)
+	spec, code := compileSpec(s, setup.plan)
 	if spec == nil {
 		return code
 	}
@@ -287,14 +287,19 @@ func reportPosition(s *stdio, rep *source.Report, redact func(string) string) {
 	}
 }
 
-// loadSpec reads the integration's source: section.
+// loadSpec loads the integration and compiles its source: section.
 func loadSpec(s *stdio, file string) (*source.Spec, int) {
-	in, err := steps.Load(file)
+	plan, err := engine.Load(file)
 	if err != nil {
 		fmt.Fprintln(s.stderr, err.Error())
 		return nil, ExitUsage
 	}
-	spec, err := source.Compile(in)
+	return compileSpec(s, plan)
+}
+
+// compileSpec compiles the source: section of the loaded integration.
+func compileSpec(s *stdio, plan *engine.Plan) (*source.Spec, int) {
+	spec, err := source.Compile(plan)
 	if err != nil {
 		var list steps.ErrorList
 		if errors.As(err, &list) {

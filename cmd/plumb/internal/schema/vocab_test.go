@@ -124,18 +124,18 @@ func loads(src string) error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	r, err := p.Bind(engine.Config{Values: map[string]any{"hook": "s3cret"}})
+	r, err := p.Bind(engine.Config{Values: map[string]any{"hook": "c2VjcmV0LWtleS0xMjM0NTY3OA=="}}) // base64: every preset takes it
 	if err != nil {
 		return fmt.Errorf("engine bind: %w", err)
 	}
 	defer r.Close()
 	if in.Source != nil {
-		if _, err := source.Compile(in); err != nil {
+		if _, err := source.Compile(p); err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
 	}
 	if in.Webhook != nil {
-		if _, err := in.HookConfig(func(string) (any, bool) { return "s3cret", true }); err != nil {
+		if _, err := r.Hook(); err != nil {
 			return fmt.Errorf("webhook: %w", err)
 		}
 	}

@@ -1,0 +1,97 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/steps"
+)
+
+// TestPaginationKinds: every paginate.type the format declares
+// (steps.PaginateTypes) has its kind and its own paginator type, and
+// every kind is a type the format declares: adding a type in one place
+// only fails here.
+func TestPaginationKinds(t *testing.T) {
+	types := map[string]bool{}
+	for _, typ := range steps.PaginateTypes.Values() {
+		k := paginationOf(typ)
+		if k == onePage || k.String() != string(typ) {
+			t.Errorf("paginate.type %q: kind %v", typ, k)
+			continue
+		}
+		pager := compilePager(&steps.Source{Paginate: &steps.Paginate{Type: steps.String{Value: string(typ)}, Size: 10,
+			Cursor: &steps.Locator{JSON: "next"}, Next: &steps.Locator{JSON: "next"}}}, &steps.ErrorList{})
+		name := fmt.Sprintf("%T", pager)
+		if name == fmt.Sprintf("%T", onePager{}) || types[name] {
+			t.Errorf("paginate.type %q: paginator %s (shared with another kind)", typ, name)
+		}
+		types[name] = true
+	}
+	for k := byNumber; k < paginations; k++ {
+		if !steps.PaginateTypes.Has(steps.PaginateType(k.String())) {
+			t.Errorf("kind %d (%s) is not a paginate.type of the format", k, k)
+		}
+	}
+	if got := compilePager(&steps.Source{}, &steps.ErrorList{}); got != (onePager{}) {
+		t.Errorf("no paginate: %T", got)
+	}
+}
+
+// TestPaginators: where each kind starts, goes after a page (a short
+// page moves an offset by its records, not its size) and skips a page.
+func TestPaginators(t *testing.T) {
+	compile := func(typ string, start *int, size int) paginator {
+		t.Helper()
+		var errs steps.ErrorList
+		p := compilePager(&steps.Source{Paginate: &steps.Paginate{Type: steps.String{Value: string(typ)}, Start: start, Size: size,
+			Cursor: &steps.Locator{JSON: "next"}, Next: &steps.Locator{JSON: "next"}}}, &errs)
+		if len(errs) > 0 {
+			t.Fatal(errs.Err())
+		}
+		return p
+	}
+	page := &engine.Page{Status: 200, Header: http.Header{"Link": {`</p?after=9>; rel="next"`}}, Body: []byte(`{"next":"c9"}`)}
+	five := 5
+	for _, c := range []struct {
+		pager             paginator
+		first, next, skip string
+	}{
+		{onePager{}, "map[]", "{page:map[] url: token: none:true}", "map[] false"},
+		{compile("page", nil, 0), "map[number:1]", "{page:map[number:2] url: token: none:false}", "map[number:2] true"},
+		{compile("page", &five, 25), "map[number:5 size:25]", "{page:map[number:6 size:25] url: token: none:false}", "map[number:6 size:25] true"},
+		{compile("offset", nil, 25), "map[limit:25 offset:0]", "{page:map[limit:25 offset:7] url: token: none:false}", "map[limit:25 offset:25] true"},
+		{compile("offset", &five, 25), "map[limit:25 offset:5]", "{page:map[limit:25 offset:12] url: token: none:false}", "map[limit:25 offset:30] true"},
+		{compile("cursor", nil, 0), "map[cursor:]", "{page:map[cursor:c9] url: token:c9 none:false}", "map[] false"},
+		{compile("next_url", nil, 0), "map[]", "{page:map[] url:c9 token:c9 none:false}", "map[] false"},
+		{compile("link", nil, 0), "map[]", "{page:map[] url:/p?after=9 token:/p?after=9 none:false}", "map[] false"},
+	} {
+		first := c.pager.first()
+		next, err := c.pager.next(page, first, 7, followed{})
+		skip, ok := c.pager.skip(first)
+		if got := fmt.Sprint(first); got != c.first {
+			t.Errorf("%T first %s, want %s", c.pager, got, c.first)
+		}
+		if got := fmt.Sprintf("%+v", next); err != nil || got != c.next {
+			t.Errorf("%T next %s (%v), want %s", c.pager, got, err, c.next)
+		}
+		if got := fmt.Sprint(skip, " ", ok); got != c.skip {
+			t.Errorf("%T skip %s, want %s", c.pager, got, c.skip)
+		}
+	}
+	// a token followed again loops
+	seen := followed{}
+	p := compile("cursor", nil, 0)
+	if _, err := p.next(page, nil, 1, seen); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.next(page, nil, 1, seen); !errors.Is(err, ErrLoop) || err.Error() != `the next cursor "c9" was already followed: pagination repeats itself (stopped rather than loop)` {
+		t.Errorf("loop: %v", err)
+	}
+	// no token: no page after it
+	if f, err := p.next(&engine.Page{Status: 200, Body: []byte(`{}`)}, nil, 1, seen); err != nil || !f.none {
+		t.Errorf("no cursor: %+v %v", f, err)
+	}
+}
