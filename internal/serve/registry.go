@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/eventlog"
 )
 
 // Discover lists the integration files of dir, sorted:
@@ -203,7 +204,8 @@ func (s *Server) bindRunner(file string) (*engine.Runner, string, []byte, error)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, "", nil, fmt.Errorf("settings: %w", err)
 	}
-	opts := []engine.Option{engine.WithLogger(s.log.With("component", "engine"))}
+	l := s.log.With("component", "engine")
+	opts := []engine.Option{engine.WithLogger(l), engine.WithEvents(eventlog.New(l))}
 	opts = append(opts, s.engineOptions()...)
 	plan, err := engine.Parse(file, src, opts...)
 	if err != nil {

@@ -388,11 +388,11 @@ func (s *Server) ready() (bool, string) {
 }
 
 // engineOptions are Load options every plan gets. The engine's own
-// metrics (engine.NewMetrics, registered in s.metrics.reg and passed with
-// engine.WithMetrics) belong here; the service's are named plumb_serve_*
+// metrics (prommetrics.New, registered in s.metrics.reg and passed with
+// engine.WithEvents) belong here; the service's are named plumb_serve_*
 // so the two never collide.
 func (s *Server) engineOptions() []engine.Option {
-	return []engine.Option{engine.WithMetrics(s.metrics.engine)}
+	return []engine.Option{engine.WithEvents(s.metrics.engine)}
 }
 
 // atLeast passes on records of at least min: the queue and its embedded
