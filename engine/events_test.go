@@ -9,6 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/plumbhq/plumb/internal/testkit"
 )
 
 // observerEvents hands exchanges to a function (engine/observe, which
@@ -209,5 +213,117 @@ func TestNoExchangeWithoutObserver(t *testing.T) {
 	p = plan(t, "version: 1\nname: ev\nsteps:\n  - name: s\n    request: { url: \"http://x.test/\" }\n")
 	if p.ev != nil || p.obs != nil || p.inj != nil {
 		t.Fatalf("sinks %+v", p.sinks)
+	}
+}
+
+// TestLimiterEvents: with rate: 10/s the second and third leads wait for
+// their slot (LimiterWait, in the synctest bubble's exact time); a try
+// that cannot get a slot before its deadline sends nothing and has no try
+// events, only the step's and lead's.
+func TestLimiterEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		partner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{}`) })
+		rec := &recorder{tag: "l"}
+		src := "version: 1\nname: ev\nsettings: { base_url: {} }\nlimits: { rate: 10/s }\nsteps:\n  - name: s\n    request: { url: \"{{settings.base_url}}/x\" }\n"
+		p := plan(t, src, WithEvents(rec), WithHTTPClient(&http.Client{Transport: testkit.Transport{Handler: partner}}))
+		r, err := p.Bind(Config{Values: map[string]any{"base_url": "http://partner.test"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		for range 3 {
+			wantOutcome(t, r.Run(context.Background(), nil), Success)
+		}
+		if got := rec.count("LimiterWait {Integration:ev Step:s Wait:100ms}"); got != 2 {
+			t.Fatalf("%d waits of 100ms, want 2:\n%s", got, strings.Join(rec.lines, "\n"))
+		}
+		rec.lines = nil
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		res := r.Run(ctx, nil)
+		if res.Class != ClassLimit {
+			t.Fatalf("%s %s %q", res.Outcome, res.Class, res.Reason)
+		}
+		if got := strings.Join(rec.kinds(), " "); got != "LeadStart StepStart StepEnd LeadEnd" {
+			t.Fatalf("events %s", got)
+		}
+	})
+}
+
+// TestTokenFetchEvent: an OAuth2 token fetch is an event, its URL masked,
+// with the endpoint's status.
+func TestTokenFetchEvent(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"tok-1","token_type":"bearer","expires_in":3600}`)
+	})
+	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{}`) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	rec := &recorder{tag: "t"}
+	src := "version: 1\nname: ev\nsettings: { base_url: {}, secret: { secret: true } }\nauth: { type: oauth2, token_url: \"{{settings.base_url}}/token?s={{settings.secret}}\", client_id: cid, client_secret: \"{{settings.secret}}\" }\nsteps:\n  - name: s\n    request: { url: \"{{settings.base_url}}/api\" }\n"
+	p := plan(t, src, WithEvents(rec))
+	wantOutcome(t, run(t, p, nil, map[string]any{"base_url": srv.URL, "secret": "cs-very-secret"}), Success)
+	var fetch string
+	for _, l := range rec.lines {
+		if strings.HasPrefix(l, "TokenFetch ") {
+			fetch = l
+		}
+	}
+	if !strings.Contains(fetch, "URL:"+srv.URL+"/token?s=****") || !strings.Contains(fetch, "Status:200") {
+		t.Fatalf("token fetch event %q in\n%s", fetch, strings.Join(rec.lines, "\n"))
+	}
+	if strings.Contains(strings.Join(rec.lines, "\n"), "cs-very-secret") {
+		t.Fatal("a secret shows in the events")
+	}
+}
+
+// TestEventsCarryNoSecret: a transport error that names the request's URL
+// (with a secret in its query) reaches the events masked, in the try's
+// error and in the retry's reason.
+func TestEventsCarryNoSecret(t *testing.T) {
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return nil, fmt.Errorf("refused by %s", r.URL)
+	})}
+	rec := &recorder{tag: "s"}
+	src := "version: 1\nname: ev\nsettings: { key: { secret: true } }\nsteps:\n  - name: s\n    request: { url: \"http://partner.test/x?k={{settings.key}}\" }\n    retry: [ { on: [connection], action: retry, max_attempts: 2, backoff: { initial: 1ms, max: 1ms } } ]\n"
+	p := plan(t, src, WithEvents(rec), WithHTTPClient(client))
+	res := run(t, p, nil, map[string]any{"key": "s3cret-k3y"})
+	wantOutcome(t, res, Error)
+	all := strings.Join(rec.lines, "\n")
+	if !strings.Contains(all, "Err:refused by") || !strings.Contains(all, "Reason:GET") || strings.Contains(all, "s3cret-k3y") {
+		t.Fatalf("events:\n%s", all)
+	}
+}
+
+// TestEventsAllocateNothing: a lead of the benchmark flow allocates as
+// often with two listeners that do nothing as with none: events are values
+// passed on the stack, and nothing is built for them that a listener did
+// not ask for (exchanges, injected headers).
+func TestEventsAllocateNothing(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation count: not in -short, and the race detector changes it")
+	}
+	perLead := func(opts ...Option) float64 {
+		p, err := Parse("bench.yaml", []byte(benchFlow), append(opts, WithHTTPClient(&http.Client{Transport: memoryPartner{}}))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := p.Bind(Config{Values: map[string]any{"base_url": "http://partner.test", "api_key": "k"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		ctx := context.Background()
+		return testing.AllocsPerRun(100, func() {
+			if res := r.Run(ctx, benchLead); res.Outcome != Success {
+				t.Fatalf("%s %q", res.Outcome, res.Reason)
+			}
+		})
+	}
+	none, two := perLead(), perLead(WithEvents(NopEvents{}), WithEvents(NopEvents{}))
+	if two != none {
+		t.Fatalf("a lead allocates %.0f times with two listeners, %.0f with none", two, none)
 	}
 }
