@@ -119,7 +119,7 @@ steps:
 	var dumps []string
 	var mu sync.Mutex
 	p := plan(t, src, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-		WithObserver(func(_ context.Context, ex *Exchange) {
+		WithEvents(&recorder{w: &logs}), withObserver(func(_ context.Context, ex *Exchange) {
 			b, _ := json.Marshal(ex)
 			mu.Lock()
 			dumps = append(dumps, string(b))

@@ -18,11 +18,17 @@
 // fallbacks), reads the answer, captures values, decides an outcome
 // (success, failure, error, skip) and appends fields to the lead. Every
 // Result carries a machine-readable Class for failures and errors, and
-// secrets are masked in every result, log and observed exchange.
+// secrets are masked in every result, log, event and observed exchange.
 //
-// Options given to Load (WithObserver, WithTransport, WithHTTPClient,
-// WithFuncs, WithAuthScheme, WithMetrics, WithTracing, WithClock,
-// WithLogger) apply to every runner of the plan; Config given to Bind
+// What runners do leaves the engine as typed events (see Events):
+// Prometheus metrics, OpenTelemetry traces, slog lines and observers are
+// adapters in engine/prommetrics, engine/oteltrace, engine/eventlog and
+// engine/observe, so the engine alone links neither Prometheus nor
+// OpenTelemetry.
+//
+// Options given to Load (WithEvents, WithTransport, WithHTTPClient,
+// WithFuncs, WithAuthScheme, WithClock, WithLogger) apply to every runner
+// of the plan; Config given to Bind
 // holds what belongs to one runner. Runner.DryRun renders requests without
 // sending them; Runner.RunStep runs one step; Runner.FetchPage drives a
 // source: section (plumb sync).
@@ -40,8 +46,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/internal/cond"
@@ -76,13 +80,10 @@ type options struct {
 	transport func(http.RoundTripper) http.RoundTripper
 	clock     Clock
 	logger    *slog.Logger
-	observer  func(context.Context, *Exchange)
 	funcs     map[string]any
 	schemes   map[string]AuthScheme
-	metrics   *Metrics
-	// tracerProvider and propagate: WithTracing.
-	tracerProvider trace.TracerProvider
-	propagate      bool
+	// events: WithEvents.
+	events []Events
 	// root confines the files the plan reads (WithRoot).
 	root string
 }
@@ -144,8 +145,10 @@ func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
 // batch waits and cache ages.
 func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
 
-// WithLogger sets where runners log each attempt (at debug level).
-// Secrets are masked. The default discards logs.
+// WithLogger sets where the plan and its runners log their warnings (TLS
+// verification off, a circuit breaker changing state, a cache that could
+// not be written). Secrets are masked. The default discards logs. Each
+// try's debug lines are events: add engine/eventlog with WithEvents.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // newTransport builds the transport of a Runner: keep-alive, pooled per
@@ -191,7 +194,6 @@ type Plan struct {
 	log       *slog.Logger
 	tmpl      *template.Set
 	deadline  time.Duration
-	observer  func(context.Context, *Exchange)
 	auths     []*authSection
 	schemes   map[string]AuthScheme
 	vars      []namedValue
@@ -207,11 +209,8 @@ type Plan struct {
 	sourceRate *limitSpec
 	// limits is the integration's limits: section.
 	limits *limitSpec
-	// metrics and tracer record what runners do (nil: nothing).
-	metrics *Metrics
-	tracer  trace.Tracer
-	// propagate sends the trace context to partners (traceparent).
-	propagate bool
+	// sinks receive what runners do (WithEvents; nil: nobody listens).
+	sinks
 	// root confines the files read at Bind (WithRoot).
 	root string
 }
@@ -282,11 +281,8 @@ func compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	p := &Plan{gzipRequests: in.HTTP != nil && in.HTTP.GzipRequests, in: in, client: o.client, transport: o.transport,
-		clock: o.clock, log: o.logger, deadline: in.Deadline, observer: o.observer, schemes: o.schemes,
-		metrics: o.metrics, propagate: o.propagate, root: o.root}
-	if o.tracerProvider != nil {
-		p.tracer = o.tracerProvider.Tracer(tracerName)
-	}
+		clock: o.clock, log: o.logger, deadline: in.Deadline, schemes: o.schemes,
+		sinks: newSinks(o.events), root: o.root}
 	p.tmpl = template.New(template.WithClock(o.clock.Now), template.WithFuncs(o.funcs))
 	c := &compiler{plan: p, in: in}
 	if err := c.compile(); err != nil {

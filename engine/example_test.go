@@ -12,6 +12,7 @@ import (
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/observe"
 )
 
 // blacklistPartner stands for a partner API: it checks the API key and
@@ -134,17 +135,17 @@ func ExampleRunner_RunAll() {
 	// 3 success  bob@example.com
 }
 
-// WithObserver sees every HTTP try, with secret setting values masked:
-// for logs, debugging tools and tests.
-func ExampleWithObserver() {
+// WithEvents with an observer (engine/observe) sees every HTTP try, with
+// secret setting values masked: for logs, debugging tools and tests.
+func ExampleWithEvents() {
 	partner := blacklistPartner()
 	defer partner.Close()
-	observe := engine.WithObserver(func(_ context.Context, ex *engine.Exchange) {
+	watch := engine.WithEvents(observe.New(func(_ context.Context, ex *engine.Exchange) {
 		fmt.Println(ex.Step, ex.Attempt, ex.Method, strings.TrimPrefix(ex.URL, partner.URL), ex.RequestHeader.Get("X-API-Key"), ex.Status)
 		fmt.Println(ex.RequestBody)
 		fmt.Println(ex.ResponseBody)
-	})
-	plan, err := engine.Parse("blacklist.yaml", []byte(blacklistYAML), observe)
+	}))
+	plan, err := engine.Parse("blacklist.yaml", []byte(blacklistYAML), watch)
 	if err != nil {
 		fmt.Println(err)
 		return

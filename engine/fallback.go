@@ -25,12 +25,10 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 				continue
 			}
 			sr.Attempts++
-			resp, ex, err := p.attempt(ctx, st, req, s, sr.Attempts)
-			if ex != nil {
-				ex.Fallback = true
-				p.emit(ctx, ex)
-			}
-			fv := p.judge(st, req, resp, err, data)
+			req.fallback = true
+			resp, t := p.attempt(ctx, st, req, s, sr.Attempts)
+			fv := p.judge(st, req, resp, t.err, data)
+			p.tried(ctx, st, req, &t, resp, &fv, nil, "", s)
 			s.mem.give(req.reserved)
 			req.reserved = 0
 			if fv.outcome == Success {

@@ -31,7 +31,7 @@ func TestObserverSeesEveryTryMasked(t *testing.T) {
 		mu.Unlock()
 		return http.DefaultTransport.RoundTrip(r)
 	})}
-	p := plan(t, twoSteps, WithHTTPClient(client), WithObserver(func(_ context.Context, ex *Exchange) {
+	p := plan(t, twoSteps, WithHTTPClient(client), withObserver(func(_ context.Context, ex *Exchange) {
 		mu.Lock()
 		seen = append(seen, ex)
 		mu.Unlock()

@@ -119,8 +119,8 @@ func (r *Runner) limits(ctx context.Context, st *step) (release func(), waited t
 		return nil, time.Since(start), err
 	}
 	waited = time.Since(start)
-	if waited > time.Millisecond {
-		r.plan.metrics.limiterWait(r.plan.Name(), st.name, waited)
+	if waited > time.Millisecond && r.plan.ev != nil {
+		r.plan.ev.LimiterWait(ctx, LimiterWait{Integration: r.plan.Name(), Step: st.name, Wait: waited})
 	}
 	return func() { relStep(); relInt() }, waited, nil
 }
@@ -160,9 +160,23 @@ func (r *Runner) breaker(st *step) *gobreaker.TwoStepCircuitBreaker[struct{}] {
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			p.log.Warn("circuit breaker "+to.String(), "integration", p.ref(), "step", name, "from", from.String(),
 				"failures", spec.failures, "cooldown", spec.cooldown)
-			p.metrics.breakerState(p.Name(), name, to)
+			if p.ev != nil {
+				p.ev.BreakerChange(context.Background(), BreakerChange{Integration: p.Name(), Step: name,
+					From: breakerState(from), To: breakerState(to)})
+			}
 		},
 	})
+}
+
+// breakerState is gobreaker's state as an event tells it.
+func breakerState(s gobreaker.State) BreakerState {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	case gobreaker.StateOpen:
+		return BreakerOpen
+	}
+	return BreakerClosed
 }
 
 // ErrBreakerOpen is the error of a step its circuit breaker failed fast.

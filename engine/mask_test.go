@@ -104,7 +104,7 @@ steps:
 `
 	var mu sync.Mutex
 	var seen []*Exchange
-	p, err := Parse("mask.yaml", []byte(src), WithObserver(func(_ context.Context, ex *Exchange) {
+	p, err := Parse("mask.yaml", []byte(src), withObserver(func(_ context.Context, ex *Exchange) {
 		mu.Lock()
 		seen = append(seen, ex)
 		mu.Unlock()

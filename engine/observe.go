@@ -50,13 +50,6 @@ type Timing struct {
 	Total     Duration `json:"total_ms"`
 }
 
-// WithObserver calls fn after every HTTP try of every step, from the
-// goroutine running the lead. It is for logs, `plumb try` and tests; it costs
-// a request trace per try, so leave it unset when nobody looks.
-func WithObserver(fn func(ctx context.Context, ex *Exchange)) Option {
-	return func(o *options) { o.observer = fn }
-}
-
 // tracer records connection phases of one try.
 type tracer struct {
 	start                         time.Time

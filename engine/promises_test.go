@@ -232,7 +232,7 @@ func TestAuthorizationMaskedInDumps(t *testing.T) {
 	var seen []*Exchange
 	src := strings.Replace(oneStep(""), `request: { url: "{{settings.base_url}}/x",`,
 		`request: { headers: { Authorization: "Token {{lead.token}}", Proxy-Authorization: "{{lead.token}}" }, url: "{{settings.base_url}}/x",`, 1)
-	p := plan(t, src, WithObserver(func(_ context.Context, ex *Exchange) {
+	p := plan(t, src, withObserver(func(_ context.Context, ex *Exchange) {
 		mu.Lock()
 		seen = append(seen, ex)
 		mu.Unlock()

@@ -43,6 +43,8 @@ type request struct {
 	reserved int64
 	// waited is the time spent waiting for limits: slots.
 	waited time.Duration
+	// fallback marks a fallback request link's request.
+	fallback bool
 }
 
 // shownURL is the URL as logs and results show it: secrets masked.

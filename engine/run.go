@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -17,9 +16,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/internal/cond"
@@ -40,15 +36,19 @@ func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Re
 		defer cancel()
 	}
 	res = &Result{Lead: normalizeMap(lead), Steps: make([]StepResult, 0, len(p.steps))}
-	ctx, endSpan := p.span(ctx, "plumb.lead", attribute.String("plumb.integration", p.Name()))
+	if p.ev != nil {
+		ctx = p.ev.LeadStart(ctx, LeadStart{Integration: p.Name()})
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			err := fmt.Errorf("internal error (a bug in plumb, please report it): %v", v)
 			res.Outcome, res.Reason, res.Class, res.Err = Error, s.Redact(err.Error()), ClassInternal, err
 			res.Duration = Duration(time.Since(start))
 		}
-		p.metrics.lead(p.Name(), res)
-		endSpan(res.Outcome, res.Class, res.Reason)
+		if p.ev != nil {
+			p.ev.LeadEnd(ctx, LeadEnd{Integration: p.Name(), Outcome: res.Outcome, Class: res.Class,
+				Reason: res.Reason, Step: res.Step, Duration: time.Duration(res.Duration)})
+		}
 	}()
 	if res.Lead == nil {
 		res.Lead = map[string]any{}
@@ -279,10 +279,14 @@ type verdict struct {
 func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr StepResult) {
 	start := time.Now()
 	sr.Name = st.name
-	ctx, endSpan := p.span(ctx, "plumb.step", attribute.String("plumb.step", st.name))
+	if p.ev != nil {
+		ctx = p.ev.StepStart(ctx, StepStart{Integration: p.Name(), Step: st.name})
+		defer func() {
+			p.ev.StepEnd(ctx, StepEnd{Integration: p.Name(), Step: st.name, Outcome: sr.Outcome, Class: sr.Class,
+				Reason: sr.Reason, Fallback: sr.Fallback, Attempts: sr.Attempts, Duration: time.Duration(sr.Duration)})
+		}()
+	}
 	defer func() {
-		defer endSpan(sr.Outcome, sr.Class, sr.Reason)
-		defer p.metrics.step(p.Name(), &sr)
 		if v := recover(); v != nil {
 			err := fmt.Errorf("internal error (a bug in plumb, please report it): %v", v)
 			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, err.Error(), ClassInternal, err
@@ -455,35 +459,24 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 	reauthed := false
 	for attempt := 1; ; attempt++ {
 		sr.Attempts++
-		var err error
-		var ex *Exchange
-		resp, ex, err = p.attempt(ctx, st, req, s, attempt)
-		v = p.judge(st, req, resp, err, data)
-		if v.class != ClassLimit {
-			p.metrics.try(p.Name(), st.name, resp.Status, &v)
-		}
+		var t try
+		resp, t = p.attempt(ctx, st, req, s, attempt)
+		v = p.judge(st, req, resp, t.err, data)
 		s.mem.give(req.reserved)
 		req.reserved = 0
-		if ex != nil && st.redacts {
-			maskRedacted(ex, st, v, resp, req.mask)
+		var r *rule
+		if v.outcome != Success {
+			r = st.match(v.keys)
 		}
-		if v.outcome == Success {
-			p.emit(ctx, ex)
-			return resp, v, false
+		matched := ""
+		if r != nil {
+			matched = string(r.action) + " (" + r.source + ")"
+			sr.Rule = matched
 		}
-		r := st.match(v.keys)
+		p.tried(ctx, st, req, &t, resp, &v, r, matched, s)
 		if r == nil {
-			p.emit(ctx, ex)
 			return resp, v, v.outcome == Error
 		}
-		sr.Rule = string(r.action) + " (" + r.source + ")"
-		p.metrics.retry(p.Name(), st.name, string(r.action))
-		if ex != nil {
-			ex.Action = sr.Rule
-			p.emit(ctx, ex)
-		}
-		p.log.LogAttrs(ctx, slog.LevelDebug, "rule", slog.String("step", st.name), slog.Int("attempt", attempt),
-			slog.String("action", string(r.action)), slog.String("rule", r.source), slog.String("reason", s.Redact(v.reason)))
 		switch r.action {
 		case steps.ActionIgnore:
 			v.outcome, v.reason = Success, ""
@@ -532,7 +525,9 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 				v.reason += fmt.Sprintf(" (gave up after %d attempts: waiting %s would pass the deadline)", attempt, wait)
 				return resp, v, v.outcome == Error
 			}
-			p.log.LogAttrs(ctx, slog.LevelDebug, "backoff", slog.String("step", st.name), slog.Duration("wait", wait))
+			if p.ev != nil {
+				p.ev.Backoff(ctx, Backoff{Integration: p.Name(), Step: st.name, Attempt: attempt, Wait: wait})
+			}
 			if err := p.clock.Sleep(ctx, wait); err != nil {
 				v.reason += " (" + contextReason(ctx, err) + " while waiting to retry)"
 				return resp, v, v.outcome == Error
@@ -541,84 +536,107 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 	}
 }
 
+// try is what attempt tells exchange about one try: ctx is the try's
+// context for its end event (nil when nothing was sent: no limits: slot),
+// ex its exchange when the plan has an observer.
+type try struct {
+	attempt  int
+	ctx      context.Context
+	ex       *Exchange
+	err      error
+	duration time.Duration
+}
+
 // attempt sends req once, bounded by timeout, and reads the whole (capped)
-// answer. It is the unit that retry rules repeat. ex is non-nil when the plan
-// has an observer; the caller completes and emits it.
-func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n int) (parse.Response, *Exchange, error) {
+// answer. It is the unit that retry rules repeat.
+func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n int) (parse.Response, try) {
 	if s.limited(st) {
 		// get the token first: a slot is not spent waiting for it, and
 		// requests do not bunch up behind one token fetch
 		if pre, ok := s.authn(pr.auth).(auth.Preparer); ok {
 			if err := pre.Prepare(ctx); err != nil {
-				return parse.Response{}, nil, &AuthError{Err: err}
+				return parse.Response{}, try{attempt: n, ctx: p.tryStart(ctx, st, pr, n), err: &AuthError{Err: err}}
 			}
 		}
 	}
 	release, waited, lerr := s.limits(ctx, st)
 	pr.waited += waited
 	if lerr != nil {
-		return parse.Response{}, nil, lerr
+		return parse.Response{}, try{attempt: n, err: lerr}
 	}
 	defer release()
 	start := time.Now()
-	ctx, endSpan := p.span(ctx, "plumb.try", attribute.String("http.request.method", pr.method),
-		attribute.String("url.full", pr.shownURL()), attribute.Int("plumb.attempt", n))
+	ctx = p.tryStart(ctx, st, pr, n)
 	timeout := pr.timeout
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var tr *tracer
-	if p.observer != nil {
+	if p.obs != nil {
 		tr = &tracer{start: start}
 		tctx = httptrace.WithClientTrace(tctx, tr.trace())
 	}
 	resp, err := p.send(tctx, st, pr, s)
-	if p.tracer != nil {
-		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("http.response.status_code", resp.Status))
-		what := Success
-		if err != nil {
-			what = Error
-		}
-		defer endSpan(what, "", fmt.Sprint(err))
-	}
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 		err = &TimeoutError{After: timeout}
 	} else if err != nil && ctx.Err() != nil {
 		err = &CanceledError{Reason: contextReason(ctx, ctx.Err())}
 	}
-	if p.log.Enabled(ctx, slog.LevelDebug) {
-		p.log.LogAttrs(ctx, slog.LevelDebug, "attempt",
-			slog.String("step", st.name), slog.String("method", pr.method), slog.String("url", pr.shownURL()),
-			slog.Int("status", resp.Status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
-			slog.Any("error", redactErr(err, s)))
-	}
+	t := try{attempt: n, ctx: ctx, err: err, duration: time.Since(start)}
 	if tr == nil {
-		return resp, nil, err
+		return resp, t
 	}
 	sent := pr.header
 	if pr.sent != nil {
 		sent = pr.sent
 	}
-	ex := &Exchange{Step: st.name, Attempt: n, Method: pr.method, URL: pr.shownURL(),
+	t.ex = &Exchange{Step: st.name, Attempt: n, Method: pr.method, URL: pr.shownURL(),
 		RequestHeader: redactHeader(sent, pr.mask, pr.cred), RequestBody: pr.mask.body(pr.body),
 		Status: resp.Status, ResponseHeader: redactHeader(resp.Header, pr.mask, nil), ResponseBody: pr.mask.body(resp.Body),
 		Timing: tr.timing()}
 	if err != nil {
-		ex.Err = pr.mask.text(err.Error())
+		t.ex.Err = pr.mask.text(err.Error())
 	}
-	return resp, ex, err
+	return resp, t
 }
 
-func (p *Plan) emit(ctx context.Context, ex *Exchange) {
-	if ex != nil {
-		p.observer(ctx, ex)
+// tryStart tells the plan's events that try n of st begins, and returns
+// the try's context.
+func (p *Plan) tryStart(ctx context.Context, st *step, pr *request, n int) context.Context {
+	if p.ev == nil {
+		return ctx
 	}
+	return p.ev.TryStart(ctx, TryStart{Integration: p.Name(), Step: st.name, Method: pr.method, URL: pr.shownURL(),
+		Attempt: n, Fallback: pr.fallback})
 }
 
-func redactErr(err error, s *Runner) any {
-	if err == nil {
-		return nil
+// tried tells the plan's events how try t ended: its verdict v, then the
+// rule r it matched (nil: none), then its exchange, completed.
+func (p *Plan) tried(ctx context.Context, st *step, pr *request, t *try, resp parse.Response, v *verdict, r *rule, rule string, s *Runner) {
+	if p.ev != nil {
+		if t.ctx != nil {
+			e := TryEnd{Integration: p.Name(), Step: st.name, Method: pr.method, URL: pr.shownURL(), Attempt: t.attempt,
+				Fallback: pr.fallback, Status: resp.Status, Rule: rule, Duration: t.duration}
+			if v.outcome != Success {
+				e.Class = v.class
+			}
+			if t.err != nil {
+				e.Err = s.Redact(t.err.Error())
+			}
+			p.ev.TryEnd(t.ctx, e)
+		}
+		if r != nil {
+			p.ev.Retry(ctx, Retry{Integration: p.Name(), Step: st.name, Attempt: t.attempt, Action: string(r.action),
+				Rule: r.source, Reason: s.Redact(v.reason)})
+		}
 	}
-	return s.Redact(err.Error())
+	if t.ex == nil {
+		return
+	}
+	if st.redacts {
+		maskRedacted(t.ex, st, *v, resp, pr.mask)
+	}
+	t.ex.Action, t.ex.Fallback = rule, pr.fallback
+	p.obs.Exchange(ctx, t.ex)
 }
 
 // TimeoutError is a try that did not complete within its timeout.
@@ -646,11 +664,13 @@ func (p *Plan) send(ctx context.Context, st *step, pr *request, s *Runner) (pars
 	if st.redirects != "" {
 		ctx = context.WithValue(ctx, redirectKey{}, st.redirects)
 	}
-	req, err := pr.httpRequest(ctx, s.authn(pr.auth) != nil || p.propagate)
+	req, err := pr.httpRequest(ctx, s.authn(pr.auth) != nil || p.inj != nil)
 	if err != nil {
 		return parse.Response{}, err
 	}
-	p.inject(ctx, req.Header)
+	if p.inj != nil {
+		p.inj.InjectHeaders(ctx, req.Header)
+	}
 	if err := p.sign(ctx, st, req, pr, s); err != nil {
 		return parse.Response{}, err
 	}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/observe"
 	"github.com/plumbhq/plumb/internal/testkit"
 	"github.com/plumbhq/plumb/store"
 )
@@ -315,7 +316,7 @@ func TestCloseWaitsForRunningLead(t *testing.T) {
 	}
 	// the observer runs on the lead's goroutine after its try, before Run
 	// returns
-	p := mustParse(t, okPlan, engine.WithObserver(func(context.Context, *engine.Exchange) { record("lead finished its request") }))
+	p := mustParse(t, okPlan, engine.WithEvents(observe.New(func(context.Context, *engine.Exchange) { record("lead finished its request") })))
 	r := mustBind(t, p, map[string]any{"base_url": partner.URL})
 
 	resc := make(chan *engine.Result)

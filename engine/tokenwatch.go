@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 )
 
-// tokenTransport makes OAuth2 token traffic visible: it counts token
-// fetches, logs them at debug level and, when the plan has an observer,
-// reports each as an Exchange (step "auth:token") with every credential in
+// tokenTransport makes OAuth2 token traffic visible: it tells the plan's
+// events of each token fetch and, when they observe exchanges, reports
+// each as an Exchange (step "auth:token") with every credential in
 // it masked — the client secret, codes, verifiers, and the tokens in the
 // answer.
 type tokenTransport struct {
@@ -25,7 +24,7 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p := t.r.plan
 	start := time.Now()
 	var reqBody []byte
-	if p.observer != nil && req.GetBody != nil {
+	if p.obs != nil && req.GetBody != nil {
 		if rc, err := req.GetBody(); err == nil {
 			reqBody, _ = io.ReadAll(io.LimitReader(rc, 64<<10))
 			rc.Close()
@@ -36,11 +35,12 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if resp != nil {
 		status = resp.StatusCode
 	}
-	p.metrics.tokenFetch(p.Name(), status)
+	if p.ev == nil {
+		return resp, err
+	}
 	shown := t.r.mask.url(req.URL.String())
-	p.log.LogAttrs(req.Context(), slog.LevelDebug, "token fetch", slog.String("url", shown),
-		slog.Int("status", status), slog.Duration("duration", time.Since(start)))
-	if p.observer == nil {
+	p.ev.TokenFetch(req.Context(), TokenFetch{Integration: p.Name(), URL: shown, Status: status, Duration: time.Since(start)})
+	if p.obs == nil {
 		return resp, err
 	}
 	ex := &Exchange{Step: "auth:token", Attempt: 1, Method: req.Method, URL: shown,
@@ -56,7 +56,7 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			ex.Status, ex.ResponseHeader, ex.ResponseBody = status, t.r.mask.header(resp.Header, nil), maskCredentials(body, t.r.mask)
 		}
 	}
-	p.observer(req.Context(), ex)
+	p.obs.Exchange(req.Context(), ex)
 	return resp, err
 }
 

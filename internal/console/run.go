@@ -21,6 +21,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/eventlog"
+	"github.com/plumbhq/plumb/engine/observe"
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -414,13 +416,14 @@ func (c *Console) run(r *http.Request) (any, error) {
 	}
 	var mu sync.Mutex
 	var exchanges []*engine.Exchange
-	observe := engine.WithObserver(func(_ context.Context, ex *engine.Exchange) {
+	watch := engine.WithEvents(observe.New(func(_ context.Context, ex *engine.Exchange) {
 		mu.Lock()
 		exchanges = append(exchanges, ex)
 		mu.Unlock()
-	})
+	}))
 	guard := &originGuard{}
-	plan, err := engine.Parse(file, []byte(in.src), observe, engine.WithLogger(c.log.With("component", "console")),
+	l := c.log.With("component", "console")
+	plan, err := engine.Parse(file, []byte(in.src), watch, engine.WithLogger(l), engine.WithEvents(eventlog.New(l)),
 		engine.WithRoot(c.cfg.Dir), engine.WithTransport(guard.wrap))
 	if err != nil {
 		return &runResp{Tries: []try{}, Errors: loadErrors(file, err, red), Draft: in.draft}, nil

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/prommetrics"
 	"github.com/plumbhq/plumb/internal/queue"
 )
 
@@ -31,14 +32,14 @@ type metrics struct {
 	// engine counts per lead, step and try: step results and times,
 	// partner statuses, retries, fallbacks, token fetches, timeouts, auth
 	// refusals, breaker states, limiter waits (plumb_* without serve_)
-	engine *engine.Metrics
+	engine *prommetrics.Metrics
 }
 
 // latencyBuckets span a fast partner (1 ms) to a flow deadline (minutes).
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
 func newMetrics(q func() *queue.Queue) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry(), engine: engine.NewMetrics()}
+	m := &metrics{reg: prometheus.NewRegistry(), engine: prommetrics.New()}
 	m.reg.MustRegister(m.engine)
 	m.leads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "plumb_serve_leads_total",

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/eventlog"
 )
 
 // Discover lists the integration files of dir, sorted:
@@ -216,7 +217,8 @@ func (s *Server) bind(file string, fs *fileSet) (*engine.Runner, *boundHook, err
 			return nil, nil, err
 		}
 	}
-	opts := []engine.Option{engine.WithLogger(s.log.With("component", "engine"))}
+	l := s.log.With("component", "engine")
+	opts := []engine.Option{engine.WithLogger(l), engine.WithEvents(eventlog.New(l))}
 	opts = append(opts, s.engineOptions()...)
 	s.metrics.compiles.Inc()
 	plan, err := engine.Parse(file, fs.src, opts...)

@@ -388,12 +388,12 @@ func (s *Server) ready() (bool, string) {
 }
 
 // engineOptions are Load options every plan gets. The engine's own
-// metrics (engine.NewMetrics, registered in s.metrics.reg and passed with
-// engine.WithMetrics) belong here; the service's are named plumb_serve_*
+// metrics (prommetrics.New, registered in s.metrics.reg and passed with
+// engine.WithEvents) belong here; the service's are named plumb_serve_*
 // so the two never collide. Every file is read confined to --dir
 // (engine.WithRoot): the service trusts only what is under it.
 func (s *Server) engineOptions() []engine.Option {
-	return []engine.Option{engine.WithMetrics(s.metrics.engine), engine.WithRoot(s.cfg.Dir)}
+	return []engine.Option{engine.WithEvents(s.metrics.engine), engine.WithRoot(s.cfg.Dir)}
 }
 
 // atLeast passes on records of at least min: the queue and its embedded

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/eventlog"
+	"github.com/plumbhq/plumb/engine/observe"
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -135,9 +137,10 @@ func (s *Suite) RunCase(ctx context.Context, c *Case, opts Options) *CaseResult 
 		engine.WithHTTPClient(loopbackClient(ts.Listener.Addr().String())),
 		engine.WithClock(&fakeClock{now: now}),
 		engine.WithLogger(logger.With("test", c.Name)),
+		engine.WithEvents(eventlog.New(logger.With("test", c.Name))),
 	}
 	if opts.Observer != nil {
-		popts = append(popts, engine.WithObserver(func(ctx context.Context, ex *engine.Exchange) { opts.Observer(ctx, c, ex) }))
+		popts = append(popts, engine.WithEvents(observe.New(func(ctx context.Context, ex *engine.Exchange) { opts.Observer(ctx, c, ex) })))
 	}
 	plan, err := engine.Load(s.In.File, popts...)
 	if err != nil {

@@ -11,13 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/prommetrics"
 )
 
 // serveMetrics serves the engine's metrics (and the Go runtime's) on addr
 // for the length of a run. stop shuts the server down.
-func serveMetrics(s *stdio, addr string) (*engine.Metrics, func(), error) {
-	m := engine.NewMetrics()
+func serveMetrics(s *stdio, addr string) (*prommetrics.Metrics, func(), error) {
+	m := prommetrics.New()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", addr)

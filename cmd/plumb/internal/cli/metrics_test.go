@@ -28,7 +28,7 @@ func TestMetricsAddrServesTheRunsCounts(t *testing.T) {
 	defer stop()
 	partner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{}`) }))
 	defer partner.Close()
-	p, err := engine.Parse("m.yaml", []byte("version: 1\nname: m\nsettings: { base_url: {} }\nsteps:\n  - name: s\n    request: { url: \"{{settings.base_url}}/\" }\n"), engine.WithMetrics(m))
+	p, err := engine.Parse("m.yaml", []byte("version: 1\nname: m\nsettings: { base_url: {} }\nsteps:\n  - name: s\n    request: { url: \"{{settings.base_url}}/\" }\n"), engine.WithEvents(m))
 	if err != nil {
 		t.Fatal(err)
 	}

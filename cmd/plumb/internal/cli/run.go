@@ -115,7 +115,7 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 			return ExitUsage
 		}
 		defer stop()
-		opts = append(opts, engine.WithMetrics(m))
+		opts = append(opts, engine.WithEvents(m))
 	}
 	if !setup.load(&f.storeFlags, opts...) || !setup.resolve(&f.settingsFlags) {
 		return ExitUsage

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/eventlog"
+	"github.com/plumbhq/plumb/engine/observe"
 )
 
 const tryDoc = `
@@ -67,20 +69,20 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 
 	var exchanges []*engine.Exchange
 	printer := &exchangePrinter{w: s.stdout}
-	opts := []engine.Option{engine.WithObserver(func(_ context.Context, ex *engine.Exchange) {
+	opts := []engine.Option{engine.WithEvents(observe.New(func(_ context.Context, ex *engine.Exchange) {
 		if f.output == "json" {
 			exchanges = append(exchanges, ex)
 			return
 		}
 		printer.print(ex, "")
-	})}
+	}))}
 	l := f.verbose.logger(s.stderr)
 	if l == nil {
 		warns := newWarnings(s.stderr)
 		defer warns.report(s.stderr)
 		l = slog.New(warns)
 	}
-	opts = append(opts, engine.WithLogger(l))
+	opts = append(opts, engine.WithLogger(l), engine.WithEvents(eventlog.New(l)))
 	setup := &planSetup{s: s, cmd: "try", file: file}
 	defer setup.close()
 	if !setup.load(&f.storeFlags, opts...) {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/eventlog"
+	"github.com/plumbhq/plumb/engine/observe"
 )
 
 // verbosity counts -v flags: 1 logs every HTTP attempt, 2 (-vv or -v -v)
@@ -79,14 +81,14 @@ func (v verbosity) options(w io.Writer) ([]engine.Option, *warnings) {
 	var opts []engine.Option
 	var warn *warnings
 	if l := v.logger(w); l != nil {
-		opts = append(opts, engine.WithLogger(l))
+		opts = append(opts, engine.WithLogger(l), engine.WithEvents(eventlog.New(l)))
 	} else {
 		warn = newWarnings(w)
 		opts = append(opts, engine.WithLogger(slog.New(warn)))
 	}
 	if v >= 2 {
 		p := &exchangePrinter{w: w}
-		opts = append(opts, engine.WithObserver(func(_ context.Context, ex *engine.Exchange) { p.print(ex, "") }))
+		opts = append(opts, engine.WithEvents(observe.New(func(_ context.Context, ex *engine.Exchange) { p.print(ex, "") })))
 	}
 	return opts, warn
 }

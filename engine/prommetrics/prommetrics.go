@@ -1,22 +1,33 @@
-package engine
+// Package prommetrics counts what a plan's runners do as Prometheus
+// metrics, named plumb_* (docs/service.md lists them; the alert rules in
+// deploy/ use them). It is an adapter of engine.Events, public because
+// embedders scrape it, and its own package so that a program that does not
+// use Prometheus does not link it:
+//
+//	m := prommetrics.New()
+//	registry.MustRegister(m)
+//	plan, err := engine.Load("integration.yaml", engine.WithEvents(m))
+package prommetrics
 
 import (
+	"context"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sony/gobreaker/v2"
+
+	"github.com/plumbhq/plumb/engine"
 )
 
-// Metrics counts what runners do, as Prometheus metrics: leads and steps by
-// outcome and class, HTTP tries by status class, retries by action,
-// timeouts, auth refusals, OAuth2 token fetches, fallback links used,
-// circuit breaker states, limiter waits, and latency histograms per lead
-// and per step. Make one with NewMetrics, register it (it is a
-// prometheus.Collector) and give it to Load with WithMetrics; several
-// plans may share one. Labels are the integration's name and the step's
-// name — never lead data — so cardinality stays that of the files.
+// Metrics counts what runners do: leads and steps by outcome and class,
+// HTTP tries by status class, retries by action, timeouts, auth refusals,
+// OAuth2 token fetches, fallback links used, circuit breaker states,
+// limiter waits, and latency histograms per lead and per step. Make one
+// with New, register it (it is a prometheus.Collector) and give it to
+// engine.Load with engine.WithEvents; several plans may share one. Labels
+// are the integration's name and the step's name — never lead data — so
+// cardinality stays that of the files.
 type Metrics struct {
+	engine.NopEvents
 	leads       *prometheus.CounterVec
 	leadTime    *prometheus.HistogramVec
 	steps       *prometheus.CounterVec
@@ -33,21 +44,23 @@ type Metrics struct {
 }
 
 // latencyBuckets suit partner APIs: 5 ms to 30 s.
-var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+func latencyBuckets() []float64 {
+	return []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+}
 
-// NewMetrics makes the metrics, named plumb_*.
-func NewMetrics() *Metrics {
+// New makes the metrics, named plumb_*.
+func New() *Metrics {
 	lp := []string{"integration"}
 	sp := []string{"integration", "step"}
 	return &Metrics{
 		leads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "plumb_leads_total",
 			Help: "Leads run, by outcome and failure class."}, append(lp, "outcome", "class")),
 		leadTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "plumb_lead_duration_seconds",
-			Help: "Time to run one lead's flow.", Buckets: latencyBuckets}, lp),
+			Help: "Time to run one lead's flow.", Buckets: latencyBuckets()}, lp),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "plumb_step_results_total",
 			Help: "Steps run, by outcome and failure class."}, append(sp, "outcome", "class")),
 		stepTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "plumb_step_duration_seconds",
-			Help: "Time of one step, all its tries, waits and fallbacks included.", Buckets: latencyBuckets}, sp),
+			Help: "Time of one step, all its tries, waits and fallbacks included.", Buckets: latencyBuckets()}, sp),
 		tries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "plumb_http_requests_total",
 			Help: "HTTP tries sent to partners, by status class (2xx…5xx) or error (no answer)."}, append(sp, "code")),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "plumb_retries_total",
@@ -65,7 +78,7 @@ func NewMetrics() *Metrics {
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "plumb_breaker_transitions_total",
 			Help: "Circuit breaker state changes, by the state entered."}, append(sp, "state")),
 		waits: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "plumb_limiter_wait_seconds",
-			Help: "Time tries waited for a limits: slot.", Buckets: latencyBuckets}, sp),
+			Help: "Time tries waited for a limits: slot.", Buckets: latencyBuckets()}, sp),
 	}
 }
 
@@ -88,41 +101,59 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// WithMetrics makes every runner of the plan count into m.
-func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
-
-func (m *Metrics) lead(integration string, r *Result) {
-	if m == nil {
-		return
-	}
-	m.leads.WithLabelValues(integration, string(r.Outcome), string(r.Class)).Inc()
-	m.leadTime.WithLabelValues(integration).Observe(time.Duration(r.Duration).Seconds())
+// LeadEnd counts the lead by outcome and class, and its duration.
+func (m *Metrics) LeadEnd(_ context.Context, e engine.LeadEnd) {
+	m.leads.WithLabelValues(e.Integration, string(e.Outcome), string(e.Class)).Inc()
+	m.leadTime.WithLabelValues(e.Integration).Observe(e.Duration.Seconds())
 }
 
-func (m *Metrics) step(integration string, sr *StepResult) {
-	if m == nil {
-		return
+// StepEnd counts the step by outcome and class, its duration (unless it
+// was skipped) and the fallback link that answered it.
+func (m *Metrics) StepEnd(_ context.Context, e engine.StepEnd) {
+	m.steps.WithLabelValues(e.Integration, e.Step, string(e.Outcome), string(e.Class)).Inc()
+	if e.Outcome != engine.Skip {
+		m.stepTime.WithLabelValues(e.Integration, e.Step).Observe(e.Duration.Seconds())
 	}
-	m.steps.WithLabelValues(integration, sr.Name, string(sr.Outcome), string(sr.Class)).Inc()
-	if sr.Outcome != Skip {
-		m.stepTime.WithLabelValues(integration, sr.Name).Observe(time.Duration(sr.Duration).Seconds())
-	}
-	if sr.Fallback != "" {
-		m.fallbacks.WithLabelValues(integration, sr.Name, sr.Fallback).Inc()
+	if e.Fallback != "" {
+		m.fallbacks.WithLabelValues(e.Integration, e.Step, e.Fallback).Inc()
 	}
 }
 
-func (m *Metrics) try(integration, step string, status int, v *verdict) {
-	if m == nil {
+// TryEnd counts a try of the step's own request (a fallback link's tries
+// are counted by plumb_fallbacks_total when one answers) by status class,
+// and timeouts and auth refusals.
+func (m *Metrics) TryEnd(_ context.Context, e engine.TryEnd) {
+	if e.Fallback {
 		return
 	}
-	m.tries.WithLabelValues(integration, step, statusClass(status)).Inc()
-	switch {
-	case v.class == ClassTimeout:
-		m.timeouts.WithLabelValues(integration, step).Inc()
-	case v.class == ClassAuth:
-		m.refusals.WithLabelValues(integration, step).Inc()
+	m.tries.WithLabelValues(e.Integration, e.Step, statusClass(e.Status)).Inc()
+	switch e.Class {
+	case engine.ClassTimeout:
+		m.timeouts.WithLabelValues(e.Integration, e.Step).Inc()
+	case engine.ClassAuth:
+		m.refusals.WithLabelValues(e.Integration, e.Step).Inc()
 	}
+}
+
+// Retry counts a rule matched, by its action.
+func (m *Metrics) Retry(_ context.Context, e engine.Retry) {
+	m.retries.WithLabelValues(e.Integration, e.Step, e.Action).Inc()
+}
+
+// TokenFetch counts a token fetch by status class.
+func (m *Metrics) TokenFetch(_ context.Context, e engine.TokenFetch) {
+	m.tokens.WithLabelValues(e.Integration, statusClass(e.Status)).Inc()
+}
+
+// LimiterWait observes the wait.
+func (m *Metrics) LimiterWait(_ context.Context, e engine.LimiterWait) {
+	m.waits.WithLabelValues(e.Integration, e.Step).Observe(e.Wait.Seconds())
+}
+
+// BreakerChange sets the breaker's gauge and counts the transition.
+func (m *Metrics) BreakerChange(_ context.Context, e engine.BreakerChange) {
+	m.breaker.WithLabelValues(e.Integration, e.Step).Set(float64(e.To))
+	m.transitions.WithLabelValues(e.Integration, e.Step, e.To.String()).Inc()
 }
 
 // statusClasses are the code labels of the usual statuses, so a try does
@@ -139,32 +170,4 @@ func statusClass(status int) string {
 		return statusClasses[status/100]
 	}
 	return strconv.Itoa(status/100) + "xx"
-}
-
-func (m *Metrics) retry(integration, step, action string) {
-	if m != nil {
-		m.retries.WithLabelValues(integration, step, action).Inc()
-	}
-}
-
-func (m *Metrics) tokenFetch(integration string, status int) {
-	if m == nil {
-		return
-	}
-	m.tokens.WithLabelValues(integration, statusClass(status)).Inc()
-}
-
-func (m *Metrics) breakerState(integration, step string, to gobreaker.State) {
-	if m == nil {
-		return
-	}
-	v := map[gobreaker.State]float64{gobreaker.StateClosed: 0, gobreaker.StateHalfOpen: 1, gobreaker.StateOpen: 2}[to]
-	m.breaker.WithLabelValues(integration, step).Set(v)
-	m.transitions.WithLabelValues(integration, step, to.String()).Inc()
-}
-
-func (m *Metrics) limiterWait(integration, step string, d time.Duration) {
-	if m != nil {
-		m.waits.WithLabelValues(integration, step).Observe(d.Seconds())
-	}
 }
