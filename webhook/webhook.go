@@ -456,86 +456,13 @@ func (v *Verifier) Tolerance() time.Duration { return v.tolerance }
 // [ErrMissingSignature], [ErrBadSignature] or [ErrStale]; all of them mean
 // HTTP 401.
 func (v *Verifier) Verify(h http.Header, body []byte) (Event, error) {
-	var cands [][]byte
-	var tsRaw, idRaw string
-	switch v.kind {
-	case kindSingle:
-		raw := h.Get(v.sigHeader)
-		if raw == "" {
-			return Event{}, fail(ErrMissingSignature, "no "+v.sigHeader+" header")
-		}
-		enc, ok := strings.CutPrefix(raw, v.prefix)
-		if !ok {
-			return Event{}, fail(ErrBadSignature, v.sigHeader+" does not start with "+strconv.Quote(v.prefix))
-		}
-		sig, ok := v.enc.decode(enc)
-		if !ok {
-			return Event{}, fail(ErrBadSignature, v.sigHeader+" is not "+v.enc.String())
-		}
-		cands = append(cands, sig)
-	case kindStandard:
-		present := false
-		for _, val := range h.Values(v.sigHeader) {
-			for _, f := range strings.Fields(val) {
-				present = true
-				if b64, ok := strings.CutPrefix(f, "v1,"); ok {
-					if len(cands) == MaxSignatures {
-						return Event{}, fail(ErrBadSignature, v.sigHeader+" has more than "+strconv.Itoa(MaxSignatures)+" signatures")
-					}
-					if sig, ok := encBase64.decode(b64); ok {
-						cands = append(cands, sig)
-					}
-				}
-			}
-		}
-		if !present {
-			return Event{}, fail(ErrMissingSignature, "no "+v.sigHeader+" header")
-		}
-		if len(cands) == 0 {
-			return Event{}, fail(ErrBadSignature, v.sigHeader+" has no v1 signature in base64")
-		}
-	case kindStripe:
-		raw := h.Get(v.sigHeader)
-		if raw == "" {
-			return Event{}, fail(ErrMissingSignature, "no "+v.sigHeader+" header")
-		}
-		for _, pair := range strings.Split(raw, ",") {
-			k, val, _ := strings.Cut(strings.TrimSpace(pair), "=")
-			switch k {
-			case "t":
-				if tsRaw != "" {
-					return Event{}, fail(ErrBadSignature, v.sigHeader+" has more than one t=")
-				}
-				if val == "" {
-					return Event{}, fail(ErrBadSignature, v.sigHeader+" has an empty t=")
-				}
-				tsRaw = val
-			case "v1":
-				if len(cands) == MaxSignatures {
-					return Event{}, fail(ErrBadSignature, v.sigHeader+" has more than "+strconv.Itoa(MaxSignatures)+" signatures")
-				}
-				if sig, ok := encHex.decode(val); ok { // unreadable entries are ignored, as Stripe's libraries do
-					cands = append(cands, sig)
-				}
-			}
-		}
-		if tsRaw == "" {
-			return Event{}, fail(ErrBadSignature, v.sigHeader+" has no t= timestamp")
-		}
-		if len(cands) == 0 {
-			return Event{}, fail(ErrBadSignature, v.sigHeader+" has no v1 signature in hex")
-		}
+	cands, tsRaw, err := v.signatures(h)
+	if err != nil {
+		return Event{}, err
 	}
-	if v.usesTS && v.kind != kindStripe {
-		if tsRaw = h.Get(v.tsHeader); tsRaw == "" {
-			return Event{}, fail(ErrMissingSignature, "no "+v.tsHeader+" header")
-		}
-	}
-	if v.idHeader != "" {
-		idRaw = h.Get(v.idHeader)
-		if v.usesID && idRaw == "" {
-			return Event{}, fail(ErrMissingSignature, "no "+v.idHeader+" header")
-		}
+	tsRaw, idRaw, err := v.signedHeaders(h, tsRaw)
+	if err != nil {
+		return Event{}, err
 	}
 	var ts time.Time
 	if v.usesTS {
@@ -545,33 +472,178 @@ func (v *Verifier) Verify(h http.Header, body []byte) (Event, error) {
 		}
 		ts = time.Unix(sec, 0)
 	}
+	match := v.match(cands, body, tsRaw, idRaw)
+	if match < 0 {
+		return Event{}, fail(ErrBadSignature, "no signature matches any secret")
+	}
+	if err := v.fresh(ts); err != nil {
+		return Event{}, err
+	}
+	return v.event(h, body, ts, tsRaw, idRaw, match), nil
+}
 
-	match := -1
+// signatures reads the candidate signatures of a delivery from its
+// signature header, in the way of the verifier's scheme. For Stripe it also
+// returns the t= timestamp, which travels in the same header.
+func (v *Verifier) signatures(h http.Header) (cands [][]byte, tsRaw string, err error) {
+	switch v.kind {
+	case kindStandard:
+		cands, err = v.standardSignatures(h)
+		return cands, "", err
+	case kindStripe:
+		return v.stripeSignatures(h)
+	default:
+		cands, err = v.singleSignature(h)
+		return cands, "", err
+	}
+}
+
+// singleSignature reads the one signature of a kindSingle scheme: the
+// signature header's value after the prefix, decoded.
+func (v *Verifier) singleSignature(h http.Header) ([][]byte, error) {
+	raw := h.Get(v.sigHeader)
+	if raw == "" {
+		return nil, fail(ErrMissingSignature, "no "+v.sigHeader+" header")
+	}
+	enc, ok := strings.CutPrefix(raw, v.prefix)
+	if !ok {
+		return nil, fail(ErrBadSignature, v.sigHeader+" does not start with "+strconv.Quote(v.prefix))
+	}
+	sig, ok := v.enc.decode(enc)
+	if !ok {
+		return nil, fail(ErrBadSignature, v.sigHeader+" is not "+v.enc.String())
+	}
+	return [][]byte{sig}, nil
+}
+
+// standardSignatures reads the "v1,<base64>" entries of a Standard Webhooks
+// signature header, across every copy of the header. Entries of other
+// versions and unreadable base64 are ignored.
+func (v *Verifier) standardSignatures(h http.Header) ([][]byte, error) {
+	var cands [][]byte
+	present := false
+	for _, val := range h.Values(v.sigHeader) {
+		for _, f := range strings.Fields(val) {
+			present = true
+			b64, ok := strings.CutPrefix(f, "v1,")
+			if !ok {
+				continue
+			}
+			if len(cands) == MaxSignatures {
+				return nil, v.tooManySignatures()
+			}
+			if sig, ok := encBase64.decode(b64); ok {
+				cands = append(cands, sig)
+			}
+		}
+	}
+	if !present {
+		return nil, fail(ErrMissingSignature, "no "+v.sigHeader+" header")
+	}
+	if len(cands) == 0 {
+		return nil, fail(ErrBadSignature, v.sigHeader+" has no v1 signature in base64")
+	}
+	return cands, nil
+}
+
+// stripeSignatures reads a Stripe-Signature header: exactly one non-empty
+// t= and at least one readable hex v1= entry. Unreadable v1 entries and
+// other keys are ignored, as Stripe's libraries do.
+func (v *Verifier) stripeSignatures(h http.Header) (cands [][]byte, tsRaw string, err error) {
+	raw := h.Get(v.sigHeader)
+	if raw == "" {
+		return nil, "", fail(ErrMissingSignature, "no "+v.sigHeader+" header")
+	}
+	for _, pair := range strings.Split(raw, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(pair), "=")
+		switch k {
+		case "t":
+			if tsRaw != "" {
+				return nil, "", fail(ErrBadSignature, v.sigHeader+" has more than one t=")
+			}
+			if val == "" {
+				return nil, "", fail(ErrBadSignature, v.sigHeader+" has an empty t=")
+			}
+			tsRaw = val
+		case "v1":
+			if len(cands) == MaxSignatures {
+				return nil, "", v.tooManySignatures()
+			}
+			if sig, ok := encHex.decode(val); ok {
+				cands = append(cands, sig)
+			}
+		}
+	}
+	if tsRaw == "" {
+		return nil, "", fail(ErrBadSignature, v.sigHeader+" has no t= timestamp")
+	}
+	if len(cands) == 0 {
+		return nil, "", fail(ErrBadSignature, v.sigHeader+" has no v1 signature in hex")
+	}
+	return cands, tsRaw, nil
+}
+
+// tooManySignatures is the error for a header with over MaxSignatures entries.
+func (v *Verifier) tooManySignatures() error {
+	return fail(ErrBadSignature, v.sigHeader+" has more than "+strconv.Itoa(MaxSignatures)+" signatures")
+}
+
+// signedHeaders reads the timestamp header (unless the scheme carries the
+// timestamp in the signature header, as Stripe does: tsRaw is then the t=
+// already read) and the id header, requiring each that the scheme signs.
+func (v *Verifier) signedHeaders(h http.Header, tsRaw string) (ts, id string, err error) {
+	if v.usesTS && v.kind != kindStripe {
+		if tsRaw = h.Get(v.tsHeader); tsRaw == "" {
+			return "", "", fail(ErrMissingSignature, "no "+v.tsHeader+" header")
+		}
+	}
+	if v.idHeader != "" {
+		id = h.Get(v.idHeader)
+		if v.usesID && id == "" {
+			return "", "", fail(ErrMissingSignature, "no "+v.idHeader+" header")
+		}
+	}
+	return tsRaw, id, nil
+}
+
+// match returns the index of the first secret whose HMAC of the signed
+// content equals one of cands, or -1. Every candidate is compared for a
+// key, in constant time.
+func (v *Verifier) match(cands [][]byte, body []byte, tsRaw, idRaw string) int {
 	for i, key := range v.keys {
 		mac := hmac.New(v.newHash, key)
 		v.writeSigned(mac, body, tsRaw, idRaw)
 		sum := mac.Sum(nil)
+		found := false
 		for _, c := range cands {
-			if hmac.Equal(sum, c) {
-				match = i
-			}
+			found = hmac.Equal(sum, c) || found
 		}
-		if match >= 0 {
-			break
+		if found {
+			return i
 		}
 	}
-	if match < 0 {
-		return Event{}, fail(ErrBadSignature, "no signature matches any secret")
-	}
-	if v.usesTS {
-		switch d := v.now().Sub(ts); {
-		case d > v.tolerance:
-			return Event{}, fail(ErrStale, "the timestamp is older than the "+v.tolerance.String()+" tolerance")
-		case d < -v.tolerance:
-			return Event{}, fail(ErrStale, "the timestamp is more than "+v.tolerance.String()+" in the future")
-		}
-	}
+	return -1
+}
 
+// fresh checks a signed timestamp against the tolerance; schemes that sign
+// no timestamp always pass.
+func (v *Verifier) fresh(ts time.Time) error {
+	if !v.usesTS {
+		return nil
+	}
+	switch d := v.now().Sub(ts); {
+	case d > v.tolerance:
+		return fail(ErrStale, "the timestamp is older than the "+v.tolerance.String()+" tolerance")
+	case d < -v.tolerance:
+		return fail(ErrStale, "the timestamp is more than "+v.tolerance.String()+" in the future")
+	}
+	return nil
+}
+
+// event describes a verified delivery: its signed id and timestamp, the
+// type from the type header, and the id and type from the (signed) body
+// where the headers give none.
+func (v *Verifier) event(h http.Header, body []byte, ts time.Time, tsRaw, idRaw string, match int) Event {
 	ev := Event{Preset: v.preset, ID: idRaw, IDSigned: v.usesID && idRaw != "", Timestamp: ts, Secret: match,
 		Digest: v.digest(body, tsRaw, idRaw)}
 	if v.typeHeader != "" {
@@ -586,7 +658,7 @@ func (v *Verifier) Verify(h http.Header, body []byte) (Event, error) {
 			ev.Type = typ
 		}
 	}
-	return ev, nil
+	return ev
 }
 
 // Sign returns the headers a sender would attach to body: the signature

@@ -327,90 +327,153 @@ var (
 // check resolves files, regexes and times of c and checks its names
 // against the integration.
 func (l *loader) check(s *Suite, c *Case) {
-	dir := filepath.Dir(s.File)
-	add := func(pos steps.Pos, hint, format string, args ...any) { l.errs.Add(pos, hint, format, args...) }
-	stepHint := "steps: " + strings.Join(s.steps, ", ")
-	isStep := func(name string) bool { return slices.Contains(s.steps, name) }
+	k := &caseCheck{
+		s: s, c: c, dir: filepath.Dir(s.File),
+		add:      func(pos steps.Pos, hint, format string, args ...any) { l.errs.Add(pos, hint, format, args...) },
+		stepHint: "steps: " + strings.Join(s.steps, ", "),
+	}
+	k.lead()
+	k.clock()
+	k.settings()
+	l.checkWebhook(s, c, k.dir)
+	k.responses()
+	k.expect()
+}
 
-	// lead
+// caseCheck checks one case of a suite; each method checks one section.
+// Problems are reported through add, in the order of the sections.
+type caseCheck struct {
+	s        *Suite
+	c        *Case
+	dir      string // relative file names are relative to it
+	add      func(pos steps.Pos, hint, format string, args ...any)
+	stepHint string // lists the integration's steps
+}
+
+func (k *caseCheck) isStep(name string) bool { return slices.Contains(k.s.steps, name) }
+
+// lead resolves the case's lead: or lead_file: into c.lead (never nil).
+func (k *caseCheck) lead() {
+	c := k.c
 	switch {
 	case c.Lead.Set && c.LeadFile != "":
-		add(c.Pos, "", "test %q: give lead or lead_file, not both", c.Name)
+		k.add(c.Pos, "", "test %q: give lead or lead_file, not both", c.Name)
 	case c.LeadFile != "":
-		b, err := os.ReadFile(filepath.Join(dir, c.LeadFile))
+		b, err := os.ReadFile(filepath.Join(k.dir, c.LeadFile))
 		if err != nil {
-			add(c.Pos, "lead_file is relative to "+s.File, "test %q: lead_file: %v", c.Name, errors.Unwrap(err))
+			k.add(c.Pos, "lead_file is relative to "+k.s.File, "test %q: lead_file: %v", c.Name, errors.Unwrap(err))
 			break
 		}
 		if err := json.Unmarshal(b, &c.lead); err != nil || c.lead == nil {
-			add(c.Pos, "", "test %q: lead_file %s must hold a JSON object", c.Name, c.LeadFile)
+			k.add(c.Pos, "", "test %q: lead_file %s must hold a JSON object", c.Name, c.LeadFile)
 		}
 	case c.Lead.Set:
 		m, ok := c.Lead.V.(map[string]any)
 		if !ok {
-			add(c.Lead.Pos, "", "lead must be a mapping")
+			k.add(c.Lead.Pos, "", "lead must be a mapping")
 		}
 		c.lead = m
 	}
 	if c.lead == nil {
 		c.lead = map[string]any{}
 	}
-	if c.Now != "" {
-		t, err := time.Parse(time.RFC3339, c.Now)
-		if err != nil {
-			add(c.Pos, "e.g. now: 2024-06-01T12:00:00Z", "test %q: now must be an RFC 3339 time, got %q", c.Name, c.Now)
-		}
-		c.now = t
-	}
-	for _, e := range c.Settings {
-		if _, ok := s.In.Settings.Get(e.Key); !ok {
-			add(e.Pos, "declared settings: "+settingNames(s.In), "unknown setting %q", e.Key)
-		}
-	}
+}
 
-	l.checkWebhook(s, c, dir)
+// clock parses the case's now: into c.now.
+func (k *caseCheck) clock() {
+	c := k.c
+	if c.Now == "" {
+		return
+	}
+	t, err := time.Parse(time.RFC3339, c.Now)
+	if err != nil {
+		k.add(c.Pos, "e.g. now: 2024-06-01T12:00:00Z", "test %q: now must be an RFC 3339 time, got %q", c.Name, c.Now)
+	}
+	c.now = t
+}
 
-	// responses
-	for _, e := range c.Responses {
+// settings checks that the case sets only declared settings.
+func (k *caseCheck) settings() {
+	for _, e := range k.c.Settings {
+		if _, ok := k.s.In.Settings.Get(e.Key); !ok {
+			k.add(e.Pos, "declared settings: "+settingNames(k.s.In), "unknown setting %q", e.Key)
+		}
+	}
+}
+
+// responses checks the keys of responses: (a step or a route) and resolves
+// each canned response.
+func (k *caseCheck) responses() {
+	for _, e := range k.c.Responses {
 		if method, _, ok := route(e.Key); ok {
 			if method != "" && !slices.Contains(methods, method) {
-				add(e.Pos, "a route is \"METHOD /path\" or \"/path\"", "unknown HTTP method %q in route %q", method, e.Key)
+				k.add(e.Pos, "a route is \"METHOD /path\" or \"/path\"", "unknown HTTP method %q in route %q", method, e.Key)
 			}
-		} else if !isStep(e.Key) {
-			add(e.Pos, stepHint+"; or a route such as \"POST /oauth/token\"", "responses: no step named %q", e.Key)
+		} else if !k.isStep(e.Key) {
+			k.add(e.Pos, k.stepHint+"; or a route such as \"POST /oauth/token\"", "responses: no step named %q", e.Key)
 		}
 		for _, r := range e.Value {
-			checkResponse(dir, r, add)
+			checkResponse(k.dir, r, k.add)
 		}
 	}
+}
 
-	// expectations
-	x := &c.Expect
-	if !steps.Outcomes.Valid(steps.OutcomeValue(x.Outcome)) {
-		add(x.Pos, steps.Outcomes.Hint(), "expect.outcome: unknown outcome %q", x.Outcome)
+// expect checks the case's expect: block, section by section.
+func (k *caseCheck) expect() {
+	x := &k.c.Expect
+	k.expectResult(x)
+	k.expectSteps(x)
+	k.expectCaptured(x)
+	if x.Lead.Set {
+		if _, ok := x.Lead.V.(map[string]any); !ok {
+			k.add(x.Lead.Pos, "", "expect.lead must be a mapping")
+		}
 	}
-	if x.Step != "" && !isStep(x.Step) {
-		add(x.Pos, stepHint, "expect.step: no step named %q", x.Step)
+	k.expectRequests(x)
+	for _, e := range x.Attempts {
+		if !k.isStep(e.Key) {
+			k.add(e.Pos, k.stepHint, "expect.attempts: no step named %q", e.Key)
+		}
+	}
+}
+
+// expectResult checks expect.outcome and expect.step, and compiles
+// expect.reason_matches.
+func (k *caseCheck) expectResult(x *Expect) {
+	if !steps.Outcomes.Valid(steps.OutcomeValue(x.Outcome)) {
+		k.add(x.Pos, steps.Outcomes.Hint(), "expect.outcome: unknown outcome %q", x.Outcome)
+	}
+	if x.Step != "" && !k.isStep(x.Step) {
+		k.add(x.Pos, k.stepHint, "expect.step: no step named %q", x.Step)
 	}
 	if x.ReasonMatches != "" {
 		re, err := regexp.Compile(x.ReasonMatches)
 		if err != nil {
-			add(x.Pos, "", "expect.reason_matches: %v", err)
+			k.add(x.Pos, "", "expect.reason_matches: %v", err)
 		}
 		x.reasonRE = re
 	}
+}
+
+// expectSteps checks the step names and outcomes of expect.steps.
+func (k *caseCheck) expectSteps(x *Expect) {
 	for _, e := range x.Steps {
-		if !isStep(e.Key) {
-			add(e.Pos, stepHint, "expect.steps: no step named %q", e.Key)
+		if !k.isStep(e.Key) {
+			k.add(e.Pos, k.stepHint, "expect.steps: no step named %q", e.Key)
 		}
 		if !steps.Outcomes.Has(steps.OutcomeValue(e.Value)) {
-			add(e.Pos, steps.Outcomes.Hint(), "expect.steps.%s: unknown outcome %q", e.Key, e.Value)
+			k.add(e.Pos, steps.Outcomes.Hint(), "expect.steps.%s: unknown outcome %q", e.Key, e.Value)
 		}
 	}
+}
+
+// expectCaptured checks that expect.captured names steps and what they
+// capture.
+func (k *caseCheck) expectCaptured(x *Expect) {
 	for _, e := range x.Captured {
-		st := stepModel(s.In, e.Key)
+		st := stepModel(k.s.In, e.Key)
 		if st == nil {
-			add(e.Pos, stepHint, "expect.captured: no step named %q", e.Key)
+			k.add(e.Pos, k.stepHint, "expect.captured: no step named %q", e.Key)
 			continue
 		}
 		for _, ce := range e.Value {
@@ -419,35 +482,28 @@ func (l *loader) check(s *Suite, c *Case) {
 				for i, c := range st.Capture {
 					names[i] = c.Key
 				}
-				add(ce.Pos, "captures of "+e.Key+": "+strings.Join(names, ", "), "expect.captured.%s: step %s captures no %q", e.Key, e.Key, ce.Key)
+				k.add(ce.Pos, "captures of "+e.Key+": "+strings.Join(names, ", "), "expect.captured.%s: step %s captures no %q", e.Key, e.Key, ce.Key)
 			}
 		}
 	}
-	if x.Lead.Set {
-		if _, ok := x.Lead.V.(map[string]any); !ok {
-			add(x.Lead.Pos, "", "expect.lead must be a mapping")
-		}
-	}
+}
+
+// expectRequests checks the keys of expect.requests (a step or a route) and
+// compiles their url_matches.
+func (k *caseCheck) expectRequests(x *Expect) {
 	for _, e := range x.Requests {
-		if _, _, ok := route(e.Key); !ok && !isStep(e.Key) {
-			add(e.Pos, stepHint+"; or a route", "expect.requests: no step named %q", e.Key)
+		if _, _, ok := route(e.Key); !ok && !k.isStep(e.Key) {
+			k.add(e.Pos, k.stepHint+"; or a route", "expect.requests: no step named %q", e.Key)
 		}
 		for _, m := range e.Value {
-			if m == nil {
+			if m == nil || m.URLMatches == "" {
 				continue
 			}
-			if m.URLMatches != "" {
-				re, err := regexp.Compile(m.URLMatches)
-				if err != nil {
-					add(m.Pos, "", "url_matches: %v", err)
-				}
-				m.urlRE = re
+			re, err := regexp.Compile(m.URLMatches)
+			if err != nil {
+				k.add(m.Pos, "", "url_matches: %v", err)
 			}
-		}
-	}
-	for _, e := range x.Attempts {
-		if !isStep(e.Key) {
-			add(e.Pos, stepHint, "expect.attempts: no step named %q", e.Key)
+			m.urlRE = re
 		}
 	}
 }
