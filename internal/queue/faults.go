@@ -14,6 +14,7 @@ type faultCounters struct {
 	deadRetries   atomic.Uint64 // dead-letter writes that failed and were retried
 	held          atomic.Int64  // results (or dead letters) waiting to be stored
 	unstored      atomic.Uint64 // finished jobs handed back unstored at a shutdown
+	probes        atomic.Uint64 // probes that found the storage still in trouble
 }
 
 // Faults is a snapshot of the queue's storage health and fault counters.

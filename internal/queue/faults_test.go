@@ -106,7 +106,39 @@ func TestStorageRefusalIsNotRetried(t *testing.T) {
 	q := openQueue(t, cfg)
 	ctx := ctxT(t)
 	free := fill(t, q)
+	// a body of leads: the first batch is refused, the rest is not tried
+	jobs := make([]Job, 600)
+	for i := range jobs {
+		jobs[i] = Job{ID: fmt.Sprintf("b%03d", i), Payload: []byte(`{}`)}
+	}
 	sent := q.nc.Stats().OutMsgs
+	_, errs := q.PublishAll(ctx, jobs)
+	for i, err := range errs {
+		if !errors.Is(err, ErrStorage) {
+			t.Fatalf("PublishAll job %d on a full server = %v, want ErrStorage", i, err)
+		}
+	}
+	if n := q.nc.Stats().OutMsgs - sent; n != MaxBatch {
+		t.Errorf("%d messages sent for 600 refused jobs, want %d (one batch)", n, MaxBatch)
+	}
+	// jobs going one by one (an invalid one keeps each batch's jobs out of
+	// a batch): the first refusal ends the call, the rest are not tried
+	q.health.markHealthy() // as if a probe had passed
+	jobs[0].ID, jobs[MaxBatch].ID = "not valid", "not valid"
+	sent = q.nc.Stats().OutMsgs
+	_, errs = q.PublishAll(ctx, jobs)
+	for i, err := range errs {
+		if i != 0 && i != MaxBatch && !errors.Is(err, ErrStorage) {
+			t.Fatalf("PublishAll job %d on a full server = %v, want ErrStorage", i, err)
+		}
+	}
+	// each publishes 16 at a time: those under way when the first refusal
+	// comes, and a few picked up before its worker stops the call
+	if n := q.nc.Stats().OutMsgs - sent; n > 32 {
+		t.Errorf("%d messages sent for 598 jobs refused one by one, want at most 32", n)
+	}
+	q.health.markHealthy() // the single write below finds it full
+	sent = q.nc.Stats().OutMsgs
 	_, err := q.Publish(ctx, Job{ID: "one"})
 	if !errors.Is(err, ErrStorage) {
 		t.Fatalf("Publish on a full server = %v, want ErrStorage", err)
@@ -125,8 +157,8 @@ func TestStorageRefusalIsNotRetried(t *testing.T) {
 	if _, err := q.Publish(ctx, Job{ID: "one"}); err != nil {
 		t.Fatalf("Publish after recovery: %v", err)
 	}
-	if f := q.Faults(); f.Troubles != 1 || f.Refused != 2 {
-		t.Errorf("faults %+v, want 1 trouble, 2 refused", f)
+	if f := q.Faults(); f.Troubles != 3 || f.Refused != 1200 {
+		t.Errorf("faults %+v, want 3 troubles, 1200 refused", f)
 	}
 }
 
@@ -190,39 +222,124 @@ func TestResultHeldWhileStorageFull(t *testing.T) {
 	}
 }
 
-// A job stream truncated while the queue was down: Open counts the jobs
-// lost and names them; Status says lost; Known does not know them, so
-// sending them again stores them; a second Open does not report them
-// again. Jobs that had finished are not reported.
+// A job stream truncated while the queue was down (its index kept, or
+// lost too): Open counts the jobs lost and names them; Status says lost;
+// Known does not know them, so sending them again stores them; a second
+// Open does not report them again. Jobs that had finished — results and a
+// dead letter, acknowledged above the ack floor that a job still queued
+// holds down — are not reported.
 func TestLostJobsReported(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t)
+	for _, tc := range []struct {
+		name      string
+		dropIndex bool // the stream's index.db goes too: only the ledger knows the last jobs
+	}{{"block truncated", false}, {"block truncated and index lost", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t)
+			cfg.DrainTimeout = 50 * time.Millisecond // "stuck" is handed back at once
+			truncateAfterWork(t, cfg, tc.dropIndex)
+			q := openQueue(t, cfg)
+			ctx := ctxT(t)
+			lost := q.Lost()
+			if lost.Count == 0 || len(lost.IDs) != lost.Count || len(lost.Seqs) != lost.Count {
+				t.Fatalf("lost %+v", lost)
+			}
+			queued := 0
+			for i := range 150 {
+				id := fmt.Sprintf("wait%03d", i)
+				switch st := status(t, q, id); st.State {
+				case StateQueued:
+					queued++
+				case StateLost:
+					if !strings.Contains(st.LastError, "lost") {
+						t.Errorf("status of lost job %s: %+v", id, st)
+					}
+				default:
+					t.Errorf("job %s: %+v", id, st)
+				}
+			}
+			if queued+lost.Count != 150 {
+				t.Errorf("%d waiting jobs queued, %d lost, want 150 in all", queued, lost.Count)
+			}
+			for _, id := range lost.IDs {
+				if !strings.HasPrefix(id, "wait") {
+					t.Errorf("finished job %s reported lost", id)
+				}
+			}
+			if f := q.Faults(); f.Lost.Count != lost.Count {
+				t.Errorf("Faults().Lost %+v", f.Lost)
+			}
+			id := lost.IDs[0]
+			if q.Known(ctx, []string{id})[0] {
+				t.Errorf("a lost job is known: sending it again would be a duplicate")
+			}
+			if _, err := q.Publish(ctx, Job{ID: id, DedupeKey: "again-" + id}); err != nil {
+				t.Fatal(err)
+			}
+			if st := status(t, q, id); st.State != StateQueued {
+				t.Errorf("lost job sent again: %+v", st)
+			}
+			if err := q.Close(); err != nil {
+				t.Fatal(err)
+			}
+			q = openQueue(t, cfg)
+			if l := q.Lost(); l.Count != 0 {
+				t.Errorf("reported again at the next start: %+v", l)
+			}
+		})
+	}
+}
+
+// truncateAfterWork leaves, in cfg's data dir, a jobs stream that held a
+// job still queued ("stuck"), 50 finished jobs after it (one of them
+// dead-lettered) and 150 waiting ones ("wait000"…), with its block file
+// then cut to two thirds (and its index removed, with dropIndex).
+func truncateAfterWork(t *testing.T, cfg Config, dropIndex bool) {
+	t.Helper()
 	ctx := ctxT(t)
 	q, err := Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	publish := func(prefix string, n int) []string {
-		jobs := make([]Job, n)
-		ids := make([]string, n)
-		for i := range jobs {
-			ids[i] = fmt.Sprintf("%s%03d", prefix, i)
-			jobs[i] = Job{ID: ids[i], Payload: bytes.Repeat([]byte("x"), 200)}
+	publish := func(ids ...string) {
+		jobs := make([]Job, len(ids))
+		for i, id := range ids {
+			jobs[i] = Job{ID: id, Payload: bytes.Repeat([]byte("x"), 200)}
 		}
 		if _, errs := q.PublishAll(ctx, jobs); errs[0] != nil {
 			t.Fatal(errs[0])
 		}
-		return ids
 	}
-	done := publish("done", 50)
-	stop := consume(t, q, func(ctx context.Context, d Delivery) ([]byte, error) { return []byte("ok"), nil })
-	waitFor(t, 20*time.Second, "the first jobs done", func() bool { return stats(t, q).Depth == 0 })
+	ids := func(prefix string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%s%03d", prefix, i)
+		}
+		return out
+	}
+	publish(append([]string{"stuck"}, ids("done", 50)...)...)
+	stop := consume(t, q, func(ctx context.Context, d Delivery) ([]byte, error) {
+		switch d.ID {
+		case "stuck": // runs until the shutdown hands it back
+			<-ctx.Done()
+			return nil, ctx.Err()
+		case "done007":
+			return nil, errors.New("partner says no")
+		}
+		return []byte("ok"), nil
+	})
+	waitFor(t, 20*time.Second, "the finished jobs done", func() bool {
+		s := stats(t, q)
+		return s.Depth == 1 && s.Dead == 1
+	})
 	stop()
-	publish("wait", 150)
+	publish(ids("wait", 150)...)
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
-	blocks, _ := filepath.Glob(filepath.Join(cfg.DataDir, "nats", "jetstream", "$G", "streams", "PLUMB_JOBS", "msgs", "*.blk"))
+	msgs := filepath.Join(cfg.DataDir, "nats", "jetstream", "$G", "streams", "PLUMB_JOBS", "msgs")
+	blocks, _ := filepath.Glob(filepath.Join(msgs, "*.blk"))
 	if len(blocks) != 1 {
 		t.Fatalf("jobs stream blocks %v, want one", blocks)
 	}
@@ -233,40 +350,10 @@ func TestLostJobsReported(t *testing.T) {
 	if err := os.Truncate(blocks[0], st.Size()*2/3); err != nil {
 		t.Fatal(err)
 	}
-
-	q = openQueue(t, cfg)
-	held := stats(t, q).Depth
-	lost := q.Lost()
-	if lost.Count == 0 || uint64(lost.Count) != 150-held || len(lost.IDs) != lost.Count || len(lost.Seqs) != lost.Count {
-		t.Fatalf("lost %+v with %d of 150 waiting jobs held", lost, held)
-	}
-	for _, id := range lost.IDs {
-		if !strings.HasPrefix(id, "wait") {
-			t.Errorf("finished job %s reported lost", id)
+	if dropIndex {
+		if err := os.Remove(filepath.Join(msgs, "index.db")); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if f := q.Faults(); f.Lost.Count != lost.Count {
-		t.Errorf("Faults().Lost %+v", f.Lost)
-	}
-	id := lost.IDs[0]
-	if st := status(t, q, id); st.State != StateLost || !strings.Contains(st.LastError, "lost") {
-		t.Errorf("status of lost job %s: %+v", id, st)
-	}
-	if q.Known(ctx, []string{id, done[0]})[0] {
-		t.Errorf("a lost job is known: sending it again would be a duplicate")
-	}
-	if _, err := q.Publish(ctx, Job{ID: id, DedupeKey: "again-" + id}); err != nil {
-		t.Fatal(err)
-	}
-	if st := status(t, q, id); st.State != StateQueued {
-		t.Errorf("lost job sent again: %+v", st)
-	}
-	if err := q.Close(); err != nil {
-		t.Fatal(err)
-	}
-	q = openQueue(t, cfg)
-	if l := q.Lost(); l.Count != 0 {
-		t.Errorf("reported again at the next start: %+v", l)
 	}
 }
 
@@ -358,7 +445,7 @@ func TestDiskFullRecovers(t *testing.T) {
 	cfg.DataDir = filepath.Join(fs, "data")
 	cfg.MaxFileStore = 1 << 30 // past the disk: the disk is what fills
 	cfg.MinFreeDisk = -1
-	cfg.PublishTimeout = time.Minute // an unanswered write would take this long
+	cfg.PublishTimeout = 15 * time.Second // an unanswered write would take this long
 	filler := filepath.Join(fs, "filler")
 	q := openQueue(t, cfg)
 	ctx := ctxT(t)
@@ -422,5 +509,62 @@ func TestDiskLowRefusesBeforeFull(t *testing.T) {
 	}
 	if f := q.Faults(); f.Troubles != 0 || f.Restarts != 0 {
 		t.Errorf("faults %+v: the check should have refused before any write failed", f)
+	}
+}
+
+// A result larger than the server takes can never be stored: the job is
+// dead-lettered with the reason after one run, not held or run again.
+func TestResultTooLargeIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	q := openQueue(t, testConfig(t))
+	ctx := ctxT(t)
+	var calls atomic.Int32
+	consume(t, q, func(ctx context.Context, d Delivery) ([]byte, error) {
+		calls.Add(1)
+		return bytes.Repeat([]byte("r"), 2<<20), nil // over the 1 MiB max_payload
+	})
+	if _, err := q.Publish(ctx, Job{ID: "big"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the job dead", func() bool {
+		st, err := q.Status(ctx, "big")
+		return err == nil && st.State == StateDead
+	})
+	dj, err := q.DeadJob(ctx, "big")
+	if err != nil || !strings.Contains(dj.Error, "result could not be stored") {
+		t.Fatalf("dead letter %+v %v", dj, err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the job ran %d times, want once", n)
+	}
+}
+
+// While the storage is in trouble the workers fetch nothing: a job run
+// then would end with a result nowhere to go. (The storage here cannot
+// recover: the free-space floor is out of reach, so every probe fails;
+// three failed probes are seconds in which a fetching worker would have
+// started the queued job many times over.)
+func TestWorkersPauseWhileStorageInTrouble(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.MinFreeDisk = 1 << 62
+	q := openQueue(t, cfg)
+	ctx := ctxT(t)
+	msg, key, err := q.message(Job{ID: "queued"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.publishJob(ctx, msg, key); err != nil { // past Writable, which refuses
+		t.Fatal(err)
+	}
+	q.enterTrouble(errors.New("injected"), false)
+	var calls atomic.Int32
+	consume(t, q, func(ctx context.Context, d Delivery) ([]byte, error) {
+		calls.Add(1)
+		return nil, nil
+	})
+	waitFor(t, 30*time.Second, "three failed probes", func() bool { return q.faults.probes.Load() >= 3 })
+	if n := calls.Load(); n != 0 {
+		t.Errorf("a job ran %d times while the storage was in trouble", n)
 	}
 }

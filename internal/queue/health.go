@@ -219,6 +219,7 @@ func (q *Queue) probeLoop(stop <-chan struct{}) {
 			continue
 		}
 		if err := q.probe(); err != nil {
+			q.faults.probes.Add(1)
 			q.log.Debug("storage still in trouble", "err", err)
 			continue
 		}
