@@ -192,6 +192,14 @@ func (q *Queue) Writable() error {
 	return nil
 }
 
+// minFreeIf is minFree when the free-space check is on, else 0.
+func (q *Queue) minFreeIf(size uint64) uint64 {
+	if q.cfg.MinFreeDisk < 0 {
+		return 0
+	}
+	return q.minFree(size)
+}
+
 // minFree is the free space an embedded queue keeps on a filesystem of
 // size bytes.
 func (q *Queue) minFree(size uint64) uint64 {
@@ -229,16 +237,33 @@ func (q *Queue) probeLoop(stop <-chan struct{}) {
 	}
 }
 
+// restartFloor is the least free space a broken embedded store is
+// reopened with, whatever MinFreeDisk says; restartEvery the least time
+// between two reopenings.
+const (
+	restartFloor = 1 << 20
+	restartEvery = 5 * time.Second
+)
+
 // probe checks whether the storage takes writes again.
 func (q *Queue) probe() error {
 	if q.emb != nil {
-		if q.cfg.MinFreeDisk >= 0 {
-			if free, size, err := diskSpace(q.storeDir); err == nil && free < q.minFree(size) {
-				return fmt.Errorf("%d bytes free, want %d", free, q.minFree(size))
+		broken := q.health.isBroken()
+		if free, size, err := diskSpace(q.storeDir); err == nil {
+			want := q.minFreeIf(size)
+			if broken {
+				want = max(want, restartFloor)
+			}
+			if free < want {
+				return fmt.Errorf("%d bytes free, want %d", free, want)
 			}
 		}
-		if q.health.isBroken() {
+		if broken {
+			if since := time.Since(q.lastRestart); since < restartEvery {
+				return fmt.Errorf("the embedded server restarted %s ago", since.Round(time.Millisecond))
+			}
 			q.log.Warn("restarting the embedded nats-server: a store reported a write error")
+			q.lastRestart = time.Now()
 			if err := q.emb.restart(); err != nil {
 				return err
 			}

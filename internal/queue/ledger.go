@@ -68,6 +68,15 @@ func (l *ledger) loop(stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
+			l.mu.Lock()
+			pending := l.n
+			l.mu.Unlock()
+			if err := l.q.health.err(); err != nil && pending > 0 {
+				// a write would wait out its timeout: the ids of these
+				// jobs go unrecorded (a loss of them would be counted, not named)
+				l.q.log.Warn("closing with job ledger entries unwritten", "err", err)
+				return
+			}
 			l.flush()
 			return
 		case <-l.wake:

@@ -64,6 +64,12 @@ func lostSeqKey(seq uint64) string { return "seq." + strconv.FormatUint(seq, 10)
 // stored. Those missing are reported (Lost, an ERROR log) and recorded in
 // the lost bucket, where Status finds them.
 func (q *Queue) checkLost(ctx context.Context) error {
+	// the ledger first: on a cluster other processes publish meanwhile, and
+	// every job it names must then be in the stream state read next
+	ledgerLast, err := q.lastLedgerSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("queue: reading the job ledger: %w", err)
+	}
 	info, err := q.jobs.Info(ctx, jetstream.WithDeletedDetails(true))
 	if err != nil {
 		return fmt.Errorf("queue: checking the jobs stream: %w", err)
@@ -71,10 +77,6 @@ func (q *Queue) checkLost(ctx context.Context) error {
 	ci, err := q.cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("queue: checking the jobs stream: %w", err)
-	}
-	ledgerLast, err := q.lastLedgerSeq(ctx)
-	if err != nil {
-		return fmt.Errorf("queue: reading the job ledger: %w", err)
 	}
 	cand := gaps(info.State, ci.AckFloor.Stream, ledgerLast)
 	if len(cand) == 0 {
@@ -153,26 +155,41 @@ func (q *Queue) scanStart(ctx context.Context, st jetstream.StreamState, cand ma
 }
 
 // dropFinished removes from cand the jobs whose result or dead letter was
-// stored since since. unverified is true when a result without HeaderSeq
-// (an older version's) was seen: the gaps cannot be told apart then.
+// stored since since. It reads the newest first and stops once every
+// candidate is accounted for: after a kill the candidates are the jobs
+// finished in its last moments (their acks outran the consumer's state on
+// disk), found among the last results. unverified is true when a result
+// without HeaderSeq (an older version's) was seen and candidates remain:
+// the gaps cannot be told apart then.
 func (q *Queue) dropFinished(ctx context.Context, since time.Time, cand map[uint64]bool) (unverified bool, err error) {
 	results, err := q.js.Stream(ctx, "KV_"+q.results.Bucket())
 	if err != nil {
 		return false, fmt.Errorf("queue: checking the results: %w", err)
 	}
 	for _, s := range []jetstream.Stream{results, q.dead} {
-		err := scan(ctx, s, since, true, func(msg jetstream.Msg) {
-			v := msg.Headers().Get(HeaderSeq)
-			if v == "" {
-				unverified = true
-				return
-			}
-			if seq, err := strconv.ParseUint(v, 10, 64); err == nil {
-				delete(cand, seq)
-			}
-		})
+		info, err := s.Info(ctx)
 		if err != nil {
 			return false, fmt.Errorf("queue: checking the results: %w", err)
+		}
+		for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(cand) > 0; seq-- {
+			raw, err := s.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				return false, fmt.Errorf("queue: checking the results: %w", err)
+			}
+			if raw.Time.Before(since) {
+				break
+			}
+			v := raw.Header.Get(HeaderSeq)
+			if v == "" {
+				unverified = true
+				continue
+			}
+			if done, err := strconv.ParseUint(v, 10, 64); err == nil {
+				delete(cand, done)
+			}
 		}
 	}
 	return unverified && len(cand) > 0, nil

@@ -200,10 +200,11 @@ type Queue struct {
 	// Open handed them back (a redelivery, though counted as the first)
 	redelivered uint64
 
-	health *health
-	faults faultCounters
-	bgStop chan struct{}
-	bg     sync.WaitGroup
+	health      *health
+	lastRestart time.Time // of the embedded server, by the probe loop
+	faults      faultCounters
+	bgStop      chan struct{}
+	bg          sync.WaitGroup
 
 	jobsStream, deadStream, consumerName string
 	jobsPrefix, deadPrefix               string
