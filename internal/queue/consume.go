@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,6 +64,15 @@ func (q *Queue) Consume(ctx context.Context, handler Handler) error {
 	var wg sync.WaitGroup
 	errDelay := 50 * time.Millisecond
 	for ctx.Err() == nil {
+		if q.health.err() != nil {
+			// A job run now would end with a result the storage cannot
+			// take: fetch nothing until it recovers.
+			select {
+			case <-q.health.healthy():
+			case <-ctx.Done():
+				continue
+			}
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -182,9 +192,11 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 			log = q.log.With("job", d.ID, "attempt", d.Attempt)
 		}
 	}
-	if d.Attempt > 1 {
+	if d.Attempt > 1 || seq <= q.redelivered {
 		// A redelivery after the result was stored but before the ack
-		// landed (a crash, a lost connection): done already.
+		// landed (a crash, a lost connection): done already. (Open hands
+		// back the jobs a killed process left in flight with a fresh
+		// delivery count: those are at or below q.redelivered.)
 		if _, err := q.results.Get(ctl, d.ID); err == nil {
 			log.Info("redelivered job already has a result; acking")
 			q.ack(ctl, msg, log)
@@ -196,34 +208,22 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 		if d.LastError != "" {
 			reason += "; last error: " + d.LastError
 		}
-		q.deadLetter(ctl, msg, meta, d, reason, log)
+		q.deadLetter(ctx, msg, meta, d, reason, log)
 		return
 	}
 	q.writeStatus(ctl, d.ID, statusRecord{State: StateRunning, Seq: seq, Attempts: d.Attempt, LastError: d.LastError}, log)
 
 	stopProgress := q.keepAlive(msg, log)
 	result, herr := q.call(ctx, handler, d)
-	stopProgress()
-
 	if herr == nil {
-		if result == nil {
-			result = []byte{}
-		}
-		// Create, not Put: a job's first stored result stands. A second run
-		// (the server redelivered while a slow worker was still running, or
-		// an id was reused) does not overwrite it.
-		if _, err := q.results.Create(ctl, d.ID, result); err != nil {
-			if !errors.Is(err, jetstream.ErrKeyExists) {
-				// Not acked: the job is redelivered and runs again.
-				log.Error("storing result; the job will be redelivered", "err", err)
-				q.nak(msg, q.backoff(d.Attempt), log)
-				return
-			}
-			log.Warn("job already has a stored result; keeping the first and discarding this run's")
-		}
-		q.ack(ctl, msg, log)
+		// still in progress while the result is written, however long
+		// the storage takes to take it
+		q.storeResult(ctx, msg, meta, d, result, log)
+		stopProgress()
 		return
 	}
+	stopProgress()
+
 	if ctx.Err() != nil {
 		// Shutting down: hand the job back now; it is not dead-lettered for
 		// an attempt the shutdown cut short (a later delivery past
@@ -234,13 +234,127 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 		return
 	}
 	if d.Attempt >= q.cfg.MaxDeliver {
-		q.deadLetter(ctl, msg, meta, d, herr.Error(), log)
+		q.deadLetter(ctx, msg, meta, d, herr.Error(), log)
 		return
 	}
 	delay := q.backoff(d.Attempt)
 	log.Info("job failed; retrying", "err", herr, "delay", delay)
 	q.writeStatus(ctl, d.ID, statusRecord{State: StateQueued, Seq: seq, Attempts: d.Attempt, LastError: herr.Error()}, log)
 	q.nak(msg, delay, log)
+}
+
+// storeResult stores a finished job's result, then acks the job.
+//
+// Create, not Put: a job's first stored result stands. A second run (the
+// server redelivered while a slow worker was still running, or an id was
+// reused) does not overwrite it.
+//
+// A result the storage does not take is kept and written again (see keep):
+// the handler — the partner call — does not run again for it. Only a result
+// that can never be stored (larger than the server takes) dead-letters the
+// job, and a shutdown that cuts the wait short hands the job back unstored
+// (it runs again at the next start).
+func (q *Queue) storeResult(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, d Delivery, result []byte, log loggerLike) {
+	if result == nil {
+		result = []byte{}
+	}
+	seq := meta.Sequence.Stream
+	var exists bool
+	err := q.keep(ctx, "the job's result", &q.faults.resultRetries, func(ctx context.Context) error {
+		err := q.createResult(ctx, d.ID, seq, result)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			exists = true
+			return nil
+		}
+		return err
+	}, log)
+	ctl, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.ConnectTimeout)
+	defer cancel()
+	switch {
+	case err == nil:
+		if exists {
+			log.Warn("job already has a stored result; keeping the first and discarding this run's")
+		}
+		q.ack(ctl, msg, log)
+	case permanentWriteErr(err):
+		q.deadLetter(ctx, msg, meta, d, "the job ran, but its result could not be stored: "+err.Error(), log)
+	default:
+		q.faults.unstored.Add(1)
+		log.Error("shutting down before the job's result could be stored; it runs again at the next start", "err", err)
+		q.nak(msg, 0, log)
+	}
+}
+
+// createResult stores the result of job id, at seq in the jobs stream,
+// unless the job has one already (jetstream.ErrKeyExists). The result
+// carries its job's sequence (HeaderSeq).
+func (q *Queue) createResult(ctx context.Context, id string, seq uint64, result []byte) error {
+	msg := &nats.Msg{Subject: "$KV." + q.results.Bucket() + "." + id, Data: result, Header: nats.Header{}}
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	msg.Header.Set(HeaderSeq, strconv.FormatUint(seq, 10))
+	_, err := q.js.PublishMsg(ctx, msg)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return fmt.Errorf("%w: %w", jetstream.ErrKeyExists, err)
+	}
+	return err
+}
+
+// keep writes what a finished job left (its result, its dead letter; what
+// names it for the log) with write until it is stored, counting each
+// failed write in failures. A write the storage refuses is tried again once
+// the storage has recovered (the probe says so), any other failure after a
+// backoff; meanwhile the job stays in progress and its handler does not run
+// again. It returns nil once stored, else the error that ended it: one that
+// writing again cannot fix (permanentWriteErr), or, once ctx is done (the
+// end of a shutdown's drain), the last one.
+func (q *Queue) keep(ctx context.Context, what string, failures *atomic.Uint64, write func(context.Context) error, log loggerLike) error {
+	held := false
+	defer func() {
+		if held {
+			q.faults.held.Add(-1)
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		wctx, cancel := q.writeCtx(context.WithoutCancel(ctx), q.cfg.PublishTimeout)
+		err := write(wctx)
+		if cause := context.Cause(wctx); err != nil && errors.Is(cause, ErrStorage) {
+			err = cause
+		}
+		cancel()
+		if err == nil {
+			if held {
+				log.Warn(what+" is stored after all", "attempts", attempt)
+			}
+			return nil
+		}
+		err = q.writeFailed(err)
+		failures.Add(1)
+		if permanentWriteErr(err) {
+			return err
+		}
+		if !held {
+			held = true
+			q.faults.held.Add(1)
+			log.Error(what+" could not be stored; keeping it and writing it again once the storage takes it (the job does not run again)", "err", err)
+		} else if attempt%10 == 0 {
+			log.Warn(what+" still cannot be stored", "attempts", attempt, "err", err)
+		}
+		wait := make(<-chan struct{})
+		if errors.Is(err, ErrStorage) {
+			wait = q.health.healthy()
+		}
+		t := time.NewTimer(min(q.backoff(attempt), heldRetryEvery))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-wait:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 }
 
 // call runs the handler, turning a panic into an error.
@@ -333,14 +447,23 @@ func (q *Queue) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstre
 	if dl.Header.Get(HeaderEnqueued) == "" {
 		dl.Header.Set(HeaderEnqueued, d.Enqueued.UTC().Format(time.RFC3339Nano))
 	}
+	dl.Header.Set(HeaderSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
 	msgID := "dead-" + d.ID + "-" + strconv.FormatUint(meta.Sequence.Stream, 10)
-	if _, err := q.publish(ctx, dl, msgID); err != nil {
-		log.Error("storing dead letter; will retry on the next delivery", "err", err)
-		q.nak(msg, q.backoff(d.Attempt), log)
+	err := q.keep(ctx, "the job's dead letter", &q.faults.deadRetries, func(ctx context.Context) error {
+		_, err := q.publish(ctx, dl, msgID)
+		return err
+	}, log)
+	ctl, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.ConnectTimeout)
+	defer cancel()
+	if err != nil {
+		// It stays in the jobs stream and is dead-lettered (without
+		// running) at its next delivery.
+		log.Error("the job's dead letter could not be stored; it stays queued", "err", err)
+		q.nak(msg, q.cfg.MaxRetryDelay, log)
 		return
 	}
 	log.Warn("job dead-lettered", "reason", reason)
-	q.ack(ctx, msg, log)
+	q.ack(ctl, msg, log)
 }
 
 // sanitizeHeader keeps a header value on one line.

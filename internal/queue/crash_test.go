@@ -161,6 +161,11 @@ func TestKill9Durability(t *testing.T) {
 	restart := time.Now()
 	q := openQueue(t, cfg)
 	ctx := ctxT(t)
+	// finished jobs the kill left unrecorded in the consumer's state are
+	// not mistaken for lost ones
+	if l := q.Lost(); l.Count != 0 || l.Unverified != 0 {
+		t.Errorf("after a kill -9: %+v reported lost, want none", l)
+	}
 	var mu sync.Mutex
 	redelivered := 0
 	consume(t, q, func(ctx context.Context, d Delivery) ([]byte, error) {

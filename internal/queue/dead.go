@@ -121,6 +121,9 @@ func (q *Queue) Retry(ctx context.Context, id string) (Published, error) {
 	if err != nil {
 		return Published{}, fmt.Errorf("queue: retry %s: %w", id, err)
 	}
+	if !ack.Duplicate {
+		q.ledger.add(ack.Sequence, id)
+	}
 	// The job is queued again; now drop the dead letter. If this fails the
 	// job is both queued and dead; a second Retry is deduped and finishes
 	// the removal.

@@ -16,8 +16,12 @@
 //	consumer workers    one durable pull consumer shared by every process:
 //	                    each job goes to one worker at a time
 //	stream PLUMB_DEAD   subjects plumb.dead.<id>  dead letters, one per id
+//	stream PLUMB_LEDGER subject plumb.ledger      the sequence and id of every
+//	                                              accepted job, TTL ResultTTL
 //	KV plumb_results    job results, TTL Config.ResultTTL
 //	KV plumb_status     per-job attempt bookkeeping (running, last error)
+//	KV plumb_queue_lost jobs found lost from a damaged jobs stream
+//	KV plumb_queue_probe the write that tells a full storage has recovered
 //	KV plumb_<bucket>   buckets opened with Queue.KV by other subsystems
 //
 // Every stream and bucket has Config.Replicas replicas and file storage.
@@ -39,7 +43,31 @@
 // A redelivered job whose result is already stored (the process died
 // between storing the result and acking) is acked without running again,
 // so after a crash only the jobs that were running at that moment run a
-// second time: at most Workers per process.
+// second time: at most Workers per process. An embedded queue is its
+// stream's only consumer, so Open hands the jobs a killed process left in
+// flight back at once (the consumer is reset to its ack floor) instead of
+// letting AckWait run out; on a cluster, where other processes may be
+// running them, they come back after AckWait.
+//
+// # Faults
+//
+// Storage: a write the storage refuses (JetStream's insufficient
+// resources) or, on the embedded server, one its store failed (a full
+// disk: the server logs a write error and never answers) puts the queue in
+// trouble: Publish and PublishAll refuse new jobs at once with ErrStorage,
+// Consume fetches nothing new, and a finished job whose result (or dead
+// letter) cannot be stored keeps it in memory and writes it again once the
+// storage recovers — its handler does not run again. Every second a probe
+// write checks for recovery; a failed embedded store is reopened (the
+// server restarted in process) first, once the disk has room. An embedded
+// queue also refuses new jobs before its storage is full (Writable). Faults
+// reports it all.
+//
+// Lost data: every result and dead letter carries its job's stream
+// sequence (HeaderSeq), and a ledger records each accepted job's sequence
+// and id. Open compares the jobs stream with them: jobs above the
+// consumer's ack floor that the stream no longer holds and that never
+// finished are lost (Lost; an ERROR log; Status says StateLost).
 //
 // # Durability
 //

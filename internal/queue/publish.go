@@ -89,10 +89,19 @@ func NewID() string { return nuid.Next() }
 // Writes are retried while a cluster elects a stream leader; a retried write
 // that had in fact landed is reported as a Duplicate of itself (same ID).
 // Payloads are limited by the server's max_payload (1 MiB by default).
+//
+// A queue whose storage is full or failing refuses the job at once with an
+// error wrapping ErrStorage (see Writable); so does a write the storage
+// refuses, and one it leaves unanswered because its store failed. The whole
+// call takes at most Config.PublishTimeout.
 func (q *Queue) Publish(ctx context.Context, job Job) (Published, error) {
 	msg, key, err := q.message(job)
 	if err != nil {
 		return Published{}, err
+	}
+	if err := q.Writable(); err != nil {
+		q.faults.refused.Add(1)
+		return Published{}, fmt.Errorf("queue: publish job %s: %w", job.ID, err)
 	}
 	return q.publishJob(ctx, msg, key)
 }
@@ -137,9 +146,15 @@ func (q *Queue) publishJob(ctx context.Context, msg *nats.Msg, key string) (Publ
 	id := msg.Header.Get(HeaderJobID)
 	ack, err := q.publish(ctx, msg, key)
 	if err != nil {
+		if errors.Is(err, ErrStorage) {
+			q.faults.refused.Add(1)
+		}
 		return Published{}, fmt.Errorf("queue: publish job %s: %w", id, err)
 	}
 	p := Published{ID: id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}
+	if !ack.Duplicate {
+		q.ledger.add(ack.Sequence, id)
+	}
 	if ack.Duplicate {
 		p.ID = ""
 		if orig, err := q.jobs.GetMsg(ctx, ack.Sequence); err == nil {
@@ -162,7 +177,13 @@ const MaxBatch = 500
 // duplicate within the dedupe window, a cluster is electing a leader, the
 // server is older — is published again job by job (the message ids make
 // that safe), which reports duplicates and errors per job as Publish does.
+//
+// Storage trouble ends the call: the jobs not stored yet fail at once with
+// the error (wrapping ErrStorage) instead of each waiting out its own
+// write; the whole call takes at most Config.PublishTimeout.
 func (q *Queue) PublishAll(ctx context.Context, jobs []Job) ([]Published, []error) {
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.PublishTimeout)
+	defer cancel()
 	out := make([]Published, len(jobs))
 	errs := make([]error, len(jobs))
 	msgs := make([]*nats.Msg, len(jobs))
@@ -170,8 +191,12 @@ func (q *Queue) PublishAll(ctx context.Context, jobs []Job) ([]Published, []erro
 	for i := range jobs {
 		msgs[i], keys[i], errs[i] = q.message(jobs[i])
 	}
+	var stop stopAll
+	if err := q.Writable(); err != nil {
+		stop.set(err)
+	}
 	var single []int // jobs to publish one by one
-	for start := 0; start < len(jobs); start += MaxBatch {
+	for start := 0; start < len(jobs) && stop.err() == nil; start += MaxBatch {
 		end := min(start+MaxBatch, len(jobs))
 		ok := q.atomic && end-start > 1
 		for i := start; i < end && ok; i++ {
@@ -182,8 +207,13 @@ func (q *Queue) PublishAll(ctx context.Context, jobs []Job) ([]Published, []erro
 			if err == nil {
 				for i := start; i < end; i++ {
 					out[i] = Published{ID: msgs[i].Header.Get(HeaderJobID), Sequence: seq - uint64(end-1-i), Batched: true}
+					q.ledger.add(out[i].Sequence, out[i].ID)
 				}
 				continue
+			}
+			if errors.Is(err, ErrStorage) {
+				stop.set(err)
+				break
 			}
 			q.log.Debug("atomic batch refused; publishing its jobs one by one", "jobs", end-start, "err", err)
 		}
@@ -196,19 +226,55 @@ func (q *Queue) PublishAll(ctx context.Context, jobs []Job) ([]Published, []erro
 	// one by one, a few at a time: each waits for its own (fsynced) write
 	each(len(single), func(j int) {
 		i := single[j]
+		if stop.err() != nil {
+			return
+		}
 		out[i], errs[i] = q.publishJob(ctx, msgs[i], keys[i])
+		if errors.Is(errs[i], ErrStorage) || errors.Is(errs[i], context.DeadlineExceeded) {
+			stop.set(errs[i])
+		}
 	})
+	if err := stop.err(); err != nil {
+		// the jobs not tried, or not stored, get the error that stopped the call
+		for i := range jobs {
+			if errs[i] == nil && out[i] == (Published{}) {
+				errs[i] = fmt.Errorf("queue: publish job %s: not stored: %w", msgs[i].Header.Get(HeaderJobID), err)
+				q.faults.refused.Add(1)
+			}
+		}
+	}
 	return out, errs
 }
 
+// stopAll is the first error that ends a PublishAll call.
+type stopAll struct {
+	mu    sync.Mutex
+	first error
+}
+
+func (s *stopAll) set(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.first == nil {
+		s.first = err
+	}
+}
+
+func (s *stopAll) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first
+}
+
 // Known reports, for each id, whether the queue knows the job: queued,
-// running, done or dead (within the results' lifetime). The lookups run a
-// few at a time.
+// running, done or dead (within the results' lifetime). A job lost from a
+// damaged stream is not known: publishing it again stores it. The lookups
+// run a few at a time.
 func (q *Queue) Known(ctx context.Context, ids []string) []bool {
 	known := make([]bool, len(ids))
 	each(len(ids), func(i int) {
-		_, err := q.Status(ctx, ids[i])
-		known[i] = err == nil
+		st, err := q.Status(ctx, ids[i])
+		known[i] = err == nil && st.State != StateLost
 	})
 	return known
 }
@@ -261,11 +327,14 @@ func (q *Queue) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, err
 	}
 	commit := batched(last)
 	commit.Header.Set("Nats-Batch-Commit", "1")
-	ctx, cancel := context.WithTimeout(ctx, q.cfg.ConnectTimeout)
+	ctx, cancel := q.writeCtx(ctx, q.cfg.PublishTimeout)
 	defer cancel()
 	ack, err := q.js.PublishMsg(ctx, commit)
 	if err != nil {
-		return 0, err
+		if cause := context.Cause(ctx); errors.Is(cause, ErrStorage) {
+			err = cause
+		}
+		return 0, q.writeFailed(err)
 	}
 	if ack.Sequence < uint64(len(msgs)) {
 		return 0, fmt.Errorf("batch acknowledged at sequence %d, before its %d messages could fit", ack.Sequence, len(msgs))
@@ -274,15 +343,29 @@ func (q *Queue) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, err
 }
 
 // publish sends msg with the given Nats-Msg-Id, retrying for up to
-// ConnectTimeout while the cluster has no leader for the stream (an
+// PublishTimeout while the cluster has no leader for the stream (an
 // election after a node loss). Retrying is safe: the message id dedupes a
-// write that did land.
+// write that did land. A write refused for lack of storage is not retried:
+// its error wraps ErrStorage.
 func (q *Queue) publish(ctx context.Context, msg *nats.Msg, msgID string) (*jetstream.PubAck, error) {
-	ctx, cancel := context.WithTimeout(ctx, q.cfg.ConnectTimeout)
+	ctx, cancel := q.writeCtx(ctx, q.cfg.PublishTimeout)
 	defer cancel()
-	return retry(ctx, func(callCtx context.Context) (*jetstream.PubAck, error) {
+	ack, err := retryIf(ctx, transientWrite, func(callCtx context.Context) (*jetstream.PubAck, error) {
 		return q.js.PublishMsg(callCtx, msg, jetstream.WithMsgID(msgID))
 	})
+	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, ErrStorage) {
+			err = cause
+		}
+		return nil, q.writeFailed(err)
+	}
+	return ack, nil
+}
+
+// transientWrite: a write worth another attempt (a cluster electing a
+// leader), not one the storage refused.
+func transientWrite(err error) bool {
+	return transient(err) && !storageErr(err)
 }
 
 // notFound maps the client's not-found errors to ErrNotFound.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -18,16 +19,17 @@ import (
 
 // Defaults applied by Open to zero Config fields.
 const (
-	DefaultName          = "plumb"
-	DefaultMaxDeliver    = 5
-	DefaultAckWait       = 30 * time.Second
-	DefaultResultTTL     = 24 * time.Hour
-	DefaultDedupeWindow  = 2 * time.Minute
-	DefaultWorkers       = 4
-	DefaultRetryDelay    = time.Second
-	DefaultMaxRetryDelay = time.Minute
-	DefaultDrainTimeout  = 30 * time.Second
-	DefaultMaxAckPending = 1000
+	DefaultName           = "plumb"
+	DefaultMaxDeliver     = 5
+	DefaultAckWait        = 30 * time.Second
+	DefaultResultTTL      = 24 * time.Hour
+	DefaultDedupeWindow   = 2 * time.Minute
+	DefaultWorkers        = 4
+	DefaultRetryDelay     = time.Second
+	DefaultMaxRetryDelay  = time.Minute
+	DefaultDrainTimeout   = 30 * time.Second
+	DefaultMaxAckPending  = 1000
+	DefaultPublishTimeout = 10 * time.Second
 )
 
 // Errors returned by the queue. Test with errors.Is.
@@ -63,7 +65,9 @@ type Config struct {
 	// AckWait is how long a delivered job may go without an ack or a
 	// progress signal before the server redelivers it. Running jobs are kept
 	// alive automatically (InProgress every AckWait/3), so AckWait bounds the
-	// redelivery delay after a crashed worker, not the job's run time.
+	// redelivery delay after a crashed worker, not the job's run time. An
+	// embedded queue does not wait it out at a restart: it is the only
+	// consumer, so Open hands every job left in flight back at once.
 	// Default 30s.
 	AckWait time.Duration
 	// ResultTTL is how long results (and status entries) are kept.
@@ -97,6 +101,20 @@ type Config struct {
 	// ConnectTimeout bounds starting the embedded server and connecting.
 	// Default 10s.
 	ConnectTimeout time.Duration
+	// PublishTimeout bounds one Publish or PublishAll call, retries while a
+	// cluster elects a stream leader included. A write the storage refuses
+	// (full) fails at once with ErrStorage. Default 10s.
+	PublishTimeout time.Duration
+	// MaxFileStore caps the embedded server's file storage in bytes
+	// (nats-server's max_file_store); writes beyond it are refused
+	// (ErrStorage). 0: nats-server's default, 75% of the free space of
+	// DataDir's filesystem at start. Ignored with URLs.
+	MaxFileStore int64
+	// MinFreeDisk: an embedded queue refuses new jobs (ErrStorage, see
+	// Writable) while DataDir's filesystem has less free space than this,
+	// keeping it for the results of the jobs already accepted.
+	// 0: 5% of the filesystem, at most 64 MiB; negative: no check.
+	MinFreeDisk int64
 	// Logger receives queue events and, for the embedded server, its
 	// notices, warnings and errors. Default: discard.
 	Logger *slog.Logger
@@ -145,6 +163,7 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxRetryDelay, DefaultMaxRetryDelay)
 	def(&c.DrainTimeout, DefaultDrainTimeout)
 	def(&c.ConnectTimeout, 10*time.Second)
+	def(&c.PublishTimeout, DefaultPublishTimeout)
 	if c.MaxRetryDelay < c.RetryDelay {
 		c.MaxRetryDelay = c.RetryDelay
 	}
@@ -157,12 +176,13 @@ func (c *Config) setDefaults() error {
 // Queue is a durable job queue with results, dead letters and KV buckets.
 // It is safe for concurrent use. Close it when done.
 type Queue struct {
-	cfg  Config
-	log  *slog.Logger
-	srv  *server.Server // nil when connected to external URLs
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	jobs jetstream.Stream
+	cfg      Config
+	log      *slog.Logger
+	emb      *embedded // nil when connected to external URLs
+	storeDir string    // the embedded server's store
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	jobs     jetstream.Stream
 	// atomic: the jobs stream takes atomic batches (PublishAll)
 	atomic bool
 	dead   jetstream.Stream
@@ -170,6 +190,21 @@ type Queue struct {
 
 	results jetstream.KeyValue
 	status  jetstream.KeyValue
+	probeKV jetstream.KeyValue // health.go's probe writes
+	lostKV  jetstream.KeyValue // jobs lost from a damaged stream (lost.go)
+
+	ledger       *ledger
+	ledgerStream jetstream.Stream
+	lost         LostReport
+	// redelivered: jobs at or below this sequence were delivered before
+	// Open handed them back (a redelivery, though counted as the first)
+	redelivered uint64
+
+	health      *health
+	lastRestart time.Time // of the embedded server, by the probe loop
+	faults      faultCounters
+	bgStop      chan struct{}
+	bg          sync.WaitGroup
 
 	jobsStream, deadStream, consumerName string
 	jobsPrefix, deadPrefix               string
@@ -194,7 +229,10 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		jobsPrefix:   cfg.Name + ".jobs.",
 		deadPrefix:   cfg.Name + ".dead.",
 		closed:       make(chan struct{}),
+		health:       newHealth(),
+		bgStop:       make(chan struct{}),
 	}
+	q.ledger = newLedger(q)
 	if err := q.connect(); err != nil {
 		q.shutdown()
 		return nil, err
@@ -203,7 +241,40 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		q.shutdown()
 		return nil, err
 	}
+	if err := q.checkLost(ctx); err != nil {
+		q.shutdown()
+		return nil, err
+	}
+	if q.emb != nil {
+		if err := q.handBackInFlight(ctx); err != nil {
+			q.shutdown()
+			return nil, err
+		}
+	}
+	q.bg.Go(func() { q.probeLoop(q.bgStop) })
+	q.bg.Go(func() { q.ledger.loop(q.bgStop) })
 	return q, nil
+}
+
+// handBackInFlight makes the jobs an embedded queue had delivered and not
+// finished when it last stopped (killed with jobs running) deliverable at
+// once instead of after AckWait: the embedded queue is the only consumer, so
+// no other process runs them. (On a cluster, other processes may be
+// running them; there a crashed process's jobs come back after AckWait.)
+func (q *Queue) handBackInFlight(ctx context.Context) error {
+	ci, err := q.cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("queue: consumer %s: %w", q.consumerName, err)
+	}
+	if ci.NumAckPending == 0 {
+		return nil
+	}
+	if _, err := q.js.ResetConsumer(ctx, q.jobsStream, q.consumerName); err != nil {
+		return fmt.Errorf("queue: handing back the jobs in flight: %w", err)
+	}
+	q.redelivered = ci.Delivered.Stream
+	q.log.Info("jobs left in flight by the last run are delivered again now", "jobs", ci.NumAckPending)
+	return nil
 }
 
 func (q *Queue) connect() error {
@@ -235,29 +306,28 @@ func (q *Queue) connect() error {
 			return err
 		}
 		q.unlock = unlock
-		sopts := &server.Options{
-			ServerName:   "plumb-embedded",
-			JetStream:    true,
-			StoreDir:     storeDir,
-			DontListen:   true, // in-process connections only
-			NoSigs:       true,
-			NoLog:        true,
-			SyncAlways:   cfg.SyncInterval == 0,
-			SyncInterval: cfg.SyncInterval,
+		q.storeDir = storeDir
+		q.emb = &embedded{
+			opts: &server.Options{
+				ServerName:        "plumb-embedded",
+				JetStream:         true,
+				StoreDir:          storeDir,
+				JetStreamMaxStore: cfg.MaxFileStore,
+				DontListen:        true, // in-process connections only
+				NoSigs:            true,
+				NoLog:             true,
+				SyncAlways:        cfg.SyncInterval == 0,
+				SyncInterval:      cfg.SyncInterval,
+			},
+			log:        cfg.Logger.With("component", "nats-server"),
+			timeout:    cfg.ConnectTimeout,
+			onWriteErr: q.watchBroken,
 		}
-		srv, err := server.NewServer(sopts)
-		if err != nil {
-			return fmt.Errorf("queue: embedded nats-server: %w", err)
+		if err := q.emb.start(); err != nil {
+			return err
 		}
-		if cfg.Logger.Handler() != slog.DiscardHandler {
-			srv.SetLoggerV2(serverLogger{cfg.Logger.With("component", "nats-server")}, false, false, false)
-		}
-		srv.Start()
-		q.srv = srv
-		if !srv.ReadyForConnections(cfg.ConnectTimeout) {
-			return fmt.Errorf("queue: embedded nats-server not ready after %s", cfg.ConnectTimeout)
-		}
-		opts = append(opts, nats.InProcessServer(srv))
+		// reconnects (after a restart of the server) come at once
+		opts = append(opts, nats.InProcessServer(q.emb), nats.ReconnectWait(50*time.Millisecond))
 	} else {
 		url = strings.Join(cfg.URLs, ",")
 		opts = append(opts, nats.RetryOnFailedConnect(false))
@@ -358,6 +428,26 @@ func (q *Queue) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if q.probeKV, err = q.kv(ctx, "queue_probe", 0); err != nil {
+		return err
+	}
+	if q.lostKV, err = q.kv(ctx, "queue_lost", cfg.ResultTTL); err != nil {
+		return err
+	}
+	q.ledgerStream, err = retry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        strings.ToUpper(strings.ReplaceAll(cfg.Name, "-", "_")) + "_LEDGER",
+			Description: "plumb job ledger: the sequence and id of every accepted job",
+			Subjects:    []string{q.ledger.subject},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			MaxAge:      cfg.ResultTTL,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("queue: job ledger: %w", err)
+	}
 	return nil
 }
 
@@ -374,6 +464,12 @@ func (q *Queue) JetStream() jetstream.JetStream { return q.js }
 // all but one of the concurrent creates of a bucket with a TTL unanswered,
 // and the next attempt finds it made.
 func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	return retryIf(ctx, transient, f)
+}
+
+// retryIf is retry with again deciding which errors are worth another
+// attempt.
+func retryIf[T any](ctx context.Context, again func(error) bool, f func(context.Context) (T, error)) (T, error) {
 	delay := 50 * time.Millisecond
 	attempt := time.Second
 	for {
@@ -381,7 +477,7 @@ func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, e
 		attempt = min(2*attempt, 5*time.Second)
 		v, err := f(callCtx)
 		cancel()
-		if err == nil || !transient(err) {
+		if err == nil || !again(err) {
 			return v, err
 		}
 		t := time.NewTimer(delay)
@@ -429,6 +525,8 @@ func (q *Queue) Close() error {
 
 func (q *Queue) shutdown() error {
 	var errs []error
+	close(q.bgStop) // the probe loop ends; the ledger writes what is left
+	q.bg.Wait()
 	if q.js != nil {
 		// Give outstanding status writes a moment; they are informational,
 		// so a write still unanswered (a stream re-electing its leader) is
@@ -457,23 +555,11 @@ func (q *Queue) shutdown() error {
 			t.Stop()
 		}
 	}
-	if q.srv != nil {
-		q.srv.Shutdown()
-		q.srv.WaitForShutdown()
+	if q.emb != nil {
+		q.emb.stop()
 	}
 	if q.unlock != nil {
 		q.unlock()
 	}
 	return errors.Join(errs...)
 }
-
-// serverLogger adapts slog to nats-server's Logger. Debug and trace are
-// off (SetLoggerV2 flags), so Debugf/Tracef are rarely called.
-type serverLogger struct{ l *slog.Logger }
-
-func (s serverLogger) Noticef(format string, v ...any) { s.l.Info(fmt.Sprintf(format, v...)) }
-func (s serverLogger) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
-func (s serverLogger) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s serverLogger) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s serverLogger) Debugf(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
-func (s serverLogger) Tracef(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }

@@ -25,6 +25,7 @@ const (
 	StateDone State = "done"
 	// StateDead: dead-lettered (Dead, Retry).
 	StateDead State = "dead"
+	// StateLost (lost.go): accepted, then lost from a damaged jobs stream.
 )
 
 // Status describes one job.
@@ -105,9 +106,9 @@ func (q *Queue) GetResult(ctx context.Context, id string) ([]byte, error) {
 	return e.Value(), nil
 }
 
-// Status reports where job id is: done (result stored), dead, running or
-// queued; ErrNotFound when the queue knows nothing of it (never published,
-// or its result expired).
+// Status reports where job id is: done (result stored), dead, running,
+// queued or lost (see Lost); ErrNotFound when the queue knows nothing of it
+// (never published, or its result expired).
 func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
 	if !ValidID(id) {
 		return Status{}, fmt.Errorf("queue: status %q: %w", id, ErrInvalidID)
@@ -137,6 +138,10 @@ func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
 		} else if !isNotFound(err) {
 			return Status{}, fmt.Errorf("queue: status %s: %w", id, err)
 		}
+	}
+	if e, err := q.lostKV.Get(ctx, lostKey(id)); err == nil {
+		return Status{ID: id, State: StateLost, Updated: e.Created(),
+			LastError: "accepted (jobs-stream sequence " + string(e.Value()) + "), then lost from the damaged jobs stream before it ran; send it again"}, nil
 	}
 	return Status{}, fmt.Errorf("queue: status %s: %w", id, ErrNotFound)
 }

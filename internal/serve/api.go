@@ -368,24 +368,27 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var payloads [][]byte
+	var leads []map[string]any
 	if mt == "application/json" {
-		if _, err := engine.DecodeLead(b); err != nil {
+		lead, err := engine.DecodeLead(b)
+		if err != nil {
 			writeError(w, http.StatusBadRequest, CodeInvalidJSON, "the body must be one JSON object (the lead); send many as application/x-ndjson: "+err.Error())
 			return
 		}
-		payloads = append(payloads, bytes.TrimSpace(b))
+		payloads, leads = append(payloads, bytes.TrimSpace(b)), append(leads, lead)
 	} else {
 		for i, line := range bytes.Split(b, []byte("\n")) {
 			line = bytes.TrimSpace(line)
 			if len(line) == 0 {
 				continue
 			}
-			if _, err := engine.DecodeLead(line); err != nil {
+			lead, err := engine.DecodeLead(line)
+			if err != nil {
 				writeJSON(w, http.StatusBadRequest, ErrorBody{Error: ErrorDetail{Code: CodeInvalidJSON, Line: i + 1,
 					Message: fmt.Sprintf("line %d: want one JSON object per line: %v (nothing was accepted)", i+1, err)}})
 				return
 			}
-			payloads = append(payloads, line)
+			payloads, leads = append(payloads, line), append(leads, lead)
 		}
 		if len(payloads) == 0 {
 			writeError(w, http.StatusBadRequest, CodeInvalidJSON, "no leads in the body")
@@ -397,9 +400,27 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "Idempotency-Key is longer than 256 bytes")
 		return
 	}
-	out, errs := s.publish(r.Context(), s.q.Load(), name, key, payloads)
+	q := s.q.Load()
+	if err := q.Writable(); err != nil {
+		writeStorageError(w, err, nil, len(payloads))
+		return
+	}
+	if key != "" {
+		if err := s.checkIdem(r.Context(), q, name, key, leads); errors.Is(err, errIdemReused) {
+			writeError(w, http.StatusUnprocessableEntity, CodeIdemReused, err.Error()+" (nothing was stored)")
+			return
+		} else if errors.Is(err, queue.ErrStorage) {
+			writeStorageError(w, err, nil, len(payloads))
+			return
+		} else if err != nil {
+			writeError(w, http.StatusServiceUnavailable, CodeQueue, "checking the Idempotency-Key: "+err.Error())
+			return
+		}
+	}
+	out, errs := s.publish(r.Context(), q, name, key, payloads)
 	var done []Accepted
 	var firstErr error
+	stored := 0
 	for i, e := range errs {
 		if e != nil {
 			if firstErr == nil {
@@ -408,14 +429,22 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		done = append(done, out[i])
+		if !out[i].Duplicate {
+			stored++
+		}
 	}
 	if firstErr != nil {
 		s.log.Error("accepting leads", "integration", name, "err", firstErr, "stored", len(done), "of", len(payloads))
+		if errors.Is(firstErr, queue.ErrStorage) {
+			writeStorageError(w, firstErr, done, len(payloads))
+			return
+		}
 		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorDetail{Code: CodeQueue, Accepted: done,
 			Message: fmt.Sprintf("stored %d of %d leads, then: %v (send the rest again; with an Idempotency-Key the whole body can be sent again safely)", len(done), len(payloads), firstErr)}})
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": len(out), "leads": out})
+	// accepted counts the leads this request stored; duplicates are listed, not counted
+	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": stored, "leads": out})
 }
 
 // publish stores the leads of one request, a batch at a time where the
@@ -513,8 +542,12 @@ func (s *Server) queueStats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, CodeQueue, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"depth": st.Depth, "pending": st.Pending, "in_flight": st.InFlight,
-		"redelivered": st.Redelivered, "dead": st.Dead})
+	out := map[string]any{"depth": st.Depth, "pending": st.Pending, "in_flight": st.InFlight,
+		"redelivered": st.Redelivered, "dead": st.Dead}
+	for k, v := range queueFaults(s.q.Load().Faults()) { // faults.go
+		out[k] = v
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // DeadLead is one entry of GET /v1/dead.

@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/plumbhq/plumb/internal/childtest"
 	"github.com/plumbhq/plumb/internal/queue"
@@ -27,12 +32,16 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	childtest.Main(m, map[string]func(args []string) int{
-		"serve": func(args []string) int { return childMain(args[0], args[1]) },
-	})
+	childtest.Main(m, map[string]func(args []string) int{"serve": childMain})
 }
 
-func childMain(dir, data string) int {
+// childMain serves args[0] on the data dir args[1]. Later arguments tune
+// it: ackwait=D sets the queue's AckWait; maxstore=N caps the embedded
+// server's storage at N bytes; filler makes SIGUSR1 fill that storage (a
+// stream of filler messages, until JetStream refuses one: "filled" on
+// stdout) and SIGUSR2 give the space back ("freed").
+func childMain(args []string) int {
+	dir, data := args[0], args[1]
 	cfg := Config{
 		Dir:          dir,
 		Addr:         "127.0.0.1:0",
@@ -47,11 +56,76 @@ func childMain(dir, data string) int {
 			MaxDeliver: 5,
 		},
 	}
+	filler := false
+	for _, a := range args[2:] {
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "ackwait":
+			cfg.Queue.AckWait, _ = time.ParseDuration(v)
+		case "maxstore":
+			cfg.Queue.MaxFileStore, _ = strconv.ParseInt(v, 10, 64)
+			cfg.Queue.MinFreeDisk = -1
+		case "filler":
+			filler = true
+		}
+	}
+	if filler {
+		return fillerChild(cfg)
+	}
 	if err := Run(context.Background(), cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
 	}
 	return 0
+}
+
+// fillerChild is Run (without SIGHUP) plus childMain's filler signals.
+func fillerChild(cfg Config) int {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
+	s, err := New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	if err := s.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	ctx := context.Background()
+	js := s.Queue().JetStream()
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGUSR1:
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FILLER", Subjects: []string{"filler"}}); err != nil {
+				fmt.Println("error", err)
+				continue
+			}
+			chunk := bytes.Repeat([]byte("f"), 16<<10)
+			for {
+				if _, err := js.Publish(ctx, "filler", chunk); err != nil {
+					fmt.Println("filled", err)
+					break
+				}
+			}
+		case syscall.SIGUSR2:
+			if err := js.DeleteStream(ctx, "FILLER"); err != nil {
+				fmt.Println("error", err)
+				continue
+			}
+			fmt.Println("freed")
+		default:
+			sctx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout)
+			err := s.Shutdown(sctx)
+			cancel()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				return 1
+			}
+			return 0
+		}
+	}
+	return 1
 }
 
 // child is a `plumb serve` subprocess listening at addr.
@@ -61,10 +135,11 @@ type child struct {
 }
 
 // startChild starts a `plumb serve` subprocess on the integrations in dir
-// and the data dir data, and waits for it to listen.
-func startChild(t *testing.T, dir, data string) *child {
+// and the data dir data (tuned by extra, see childMain), and waits for it
+// to listen.
+func startChild(t *testing.T, dir, data string, extra ...string) *child {
 	t.Helper()
-	c := childtest.Start(t, childtest.Options{Role: "serve", Args: []string{dir, data}})
+	c := childtest.Start(t, childtest.Options{Role: "serve", Args: append([]string{dir, data}, extra...)})
 	var rec struct{ Msg, Addr string }
 	c.Stderr.Await(t, 60*time.Second, "the listening log line", func(line string) bool {
 		return json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening"
@@ -88,7 +163,13 @@ type gate struct {
 	full    chan struct{} // closed when len(held) == hold
 	release chan struct{}
 	hold    int
+	once    sync.Once
 }
+
+// open releases the held requests (and lets every later one through); it
+// may be called more than once, and from a cleanup, so that a failed test
+// does not leave the partner's handlers blocked.
+func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
 
 func newGate(after, hold int) *gate {
 	return &gate{after: after, hold: hold, seen: map[int]bool{}, held: map[int]bool{},
@@ -182,13 +263,13 @@ type held struct {
 }
 
 // startHeld starts a held child and returns once the gate is full (no
-// clock involved).
-func startHeld(t *testing.T) held {
+// clock involved). extra tunes the child (see childMain).
+func startHeld(t *testing.T, extra ...string) held {
 	t.Helper()
 	h := held{p: newPartner(t), g: newGate(300, childConcurrency), dir: t.TempDir(), data: t.TempDir()}
 	h.p.hook = h.g.hook
 	writeIntegration(t, h.dir, h.p.URL)
-	h.first = startChild(t, h.dir, h.data)
+	h.first = startChild(t, h.dir, h.data, extra...)
 	h.ids = acceptAll(t, client{t: t, base: "http://" + h.first.addr}, subprocessLead)
 	<-h.g.full
 	return h
@@ -198,9 +279,9 @@ func startHeld(t *testing.T) held {
 // was stopped), waits until it has drained its queue, runs then against
 // it (when not nil), and stops it with SIGTERM, which must end it with
 // exit status 0.
-func drainAfterRestart(t *testing.T, dir, data string, then func(c client)) {
+func drainAfterRestart(t *testing.T, dir, data string, then func(c client), extra ...string) {
 	t.Helper()
-	second := startChild(t, dir, data)
+	second := startChild(t, dir, data, extra...)
 	c := client{t: t, base: "http://" + second.addr}
 	drained(t, c)
 	if then != nil {
@@ -321,4 +402,233 @@ func TestSIGTERMGraceful(t *testing.T) {
 	}
 	t.Logf("SIGTERM: %d leads accepted, %d run before the stop (%d in flight at the signal, all finished), exit 0 after %v; the rest ran after the restart; 0 lost, %d duplicates",
 		len(h.ids), doneFirst, len(h.g.heldLeads()), drain.Round(time.Millisecond), dups)
+}
+
+// TestKill9PromptRedelivery: with an ack wait of 10 minutes, the leads in
+// flight at a kill -9 still run promptly after the restart: the restarted
+// (embedded, so only) instance hands them back at once. Draining within
+// drained's bound — far below the ack wait — is the proof.
+func TestKill9PromptRedelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	h := startHeld(t, "ackwait=10m")
+	t.Cleanup(h.g.open)
+	h.first.Kill9(t)
+	inFlight := h.g.heldLeads()
+	h.g.open()
+	start := time.Now()
+	drainAfterRestart(t, h.dir, h.data, func(c client) {
+		code, b := c.do("GET", "/v1/queue", "", nil)
+		if code != 200 || bytes.Contains(b, []byte(`"lost"`)) {
+			t.Errorf("queue after a kill -9: %d %s, want nothing lost", code, b)
+		}
+	}, "ackwait=10m")
+	checkResults(t, h.data, h.ids)
+	dups := checkRepeats(t, h.p, subprocessLead, inFlight, "lead")
+	t.Logf("kill -9 with a 10m ack wait: %d in flight at the kill, all %d done %v after the restart began; %d partner-side repeats",
+		len(inFlight), len(h.ids), time.Since(start).Round(time.Millisecond), dups)
+}
+
+// queueState is the part of GET /v1/queue the fault tests read.
+type queueState struct {
+	Depth   int    `json:"depth"`
+	Storage string `json:"storage"`
+	Held    int    `json:"results_held"`
+	Lost    *struct {
+		Count   int      `json:"count"`
+		Leads   []string `json:"leads"`
+		Unnamed int      `json:"unnamed"`
+	} `json:"lost"`
+}
+
+// TestTruncatedJobsStreamReported: 200 leads accepted, the service
+// stopped, the jobs stream's block file truncated; the next start reports
+// the leads lost — an ERROR log, GET /v1/queue naming them, a metric — and
+// each lost id answers state "lost", not 404.
+func TestTruncatedJobsStreamReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	const leads = 200
+	p := newPartner(t)
+	g := newGate(0, childConcurrency) // nothing finishes: every lead stays queued
+	t.Cleanup(g.open)
+	p.hook = g.hook
+	dir, data := t.TempDir(), t.TempDir()
+	writeIntegration(t, dir, p.URL)
+	first := startChild(t, dir, data)
+	ids := acceptAll(t, client{t: t, base: "http://" + first.addr}, leads)
+	<-g.full
+	must(t, first.Signal(syscall.SIGTERM))
+	g.open() // the leads in flight finish through the shutdown
+	if err := first.Wait(t, childExit); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	finished := len(p.snapshot())
+
+	block := data + "/nats/jetstream/$G/streams/PLUMB_JOBS/msgs/1.blk"
+	st, err := os.Stat(block)
+	must(t, err)
+	must(t, os.Truncate(block, st.Size()/2))
+
+	g2 := newGate(0, childConcurrency) // again nothing finishes: the depth holds still
+	t.Cleanup(g2.open)
+	p.mu.Lock()
+	p.hook = g2.hook
+	p.mu.Unlock()
+	second := startChild(t, dir, data)
+	c := client{t: t, base: "http://" + second.addr}
+	code, b := c.do("GET", "/v1/queue", "", nil)
+	qs := decode[queueState](t, b)
+	if code != 200 || qs.Lost == nil {
+		t.Fatalf("queue after the truncation: %d %s, want lost leads reported", code, b)
+	}
+	// (a truncated block can also lose the record that a finished lead
+	// left the stream: it is then held again, not lost)
+	if qs.Lost.Count == 0 || qs.Lost.Count+qs.Depth < leads-finished || qs.Lost.Count+qs.Depth > leads {
+		t.Fatalf("%d reported lost; %d accepted, %d finished, %d held", qs.Lost.Count, leads, finished, qs.Depth)
+	}
+	if len(qs.Lost.Leads) != qs.Lost.Count || qs.Lost.Unnamed != 0 {
+		t.Errorf("lost leads named: %d of %d", len(qs.Lost.Leads), qs.Lost.Count)
+	}
+	ran := p.snapshot()
+	for _, id := range qs.Lost.Leads {
+		n, ok := ids[id]
+		if !ok || ran[n] != 0 {
+			t.Fatalf("%s reported lost: accepted %v, finished %v", id, ok, ran[n] != 0)
+		}
+	}
+	states := map[string]int{}
+	for id := range ids { // no accepted lead is unknown
+		code, b := c.do("GET", "/v1/leads/"+id, "", nil)
+		if code != 200 {
+			t.Fatalf("accepted lead %s: %d %s", id, code, b)
+		}
+		states[decode[leadStatus](t, b).State]++
+	}
+	if states["lost"] != qs.Lost.Count {
+		t.Errorf("lead states %v, want %d lost", states, qs.Lost.Count)
+	}
+	if got := value(scrape(t, c), "plumb_queue_lost_leads", nil); got != float64(qs.Lost.Count) {
+		t.Errorf("plumb_queue_lost_leads %v, want %d", got, qs.Lost.Count)
+	}
+	logged := false // at start, before the listening line
+	for _, line := range second.Stderr.Lines() {
+		logged = logged || strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, "JOBS LOST") &&
+			strings.Contains(line, fmt.Sprintf(`"lost":%d`, qs.Lost.Count))
+	}
+	if !logged {
+		t.Errorf("no ERROR line reports the %d lost leads", qs.Lost.Count)
+	}
+	g2.open()
+	if err := second.Stop(t, syscall.SIGTERM, childExit); err != nil {
+		t.Fatalf("second child: %v", err)
+	}
+	t.Logf("truncated: %d accepted, %d finished before the stop, %d still queued, %d reported lost (each named, each answering state lost)",
+		leads, finished, qs.Depth, qs.Lost.Count)
+}
+
+// TestStorageFullSubprocess: a `plumb serve` whose queue storage fills up
+// (an injected max_file_store, filled through JetStream: the real
+// insufficient-resources refusal) answers POST /leads with 503
+// storage_unavailable at once and /readyz 503; the leads in flight keep
+// their results in memory instead of running again (counted in the
+// metrics); once space returns it stores them, finishes every lead — each
+// reached the partner once — and takes leads again.
+func TestStorageFullSubprocess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	const leads = 40
+	p := newPartner(t)
+	g := newGate(0, childConcurrency)
+	t.Cleanup(g.open)
+	p.hook = g.hook
+	dir, data := t.TempDir(), t.TempDir()
+	writeIntegration(t, dir, p.URL)
+	ch := startChild(t, dir, data, "maxstore=4194304", "filler")
+	c := client{t: t, base: "http://" + ch.addr}
+	ids := acceptAll(t, c, leads)
+	<-g.full // every worker is inside a partner call
+
+	must(t, ch.Signal(syscall.SIGUSR1))
+	ch.Stdout.Await(t, 60*time.Second, "the store filled", func(line string) bool { return strings.HasPrefix(line, "filled") })
+	code, b, hdr := postWithin(t, c, 30*time.Second, ndjson(1000, 500))
+	if code != 503 || errorCode(t, b) != CodeStorage || hdr.Get("Retry-After") == "" {
+		t.Fatalf("POST /leads on a full store: %d %s (Retry-After %q), want 503 %s", code, b, hdr.Get("Retry-After"), CodeStorage)
+	}
+	if code, b := c.do("GET", "/readyz", "", nil); code != 503 || !strings.Contains(string(b), "storage") {
+		t.Fatalf("/readyz on a full store: %d %s", code, b)
+	}
+
+	g.open() // the held partner calls answer; their results find no room
+	waitMetric(t, c, "plumb_queue_results_held", childConcurrency)
+	mf := scrape(t, c)
+	if v := value(mf, "plumb_queue_result_write_failures_total", nil); v < childConcurrency {
+		t.Errorf("plumb_queue_result_write_failures_total %v, want >= %d", v, childConcurrency)
+	}
+	if v := value(mf, "plumb_queue_storage_ok", nil); v != 0 {
+		t.Errorf("plumb_queue_storage_ok %v while full", v)
+	}
+	if n := len(p.snapshot()); n != childConcurrency {
+		t.Errorf("%d leads reached the partner while the store was full, want only the %d in flight", n, childConcurrency)
+	}
+
+	must(t, ch.Signal(syscall.SIGUSR2))
+	ch.Stdout.Await(t, 60*time.Second, "the space back", func(line string) bool { return line == "freed" })
+	drained(t, c)
+	for id := range ids {
+		if st := c.waitDone(id); st.Result == nil || st.Result.Outcome != "success" {
+			t.Fatalf("lead %s: %+v", id, st)
+		}
+	}
+	counts := p.snapshot()
+	for n := range leads {
+		if counts[n] != 1 {
+			t.Errorf("lead %d reached the partner %d times, want once", n, counts[n])
+		}
+	}
+	waitReady(t, c)
+	if code, b, _ := postWithin(t, c, 30*time.Second, ndjson(2000, 3)); code != 202 {
+		t.Fatalf("POST /leads after recovery: %d %s", code, b)
+	}
+	if err := ch.Stop(t, syscall.SIGTERM, childExit); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+}
+
+// TestIdempotencyKeyReusedSubprocess: a `plumb serve` refuses an
+// Idempotency-Key sent again with other leads (422), stores nothing for
+// it, and still answers the first body's repeat as duplicates.
+func TestIdempotencyKeyReusedSubprocess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	p := newPartner(t)
+	dir, data := t.TempDir(), t.TempDir()
+	writeIntegration(t, dir, p.URL)
+	ch := startChild(t, dir, data)
+	c := client{t: t, base: "http://" + ch.addr}
+	first, second := ndjson(0, 2), ndjson(10, 2)
+	code, b := c.do("POST", "/v1/integrations/partner/leads", "application/x-ndjson", first, "Idempotency-Key", "k1")
+	if code != 202 || decode[accepted](t, b).Accepted != 2 {
+		t.Fatalf("first: %d %s", code, b)
+	}
+	code, b = c.do("POST", "/v1/integrations/partner/leads", "application/x-ndjson", second, "Idempotency-Key", "k1")
+	if code != 422 || errorCode(t, b) != CodeIdemReused {
+		t.Fatalf("the key with other leads: %d %s, want 422 %s", code, b, CodeIdemReused)
+	}
+	code, b = c.do("POST", "/v1/integrations/partner/leads", "application/x-ndjson", first, "Idempotency-Key", "k1")
+	if again := decode[accepted](t, b); code != 202 || again.Accepted != 0 || len(again.Leads) != 2 || !again.Leads[0].Duplicate {
+		t.Fatalf("the first body again: %d %s", code, b)
+	}
+	drained(t, c)
+	counts := p.snapshot()
+	if counts[0] != 1 || counts[1] != 1 || counts[10] != 0 || counts[11] != 0 {
+		t.Errorf("partner saw %v, want leads 0 and 1 once and the refused ones never", counts)
+	}
+	if err := ch.Stop(t, syscall.SIGTERM, childExit); err != nil {
+		t.Fatalf("child: %v", err)
+	}
 }

@@ -137,6 +137,7 @@ type Server struct {
 	sems  map[string]chan struct{} // per integration name
 
 	hooks hookState // webhook receivers (hooks.go)
+	idem  idemStore // Idempotency-Key digests (faults.go)
 
 	apiTokens     tokenSet     // the API role (tokens.go)
 	consoleTokens tokenSet     // the console role
@@ -191,6 +192,7 @@ func New(cfg Config) (*Server, error) {
 		apiTokens: newTokenSet(cfg.Tokens), consoleTokens: newTokenSet(cfg.ConsoleTokens), limiter: newFailLimiter(cfg.now)}
 	s.reg.entries, s.reg.byName = map[string]*entry{}, map[string]*entry{}
 	s.metrics = newMetrics(s.q.Load)
+	s.metrics.reg.MustRegister(&faultCollector{q: s.q.Load})
 	if len(cfg.Tokens) == 0 {
 		s.log.Warn("NO API TOKENS: the API is open to every local user and process; listening on loopback only. Give --token-file or PLUMB_SERVE_TOKENS to require bearer tokens.", "addr", cfg.Addr)
 	}
@@ -373,13 +375,18 @@ func (s *Server) closeAll() {
 	}
 }
 
-// ready reports whether every integration loaded and the queue is up.
+// ready reports whether every integration loaded and the queue is up and
+// takes new leads (its storage is not full or failing).
 func (s *Server) ready() (bool, string) {
 	if s.stopping.Load() {
 		return false, "shutting down"
 	}
-	if s.q.Load() == nil {
+	q := s.q.Load()
+	if q == nil {
 		return false, "queue not open"
+	}
+	if err := q.Writable(); err != nil {
+		return false, err.Error() + " (GET /v1/queue, docs/service.md#faults)"
 	}
 	if !s.reg.loaded() {
 		return false, "an integration did not load (GET /v1/integrations)"

@@ -89,6 +89,13 @@ func start(opts *server.Options) (*server.Server, error) {
 // the test ends.
 func StartServer(t testing.TB) *Node {
 	t.Helper()
+	return StartServerWith(t, nil)
+}
+
+// StartServerWith is StartServer with the server's options changed by tune
+// (when not nil) before it starts: a small JetStreamMaxStore, say.
+func StartServerWith(t testing.TB, tune func(*server.Options)) *Node {
+	t.Helper()
 	ports := freePorts(t, 1)
 	n := &Node{Name: "n1", StoreDir: t.TempDir()}
 	n.opts = &server.Options{
@@ -99,6 +106,9 @@ func StartServer(t testing.TB) *Node {
 		StoreDir:   n.StoreDir,
 		NoSigs:     true,
 		NoLog:      true,
+	}
+	if tune != nil {
+		tune(n.opts)
 	}
 	n.URL = "nats://127.0.0.1:" + strconv.Itoa(ports[0])
 	n.Restart(t)
