@@ -318,6 +318,9 @@ func TestStoredSecretsStayOnSavedOrigins(t *testing.T) {
 		settings map[string]string
 		lead     map[string]any
 		stored   bool // whether the run may hold the stored secrets
+		// refused: the draft does not load (its error says this), so
+		// nothing is sent at all
+		refused string
 	}
 	runs := map[string]run{
 		"override base_url":                 {id: "partner/integration.yaml", settings: map[string]string{"base_url": other}},
@@ -333,7 +336,8 @@ func TestStoredSecretsStayOnSavedOrigins(t *testing.T) {
 		"draft allow_hosts": {id: "partner/integration.yaml", lead: map[string]any{"host": "127.0.0.1"}, yaml: strings.Replace(partnerYAML, `"{{settings.base_url}}/leads?pin={{settings.pin}}"`,
 			`"http://{{lead.host}}:`+strings.Split(otherHostPort, ":")[1]+`/leads?pin={{settings.pin}}&k={{settings.api_key}}"`, 1) + "http: { allow_hosts: [\"127.0.0.1\"] }\n"},
 		"draft branch on lead data": {id: "partner/integration.yaml", lead: map[string]any{"x": true}, yaml: strings.Replace(partnerYAML, `"{{settings.base_url}}/leads?pin={{settings.pin}}"`,
-			`"http://{{if lead.x}}`+otherHostPort+`{{else}}`+partnerHostPort+`{{end}}/leads?pin={{settings.pin}}&k={{settings.api_key}}"`, 1)},
+			`"http://{{if lead.x}}`+otherHostPort+`{{else}}`+partnerHostPort+`{{end}}/leads?pin={{settings.pin}}&k={{settings.api_key}}"`, 1),
+			refused: "cannot choose the URL's scheme, host or port"},
 		"draft redirect through the partner": {id: "partner/integration.yaml", stored: true, yaml: strings.Replace(strings.Replace(partnerYAML,
 			`"{{settings.base_url}}/leads?pin={{settings.pin}}"`, `"{{settings.base_url}}/redirect?to=`+other+`/x&pin={{settings.pin}}&k={{settings.api_key}}"`, 1),
 			"    max_attempts: 1\n", "    max_attempts: 1\n    follow_redirects: any\n", 1)},
@@ -363,6 +367,12 @@ func TestStoredSecretsStayOnSavedOrigins(t *testing.T) {
 		json.Unmarshal([]byte(body), &out)
 		if out.StoredSecrets != r.stored {
 			t.Errorf("%s: stored_secrets %v: %s", name, out.StoredSecrets, body)
+		}
+		if r.refused != "" {
+			if !strings.Contains(body, r.refused) || len(out.Errors) == 0 {
+				t.Errorf("%s: the draft should not load (%s): %s", name, r.refused, body)
+			}
+			continue
 		}
 		if !r.stored && (len(out.NewOrigins) == 0 || !strings.Contains(out.Note, "without the service's stored secrets")) {
 			t.Errorf("%s: the answer should say which new origins made it run without the stored secrets: %s", name, body)
