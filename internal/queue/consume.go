@@ -229,7 +229,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 		// an attempt the shutdown cut short (a later delivery past
 		// MaxDeliver is).
 		log.Info("job interrupted by shutdown; handing it back", "err", herr)
-		q.writeStatus(ctl, d.ID, statusRecord{State: StateQueued, Seq: seq, Attempts: d.Attempt, LastError: herr.Error()}, log)
+		q.writeStatusBeforeRetry(ctl, d.ID, statusRecord{State: StateQueued, Seq: seq, Attempts: d.Attempt, LastError: herr.Error()}, log)
 		q.nak(msg, 0, log)
 		return
 	}
@@ -239,7 +239,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 	}
 	delay := q.backoff(d.Attempt)
 	log.Info("job failed; retrying", "err", herr, "delay", delay)
-	q.writeStatus(ctl, d.ID, statusRecord{State: StateQueued, Seq: seq, Attempts: d.Attempt, LastError: herr.Error()}, log)
+	q.writeStatusBeforeRetry(ctl, d.ID, statusRecord{State: StateQueued, Seq: seq, Attempts: d.Attempt, LastError: herr.Error()}, log)
 	q.nak(msg, delay, log)
 }
 

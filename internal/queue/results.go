@@ -52,11 +52,7 @@ type statusRecord struct {
 }
 
 func (q *Queue) writeStatus(_ context.Context, id string, rec statusRecord, log loggerLike) {
-	rec.Updated = time.Now().UTC()
-	if len(rec.LastError) > 4096 {
-		rec.LastError = rec.LastError[:4096] + "…"
-	}
-	b, err := json.Marshal(rec)
+	b, err := rec.encode()
 	if err == nil {
 		// Status is informational and the job's fate does not depend on it,
 		// so the write is not waited for (the worker saves a round trip and
@@ -67,6 +63,31 @@ func (q *Queue) writeStatus(_ context.Context, id string, rec statusRecord, log 
 	if err != nil {
 		log.Warn("recording job status", "err", err)
 	}
+}
+
+// writeStatusBeforeRetry records the status of a job about to be handed
+// back for another attempt, and waits for it: the next attempt reads the
+// last error from it (Delivery.LastError), and a redelivery may come
+// before an unwaited write lands. Failed attempts are rare, so the wait
+// costs the hot path nothing.
+func (q *Queue) writeStatusBeforeRetry(ctx context.Context, id string, rec statusRecord, log loggerLike) {
+	b, err := rec.encode()
+	if err == nil {
+		_, err = q.status.Put(ctx, id, b)
+	}
+	if err != nil {
+		log.Warn("recording job status", "err", err)
+	}
+}
+
+// encode is the stored form of a status record, stamped now, its error
+// bounded.
+func (rec statusRecord) encode() ([]byte, error) {
+	rec.Updated = time.Now().UTC()
+	if len(rec.LastError) > 4096 {
+		rec.LastError = rec.LastError[:4096] + "…"
+	}
+	return json.Marshal(rec)
 }
 
 func (q *Queue) readStatus(ctx context.Context, id string) (statusRecord, error) {
