@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 
@@ -149,7 +150,11 @@ func (p *Plan) authenticators(r *Runner, cfg Config, errs *steps.ErrorList) ([]a
 			continue
 		}
 		opts := []auth.Option{auth.WithHTTPClient(r.tokenClient), auth.WithClock(p.clock.Now), auth.WithIntegration(p.ref())}
-		if cfg.Tokens != nil {
+		switch {
+		case ac.Type == auth.TypeOAuth2 && (cfg.Tokens != nil || ac.Grant == "" || ac.Grant == auth.GrantClientCredentials):
+			// the runner learns each token it loads or saves
+			opts = append(opts, auth.WithTokenStore(watchStore(cfg.Tokens, r.live)))
+		case cfg.Tokens != nil:
 			opts = append(opts, auth.WithTokenStore(cfg.Tokens))
 		}
 		if cfg.LoginHint != "" {
@@ -163,6 +168,22 @@ func (p *Plan) authenticators(r *Runner, cfg Config, errs *steps.ErrorList) ([]a
 		cfgs[i], out[i] = ac, a
 	}
 	return cfgs, out
+}
+
+// authSecrets lists the credentials of a rendered auth section, for the
+// runner's masker: every field Config.String hides, the user:password pair
+// a basic Authorization header encodes, and the client_id:client_secret
+// pair an OAuth2 token request sends in one.
+func authSecrets(c auth.Config) []string {
+	out := []string{c.Value, c.Password, c.Token, c.ClientSecret, c.Secret}
+	out = append(out, c.Tokens...)
+	if c.Password != "" {
+		out = append(out, c.Username+":"+c.Password)
+	}
+	if c.ClientSecret != "" {
+		out = append(out, url.QueryEscape(c.ClientID)+":"+url.QueryEscape(c.ClientSecret))
+	}
+	return out
 }
 
 // AuthError is a request that could not be signed, such as an OAuth2 token

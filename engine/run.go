@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -274,7 +276,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 	sr.Name = st.name
 	ctx, endSpan := p.span(ctx, "plumb.step", attribute.String("plumb.step", st.name))
 	defer func() {
-		defer endSpan(sr.Outcome, sr.Class, sr.Reason)
+		defer func() { endSpan(sr.Outcome, sr.Class, sr.Reason) }() // once masked
 		defer p.metrics.step(p.Name(), &sr)
 		if v := recover(); v != nil {
 			err := fmt.Errorf("internal error (a bug in plumb, please report it): %v", v)
@@ -447,7 +449,7 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 			p.emit(ctx, ex)
 		}
 		p.log.LogAttrs(ctx, slog.LevelDebug, "rule", slog.String("step", st.name), slog.Int("attempt", attempt),
-			slog.String("action", r.action), slog.String("rule", r.source), slog.String("reason", s.Redact(v.reason)))
+			slog.String("action", r.action), slog.String("rule", r.source), slog.String("reason", req.mask.text(v.reason)))
 		switch r.action {
 		case actIgnore:
 			v.outcome, v.reason = Success, ""
@@ -542,7 +544,7 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n 
 		if err != nil {
 			what = Error
 		}
-		defer endSpan(what, "", fmt.Sprint(err))
+		defer endSpan(what, "", pr.mask.text(fmt.Sprint(err)))
 	}
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 		err = &TimeoutError{After: timeout}
@@ -553,7 +555,7 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n 
 		p.log.LogAttrs(ctx, slog.LevelDebug, "attempt",
 			slog.String("step", st.name), slog.String("method", pr.method), slog.String("url", pr.shownURL()),
 			slog.Int("status", resp.Status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
-			slog.Any("error", redactErr(err, s)))
+			slog.Any("error", redactErr(err, pr.mask)))
 	}
 	if tr == nil {
 		return resp, nil, err
@@ -578,11 +580,11 @@ func (p *Plan) emit(ctx context.Context, ex *Exchange) {
 	}
 }
 
-func redactErr(err error, s *Runner) any {
+func redactErr(err error, m *masker) any {
 	if err == nil {
 		return nil
 	}
-	return s.Redact(err.Error())
+	return m.text(err.Error())
 }
 
 // TimeoutError is a try that did not complete within its timeout.
@@ -696,7 +698,7 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 	}
 	switch {
 	case resp.Status < 200 || resp.Status >= 300:
-		v.outcome, v.reason, v.class = Error, httpReason(resp), ClassStatus
+		v.outcome, v.reason, v.class = Error, httpReason(resp, req.mask), ClassStatus
 		if partnerSaidNo(resp.Status) {
 			v.outcome = Failure
 		} else if resp.Status == 401 || resp.Status == 407 {
@@ -754,20 +756,35 @@ func partnerSaidNo(status int) bool {
 	return status >= 400 && status < 500
 }
 
-func httpReason(resp parse.Response) string {
+func httpReason(resp parse.Response, m *masker) string {
 	reason := fmt.Sprintf("HTTP %d %s", resp.Status, http.StatusText(resp.Status))
-	if snippet := bodySnippet(resp.Body); snippet != "" {
+	if snippet := bodySnippet(resp.Body, m); snippet != "" {
 		reason += ": " + snippet
 	}
 	return reason
 }
 
-func bodySnippet(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
+// bodySnippet is the start of an answer for a reason: its words, one space
+// apart, masked, then cut to 200 bytes (masked before the cut, so the cut
+// leaves no piece of a secret).
+func bodySnippet(b []byte, m *masker) string {
+	const shown, margin = 200, 4096 // margin: room for a secret across the cut
+	var out strings.Builder
+	space := false
+	for len(b) > 0 && out.Len() < shown+margin {
+		r, n := utf8.DecodeRune(b)
+		if unicode.IsSpace(r) {
+			space = out.Len() > 0
+		} else {
+			if space {
+				out.WriteByte(' ')
+				space = false
+			}
+			out.Write(b[:n])
+		}
+		b = b[n:]
 	}
-	return s
+	return m.clip(out.String(), shown)
 }
 
 func responseValue(doc *parse.Doc) map[string]any {
