@@ -18,14 +18,33 @@ import (
 
 // resolve resolves the plan's settings from cfg.Values, then for each
 // setting not given, its env variable (looked up with cfg.LookupEnv, which
-// may be nil) and its default. Every missing required setting, unknown given
-// name and value of the wrong type is reported: a given value at
-// cfg.ValuePos (its place in a settings file) when known, anything else at
-// the setting's declaration. No message quotes a value.
+// may be nil) and its default (see resolveValues), then the TLS settings
+// and the authenticators; the runner's masker gets the secret settings and
+// every credential of the auth sections.
 func (p *Plan) resolve(r *Runner, cfg Config) error {
 	var errs steps.ErrorList
+	r.values, r.secrets, errs = p.resolveValues(cfg)
+	if len(errs) == 0 && p.tls != nil && r.transport != nil {
+		r.transport.TLSClientConfig = p.tls.config(p, r.values, &errs)
+	}
+	if len(errs) == 0 {
+		r.authCfgs, r.auths = p.authenticators(r, cfg, &errs)
+		for _, ac := range r.authCfgs {
+			r.secrets = append(r.secrets, authSecrets(ac)...)
+		}
+	}
+	r.mask = &masker{sets: []*secretSet{newSecretSet(r.secrets)}, live: r.live}
+	return errs.Err()
+}
+
+// resolveValues resolves the settings of cfg as Bind does: the values, the
+// secret ones (longest first) and every problem. Every missing required
+// setting, unknown given name and value of the wrong type is reported: a
+// given value at cfg.ValuePos (its place in a settings file) when known,
+// anything else at the setting's declaration. No message quotes a value.
+func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []string, errs steps.ErrorList) {
 	given := cfg.Values
-	r.values = make(map[string]any, len(p.in.Settings))
+	values = make(map[string]any, len(p.in.Settings))
 	declared := map[string]bool{}
 	for _, e := range p.in.Settings {
 		declared[e.Key] = true
@@ -57,10 +76,10 @@ func (p *Plan) resolve(r *Runner, cfg Config) error {
 			errs.Add(pos, "", "setting %q%s: %v", e.Key, from, err)
 			continue
 		}
-		r.values[e.Key] = cv
+		values[e.Key] = cv
 		if def.Secret {
 			if s := fmt.Sprint(cv); s != "" {
-				r.secrets = append(r.secrets, s)
+				secrets = append(secrets, s)
 			}
 		}
 	}
@@ -78,17 +97,9 @@ func (p *Plan) resolve(r *Runner, cfg Config) error {
 		}
 		errs.Add(pos, "declared settings are listed under settings:", "unknown setting %q given", k)
 	}
-	if len(errs) == 0 && p.tls != nil && r.transport != nil {
-		r.transport.TLSClientConfig = p.tls.config(p, r.values, &errs)
-	}
-	if len(errs) == 0 {
-		r.authCfgs, r.auths = p.authenticators(r, cfg, &errs)
-		for _, ac := range r.authCfgs {
-			r.secrets = append(r.secrets, authSecrets(ac)...)
-		}
-	}
-	r.mask = &masker{sets: []*secretSet{newSecretSet(r.secrets)}, live: r.live}
-	return errs.Err()
+	// longer secrets first so one that contains another is masked whole
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	return values, secrets, errs
 }
 
 // coerceSetting converts v to the setting type typ. Its errors name the
