@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/steps"
@@ -150,11 +152,7 @@ func (p *Plan) authenticators(r *Runner, cfg Config, errs *steps.ErrorList) ([]a
 			continue
 		}
 		opts := []auth.Option{auth.WithHTTPClient(r.tokenClient), auth.WithClock(p.clock.Now), auth.WithIntegration(p.ref())}
-		switch {
-		case ac.Type == auth.TypeOAuth2 && (cfg.Tokens != nil || ac.Grant == "" || ac.Grant == auth.GrantClientCredentials):
-			// the runner learns each token it loads or saves
-			opts = append(opts, auth.WithTokenStore(watchStore(cfg.Tokens, r.live)))
-		case cfg.Tokens != nil:
+		if cfg.Tokens != nil {
 			opts = append(opts, auth.WithTokenStore(cfg.Tokens))
 		}
 		if cfg.LoginHint != "" {
@@ -203,6 +201,29 @@ func (s *Runner) authn(i int) auth.Authenticator {
 	return s.auths[i]
 }
 
+// authSectionKey is the context key under which a call into an oauth2
+// authenticator carries its auth section's index, so the token requests it
+// makes (tokenTransport) say whose tokens they fetch.
+type authSectionKey struct{}
+
+// authContext is ctx for a call into the authenticator of section i: it
+// names the section when that is an oauth2 one.
+func (s *Runner) authContext(ctx context.Context, i int) context.Context {
+	if i < 0 || i >= len(s.authCfgs) || s.authCfgs[i].Type != auth.TypeOAuth2 {
+		return ctx
+	}
+	return context.WithValue(ctx, authSectionKey{}, i)
+}
+
+// tokenKey is what the tokens of the section a token request's context
+// names are the current value of ("" when it names none).
+func tokenKey(ctx context.Context) string {
+	if i, ok := ctx.Value(authSectionKey{}).(int); ok {
+		return strconv.Itoa(i)
+	}
+	return ""
+}
+
 // sign applies the step's credentials to one try.
 func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *request, s *Runner) error {
 	a := s.authn(pr.auth)
@@ -213,7 +234,8 @@ func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *reques
 	for k, v := range req.Header {
 		before[k] = strings.Join(v, "\x00")
 	}
-	if err := a.Apply(ctx, req, pr.body); err != nil {
+	oauth := s.authCfgs[pr.auth].Type == auth.TypeOAuth2
+	if err := a.Apply(s.authContext(ctx, pr.auth), req, pr.body); err != nil {
 		return &AuthError{Err: err}
 	}
 	pr.sent = req.Header
@@ -223,6 +245,12 @@ func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *reques
 	for k, v := range req.Header {
 		if before[k] != strings.Join(v, "\x00") {
 			pr.cred[k] = true
+			if oauth && len(v) > 0 {
+				// the token in use — one loaded from the store included —
+				// is masked before a partner can echo it
+				_, tok, _ := strings.Cut(v[0], " ")
+				s.live.learn(tok, strconv.Itoa(pr.auth)+"/access", time.Time{})
+			}
 		}
 	}
 	return nil
@@ -242,7 +270,7 @@ func (p *Plan) reauth(ctx context.Context, st *step, pr *request, s *Runner) err
 	if pr.sent != nil {
 		failed.Header = pr.sent
 	}
-	if err := r.Reauth(ctx, failed); err != nil {
+	if err := r.Reauth(s.authContext(ctx, pr.auth), failed); err != nil {
 		return fmt.Errorf("re-authenticating failed: %s", s.Redact(err.Error()))
 	}
 	return nil

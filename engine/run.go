@@ -515,7 +515,7 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n 
 		// get the token first: a slot is not spent waiting for it, and
 		// requests do not bunch up behind one token fetch
 		if pre, ok := s.authn(pr.auth).(auth.Preparer); ok {
-			if err := pre.Prepare(ctx); err != nil {
+			if err := pre.Prepare(s.authContext(ctx, pr.auth)); err != nil {
 				return parse.Response{}, nil, &AuthError{Err: err}
 			}
 		}

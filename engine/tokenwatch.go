@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,10 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/oauth2"
-
-	"github.com/plumbhq/plumb/auth"
 )
 
 // tokenTransport makes OAuth2 token traffic visible: it counts token
@@ -57,7 +52,7 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body, rerr = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(body))
-		t.r.live.learnAnswer(body)
+		t.r.live.learnAnswer(body, tokenKey(req.Context()))
 	}
 	if p.observer == nil {
 		return resp, err
@@ -122,7 +117,9 @@ const (
 )
 
 // liveSecrets are the secrets a runner learns while it runs: the OAuth2
-// access, refresh and ID tokens it fetches, refreshes or loads. Each is
+// access, refresh and ID tokens of its token endpoints' answers, and the
+// access token auth puts on a request (one loaded from a token store
+// included), each the current one of its auth section. Each is
 // masked from the moment it is learned until its expiry plus tokenGrace
 // or, when its expiry is unknown, until tokenGrace after another token
 // replaced it; at most maxLiveSecrets are kept, so a runner that renews
@@ -131,6 +128,9 @@ const (
 type liveSecrets struct {
 	now func() time.Time
 	set atomic.Pointer[secretSet]
+	// keys is the current secret of each key, read without locking so a
+	// request signed with the current token costs no lock
+	keys atomic.Pointer[map[string]string]
 
 	mu      sync.Mutex
 	secrets map[string]*liveSecret
@@ -170,6 +170,9 @@ func (l *liveSecrets) learn(secret, key string, expiry time.Time) {
 	if l == nil || secret == "" {
 		return
 	}
+	if k := l.keys.Load(); k != nil && key != "" && expiry.IsZero() && (*k)[key] == secret {
+		return // known, and still the current one
+	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -194,13 +197,19 @@ func (l *liveSecrets) learn(secret, key string, expiry time.Time) {
 			}
 		}
 		e.key = key
+		changed = true
 	}
 	if l.cap() || changed {
 		all := make([]string, 0, len(l.secrets))
-		for s := range l.secrets {
+		keys := map[string]string{}
+		for s, o := range l.secrets {
 			all = append(all, s)
+			if o.key != "" {
+				keys[o.key] = s
+			}
 		}
 		l.set.Store(newSecretSet(all))
+		l.keys.Store(&keys)
 	}
 }
 
@@ -240,22 +249,10 @@ func (l *liveSecrets) cap() bool {
 	return true
 }
 
-// learnToken learns the tokens of t, the current ones of the token store
-// key.
-func (l *liveSecrets) learnToken(key string, t *oauth2.Token) {
-	if t == nil {
-		return
-	}
-	l.learn(t.AccessToken, key+"/access", t.Expiry)
-	l.learn(t.RefreshToken, key+"/refresh", time.Time{})
-	if id, ok := t.Extra("id_token").(string); ok {
-		l.learn(id, key+"/id", t.Expiry)
-	}
-}
-
 // learnAnswer learns the tokens in a token endpoint's answer (JSON or a
-// form), before package auth reads it.
-func (l *liveSecrets) learnAnswer(b []byte) {
+// form), before package auth reads it, as the current ones of the auth
+// section key ("" when unknown).
+func (l *liveSecrets) learnAnswer(b []byte, key string) {
 	if l == nil || len(b) == 0 {
 		return
 	}
@@ -281,63 +278,13 @@ func (l *liveSecrets) learnAnswer(b []byte) {
 	if n, err := strconv.ParseInt(get("expires_in"), 10, 64); err == nil && n > 0 && n < 1<<31 {
 		expiry = l.now().Add(time.Duration(n) * time.Second)
 	}
-	l.learn(get("access_token"), "", expiry)
-	l.learn(get("refresh_token"), "", time.Time{})
-	l.learn(get("id_token"), "", expiry)
-}
-
-// watchedStore is the token store an oauth2 section gets: the runner
-// learns every token loaded from it or saved to it (the configured store,
-// or none: next may be nil) before auth uses it.
-type watchedStore struct {
-	next auth.TokenStore
-	live *liveSecrets
-}
-
-// watchedSharedStore is a watchedStore over a SharedTokenStore, which it
-// stays.
-type watchedSharedStore struct {
-	watchedStore
-	shared auth.SharedTokenStore
-}
-
-// watchStore wraps next (nil: a store that keeps nothing) for live.
-func watchStore(next auth.TokenStore, live *liveSecrets) auth.TokenStore {
-	w := watchedStore{next: next, live: live}
-	if ss, ok := next.(auth.SharedTokenStore); ok {
-		return &watchedSharedStore{watchedStore: w, shared: ss}
+	kind := func(k string) string {
+		if key == "" {
+			return ""
+		}
+		return key + "/" + k
 	}
-	return &w
-}
-
-// Load implements auth.TokenStore.
-func (w *watchedStore) Load(key string) (*oauth2.Token, error) {
-	if w.next == nil {
-		return nil, nil
-	}
-	t, err := w.next.Load(key)
-	w.live.learnToken(key, t)
-	return t, err
-}
-
-// Save implements auth.TokenStore.
-func (w *watchedStore) Save(key string, t *oauth2.Token) error {
-	w.live.learnToken(key, t)
-	if w.next == nil {
-		return nil
-	}
-	return w.next.Save(key, t)
-}
-
-// Delete implements auth.TokenStore.
-func (w *watchedStore) Delete(key string) error {
-	if w.next == nil {
-		return nil
-	}
-	return w.next.Delete(key)
-}
-
-// Lock implements auth.SharedTokenStore.
-func (w *watchedSharedStore) Lock(ctx context.Context, key string) (func(), error) {
-	return w.shared.Lock(ctx, key)
+	l.learn(get("access_token"), kind("access"), expiry)
+	l.learn(get("refresh_token"), kind("refresh"), time.Time{})
+	l.learn(get("id_token"), kind("id"), expiry)
 }
