@@ -449,7 +449,7 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 			p.emit(ctx, ex)
 		}
 		p.log.LogAttrs(ctx, slog.LevelDebug, "rule", slog.String("step", st.name), slog.Int("attempt", attempt),
-			slog.String("action", r.action), slog.String("rule", r.source), slog.String("reason", req.mask.text(v.reason)))
+			slog.String("action", r.action), slog.String("rule", r.source), slog.String("reason", s.Redact(v.reason)))
 		switch r.action {
 		case actIgnore:
 			v.outcome, v.reason = Success, ""
