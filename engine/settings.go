@@ -71,7 +71,7 @@ func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []strin
 			}
 			continue
 		}
-		cv, err := coerceSetting(normalizeValue(v), def.Type)
+		cv, err := coerceSetting(normalizeValue(v), string(def.Type))
 		if err != nil {
 			errs.Add(pos, "", "setting %q%s: %v", e.Key, from, err)
 			continue
