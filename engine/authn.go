@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/steps"
@@ -165,6 +168,22 @@ func (p *Plan) authenticators(r *Runner, cfg Config, errs *steps.ErrorList) ([]a
 	return cfgs, out
 }
 
+// authSecrets lists the credentials of a rendered auth section, for the
+// runner's masker: every field Config.String hides, the user:password pair
+// a basic Authorization header encodes, and the client_id:client_secret
+// pair an OAuth2 token request sends in one.
+func authSecrets(c auth.Config) []string {
+	out := []string{c.Value, c.Password, c.Token, c.ClientSecret, c.Secret}
+	out = append(out, c.Tokens...)
+	if c.Password != "" {
+		out = append(out, c.Username+":"+c.Password)
+	}
+	if c.ClientSecret != "" {
+		out = append(out, url.QueryEscape(c.ClientID)+":"+url.QueryEscape(c.ClientSecret))
+	}
+	return out
+}
+
 // AuthError is a request that could not be signed, such as an OAuth2 token
 // endpoint that refused the client.
 type AuthError struct{ Err error }
@@ -182,6 +201,29 @@ func (s *Runner) authn(i int) auth.Authenticator {
 	return s.auths[i]
 }
 
+// authSectionKey is the context key under which a call into an oauth2
+// authenticator carries its auth section's index, so the token requests it
+// makes (tokenTransport) say whose tokens they fetch.
+type authSectionKey struct{}
+
+// authContext is ctx for a call into the authenticator of section i: it
+// names the section when that is an oauth2 one.
+func (s *Runner) authContext(ctx context.Context, i int) context.Context {
+	if i < 0 || i >= len(s.authCfgs) || s.authCfgs[i].Type != auth.TypeOAuth2 {
+		return ctx
+	}
+	return context.WithValue(ctx, authSectionKey{}, i)
+}
+
+// tokenKey is what the tokens of the section a token request's context
+// names are the current value of ("" when it names none).
+func tokenKey(ctx context.Context) string {
+	if i, ok := ctx.Value(authSectionKey{}).(int); ok {
+		return strconv.Itoa(i)
+	}
+	return ""
+}
+
 // sign applies the step's credentials to one try.
 func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *request, s *Runner) error {
 	a := s.authn(pr.auth)
@@ -192,7 +234,8 @@ func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *reques
 	for k, v := range req.Header {
 		before[k] = strings.Join(v, "\x00")
 	}
-	if err := a.Apply(ctx, req, pr.body); err != nil {
+	oauth := s.authCfgs[pr.auth].Type == auth.TypeOAuth2
+	if err := a.Apply(s.authContext(ctx, pr.auth), req, pr.body); err != nil {
 		return &AuthError{Err: err}
 	}
 	pr.sent = req.Header
@@ -202,6 +245,12 @@ func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *reques
 	for k, v := range req.Header {
 		if before[k] != strings.Join(v, "\x00") {
 			pr.cred[k] = true
+			if oauth && len(v) > 0 {
+				// the token in use — one loaded from the store included —
+				// is masked before a partner can echo it
+				_, tok, _ := strings.Cut(v[0], " ")
+				s.live.learn(tok, strconv.Itoa(pr.auth)+"/access", time.Time{})
+			}
 		}
 	}
 	return nil
@@ -221,7 +270,7 @@ func (p *Plan) reauth(ctx context.Context, st *step, pr *request, s *Runner) err
 	if pr.sent != nil {
 		failed.Header = pr.sent
 	}
-	if err := r.Reauth(ctx, failed); err != nil {
+	if err := r.Reauth(s.authContext(ctx, pr.auth), failed); err != nil {
 		return fmt.Errorf("re-authenticating failed: %s", s.Redact(err.Error()))
 	}
 	return nil

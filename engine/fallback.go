@@ -130,7 +130,13 @@ func (p *Plan) cacheKey(st *step, req *request, data map[string]any) (string, er
 	return p.Name() + "/" + st.name + "/" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// remember stores a step's captures for later leads, with the runner's
+// secrets (settings, credentials, tokens) masked: a stored answer never
+// holds a credential, though a partner echoed one. A lead's redacted
+// captures are its own and kept as captured (a cached answer must give
+// them back).
 func (p *Plan) remember(ctx context.Context, s *Runner, st *step, key string, captured map[string]any) {
+	captured = s.mask.valueMap(captured)
 	if err := s.store.Put(ctx, key, store.Entry{Values: captured, At: p.clock.Now()}); err != nil {
 		p.log.WarnContext(ctx, "cache put failed", "step", st.name, "error", err)
 	}

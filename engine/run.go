@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/internal/cond"
@@ -554,7 +556,7 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n 
 		// get the token first: a slot is not spent waiting for it, and
 		// requests do not bunch up behind one token fetch
 		if pre, ok := s.authn(pr.auth).(auth.Preparer); ok {
-			if err := pre.Prepare(ctx); err != nil {
+			if err := pre.Prepare(s.authContext(ctx, pr.auth)); err != nil {
 				return parse.Response{}, try{attempt: n, ctx: p.tryStart(ctx, st, pr, n), err: &AuthError{Err: err}}
 			}
 		}
@@ -620,13 +622,13 @@ func (p *Plan) tried(ctx context.Context, st *step, pr *request, t *try, resp pa
 				e.Class = v.class
 			}
 			if t.err != nil {
-				e.Err = s.Redact(t.err.Error())
+				e.Err = pr.mask.text(t.err.Error()) // the lead's redacted captures too
 			}
 			p.ev.TryEnd(t.ctx, e)
 		}
 		if r != nil {
 			p.ev.Retry(ctx, Retry{Integration: p.Name(), Step: st.name, Attempt: t.attempt, Action: string(r.action),
-				Rule: r.source, Reason: s.Redact(v.reason)})
+				Rule: r.source, Reason: pr.mask.text(v.reason)})
 		}
 	}
 	if t.ex == nil {
@@ -752,7 +754,7 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 	}
 	switch {
 	case resp.Status < 200 || resp.Status >= 300:
-		v.outcome, v.reason, v.class = Error, httpReason(resp), ClassStatus
+		v.outcome, v.reason, v.class = Error, httpReason(resp, req.mask), ClassStatus
 		if partnerSaidNo(resp.Status) {
 			v.outcome = Failure
 		} else if resp.Status == 401 || resp.Status == 407 {
@@ -810,20 +812,35 @@ func partnerSaidNo(status int) bool {
 	return status >= 400 && status < 500
 }
 
-func httpReason(resp parse.Response) string {
+func httpReason(resp parse.Response, m *masker) string {
 	reason := fmt.Sprintf("HTTP %d %s", resp.Status, http.StatusText(resp.Status))
-	if snippet := bodySnippet(resp.Body); snippet != "" {
+	if snippet := bodySnippet(resp.Body, m); snippet != "" {
 		reason += ": " + snippet
 	}
 	return reason
 }
 
-func bodySnippet(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
+// bodySnippet is the start of an answer for a reason: its words, one space
+// apart, masked, then cut to 200 bytes (masked before the cut, so the cut
+// leaves no piece of a secret).
+func bodySnippet(b []byte, m *masker) string {
+	const shown, margin = 200, 4096 // margin: room for a secret across the cut
+	var out strings.Builder
+	space := false
+	for len(b) > 0 && out.Len() < shown+margin {
+		r, n := utf8.DecodeRune(b)
+		if unicode.IsSpace(r) {
+			space = out.Len() > 0
+		} else {
+			if space {
+				out.WriteByte(' ')
+				space = false
+			}
+			out.Write(b[:n])
+		}
+		b = b[n:]
 	}
-	return s
+	return m.clip(out.String(), shown)
 }
 
 func responseValue(doc *parse.Doc) map[string]any {

@@ -28,6 +28,10 @@ type Config struct {
 	// Values are the settings given explicitly, by name. JSON numbers,
 	// Go ints and floats are accepted for number settings.
 	Values map[string]any
+	// ValuePos says where each of Values was written (SettingsFile.Pos of
+	// ReadSettings), so a wrong value is reported there; a value without
+	// a position is reported at its declaration. Optional.
+	ValuePos map[string]steps.Pos
 	// LookupEnv reads the env variables settings name with `env:`
 	// (os.LookupEnv, or nil to read none).
 	LookupEnv func(string) (string, bool)
@@ -70,10 +74,13 @@ type Config struct {
 // transport. It is safe for concurrent use; make one per plan and settings
 // and share it, and Close it when done.
 type Runner struct {
-	plan     *Plan
-	values   map[string]any
-	secrets  []string
+	plan    *Plan
+	values  map[string]any
+	secrets []string
+	// mask masks secrets and live holds the tokens the runner learns as
+	// it runs (mask reads them): one masker for every secret it knows.
 	mask     *masker
+	live     *liveSecrets
 	auths    []auth.Authenticator
 	authCfgs []auth.Config
 	// run is shared by every lead of the runner (batches).
@@ -107,7 +114,7 @@ var ErrClosed = errors.New("runner is closed")
 // type and unusable auth section is reported at once, as a
 // steps.ErrorList positioned in the integration file.
 func (p *Plan) Bind(cfg Config) (*Runner, error) {
-	r := &Runner{plan: p, run: &runState{}, mem: &memBudget{max: cfg.MaxResponseMemory}}
+	r := &Runner{plan: p, run: &runState{}, mem: &memBudget{max: cfg.MaxResponseMemory}, live: newLiveSecrets(p.clock.Now)}
 	if r.mem.max <= 0 {
 		r.mem.max = DefaultResponseMemory
 	}
@@ -214,12 +221,15 @@ func (r *Runner) Value(name string) (any, bool) {
 	return v, ok
 }
 
-// Redact masks every secret setting value in free text, in each encoding a
-// request may carry it (URL, JSON, XML escaping, base64): long secrets
-// wherever they appear, short ones where they stand as a token (so a PIN
-// of 1234 does not mangle 127.0.0.1:12345). Results, logs and observed
-// exchanges are masked already, by component; use Redact for text of your
-// own.
+// Redact masks every secret the runner knows in free text — secret
+// settings, auth credentials, and the OAuth2 tokens it has fetched or
+// loaded so far — in each encoding a request or an answer may carry it
+// (URL, JSON, XML escaping, base64, hex), in any letter case: long secrets
+// and long enough pieces of them wherever they appear, short ones where
+// they stand as a token (so a PIN of 1234 does not mangle
+// 127.0.0.1:12345). SECURITY.md ("Masking") has the rule. Results, logs
+// and observed exchanges are masked already, by component; use Redact for
+// text of your own.
 func (r *Runner) Redact(text string) string {
 	if r == nil {
 		return text

@@ -1,8 +1,16 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
+	"regexp"
 	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
@@ -10,24 +18,30 @@ import (
 
 // resolve resolves the plan's settings from cfg.Values, then for each
 // setting not given, its env variable (looked up with cfg.LookupEnv, which
-// may be nil) and its default. Every missing required setting, unknown given
-// name and value of the wrong type is reported, each at the position of its
-// declaration.
+// may be nil) and its default (see resolveValues), then the TLS settings
+// and the authenticators; the runner's masker gets the secret settings and
+// every credential of the auth sections.
 func (p *Plan) resolve(r *Runner, cfg Config) error {
 	var errs steps.ErrorList
 	r.values, r.secrets, errs = p.resolveValues(cfg)
-	r.mask = newMasker(r.secrets)
 	if len(errs) == 0 && p.tls != nil && r.transport != nil {
 		r.transport.TLSClientConfig = p.tls.config(p, r.values, &errs)
 	}
 	if len(errs) == 0 {
 		r.authCfgs, r.auths = p.authenticators(r, cfg, &errs)
+		for _, ac := range r.authCfgs {
+			r.secrets = append(r.secrets, authSecrets(ac)...)
+		}
 	}
+	r.mask = &masker{sets: []*secretSet{newSecretSet(r.secrets)}, live: r.live}
 	return errs.Err()
 }
 
 // resolveValues resolves the settings of cfg as Bind does: the values, the
-// secret ones (longest first) and every problem.
+// secret ones (longest first) and every problem. Every missing required
+// setting, unknown given name and value of the wrong type is reported: a
+// given value at cfg.ValuePos (its place in a settings file) when known,
+// anything else at the setting's declaration. No message quotes a value.
 func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []string, errs steps.ErrorList) {
 	given := cfg.Values
 	values = make(map[string]any, len(p.in.Settings))
@@ -35,12 +49,17 @@ func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []strin
 	for _, e := range p.in.Settings {
 		declared[e.Key] = true
 		def := e.Value
+		pos, from := e.Pos, ""
 		v, ok := given[e.Key]
+		if gp, known := cfg.ValuePos[e.Key]; ok && known {
+			pos = gp
+		}
 		if !ok && def.Env != "" && cfg.LookupEnv != nil {
 			v, ok = cfg.LookupEnv(def.Env)
+			from = " (from the " + def.Env + " environment variable)"
 		}
 		if !ok && def.Default != nil {
-			v, ok = def.Default, true
+			v, ok, from = def.Default, true, " (its default)"
 		}
 		if !ok {
 			if def.Required {
@@ -52,13 +71,9 @@ func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []strin
 			}
 			continue
 		}
-		cv, err := coerceSetting(normalizeValue(v), def.Type)
+		cv, err := coerceSetting(normalizeValue(v), string(def.Type))
 		if err != nil {
-			what := err.Error()
-			if def.Secret {
-				what = "value is not a " + string(def.Type)
-			}
-			errs.Add(e.Pos, "", "setting %q: %s", e.Key, what)
+			errs.Add(pos, "", "setting %q%s: %v", e.Key, from, err)
 			continue
 		}
 		values[e.Key] = cv
@@ -76,32 +91,234 @@ func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []strin
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		errs.Add(p.in.Pos, "declared settings are listed under settings:", "unknown setting %q given", k)
+		pos, ok := cfg.ValuePos[k]
+		if !ok {
+			pos = p.in.Pos
+		}
+		errs.Add(pos, "declared settings are listed under settings:", "unknown setting %q given", k)
 	}
 	// longer secrets first so one that contains another is masked whole
 	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
 	return values, secrets, errs
 }
 
-func coerceSetting(v any, typ steps.SettingType) (any, error) {
+// coerceSetting converts v to the setting type typ. Its errors name the
+// kind of value given, never the value: settings hold secrets.
+func coerceSetting(v any, typ string) (any, error) {
+	want := "a " + typ
 	switch typ {
-	case steps.SettingNumber:
-		return parse.Coerce(v, parse.TypeNumber)
-	case steps.SettingBool:
-		return parse.Coerce(v, parse.TypeBool)
-	case steps.SettingList:
-		if _, ok := v.([]any); !ok {
-			return nil, fmt.Errorf("expected a list, got %T", v)
+	case "number", "bool":
+		switch v.(type) {
+		case map[string]any, []any:
+		default:
+			if cv, err := parse.Coerce(v, typ); err == nil {
+				return cv, nil
+			}
 		}
-	case steps.SettingObject:
-		if _, ok := v.(map[string]any); !ok {
-			return nil, fmt.Errorf("expected an object, got %T", v)
+		if typ == "bool" {
+			want = "a boolean (true or false)"
 		}
-	case "", steps.SettingString:
-		if s, ok := v.(string); ok {
-			return s, nil
+	case "list":
+		if _, ok := v.([]any); ok {
+			return v, nil
 		}
-		return parse.Coerce(v, parse.TypeString)
+	case "object":
+		if _, ok := v.(map[string]any); ok {
+			return v, nil
+		}
+		want = "an object"
+	case "", "string":
+		want = "a string"
+		switch v.(type) {
+		case string:
+			return v, nil
+		case map[string]any, []any:
+		default:
+			return parse.Coerce(v, "string")
+		}
+	default:
+		return v, nil
 	}
-	return v, nil
+	return nil, fmt.Errorf("must be %s, not %s", want, kindOf(v))
+}
+
+// kindOf names the kind of a setting value for a message.
+func kindOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	case float64, json.Number:
+		return "a number"
+	}
+	return "a value of another kind"
+}
+
+// SettingsFile is a settings file as ReadSettings reads it: the value given
+// for each setting name, and where it was written (for Config.ValuePos).
+type SettingsFile struct {
+	Values map[string]any
+	Pos    map[string]steps.Pos
+}
+
+// ReadSettings reads a settings file: a YAML (or JSON) mapping of setting
+// names to values. An empty file gives no values; a missing one an error
+// wrapping os.ErrNotExist. Every other problem is reported as
+// file:line:col, naming the setting where there is one and never quoting
+// a value: the file holds secrets.
+func ReadSettings(path string) (*SettingsFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	return ParseSettings(path, b)
+}
+
+// yamlLine finds the line a YAML syntax error is at and its reason;
+// yamlQuoted finds what a reason quotes beyond a single character (it
+// could be from a value).
+var (
+	yamlLine   = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+	yamlQuoted = regexp.MustCompile("'[^']{2,}'|`[^`]{2,}`|\"[^\"]{2,}\"")
+)
+
+// ParseSettings is ReadSettings for the contents b of the file named file.
+func ParseSettings(file string, b []byte) (*SettingsFile, error) {
+	out := &SettingsFile{Values: map[string]any{}, Pos: map[string]steps.Pos{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), &doc); err != nil {
+		pos, why := steps.Pos{File: file, Line: 1, Col: 1}, ""
+		if m := yamlLine.FindStringSubmatch(strings.SplitN(err.Error(), "\n", 2)[0]); m != nil {
+			if n, err := strconv.Atoi(m[1]); err == nil {
+				pos.Line = n
+			}
+			why = ": " + yamlQuoted.ReplaceAllString(m[2], "…")
+		}
+		return nil, steps.ErrorList{{Pos: pos, Msg: "invalid YAML" + why,
+			Hint: "a settings file is a YAML or JSON mapping of setting names to values"}}
+	}
+	if doc.Kind == 0 {
+		return out, nil // an empty file
+	}
+	root := &doc
+	for root != nil && root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return out, nil // an empty file
+		}
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return out, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, steps.ErrorList{{Pos: steps.Pos{File: file, Line: root.Line, Col: root.Column},
+			Msg:  fmt.Sprintf("a settings file is a mapping of setting names to values, not %s", nodeKind(root)),
+			Hint: "write one name: value per line"}}
+	}
+	var nodes map[string]yaml.Node
+	if errs := steps.Decode(file, &doc, &nodes, "settings"); len(errs) > 0 {
+		return nil, errs
+	}
+	var errs steps.ErrorList
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, vn := root.Content[i], root.Content[i+1]
+		name := k.Value
+		v, err := nodeValue(vn, 0)
+		if err != nil {
+			errs.Add(steps.Pos{File: file, Line: err.n.Line, Col: err.n.Column}, "", "setting %q: %s", name, err.msg)
+			continue
+		}
+		out.Values[name] = v
+		out.Pos[name] = steps.Pos{File: file, Line: vn.Line, Col: vn.Column}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// nodeError is a value that cannot be read, at the node n.
+type nodeError struct {
+	n   *yaml.Node
+	msg string
+}
+
+// maxSettingDepth bounds how deeply a setting's value may nest.
+const maxSettingDepth = 100
+
+// nodeValue reads the value of a YAML node as plain data: objects with
+// string keys, lists, strings, numbers, booleans and null. Timestamps
+// and binary stay the text written.
+func nodeValue(n *yaml.Node, depth int) (any, *nodeError) {
+	if depth > maxSettingDepth {
+		return nil, &nodeError{n, fmt.Sprintf("nested more than %d levels deep", maxSettingDepth)}
+	}
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			for k.Kind == yaml.AliasNode {
+				k = k.Alias
+			}
+			if k.Kind != yaml.ScalarNode {
+				return nil, &nodeError{k, "the keys of an object must be plain names"}
+			}
+			if k.Value == "<<" {
+				return nil, &nodeError{k, "merge keys (<<) are not read in settings files: write the values out"}
+			}
+			v, err := nodeValue(n.Content[i+1], depth+1)
+			if err != nil {
+				return nil, err
+			}
+			m[k.Value] = v
+		}
+		return m, nil
+	case yaml.SequenceNode:
+		l := make([]any, len(n.Content))
+		for i, c := range n.Content {
+			v, err := nodeValue(c, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			l[i] = v
+		}
+		return l, nil
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return nil, nil
+		case "!!bool", "!!int", "!!float":
+			var v any
+			if n.Decode(&v) == nil {
+				return normalizeValue(v), nil
+			}
+			return nil, &nodeError{n, "not a valid " + n.Tag[2:]}
+		}
+		return n.Value, nil
+	}
+	return nil, &nodeError{n, "not a value"}
+}
+
+// nodeKind names the kind of a YAML node for a message, without its value.
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a single value"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "something else"
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -46,9 +45,14 @@ func (f *setFlags) Set(v string) error {
 // on stderr, prefixed with cmd, and returns false after any.
 func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file string, cfg engine.Config) (settings *engine.Runner, stop func(), ok bool) {
 	stop = func() {}
-	given, err := givenSettings(plan, f.file, f.set)
+	given, pos, err := givenSettings(plan, f.file, f.set)
 	if err != nil {
-		s.errorf("%s: %v", cmd, err)
+		var list steps.ErrorList
+		if errors.As(err, &list) {
+			fmt.Fprintln(s.stderr, err.Error())
+		} else {
+			s.errorf("%s: %v", cmd, err)
+		}
 		return settings, stop, false
 	}
 	if f.sandbox {
@@ -63,8 +67,9 @@ func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file st
 		}
 		stop = stopSandbox
 		given["base_url"] = url
+		delete(pos, "base_url")
 	}
-	cfg.Values = given
+	cfg.Values, cfg.ValuePos = given, pos
 	settings, err = plan.Bind(cfg)
 	if err != nil {
 		var list steps.ErrorList
@@ -78,38 +83,35 @@ func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file st
 	return settings, stop, true
 }
 
-// givenSettings merges the --settings file and the --set flags. A --set
-// value is taken verbatim for string, number and bool settings (the engine
-// converts it to the declared type) and parsed as YAML for list and object
-// settings.
-func givenSettings(plan *engine.Plan, file string, sets []string) (map[string]any, error) {
-	given := map[string]any{}
+// givenSettings merges the --settings file (read by engine.ReadSettings,
+// whose errors name the file, line and setting and never quote a value)
+// and the --set flags, and says where each value from the file was
+// written. A --set value is taken verbatim for string, number and bool
+// settings (the engine converts it to the declared type) and parsed as
+// YAML for list and object settings.
+func givenSettings(plan *engine.Plan, file string, sets []string) (map[string]any, map[string]steps.Pos, error) {
+	given, pos := map[string]any{}, map[string]steps.Pos{}
 	if file != "" {
-		b, err := os.ReadFile(file)
+		sf, err := engine.ReadSettings(file)
 		if err != nil {
-			return nil, fmt.Errorf("--settings: %w", err)
+			return nil, nil, err
 		}
-		var m map[string]any
-		if err := yaml.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("--settings %s: %w", file, err)
-		}
-		for k, v := range m {
-			given[k] = v
-		}
+		given, pos = sf.Values, sf.Pos
 	}
 	for _, kv := range sets {
 		k, v, _ := strings.Cut(kv, "=")
 		k = strings.TrimSpace(k)
 		given[k] = v
+		delete(pos, k)
 		if d, ok := plan.Setting(k); ok && (d.Type == "list" || d.Type == "object") {
 			var x any
 			if err := yaml.Unmarshal([]byte(v), &x); err != nil {
-				return nil, fmt.Errorf("--set %s: %w", k, err)
+				return nil, nil, fmt.Errorf("--set %s: the value is not valid YAML", k)
 			}
 			given[k] = x
 		}
 	}
-	return given, nil
+	return given, pos, nil
 }
 
 // cliHints adds the CLI's ways of giving a setting to the library's hints.

@@ -2,15 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/testcase"
+	"github.com/plumbhq/plumb/steps"
 )
 
 const validateDoc = `
@@ -110,18 +109,14 @@ func validateTests(s *stdio, f string) bool {
 }
 
 func validateSettings(s *stdio, f, integration string) bool {
-	b, err := os.ReadFile(f)
+	sf, err := engine.ReadSettings(f)
 	if err != nil {
-		s.errorf("validate: %v", err)
-		return false
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		fmt.Fprintf(s.stderr, "%s:1:1: invalid YAML: %v\n", f, strings.TrimPrefix(err.Error(), "yaml: "))
-		return false
-	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		fmt.Fprintf(s.stderr, "%s:1:1: a settings file is a mapping of setting names to values (name: value)\n", f)
+		var list steps.ErrorList
+		if errors.As(err, &list) {
+			fmt.Fprintln(s.stderr, err.Error())
+		} else {
+			s.errorf("validate: %v", err)
+		}
 		return false
 	}
 	if integration == "" {
@@ -133,12 +128,7 @@ func validateSettings(s *stdio, f, integration string) bool {
 		fmt.Fprintln(s.stderr, err.Error())
 		return false
 	}
-	given, err := givenSettings(plan, f, nil)
-	if err != nil {
-		s.errorf("validate: %v", err)
-		return false
-	}
-	r, err := plan.Bind(engine.Config{Values: given})
+	r, err := plan.Bind(engine.Config{Values: sf.Values, ValuePos: sf.Pos})
 	if err != nil {
 		fmt.Fprintln(s.stderr, cliHints(err.Error()))
 		return false

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSettingsFileErrorsNeverQuoteValues: run, try and validate read a
+// settings file with the library's reader, so a file that is a single
+// value (a pasted key) or that gives a map for a string setting is
+// reported at file:line:col, naming the setting, without a character of
+// the value.
+func TestSettingsFileErrorsNeverQuoteValues(t *testing.T) {
+	const secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+	dir := t.TempDir()
+	integration := filepath.Join(dir, "int.yaml")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(integration, []byte("version: 1\nname: int\nsettings:\n  api_key: { secret: true }\n"+
+		"steps: [ { name: s, request: { url: \"http://127.0.0.1:1/{{settings.api_key}}\" } } ]\n"), 0o600))
+	scalar := filepath.Join(dir, "scalar.settings.yaml")
+	must(os.WriteFile(scalar, []byte(secret+"\n"), 0o600))
+	mapped := filepath.Join(dir, "map.settings.yaml")
+	must(os.WriteFile(mapped, []byte("# the key\napi_key:\n  live: "+secret+"\n"), 0o600))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--lead", "-", "--settings", scalar, integration}, scalar + ":1:1: a settings file is a mapping of setting names to values, not a single value"},
+		{[]string{"validate", "--integration", integration, scalar}, scalar + ":1:1: a settings file is a mapping"},
+		{[]string{"run", "--lead", "-", "--settings", mapped, integration}, mapped + `:3:3: setting "api_key": must be a string, not an object`},
+		{[]string{"validate", "--integration", integration, mapped}, mapped + `:3:3: setting "api_key": must be a string, not an object`},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Main(tc.args, strings.NewReader("{}\n"), &stdout, &stderr, func(string) (string, bool) { return "", false })
+		out := stdout.String() + stderr.String()
+		if code == 0 || !strings.Contains(out, tc.want) || strings.Contains(out, secret[:8]) {
+			t.Errorf("plumb %s: exit %d\n%s\nwant %q, without the value", strings.Join(tc.args, " "), code, out, tc.want)
+		}
+	}
+}
