@@ -222,14 +222,22 @@ func ParseSettings(file string, b []byte) (*SettingsFile, error) {
 			Msg:  fmt.Sprintf("a settings file is a mapping of setting names to values, not %s", nodeKind(root)),
 			Hint: "write one name: value per line"}}
 	}
-	var nodes map[string]yaml.Node
-	if errs := steps.Decode(file, &doc, &nodes, "settings"); len(errs) > 0 {
-		return nil, errs
-	}
 	var errs steps.ErrorList
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, vn := root.Content[i], root.Content[i+1]
+	seen := map[string]bool{}
+	for _, kv := range settingPairs(root, 0) {
+		k, vn := kv[0], kv[1]
+		at := steps.Pos{File: file, Line: k.Line, Col: k.Column}
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			errs.Add(at, "write one name: value per line", "settings: keys must be plain names")
+			continue
+		}
 		name := k.Value
+		if seen[name] {
+			// not named: a line pasted twice may hold a secret
+			errs.Add(at, "give each setting once", "settings: a name given twice")
+			continue
+		}
+		seen[name] = true
 		v, err := nodeValue(vn, 0)
 		if err != nil {
 			errs.Add(steps.Pos{File: file, Line: err.n.Line, Col: err.n.Column}, "", "setting %q: %s", name, err.msg)
@@ -242,6 +250,57 @@ func ParseSettings(file string, b []byte) (*SettingsFile, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// settingPairs are the key and value nodes of a settings mapping, merge
+// keys (<<: *defaults, or a list of them) expanded: the mapping's own keys
+// come first, so they win over merged ones (seen first); merged keys a
+// later merge repeats are skipped. Nesting is bounded.
+func settingPairs(m *yaml.Node, depth int) [][2]*yaml.Node {
+	var own, merged [][2]*yaml.Node
+	have := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" && depth < maxSettingDepth {
+			for _, src := range mergeSources(v) {
+				merged = append(merged, settingPairs(src, depth+1)...)
+			}
+			continue
+		}
+		own = append(own, [2]*yaml.Node{k, v})
+		have[k.Value] = true
+	}
+	for _, kv := range merged {
+		if !have[kv[0].Value] {
+			have[kv[0].Value] = true
+			own = append(own, kv)
+		}
+	}
+	return own
+}
+
+// mergeSources are the mappings a merge key's value names: a mapping, an
+// alias of one, or a list of those.
+func mergeSources(v *yaml.Node) []*yaml.Node {
+	for v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		return []*yaml.Node{v}
+	case yaml.SequenceNode:
+		var out []*yaml.Node
+		for _, c := range v.Content {
+			for c.Kind == yaml.AliasNode && c.Alias != nil {
+				c = c.Alias
+			}
+			if c.Kind == yaml.MappingNode {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // nodeError is a value that cannot be read, at the node n.
@@ -262,6 +321,9 @@ func nodeValue(n *yaml.Node, depth int) (any, *nodeError) {
 	}
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		return nil, &nodeError{n, "custom YAML tags are not read in settings files (the tag is not shown: it may be part of a secret)"}
 	}
 	switch n.Kind {
 	case yaml.MappingNode:

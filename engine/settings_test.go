@@ -22,8 +22,9 @@ func TestParseSettingsNeverQuotesAValue(t *testing.T) {
 		"key: " + secret + "\n  x: y\n":        "s.yaml:2:1: invalid YAML",
 		"key: [" + secret + "\n":               "s.yaml:",
 		"key: {[" + secret + "]: 1}\n":         `s.yaml:1:7: setting "key": the keys of an object must be plain names`,
-		"key: !secret " + secret + "\n":        `s.yaml:1:6: unknown YAML tag "!secret"`,
-		"key: a\nkey: " + secret + "\n":        `s.yaml:2:1: duplicate key "key" in settings`,
+		"key: !secret " + secret + "\n":        `s.yaml:1:6: setting "key": custom YAML tags are not read`,
+		"key: a\nkey: " + secret + "\n":        `s.yaml:2:1: settings: a name given twice`,
+		secret + ": a\n" + secret + ": b\n":    `s.yaml:2:1: settings: a name given twice`,
 		"key: *" + secret[:12] + "\n":          "s.yaml:1:1: invalid YAML: unknown anchor … referenced",
 		"? [" + secret + "]\n: 1\n":            "s.yaml:1:3: settings: keys must be plain names",
 		"key:\n  a: {<<: {x: " + secret + "}}": `s.yaml:2:7: setting "key": merge keys`,
@@ -39,9 +40,10 @@ func TestParseSettingsNeverQuotesAValue(t *testing.T) {
 		}
 	}
 	for in, want := range map[string]map[string]any{
-		"":      {},
-		"---\n": {},
-		"~\n":   {},
+		"":                                       {},
+		"---\n":                                  {},
+		"~\n":                                    {},
+		"d: &d {x: 1}\n<<: [*d, {y: 2}]\nx: 3\n": {"d": map[string]any{"x": 1.0}, "x": 3.0, "y": 2.0},
 		"a: 1\nb: x\nc: [1, {d: true}]\ne: 2026-01-01\nf:\n": {"a": 1.0, "b": "x", "c": []any{1.0, map[string]any{"d": true}}, "e": "2026-01-01", "f": nil},
 		`{"a": "x", "b": 2.5}`:                               {"a": "x", "b": 2.5},
 		"a: &x {k: v}\nb: *x\n":                              {"a": map[string]any{"k": "v"}, "b": map[string]any{"k": "v"}},

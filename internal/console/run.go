@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/engine/eventlog"
 	"github.com/plumbhq/plumb/engine/observe"
@@ -90,24 +88,17 @@ func (c *Console) parseInfo(file string, src []byte) (*planInfo, error) {
 	return p, err
 }
 
-// settingsValues reads the settings file of an integration file.
+// settingsValues reads the settings file of an integration file with the
+// library's reader: its errors are positioned and never quote the file.
 func (c *Console) settingsValues(file string) (map[string]any, error) {
-	values := map[string]any{}
-	sf := c.cfg.SettingsFile(file)
-	b, err := os.ReadFile(sf)
+	sf, err := engine.ReadSettings(c.cfg.SettingsFile(file))
 	if errors.Is(err, os.ErrNotExist) {
-		return values, nil
+		return map[string]any{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("settings: %w", err)
+		return nil, err
 	}
-	if err := yaml.Unmarshal(b, &values); err != nil {
-		return nil, fmt.Errorf("settings %s: %w", sf, err)
-	}
-	if values == nil {
-		values = map[string]any{}
-	}
-	return values, nil
+	return sf.Values, nil
 }
 
 // secretValues lists the values of p's secret settings known to the

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,10 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/engine/eventlog"
+	"github.com/plumbhq/plumb/steps"
 )
 
 // Discover lists the integration files of dir, sorted:
@@ -210,12 +208,15 @@ func readFiles(file string) (*fileSet, error) {
 // bind compiles and binds one file with its settings, and its webhook
 // receiver if it has one. The file is parsed once, here.
 func (s *Server) bind(file string, fs *fileSet) (*engine.Runner, *boundHook, error) {
-	values := map[string]any{}
+	values, pos := map[string]any{}, map[string]steps.Pos(nil)
 	if fs.settings != nil {
-		var err error
-		if values, err = decodeSettings(SettingsFile(file), fs.settings); err != nil {
+		// the library's reader: errors are positioned and never quote
+		// the file (it holds secrets)
+		sf, err := engine.ParseSettings(SettingsFile(file), fs.settings)
+		if err != nil {
 			return nil, nil, err
 		}
+		values, pos = sf.Values, sf.Pos
 	}
 	l := s.log.With("component", "engine")
 	opts := []engine.Option{engine.WithLogger(l), engine.WithEvents(eventlog.New(l))}
@@ -230,7 +231,7 @@ func (s *Server) bind(file string, fs *fileSet) (*engine.Runner, *boundHook, err
 			values["base_url"] = s.sandboxURL
 		}
 	}
-	cfg := engine.Config{Values: values, LookupEnv: s.cfg.LookupEnv,
+	cfg := engine.Config{Values: values, ValuePos: pos, LookupEnv: s.cfg.LookupEnv,
 		LoginHint: "log in through the service's /v1/oauth/" + plan.Name() + "/start"}
 	if s.tokens != nil {
 		cfg.Tokens = s.tokens
@@ -246,54 +247,6 @@ func (s *Server) bind(file string, fs *fileSet) (*engine.Runner, *boundHook, err
 		return nil, nil, err
 	}
 	return r, hook, nil
-}
-
-// decodeSettings decodes the settings file sf: a mapping of setting names
-// to values. A settings file holds secrets, so no error quotes it: the YAML
-// decoder's messages may (a scalar file is "cannot unmarshal !!str `sk_li…`"),
-// so only their line is kept.
-func decodeSettings(sf string, b []byte) (map[string]any, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: not valid YAML (the decoder's message is withheld: a settings file holds secrets)", yamlErrorAt(sf, err))
-	}
-	values := map[string]any{}
-	if len(doc.Content) == 0 {
-		return values, nil // empty, or only comments
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:%d:%d: a settings file is a mapping of setting names to values (name: value), not a %s (its content is not shown: it may be a secret)",
-			sf, root.Line, root.Column, nodeKind(root.Kind))
-	}
-	if err := root.Decode(&values); err != nil {
-		return nil, fmt.Errorf("%s: not a mapping of setting names to values plumb can read (the decoder's message is withheld: a settings file holds secrets)", yamlErrorAt(sf, err))
-	}
-	return values, nil
-}
-
-// yamlErrorAt is sf with the line a YAML decoder error names, if any.
-func yamlErrorAt(sf string, err error) string {
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		return sf + ":" + m[1]
-	}
-	return sf
-}
-
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
-
-func nodeKind(k yaml.Kind) string {
-	switch k {
-	case yaml.ScalarNode:
-		return "single value"
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.AliasNode:
-		return "alias"
-	case yaml.MappingNode:
-		return "mapping"
-	}
-	return "document"
 }
 
 // ReloadReport says what a Reload did.
