@@ -210,7 +210,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if tok == "" || !c.cfg.Authorize(probe) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusUnauthorized)
-		c.page.ExecuteTemplate(w, "login.html", map[string]any{"Error": "That token is not one of the API's tokens."})
+		c.page.ExecuteTemplate(w, "login.html", map[string]any{"Error": "That token is not one of the console's tokens (--console-token-file or PLUMB_CONSOLE_TOKENS)."})
 		return
 	}
 	b := make([]byte, 32)
@@ -296,7 +296,7 @@ func badRequest(format string, args ...any) error {
 func (c *Console) api(h apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !c.authorized(r) {
-			writeError(w, http.StatusUnauthorized, "log in to the console with an API token (reload the page)")
+			writeError(w, http.StatusUnauthorized, "log in to the console with a console token (reload the page)")
 			return
 		}
 		if r.Method != http.MethodGet {
