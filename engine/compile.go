@@ -168,6 +168,7 @@ type stepRef struct {
 }
 
 func (c *compiler) compile() error {
+	c.checkHook()
 	if c.in.HTTP != nil {
 		c.plan.tls = c.tls(c.in.HTTP.TLS)
 		c.allowHosts(c.in.HTTP)
@@ -213,7 +214,6 @@ func (c *compiler) compile() error {
 			c.plan.sourceRate = compilePageRate(src.Rate)
 		}
 	}
-	c.checkHookPath()
 	return c.errs.Err()
 }
 
