@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -103,5 +105,25 @@ func TestWebhookDefaultsAgree(t *testing.T) {
 	if steps.DefaultWebhookMaxBytes != webhook.DefaultMaxBytes || steps.DefaultWebhookWindow != webhook.DefaultWindow {
 		t.Errorf("steps says max_bytes %d, window %v; webhook says %d, %v", steps.DefaultWebhookMaxBytes, steps.DefaultWebhookWindow,
 			webhook.DefaultMaxBytes, webhook.DefaultWindow)
+	}
+}
+
+// TestFragmentValuePositions: a template error inside a structured value
+// of an included fragment (vars) points into the fragment, not the file
+// that includes it.
+func TestFragmentValuePositions(t *testing.T) {
+	dir := t.TempDir()
+	frag := filepath.Join(dir, "common.yaml")
+	if err := os.WriteFile(frag, []byte("vars:\n  who:\n    name: \"{{lead.name\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(dir, "main.yaml")
+	src := "version: 1\nname: frag\ninclude: [common.yaml]\nsteps:\n  - name: a\n    request: { url: \"https://x.example/\" }\n"
+	if err := os.WriteFile(main, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(main)
+	if err == nil || !strings.HasPrefix(err.Error(), frag+":3:11: bad template") {
+		t.Errorf("got %v, want an error at %s:3:11", err, frag)
 	}
 }

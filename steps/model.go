@@ -229,7 +229,7 @@ func (s String) IsSet() bool { return s.set }
 func (s *String) decodeNode(d *decoder, n *yaml.Node, what string) {
 	s.Pos = d.pos(n)
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, "quote the value if it is meant as text", "%s must be a string, got %s", what, KindName(n))
+		d.errorf(n, "quote the value if it is meant as text", "%s must be a string, got %s", what, kindName(n))
 		return
 	}
 	if n.Tag == "!!null" {
@@ -240,17 +240,6 @@ func (s *String) decodeNode(d *decoder, n *yaml.Node, what string) {
 		// block scalars start on the line after the indicator
 		s.Pos.Line++
 	}
-}
-
-// Value is a structured value (mapping, list or scalar) kept as YAML so its
-// string leaves can be compiled as templates.
-type Value struct {
-	Node *yaml.Node
-	Pos  Pos
-}
-
-func (v *Value) decodeNode(d *decoder, n *yaml.Node, _ string) {
-	v.Node, v.Pos = n, d.pos(n)
 }
 
 // Entry is one key of an ordered mapping, with its position.
@@ -278,7 +267,7 @@ func (m Map[T]) Get(key string) (T, bool) {
 
 func (m *Map[T]) decodeNode(d *decoder, n *yaml.Node, what string) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "", "%s must be a mapping, got %s", what, KindName(n))
+		d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))
 		return
 	}
 	out := make(Map[T], 0, len(n.Content)/2)
