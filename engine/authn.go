@@ -43,8 +43,9 @@ func (c *compiler) authSection(a *steps.Auth) int {
 	if strings.HasPrefix(a.Type, "x-") && c.plan.schemes[a.Type] == nil {
 		c.errs.Add(a.Pos, "custom schemes are registered with engine.WithAuthScheme", "auth: no scheme %q is registered", a.Type)
 	}
-	sec := &authSection{pos: a.Pos, cfg: a.Config}
-	v := reflect.ValueOf(a.Config)
+	cfg := auth.Config(a.AuthConfig) // the same fields: the model's keys are the scheme's
+	sec := &authSection{pos: a.Pos, cfg: cfg}
+	v := reflect.ValueOf(cfg)
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)

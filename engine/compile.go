@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
@@ -168,6 +166,7 @@ type stepRef struct {
 }
 
 func (c *compiler) compile() error {
+	c.checkHook()
 	if c.in.HTTP != nil {
 		c.plan.tls = c.tls(c.in.HTTP.TLS)
 		c.allowHosts(c.in.HTTP)
@@ -213,7 +212,6 @@ func (c *compiler) compile() error {
 			c.plan.sourceRate = compilePageRate(src.Rate)
 		}
 	}
-	c.checkHookPath()
 	return c.errs.Err()
 }
 
@@ -227,7 +225,7 @@ type stage struct {
 func (c *compiler) vars(m steps.Map[steps.Value]) []namedValue {
 	out := make([]namedValue, 0, len(m))
 	for _, v := range m {
-		out = append(out, namedValue{name: v.Key, val: c.value(v.Value.Node, scopeRequest)})
+		out = append(out, namedValue{name: v.Key, val: c.value(v.Value, scopeRequest)})
 	}
 	return out
 }
@@ -284,7 +282,7 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 		}
 	}
 	for _, a := range st.Append {
-		v := c.value(a.Value.Node, scopeAnswer)
+		v := c.value(a.Value, scopeAnswer)
 		s.appends = append(s.appends, appendField{field: a.Key, path: strings.Split(a.Key, "."), val: v})
 	}
 	s.deadline, s.onError, s.auth, s.redirects, s.maxAttempts = st.Deadline, st.OnError, c.defaultAuth, st.FollowRedirects, st.MaxAttempts
@@ -350,7 +348,7 @@ func (c *compiler) fallback(s *step, f *steps.Fallback) *fallback {
 	case f.Defaults != nil:
 		out := &fallback{kind: "defaults", flag: f.Flag}
 		for _, d := range f.Defaults {
-			out.defaults = append(out.defaults, namedValue{name: d.Key, val: c.value(d.Value.Node, scopeRequest)})
+			out.defaults = append(out.defaults, namedValue{name: d.Key, val: c.value(d.Value, scopeRequest)})
 		}
 		return out
 	default:
@@ -367,13 +365,12 @@ func (c *compiler) body(b *steps.Body) *body {
 	switch {
 	case b.JSON != nil:
 		out.contentType = "application/json"
-		n := b.JSON.Node
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		if text, ok := b.JSON.Text(); ok {
 			out.kind = bodyJSONText
-			out.text = c.tmpl(steps.String{Value: n.Value, Pos: b.JSON.Pos}, template.JSON, scopeRequest)
+			out.text = c.tmpl(text, template.JSON, scopeRequest)
 		} else {
 			out.kind = bodyJSON
-			out.json = c.value(n, scopeRequest)
+			out.json = c.value(*b.JSON, scopeRequest)
 		}
 	case b.Form != nil:
 		out.kind, out.contentType = bodyForm, "application/x-www-form-urlencoded"
@@ -570,37 +567,33 @@ type value struct {
 	kind    byte // 'l' literal, 't' template, 'o' object, 'a' array
 }
 
-func (c *compiler) value(n *yaml.Node, sc scope) *value {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	pos := steps.Pos{File: c.in.File, Line: n.Line, Col: n.Column}
-	switch n.Kind {
-	case yaml.MappingNode:
+func (c *compiler) value(n steps.Value, sc scope) *value {
+	switch n.Kind() {
+	case steps.MappingValue:
 		v := &value{kind: 'o'}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			v.keys = append(v.keys, n.Content[i].Value)
-			kb, _ := json.Marshal(n.Content[i].Value)
+		for _, e := range n.Entries() {
+			v.keys = append(v.keys, e.Key)
+			kb, _ := json.Marshal(e.Key)
 			v.keyJSON = append(v.keyJSON, kb)
-			v.vals = append(v.vals, c.value(n.Content[i+1], sc))
+			v.vals = append(v.vals, c.value(e.Value, sc))
 		}
 		return v
-	case yaml.SequenceNode:
+	case steps.ListValue:
 		v := &value{kind: 'a'}
-		for _, it := range n.Content {
+		for _, it := range n.Items() {
 			v.items = append(v.items, c.value(it, sc))
 		}
 		return v
 	}
-	if n.Tag == "!!str" {
-		if !strings.Contains(n.Value, "{{") {
-			return &value{kind: 'l', lit: n.Value}
+	if s, ok := n.Text(); ok {
+		if !strings.Contains(s.Value, "{{") {
+			return &value{kind: 'l', lit: s.Value}
 		}
-		return &value{kind: 't', tmpl: c.tmpl(steps.String{Value: n.Value, Pos: pos}, template.Plain, sc)}
+		return &value{kind: 't', tmpl: c.tmpl(s, template.Plain, sc)}
 	}
 	var lit any
 	if err := n.Decode(&lit); err != nil {
-		c.errs.Add(pos, "", "bad value: %v", err)
+		c.errs.Add(n.Pos, "", "bad value: %v", err)
 	}
 	return &value{kind: 'l', lit: lit}
 }

@@ -24,21 +24,11 @@ type nodeDecoder interface {
 	decodeNode(d *decoder, n *yaml.Node, what string)
 }
 
-// NodeDecoder is implemented by types of other packages (test cases) that
-// decode themselves within Decode. n is the value's node, aliases
-// resolved; what names the value in messages; the problems returned are
-// reported with the others. DecodePlumb may call Decode for the parts it
-// does not handle itself.
-type NodeDecoder interface {
-	DecodePlumb(file string, n *yaml.Node, what string) ErrorList
-}
-
 var (
 	posType          = reflect.TypeFor[Pos]()
-	nodeType         = reflect.TypeFor[yaml.Node]()
 	durationType     = reflect.TypeFor[time.Duration]()
 	nodeDecoderType  = reflect.TypeFor[nodeDecoder]()
-	plumbDecoderType = reflect.TypeFor[NodeDecoder]()
+	valueDecoderType = reflect.TypeFor[ValueDecoder]()
 )
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
@@ -47,9 +37,9 @@ func (d *decoder) errorf(n *yaml.Node, hint, format string, args ...any) {
 	d.errs.Add(d.pos(n), hint, format, args...)
 }
 
-// KindName describes n in messages: "a mapping", "a list", "null", an
+// kindName describes n in messages: "a mapping", "a list", "null", an
 // alias or the quoted scalar.
-func KindName(n *yaml.Node) string {
+func kindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -88,15 +78,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 		case t.Implements(nodeDecoderType):
 			v.Addr().Interface().(nodeDecoder).decodeNode(d, n, what)
 			return
-		case t.Implements(plumbDecoderType):
-			*d.errs = append(*d.errs, v.Addr().Interface().(NodeDecoder).DecodePlumb(d.file, n, what)...)
+		case t.Implements(valueDecoderType):
+			*d.errs = append(*d.errs, v.Addr().Interface().(ValueDecoder).DecodeValue(valueAt(d.file, n), what)...)
 			return
 		}
-	}
-	switch v.Type() {
-	case nodeType:
-		v.Set(reflect.ValueOf(*n))
-		return
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -111,7 +96,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 		d.decodeStruct(n, v, what)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.errorf(n, "", "%s must be a list, got %s", what, KindName(n))
+			d.errorf(n, "", "%s must be a list, got %s", what, kindName(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -125,7 +110,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 		v.Set(s)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			d.errorf(n, "", "%s must be a mapping, got %s", what, KindName(n))
+			d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
@@ -162,7 +147,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 
 func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, what string) {
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, "", "%s must be a %s, got %s", what, scalarKind(v.Type()), KindName(n))
+		d.errorf(n, "", "%s must be a %s, got %s", what, scalarKind(v.Type()), kindName(n))
 		return
 	}
 	if v.Type() == durationType {
@@ -183,21 +168,21 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, what string) {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(n.Value)
 		if n.Tag != "!!bool" || err != nil {
-			d.errorf(n, "", "%s must be true or false, got %s", what, KindName(n))
+			d.errorf(n, "", "%s must be true or false, got %s", what, kindName(n))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		i, err := strconv.ParseInt(n.Value, 0, 64)
 		if n.Tag != "!!int" || err != nil {
-			d.errorf(n, "", "%s must be a whole number, got %s", what, KindName(n))
+			d.errorf(n, "", "%s must be a whole number, got %s", what, kindName(n))
 			return
 		}
 		v.SetInt(i)
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(n.Value, 64)
 		if (n.Tag != "!!int" && n.Tag != "!!float") || err != nil {
-			d.errorf(n, "", "%s must be a number, got %s", what, KindName(n))
+			d.errorf(n, "", "%s must be a number, got %s", what, kindName(n))
 			return
 		}
 		v.SetFloat(f)
@@ -270,7 +255,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 		v.Field(keyPosIndex).Set(reflect.ValueOf(keyPos))
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "", "%s must be a mapping, got %s", what, KindName(n))
+		d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))
 		return
 	}
 	seen := map[string]bool{}
@@ -343,25 +328,4 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// Decode reads n into v (a pointer to a struct with yaml tags) the way
-// integration files are read: unknown keys (with a "did you mean" hint),
-// duplicate keys, missing `,required` keys and wrong kinds are all reported
-// at their position in file, and String, Map and Value fields keep theirs.
-// what names the value in messages. Other tools that read plumb YAML (test
-// cases) use it so their errors look the same; their own special types
-// implement NodeDecoder. A whole document (a yaml.DocumentNode) is first
-// checked like an integration file: unknown tags, self-referring aliases
-// and alias expansion beyond MaxAliasNodes are errors.
-func Decode(file string, n *yaml.Node, v any, what string) ErrorList {
-	var errs ErrorList
-	if n != nil && n.Kind == yaml.DocumentNode && !checkYAML(file, n, &errs) {
-		errs.Sort()
-		return errs
-	}
-	d := &decoder{file: file, errs: &errs}
-	d.decode(n, reflect.ValueOf(v).Elem(), what)
-	errs.Sort()
-	return errs
 }

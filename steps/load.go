@@ -3,8 +3,14 @@
 // every problem is reported at once as `file:line:col: message (hint)`.
 //
 // steps only checks structure (keys, kinds, names, choices). Templates,
-// conditions, XPath and regexes are compiled, and their errors reported with
-// the same positions, by the engine package when it builds a plan.
+// conditions, XPath and regexes, a webhook's signature scheme and dedupe
+// key, are compiled, and their errors reported with the same positions, by
+// the engine package when it builds a plan.
+//
+// The model is a leaf: it imports no other package of plumb's (the engine
+// builds the runtime values, auth configurations and webhook receivers,
+// from it), and no YAML type appears in its API: structured values are
+// read through [Value].
 package steps
 
 import (

@@ -1,15 +1,10 @@
 package steps
 
 import (
-	"encoding/base64"
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/plumbhq/plumb/template"
-	"github.com/plumbhq/plumb/webhook"
 )
 
 // Webhook makes an integration receive calls as well as make them: plumb
@@ -79,10 +74,11 @@ type WebhookDedupe struct {
 	Pos    Pos           `yaml:"-"`
 }
 
-// Webhook defaults and bounds.
+// Webhook defaults and bounds. The defaults are package webhook's
+// (DefaultMaxBytes, DefaultWindow); the engine's tests check they agree.
 const (
-	DefaultWebhookMaxBytes = webhook.DefaultMaxBytes
-	DefaultWebhookWindow   = webhook.DefaultWindow
+	DefaultWebhookMaxBytes = 512 << 10
+	DefaultWebhookWindow   = 24 * time.Hour
 	// MaxWebhookBytes bounds max_bytes: an accepted event is stored as one
 	// queue message, and JetStream takes at most 1 MiB per message.
 	MaxWebhookBytes = 960 << 10
@@ -124,13 +120,6 @@ func (w *WebhookVerify) SecretSettings() []string {
 	return out
 }
 
-// Config is the verify block as a webhook.Config with the given secrets.
-func (w *WebhookVerify) Config(secrets []string) webhook.Config {
-	return webhook.Config{Preset: w.Preset.Value, Secrets: secrets, Header: w.Header, Prefix: w.Prefix,
-		Algorithm: w.Algorithm, Encoding: w.Encoding, Signed: w.Signed, TimestampHeader: w.TimestampHeader,
-		IDHeader: w.IDHeader, Tolerance: w.Tolerance}
-}
-
 // validate checks the webhook: section (nil: none).
 func (w *Webhook) validate(in *Integration, errs *ErrorList) {
 	if w == nil {
@@ -153,25 +142,8 @@ func (w *Webhook) validate(in *Integration, errs *ErrorList) {
 	if v := w.Verify; v != nil {
 		v.validate(in, errs)
 	}
-	if d := w.Dedupe; d != nil && d.Key.IsSet() {
-		t, err := template.New().Compile("webhook.dedupe.key", d.Key.Value, template.Plain)
-		if err != nil {
-			errs.Add(d.Key.Pos, "a template over the event, e.g. \"{{lead.event}}:{{lead.timestamp}}\"", "webhook: dedupe: key: %v", err)
-		} else {
-			for _, ref := range t.Refs() {
-				root, rest, _ := strings.Cut(ref, ".")
-				switch root {
-				case "lead":
-				case "settings":
-					if _, ok := in.Settings.Get(strings.SplitN(rest, ".", 2)[0]); !ok {
-						errs.Add(d.Key.Pos, "declare it under settings:", "webhook: dedupe: key reads %s, which is not declared", ref)
-					}
-				default:
-					errs.Add(d.Key.Pos, "the key reads the event as lead.* (and settings.*)", "webhook: dedupe: key reads %s", ref)
-				}
-			}
-		}
-	}
+	// the dedupe key's template and the scheme's own rules are checked
+	// when the engine compiles the file
 }
 
 func (v *WebhookVerify) validate(in *Integration, errs *ErrorList) {
@@ -199,57 +171,4 @@ func (v *WebhookVerify) validate(in *Integration, errs *ErrorList) {
 			errs.Add(s.Pos, "", "webhook: verify: setting %q must be a string or a list, not %s", m[1], def.Type)
 		}
 	}
-	// the scheme's own rules (hmac fields, tolerance), with a stand-in secret
-	placeholder := "placeholder-secret"
-	if preset == PresetStandard || preset == PresetSvix {
-		placeholder = "whsec_" + base64.StdEncoding.EncodeToString([]byte(placeholder))
-	}
-	if _, err := webhook.New(v.Config([]string{placeholder}), nil); err != nil {
-		errs.Add(v.Pos, "", "%s", strings.Replace(err.Error(), "webhook: ", "webhook: verify: ", 1))
-	}
-}
-
-// HookConfig is the webhook: section with its secrets read from the
-// integration's resolved settings (value returns a setting's value). It
-// fails, naming the settings but never a value, when no secret is set.
-func (in *Integration) HookConfig(value func(name string) (any, bool)) (webhook.HookConfig, error) {
-	w := in.Webhook
-	if w == nil || w.Verify == nil {
-		return webhook.HookConfig{}, fmt.Errorf("integration %s has no webhook: section", in.Name.Value)
-	}
-	// unset secrets are skipped (the old secret of a finished rotation);
-	// at least one must have a value
-	var secrets []string
-	for _, name := range w.Verify.SecretSettings() {
-		switch x, _ := value(name); x := x.(type) {
-		case string:
-			if x != "" {
-				secrets = append(secrets, x)
-			}
-		case []any:
-			for _, e := range x {
-				if s, ok := e.(string); ok && s != "" {
-					secrets = append(secrets, s)
-				}
-			}
-		case nil:
-		default:
-			return webhook.HookConfig{}, fmt.Errorf("webhook: setting %s (a signing secret) is not a string", name)
-		}
-	}
-	if len(secrets) == 0 {
-		return webhook.HookConfig{}, fmt.Errorf("webhook: no signing secret has a value (settings %s)", strings.Join(w.Verify.SecretSettings(), ", "))
-	}
-	settings := map[string]any{}
-	for _, s := range in.Settings {
-		if v, ok := value(s.Key); ok {
-			settings[s.Key] = v
-		}
-	}
-	cfg := webhook.HookConfig{Integration: in.Name.Value, Verify: w.Verify.Config(secrets), MaxBytes: w.MaxBytes,
-		Meta: w.Meta, Settings: settings}
-	if d := w.Dedupe; d != nil {
-		cfg.DedupeKey, cfg.Window = d.Key.Value, d.Window
-	}
-	return cfg, nil
 }

@@ -222,7 +222,7 @@ func (l *loader) integration(path string) *loadedIntegration {
 
 func (l *loader) inlineSuite(path string, out *Loaded) int {
 	li := l.integration(path)
-	if !li.ok || li.in.Tests == nil || li.in.Tests.Node == nil {
+	if !li.ok || li.in.Tests == nil || !li.in.Tests.IsSet() {
 		return 0
 	}
 	key := "inline:" + filepath.Clean(path)
@@ -230,7 +230,7 @@ func (l *loader) inlineSuite(path string, out *Loaded) int {
 		return 1
 	}
 	l.seen[key] = true
-	if s := l.suite(path, path, li, li.in.Tests.Node); s != nil {
+	if s := l.suite(path, path, li, *li.in.Tests); s != nil {
 		out.Suites = append(out.Suites, s)
 	}
 	return 1
@@ -248,17 +248,19 @@ func (l *loader) testFile(path string) *Suite {
 		l.fail(path, "cannot read: %v", errors.Unwrap(err))
 		return nil
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+	doc, err := steps.ParseValue(path, src)
+	var errs steps.ErrorList // the file's problems, then the test file's
+	switch {
+	case err != nil && !errors.As(err, &errs):
 		l.errs.Add(steps.Pos{File: path, Line: 1, Col: 1}, "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 		return nil
-	}
-	if len(doc.Content) == 0 {
+	case !doc.IsSet() && err == nil:
 		l.errs.Add(steps.Pos{File: path, Line: 1, Col: 1}, "a test file holds tests: (a list of cases)", "the file is empty")
 		return nil
 	}
 	var tf testFile
-	if errs := steps.Decode(path, &doc, &tf, "test file"); len(errs) > 0 {
+	if errs = append(errs, doc.DecodeStrict(&tf, "test file")...); len(errs) > 0 {
+		errs.Sort()
 		l.errs = append(l.errs, errs...)
 		return nil
 	}
@@ -285,26 +287,27 @@ func (l *loader) testFile(path string) *Suite {
 	if !li.ok {
 		return nil
 	}
-	return l.suite(path, integ, li, &tf.Tests)
+	return l.suite(path, integ, li, tf.Tests)
 }
 
 // suite decodes and checks the cases in node (aliases resolved), written
 // in file.
-func (l *loader) suite(file, integ string, li *loadedIntegration, node *yaml.Node) *Suite {
+func (l *loader) suite(file, integ string, li *loadedIntegration, node steps.Value) *Suite {
 	n := len(l.errs)
 	s := &Suite{File: file, Integration: integ, In: li.in, steps: li.steps}
-	if node.Kind != yaml.SequenceNode {
-		l.errs.Add(nodePos(file, node), "tests: is a list of cases, each starting with - name: …", "tests must be a list, got %s", steps.KindName(node))
+	if node.Kind() != steps.ListValue {
+		l.errs.Add(node.Pos, "tests: is a list of cases, each starting with - name: …", "tests must be a list, got %s", node.Describe())
 		return nil
 	}
-	if len(node.Content) == 0 {
-		l.errs.Add(nodePos(file, node), "", "tests: has no cases")
+	items := node.Items()
+	if len(items) == 0 {
+		l.errs.Add(node.Pos, "", "tests: has no cases")
 		return nil
 	}
 	names := map[string]steps.Pos{}
-	for i, cn := range node.Content {
+	for i, cn := range items {
 		c := new(Case)
-		l.errs = append(l.errs, steps.Decode(file, cn, c, fmt.Sprintf("tests[%d]", i))...)
+		l.errs = append(l.errs, cn.DecodeStrict(c, fmt.Sprintf("tests[%d]", i))...)
 		if c.Name != "" {
 			if first, dup := names[c.Name]; dup {
 				l.errs.Add(c.Pos, "first defined at "+first.String(), "duplicate test name %q", c.Name)

@@ -19,8 +19,6 @@ import (
 	"regexp"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -72,21 +70,21 @@ type Case struct {
 // they are served. A single mapping is a sequence of one.
 type Sequence []*Response
 
-// DecodePlumb implements steps.NodeDecoder.
-func (s *Sequence) DecodePlumb(file string, n *yaml.Node, what string) steps.ErrorList {
+// DecodeValue implements steps.ValueDecoder.
+func (s *Sequence) DecodeValue(v steps.Value, what string) steps.ErrorList {
 	switch {
-	case n.Kind == yaml.MappingNode:
+	case v.Kind() == steps.MappingValue:
 		r := new(Response)
 		*s = Sequence{r}
-		return steps.Decode(file, n, r, what)
-	case n.Kind != yaml.SequenceNode || len(n.Content) == 0:
+		return v.DecodeStrict(r, what)
+	case v.Kind() != steps.ListValue || len(v.Items()) == 0:
 		var errs steps.ErrorList
-		errs.Add(nodePos(file, n), "a response is a mapping such as { status: 200, body: {...} }; a list is a sequence", "expected a response or a list of responses, got %s", steps.KindName(n))
+		errs.Add(v.Pos, "a response is a mapping such as { status: 200, body: {...} }; a list is a sequence", "expected a response or a list of responses, got %s", v.Describe())
 		return errs
 	}
 	// decoded as []Response, not []*Response, so a null item is an error
-	list := make([]Response, len(n.Content))
-	errs := steps.Decode(file, n, &list, what)
+	list := make([]Response, len(v.Items()))
+	errs := v.DecodeStrict(&list, what)
 	*s = make(Sequence, len(list))
 	for i := range list {
 		(*s)[i] = &list[i]
@@ -176,7 +174,7 @@ type RequestMatch struct {
 type testFile struct {
 	// Integration is the integration file, relative to the test file
 	// (default: NAME.yaml next to NAME.test.yaml).
-	Integration string    `yaml:"integration"`
-	Tests       yaml.Node `yaml:"tests,required"`
-	Pos         steps.Pos `yaml:"-"`
+	Integration string      `yaml:"integration"`
+	Tests       steps.Value `yaml:"tests,required"`
+	Pos         steps.Pos   `yaml:"-"`
 }

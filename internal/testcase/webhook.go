@@ -111,7 +111,7 @@ func (l *loader) checkWebhook(s *Suite, c *Case, dir string) {
 // delivery is accepted.
 func (s *Suite) deliver(c *Case, runner *engine.Runner, now func() time.Time) (map[string]any, *WebhookAnswer, []Failure) {
 	w := c.Webhook
-	cfg, err := s.In.HookConfig(runner.Value)
+	cfg, err := runner.HookConfig()
 	if err != nil {
 		return nil, nil, []Failure{{Path: "settings", Message: err.Error()}}
 	}

@@ -29,12 +29,11 @@ var modelPackages = []struct {
 	dir    string
 	rename func(string) string
 }{
-	{"steps", func(n string) string { return n }},
-	{"auth", func(n string) string {
-		if n == "Config" { // the keys of steps.Auth, inlined
+	{"steps", func(n string) string {
+		if n == "AuthConfig" { // the keys of steps.Auth, inlined
 			return "Auth"
 		}
-		return ""
+		return n
 	}},
 	{"internal/testcase", func(n string) string { return "Test" + n }},
 }

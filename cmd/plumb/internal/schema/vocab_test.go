@@ -107,7 +107,7 @@ func TestVocabularyIsOneDeclaration(t *testing.T) {
 			}
 		}
 		if s, _ := use("bogus"); s != (sample{}) {
-			if _, err := steps.Parse("bogus.yaml", []byte(s.yaml())); err == nil {
+			if _, err := engine.Parse("bogus.yaml", []byte(s.yaml())); err == nil {
 				t.Errorf("%s: the undeclared value bogus loads", v.Name)
 			}
 		}
