@@ -204,13 +204,7 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 		return emit(item{index: rec.Index, lead: r.Lead}, r)
 	})
 	prog.clear()
-	var emitErr error
-	if rep != nil && rep.Err != nil && strings.HasPrefix(rep.Err.Error(), "writing results") {
-		emitErr = rep.Err
-	}
-	if emitErr == nil {
-		emitErr = out.finish(sum)
-	}
+	emitErr := finishSyncOutput(out, sum, rep)
 	warns.report(s.stderr)
 	if err != nil {
 		s.errorf("sync: %v", err)
@@ -235,7 +229,8 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitInterrupt
 	case rep.Err != nil:
 		s.errorf("sync: %s", termSafe(setup.settings.Redact(rep.Err.Error())))
-		if r := rep.State.Resume; r != nil && !strings.HasPrefix(rep.Err.Error(), "writing results") {
+		// a write error returned before: the page is not the cause
+		if r := rep.State.Resume; r != nil {
 			s.errorf("sync: the pages before page %d are saved; every sync tries page %d again: fix the cause and sync again, or skip the page with --skip-page, or start over from page one with --restart (both keep the cursor and the retry list)", r.Pages+1, r.Pages+1)
 		}
 		return ExitLeadError
@@ -243,6 +238,15 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitLeadError
 	}
 	return ExitOK
+}
+
+// finishSyncOutput ends the output with the summary, unless the sync
+// ended because its results could not be written: then that error.
+func finishSyncOutput(out output, sum *summary, rep *source.Report) error {
+	if rep != nil && errors.Is(rep.Err, source.ErrWriteResults) {
+		return rep.Err
+	}
+	return out.finish(sum)
 }
 
 // countSet counts the flags set.
