@@ -132,7 +132,7 @@ func (s *syncRun) finish(ctx context.Context) (*Report, error) {
 		return rep, l.fatal
 	}
 	if s.writeErr != nil {
-		rep.Ended, rep.Err = "error", fmt.Errorf("writing results: %w", s.writeErr)
+		rep.Ended, rep.Err = "error", fmt.Errorf("%w: %w", ErrWriteResults, s.writeErr)
 	} else if len(l.points) > 0 || ctx.Err() != nil {
 		if rep.Ended == "complete" || rep.Ended == "" {
 			rep.Ended = "canceled"

@@ -91,33 +91,9 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 	if len(args) > 0 && args[0] == "status" {
 		return syncStatusCmd(s, args[1:])
 	}
-	fs := newFlagSet(s, "sync", "[flags] INTEGRATION.yaml | status [--state FILE] INTEGRATION.yaml", syncDoc)
-	var f syncFlags
-	fs.StringVar(&f.state, "state", "", "keep the sync state in the bbolt `FILE` (default: INTEGRATION.sync.db beside the integration)")
-	fs.BoolVar(&f.reset, "reset", false, "forget the saved state and retry list first: sync from the start")
-	fs.StringVar(&f.from, "from", "", "start a new sync whose requests read `CURSOR` as state.cursor")
-	fs.BoolVar(&f.skipPage, "skip-page", false, "skip the page an unfinished sync goes on at (one that fails at every sync); keeps the cursor and the retry list")
-	fs.BoolVar(&f.restart, "restart", false, "start over from page one at the saved cursor, not where an unfinished sync stopped; keeps the cursor and the retry list")
-	f.settingsFlags.register(fs)
-	f.storeFlags.register(fs)
-	fs.IntVar(&f.concurrency, "concurrency", 1, "run up to `N` records at once (at least the largest batch: size of the integration)")
-	fs.StringVar(&f.output, "output", "text", "output format: text, json (one array) or ndjson (one result per line)")
-	f.verbose.register(fs)
-	pos, err := parseArgs(s, fs, args)
-	if err != nil {
-		return exitForParse(err)
-	}
-	bad := usageError(s, "sync")
-	file, problem := integrationArg(pos)
-	switch {
-	case problem != "":
-		return bad("%s", problem)
-	case f.concurrency < 1:
-		return bad("--concurrency must be at least 1, got %d", f.concurrency)
-	case f.output != "text" && f.output != "json" && f.output != "ndjson":
-		return bad("--output must be text, json or ndjson, got %q", f.output)
-	case countSet(f.reset, f.from != "", f.skipPage, f.restart) > 1:
-		return bad("give one of --reset, --from, --skip-page and --restart (each decides where the sync starts)")
+	f, file, code := parseSyncFlags(s, args)
+	if f == nil {
+		return code
 	}
 	tuneGC()
 	setup := &planSetup{s: s, cmd: "sync", file: file}
@@ -133,37 +109,85 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 	if !setup.resolve(&f.settingsFlags) {
 		return ExitUsage
 	}
+	store, ok := openSyncStore(s, f, file, spec.Key)
+	if !ok {
+		return ExitUsage
+	}
+	defer store.Close()
+	work, stop, release := watchInterrupts(ctx, s)
+	defer release()
+	j := &syncJob{s: s, f: f, setup: setup, spec: spec, store: store}
+	res := j.run(work, stop)
+	warns.report(s.stderr)
+	return j.exit(res)
+}
+
+// parseSyncFlags parses plumb sync's flags and checks them: the flags and
+// the integration file, or nil and the exit code.
+func parseSyncFlags(s *stdio, args []string) (*syncFlags, string, int) {
+	fs := newFlagSet(s, "sync", "[flags] INTEGRATION.yaml | status [--state FILE] INTEGRATION.yaml", syncDoc)
+	f := &syncFlags{}
+	fs.StringVar(&f.state, "state", "", "keep the sync state in the bbolt `FILE` (default: INTEGRATION.sync.db beside the integration)")
+	fs.BoolVar(&f.reset, "reset", false, "forget the saved state and retry list first: sync from the start")
+	fs.StringVar(&f.from, "from", "", "start a new sync whose requests read `CURSOR` as state.cursor")
+	fs.BoolVar(&f.skipPage, "skip-page", false, "skip the page an unfinished sync goes on at (one that fails at every sync); keeps the cursor and the retry list")
+	fs.BoolVar(&f.restart, "restart", false, "start over from page one at the saved cursor, not where an unfinished sync stopped; keeps the cursor and the retry list")
+	f.settingsFlags.register(fs)
+	f.storeFlags.register(fs)
+	fs.IntVar(&f.concurrency, "concurrency", 1, "run up to `N` records at once (at least the largest batch: size of the integration)")
+	fs.StringVar(&f.output, "output", "text", "output format: text, json (one array) or ndjson (one result per line)")
+	f.verbose.register(fs)
+	pos, err := parseArgs(s, fs, args)
+	if err != nil {
+		return nil, "", exitForParse(err)
+	}
+	bad := usageError(s, "sync")
+	file, problem := integrationArg(pos)
+	switch {
+	case problem != "":
+		return nil, "", bad("%s", problem)
+	case f.concurrency < 1:
+		return nil, "", bad("--concurrency must be at least 1, got %d", f.concurrency)
+	case f.output != "text" && f.output != "json" && f.output != "ndjson":
+		return nil, "", bad("--output must be text, json or ndjson, got %q", f.output)
+	case countSet(f.reset, f.from != "", f.skipPage, f.restart) > 1:
+		return nil, "", bad("give one of --reset, --from, --skip-page and --restart (each decides where the sync starts)")
+	}
+	return f, file, ExitOK
+}
+
+// openSyncStore opens the state file of --state (default: beside the
+// integration file) and, with --reset, forgets the source key's state.
+func openSyncStore(s *stdio, f *syncFlags, file, key string) (*source.Store, bool) {
 	if f.state == "" {
 		f.state = defaultStateFile(file)
 	}
 	store, err := source.OpenStore(f.state)
 	if err != nil {
 		s.errorf("sync: %v", err)
-		return ExitUsage
+		return nil, false
 	}
-	defer store.Close()
 	if f.reset {
-		if err := store.Reset(spec.Key); err != nil {
+		if err := store.Reset(key); err != nil {
+			store.Close()
 			s.errorf("sync: --reset: %v", err)
-			return ExitUsage
+			return nil, false
 		}
 	}
-	opt := source.Options{Concurrency: max(f.concurrency, setup.plan.BatchSize()), SkipPage: f.skipPage, Restart: f.restart}
-	if f.from != "" {
-		opt.From = f.from
-	}
+	return store, true
+}
 
-	// the first interrupt stops after the current page, the second cancels
-	// the records still running
+// watchInterrupts watches for Ctrl-C and SIGTERM: the first closes stop
+// (the sync stops after the current page), the second cancels the
+// returned context (the records still running). The end of ctx counts as
+// a first interrupt. release stops the watch.
+func watchInterrupts(ctx context.Context, s *stdio) (work context.Context, stop <-chan struct{}, release func()) {
 	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := make(chan struct{})
+	stopped := make(chan struct{})
 	var stopOnce sync.Once
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	watchDone := make(chan struct{})
-	defer close(watchDone)
 	go func() {
 		n, done := 0, ctx.Done()
 		for {
@@ -176,7 +200,7 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 				return
 			}
 			stopOnce.Do(func() {
-				close(stop)
+				close(stopped)
 				s.errorf("sync: stopping after the page being worked on (its state is then saved); interrupt again to cancel its records")
 			})
 			if n >= 2 {
@@ -184,58 +208,103 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 			}
 		}
 	}()
-	opt.Stop = stop
+	return work, stopped, func() {
+		close(watchDone)
+		signal.Stop(sigs)
+		cancel()
+	}
+}
 
-	out := newOutput(f.output, s.stdout, s.stderr)
-	prog := &syncProgress{progress: newProgress(s.stderr, isTerminal(s.stderr))}
+// syncJob is one plumb sync once its integration, settings and state file
+// are ready.
+type syncJob struct {
+	s     *stdio
+	f     *syncFlags
+	setup *planSetup
+	spec  *source.Spec
+	store *source.Store
+}
+
+// syncResult is what a sync that ran left to report.
+type syncResult struct {
+	rep *source.Report
+	sum *summary
+	// err is Sync's error; emitErr the error writing the results
+	err, emitErr error
+}
+
+// run runs the sync, printing each record's result, and finishes the
+// output.
+func (j *syncJob) run(work context.Context, stop <-chan struct{}) syncResult {
+	opt := source.Options{Concurrency: max(j.f.concurrency, j.setup.plan.BatchSize()), SkipPage: j.f.skipPage, Restart: j.f.restart, Stop: stop}
+	if j.f.from != "" {
+		opt.From = j.f.from
+	}
+	out := newOutput(j.f.output, j.s.stdout, j.s.stderr)
+	prog := &syncProgress{progress: newProgress(j.s.stderr, isTerminal(j.s.stderr))}
 	opt.OnPage = prog.page
 	sum := newSummary()
 	emit := emitter(sum, out, prog, false)
 	// the results reach the output (and the disk) before the state that
 	// counts them as done
-	durable := fileSyncer(s.stdout)
+	durable := fileSyncer(j.s.stdout)
 	opt.Flush = func() error {
 		if err := out.flush(); err != nil {
 			return err
 		}
 		return durable()
 	}
-	rep, err := source.Sync(work, setup.settings, spec, store, opt, func(rec source.Record, r *engine.Result) error {
+	rep, err := source.Sync(work, j.setup.settings, j.spec, j.store, opt, func(rec source.Record, r *engine.Result) error {
 		return emit(item{index: rec.Index, lead: r.Lead}, r)
 	})
 	prog.clear()
-	var emitErr error
-	if rep != nil && rep.Err != nil && strings.HasPrefix(rep.Err.Error(), "writing results") {
-		emitErr = rep.Err
+	return syncResult{rep: rep, sum: sum, err: err, emitErr: finishSyncOutput(out, sum, rep)}
+}
+
+// finishSyncOutput ends the output with the summary, unless the sync
+// ended because its results could not be written: then that error.
+func finishSyncOutput(out output, sum *summary, rep *source.Report) error {
+	if rep != nil && errors.Is(rep.Err, source.ErrWriteResults) {
+		return rep.Err
 	}
-	if emitErr == nil {
-		emitErr = out.finish(sum)
-	}
-	warns.report(s.stderr)
+	return out.finish(sum)
+}
+
+// exit reports how the sync ended on stderr and returns the exit code.
+func (j *syncJob) exit(res syncResult) int {
+	s, redact, rep, err := j.s, j.setup.settings.Redact, res.rep, res.err
 	if err != nil {
 		s.errorf("sync: %v", err)
 		if rep == nil {
 			return ExitUsage
 		}
 	}
-	if emitErr != nil {
-		s.errorf("sync: writing results: %v", emitErr)
+	if res.emitErr != nil {
+		s.errorf("sync: writing results: %v", res.emitErr)
 		return ExitUsage
 	}
-	reportPosition(s, rep, setup.settings.Redact)
-	fmt.Fprintln(s.stderr, syncLine(rep, store.Path()))
-	if err := store.SnapshotErr(); err != nil {
-		s.errorf("sync: warning: the status snapshot %s could not be written (%v): plumb sync status could not show this sync's state while it ran", source.StatusPath(store.Path()), err)
+	reportPosition(s, rep, redact)
+	fmt.Fprintln(s.stderr, syncLine(rep, j.store.Path()))
+	if err := j.store.SnapshotErr(); err != nil {
+		s.errorf("sync: warning: the status snapshot %s could not be written (%v): plumb sync status could not show this sync's state while it ran", source.StatusPath(j.store.Path()), err)
 	}
+	if err != nil {
+		return ExitUsage
+	}
+	return syncEnd(s, rep, res.sum, redact)
+}
+
+// syncEnd says why a sync that ran did not complete and returns the exit
+// code.
+func syncEnd(s *stdio, rep *source.Report, sum *summary, redact func(string) string) int {
 	switch {
-	case err != nil:
-		return ExitUsage
 	case rep.Ended == "stopped" || rep.Ended == "canceled":
 		s.errorf("sync: interrupted after %d pages; the state of the pages whose records all ran is saved", rep.Committed)
 		return ExitInterrupt
 	case rep.Err != nil:
-		s.errorf("sync: %s", termSafe(setup.settings.Redact(rep.Err.Error())))
-		if r := rep.State.Resume; r != nil && !strings.HasPrefix(rep.Err.Error(), "writing results") {
+		// a write error returned before: the page is not the cause
+		s.errorf("sync: %s", termSafe(redact(rep.Err.Error())))
+		if r := rep.State.Resume; r != nil {
 			s.errorf("sync: the pages before page %d are saved; every sync tries page %d again: fix the cause and sync again, or skip the page with --skip-page, or start over from page one with --restart (both keep the cursor and the retry list)", r.Pages+1, r.Pages+1)
 		}
 		return ExitLeadError

@@ -42,8 +42,63 @@ type tryFlags struct {
 }
 
 func tryCmd(ctx context.Context, s *stdio, args []string) int {
+	f, file, code := parseTryFlags(s, args)
+	if f == nil {
+		return code
+	}
+	ex := &tryExchanges{json: f.output == "json", printer: &exchangePrinter{w: s.stdout}}
+	opts, warns := tryOptions(s, f, ex)
+	defer warns.report(s.stderr)
+	setup := &planSetup{s: s, cmd: "try", file: file}
+	defer setup.close()
+	if !setup.load(&f.storeFlags, opts...) {
+		return ExitUsage
+	}
+	if code, ok := chooseStep(s, f, setup.plan.StepNames(), file); !ok {
+		return code
+	}
+	if !setup.resolve(&f.settingsFlags) {
+		return ExitUsage
+	}
+	lead, prior, ok := readTryInput(s, f)
+	if !ok {
+		return ExitUsage
+	}
+	if f.dryRun {
+		return tryDryRun(s, f, setup.settings, lead, prior)
+	}
+	return tryRun(ctx, s, f, setup.settings, ex, lead, prior)
+}
+
+// tryRun runs the step for the lead and prints its result: as JSON with
+// the exchanges kept, or as text after the exchanges printed.
+func tryRun(ctx context.Context, s *stdio, f *tryFlags, settings *engine.Runner, ex *tryExchanges, lead map[string]any, prior map[string]map[string]any) int {
+	res, err := settings.RunStep(ctx, f.step, lead, prior)
+	if err != nil {
+		return usageError(s, "try")("%v", err)
+	}
+	code := ExitOK
+	if res.Outcome == engine.Error {
+		code = ExitLeadError
+	}
+	if f.output == "json" {
+		if c := writeJSON(s, struct {
+			Exchanges []*engine.Exchange `json:"exchanges"`
+			Result    *engine.Result     `json:"result"`
+		}{ex.all(), res}, settings.Redact); c != ExitOK {
+			return c
+		}
+		return code
+	}
+	fmt.Fprint(s.stdout, settings.Redact(stepReport(res.Steps[0])))
+	return code
+}
+
+// parseTryFlags parses plumb try's flags and checks them: the flags and
+// the integration file, or nil and the exit code.
+func parseTryFlags(s *stdio, args []string) (*tryFlags, string, int) {
 	fs := newFlagSet(s, "try", "[flags] INTEGRATION.yaml", tryDoc)
-	var f tryFlags
+	f := &tryFlags{}
 	fs.StringVar(&f.step, "step", "", "the step to run (default: the only step)")
 	fs.StringVar(&f.lead, "lead", "", "the lead: a JSON object in `FILE` (- for stdin)")
 	fs.StringVar(&f.prior, "prior", "", "captures of earlier steps: a JSON object of step name to captures in `FILE`")
@@ -54,110 +109,116 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 	f.verbose.register(fs)
 	pos, err := parseArgs(s, fs, args)
 	if err != nil {
-		return exitForParse(err)
+		return nil, "", exitForParse(err)
 	}
 	bad := usageError(s, "try")
 	file, problem := integrationArg(pos)
 	switch {
 	case problem != "":
-		return bad("%s", problem)
+		return nil, "", bad("%s", problem)
 	case f.lead == "":
-		return bad("give the lead with --lead FILE")
+		return nil, "", bad("give the lead with --lead FILE")
 	case f.output != "text" && f.output != "json":
-		return bad("--output must be text or json, got %q", f.output)
+		return nil, "", bad("--output must be text or json, got %q", f.output)
 	}
+	return f, file, ExitOK
+}
 
-	var exchanges []*engine.Exchange
-	printer := &exchangePrinter{w: s.stdout}
-	opts := []engine.Option{engine.WithEvents(observe.New(func(_ context.Context, ex *engine.Exchange) {
-		if f.output == "json" {
-			exchanges = append(exchanges, ex)
-			return
-		}
-		printer.print(ex, "")
-	}))}
+// tryExchanges takes the step's exchanges: printed as they happen, or
+// kept for the JSON output.
+type tryExchanges struct {
+	json    bool
+	printer *exchangePrinter
+	list    []*engine.Exchange
+}
+
+func (t *tryExchanges) observe(_ context.Context, ex *engine.Exchange) {
+	if t.json {
+		t.list = append(t.list, ex)
+		return
+	}
+	t.printer.print(ex, "")
+}
+
+// all is the exchanges kept, never nil (an empty JSON list).
+func (t *tryExchanges) all() []*engine.Exchange {
+	if t.list == nil {
+		return []*engine.Exchange{}
+	}
+	return t.list
+}
+
+// tryOptions are the engine options of plumb try: the exchanges to ex,
+// the log per -v; without -v the warnings, to report at the end.
+func tryOptions(s *stdio, f *tryFlags, ex *tryExchanges) ([]engine.Option, *warnings) {
+	opts := []engine.Option{engine.WithEvents(observe.New(ex.observe))}
+	var warns *warnings
 	l := f.verbose.logger(s.stderr)
 	if l == nil {
-		warns := newWarnings(s.stderr)
-		defer warns.report(s.stderr)
+		warns = newWarnings(s.stderr)
 		l = slog.New(warns)
 	}
-	opts = append(opts, engine.WithLogger(l), engine.WithEvents(eventlog.New(l)))
-	setup := &planSetup{s: s, cmd: "try", file: file}
-	defer setup.close()
-	if !setup.load(&f.storeFlags, opts...) {
-		return ExitUsage
-	}
-	plan := setup.plan
-	names := plan.StepNames()
+	return append(opts, engine.WithLogger(l), engine.WithEvents(eventlog.New(l))), warns
+}
+
+// chooseStep sets f.step to the only step when --step is left out and
+// checks the step exists; false with the exit code when not.
+func chooseStep(s *stdio, f *tryFlags, names []string, file string) (int, bool) {
+	bad := usageError(s, "try")
 	switch {
 	case f.step == "" && len(names) == 1:
 		f.step = names[0]
 	case f.step == "":
-		return bad("%s has %d steps, choose one with --step: %s", file, len(names), strings.Join(names, ", "))
+		return bad("%s has %d steps, choose one with --step: %s", file, len(names), strings.Join(names, ", ")), false
 	case !contains(names, f.step):
-		return bad("%s has no step %q (steps: %s)", file, f.step, strings.Join(names, ", "))
+		return bad("%s has no step %q (steps: %s)", file, f.step, strings.Join(names, ", ")), false
 	}
-	if !setup.resolve(&f.settingsFlags) {
-		return ExitUsage
-	}
-	settings := setup.settings
+	return ExitOK, true
+}
+
+// readTryInput reads the lead of --lead and the captures of --prior.
+func readTryInput(s *stdio, f *tryFlags) (map[string]any, map[string]map[string]any, bool) {
 	src, closeSrc, err := openLeads(s, f.lead, true, "auto")
 	if err != nil {
 		s.errorf("try: %v", err)
-		return ExitUsage
+		return nil, nil, false
 	}
 	it, err := src.Next()
 	closeSrc()
 	if err != nil {
 		s.errorf("try: %v", err)
-		return ExitUsage
+		return nil, nil, false
 	}
 	prior, err := readPrior(f.prior)
 	if err != nil {
 		s.errorf("try: %v", err)
-		return ExitUsage
+		return nil, nil, false
 	}
+	return it.lead, prior, true
+}
 
-	if f.dryRun {
-		if prior != nil {
-			fmt.Fprintln(s.stderr, "plumb: try: note: --dry-run does not read --prior; a step that reads earlier captures reports an error")
-		}
-		var r engine.Rendered
-		for _, x := range settings.DryRun(it.lead) {
-			if x.Step == f.step {
-				r = x
-			}
-		}
-		if f.output == "json" {
-			return writeJSON(s, r)
-		}
-		writeRendered(s.stdout, []engine.Rendered{r}, "")
-		return ExitOK
+// tryDryRun prints the step's rendered request without sending it.
+func tryDryRun(s *stdio, f *tryFlags, settings *engine.Runner, lead map[string]any, prior map[string]map[string]any) int {
+	if prior != nil {
+		fmt.Fprintln(s.stderr, "plumb: try: note: --dry-run does not read --prior; a step that reads earlier captures reports an error")
 	}
-
-	res, err := settings.RunStep(ctx, f.step, it.lead, prior)
-	if err != nil {
-		return bad("%v", err)
-	}
-	code := ExitOK
-	if res.Outcome == engine.Error {
-		code = ExitLeadError
+	var r engine.Rendered
+	for _, x := range settings.DryRun(lead) {
+		if x.Step == f.step {
+			r = x
+		}
 	}
 	if f.output == "json" {
-		if exchanges == nil {
-			exchanges = []*engine.Exchange{}
-		}
-		if c := writeJSON(s, struct {
-			Exchanges []*engine.Exchange `json:"exchanges"`
-			Result    *engine.Result     `json:"result"`
-		}{exchanges, res}, settings.Redact); c != ExitOK {
-			return c
-		}
-		return code
+		return writeJSON(s, r)
 	}
+	writeRendered(s.stdout, []engine.Rendered{r}, "")
+	return ExitOK
+}
+
+// stepReport is the text plumb try prints after the exchanges: the step's
+// outcome, then its reason, fallback, tries, captures and appended fields.
+func stepReport(sr engine.StepResult) string {
 	var b strings.Builder
-	sr := res.Steps[0]
 	fmt.Fprintf(&b, "step %s: %s", sr.Name, sr.Outcome)
 	var facts []string
 	if sr.Status != 0 {
@@ -183,8 +244,7 @@ func tryCmd(ctx context.Context, s *stdio, args []string) int {
 	if len(sr.Appended) > 0 {
 		fmt.Fprintf(&b, "  appended: %s\n", fmtFields(sr.Appended))
 	}
-	fmt.Fprint(s.stdout, settings.Redact(b.String()))
-	return code
+	return b.String()
 }
 
 // readPrior reads the captures of earlier steps for plumb try.
