@@ -280,7 +280,11 @@ func (j *syncJob) exit(res syncResult) int {
 		}
 	}
 	if res.emitErr != nil {
-		s.errorf("sync: writing results: %v", res.emitErr)
+		if errors.Is(res.emitErr, source.ErrWriteResults) {
+			s.errorf("sync: %v", res.emitErr) // says "writing results" already
+		} else {
+			s.errorf("sync: writing results: %v", res.emitErr)
+		}
 		return ExitUsage
 	}
 	reportPosition(s, rep, redact)

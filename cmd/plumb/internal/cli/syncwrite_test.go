@@ -33,7 +33,7 @@ func TestSyncWriteErrorNoPageHint(t *testing.T) {
 	}()
 	code := hardWithin(t, done, time.Minute, "plumb sync > full")
 	got := stderr.String()
-	if code != ExitUsage || !strings.Contains(got, "plumb: sync: writing results: ") || !strings.Contains(got, "disk full") ||
+	if code != ExitUsage || !strings.Contains(got, "plumb: sync: writing results: ") || strings.Contains(got, "writing results: writing results") || !strings.Contains(got, "disk full") ||
 		strings.Contains(got, "every sync tries page") || strings.Contains(got, "--skip-page") || strings.Contains(got, "sync: error:") {
 		t.Fatalf("exit %d\n%s", code, got)
 	}
