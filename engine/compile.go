@@ -477,7 +477,6 @@ func offset(p steps.Pos, line, col int) steps.Pos {
 // checkRefs reports references to undeclared settings, to steps that do
 // not run before this one, and to answer roots where there is no answer yet.
 func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
-	s := c.cur
 	for _, r := range refs {
 		parts := strings.Split(r, ".")
 		if sc == scopeSettings && parts[0] != "settings" {
@@ -486,71 +485,115 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 		}
 		switch parts[0] {
 		case "settings":
-			if len(parts) > 1 {
-				if _, ok := c.in.Settings.Get(parts[1]); !ok {
-					c.errs.Add(pos, "declare it under settings:", "unknown setting %q", parts[1])
-				}
-			}
+			c.refSettings(pos, parts)
 		case "steps":
-			if s != nil {
-				s.readsSteps = true
-			}
-			if len(parts) < 2 {
-				continue
-			}
-			ref, ok := c.names[parts[1]]
-			switch {
-			case !ok:
-				c.errs.Add(pos, "steps.<name>.<capture> reads a capture of an earlier step", "unknown step %q", parts[1])
-			case s == nil || ref.stage >= s.stage:
-				name := "this one"
-				if s != nil {
-					name = fmt.Sprintf("step %q", s.name)
-				}
-				c.errs.Add(pos, "a step can only read captures of steps that run before it (not in the same parallel group)", "step %q does not run before %s", parts[1], name)
-			case len(parts) > 2:
-				if _, ok := ref.src.Capture.Get(parts[2]); !ok {
-					c.errs.Add(pos, "", "step %q has no capture %q", parts[1], parts[2])
-				}
-			}
+			c.refSteps(pos, parts)
 		case "captured":
-			if sc == scopeRequest {
-				c.errs.Add(pos, "captured is only known after the response; use it in outcome or append", "captured.%s read before the request is sent", strings.Join(parts[1:], "."))
-			} else if len(parts) > 1 {
-				if _, ok := s.src.Capture.Get(parts[1]); !ok {
-					c.errs.Add(pos, "", "step %q has no capture %q", s.name, parts[1])
-				}
-			}
+			c.refCaptured(pos, parts, sc)
 		case "response":
-			if sc == scopeRequest {
-				c.errs.Add(pos, "response is only known after the request; use it in outcome or append", "response read before the request is sent")
-			}
-			if s != nil {
-				s.needsResponse = true
-			}
+			c.refResponse(pos, sc)
 		case "state", "page":
-			if s == nil || !s.isSource {
-				c.errs.Add(pos, "the sync state and the page being fetched are read only in the source: section", "%s is not available here", parts[0])
-			}
+			c.refSource(pos, parts)
 		case "batch":
-			if s == nil || s.src.Batch == nil {
-				c.errs.Add(pos, "batch is only available in a step with batch:", "batch is not available here")
-			} else if sc != scopeRequest && len(parts) > 1 && parts[1] != "id" && parts[1] != "size" && parts[1] != "response" {
-				c.errs.Add(pos, "after the answer a batch step reads batch.id, batch.size and batch.response (the whole answer: status, headers, body)", "batch.%s is only available in the request", parts[1])
-			}
+			c.refBatch(pos, parts, sc)
 		case "vars":
-			if len(parts) > 1 {
-				_, ok := c.in.Vars.Get(parts[1])
-				for name, ref := range c.names {
-					if _, declared := ref.src.Vars.Get(parts[1]); declared && s != nil && (ref.stage < s.stage || name == s.name) {
-						ok = true
-					}
-				}
-				if !ok {
-					c.errs.Add(pos, "declare it under vars: (the integration's, this step's or an earlier step's)", "unknown var %q", parts[1])
-				}
-			}
+			c.refVars(pos, parts)
 		}
+	}
+}
+
+// refSettings checks a reference to settings.<name>.
+func (c *compiler) refSettings(pos steps.Pos, parts []string) {
+	if len(parts) > 1 {
+		if _, ok := c.in.Settings.Get(parts[1]); !ok {
+			c.errs.Add(pos, "declare it under settings:", "unknown setting %q", parts[1])
+		}
+	}
+}
+
+// refSteps checks a reference to steps.<name>.<capture>: the step exists,
+// runs before this one, and has that capture.
+func (c *compiler) refSteps(pos steps.Pos, parts []string) {
+	s := c.cur
+	if s != nil {
+		s.readsSteps = true
+	}
+	if len(parts) < 2 {
+		return
+	}
+	ref, ok := c.names[parts[1]]
+	switch {
+	case !ok:
+		c.errs.Add(pos, "steps.<name>.<capture> reads a capture of an earlier step", "unknown step %q", parts[1])
+	case s == nil || ref.stage >= s.stage:
+		name := "this one"
+		if s != nil {
+			name = fmt.Sprintf("step %q", s.name)
+		}
+		c.errs.Add(pos, "a step can only read captures of steps that run before it (not in the same parallel group)", "step %q does not run before %s", parts[1], name)
+	case len(parts) > 2:
+		if _, ok := ref.src.Capture.Get(parts[2]); !ok {
+			c.errs.Add(pos, "", "step %q has no capture %q", parts[1], parts[2])
+		}
+	}
+}
+
+// refCaptured checks a reference to captured.<name>: read after the
+// answer, and a capture of this step.
+func (c *compiler) refCaptured(pos steps.Pos, parts []string, sc scope) {
+	if sc == scopeRequest {
+		c.errs.Add(pos, "captured is only known after the response; use it in outcome or append", "captured.%s read before the request is sent", strings.Join(parts[1:], "."))
+	} else if len(parts) > 1 {
+		s := c.cur
+		if _, ok := s.src.Capture.Get(parts[1]); !ok {
+			c.errs.Add(pos, "", "step %q has no capture %q", s.name, parts[1])
+		}
+	}
+}
+
+// refResponse checks a reference to response: read after the answer; the
+// step then keeps its answer for the templates.
+func (c *compiler) refResponse(pos steps.Pos, sc scope) {
+	if sc == scopeRequest {
+		c.errs.Add(pos, "response is only known after the request; use it in outcome or append", "response read before the request is sent")
+	}
+	if c.cur != nil {
+		c.cur.needsResponse = true
+	}
+}
+
+// refSource checks a reference to state or page: read only in the source.
+func (c *compiler) refSource(pos steps.Pos, parts []string) {
+	if s := c.cur; s == nil || !s.isSource {
+		c.errs.Add(pos, "the sync state and the page being fetched are read only in the source: section", "%s is not available here", parts[0])
+	}
+}
+
+// refBatch checks a reference to batch: read only in a step with batch:,
+// and after the answer only its id, size and response.
+func (c *compiler) refBatch(pos steps.Pos, parts []string, sc scope) {
+	if s := c.cur; s == nil || s.src.Batch == nil {
+		c.errs.Add(pos, "batch is only available in a step with batch:", "batch is not available here")
+	} else if sc != scopeRequest && len(parts) > 1 && parts[1] != "id" && parts[1] != "size" && parts[1] != "response" {
+		c.errs.Add(pos, "after the answer a batch step reads batch.id, batch.size and batch.response (the whole answer: status, headers, body)", "batch.%s is only available in the request", parts[1])
+	}
+}
+
+// refVars checks a reference to vars.<name>: declared by the integration,
+// by this step, or by a step that runs before it.
+func (c *compiler) refVars(pos steps.Pos, parts []string) {
+	if len(parts) < 2 {
+		return
+	}
+	s := c.cur
+	_, ok := c.in.Vars.Get(parts[1])
+	for name, ref := range c.names {
+		if _, declared := ref.src.Vars.Get(parts[1]); declared && s != nil && (ref.stage < s.stage || name == s.name) {
+			ok = true
+		}
+	}
+	if !ok {
+		c.errs.Add(pos, "declare it under vars: (the integration's, this step's or an earlier step's)", "unknown var %q", parts[1])
 	}
 }
 

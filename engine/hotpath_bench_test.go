@@ -139,3 +139,36 @@ func BenchmarkFinish(b *testing.B) {
 		_ = f.mask(r).valueMap(lead)
 	}
 }
+
+// BenchmarkRunAll runs 64 leads of the three-step flow against
+// memoryPartner through RunAll, four at a time: the feeder, the workers and
+// the reordering, per batch of leads.
+func BenchmarkRunAll(b *testing.B) {
+	_, r := memoryPlan(b)
+	ctx := context.Background()
+	leads := make([]map[string]any, 64)
+	for i := range leads {
+		leads[i] = benchLead
+	}
+	for _, unordered := range []bool{false, true} {
+		name := "ordered"
+		if unordered {
+			name = "unordered"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				n := 0
+				for _, res := range r.RunAll(ctx, Leads(leads), RunAllOptions{Concurrency: 4, Unordered: unordered}) {
+					if res.Outcome != Success {
+						b.Fatal(res.Reason)
+					}
+					n++
+				}
+				if n != len(leads) {
+					b.Fatalf("%d results for %d leads", n, len(leads))
+				}
+			}
+		})
+	}
+}

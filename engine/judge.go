@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/plumbhq/plumb/internal/cond"
+	"github.com/plumbhq/plumb/parse"
+)
+
+// judge decides what one try's answer means: captures, then the outcome.
+func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, data map[string]any) verdict {
+	if err != nil {
+		return unanswered(req, resp, err)
+	}
+	v := verdict{status: resp.Status, header: resp.Header}
+	doc := parse.NewDoc(resp, st.format)
+	capErr := formatError(st, resp, doc)
+	var firstCapErr error
+	v.captured, firstCapErr = captureAll(st, doc)
+	if capErr == nil {
+		capErr = firstCapErr
+	}
+	data["captured"] = v.captured
+	if st.needsResponse {
+		data["response"] = responseValue(doc)
+	}
+	switch {
+	case resp.Status < 200 || resp.Status >= 300:
+		judgeStatus(&v, resp, req.mask)
+	case capErr != nil:
+		v.outcome, v.reason, v.keys, v.class, v.err = Error, capErr.Error(), []string{"error_when"}, ClassCapture, capErr
+	default:
+		if !judgeConds(&v, st, data) {
+			return v // a condition failed to evaluate: its error is the reason
+		}
+	}
+	authorReason(&v, st, resp, capErr, data)
+	return v
+}
+
+// unanswered is the verdict on a try that had no answer to judge: an error
+// whose class (and retry keys) say why.
+func unanswered(req *request, resp parse.Response, err error) verdict {
+	v := verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("%s %s: %v", req.method, req.shownURL(), err), err: err}
+	var te *TimeoutError
+	var ce *CanceledError
+	var be *BodyTooLargeError
+	switch {
+	case errors.As(err, &te):
+		v.keys, v.class = []string{"timeout"}, ClassTimeout
+	case errors.As(err, &ce):
+		v.class = ClassCanceled
+	case errors.As(err, &be), errors.As(err, new(*MemoryBudgetError)):
+		v.class = ClassTooLarge
+	case errors.As(err, new(*AuthError)):
+		v.class = ClassAuth
+	case errors.As(err, new(*LimitError)):
+		v.class = ClassLimit
+	case isTLSError(err):
+		v.keys, v.class = []string{"tls"}, ClassTLS
+	default:
+		v.keys, v.class = []string{"connection"}, ClassConnection
+	}
+	return v
+}
+
+// formatError tells why a 2xx answer with a body is not in the format the
+// step declares (nil when it is, or when the step declares none).
+func formatError(st *step, resp parse.Response, doc *parse.Doc) error {
+	if resp.Status < 200 || resp.Status >= 300 || len(bytes.TrimSpace(resp.Body)) == 0 {
+		return nil
+	}
+	switch st.format {
+	case parse.JSON:
+		if err := doc.JSONValid(); err != nil {
+			return fmt.Errorf("%w (the step declares response.format: json)", err)
+		}
+	case parse.XML:
+		if _, err := doc.XMLRoot(); err != nil {
+			return fmt.Errorf("%w (the step declares response.format: xml)", err)
+		}
+	}
+	return nil
+}
+
+// captureAll extracts the step's captures from doc (a default stands in for
+// one not found), and returns them with the first capture that failed or
+// was required and not found.
+func captureAll(st *step, doc *parse.Doc) (map[string]any, error) {
+	captured := make(map[string]any, len(st.captures))
+	var capErr error
+	for _, c := range st.captures {
+		x, found, err := c.ext.Extract(doc)
+		switch {
+		case err != nil:
+			if capErr == nil {
+				capErr = fmt.Errorf("capture %s: %w", c.name, err)
+			}
+		case !found && c.def != nil:
+			x = c.def
+		case !found && c.required:
+			if capErr == nil {
+				capErr = fmt.Errorf("capture %s: not found in the response (%s)", c.name, c.ext.Kind())
+			}
+		}
+		captured[c.name] = x
+	}
+	return captured, capErr
+}
+
+// judgeStatus judges an answer whose status is not 2xx: an error (auth for
+// 401 and 407), or a failure when the partner said no (see partnerSaidNo).
+func judgeStatus(v *verdict, resp parse.Response, m *masker) {
+	v.outcome, v.reason, v.class = Error, httpReason(resp, m), ClassStatus
+	if partnerSaidNo(resp.Status) {
+		v.outcome = Failure
+	} else if resp.Status == 401 || resp.Status == 407 {
+		v.class = ClassAuth
+	}
+	code := strconv.Itoa(resp.Status)
+	v.keys = []string{code, code[:1] + "xx"}
+}
+
+// judgeConds judges a 2xx answer whose captures all held by the step's
+// error_when, then its failure_when: a success unless one holds. It
+// returns false when a condition failed to evaluate (v is then that error).
+func judgeConds(v *verdict, st *step, data map[string]any) bool {
+	v.outcome = Success
+	for _, r := range []struct {
+		c   *cond.Program
+		o   Outcome
+		key string
+	}{{st.errWhen, Error, "error_when"}, {st.failWhen, Failure, "failure_when"}} {
+		if r.c == nil {
+			continue
+		}
+		hit, err := r.c.Eval(data)
+		if err != nil {
+			v.outcome, v.reason, v.class, v.err = Error, err.Error(), ClassTemplate, err
+			return false
+		}
+		if hit {
+			v.outcome, v.reason, v.keys, v.class = r.o, r.key+" holds: "+r.c.Source(), []string{r.key}, ClassRejected
+			return true
+		}
+	}
+	return true
+}
+
+// authorReason puts the step's reason: template in place of v's reason
+// when the step did not succeed, the template renders non-empty, and it
+// speaks for what the partner said: a 4xx, a 2xx whose body failure_when or
+// error_when judged, or — when it reads the answer (captured, response) —
+// any status (a SOAP fault comes as a 500); beside a 3xx or 5xx the status
+// is kept.
+func authorReason(v *verdict, st *step, resp parse.Response, capErr error, data map[string]any) {
+	said := (resp.Status >= 400 && resp.Status < 500) || (resp.Status < 300 && capErr == nil) || st.reasonReadsAnswer
+	if v.outcome == Success || st.reason == nil || !said || resp.Status <= 0 {
+		return
+	}
+	why, err := st.reason.Render(data)
+	if err != nil || strings.TrimSpace(why) == "" {
+		return
+	}
+	if resp.Status >= 300 && (resp.Status < 400 || resp.Status >= 500) {
+		why += fmt.Sprintf(" (HTTP %d %s)", resp.Status, http.StatusText(resp.Status))
+	}
+	v.reason = why
+}
+
+// partnerSaidNo tells a 4xx that is an answer about the lead (failure) from
+// one that means no answer was had (error): 401 and 407 (our credentials
+// were refused), 408 (timeout) and 429 (rate limited).
+func partnerSaidNo(status int) bool {
+	switch status {
+	case 401, 407, 408, 429:
+		return false
+	}
+	return status >= 400 && status < 500
+}
+
+func httpReason(resp parse.Response, m *masker) string {
+	reason := fmt.Sprintf("HTTP %d %s", resp.Status, http.StatusText(resp.Status))
+	if snippet := bodySnippet(resp.Body, m); snippet != "" {
+		reason += ": " + snippet
+	}
+	return reason
+}
+
+// bodySnippet is the start of an answer for a reason: its words, one space
+// apart, masked, then cut to 200 bytes (masked before the cut, so the cut
+// leaves no piece of a secret).
+func bodySnippet(b []byte, m *masker) string {
+	const shown, margin = 200, 4096 // margin: room for a secret across the cut
+	var out strings.Builder
+	space := false
+	for len(b) > 0 && out.Len() < shown+margin {
+		r, n := utf8.DecodeRune(b)
+		if unicode.IsSpace(r) {
+			space = out.Len() > 0
+		} else {
+			if space {
+				out.WriteByte(' ')
+				space = false
+			}
+			out.Write(b[:n])
+		}
+		b = b[n:]
+	}
+	return m.clip(out.String(), shown)
+}
+
+func responseValue(doc *parse.Doc) map[string]any {
+	r := doc.Response()
+	headers := make(map[string]any, len(r.Header))
+	for k, v := range r.Header {
+		if len(v) > 0 {
+			headers[strings.ToLower(k)] = v[0]
+		}
+	}
+	body, err := doc.Value()
+	if err != nil {
+		body = string(r.Body)
+	}
+	return map[string]any{"status": r.Status, "headers": headers, "body": body}
+}
+
+// isTLSError tells a failed handshake or certificate check from other
+// connection errors: retrying it does not help.
+func isTLSError(err error) bool {
+	var (
+		cv *tls.CertificateVerificationError
+		rh tls.RecordHeaderError
+		ae tls.AlertError
+		ua x509.UnknownAuthorityError
+		he x509.HostnameError
+		ci x509.CertificateInvalidError
+	)
+	return errors.As(err, &cv) || errors.As(err, &rh) || errors.As(err, &ae) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+}

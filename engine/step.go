@@ -1,0 +1,309 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/plumbhq/plumb/parse"
+	"github.com/plumbhq/plumb/steps"
+)
+
+// verdict is what one answer (or the lack of one) means for a step.
+type verdict struct {
+	outcome  Outcome
+	reason   string
+	status   int
+	captured map[string]any
+	// keys are what retry rules match: "503", "5xx", "timeout",
+	// "connection", "error_when", "failure_when".
+	keys   []string
+	header map[string][]string
+	// flag names a lead field a defaults fallback sets to true.
+	flag string
+	// class and err say what kind of failure or error this is.
+	class Class
+	err   error
+}
+
+// runStep runs one step for the lead of f. It reads f.done and writes only
+// f.lead (appended fields) and f.vars (the step's vars).
+func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr StepResult) {
+	start := time.Now()
+	sr.Name = st.name
+	if p.ev != nil {
+		ctx = p.ev.StepStart(ctx, StepStart{Integration: p.Name(), Step: st.name})
+		defer func() {
+			p.ev.StepEnd(ctx, StepEnd{Integration: p.Name(), Step: st.name, Outcome: sr.Outcome, Class: sr.Class,
+				Reason: sr.Reason, Fallback: sr.Fallback, Attempts: sr.Attempts, Duration: time.Duration(sr.Duration)})
+		}()
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err := fmt.Errorf("internal error (a bug in plumb, please report it): %v", v)
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, err.Error(), ClassInternal, err
+		}
+		sr.Duration = Duration(time.Since(start))
+		f.keepSecrets(st, &sr)
+		m := f.mask(s)
+		sr.Reason = m.text(sr.Reason)
+		for i := range sr.Tried {
+			sr.Tried[i] = m.text(sr.Tried[i])
+		}
+		if sr.Appended != nil {
+			sr.Appended = m.valueMap(sr.Appended)
+		}
+		if sr.Captured != nil && !m.empty() {
+			if sr.raw == nil {
+				sr.raw = sr.Captured
+			}
+			sr.Captured = m.valueMap(sr.Captured)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "not run: "+contextReason(ctx, err), ClassCanceled, err
+		return sr
+	}
+	ctx = context.WithValue(ctx, stepKey{}, st.name)
+	data := f.data(s)
+	if st.when != nil {
+		ok, err := st.when.Eval(data)
+		if err != nil {
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "when: "+err.Error(), ClassTemplate, err
+			return sr
+		}
+		if !ok {
+			sr.Outcome, sr.Reason = Skip, "when condition is false: "+st.when.Source()
+			return sr
+		}
+	}
+	if err := f.compute(ctx, st.vars, s); err != nil {
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "vars: "+err.Error(), ClassTemplate, err
+		return sr
+	}
+	if st.batch != nil {
+		return p.runBatched(ctx, st, f, data, s, sr)
+	}
+	req, err := p.build(ctx, st, data)
+	if err != nil {
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "building the request: "+err.Error(), ClassTemplate, err
+		return sr
+	}
+	req.mask = f.mask(s)
+	sr.Method, sr.URL, sr.Variant, sr.Timeout = req.method, req.shownURL(), req.variant, Duration(req.timeout)
+	if st.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
+		defer cancel()
+	}
+	var key, rkey string
+	if st.cached {
+		if key, err = p.cacheKey(st, req, data); err != nil {
+			// without a key this lead has no cache link; the rest still works
+			key = ""
+			p.log.DebugContext(ctx, "no cache key", "step", st.name, "error", s.Redact(err.Error()))
+		}
+	}
+	var v verdict
+	if st.respCache != nil {
+		k, err := st.respCache.key.Render(data)
+		if err != nil {
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "cache key: "+err.Error(), ClassTemplate, err
+			return sr
+		}
+		rkey = p.Name() + "/" + st.name + "/response/" + k
+		e, found, err := s.store.Get(ctx, rkey)
+		if err == nil && found && p.clock.Now().Sub(e.At) <= st.respCache.ttl {
+			sr.Cache, v = "hit", verdict{outcome: Success, captured: e.Values}
+		} else {
+			sr.Cache = "miss"
+		}
+	}
+	if sr.Cache != "hit" {
+		var giveUp bool
+		if cb := s.breakers[st]; cb != nil {
+			if done, err := cb.Allow(); err != nil {
+				v, giveUp = breakerVerdict(st, err), true
+			} else {
+				_, v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
+				var failed error
+				if v.outcome == Error && v.class != ClassTemplate && v.class != ClassCanceled {
+					failed = errors.New(v.reason) // the partner could not answer
+				}
+				done(failed)
+			}
+		} else {
+			_, v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
+		}
+		sr.Waited = Duration(req.waited)
+		if giveUp && len(st.fallback) > 0 {
+			v = p.fallback(ctx, st, req, key, v, data, s, &sr)
+		} else if v.outcome == Success && key != "" {
+			p.remember(ctx, s, st, key, v.captured)
+		}
+		if v.outcome == Success && rkey != "" && sr.Fallback == "" {
+			p.remember(ctx, s, st, rkey, v.captured)
+		}
+	}
+	p.finish(ctx, st, v, data, f.lead, &sr)
+	s.holdCaptured(f, &sr)
+	return sr
+}
+
+// heldMin is the smallest capture counted against the response memory
+// budget: below it, what a lead captures is bounded by the answers' own
+// bounds and not worth the budget's lock.
+const heldMin = 4 << 10
+
+// holdCaptured counts a step's captured values against the runner's
+// response memory budget until the lead's result is made (the answer's own
+// bytes went back once it was judged; what was captured from it stays with
+// the lead). Captures that do not fit make the step an error of class
+// too_large, as an answer that does not fit does.
+func (s *Runner) holdCaptured(f *flow, sr *StepResult) {
+	if f.held == nil || sr.Captured == nil || (sr.Outcome != Success && sr.Outcome != Failure) {
+		return
+	}
+	n := valueSize(sr.Captured)
+	if n < heldMin {
+		return
+	}
+	if !s.mem.take(n) {
+		err := &MemoryBudgetError{Budget: s.mem.max}
+		sr.Outcome, sr.Class, sr.Err = Error, ClassTooLarge, err
+		sr.Reason = fmt.Sprintf("captured values of %d bytes: %v", n, err)
+		sr.Captured, sr.Appended = nil, nil
+		return
+	}
+	f.held.Add(n)
+}
+
+// finish records a step's verdict and, when the partner answered, appends
+// its fields to the lead.
+func (p *Plan) finish(ctx context.Context, st *step, v verdict, data, lead map[string]any, sr *StepResult) {
+	sr.Outcome, sr.Reason, sr.Status, sr.Captured = v.outcome, v.reason, v.status, v.captured
+	if v.outcome != Success && v.outcome != Skip {
+		sr.Class, sr.Err = v.class, v.err
+	}
+	if sr.Outcome == Success || sr.Outcome == Failure {
+		data["captured"] = sr.Captured
+		if err := p.appendFields(ctx, st, data, lead, sr); err != nil {
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, err.Error(), ClassTemplate, err
+			return
+		}
+	}
+	if v.flag != "" {
+		if err := setPath(lead, strings.Split(v.flag, "."), true); err != nil {
+			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "flag "+v.flag+": "+err.Error(), ClassTemplate, err
+			return
+		}
+		if sr.Appended == nil {
+			sr.Appended = map[string]any{}
+		}
+		sr.Appended[v.flag] = true
+	}
+}
+
+// exchange sends req under the step's retry rules until it has an answer
+// or gives up, and returns the last response with its verdict. giveUp is
+// true when the verdict may be replaced by the fallback chain.
+func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[string]any, s *Runner, sr *StepResult) (resp parse.Response, v verdict, giveUp bool) {
+	reauthed := false
+	for attempt := 1; ; attempt++ {
+		sr.Attempts++
+		var t try
+		resp, t = p.attempt(ctx, st, req, s, attempt)
+		v = p.judge(st, req, resp, t.err, data)
+		s.mem.give(req.reserved)
+		req.reserved = 0
+		var r *rule
+		if v.outcome != Success {
+			r = st.match(v.keys)
+		}
+		matched := ""
+		if r != nil {
+			matched = string(r.action) + " (" + r.source + ")"
+			sr.Rule = matched
+		}
+		p.tried(ctx, st, req, &t, resp, &v, r, matched, s)
+		if r == nil {
+			return resp, v, v.outcome == Error
+		}
+		switch r.action {
+		case steps.ActionIgnore:
+			v.outcome, v.reason = Success, ""
+			return resp, v, false
+		case steps.ActionFail:
+			v.outcome = Failure
+			return resp, v, false
+		case steps.ActionStop:
+			return resp, v, false
+		case steps.ActionFallback:
+			return resp, v, true
+		}
+		if st.maxAttempts > 0 && attempt >= st.maxAttempts {
+			if st.maxAttempts > 1 {
+				v.reason += fmt.Sprintf(" (gave up after %d attempts: max_attempts)", attempt)
+			}
+			return resp, v, v.outcome == Error
+		}
+		switch r.action {
+		case steps.ActionReauth:
+			if reauthed {
+				v.reason += " (again after re-authenticating)"
+				return resp, v, false
+			}
+			reauthed = true
+			if err := p.reauth(ctx, st, req, s); err != nil {
+				v.reason += " (" + err.Error() + ")"
+				return resp, v, false
+			}
+		case steps.ActionRetry:
+			if attempt >= r.max {
+				v.reason += fmt.Sprintf(" (gave up after %d attempts)", attempt)
+				return resp, v, v.outcome == Error
+			}
+			wait := r.backoff.wait(attempt)
+			if r.retryAfter {
+				if ra, ok := retryAfter(v.header, p.clock.Now()); ok {
+					if ra > r.retryAfterMax {
+						v.reason += fmt.Sprintf(" (the partner asked to wait %s, more than retry_after_max %s)", ra, r.retryAfterMax)
+						return resp, v, v.outcome == Error
+					}
+					wait = ra
+				}
+			}
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+				v.reason += fmt.Sprintf(" (gave up after %d attempts: waiting %s would pass the deadline)", attempt, wait)
+				return resp, v, v.outcome == Error
+			}
+			if p.ev != nil {
+				p.ev.Backoff(ctx, Backoff{Integration: p.Name(), Step: st.name, Attempt: attempt, Wait: wait})
+			}
+			if err := p.clock.Sleep(ctx, wait); err != nil {
+				v.reason += " (" + contextReason(ctx, err) + " while waiting to retry)"
+				return resp, v, v.outcome == Error
+			}
+		}
+	}
+}
+
+func (p *Plan) appendFields(ctx context.Context, st *step, data, lead map[string]any, sr *StepResult) error {
+	if len(st.appends) == 0 {
+		return nil
+	}
+	sr.Appended = make(map[string]any, len(st.appends))
+	for _, a := range st.appends {
+		v, err := a.val.eval(ctx, data)
+		if err != nil {
+			return fmt.Errorf("append %s: %v", a.field, err)
+		}
+		if err := setPath(lead, a.path, v); err != nil {
+			return fmt.Errorf("append %s: %v", a.field, err)
+		}
+		sr.Appended[a.field] = v
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptrace"
+	"net/url"
+	"time"
+
+	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/parse"
+)
+
+// try is what attempt tells exchange about one try: ctx is the try's
+// context for its end event (nil when nothing was sent: no limits: slot),
+// ex its exchange when the plan has an observer.
+type try struct {
+	attempt  int
+	ctx      context.Context
+	ex       *Exchange
+	err      error
+	duration time.Duration
+}
+
+// attempt sends req once, bounded by timeout, and reads the whole (capped)
+// answer. It is the unit that retry rules repeat.
+func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n int) (parse.Response, try) {
+	if s.limited(st) {
+		// get the token first: a slot is not spent waiting for it, and
+		// requests do not bunch up behind one token fetch
+		if pre, ok := s.authn(pr.auth).(auth.Preparer); ok {
+			if err := pre.Prepare(s.authContext(ctx, pr.auth)); err != nil {
+				return parse.Response{}, try{attempt: n, ctx: p.tryStart(ctx, st, pr, n), err: &AuthError{Err: err}}
+			}
+		}
+	}
+	release, waited, lerr := s.limits(ctx, st)
+	pr.waited += waited
+	if lerr != nil {
+		return parse.Response{}, try{attempt: n, err: lerr}
+	}
+	defer release()
+	start := time.Now()
+	ctx = p.tryStart(ctx, st, pr, n)
+	timeout := pr.timeout
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var tr *tracer
+	if p.obs != nil {
+		tr = &tracer{start: start}
+		tctx = httptrace.WithClientTrace(tctx, tr.trace())
+	}
+	resp, err := p.send(tctx, st, pr, s)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		err = &TimeoutError{After: timeout}
+	} else if err != nil && ctx.Err() != nil {
+		err = &CanceledError{Reason: contextReason(ctx, ctx.Err())}
+	}
+	t := try{attempt: n, ctx: ctx, err: err, duration: time.Since(start)}
+	if tr == nil {
+		return resp, t
+	}
+	sent := pr.header
+	if pr.sent != nil {
+		sent = pr.sent
+	}
+	t.ex = &Exchange{Step: st.name, Attempt: n, Method: pr.method, URL: pr.shownURL(),
+		RequestHeader: redactHeader(sent, pr.mask, pr.cred), RequestBody: pr.mask.body(pr.body),
+		Status: resp.Status, ResponseHeader: redactHeader(resp.Header, pr.mask, nil), ResponseBody: pr.mask.body(resp.Body),
+		Timing: tr.timing()}
+	if err != nil {
+		t.ex.Err = pr.mask.text(err.Error())
+	}
+	return resp, t
+}
+
+// tryStart tells the plan's events that try n of st begins, and returns
+// the try's context.
+func (p *Plan) tryStart(ctx context.Context, st *step, pr *request, n int) context.Context {
+	if p.ev == nil {
+		return ctx
+	}
+	return p.ev.TryStart(ctx, TryStart{Integration: p.Name(), Step: st.name, Method: pr.method, URL: pr.shownURL(),
+		Attempt: n, Fallback: pr.fallback})
+}
+
+// tried tells the plan's events how try t ended: its verdict v, then the
+// rule r it matched (nil: none), then its exchange, completed.
+func (p *Plan) tried(ctx context.Context, st *step, pr *request, t *try, resp parse.Response, v *verdict, r *rule, rule string, s *Runner) {
+	if p.ev != nil {
+		if t.ctx != nil {
+			e := TryEnd{Integration: p.Name(), Step: st.name, Method: pr.method, URL: pr.shownURL(), Attempt: t.attempt,
+				Fallback: pr.fallback, Status: resp.Status, Rule: rule, Duration: t.duration}
+			if v.outcome != Success {
+				e.Class = v.class
+			}
+			if t.err != nil {
+				e.Err = pr.mask.text(t.err.Error()) // the lead's redacted captures too
+			}
+			p.ev.TryEnd(t.ctx, e)
+		}
+		if r != nil {
+			p.ev.Retry(ctx, Retry{Integration: p.Name(), Step: st.name, Attempt: t.attempt, Action: string(r.action),
+				Rule: r.source, Reason: pr.mask.text(v.reason)})
+		}
+	}
+	if t.ex == nil {
+		return
+	}
+	if st.redacts {
+		maskRedacted(t.ex, st, *v, resp, pr.mask)
+	}
+	t.ex.Action, t.ex.Fallback = rule, pr.fallback
+	p.obs.Exchange(ctx, t.ex)
+}
+
+// TimeoutError is a try that did not complete within its timeout.
+type TimeoutError struct{ After time.Duration }
+
+// Error implements error.
+func (e *TimeoutError) Error() string { return fmt.Sprintf("timeout after %s", e.After) }
+
+// CanceledError is a try cut short by the caller, or by a step or flow
+// deadline.
+type CanceledError struct{ Reason string }
+
+// Error implements error.
+func (e *CanceledError) Error() string { return e.Reason }
+
+// BodyTooLargeError is an answer larger than the step's max_bytes.
+type BodyTooLargeError struct{ Limit int64 }
+
+// Error implements error.
+func (e *BodyTooLargeError) Error() string {
+	return fmt.Sprintf("response body larger than %d bytes (raise response.max_bytes if this is expected)", e.Limit)
+}
+
+func (p *Plan) send(ctx context.Context, st *step, pr *request, s *Runner) (parse.Response, error) {
+	if st.redirects != "" {
+		ctx = context.WithValue(ctx, redirectKey{}, st.redirects)
+	}
+	req, err := pr.httpRequest(ctx, s.authn(pr.auth) != nil || p.inj != nil)
+	if err != nil {
+		return parse.Response{}, err
+	}
+	if p.inj != nil {
+		p.inj.InjectHeaders(ctx, req.Header)
+	}
+	if err := p.sign(ctx, st, req, pr, s); err != nil {
+		return parse.Response{}, err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the caller names the (redacted) URL
+		}
+		return parse.Response{}, err
+	}
+	defer resp.Body.Close()
+	body, reserved, err := readCapped(resp, st.maxBytes, s.mem)
+	pr.reserved += reserved
+	return parse.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, err
+}
+
+// maskRedacted masks, in an observed exchange, the values of the step's
+// captures marked redact (a token in the answer that fetched it).
+func maskRedacted(ex *Exchange, st *step, v verdict, resp parse.Response, base *masker) {
+	var more []string
+	for _, c := range st.captures {
+		if x, ok := v.captured[c.name]; ok && c.redact && x != nil {
+			if t := plain(x); t != "" {
+				more = append(more, t)
+			}
+		}
+	}
+	if len(more) == 0 {
+		return
+	}
+	m := base.with(more...)
+	ex.ResponseBody = m.body(resp.Body)
+	ex.ResponseHeader = m.header(resp.Header, nil)
+}
