@@ -46,21 +46,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, err.Error(), ClassInternal, err
 		}
 		sr.Duration = Duration(time.Since(start))
-		f.keepSecrets(st, &sr)
-		m := f.mask(s)
-		sr.Reason = m.text(sr.Reason)
-		for i := range sr.Tried {
-			sr.Tried[i] = m.text(sr.Tried[i])
-		}
-		if sr.Appended != nil {
-			sr.Appended = m.valueMap(sr.Appended)
-		}
-		if sr.Captured != nil && !m.empty() {
-			if sr.raw == nil {
-				sr.raw = sr.Captured
-			}
-			sr.Captured = m.valueMap(sr.Captured)
-		}
+		f.maskStep(st, s, &sr)
 	}()
 	if err := ctx.Err(); err != nil {
 		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "not run: "+contextReason(ctx, err), ClassCanceled, err
@@ -98,7 +84,45 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
 		defer cancel()
 	}
-	var key, rkey string
+	key, rkey, v, err := p.cached(ctx, st, req, data, s, &sr)
+	if err != nil {
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "cache key: "+err.Error(), ClassTemplate, err
+		return sr
+	}
+	if sr.Cache != "hit" {
+		v = p.call(ctx, st, req, key, rkey, data, s, &sr)
+	}
+	p.finish(ctx, st, v, data, f.lead, &sr)
+	s.holdCaptured(f, &sr)
+	return sr
+}
+
+// maskStep masks a finished step's result with the lead's masker (the
+// runner's secrets and the lead's redacted captures), keeping the raw
+// captures for later steps.
+func (f *flow) maskStep(st *step, s *Runner, sr *StepResult) {
+	f.keepSecrets(st, sr)
+	m := f.mask(s)
+	sr.Reason = m.text(sr.Reason)
+	for i := range sr.Tried {
+		sr.Tried[i] = m.text(sr.Tried[i])
+	}
+	if sr.Appended != nil {
+		sr.Appended = m.valueMap(sr.Appended)
+	}
+	if sr.Captured != nil && !m.empty() {
+		if sr.raw == nil {
+			sr.raw = sr.Captured
+		}
+		sr.Captured = m.valueMap(sr.Captured)
+	}
+}
+
+// cached works out the step's cache link key (cache fallbacks) and its
+// response-cache key, and answers from the response cache when it holds a
+// fresh answer (sr.Cache "hit", v its verdict). err is a response-cache key
+// that does not render.
+func (p *Plan) cached(ctx context.Context, st *step, req *request, data map[string]any, s *Runner, sr *StepResult) (key, rkey string, v verdict, err error) {
 	if st.cached {
 		if key, err = p.cacheKey(st, req, data); err != nil {
 			// without a key this lead has no cache link; the rest still works
@@ -106,50 +130,53 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 			p.log.DebugContext(ctx, "no cache key", "step", st.name, "error", s.Redact(err.Error()))
 		}
 	}
+	if st.respCache == nil {
+		return key, "", v, nil
+	}
+	k, err := st.respCache.key.Render(data)
+	if err != nil {
+		return key, "", v, err
+	}
+	rkey = p.Name() + "/" + st.name + "/response/" + k
+	e, found, gerr := s.store.Get(ctx, rkey)
+	if gerr == nil && found && p.clock.Now().Sub(e.At) <= st.respCache.ttl {
+		sr.Cache, v = "hit", verdict{outcome: Success, captured: e.Values}
+	} else {
+		sr.Cache = "miss"
+	}
+	return key, rkey, v, nil
+}
+
+// call sends the step's request (through its circuit breaker, if any),
+// falls back when the answer says so, and remembers a good answer for
+// cache fallbacks (key) and the response cache (rkey).
+func (p *Plan) call(ctx context.Context, st *step, req *request, key, rkey string, data map[string]any, s *Runner, sr *StepResult) verdict {
 	var v verdict
-	if st.respCache != nil {
-		k, err := st.respCache.key.Render(data)
-		if err != nil {
-			sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "cache key: "+err.Error(), ClassTemplate, err
-			return sr
-		}
-		rkey = p.Name() + "/" + st.name + "/response/" + k
-		e, found, err := s.store.Get(ctx, rkey)
-		if err == nil && found && p.clock.Now().Sub(e.At) <= st.respCache.ttl {
-			sr.Cache, v = "hit", verdict{outcome: Success, captured: e.Values}
+	var giveUp bool
+	if cb := s.breakers[st]; cb != nil {
+		if done, err := cb.Allow(); err != nil {
+			v, giveUp = breakerVerdict(st, err), true
 		} else {
-			sr.Cache = "miss"
-		}
-	}
-	if sr.Cache != "hit" {
-		var giveUp bool
-		if cb := s.breakers[st]; cb != nil {
-			if done, err := cb.Allow(); err != nil {
-				v, giveUp = breakerVerdict(st, err), true
-			} else {
-				_, v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
-				var failed error
-				if v.outcome == Error && v.class != ClassTemplate && v.class != ClassCanceled {
-					failed = errors.New(v.reason) // the partner could not answer
-				}
-				done(failed)
+			_, v, giveUp = p.exchange(ctx, st, req, data, s, sr)
+			var failed error
+			if v.outcome == Error && v.class != ClassTemplate && v.class != ClassCanceled {
+				failed = errors.New(v.reason) // the partner could not answer
 			}
-		} else {
-			_, v, giveUp = p.exchange(ctx, st, req, data, s, &sr)
+			done(failed)
 		}
-		sr.Waited = Duration(req.waited)
-		if giveUp && len(st.fallback) > 0 {
-			v = p.fallback(ctx, st, req, key, v, data, s, &sr)
-		} else if v.outcome == Success && key != "" {
-			p.remember(ctx, s, st, key, v.captured)
-		}
-		if v.outcome == Success && rkey != "" && sr.Fallback == "" {
-			p.remember(ctx, s, st, rkey, v.captured)
-		}
+	} else {
+		_, v, giveUp = p.exchange(ctx, st, req, data, s, sr)
 	}
-	p.finish(ctx, st, v, data, f.lead, &sr)
-	s.holdCaptured(f, &sr)
-	return sr
+	sr.Waited = Duration(req.waited)
+	if giveUp && len(st.fallback) > 0 {
+		v = p.fallback(ctx, st, req, key, v, data, s, sr)
+	} else if v.outcome == Success && key != "" {
+		p.remember(ctx, s, st, key, v.captured)
+	}
+	if v.outcome == Success && rkey != "" && sr.Fallback == "" {
+		p.remember(ctx, s, st, rkey, v.captured)
+	}
+	return v
 }
 
 // heldMin is the smallest capture counted against the response memory
