@@ -292,16 +292,29 @@ func compile(in *steps.Integration, opts ...Option) (*Plan, error) {
 }
 
 // Name is the integration's name.
-func (p *Plan) Name() string { return p.in.Name.Value }
+func (p *Plan) Name() string { return p.model().Name.Value }
 
 // File is the integration's file name as given to Load or Parse.
-func (p *Plan) File() string { return p.in.File }
+func (p *Plan) File() string { return p.model().File }
+
+// model is the plan's file model; an empty one for a zero Plan (not made
+// by Load or Parse), so its methods answer "nothing" instead of panicking.
+func (p *Plan) model() *steps.Integration {
+	if p == nil || p.in == nil {
+		return &steps.Integration{}
+	}
+	return p.in
+}
+
+// ErrNotBound is the error of a zero Runner (not made by Plan.Bind) and of
+// binding a zero Plan (not made by Load or Parse).
+var ErrNotBound = errors.New("engine: a zero Plan or Runner: make the Plan with Load or Parse and the Runner with Plan.Bind")
 
 // ref names the integration in messages: its base file name, never an
 // absolute path, or its name.
 func (p *Plan) ref() string {
-	if p.in.File != "" {
-		return filepath.Base(p.in.File)
+	if f := p.File(); f != "" {
+		return filepath.Base(f)
 	}
 	return p.Name()
 }

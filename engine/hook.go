@@ -14,13 +14,16 @@ import (
 // HookPath is the path plumb serve receives the integration's webhook on
 // (its webhook: path:, or /v1/hooks/NAME); "" when it has no webhook:
 // section.
-func (p *Plan) HookPath() string { return p.in.HookPath() }
+func (p *Plan) HookPath() string { return p.model().HookPath() }
 
 // Hook returns the receiver of the integration's webhook: section, its
 // signing secrets read from the runner's settings; nil (and no error) when
 // the integration has no webhook: section. The file is not read again: the
 // section was decoded and checked with the rest of the plan.
 func (r *Runner) Hook() (*webhook.Hook, error) {
+	if r.plan == nil {
+		return nil, ErrNotBound
+	}
 	if r.plan.in.Webhook == nil {
 		return nil, nil
 	}
@@ -36,6 +39,9 @@ func (r *Runner) Hook() (*webhook.Hook, error) {
 // fails, naming the settings but never a value, when the integration has
 // no webhook: section or none of its secrets has a value.
 func (r *Runner) HookConfig() (webhook.HookConfig, error) {
+	if r.plan == nil {
+		return webhook.HookConfig{}, ErrNotBound
+	}
 	in := r.plan.in
 	w := in.Webhook
 	if w == nil || w.Verify == nil {

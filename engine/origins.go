@@ -38,12 +38,20 @@ type Origins struct {
 // that do not resolve leave the URLs that need them Unknown. Nothing is
 // sent and no file is read.
 func (p *Plan) Origins(cfg Config) Origins {
+	if p == nil || p.in == nil {
+		return Origins{}
+	}
 	values, secrets, _ := p.resolveValues(cfg)
 	return p.origins(values, secrets)
 }
 
 // Origins is Plan.Origins for the runner's settings.
-func (r *Runner) Origins() Origins { return r.plan.origins(r.values, r.secrets) }
+func (r *Runner) Origins() Origins {
+	if r.plan == nil {
+		return Origins{}
+	}
+	return r.plan.origins(r.values, r.secrets)
+}
 
 func (p *Plan) origins(values map[string]any, secrets []string) Origins {
 	o := Origins{mask: newMasker(secrets), shown: map[string]string{}}

@@ -40,6 +40,16 @@ type RunAllOptions struct {
 // batch's wait for leads that are not coming.
 func (r *Runner) RunAll(ctx context.Context, leads iter.Seq2[map[string]any, error], opt RunAllOptions) iter.Seq2[int, *Result] {
 	return func(yield func(int, *Result) bool) {
+		if r.plan == nil {
+			i := 0
+			for lead := range leads {
+				if !yield(i, notBoundResult(lead)) {
+					return
+				}
+				i++
+			}
+			return
+		}
 		a := newRunAll(ctx, r, opt)
 		defer a.cancel()
 		go a.feed(leads)

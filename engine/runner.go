@@ -114,6 +114,9 @@ var ErrClosed = errors.New("runner is closed")
 // type and unusable auth section is reported at once, as a
 // steps.ErrorList positioned in the integration file.
 func (p *Plan) Bind(cfg Config) (*Runner, error) {
+	if p == nil || p.in == nil {
+		return nil, ErrNotBound
+	}
 	r := &Runner{plan: p, run: &runState{}, mem: &memBudget{max: cfg.MaxResponseMemory}, live: newLiveSecrets(p.clock.Now)}
 	if r.mem.max <= 0 {
 		r.mem.max = DefaultResponseMemory
@@ -231,7 +234,7 @@ func (r *Runner) Value(name string) (any, bool) {
 // and observed exchanges are masked already, by component; use Redact for
 // text of your own.
 func (r *Runner) Redact(text string) string {
-	if r == nil {
+	if r == nil || r.mask == nil {
 		return text
 	}
 	return r.mask.text(text)
@@ -274,6 +277,9 @@ func (r *Runner) exit() {
 // Close end at once with an error outcome. Close is safe to call more
 // than once.
 func (r *Runner) Close() error {
+	if r.plan == nil {
+		return nil // a zero Runner holds nothing
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -305,6 +311,12 @@ func (r *Runner) release() {
 	}
 }
 
+// notBoundResult is the result of a lead run by a zero Runner.
+func notBoundResult(lead map[string]any) *Result {
+	return &Result{Outcome: Error, Reason: ErrNotBound.Error(), Class: ClassInternal, Err: ErrNotBound,
+		Steps: []StepResult{}, Lead: normalizeMap(lead)}
+}
+
 // closedResult is the result of a lead run after Close.
 func closedResult(lead map[string]any) *Result {
 	return &Result{Outcome: Error, Reason: ErrClosed.Error(), Class: ClassCanceled, Err: ErrClosed,
@@ -323,6 +335,9 @@ func closedResult(lead map[string]any) *Result {
 // a step without on_error: continue, stops it and becomes the flow's
 // outcome.
 func (r *Runner) Run(ctx context.Context, lead map[string]any) *Result {
+	if r.plan == nil {
+		return notBoundResult(lead)
+	}
 	if !r.enter() {
 		r.run.unexpect()
 		return closedResult(lead)
@@ -336,6 +351,9 @@ func (r *Runner) Run(ctx context.Context, lead map[string]any) *Result {
 // reads, by step name. The error is only for an unknown step name or a
 // closed runner; everything that happens to the request is in the Result.
 func (r *Runner) RunStep(ctx context.Context, name string, lead map[string]any, prior map[string]map[string]any) (*Result, error) {
+	if r.plan == nil {
+		return nil, ErrNotBound
+	}
 	if !r.enter() {
 		return nil, ErrClosed
 	}
@@ -346,7 +364,12 @@ func (r *Runner) RunStep(ctx context.Context, name string, lead map[string]any, 
 // DryRun renders every step's request for lead without sending anything.
 // Captures of earlier steps are unknown in a dry run, so a step that reads
 // them reports an error instead of a request.
-func (r *Runner) DryRun(lead map[string]any) []Rendered { return r.plan.dryRun(lead, r) }
+func (r *Runner) DryRun(lead map[string]any) []Rendered {
+	if r.plan == nil {
+		return nil
+	}
+	return r.plan.dryRun(lead, r)
+}
 
 // flush sends partial batches as soon as every running lead waits in one.
 func (r *Runner) flush() { r.run.drain() }
@@ -381,7 +404,7 @@ type SettingInfo struct {
 
 // Setting describes the setting the integration declares as name.
 func (p *Plan) Setting(name string) (SettingInfo, bool) {
-	d, ok := p.in.Settings.Get(name)
+	d, ok := p.model().Settings.Get(name)
 	if !ok || d == nil {
 		return SettingInfo{}, false
 	}

@@ -115,6 +115,9 @@ func (r *Runner) waitPage(ctx context.Context) error {
 // so it must render with the state and page given.
 func (r *Runner) FetchPage(ctx context.Context, state, page map[string]any, next string) *Page {
 	p := r.plan
+	if p == nil {
+		return &Page{Outcome: Error, Reason: ErrNotBound.Error(), Class: ClassInternal, Err: ErrNotBound}
+	}
 	if p.source == nil {
 		return &Page{Outcome: Error, Reason: ErrNoSource.Error(), Class: ClassTemplate, Err: ErrNoSource}
 	}
