@@ -167,6 +167,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 	d := Delivery{
 		Job: Job{
 			ID:          h.Get(HeaderJobID),
+			Kind:        kindOf(h),
 			Integration: h.Get(HeaderIntegration),
 			Payload:     msg.Data(),
 			DedupeKey:   h.Get(HeaderDedupeKey),

@@ -78,6 +78,7 @@ func (q *Queue) deadJob(subject string, h nats.Header, data []byte, died time.Ti
 	dj := DeadJob{
 		Job: Job{
 			ID:          h.Get(HeaderJobID),
+			Kind:        kindOf(h),
 			Integration: h.Get(HeaderIntegration),
 			Payload:     data,
 			DedupeKey:   h.Get(HeaderDedupeKey),
@@ -110,7 +111,7 @@ func (q *Queue) Retry(ctx context.Context, id string) (Published, error) {
 		return Published{}, fmt.Errorf("queue: retry %s: clear status: %w", id, err)
 	}
 	msg := &nats.Msg{Subject: q.jobsPrefix + id, Data: raw.Data, Header: nats.Header{}}
-	for _, k := range []string{HeaderJobID, HeaderIntegration, HeaderDedupeKey} {
+	for _, k := range []string{HeaderJobID, HeaderKind, HeaderIntegration, HeaderDedupeKey} {
 		if v := raw.Header.Get(k); v != "" {
 			msg.Header.Set(k, v)
 		}

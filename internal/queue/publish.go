@@ -17,6 +17,7 @@ import (
 // Message headers the queue sets on jobs and dead letters.
 const (
 	HeaderJobID       = "Plumb-Job-Id"
+	HeaderKind        = "Plumb-Kind"
 	HeaderIntegration = "Plumb-Integration"
 	HeaderDedupeKey   = "Plumb-Dedupe-Key"
 	HeaderError       = "Plumb-Error"
@@ -29,6 +30,10 @@ type Job struct {
 	// ID names the job for status and result lookups. Empty: Publish
 	// generates one. Letters, digits, '-', '_' and '=' only, at most 128.
 	ID string
+	// Kind says what the payload is; it travels with the job, its dead
+	// letter and a retry of it. Empty on a job stored without one (by a
+	// version of plumb before kinds).
+	Kind Kind
 	// Integration the job is for (informational for the queue).
 	Integration string
 	// Payload is the job's body, typically the lead as JSON.
@@ -38,6 +43,21 @@ type Job struct {
 	// key (so re-publishing a job with a caller-chosen ID is also deduped).
 	DedupeKey string
 }
+
+// Kind is what a job's payload is, so a handler chooses how to run it by
+// a typed value instead of reading its id.
+type Kind string
+
+// The kinds of job plumb serve stores.
+const (
+	// KindLead is a lead to run through an integration's steps.
+	KindLead Kind = "lead"
+	// KindWebhook is a verified webhook delivery (its envelope).
+	KindWebhook Kind = "webhook"
+)
+
+// kindOf reads a job's kind from its headers ("" when it has none).
+func kindOf(h nats.Header) Kind { return Kind(h.Get(HeaderKind)) }
 
 // Published is what Publish reports.
 type Published struct {
@@ -130,6 +150,9 @@ func (q *Queue) message(job Job) (*nats.Msg, string, error) {
 		Header:  nats.Header{},
 	}
 	msg.Header.Set(HeaderJobID, job.ID)
+	if job.Kind != "" {
+		msg.Header.Set(HeaderKind, string(job.Kind))
+	}
 	msg.Header.Set(jetstream.MsgIDHeader, key) // dedupes a batch's jobs too
 	if job.Integration != "" {
 		msg.Header.Set(HeaderIntegration, job.Integration)

@@ -455,7 +455,7 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 	errs := make([]error, len(payloads))
 	jobs := make([]queue.Job, len(payloads))
 	for i, p := range payloads {
-		jobs[i] = queue.Job{Integration: name, Payload: p}
+		jobs[i] = queue.Job{Kind: queue.KindLead, Integration: name, Payload: p}
 		if key != "" {
 			jobs[i].ID = idemID(name, key, i)
 		}

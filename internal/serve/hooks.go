@@ -164,7 +164,7 @@ func (s *Server) storeHook(ctx context.Context, name string, h *webhook.Hook, d 
 			return false, err
 		}
 	}
-	p, err := s.q.Load().Publish(ctx, queue.Job{ID: d.JobID, Integration: name, Payload: h.Payload(d)})
+	p, err := s.q.Load().Publish(ctx, queue.Job{ID: d.JobID, Kind: queue.KindWebhook, Integration: name, Payload: h.Payload(d)})
 	if err != nil {
 		return false, err
 	}

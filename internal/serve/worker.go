@@ -72,7 +72,8 @@ func notServed(name string, lead map[string]any) *engine.Result {
 // lead back (a shutdown); everything about the lead itself is in the
 // result.
 func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
-	if webhook.IsJob(d.ID) {
+	// a webhook delivery stored before jobs had kinds is told by its id
+	if d.Kind == queue.KindWebhook || d.Kind == "" && webhook.IsJob(d.ID) {
 		return s.workHook(ctx, d)
 	}
 	lead, err := engine.DecodeLead(d.Payload)
