@@ -34,7 +34,7 @@ func TestAllowHostsPinSchemeAndPort(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close()
+		defer r.Close(context.Background())
 		return r.Run(context.Background(), map[string]any{"url": other.URL + "/leads"})
 	}
 	for _, entry := range []string{"127.0.0.1", "127.0.0.1:" + port, "https://127.0.0.1:" + port, "http://127.0.0.1", "http://127.0.0.1:1"} {
@@ -100,7 +100,7 @@ func TestLeadDataCannotPickBetweenLiteralHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if res := r.Run(context.Background(), map[string]any{"f": true}); res.Outcome != Success {
 		t.Fatalf("listed host: %s %q", res.Outcome, res.Reason)
 	}
@@ -133,7 +133,7 @@ func TestBareValueConditionIsLoadError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if res := r.Run(context.Background(), map[string]any{"x": "yes"}); res.Outcome != Success || got.Load() != 1 {
 		t.Fatalf("%s %q", res.Outcome, res.Reason)
 	}

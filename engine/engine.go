@@ -5,7 +5,7 @@
 //
 //	plan, err := engine.Load("integration.yaml")            // compiled once; err lists every problem as file:line:col
 //	r, err := plan.Bind(engine.Config{Values: v, LookupEnv: os.LookupEnv})
-//	defer r.Close()                                          // waits for running leads, flushes batches, releases connections
+//	defer r.Close(ctx)                                       // waits for running leads (bounded by ctx), flushes batches, releases connections
 //	res := r.Run(ctx, lead)                                  // one lead; never fails, never hangs
 //	for i, res := range r.RunAll(ctx, engine.Leads(leads), engine.RunAllOptions{Concurrency: 32}) { … }
 //

@@ -230,7 +230,7 @@ func TestLimiterEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close()
+		defer r.Close(context.Background())
 		for range 3 {
 			wantOutcome(t, r.Run(context.Background(), nil), Success)
 		}
@@ -314,7 +314,7 @@ func TestEventsAllocateNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close()
+		defer r.Close(context.Background())
 		ctx := context.Background()
 		return testing.AllocsPerRun(100, func() {
 			if res := r.Run(ctx, benchLead); res.Outcome != Success {

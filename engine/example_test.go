@@ -82,7 +82,7 @@ func Example() {
 		fmt.Println(err) // missing or invalid settings, all at once
 		return
 	}
-	defer runner.Close()
+	defer runner.Close(context.Background())
 
 	res := runner.Run(context.Background(), map[string]any{"email": "ann@example.com", "phone": "(512) 555-0100"})
 	fmt.Println(res.Outcome, res.Steps[0].Status, res.Lead["risk_score"])
@@ -110,7 +110,7 @@ func ExampleRunner_RunAll() {
 		fmt.Println(err)
 		return
 	}
-	defer runner.Close()
+	defer runner.Close(context.Background())
 
 	ndjson := `{"email": "ann@example.com", "phone": "512 555 0100"}
 {"email": "fraud@example.com", "phone": "512 555 0199"}
@@ -155,7 +155,7 @@ func ExampleWithEvents() {
 		fmt.Println(err)
 		return
 	}
-	defer runner.Close()
+	defer runner.Close(context.Background())
 	runner.Run(context.Background(), map[string]any{"email": "ann@example.com", "phone": "512 555 0100"})
 	// Output:
 	// check 1 POST /blacklist/check **** 200
@@ -189,7 +189,7 @@ func ExampleWithTransport() {
 		fmt.Println(err)
 		return
 	}
-	defer runner.Close()
+	defer runner.Close(context.Background())
 	res := runner.Run(context.Background(), map[string]any{"email": "ann@example.com", "phone": "512 555 0100"})
 	fmt.Println(res.Outcome)
 	// Output:
@@ -227,7 +227,7 @@ steps:
 		fmt.Println(err)
 		return
 	}
-	defer runner.Close()
+	defer runner.Close(context.Background())
 	fmt.Println(runner.DryRun(map[string]any{"name": "ada king lovelace"})[0].Body)
 
 	// without the function, the file does not load
@@ -282,7 +282,7 @@ steps:
 		fmt.Println(err)
 		return
 	}
-	defer runner.Close()
+	defer runner.Close(context.Background())
 	fmt.Println(runner.Run(context.Background(), map[string]any{"id": 7}).Outcome)
 
 	// an auth type nobody registered is a load error
@@ -307,7 +307,7 @@ func ExampleRunner_DryRun() {
 		fmt.Println(err)
 		return
 	}
-	defer runner.Close()
+	defer runner.Close(context.Background())
 	for _, r := range runner.DryRun(map[string]any{"email": "ann@example.com", "phone": "+1 (512) 555-0100"}) {
 		fmt.Println(r.Step, r.Method, r.URL)
 		fmt.Println("X-API-Key:", r.Header.Get("X-API-Key"))

@@ -401,7 +401,7 @@ func TestHTTPSettingsShapeTheTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	tr := r.transport
 	if r.client.Transport != tr {
 		t.Fatalf("transport %T", r.client.Transport)

@@ -90,7 +90,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	for i := range 40 {
 		res := r.Run(context.Background(), map[string]any{"size": "big"})
 		if res.Outcome != Error || res.Class != ClassTooLarge || !errors.As(res.Err, new(*BodyTooLargeError)) {
@@ -150,7 +150,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	var once sync.Once
 	release := func() { once.Do(func() { close(hold) }) }
 	defer release() // before Close, which waits for the held leads

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,7 +47,7 @@ func TestHookConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	cfg, err := r.HookConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +64,7 @@ func TestHookConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unset.Close()
+	defer unset.Close(context.Background())
 	if _, err := unset.HookConfig(); err == nil || !strings.Contains(err.Error(), "hook_secret") {
 		t.Errorf("unset secret: %v", err)
 	}

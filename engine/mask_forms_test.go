@@ -129,7 +129,7 @@ func TestClipMasksBeforeCutting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	res := r.Run(context.Background(), map[string]any{})
 	if res.Outcome != Failure || strings.Contains(res.Reason, form[:3]) || !strings.HasSuffix(res.Reason, " c ***…") {
 		t.Errorf("reason %q", res.Reason)

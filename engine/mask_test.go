@@ -116,7 +116,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	res := r.Run(context.Background(), map[string]any{"email": "a@b.co"})
 	if res.Outcome != Failure {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.Reason)
@@ -180,7 +180,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	leads := []map[string]any{{"id": "a"}, {"id": "a"}, {"id": "b"}}
 	var res []*Result
 	for _, x := range r.RunAll(context.Background(), Leads(leads), RunAllOptions{Concurrency: 3}) {
@@ -237,7 +237,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	slow := make(chan *Result, 1)
 	go func() { slow <- r.Run(context.Background(), map[string]any{"id": "slow"}) }()
 	deadline := time.After(20 * time.Second)
@@ -296,7 +296,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	var res []*Result
 	for _, x := range r.RunAll(context.Background(), Leads([]map[string]any{{"id": "a"}, {"id": "b"}}), RunAllOptions{Concurrency: 2}) {
 		res = append(res, x)

@@ -42,7 +42,7 @@ func bindSrc(t *testing.T, src, base string, opts ...Option) *Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() { r.Close(context.Background()) })
 	return r
 }
 
@@ -223,7 +223,7 @@ func TestSharedRateLimiter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	runMany(t, r, 7, 3)
 	if len(made) != 2 || made["ops"].waits.Load() != 7 || made["ops/s"].waits.Load() != 7 ||
 		made["ops"].name != "ops 5/s burst 1" || made["ops/s"].name != "ops/s 10/s burst 3" {

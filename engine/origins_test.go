@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -112,7 +113,7 @@ func TestOrigins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if ro := r.Origins(); !slices.Contains(ro.List(), "https://acc.partner.example:443") || len(ro.Unknown()) != 0 {
 		t.Fatalf("runner origins: %q unknown %q", ro.List(), ro.Unknown())
 	}
@@ -141,13 +142,13 @@ func TestWithRootTLSFiles(t *testing.T) {
 			t.Errorf("ca_file %s: %v", ca, err)
 		}
 		if err == nil {
-			r.Close()
+			r.Close(context.Background())
 		}
 		if p, _ := Parse(file, src(ca)); p != nil {
 			if r, err := p.Bind(Config{}); err != nil {
 				t.Errorf("ca_file %s without a root: %v", ca, err)
 			} else {
-				r.Close()
+				r.Close(context.Background())
 			}
 		}
 	}

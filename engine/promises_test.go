@@ -25,7 +25,7 @@ func bindFor(t *testing.T, p *Plan, given map[string]any) *Runner {
 	if err != nil {
 		t.Fatalf("settings: %v", err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() { r.Close(context.Background()) })
 	return r
 }
 

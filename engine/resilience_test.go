@@ -665,7 +665,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rn.Close()
+	defer rn.Close(context.Background())
 	a := rn.Run(context.Background(), map[string]any{"email": "a@b.co", "value": 150})
 	b := rn.Run(context.Background(), map[string]any{"email": "c@d.co", "value": 5})
 	if a.Outcome != Success || b.Outcome != Success {

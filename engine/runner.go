@@ -271,12 +271,14 @@ func (r *Runner) exit() {
 	}
 }
 
-// Close stops the runner: leads already running finish (partial batches
-// are sent at once instead of waiting out their wait), then its idle
-// connections and the store it made are released. Runs started after
-// Close end at once with an error outcome. Close is safe to call more
-// than once.
-func (r *Runner) Close() error {
+// Close stops the runner: runs started after Close end at once with an
+// error outcome; leads already running finish (partial batches are sent
+// at once instead of waiting out their wait), then its idle connections
+// and the store it made are released. When ctx ends first, Close returns
+// its error without waiting further: the running leads still end on
+// their own deadlines, and the runner's resources are released when the
+// last one does. Close is safe to call more than once.
+func (r *Runner) Close(ctx context.Context) error {
 	if r.plan == nil {
 		return nil // a zero Runner holds nothing
 	}
@@ -294,12 +296,21 @@ func (r *Runner) Close() error {
 	r.mu.Unlock()
 	r.run.abandonExpected()
 	r.flush()
-	if idle != nil {
-		<-idle
+	done := make(chan struct{})
+	go func() {
+		if idle != nil {
+			<-idle
+		}
+		r.run.wait()
+		r.release()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("engine: closing %s: leads still running: %w", r.plan.ref(), context.Cause(ctx))
 	}
-	r.run.wait()
-	r.release()
-	return nil
 }
 
 func (r *Runner) release() {

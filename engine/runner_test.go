@@ -61,7 +61,7 @@ func mustBind(t testing.TB, p *engine.Plan, values map[string]any) *engine.Runne
 	if err != nil {
 		t.Fatalf("bind:\n%v", err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() { r.Close(context.Background()) })
 	return r
 }
 
@@ -266,7 +266,7 @@ func TestCloseReleasesGoroutinesAndConnections(t *testing.T) {
 		t.Fatal("no keep-alive connection is open before Close: the test proves nothing")
 	}
 
-	if err := r.Close(); err != nil {
+	if err := r.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	// the partner stays up: only the runner can have closed its connections
@@ -290,7 +290,7 @@ func TestCloseReleasesGoroutinesAndConnections(t *testing.T) {
 			t.Fatalf("RunAll after Close: %s %q %v", res.Outcome, res.Class, res.Err)
 		}
 	}
-	if err := r.Close(); err != nil {
+	if err := r.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	goleak.VerifyNone(t, ignore)
@@ -324,7 +324,7 @@ func TestCloseWaitsForRunningLead(t *testing.T) {
 	<-arrived
 	closed := make(chan struct{})
 	go func() {
-		r.Close()
+		r.Close(context.Background())
 		record("Close returned")
 		close(closed)
 	}()
@@ -445,7 +445,7 @@ func TestRunnerStoreIsBounded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer r.Close()
+			defer r.Close(context.Background())
 			email := func(i int) string { return fmt.Sprintf("lead-%d@example.com", i) }
 			ctx := context.Background()
 			before := heapAlloc()
@@ -992,7 +992,7 @@ func TestRunAllConsumerStopsEarly(t *testing.T) {
 			break
 		}
 	}
-	if err := r.Close(); err != nil { // waits for the cancelled leads
+	if err := r.Close(context.Background()); err != nil { // waits for the cancelled leads
 		t.Fatal(err)
 	}
 	if ctx.Err() != nil {
@@ -1630,7 +1630,7 @@ func TestCloseSendsPendingBatch(t *testing.T) {
 	}
 	closed := make(chan struct{})
 	go func() {
-		r.Close()
+		r.Close(context.Background())
 		close(closed)
 	}()
 	select {

@@ -66,7 +66,7 @@ steps:
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close()
+		defer r.Close(context.Background())
 		return r.Run(context.Background(), map[string]any{"email": "a@b.co"})
 	}
 	for _, policy := range []string{"", "same_origin", "none"} {
@@ -129,7 +129,7 @@ func TestLeadDataCannotChooseTheHost(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		defer r.Close()
+		defer r.Close(context.Background())
 		return r.Run(context.Background(), lead), nil
 	}
 	res, err := run("{{settings.base_url}}{{lead.x}}", "", map[string]any{"x": "@127.0.0.2:" + evilPort + "/"})

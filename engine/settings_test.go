@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -116,7 +117,7 @@ steps: [ { name: s, request: { url: "http://127.0.0.1:1/" } } ]
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if v, _ := r.Value("api_key"); v != "12345678" {
 		t.Errorf("a number for a string setting: %#v", v)
 	}

@@ -43,7 +43,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	pg := r.FetchPage(context.Background(), map[string]any{"cursor": "2026-01-01T00:00:00Z"}, map[string]any{"number": 3}, "")
 	if pg.Outcome != Success || pg.Attempts != 2 || pg.Captured["more"] != true || pg.Captured["got"] != "since=2026-01-01T00%3A00%3A00Z&page=3" {
 		t.Fatalf("page: %+v", pg)
@@ -127,7 +127,7 @@ steps:
 			t.Fatalf("rate %v: first page %+v", withRate, pg)
 		}
 		pg = r.FetchPage(context.Background(), nil, nil, "")
-		r.Close()
+		r.Close(context.Background())
 		if !withRate {
 			if len(asked) != 0 || b.waits.Load() != 0 || pg.Outcome != Success {
 				t.Errorf("no rate: asked %v, %d waits, second page %+v", asked, b.waits.Load(), pg)

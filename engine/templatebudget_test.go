@@ -36,7 +36,7 @@ func TestRenderBudgetIsAnErrorOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	res := r.Run(context.Background(), map[string]any{"n": 10000, "long": strings.Repeat("x", 1<<20)})
 	if res.Outcome != Error || res.Class != ClassTemplate || !strings.Contains(res.Reason, "budget.yaml:8:") ||
 		!strings.Contains(res.Reason, "render budget exceeded") {
@@ -80,7 +80,7 @@ func TestCancelStopsARender(t *testing.T) {
 		stop = cancel
 		res := r.Run(ctx, map[string]any{})
 		cancel()
-		r.Close()
+		r.Close(context.Background())
 		if res.Outcome != Error || !strings.Contains(res.Reason, "context canceled") {
 			t.Errorf("%s: %s %q, want an error saying the context was cancelled", where, res.Outcome, res.Reason)
 		}

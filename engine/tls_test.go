@@ -118,7 +118,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := r.Run(context.Background(), nil)
-	r.Close()
+	r.Close(context.Background())
 	if res.Outcome != Success || res.Steps[0].Captured["who"] != "plumb-client" {
 		t.Fatalf("with a client certificate: %s %s %q", res.Outcome, res.Class, res.Reason)
 	}
@@ -129,7 +129,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	res = r.Run(context.Background(), nil)
-	r.Close()
+	r.Close(context.Background())
 	if res.Outcome != Error || res.Class != ClassTLS && res.Class != ClassConnection {
 		t.Fatalf("without a client certificate: %s %s %q", res.Outcome, res.Class, res.Reason)
 	}
@@ -140,7 +140,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	res = r.Run(context.Background(), nil)
-	r.Close()
+	r.Close(context.Background())
 	var ve *tls.CertificateVerificationError
 	if res.Class != ClassTLS || !errors.As(res.Err, &ve) || res.Steps[0].Attempts != 1 {
 		t.Fatalf("untrusted server: %s %s attempts %d %q", res.Outcome, res.Class, res.Steps[0].Attempts, res.Reason)
@@ -157,7 +157,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	res = r.Run(context.Background(), nil)
-	r.Close()
+	r.Close(context.Background())
 	if res.Outcome != Success || !strings.Contains(logged.String(), "level=WARN") || !strings.Contains(logged.String(), "verification is OFF") {
 		t.Fatalf("insecure: %s %q; log %q", res.Outcome, res.Reason, logged.String())
 	}

@@ -169,7 +169,7 @@ func runEcho(t *testing.T, src string, cfg Config, opts ...Option) (*Result, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	res := r.Run(context.Background(), map[string]any{"email": "a@b.example"})
 	out, err := json.Marshal(res)
 	if err != nil {
@@ -279,7 +279,7 @@ auth: { type: oauth2, token_url: "{{settings.token_url}}", client_id: c, client_
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	res = r.Run(context.Background(), map[string]any{})
 	if res.Step != "deny" || n.Load() != 1 {
 		t.Fatalf("outcome %s at %s after %d token requests: %s", res.Outcome, res.Step, n.Load(), res.Reason)
@@ -341,7 +341,7 @@ func TestAuthCredentialsMasked(t *testing.T) {
 		if got := r.Redact("key " + hex.EncodeToString([]byte(tc.secret))); got != "key "+mask {
 			t.Errorf("%s: its secret shows as %q", tc.auth, got)
 		}
-		r.Close()
+		r.Close(context.Background())
 	}
 }
 
@@ -388,7 +388,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	const leads = 60
 	for i := 1; i <= leads; i++ {
 		clock.Advance(2 * time.Hour)
@@ -494,7 +494,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if res := r.Run(context.Background(), map[string]any{"email": "a@b.example"}); res.Outcome != Success {
 		t.Fatalf("%s: %s", res.Outcome, res.Reason)
 	}

@@ -3,7 +3,10 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"io"
 	"iter"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
 
@@ -88,5 +91,38 @@ func drain(t *testing.T, o reflect.Value) {
 	}
 	if n != 1 {
 		t.Errorf("RunAll on a zero Runner gave %d results for 1 lead", n)
+	}
+}
+
+// TestCloseBoundedByContext: Close waits for running leads only as long as
+// its context lets it; the lead still ends, and a later Close is a no-op.
+func TestCloseBoundedByContext(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	defer close(release)
+	r := mustBind(t, mustParse(t, echoPlanLong), map[string]any{"base_url": srv.URL})
+	done := make(chan *engine.Result, 1)
+	go func() { done <- r.Run(context.Background(), map[string]any{"i": 1}) }()
+	<-arrived
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Close(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close with a lead running and its context done: %v", err)
+	}
+	if res := r.Run(context.Background(), map[string]any{"i": 2}); !errors.Is(res.Err, engine.ErrClosed) {
+		t.Fatalf("a run after Close: %+v", res)
+	}
+	release <- struct{}{}
+	if res := <-done; res.Outcome != engine.Success {
+		t.Fatalf("the running lead: %s %q", res.Outcome, res.Reason)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }

@@ -220,7 +220,7 @@ func TestExamples(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer one.Close()
+				defer one.Close(context.Background())
 				r = runAtOnce(ctx, one, lead, nil)[0]
 			} else {
 				r = settings.Run(ctx, lead[0])
@@ -405,7 +405,7 @@ func loadExample(t *testing.T, name string, srv *httptest.Server) (*engine.Plan,
 	if err != nil {
 		t.Fatalf("settings:\n%v", err)
 	}
-	t.Cleanup(func() { settings.Close() })
+	t.Cleanup(func() { settings.Close(context.Background()) })
 	return plan, settings
 }
 

@@ -72,7 +72,7 @@ func (h *harness) syncWith(b *budgets, state string) *source.Report {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	spec, err := source.Compile(plan)
 	if err != nil {
 		h.t.Fatal(err)

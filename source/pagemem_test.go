@@ -86,7 +86,7 @@ func TestPageMemoryBoundedByPageSize(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer r.Close()
+			defer r.Close(context.Background())
 			spec, err := source.Compile(plan)
 			if err != nil {
 				t.Fatal(err)

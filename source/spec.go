@@ -11,7 +11,7 @@
 //	plan, err := engine.Load("integration.yaml") // the file, read and compiled once
 //	spec, err := source.Compile(plan)            // its source: section
 //	runner, err := plan.Bind(engine.Config{Values: settings})
-//	defer runner.Close()
+//	defer runner.Close(ctx)
 //	store, err := source.OpenStore("sync.db")    // the saved state (bbolt)
 //	defer store.Close()
 //	rep, err := source.Sync(ctx, runner, spec, store, source.Options{Concurrency: 8},

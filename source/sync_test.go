@@ -104,7 +104,7 @@ func (h *harness) bind(opts ...engine.Option) (*engine.Runner, *source.Spec) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Cleanup(func() { r.Close() })
+	h.t.Cleanup(func() { r.Close(context.Background()) })
 	spec, err := source.Compile(plan)
 	if err != nil {
 		h.t.Fatal(err)
@@ -472,7 +472,7 @@ func TestSyncRefusesAnotherIntegrationsRunner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	st, err := source.OpenStore(h.state)
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func runLead(t *testing.T, l *slog.Logger) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if res := r.Run(context.Background(), nil); res.Outcome != engine.Success {
 		t.Fatalf("%s %q", res.Outcome, res.Reason)
 	}

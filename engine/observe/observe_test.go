@@ -33,7 +33,7 @@ func TestSeesEveryTry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if res := r.Run(context.Background(), nil); res.Outcome != engine.Success {
 		t.Fatalf("%s %q", res.Outcome, res.Reason)
 	}

@@ -27,7 +27,7 @@ func bindSrc(t *testing.T, src, base string, opts ...engine.Option) *engine.Runn
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() { r.Close(context.Background()) })
 	return r
 }
 
@@ -105,7 +105,7 @@ func TestFailedTrySpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if res := r.Run(context.Background(), nil); res.Outcome != engine.Error {
 		t.Fatalf("%s %q", res.Outcome, res.Reason)
 	}

@@ -28,7 +28,7 @@ func bindSrc(t *testing.T, src, base string, opts ...engine.Option) *engine.Runn
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() { r.Close(context.Background()) })
 	return r
 }
 
@@ -122,7 +122,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if res := r.Run(context.Background(), nil); res.Outcome != engine.Success {
 		t.Fatal(res.Reason)
 	}

@@ -57,7 +57,7 @@ func main() {
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
-	runner.Close() // after Shutdown: no handler uses it any more
+	runner.Close(context.Background()) // after Shutdown: no handler uses it any more
 }
 
 // maxLead bounds the body of one lead.

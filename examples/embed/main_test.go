@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,7 +62,7 @@ func service(t *testing.T, base string) (*httptest.Server, *engine.Runner) {
 	svc := httptest.NewServer(newHandler(runner))
 	t.Cleanup(func() {
 		svc.Close()
-		runner.Close()
+		runner.Close(context.Background())
 	})
 	return svc, runner
 }
@@ -193,6 +194,6 @@ func TestShutdownLeavesNothingRunning(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 	svc.Close()
-	runner.Close()
+	runner.Close(context.Background())
 	goleak.VerifyNone(t, ignore)
 }

@@ -431,7 +431,7 @@ func (c *Console) run(r *http.Request) (any, error) {
 		out.Errors = loadErrors(file, err, red)
 		return maskedAnswer(out, red)
 	}
-	defer runner.Close()
+	defer runner.Close(context.Background())
 	if err := c.runLead(r.Context(), runner, rec, req, red); err != nil {
 		return nil, err
 	}

@@ -144,7 +144,7 @@ func (e *env) bind(secret string) *engine.Runner {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { r.Close() })
+	e.t.Cleanup(func() { r.Close(context.Background()) })
 	return r
 }
 

@@ -45,7 +45,7 @@ func TestRevokedGrantNewLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	e.connect()
 	if res := r.Run(context.Background(), map[string]any{}); res.Outcome != engine.Success {
 		t.Fatalf("after the login: %s %s", res.Outcome, res.Reason)

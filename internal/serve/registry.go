@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -243,7 +244,7 @@ func (s *Server) bind(file string, fs *fileSet) (*engine.Runner, *boundHook, err
 	}
 	hook, err := bindHook(r)
 	if err != nil {
-		r.Close()
+		r.Close(context.Background())
 		return nil, nil, err
 	}
 	return r, hook, nil
@@ -347,7 +348,7 @@ func (s *Server) Reload() (ReloadReport, error) {
 		s.closing.Add(1)
 		go func() {
 			defer s.closing.Done()
-			r.Close() // waits for its running leads; new ones use the new runner
+			r.Close(context.Background()) // waits for its running leads; new ones use the new runner
 		}()
 	}
 	s.updateHealthMetrics()
@@ -431,7 +432,7 @@ func refuseSharedClaims(cands []*candidate) {
 		}
 		if len(errs) > 0 {
 			if !c.kept {
-				c.r.Close()
+				c.r.Close(context.Background())
 			}
 			c.r, c.hook, c.kept, c.err = nil, nil, false, errors.Join(errs...)
 		}

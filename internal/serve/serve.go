@@ -346,7 +346,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		var closing sync.WaitGroup
 		for _, e := range s.reg.list() {
 			if r := e.current(); r != nil {
-				closing.Go(func() { r.Close() })
+				closing.Go(func() { r.Close(ctx) }) // bounded by the drain
 			}
 		}
 		<-s.consumed
@@ -361,7 +361,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 func (s *Server) closeAll() {
 	for _, e := range s.reg.list() {
 		if r := e.current(); r != nil {
-			r.Close()
+			r.Close(context.Background())
 		}
 	}
 	s.closing.Wait()

@@ -159,7 +159,7 @@ func (s *Suite) RunCase(ctx context.Context, c *Case, opts Options) *CaseResult 
 		res.Failures = append(res.Failures, Failure{Path: "settings", Message: strings.ReplaceAll(err.Error(), "\n", "; ")})
 		return res
 	}
-	defer runner.Close()
+	defer runner.Close(context.Background())
 	lead := c.lead
 	if c.Webhook != nil {
 		var fails []Failure

@@ -36,7 +36,7 @@ func TestMetricsAddrServesTheRunsCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	for range 3 {
 		r.Run(context.Background(), map[string]any{})
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -95,7 +96,7 @@ func (p *planSetup) resolve(f *settingsFlags) bool {
 
 func (p *planSetup) close() {
 	if p.settings != nil {
-		p.settings.Close()
+		p.settings.Close(context.Background())
 	}
 	if p.stop != nil {
 		p.stop()

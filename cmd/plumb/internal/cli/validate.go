@@ -133,7 +133,7 @@ func validateSettings(s *stdio, f, integration string) bool {
 		fmt.Fprintln(s.stderr, cliHints(err.Error()))
 		return false
 	}
-	r.Close()
+	r.Close(context.Background())
 	fmt.Fprintf(s.stdout, "%s: ok (settings for %s)\n", f, integration)
 	return true
 }

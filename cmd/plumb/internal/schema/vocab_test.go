@@ -128,7 +128,7 @@ func loads(src string) error {
 	if err != nil {
 		return fmt.Errorf("engine bind: %w", err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if in.Source != nil {
 		if _, err := source.Compile(p); err != nil {
 			return fmt.Errorf("source: %w", err)
@@ -309,7 +309,7 @@ func TestRetryActionsRun(t *testing.T) {
 		if res.Outcome != want.outcome || hits.Load() != want.tries {
 			t.Errorf("action %s: outcome %s after %d tries, want %s after %d (%s)", a, res.Outcome, hits.Load(), want.outcome, want.tries, res.Reason)
 		}
-		r.Close()
+		r.Close(context.Background())
 		srv.Close()
 	}
 }
