@@ -41,6 +41,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumbhq/plumb/steps"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -60,98 +61,14 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 )
 
-// Config is the decoded `auth:` section of an integration (or of a step that
-// overrides it). Values are already rendered from settings; only
-// Message (hmac) is a template, compiled by [New].
-//
-// YAML field names are the snake_case forms of the Go names (token_url,
-// client_id, signature_header, ...); error messages use those names.
-type Config struct {
-	// Type selects the scheme (see [TypeAPIKey] and the other Type
-	// constants).
-	Type string `yaml:"type" json:"type"`
-
-	// In is where an api_key goes: "header" (default) or "query".
-	In string `yaml:"in" json:"in,omitempty"`
-	// Name is the api_key header name (default X-API-Key) or query
-	// parameter name (default api_key).
-	Name string `yaml:"name" json:"name,omitempty"`
-	// Value is the api_key itself.
-	Value string `yaml:"value" json:"value,omitempty"`
-
-	// Username is the basic-auth user name.
-	Username string `yaml:"username" json:"username,omitempty"`
-	// Password is the basic-auth password (may be empty).
-	Password string `yaml:"password" json:"password,omitempty"`
-
-	// Token is the bearer token.
-	Token string `yaml:"token" json:"token,omitempty"`
-
-	// Grant is the oauth2 grant: "client_credentials" (default) or
-	// "authorization_code".
-	Grant string `yaml:"grant" json:"grant,omitempty"`
-	// TokenURL is the oauth2 token endpoint.
-	TokenURL string `yaml:"token_url" json:"token_url,omitempty"`
-	// AuthURL is the oauth2 authorization endpoint (authorization_code only).
-	AuthURL string `yaml:"auth_url" json:"auth_url,omitempty"`
-	// RedirectURL is the loopback callback of an authorization_code login.
-	// Empty means http://127.0.0.1:<free port>/callback, chosen at login.
-	// When set it must be an http URL on a loopback host; its port is the
-	// one the login listens on. The same value must be used for the
-	// authorization request and the code exchange, which StartLogin does.
-	RedirectURL string `yaml:"redirect_url" json:"redirect_url,omitempty"`
-	// ClientID is the oauth2 client identifier.
-	ClientID string `yaml:"client_id" json:"client_id,omitempty"`
-	// ClientSecret is the oauth2 client secret (required for
-	// client_credentials, optional for authorization_code with PKCE).
-	ClientSecret string `yaml:"client_secret" json:"client_secret,omitempty"`
-	// Scopes are the requested oauth2 scopes.
-	Scopes []string `yaml:"scopes" json:"scopes,omitempty"`
-	// Params are extra oauth2 parameters (e.g. audience). For
-	// client_credentials they are sent to the token endpoint; for
-	// authorization_code they are added to the authorization URL and the
-	// code exchange.
-	Params map[string]string `yaml:"params" json:"params,omitempty"`
-	// AuthStyle is how the client authenticates to the token endpoint:
-	// "header" (HTTP Basic), "body" (form parameters) or "" (auto-detect:
-	// header first, then body).
-	AuthStyle string `yaml:"auth_style" json:"auth_style,omitempty"`
-
-	// Secret is the HMAC key.
-	Secret string `yaml:"secret" json:"secret,omitempty"`
-	// Algorithm is the HMAC hash: "sha256" (default) or "sha512".
-	Algorithm string `yaml:"algorithm" json:"algorithm,omitempty"`
-	// Encoding of the signature: "hex" (default), "base64" (standard,
-	// padded) or "base64url" (URL-safe, unpadded).
-	Encoding string `yaml:"encoding" json:"encoding,omitempty"`
-	// SignatureHeader receives the signature (default X-Signature).
-	SignatureHeader string `yaml:"signature_header" json:"signature_header,omitempty"`
-	// TimestampHeader receives the timestamp (default X-Timestamp).
-	TimestampHeader string `yaml:"timestamp_header" json:"timestamp_header,omitempty"`
-	// TimestampFormat is "unix" (default, seconds), "unix_ms" or "rfc3339"
-	// (UTC).
-	TimestampFormat string `yaml:"timestamp_format" json:"timestamp_format,omitempty"`
-	// Message is a Go text/template producing the signed string. Fields:
-	// .Method, .Path (escaped path as sent), .Query (raw query string),
-	// .Timestamp (as sent in TimestampHeader), .Body (request body) and
-	// .Headers (map of canonical header name to value, holding exactly the
-	// SignedHeaders; use {{index .Headers "Content-Type"}}). Default:
-	// "{{.Method}}{{.Path}}{{.Timestamp}}{{.Body}}".
-	Message string `yaml:"message" json:"message,omitempty"`
-	// SignedHeaders are the headers made available to Message in .Headers.
-	SignedHeaders []string `yaml:"signed_headers" json:"signed_headers,omitempty"`
-	// Prefix is put before the value written in the header: the signature
-	// for hmac (e.g. "sha256="), the token for rotate (e.g. "Bearer ").
-	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
-
-	// Tokens are the rotate credentials, used round robin.
-	Tokens []string `yaml:"tokens" json:"tokens,omitempty"`
-
-	// Header is the header carrying the credential for bearer and oauth2
-	// (default Authorization, value "Bearer <token>") and rotate (default
-	// X-Auth-Token, value Prefix+token).
-	Header string `yaml:"header" json:"header,omitempty"`
-}
+// Config is the decoded `auth:` section of an integration (or of a step
+// that overrides it): the file model's steps.AuthConfig, declared once for
+// the file, its schema and the schemes (its fields are documented there).
+// Values are already rendered from settings; only Message (hmac) is a
+// template, compiled by [New]. YAML field names are the snake_case forms of
+// the Go names (token_url, client_id, signature_header, ...); error messages
+// use those names. Its String masks every secret.
+type Config = steps.AuthConfig
 
 // Authenticator signs requests. Implementations are safe for concurrent use.
 type Authenticator interface {
@@ -321,31 +238,3 @@ func tokenFromHeader(v string) string {
 	}
 	return v
 }
-
-// String renders the Config with every secret (Value, Password, Token,
-// ClientSecret, Secret, Tokens) replaced by [REDACTED], so logging a
-// Config with %v or %+v does not leak credentials.
-func (c Config) String() string {
-	type plain Config // no String method: no recursion
-	r := plain(c)
-	hide := func(s *string) {
-		if *s != "" {
-			*s = "[REDACTED]"
-		}
-	}
-	hide(&r.Value)
-	hide(&r.Password)
-	hide(&r.Token)
-	hide(&r.ClientSecret)
-	hide(&r.Secret)
-	if len(r.Tokens) > 0 {
-		r.Tokens = make([]string, len(c.Tokens))
-		for i := range r.Tokens {
-			r.Tokens[i] = "[REDACTED]"
-		}
-	}
-	return fmt.Sprintf("%+v", r)
-}
-
-// GoString is String, for %#v.
-func (c Config) GoString() string { return "auth.Config" + c.String() }

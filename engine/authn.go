@@ -43,7 +43,7 @@ func (c *compiler) authSection(a *steps.Auth) int {
 	if strings.HasPrefix(a.Type, "x-") && c.plan.schemes[a.Type] == nil {
 		c.errs.Add(a.Pos, "custom schemes are registered with engine.WithAuthScheme", "auth: no scheme %q is registered", a.Type)
 	}
-	cfg := auth.Config(a.AuthConfig) // the same fields: the model's keys are the scheme's
+	cfg := a.AuthConfig // auth.Config is the model's type
 	sec := &authSection{pos: a.Pos, cfg: cfg}
 	v := reflect.ValueOf(cfg)
 	t := v.Type()

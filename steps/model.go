@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"fmt"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -369,11 +370,10 @@ type Auth struct {
 	Pos    Pos            `yaml:"-"`
 }
 
-// AuthConfig holds the keys of an auth section as written in the file.
-// Its fields are those of package auth's Config, in the same order and
-// with the same types (the engine converts one to the other, so the two
-// cannot drift apart); YAML keys are the snake_case forms of the Go names
-// (token_url, client_id, signature_header, ...).
+// AuthConfig holds the keys of an auth section as written in the file;
+// package auth's Config is this type (one declaration for the file, its
+// schema and the schemes). YAML keys are the snake_case forms of the Go
+// names (token_url, client_id, signature_header, ...).
 type AuthConfig struct {
 	// Type selects the scheme (see [AuthTypes]).
 	Type string `yaml:"type" json:"type"`
@@ -567,3 +567,31 @@ type Breaker struct {
 	Cooldown time.Duration `yaml:"cooldown"`
 	Pos      Pos           `yaml:"-"`
 }
+
+// String renders the section with every secret (Value, Password, Token,
+// ClientSecret, Secret, Tokens) replaced by [REDACTED], so logging it with
+// %v or %+v does not leak credentials.
+func (c AuthConfig) String() string {
+	type plain AuthConfig // no String method: no recursion
+	r := plain(c)
+	hide := func(s *string) {
+		if *s != "" {
+			*s = "[REDACTED]"
+		}
+	}
+	hide(&r.Value)
+	hide(&r.Password)
+	hide(&r.Token)
+	hide(&r.ClientSecret)
+	hide(&r.Secret)
+	if len(r.Tokens) > 0 {
+		r.Tokens = make([]string, len(c.Tokens))
+		for i := range r.Tokens {
+			r.Tokens[i] = "[REDACTED]"
+		}
+	}
+	return fmt.Sprintf("%+v", r)
+}
+
+// GoString is String, for %#v.
+func (c AuthConfig) GoString() string { return "auth.Config" + c.String() }
