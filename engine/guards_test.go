@@ -82,15 +82,7 @@ steps:
     response: { max_bytes: 200000 }
     max_attempts: 1
 `
-	p, err := Parse("mem.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL}, MaxResponseMemory: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(context.Background())
+	r := bindCfg(t, src, Config{Values: map[string]any{"base_url": srv.URL}, MaxResponseMemory: 1 << 20})
 	for i := range 40 {
 		res := r.Run(context.Background(), map[string]any{"size": "big"})
 		if res.Outcome != Error || res.Class != ClassTooLarge || !errors.As(res.Err, new(*BodyTooLargeError)) {
@@ -142,18 +134,10 @@ steps:
     request: { url: "{{settings.base_url}}/wait" }
     timeout: 1h
 `
-	p, err := Parse("mem.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := p.Bind(Config{Values: map[string]any{"base_url": srv.URL}, MaxResponseMemory: 2 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(context.Background())
+	r := bindCfg(t, src, Config{Values: map[string]any{"base_url": srv.URL}, MaxResponseMemory: 2 << 20})
 	var once sync.Once
 	release := func() { once.Do(func() { close(hold) }) }
-	defer release() // before Close, which waits for the held leads
+	defer release() // before the cleanup's Close, which waits for the held leads
 	results := make(chan *Result, 3)
 	for range 3 {
 		go func() { results <- r.Run(context.Background(), map[string]any{}) }()

@@ -34,11 +34,18 @@ func runMany(t *testing.T, r *Runner, n, concurrency int) []*Result {
 
 func bindSrc(t *testing.T, src, base string, opts ...Option) *Runner {
 	t.Helper()
+	return bindCfg(t, src, Config{Values: map[string]any{"base_url": base}}, opts...)
+}
+
+// bindCfg loads src and binds it with cfg; the runner is closed when the
+// test ends (after the test's own deferred calls).
+func bindCfg(t *testing.T, src string, cfg Config, opts ...Option) *Runner {
+	t.Helper()
 	p, err := Parse("ops.yaml", []byte(src), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := p.Bind(Config{Values: map[string]any{"base_url": base}})
+	r, err := p.Bind(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
