@@ -241,6 +241,9 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 	}
 	s.when = c.cond(st.When, scopeRequest)
 	r := st.Request
+	if r == nil {
+		r = &steps.Request{} // missing: the decoder reported it
+	}
 	s.method = strings.ToUpper(r.Method.Value)
 	if s.method == "" {
 		s.method = "GET"
@@ -353,7 +356,7 @@ func (c *compiler) fallback(s *step, f *steps.Fallback) *fallback {
 		return out
 	default:
 		out := &fallback{kind: "skip"}
-		if f.Skip.Note.IsSet() {
+		if f.Skip != nil && f.Skip.Note.IsSet() {
 			out.note = c.tmpl(f.Skip.Note, template.Plain, scopeRequest)
 		}
 		return out
@@ -477,8 +480,14 @@ func offset(p steps.Pos, line, col int) steps.Pos {
 // checkRefs reports references to undeclared settings, to steps that do
 // not run before this one, and to answer roots where there is no answer yet.
 func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
+	roots := map[string]bool{} // roots checked as a whole: one problem per template
 	for _, r := range refs {
 		parts := strings.Split(r, ".")
+		whole := sc == scopeSettings && parts[0] != "settings" || parts[0] == "state" || parts[0] == "page"
+		if whole && roots[parts[0]] {
+			continue
+		}
+		roots[parts[0]] = true
 		if sc == scopeSettings && parts[0] != "settings" {
 			c.errs.Add(pos, "credentials are chosen per integration, not per lead", "auth values can only read settings, not %s", parts[0])
 			continue
@@ -495,7 +504,7 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 		case "state", "page":
 			c.refSource(pos, parts)
 		case "batch":
-			c.refBatch(pos, parts, sc)
+			c.refBatch(pos, parts, sc, roots)
 		case "vars":
 			c.refVars(pos, parts)
 		}
@@ -571,9 +580,12 @@ func (c *compiler) refSource(pos steps.Pos, parts []string) {
 
 // refBatch checks a reference to batch: read only in a step with batch:,
 // and after the answer only its id, size and response.
-func (c *compiler) refBatch(pos steps.Pos, parts []string, sc scope) {
+func (c *compiler) refBatch(pos steps.Pos, parts []string, sc scope, roots map[string]bool) {
 	if s := c.cur; s == nil || s.src.Batch == nil {
-		c.errs.Add(pos, "batch is only available in a step with batch:", "batch is not available here")
+		if !roots["batch:refused"] { // once per template, however many batch fields it reads
+			c.errs.Add(pos, "batch is only available in a step with batch:", "batch is not available here")
+		}
+		roots["batch:refused"] = true
 	} else if sc != scopeRequest && len(parts) > 1 && parts[1] != "id" && parts[1] != "size" && parts[1] != "response" {
 		c.errs.Add(pos, "after the answer a batch step reads batch.id, batch.size and batch.response (the whole answer: status, headers, body)", "batch.%s is only available in the request", parts[1])
 	}

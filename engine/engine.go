@@ -241,33 +241,17 @@ func Parse(file string, src []byte, opts ...Option) (*Plan, error) {
 	}
 	// The file has problems already: compile what was decoded anyway, so
 	// one run reports every problem (templates, conditions, references
-	// too), then refuse the file.
+	// too), then refuse the file. The compiler checks what the decoder
+	// cannot (templates, conditions, references) and tolerates what the
+	// decoder refused; no problem is reported by both (FuzzParse).
 	all := append(steps.ErrorList{}, errs...)
-	func() {
-		defer func() { recover() }() // a half-decoded model may not compile; its problems are reported already
-		if _, err := compile(in, opts...); err != nil {
-			var more steps.ErrorList
-			if errors.As(err, &more) {
-				all = append(all, more...)
-			}
-		}
-	}()
-	return nil, dedupe(all).Err()
-}
-
-// dedupe drops problems reported twice (by the validator and the
-// compiler) at the same position.
-func dedupe(l steps.ErrorList) steps.ErrorList {
-	seen := map[string]bool{}
-	out := l[:0]
-	for _, e := range l {
-		k := e.Error()
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, e)
+	if _, err := compile(in, opts...); err != nil {
+		var more steps.ErrorList
+		if errors.As(err, &more) {
+			all = append(all, more...)
 		}
 	}
-	return out
+	return nil, all.Err()
 }
 
 // compile builds a plan from a loaded integration: every template,

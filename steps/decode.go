@@ -99,13 +99,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 			d.errorf(n, "", "%s must be a list, got %s", what, kindName(n))
 			return
 		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		// An empty item is reported and left out: the model never holds a
+		// nil element, so the compiler needs no guard for one.
+		s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
 		for i, c := range n.Content {
 			if r := resolve(c); v.Type().Elem().Kind() == reflect.Pointer && r != nil && r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
 				d.errorf(c, "remove the empty item or fill it in", "%s[%d] is empty", what, i)
 				continue
 			}
-			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", what, i))
+			s = reflect.Append(s, reflect.Zero(v.Type().Elem()))
+			d.decode(c, s.Index(s.Len()-1), fmt.Sprintf("%s[%d]", what, i))
 		}
 		v.Set(s)
 	case reflect.Map:

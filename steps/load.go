@@ -163,7 +163,7 @@ func choices(list []string) string {
 // validate checks what the decoder cannot: allowed values, names, and
 // consistency between parts.
 func (in *Integration) validate(errs *ErrorList) {
-	if in.Version != 1 {
+	if in.Version != 1 && in.Version != 0 { // 0: missing, which the decoder reports
 		errs.Add(in.Pos, "this plumb reads version: 1", "unsupported version %d", in.Version)
 	}
 	for _, s := range in.Settings {

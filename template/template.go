@@ -382,8 +382,12 @@ func (t *Template) IsLiteral() bool { return t.literal }
 func (t *Template) IsSingleAction() bool { return t.isOne }
 
 // Refs returns every root data path the template reads ("lead.email",
-// "steps.auth.token"), deduplicated, in order of appearance.
+// "steps.auth.token"), deduplicated, in order of appearance; none for a
+// nil template.
 func (t *Template) Refs() []string {
+	if t == nil {
+		return nil
+	}
 	out := make([]string, len(t.refs))
 	copy(out, t.refs)
 	return out
