@@ -216,8 +216,9 @@ type Plan struct {
 }
 
 // Load reads, checks and compiles the integration file at path. Every
-// problem is reported at once; the error is a steps.ErrorList whose lines
-// read `file:line:col: message (hint)`, with the file named as given.
+// problem is reported at once; the error is a [*LoadError] holding a
+// steps.ErrorList whose lines read `file:line:col: message (hint)`, with
+// the file named as given.
 func Load(path string, opts ...Option) (*Plan, error) {
 	var o options
 	for _, f := range opts {
@@ -225,19 +226,41 @@ func Load(path string, opts ...Option) (*Plan, error) {
 	}
 	src, err := readIn(o.root, path)
 	if err != nil {
-		return nil, steps.ErrorList{{Pos: steps.Pos{File: path}, Msg: fmt.Sprintf("cannot read integration: %v", errors.Unwrap(err))}}
+		return nil, &LoadError{Problems: steps.ErrorList{{Pos: steps.Pos{File: path}, Msg: fmt.Sprintf("cannot read integration: %v", errors.Unwrap(err))}}}
 	}
 	return Parse(path, src, opts...)
 }
+
+// LoadError is the error of [Load] and [Parse]: every problem of the file
+// and the file's model as far as it decoded, for tools that show a broken
+// file's declarations (an editor, the console) without reading it again.
+// errors.As finds the [steps.ErrorList] in it.
+type LoadError struct {
+	// Problems are the file's problems, each `file:line:col: message (hint)`.
+	Problems steps.ErrorList
+	// Model is the file as far as it decoded; nil when it did not decode
+	// (not YAML, not a mapping, unreadable). Read it, do not change it.
+	Model *steps.Integration
+}
+
+func (e *LoadError) Error() string { return e.Problems.Error() }
+
+// Unwrap returns the problems.
+func (e *LoadError) Unwrap() error { return e.Problems }
 
 // Parse is Load for an integration held in memory; file names it in errors.
 func Parse(file string, src []byte, opts ...Option) (*Plan, error) {
 	in, errs := steps.ParseAll(file, src, stepsOptions(opts)...)
 	if in == nil {
-		return nil, errs.Err()
+		return nil, &LoadError{Problems: errs}
 	}
 	if len(errs) == 0 {
-		return compile(in, opts...)
+		plan, err := compile(in, opts...)
+		var problems steps.ErrorList
+		if errors.As(err, &problems) {
+			return nil, &LoadError{Problems: problems, Model: in}
+		}
+		return plan, err
 	}
 	// The file has problems already: compile what was decoded anyway, so
 	// one run reports every problem (templates, conditions, references
@@ -251,7 +274,7 @@ func Parse(file string, src []byte, opts ...Option) (*Plan, error) {
 			all = append(all, more...)
 		}
 	}
-	return nil, all.Err()
+	return nil, &LoadError{Problems: all, Model: in}
 }
 
 // compile builds a plan from a loaded integration: every template,
@@ -280,6 +303,11 @@ func (p *Plan) Name() string { return p.model().Name.Value }
 
 // File is the integration's file name as given to Load or Parse.
 func (p *Plan) File() string { return p.model().File }
+
+// Model is the file model the plan was compiled from, every section as
+// decoded (steps, settings, source, webhook, tests). Read it, do not
+// change it: the plan was compiled from it once.
+func (p *Plan) Model() *steps.Integration { return p.model() }
 
 // model is the plan's file model; an empty one for a zero Plan (not made
 // by Load or Parse), so its methods answer "nothing" instead of panicking.

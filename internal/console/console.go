@@ -394,7 +394,7 @@ func (c *Console) integrations() ([]integration, error) {
 		src, err := os.ReadFile(f)
 		if err == nil {
 			var p *planInfo
-			p, err = c.parseInfo(f, src)
+			p, _, err = c.parseInfo(f, src)
 			if p != nil {
 				in.Name, in.Steps = p.name, p.steps
 			}

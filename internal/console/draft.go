@@ -39,13 +39,12 @@ func (c *Console) check(file, src string) (*validateResp, error) {
 		return nil, err
 	}
 	out := &validateResp{Steps: []string{}, Errors: []loadErr{}}
-	p, _ := c.parseInfo(file, []byte(src))
+	p, plan, err := c.parseInfo(file, []byte(src)) // read and compiled once
 	if p != nil {
 		out.Name, out.Steps = p.name, p.steps
 	}
 	stored := c.storedSecrets(sv, p)
 	red := engine.NewRedactor(stored...)
-	plan, err := engine.Parse(file, []byte(src), engine.WithRoot(c.cfg.Dir))
 	if plan != nil {
 		out.Steps = plan.StepNames()
 	}

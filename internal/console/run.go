@@ -62,10 +62,14 @@ type settingInfo struct {
 
 // parseInfo reads an integration's name, steps and declared settings,
 // reading fragments under Dir only.
-func (c *Console) parseInfo(file string, src []byte) (*planInfo, error) {
-	in, err := steps.Parse(file, src, steps.WithRoot(c.cfg.Dir))
-	if in == nil {
-		return nil, err
+func (c *Console) parseInfo(file string, src []byte, opts ...engine.Option) (*planInfo, *engine.Plan, error) {
+	plan, err := engine.Parse(file, src, append([]engine.Option{engine.WithRoot(c.cfg.Dir)}, opts...)...)
+	in := plan.Model()
+	if le := (*engine.LoadError)(nil); errors.As(err, &le) {
+		in = le.Model
+	}
+	if in == nil || plan == nil && err == nil {
+		return nil, plan, err
 	}
 	p := &planInfo{name: in.Name.Value, in: in}
 	for _, st := range in.Steps {
@@ -85,7 +89,7 @@ func (c *Console) parseInfo(file string, src []byte) (*planInfo, error) {
 		}
 		p.settings = append(p.settings, settingInfo{Name: e.Key, Type: string(typ), Required: s.Required, Secret: s.Secret, Env: s.Env})
 	}
-	return p, err
+	return p, plan, err
 }
 
 // settingsValues reads the settings file of an integration file with the
@@ -203,21 +207,18 @@ func (c *Console) getIntegration(r *http.Request) (any, error) {
 			return nil, err
 		}
 		sv = &saved{file: file, src: src, values: map[string]any{}}
-		sv.info, _ = c.parseInfo(file, src)
+		sv.info, sv.plan, sv.err = c.parseInfo(file, src)
 	}
+	plan, perr := sv.plan, sv.err // read and compiled once, by loadSaved or here
 	red := engine.NewRedactor(c.storedSecrets(sv, nil)...)
-	_, perr := c.parseInfo(file, sv.src)
 	if p := sv.info; p != nil {
 		v.Name, v.Steps = p.name, p.steps
 		for _, s := range p.settings {
 			v.Settings = append(v.Settings, c.describe(p, s, sv.values))
 		}
 	}
-	if perr == nil {
-		var plan *engine.Plan
-		if plan, perr = engine.Parse(file, sv.src, engine.WithRoot(c.cfg.Dir)); plan != nil {
-			v.Steps = plan.StepNames()
-		}
+	if plan != nil {
+		v.Steps = plan.StepNames()
 	}
 	v.Errors = loadErrors(file, perr, red)
 	if verr != nil {
@@ -391,9 +392,19 @@ func (c *Console) run(r *http.Request) (any, error) {
 		return nil, err
 	}
 	req, file, sv := in.req, in.file, in.sv
-	p, perr := c.parseInfo(file, []byte(in.src))
+	var mu sync.Mutex
+	var exchanges []*engine.Exchange
+	watch := engine.WithEvents(observe.New(func(_ context.Context, ex *engine.Exchange) {
+		mu.Lock()
+		exchanges = append(exchanges, ex)
+		mu.Unlock()
+	}))
+	guard := &originGuard{}
+	l := c.log.With("component", "console")
+	p, plan, perr := c.parseInfo(file, []byte(in.src), watch, engine.WithLogger(l), engine.WithEvents(eventlog.New(l)),
+		engine.WithTransport(guard.wrap)) // read and compiled once
 	stored := c.storedSecrets(sv, p)
-	if perr != nil || p == nil {
+	if perr != nil || p == nil || plan == nil {
 		return &runResp{Tries: []try{}, Errors: loadErrors(file, perr, engine.NewRedactor(stored...)), Draft: in.draft}, nil
 	}
 	typed, typedSecrets, err := typedValues(p, req.Settings)
@@ -404,20 +415,6 @@ func (c *Console) run(r *http.Request) (any, error) {
 	rec := &runRecord{file: file, src: in.src, lead: in.lead, step: req.Step, secret: map[string]bool{}, required: map[string]bool{}, red: red}
 	for _, s := range p.settings {
 		rec.secret[s.Name], rec.required[s.Name] = s.Secret, s.Required
-	}
-	var mu sync.Mutex
-	var exchanges []*engine.Exchange
-	watch := engine.WithEvents(observe.New(func(_ context.Context, ex *engine.Exchange) {
-		mu.Lock()
-		exchanges = append(exchanges, ex)
-		mu.Unlock()
-	}))
-	guard := &originGuard{}
-	l := c.log.With("component", "console")
-	plan, err := engine.Parse(file, []byte(in.src), watch, engine.WithLogger(l), engine.WithEvents(eventlog.New(l)),
-		engine.WithRoot(c.cfg.Dir), engine.WithTransport(guard.wrap))
-	if err != nil {
-		return &runResp{Tries: []try{}, Errors: loadErrors(file, err, red), Draft: in.draft}, nil
 	}
 	cfg, outside := c.bindConfig(sv, plan, p, typed, req.Settings, guard)
 	rec.values = clone(cfg.Values)

@@ -27,6 +27,7 @@ type saved struct {
 	values map[string]any // the settings file
 	info   *planInfo      // its declarations (nil: it does not parse)
 	plan   *engine.Plan   // compiled (nil: it does not load)
+	err    error          // why it does not load
 }
 
 // loadSaved reads the saved file, confined to Dir, and its settings file.
@@ -40,8 +41,7 @@ func (c *Console) loadSaved(file string) (*saved, error) {
 		return nil, err
 	}
 	s := &saved{file: file, src: src, values: values}
-	s.info, _ = c.parseInfo(file, src)
-	s.plan, _ = engine.Parse(file, src, engine.WithRoot(c.cfg.Dir))
+	s.info, s.plan, s.err = c.parseInfo(file, src) // read and compiled once
 	return s, nil
 }
 

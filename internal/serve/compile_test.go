@@ -1,9 +1,6 @@
 package serve
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,28 +52,5 @@ func TestCompiledOnce(t *testing.T) {
 	}
 }
 
-// TestServeReadsFilesOnlyThroughTheEngine: no file of the service parses
-// an integration file itself (steps.Parse, steps.Load, steps.ParseAll):
-// everything it needs comes from the one compiled plan.
-func TestServeReadsFilesOnlyThroughTheEngine(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	must(t, err)
-	fset := token.NewFileSet()
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		must(t, err)
-		ast.Inspect(af, func(n ast.Node) bool {
-			sel, ok := n.(*ast.SelectorExpr)
-			if !ok {
-				return true
-			}
-			if id, ok := sel.X.(*ast.Ident); ok && id.Name == "steps" && strings.HasPrefix(sel.Sel.Name, "Parse") || ok && id.Name == "steps" && sel.Sel.Name == "Load" {
-				t.Errorf("%s: calls steps.%s: a second parse of an integration file (use the engine's plan)", fset.Position(sel.Pos()), sel.Sel.Name)
-			}
-			return true
-		})
-	}
-}
+// That no file of the service parses an integration itself is
+// engine's TestOneParser (it walks the whole module).

@@ -202,12 +202,9 @@ func (l *loader) integration(path string) *loadedIntegration {
 	}
 	li := &loadedIntegration{}
 	l.integrations[key] = li
-	in, err := steps.Load(path)
+	plan, err := engine.Load(path) // read and compiled once: the model comes with the plan
 	if err == nil {
-		var plan *engine.Plan
-		if plan, err = engine.Load(path); err == nil {
-			li.in, li.steps, li.ok = in, plan.StepNames(), true
-		}
+		li.in, li.steps, li.ok = plan.Model(), plan.StepNames(), true
 	}
 	if err != nil {
 		var list steps.ErrorList
