@@ -81,7 +81,7 @@ func TestNextAcrossDST(t *testing.T) {
 // next time after the start (missed: skip).
 func TestDue(t *testing.T) {
 	loc := ny(t)
-	last := time.Date(2026, 3, 1, 9, 0, 0, 0, loc)  // the last run
+	last := time.Date(2026, 3, 1, 9, 0, 0, 0, loc)   // the last run
 	since := time.Date(2026, 3, 5, 12, 0, 0, 0, loc) // four runs were missed
 	once := compile(t, `{ cron: "0 9 * * *", timezone: America/New_York }`)
 	if got := once.Due(last, since); !got.Before(since) {
