@@ -4,7 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
+	"regexp"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -15,15 +15,15 @@ import (
 	"github.com/plumbhq/plumb/source"
 )
 
-// scheduledTarget loads examples/actuallycare-sync with schedule (a YAML
-// flow mapping) added to its source.
+// scheduledTarget loads examples/actuallycare-sync with its schedule
+// replaced by schedule (a YAML flow mapping).
 func scheduledTarget(t *testing.T, schedule string) *Target {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "actuallycare-sync", "integration.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(src), "\nsource:\n", "\nsource:\n  schedule: "+schedule+"\n", 1)
+	text := regexp.MustCompile(`(?m)^  schedule:.*\n(    .*\n)*`).ReplaceAllString(string(src), "  schedule: "+schedule+"\n")
 	plan, err := engine.Parse("sync.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
