@@ -61,6 +61,9 @@ func TestNextAcrossDST(t *testing.T) {
 		{"30 1 * * *", "2026-10-31T12:00:00Z", []string{"2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"}},
 		// hourly through the repeated hour: each wall-clock hour once
 		{"0 * * * *", "2026-11-01T04:30:00Z", []string{"2026-11-01T05:00:00Z", "2026-11-01T07:00:00Z", "2026-11-01T08:00:00Z"}},
+		// from inside the second pass of the repeated hour: its times were
+		// run in the first pass; never a time before the start
+		{"*/20 * * * *", "2026-11-01T06:05:00Z", []string{"2026-11-01T07:00:00Z", "2026-11-01T07:20:00Z"}},
 		// hourly through the skipped hour
 		{"0 * * * *", "2026-03-08T06:30:00Z", []string{"2026-03-08T07:00:00Z", "2026-03-08T08:00:00Z"}},
 	} {

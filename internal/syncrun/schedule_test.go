@@ -139,3 +139,40 @@ func TestScheduleFakeClock(t *testing.T) {
 		m.Close(context.Background())
 	})
 }
+
+// TestKilledSyncResumesAtOnce: a state that says a sync did not end
+// (killed: ended empty; or cancelled by a shutdown with pages left) is
+// gone on with at once, not at the next scheduled time; a sync that
+// ended is not.
+func TestKilledSyncResumesAtOnce(t *testing.T) {
+	target := scheduledTarget(t, `{ cron: "0 9 * * *", timezone: America/New_York }`)
+	for _, tc := range []struct {
+		ended  string
+		resume bool
+		runs   int
+	}{{"", true, 1}, {"", false, 1}, {"canceled", true, 1}, {"complete", false, 0}, {"error: page 3: 500", true, 0}} {
+		store, err := source.OpenStore(filepath.Join(t.TempDir(), "sync.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Test(t, func(t *testing.T) {
+			clock := testkit.NewManualClock(time.Date(2026, 3, 6, 17, 0, 0, 0, time.UTC))
+			st := source.State{Started: clock.Now().Add(-time.Minute), Updated: clock.Now(), Ended: tc.ended}
+			if tc.resume {
+				st.Resume = &source.Resume{Pages: 3}
+			}
+			if err := store.Commit(context.Background(), target.Spec.Key, source.Commit{State: &st}); err != nil {
+				t.Fatal(err)
+			}
+			rec := &recorder{}
+			m := New(Config{Store: store, Clock: clock, run: rec.run})
+			m.Set("actuallycare-sync", func() *Target { return target })
+			synctest.Wait()
+			if n := rec.count(); n != tc.runs {
+				t.Errorf("ended %q, resume %v: %d syncs at start, want %d", tc.ended, tc.resume, n, tc.runs)
+			}
+			m.Close(context.Background())
+		})
+		store.Close()
+	}
+}
