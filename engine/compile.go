@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/internal/cond"
+	"github.com/plumbhq/plumb/internal/schedule"
 	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"
@@ -211,6 +212,9 @@ func (c *compiler) compile() error {
 			c.plan.sourceStop = c.stopWhen(src.StopWhen) // package source evaluates it
 			c.plan.sourceRate = compilePageRate(src.Rate)
 		}
+		var errs steps.ErrorList
+		c.plan.sourceSched, errs = schedule.Compile(src.Schedule) // plumb serve runs it
+		c.errs = append(c.errs, errs...)
 	}
 	return c.errs.Err()
 }

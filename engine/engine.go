@@ -49,6 +49,7 @@ import (
 
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/internal/cond"
+	"github.com/plumbhq/plumb/internal/schedule"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"
 )
@@ -203,10 +204,12 @@ type Plan struct {
 	// tls is the http.tls section, if any.
 	tls *tlsSpec
 	// source is the compiled source: request, if any; sourceStop its
-	// stop_when and sourceRate its rate: (see source.go).
-	source     *step
-	sourceStop *cond.Program
-	sourceRate *limitSpec
+	// stop_when, sourceRate its rate: and sourceSched its schedule: (see
+	// source.go).
+	source      *step
+	sourceStop  *cond.Program
+	sourceRate  *limitSpec
+	sourceSched *schedule.Spec
 	// limits is the integration's limits: section.
 	limits *limitSpec
 	// sinks receive what runners do (WithEvents; nil: nobody listens).

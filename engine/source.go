@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/internal/cond"
+	"github.com/plumbhq/plumb/internal/schedule"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"
 )
@@ -48,15 +49,16 @@ var ErrNextLink = errors.New("next page link not followed")
 func (p *Plan) HasSource() bool { return p.source != nil }
 
 // SourceSection returns the integration's source: section as loaded and
-// checked (do not modify it) and its stop_when as compiled at load (nil
-// when not given); nil, nil without a source: section. It is what package
-// source compiles a sync from: the file is read and its conditions are
-// compiled once, by Load or Parse.
-func (p *Plan) SourceSection() (*steps.Source, *cond.Program) {
+// checked (do not modify it), its stop_when as compiled at load (nil when
+// not given) and its schedule as compiled at load (nil when not given);
+// nil, nil, nil without a source: section. It is what package source
+// compiles a sync from, and what plumb serve schedules: the file is read
+// and its conditions and schedule are compiled once, by Load or Parse.
+func (p *Plan) SourceSection() (*steps.Source, *cond.Program, *schedule.Spec) {
 	if p.source == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return p.in.Source, p.sourceStop
+	return p.in.Source, p.sourceStop, p.sourceSched
 }
 
 // stopWhen compiles a source's stop_when (after the source's request:

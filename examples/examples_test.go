@@ -115,7 +115,8 @@ var details = map[string]detail{
 		[]stepWant{
 			{line: 1, step: "create", outcome: success, lead: map[string]any{"crm.action": "created"}},
 			{line: 2, step: "create", outcome: skip}, // check before create: lead 2 is in the CRM now
-			{line: 2, step: "update", outcome: success, lead: map[string]any{"crm.action": "updated", "status": "synced"}},
+			{line: 2, step: "update", outcome: skip}, // … with the same data: not written again
+			{line: 2, step: "write_back", outcome: success, lead: map[string]any{"status": "synced"}},
 			{line: 3, step: "create", outcome: failure, reason: "lead077@invalid.example is not a deliverable address"},
 			{line: 4, step: "write_back", outcome: failure, reason: "not found"},
 		}, nil},

@@ -115,7 +115,7 @@ func (s *syncRun) save(p point) {
 	}
 	state.Updated = s.now()
 	if s.saveErr == nil {
-		s.saveErr = s.store.commit(s.spec.Key, state, s.failed, s.cleared)
+		s.saveErr = s.store.Commit(s.storeCtx, s.spec.Key, Commit{State: state, Failed: s.failed, Done: s.cleared})
 	}
 	clear(s.failed)
 	s.cleared = s.cleared[:0]
@@ -148,12 +148,12 @@ func (s *syncRun) finish(ctx context.Context) (*Report, error) {
 	}
 	saveErr := s.saveErr
 	if saveErr == nil {
-		saveErr = s.store.commit(s.spec.Key, state, nil, nil)
+		saveErr = s.store.Commit(s.storeCtx, s.spec.Key, Commit{State: state})
 	}
 	rep.State = *state
 	if saveErr != nil {
-		return rep, fmt.Errorf("saving the sync state to %s: %w", s.store.Path(), saveErr)
+		return rep, fmt.Errorf("saving the sync state: %w", saveErr)
 	}
-	rep.Pending, _ = s.store.RetryCount(s.spec.Key)
+	rep.Pending, _ = s.store.RetryCount(s.storeCtx, s.spec.Key)
 	return rep, nil
 }

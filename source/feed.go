@@ -29,21 +29,21 @@ func (s *syncRun) push(yield func(map[string]any, error) bool, m recMeta, lead m
 func (s *syncRun) retryLeads(yield func(map[string]any, error) bool) bool {
 	after := ""
 	for {
-		ids, recs, err := s.store.retryChunk(s.spec.Key, after, 256)
+		recs, err := s.store.Retries(s.storeCtx, s.spec.Key, after, 256)
 		if err != nil {
 			s.ledger.fail(err)
 			return false
 		}
-		if len(ids) == 0 {
+		if len(recs) == 0 {
 			break
 		}
-		for k, id := range ids {
-			lead, err := decodeRecord(recs[k].Record)
-			if !s.push(yield, recMeta{id: id, retry: true}, lead, err) {
+		for _, rec := range recs {
+			lead, err := decodeRecord(rec.Record)
+			if !s.push(yield, recMeta{id: rec.ID, retry: true}, lead, err) {
 				return false
 			}
 		}
-		after = ids[len(ids)-1]
+		after = recs[len(recs)-1].ID
 		if s.stopped() {
 			s.ledger.mark(point{last: s.pushed - 1, retry: true})
 			s.ledger.end("stopped", nil)

@@ -29,7 +29,7 @@ func TestFlushBeforeSave(t *testing.T) {
 	defer st.Close()
 	emitted, flushed, flushes := 0, 0, 0
 	opt := source.Options{Flush: func() error {
-		saved, err := st.Load(spec.Key)
+		saved, err := st.Load(context.Background(), spec.Key)
 		if err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func TestFlushErrorSavesNothing(t *testing.T) {
 	if rep.Ended != "error" || !errors.Is(rep.Err, full) || rep.Committed != 1 {
 		t.Fatalf("report %+v (%v), want an error after page 1 was saved", rep, rep.Err)
 	}
-	if s, _ := st.Load(spec.Key); s.Resume == nil || s.Resume.Pages != 1 || s.Last.Records != 25 {
+	if s, _ := st.Load(context.Background(), spec.Key); s.Resume == nil || s.Resume.Pages != 1 || s.Last.Records != 25 {
 		t.Errorf("saved state %+v, want page 1 only", s)
 	}
 }

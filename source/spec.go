@@ -66,7 +66,7 @@ func Compile(plan *engine.Plan) (*Spec, error) {
 	if plan == nil {
 		return nil, errors.New("source: no plan to compile (load one with engine.Load)")
 	}
-	src, stop := plan.SourceSection()
+	src, stop, _ := plan.SourceSection()
 	if src == nil {
 		return nil, errors.New(plan.File() + ": the integration has no source: section to sync from")
 	}

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,9 +29,12 @@ type State struct {
 	// Last is the last sync, Total every sync since the state began.
 	Last  Counts `json:"last"`
 	Total Counts `json:"total"`
-	// Updated is when the state was last saved; Finished is when the last
-	// sync ended and how.
+	// Updated is when the state was last saved; Started is when the last
+	// sync started (one that went on with a killed sync's pages keeps its
+	// start); Finished is when the last sync ended and how (Ended is empty
+	// while a sync runs, and after one was killed).
 	Updated  time.Time `json:"updated"`
+	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
 	Ended    string    `json:"ended,omitempty"`
 }
@@ -162,8 +166,10 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+var _ StateStore = (*Store)(nil)
+
 // Load returns the state of key (zero when there is none).
-func (s *Store) Load(key string) (State, error) {
+func (s *Store) Load(_ context.Context, key string) (State, error) {
 	var st State
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketState).Get([]byte(key))
@@ -191,7 +197,7 @@ func (s *Store) Keys() ([]string, error) {
 }
 
 // Reset forgets the state and the retry list of key.
-func (s *Store) Reset(key string) error {
+func (s *Store) Reset(_ context.Context, key string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketState).Delete([]byte(key)); err != nil {
 			return err
@@ -205,16 +211,17 @@ func (s *Store) Reset(key string) error {
 		}
 		return nil
 	})
-	if err == nil {
-		s.snapshotReset(key)
+	if err != nil {
+		return fmt.Errorf("state file %s: %w", s.path, err)
 	}
-	return err
+	s.snapshotReset(key)
+	return nil
 }
 
 func retryPrefix(key string) []byte { return []byte(key + "\x00") }
 
 // RetryCount is the number of records in the retry list of key.
-func (s *Store) RetryCount(key string) (n int, err error) {
+func (s *Store) RetryCount(_ context.Context, key string) (n int, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		prefix := retryPrefix(key)
 		c := tx.Bucket(bucketRetry).Cursor()
@@ -226,9 +233,9 @@ func (s *Store) RetryCount(key string) (n int, err error) {
 	return n, err
 }
 
-// retryChunk returns up to n entries of key's retry list after the record
-// key after ("" for the first).
-func (s *Store) retryChunk(key, after string, n int) (ids []string, recs []Failed, err error) {
+// Retries returns up to n entries of key's retry list after the entry id
+// after ("" for the first), in key order.
+func (s *Store) Retries(_ context.Context, key, after string, n int) (out []Retry, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		prefix := retryPrefix(key)
 		c := tx.Bucket(bucketRetry).Cursor()
@@ -236,23 +243,24 @@ func (s *Store) retryChunk(key, after string, n int) (ids []string, recs []Faile
 		if after != "" && k != nil && string(k[len(prefix):]) == after {
 			k, v = c.Next()
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix) && len(ids) < n; k, v = c.Next() {
-			var f Failed
-			if err := json.Unmarshal(v, &f); err != nil {
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < n; k, v = c.Next() {
+			r := Retry{ID: string(k[len(prefix):])}
+			if err := json.Unmarshal(v, &r.Failed); err != nil {
 				return err
 			}
-			ids = append(ids, string(k[len(prefix):]))
-			recs = append(recs, f)
+			out = append(out, r)
 		}
 		return nil
 	})
-	return ids, recs, err
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: retry list of %s: %w", s.path, key, err)
+	}
+	return out, nil
 }
 
-// commit saves st for key, adds or updates the records of failed in the
-// retry list and removes those of done, in one transaction; then the
-// status snapshot.
-func (s *Store) commit(key string, st *State, failed map[string]Failed, done []string) error {
+// Commit saves c for key in one transaction; then the status snapshot.
+func (s *Store) Commit(_ context.Context, key string, c Commit) error {
+	st, failed, done := c.State, c.Failed, c.Done
 	var added, removed int
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		added, removed = 0, 0
@@ -282,11 +290,7 @@ func (s *Store) commit(key string, st *State, failed map[string]Failed, done []s
 			if old := rb.Get(k); old != nil {
 				var prev Failed
 				if json.Unmarshal(old, &prev) == nil {
-					f.First = prev.First
-					f.Attempts = prev.Attempts + 1
-					if f.Record == nil {
-						f.Record = prev.Record
-					}
+					f = f.Again(prev)
 				}
 			} else {
 				added++
@@ -301,8 +305,9 @@ func (s *Store) commit(key string, st *State, failed map[string]Failed, done []s
 		}
 		return nil
 	})
-	if err == nil {
-		s.snapshotCommit(key, st, added-removed)
+	if err != nil {
+		return fmt.Errorf("state file %s: %w", s.path, err)
 	}
-	return err
+	s.snapshotCommit(key, st, added-removed)
+	return nil
 }

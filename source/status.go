@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,11 +77,11 @@ func ReadStatus(path, key string) (Status, error) {
 		return Status{}, err
 	}
 	defer s.db.Close()
-	st, err := s.Load(key)
+	st, err := s.Load(context.Background(), key)
 	if err != nil {
 		return Status{}, err
 	}
-	n, err := s.RetryCount(key)
+	n, err := s.RetryCount(context.Background(), key)
 	if err != nil {
 		return Status{}, fmt.Errorf("state file %s: %w", path, err)
 	}
@@ -154,17 +155,6 @@ func (s *Store) snapshotCommit(key string, st *State, retry int) {
 		e.Running = st.Ended == ""
 	}
 	e.Retry += retry
-	s.writeSnapshot()
-}
-
-// snapshotRunning marks key as being synced.
-func (s *Store) snapshotRunning(key string) {
-	s.snapMu.Lock()
-	defer s.snapMu.Unlock()
-	if s.snap.Sources == nil {
-		return
-	}
-	s.entry(key).Running = true
 	s.writeSnapshot()
 }
 

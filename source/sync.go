@@ -23,13 +23,17 @@ type Options struct {
 	// sync: an unfinished sync is not resumed. The cursor, the retry list
 	// and the counts are kept.
 	Restart bool
+	// Full starts a new sync from page one whose requests read
+	// incremental.start as state.cursor (as the first sync did): every
+	// record is read again. The retry list and the counts are kept.
+	Full bool
 	// SkipPage skips the page an unfinished sync goes on at (one that
 	// cannot be fetched or read, say): with page or offset pagination the
 	// sync goes on at the page after it; with cursor, next_url or link
 	// pagination the pages after it are reached only through it, so the
 	// sync starts over from page one as with Restart. Sync returns
 	// ErrNothingToSkip when no unfinished sync is saved. At most one of
-	// From, Restart and SkipPage may be set.
+	// From, Restart, Full and SkipPage may be set.
 	SkipPage bool
 	// Stop, when closed, ends the sync after the page being worked on:
 	// its records finish, its state is saved, no further page is fetched.
@@ -108,14 +112,17 @@ var ErrNothingToSkip = errors.New("no unfinished sync is saved: there is no page
 // Sync pulls the source's pages, runs each record through the runner's
 // steps and calls emit with each result in order, from the calling
 // goroutine. The runner must be bound from the plan spec was compiled
-// from. The state is saved after each page whose records all have an
-// outcome (after Options.Flush). The error is for the state file only (a
+// from. The state is saved when the sync starts (State.Ended empty:
+// running, or killed) and after each page whose records all have an
+// outcome (after Options.Flush). The error is for the state store only (a
 // sync that could not start or save); why a sync ended is in the report.
-func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt Options, emit func(Record, *engine.Result) error) (*Report, error) {
+// The store's calls get ctx without its cancellation: a cancelled sync
+// still saves how it ended.
+func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store StateStore, opt Options, emit func(Record, *engine.Result) error) (*Report, error) {
 	if emit == nil {
 		return nil, errors.New("source: Sync needs an emit function for the results")
 	}
-	s, err := newRun(r, spec, store, opt)
+	s, err := newRun(context.WithoutCancel(ctx), r, spec, store, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +131,27 @@ func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt O
 	if opt.Stop != nil {
 		go s.watchStop()
 	}
-	store.snapshotRunning(spec.Key)
-	s.state.Last = Counts{}
-	s.state.Ended = "" // "running or killed" until this sync ends
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
 	s.collect(ctx, emit)
 	return s.finish(ctx)
+}
+
+// begin saves that a sync runs: Ended empty until it ends, its start
+// (kept when it goes on with a killed sync's pages).
+func (s *syncRun) begin() error {
+	st := &s.state
+	killed := st.Ended == "" && !st.Updated.IsZero()
+	if !(killed && s.resumed) || st.Started.IsZero() {
+		st.Started = s.now()
+	}
+	st.Last, st.Ended = Counts{}, ""
+	st.Updated = s.now()
+	if err := s.store.Commit(s.storeCtx, s.spec.Key, Commit{State: st}); err != nil {
+		return fmt.Errorf("saving the sync state: %w", err)
+	}
+	return nil
 }
 
 // syncRun is one sync. Two goroutines work on it: the feeder (RunAll's,
@@ -137,12 +160,14 @@ func Sync(ctx context.Context, r *engine.Runner, spec *Spec, store *Store, opt O
 // collect) takes the results in order and saves the state at each point
 // whose records all have one. They share only the ledger.
 type syncRun struct {
-	r     *engine.Runner
-	spec  *Spec
-	store *Store
-	opt   Options
-	now   func() time.Time
-	rep   *Report
+	r        *engine.Runner
+	spec     *Spec
+	store    StateStore
+	storeCtx context.Context // the store's calls: not cancelled with the sync
+	opt      Options
+	now      func() time.Time
+	rep      *Report
+	resumed  bool // the pages go on from a saved position
 
 	// set by newRun, read-only after
 	from        Resume         // where the pages start
@@ -170,7 +195,7 @@ type syncRun struct {
 
 // newRun checks what Sync was given, loads the state and works out where
 // the pages start.
-func newRun(r *engine.Runner, spec *Spec, store *Store, opt Options) (*syncRun, error) {
+func newRun(storeCtx context.Context, r *engine.Runner, spec *Spec, store StateStore, opt Options) (*syncRun, error) {
 	switch {
 	case spec == nil || spec.plan == nil:
 		return nil, errors.New("source: no source to sync: compile one with source.Compile")
@@ -179,7 +204,7 @@ func newRun(r *engine.Runner, spec *Spec, store *Store, opt Options) (*syncRun, 
 	case r.Plan() != spec.plan:
 		return nil, fmt.Errorf("source: the runner (integration %q) is not bound from the plan the source was compiled from: bind the plan of the file the source was compiled from", r.Plan().Name())
 	}
-	s := &syncRun{r: r, spec: spec, store: store, opt: opt, now: opt.Now, rep: &Report{},
+	s := &syncRun{r: r, spec: spec, store: store, storeCtx: storeCtx, opt: opt, now: opt.Now, rep: &Report{},
 		ledger: ledger{meta: map[int]recMeta{}}, failed: map[string]Failed{}, seen: followed{}}
 	if s.now == nil {
 		s.now = time.Now
@@ -202,11 +227,11 @@ func (s *syncRun) watchStop() {
 
 // position loads the state and works out where the pages start.
 func (s *syncRun) position() error {
-	if countSet(s.opt.From != nil, s.opt.Restart, s.opt.SkipPage) > 1 {
-		return errors.New("source: give at most one of Options.From, Restart and SkipPage")
+	if countSet(s.opt.From != nil, s.opt.Restart, s.opt.Full, s.opt.SkipPage) > 1 {
+		return errors.New("source: give at most one of Options.From, Restart, Full and SkipPage")
 	}
 	var err error
-	if s.state, err = s.store.Load(s.spec.Key); err != nil {
+	if s.state, err = s.store.Load(s.storeCtx, s.spec.Key); err != nil {
 		return err
 	}
 	st := &s.state
@@ -219,14 +244,20 @@ func (s *syncRun) position() error {
 		s.rep.Skipped = &skipped
 		st.Resume = s.spec.skip(st.Resume)
 		s.rep.Restarted = st.Resume == nil
-	case s.opt.Restart:
+	case s.opt.Restart || s.opt.Full:
 		st.Resume = nil
 		s.rep.Restarted = true
 	}
 	run := st.Resume
+	s.resumed = run != nil && s.opt.From == nil
 	switch {
 	case s.opt.From != nil:
 		run, s.start = nil, s.opt.From
+	case s.opt.Full:
+		s.start = nil
+		if s.spec.incStart != "" {
+			s.start = s.spec.incStart
+		}
 	case run != nil:
 		s.start = run.Cursor
 	case st.Cursor != nil:

@@ -35,6 +35,9 @@ type Source struct {
 	// Key is the record field (dotted) that identifies a record in the
 	// retry list (default: the whole record).
 	Key string `yaml:"key"`
+	// Schedule makes plumb serve run the sync on its own, at cron times
+	// or every interval (plumb sync ignores it).
+	Schedule *Schedule `yaml:"schedule"`
 	// Pos is where the source: section starts.
 	Pos Pos `yaml:"-"`
 }
@@ -89,6 +92,61 @@ type Incremental struct {
 	Pos      Pos           `yaml:"-"`
 }
 
+// Schedule is when plumb serve runs a source's sync: at the times of a
+// cron expression in a time zone, or every interval; exactly one of cron
+// and every is set. One instance of a cluster runs it at a time.
+type Schedule struct {
+	// Cron is a five-field cron expression (minute hour day-of-month
+	// month day-of-week, e.g. "0 2 * * *" for 02:00 every night) or a
+	// descriptor (@hourly, @daily, @weekly, @monthly, @yearly), read in
+	// timezone.
+	Cron String `yaml:"cron"`
+	// Timezone is the IANA time zone cron's times are in, e.g.
+	// America/New_York (default UTC). A time that a daylight-saving
+	// change skips runs at the first minute after the change; a time it
+	// repeats runs once.
+	Timezone String `yaml:"timezone"`
+	// Every runs a sync this long after the last one started (at least
+	// 1s, e.g. 6h); the first runs when plumb serve starts.
+	Every time.Duration `yaml:"every"`
+	// Jitter delays each run by a random time up to it (default none;
+	// less than every), so that many sources do not start together.
+	Jitter time.Duration `yaml:"jitter"`
+	// Missed is what plumb serve does about runs that fell while it was
+	// down (see [ScheduleMisses]).
+	Missed String `yaml:"missed"`
+	Pos    Pos    `yaml:"-"`
+}
+
+// MinScheduleEvery is the shortest schedule.every.
+const MinScheduleEvery = time.Second
+
+// validate checks a schedule (the cron expression and the time zone are
+// compiled by the engine, which reports them).
+func (s *Schedule) validate(errs *ErrorList) {
+	if s == nil {
+		return
+	}
+	cron, every := s.Cron.IsSet(), s.Every != 0
+	switch {
+	case cron == every:
+		errs.Add(s.Pos, `e.g. schedule: { cron: "0 2 * * *", timezone: America/New_York } or schedule: { every: 6h }`, "source: schedule needs exactly one of cron or every")
+	case every && s.Every < MinScheduleEvery:
+		errs.Add(s.Pos, "", "source: schedule: every must be at least %s, got %s", MinScheduleEvery, s.Every)
+	case every && s.Timezone.IsSet():
+		errs.Add(s.Timezone.Pos, "an interval is the same in every zone", "source: schedule: timezone applies to cron")
+	}
+	if s.Jitter < 0 {
+		errs.Add(s.Pos, "", "source: schedule: jitter must not be negative")
+	}
+	if every && s.Jitter >= s.Every && s.Every >= MinScheduleEvery {
+		errs.Add(s.Pos, "", "source: schedule: jitter (%s) must be less than every (%s)", s.Jitter, s.Every)
+	}
+	if m := ScheduleMissed(s.Missed.Value); !ScheduleMisses.Valid(m) {
+		errs.Add(s.Missed.Pos, ScheduleMisses.Hint(), "source: schedule: unknown missed %q", m)
+	}
+}
+
 // DefaultMaxPages bounds a sync when max_pages is not given.
 const DefaultMaxPages = 10000
 
@@ -122,6 +180,7 @@ func (s *Source) validate(errs *ErrorList) {
 			errs.Add(s.Rate.Pos, "e.g. 5/s, 100/m, 1/2s", "source: rate: %v", err)
 		}
 	}
+	s.Schedule.validate(errs)
 	if s.Key != "" && !fieldRE.MatchString(s.Key) {
 		errs.Add(s.Pos, "a record field name such as id or lead.id", "source: key %q is not a field name", s.Key)
 	}

@@ -87,7 +87,7 @@ func Vocabulary() []Vocab {
 	return []Vocab{
 		SettingTypes.Vocab(), AuthTypes.Vocab(), ResponseFormats.Vocab(), CaptureTypes.Vocab(),
 		OnErrors.Vocab(), RedirectPolicies.Vocab(), RetryActions.Vocab(), RetryAfterPolicies.Vocab(),
-		TLSVersions.Vocab(), PaginateTypes.Vocab(), WebhookPresets.Vocab(), WebhookAlgorithms.Vocab(),
+		TLSVersions.Vocab(), PaginateTypes.Vocab(), ScheduleMisses.Vocab(), WebhookPresets.Vocab(), WebhookAlgorithms.Vocab(),
 		WebhookEncodings.Vocab(), Outcomes.Vocab(),
 	}
 }
@@ -310,6 +310,25 @@ var PaginateTypes = Enum[PaginateType]{
 		{PaginateCursor, "page.cursor from the previous page (cursor: json, xpath or header)"},
 		{PaginateNextURL, "the next page's URL from the previous page (next: json, xpath or header)"},
 		{PaginateLink, "the RFC 8288 Link: <…>; rel=\"next\" header"},
+	},
+}
+
+// ScheduleMissed is what a start does about scheduled runs that fell
+// while plumb serve was down (source.schedule.missed).
+type ScheduleMissed string
+
+// The missed-run policies.
+const (
+	MissedOnce ScheduleMissed = "once"
+	MissedSkip ScheduleMissed = "skip"
+)
+
+// ScheduleMisses declares source.schedule.missed.
+var ScheduleMisses = Enum[ScheduleMissed]{
+	Name: "schedule-missed", Fields: []string{"Schedule.missed"}, Default: MissedOnce,
+	Choices: []Choice[ScheduleMissed]{
+		{MissedOnce, "one sync runs at start for every run missed (not one per missed time), then the schedule goes on"},
+		{MissedSkip, "missed runs are dropped; the next sync runs at the next scheduled time"},
 	},
 }
 

@@ -201,34 +201,8 @@ func (s *TokenStore) Lock(ctx context.Context, key string) (func(), error) {
 	}
 }
 
-// hold renews the lease every lease/3 until unlock.
+// hold renews the lease every lease/3 until unlock (holdLease: the same
+// lease as the cluster's other leases).
 func (s *TokenStore) hold(k string, val []byte, rev uint64) func() {
-	stop := make(chan struct{})
-	done := make(chan uint64)
-	go func() {
-		t := time.NewTicker(s.lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				done <- rev
-				return
-			case <-t.C:
-				ctx, cancel := opCtx(s.op)
-				if r, err := s.locks.Update(ctx, k, val, rev); err == nil {
-					rev = r
-				}
-				cancel()
-			}
-		}
-	}()
-	return func() {
-		close(stop)
-		last := <-done
-		ctx, cancel := opCtx(s.op)
-		defer cancel()
-		// Only at our revision: a lease that expired and was taken over
-		// stays with its new holder.
-		_ = s.locks.Delete(ctx, k, jetstream.LastRevision(last))
-	}
+	return holdLease(s.locks, k, val, rev, s.lease, s.op, nil)
 }

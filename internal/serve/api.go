@@ -200,6 +200,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"/v1/integrations", get, false, s.listIntegrations},
 		{"/v1/integrations/{name}/run", post, false, s.runNow},
 		{"/v1/integrations/{name}/leads", post, false, s.accept},
+		{"/v1/integrations/{name}/sync", []string{http.MethodGet, http.MethodPost}, false, s.syncRoute},
 		{"/v1/leads/{id}", get, false, s.getLead},
 		{"/v1/queue", get, false, s.queueStats},
 		{"/v1/dead", get, false, s.listDead},

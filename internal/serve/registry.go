@@ -352,6 +352,7 @@ func (s *Server) Reload() (ReloadReport, error) {
 		}()
 	}
 	s.updateHealthMetrics()
+	s.refreshSyncs()
 	return rep, nil
 }
 

@@ -137,6 +137,7 @@ type Server struct {
 	sems  map[string]chan struct{} // per integration name
 
 	hooks hookState // webhook receivers (hooks.go)
+	syncs syncState // sources' sync loops (sync.go)
 	idem  idemStore // Idempotency-Key digests (faults.go)
 
 	apiTokens     tokenSet     // the API role (tokens.go)
@@ -283,6 +284,10 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if err := s.startSyncs(); err != nil {
+		ln.Close()
+		return err
+	}
 	s.ln = ln
 	s.srv = &http.Server{
 		Handler:           s.handler,
@@ -338,6 +343,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	// Syncs stop after their page (cancelled after the drain timeout),
+	// before the runners they use are closed.
+	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	s.stopSyncs(dctx)
+	cancel()
 	if s.consume != nil {
 		s.consume()
 		// Runners are closed while the workers drain: leads in a batch are
@@ -359,6 +369,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 
 // closeAll closes every runner, the queue and the sandbox.
 func (s *Server) closeAll() {
+	s.stopSyncs(context.Background())
 	for _, e := range s.reg.list() {
 		if r := e.current(); r != nil {
 			r.Close(context.Background())

@@ -168,7 +168,7 @@ func openSyncStore(s *stdio, f *syncFlags, file, key string) (*source.Store, boo
 		return nil, false
 	}
 	if f.reset {
-		if err := store.Reset(key); err != nil {
+		if err := store.Reset(context.Background(), key); err != nil {
 			store.Close()
 			s.errorf("sync: --reset: %v", err)
 			return nil, false

@@ -65,6 +65,9 @@ var samples = map[string]func(v string) (sample, bool){
 			"next_url": ", next: { json: next }", "link": ""}[v]
 		return sample{top: `source: { request: { url: "{{settings.base_url}}/p" }, paginate: { type: ` + v + keys + ` } }`}, ok
 	},
+	"schedule-missed": func(v string) (sample, bool) {
+		return sample{top: `source: { request: { url: "{{settings.base_url}}/p" }, schedule: { cron: "0 2 * * *", timezone: America/New_York, missed: ` + v + ` } }`}, true
+	},
 	"webhook-preset": func(v string) (sample, bool) {
 		return hook("preset: " + v + map[string]string{"hmac": ", header: X-Sig"}[v]), true
 	},
