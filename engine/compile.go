@@ -484,14 +484,13 @@ func offset(p steps.Pos, line, col int) steps.Pos {
 // checkRefs reports references to undeclared settings, to steps that do
 // not run before this one, and to answer roots where there is no answer yet.
 func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
-	roots := map[string]bool{} // roots checked as a whole: one problem per template
+	// Each reference is checked on its own, so two references that share
+	// a refused prefix (batch.id and batch.size outside a batch step,
+	// steps.find.a and steps.find.b of a missing step) yield the same
+	// problem: a template states each problem once.
+	before := len(c.errs)
 	for _, r := range refs {
 		parts := strings.Split(r, ".")
-		whole := sc == scopeSettings && parts[0] != "settings" || parts[0] == "state" || parts[0] == "page"
-		if whole && roots[parts[0]] {
-			continue
-		}
-		roots[parts[0]] = true
 		if sc == scopeSettings && parts[0] != "settings" {
 			c.errs.Add(pos, "credentials are chosen per integration, not per lead", "auth values can only read settings, not %s", parts[0])
 			continue
@@ -508,11 +507,20 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 		case "state", "page":
 			c.refSource(pos, parts)
 		case "batch":
-			c.refBatch(pos, parts, sc, roots)
+			c.refBatch(pos, parts, sc)
 		case "vars":
 			c.refVars(pos, parts)
 		}
 	}
+	seen := map[string]bool{}
+	kept := c.errs[:before]
+	for _, e := range c.errs[before:] {
+		if k := e.Msg + "\x00" + e.Hint; !seen[k] {
+			seen[k] = true
+			kept = append(kept, e)
+		}
+	}
+	c.errs = kept
 }
 
 // refSettings checks a reference to settings.<name>.
@@ -584,12 +592,9 @@ func (c *compiler) refSource(pos steps.Pos, parts []string) {
 
 // refBatch checks a reference to batch: read only in a step with batch:,
 // and after the answer only its id, size and response.
-func (c *compiler) refBatch(pos steps.Pos, parts []string, sc scope, roots map[string]bool) {
+func (c *compiler) refBatch(pos steps.Pos, parts []string, sc scope) {
 	if s := c.cur; s == nil || s.src.Batch == nil {
-		if !roots["batch:refused"] { // once per template, however many batch fields it reads
-			c.errs.Add(pos, "batch is only available in a step with batch:", "batch is not available here")
-		}
-		roots["batch:refused"] = true
+		c.errs.Add(pos, "batch is only available in a step with batch:", "batch is not available here")
 	} else if sc != scopeRequest && len(parts) > 1 && parts[1] != "id" && parts[1] != "size" && parts[1] != "response" {
 		c.errs.Add(pos, "after the answer a batch step reads batch.id, batch.size and batch.response (the whole answer: status, headers, body)", "batch.%s is only available in the request", parts[1])
 	}

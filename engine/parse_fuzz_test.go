@@ -155,6 +155,7 @@ func TestOneProblemPerRoot(t *testing.T) {
 		"batch": "name: f\nsteps:\n  - name: a\n    request: { url: \"https://x/{{batch.size}}/{{batch.id}}\" }\n",
 		"state": "name: f\nsteps:\n  - name: a\n    request: { url: \"https://x/{{state.a}}/{{page.b}}/{{state.c}}\" }\n",
 		"auth":  "name: f\nauth: { type: bearer, token: \"{{lead.a}}{{lead.b}}\" }\nsteps:\n  - name: a\n    request: { url: \"https://x\" }\n",
+		"steps": "name: f\nsteps:\n  - name: a\n    request: { url: \"https://x/{{steps.find.a}}/{{steps.find.b}}\" }\n",
 	} {
 		_, err := Parse("f.yaml", []byte(src))
 		var list steps.ErrorList
@@ -166,8 +167,8 @@ func TestOneProblemPerRoot(t *testing.T) {
 			if strings.Contains(e.Msg, "version") {
 				roots["version"]++ // missing: said once, not also "unsupported version 0"
 			}
-			for _, r := range []string{"batch", "state", "page", "lead"} {
-				if strings.Contains(e.Msg, r+" is not") || strings.Contains(e.Msg, "not "+r) {
+			for _, r := range []string{"batch", "state", "page", "lead", "find"} {
+				if strings.Contains(e.Msg, r+" is not") || strings.Contains(e.Msg, "not "+r) || strings.Contains(e.Msg, `"`+r+`"`) {
 					roots[r]++
 				}
 			}
