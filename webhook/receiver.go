@@ -290,56 +290,27 @@ func decodeObject(b []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// Envelope is how an accepted delivery is stored in the queue: what the
-// scheme said about it and the raw event.
-type Envelope struct {
-	Webhook EnvelopeMeta    `json:"webhook"`
-	Event   json.RawMessage `json:"event"`
-}
-
-// EnvelopeMeta is the stored description of a delivery.
-type EnvelopeMeta struct {
-	Integration string    `json:"integration"`
-	ID          string    `json:"id,omitempty"`
-	Type        string    `json:"type,omitempty"`
-	Preset      string    `json:"preset"`
-	Key         string    `json:"key,omitempty"`
-	Received    time.Time `json:"received"`
-}
-
-// Payload is the delivery's queue payload (an Envelope as JSON).
-func (h *Hook) Payload(d *Delivery) []byte {
-	env := Envelope{Webhook: EnvelopeMeta{Integration: h.cfg.Integration, ID: d.Event.ID, Type: d.Event.Type,
-		Preset: d.Event.Preset, Key: d.Key, Received: d.Received}, Event: d.Body}
-	b, _ := json.Marshal(env) // a verified JSON object and plain fields: cannot fail
-	return b
-}
-
-// DecodeEnvelope reads a stored delivery back: its envelope and the event
-// as a lead.
-func DecodeEnvelope(b []byte) (Envelope, map[string]any, error) {
-	var env Envelope
-	if err := json.Unmarshal(b, &env); err != nil {
-		return env, nil, fmt.Errorf("webhook: stored event: %w", err)
+// Lead is the lead the steps run for a delivery: its body as a JSON object
+// (numbers as json.Number; decoded again when d.Lead is nil, as for a
+// delivery read back from storage), plus, when the hook has a meta field,
+// {id, type, preset, received} under it. h may be nil (the integration
+// lost its webhook section since the delivery was stored): no meta field.
+func (h *Hook) Lead(d *Delivery) (map[string]any, error) {
+	lead := d.Lead
+	if lead == nil {
+		var err error
+		if lead, err = decodeObject(d.Body); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidBody, err)
+		}
 	}
-	lead, err := decodeObject(env.Event)
-	if err != nil {
-		return env, nil, fmt.Errorf("webhook: stored event: %w", err)
-	}
-	return env, lead, nil
-}
-
-// Lead is the lead the steps run for a stored event: the event itself,
-// plus, when the hook has a meta field, {id, type, preset, received} under
-// it. h may be nil (the integration lost its webhook section since).
-func (h *Hook) Lead(env Envelope, lead map[string]any) map[string]any {
 	if h == nil || h.cfg.Meta == "" {
-		return lead
+		return lead, nil
 	}
-	lead[h.cfg.Meta] = map[string]any{"id": env.Webhook.ID, "type": env.Webhook.Type,
-		"preset": env.Webhook.Preset, "received": env.Webhook.Received.Format(time.RFC3339Nano)}
-	return lead
+	out := make(map[string]any, len(lead)+1)
+	for k, v := range lead {
+		out[k] = v
+	}
+	out[h.cfg.Meta] = map[string]any{"id": d.Event.ID, "type": d.Event.Type,
+		"preset": d.Event.Preset, "received": d.Received.Format(time.RFC3339Nano)}
+	return out, nil
 }
-
-// IsJob reports whether a queue job id is a webhook delivery's.
-func IsJob(id string) bool { return strings.HasPrefix(id, JobPrefix) }

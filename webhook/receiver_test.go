@@ -49,7 +49,7 @@ func TestReceiveKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.JobID != d2.JobID || d.JobID == d3.JobID || !webhook.IsJob(d.JobID) || d.Event.Type != "lead.status_changed" {
+	if d.JobID != d2.JobID || d.JobID == d3.JobID || !strings.HasPrefix(d.JobID, webhook.JobPrefix) || d.Event.Type != "lead.status_changed" {
 		t.Errorf("ids %s %s %s, type %q", d.JobID, d2.JobID, d3.JobID, d.Event.Type)
 	}
 	if !bytes.Equal(d.Body, body) || d.Lead["data"].(map[string]any)["n"].(interface{ String() string }).String() != "12345678901234567890" {
@@ -105,21 +105,25 @@ func TestReceiveKeys(t *testing.T) {
 		t.Errorf("standard webhooks key %q", s1.Key)
 	}
 
-	// the stored envelope gives the event back, with the meta field
-	env, lead, err := webhook.DecodeEnvelope(h.Payload(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env.Webhook.Integration != "acare" || env.Webhook.Type != "lead.status_changed" || !bytes.Equal(env.Event, body) {
-		t.Errorf("envelope %+v", env)
-	}
+	// the lead of a delivery, with the meta field; a delivery read back
+	// from storage (its body only) gives the same lead
 	meta := hook(t, webhook.HookConfig{Integration: "acare", Verify: ac, Meta: "webhook"})
-	if l := meta.Lead(env, lead); l["webhook"].(map[string]any)["type"] != "lead.status_changed" || l["event"] != "lead.status_changed" {
-		t.Errorf("lead with meta %v", l)
+	stored := &webhook.Delivery{Event: d.Event, Body: d.Body, Received: d.Received}
+	for _, dd := range []*webhook.Delivery{d, stored} {
+		l, err := meta.Lead(dd)
+		if err != nil || l["webhook"].(map[string]any)["type"] != "lead.status_changed" || l["event"] != "lead.status_changed" {
+			t.Errorf("lead with meta %v, %v", l, err)
+		}
+		if _, ok := dd.Lead["webhook"]; ok {
+			t.Errorf("Lead changed the delivery's own lead: %v", dd.Lead)
+		}
 	}
 	var nilHook *webhook.Hook
-	if l := nilHook.Lead(env, lead); l["event"] != "lead.status_changed" {
-		t.Errorf("lead without a hook %v", l)
+	if l, err := nilHook.Lead(stored); err != nil || l["event"] != "lead.status_changed" || l["webhook"] != nil {
+		t.Errorf("lead without a hook %v, %v", l, err)
+	}
+	if _, err := nilHook.Lead(&webhook.Delivery{Body: []byte("[1]")}); !errors.Is(err, webhook.ErrInvalidBody) {
+		t.Errorf("a stored body that is not an object: %v", err)
 	}
 }
 

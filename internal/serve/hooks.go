@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/hookjob"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/webhook"
 )
@@ -164,7 +165,7 @@ func (s *Server) storeHook(ctx context.Context, name string, h *webhook.Hook, d 
 			return false, err
 		}
 	}
-	p, err := s.q.Load().Publish(ctx, queue.Job{ID: d.JobID, Kind: queue.KindWebhook, Integration: name, Payload: h.Payload(d)})
+	p, err := s.q.Load().Publish(ctx, queue.Job{ID: d.JobID, Kind: queue.KindWebhook, Integration: name, Payload: hookjob.Encode(name, d)})
 	if err != nil {
 		return false, err
 	}
@@ -199,7 +200,7 @@ func (s *Server) hookKV(ctx context.Context, window time.Duration) (jetstream.Ke
 // after its last delivery (POST /v1/dead/{id}/retry replays it); success,
 // failure and skip are results.
 func (s *Server) workHook(ctx context.Context, d queue.Delivery) ([]byte, error) {
-	env, lead, err := webhook.DecodeEnvelope(d.Payload)
+	env, delivery, err := hookjob.Decode(d.Payload)
 	if err != nil {
 		res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInput, Reason: err.Error(), Steps: []engine.StepResult{}}
 		s.metrics.observe(d.Integration, "webhook", res)
@@ -219,7 +220,13 @@ func (s *Server) workHook(ctx context.Context, d queue.Delivery) ([]byte, error)
 			}
 		}
 	}
-	res, err := s.run(ctx, d.Integration, "webhook", hook.Lead(env, lead))
+	lead, err := hook.Lead(delivery)
+	if err != nil {
+		res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInput, Reason: err.Error(), Steps: []engine.StepResult{}}
+		s.metrics.observe(d.Integration, "webhook", res)
+		return marshalResult(res)
+	}
+	res, err := s.run(ctx, d.Integration, "webhook", lead)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/hookjob"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/webhook"
 )
@@ -179,7 +180,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 			ok++
 			ids[d.n] = d.answer.ID
 		}
-		if d.status == 200 && !webhook.IsJob(d.answer.ID) {
+		if d.status == 200 && !hookjob.IsJob(d.answer.ID) {
 			t.Errorf("event %d: answer id %q", d.n, d.answer.ID)
 		}
 	}

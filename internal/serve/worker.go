@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/hookjob"
 	"github.com/plumbhq/plumb/internal/queue"
-	"github.com/plumbhq/plumb/webhook"
 )
 
 // errStopping hands a lead back to the queue during a shutdown.
@@ -73,7 +73,7 @@ func notServed(name string, lead map[string]any) *engine.Result {
 // result.
 func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 	// a webhook delivery stored before jobs had kinds is told by its id
-	if d.Kind == queue.KindWebhook || d.Kind == "" && webhook.IsJob(d.ID) {
+	if d.Kind == queue.KindWebhook || d.Kind == "" && hookjob.IsJob(d.ID) {
 		return s.workHook(ctx, d)
 	}
 	lead, err := engine.DecodeLead(d.Payload)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/hookjob"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/webhook"
 )
@@ -164,11 +165,14 @@ func (s *Suite) deliver(c *Case, runner *engine.Runner, now func() time.Time) (m
 	if err != nil {
 		return nil, ans, nil
 	}
-	env, lead, err := webhook.DecodeEnvelope(hook.Payload(d))
-	if err != nil {
-		return nil, ans, []Failure{{Path: "webhook", Message: err.Error()}}
+	_, stored, err := hookjob.Decode(hookjob.Encode(s.In.Name.Value, d)) // as plumb serve stores and reads it
+	if err == nil {
+		var lead map[string]any
+		if lead, err = hook.Lead(stored); err == nil {
+			return lead, ans, nil
+		}
 	}
-	return hook.Lead(env, lead), ans, nil
+	return nil, ans, []Failure{{Path: "webhook", Message: err.Error()}}
 }
 
 // refusedExpectations reports the expectations of a case whose delivery

@@ -216,7 +216,7 @@ func webhookReplay(ctx context.Context, s *stdio, args []string) int {
 			return ExitLeadError
 		}
 		for _, d := range dead.Dead {
-			if webhook.IsJob(d.ID) {
+			if strings.HasPrefix(d.ID, webhook.JobPrefix) {
 				ids = append(ids, d.ID)
 			}
 		}
