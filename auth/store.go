@@ -214,7 +214,7 @@ func (s *FileStore) saveLocked(key string, t *oauth2.Token) error {
 	if err := s.secureDir(); err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(s.Path(key), b); err != nil {
+	if err := atomicfile.Write(s.Path(key), b, 0o600); err != nil {
 		return fmt.Errorf("auth: token store: %w", err)
 	}
 	return nil
@@ -308,10 +308,3 @@ func (m *MemoryStore) Delete(key string) error {
 	return nil
 }
 
-// WriteFileAtomic writes data to path with mode 0600: to a temporary file
-// in the same directory, synced, then renamed over path, and the directory
-// synced, so a crash leaves the old file or the new one, never a torn one.
-// Token stores use it.
-func WriteFileAtomic(path string, data []byte) error {
-	return atomicfile.Write(path, data, 0o600)
-}

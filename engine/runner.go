@@ -218,8 +218,8 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 // Plan is the plan the runner runs.
 func (r *Runner) Plan() *Plan { return r.plan }
 
-// Value returns a setting's resolved value.
-func (r *Runner) Value(name string) (any, bool) {
+// value returns a setting's resolved value.
+func (r *Runner) value(name string) (any, bool) {
 	v, ok := r.values[name]
 	return v, ok
 }
@@ -238,16 +238,6 @@ func (r *Runner) Redact(text string) string {
 		return text
 	}
 	return r.mask.text(text)
-}
-
-// AuthTypes lists the type of each auth section, in file order (the
-// integration's first). It holds no secret.
-func (r *Runner) AuthTypes() []string {
-	out := make([]string, len(r.authCfgs))
-	for i, c := range r.authCfgs {
-		out[i] = c.Type
-	}
-	return out
 }
 
 // enter counts a run in; it is false once the runner is closed.

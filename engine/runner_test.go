@@ -1572,9 +1572,6 @@ steps:
 	if built.Load() != 2 {
 		t.Fatalf("the scheme was built %d times for 2 Binds", built.Load())
 	}
-	if types := r1.AuthTypes(); !slices.Contains(types, "x-acme") {
-		t.Fatalf("AuthTypes %v", types)
-	}
 
 	foo := strings.Replace(src, "x-acme", "x-foo", 1)
 	if _, err := engine.Parse("a.yaml", []byte(foo), scheme); err == nil || !strings.Contains(err.Error(), "a.yaml:6:") || !strings.Contains(err.Error(), `"x-foo"`) {

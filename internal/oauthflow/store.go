@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/internal/atomicfile"
 )
 
 // KeySize is the length in bytes of an [EncryptedFileStore] key (AES-256).
@@ -210,7 +211,7 @@ func (s *EncryptedFileStore) saveLocked(key string, t *oauth2.Token) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("oauthflow: token store: %w", err)
 	}
-	if err := auth.WriteFileAtomic(s.Path(key), out); err != nil {
+	if err := atomicfile.Write(s.Path(key), out, 0o600); err != nil {
 		return fmt.Errorf("oauthflow: token store: %w", err)
 	}
 	return nil
