@@ -26,7 +26,7 @@ func TestExamplesLoad(t *testing.T) {
 			continue
 		}
 		n++
-		if _, err := Parse(f, src); err != nil {
+		if _, err := parse(f, src); err != nil {
 			t.Errorf("%v", err)
 		}
 	}

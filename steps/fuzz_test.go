@@ -26,7 +26,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		in, err := Parse("f.yaml", src)
+		in, err := parse("f.yaml", src)
 		if err == nil {
 			if in == nil {
 				t.Fatal("nil integration without error")

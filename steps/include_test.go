@@ -40,7 +40,7 @@ steps:
   - name: s
     request: { url: "{{settings.base_url}}/x" }
 `)
-	in, err := Load(main)
+	in, err := load(main)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ steps:
 		"loop.yaml":        "loop2.yaml:1:11: include: loop.yaml is included in a loop or twice",
 	} {
 		src := strings.Replace(string(must(os.ReadFile(main))), "shared/partner.yaml", inc, 1)
-		_, err := Parse(main, []byte(src))
+		_, err := parse(main, []byte(src))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("include %s: %v\nwant %s", inc, err, want)
 		}
@@ -80,7 +80,7 @@ func must(b []byte, err error) []byte {
 // (or from a fragment) is a load error like a step's.
 func TestTopLevelRetryRulesAreValidated(t *testing.T) {
 	src := "version: 1\nname: x\nretry: [ { on: [nope], action: retry } ]\nsteps:\n  - name: s\n    request: { url: \"http://x\" }\n"
-	if _, err := Parse("f.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), `unknown trigger "nope"`) {
+	if _, err := parse("f.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), `unknown trigger "nope"`) {
 		t.Fatalf("%v", err)
 	}
 }
@@ -120,8 +120,8 @@ func TestIncludeWithRoot(t *testing.T) {
 	os.Symlink(filepath.Join("shared", "frag.yaml"), filepath.Join(root, "in.yaml")) // relative: os.Root follows it
 	main := write(filepath.Join(root, "sub", "a.yaml"), "version: 1\nname: a\ninclude: [INC]\nsteps:\n  - name: s\n    request: { url: \"https://x.example/{{settings.shared}}\" }\n")
 	src := string(must(os.ReadFile(main)))
-	load := func(inc string, opts ...Option) (*Integration, error) {
-		return Parse(main, []byte(strings.Replace(src, "INC", inc, 1)), opts...)
+	loadInc := func(inc string, opts ...Option) (*Integration, error) {
+		return parse(main, []byte(strings.Replace(src, "INC", inc, 1)), opts...)
 	}
 	for inc, want := range map[string]string{
 		filepath.Join(outside, "frag.yaml"): "an absolute path",
@@ -138,7 +138,7 @@ func TestIncludeWithRoot(t *testing.T) {
 		"../broken.yaml":                    "does not read as a fragment",
 		"../none.yaml":                      "cannot read none.yaml",
 	} {
-		_, err := load(inc, WithRoot(root))
+		_, err := loadInc(inc, WithRoot(root))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("include %s: %v\nwant %q", inc, err, want)
 			continue
@@ -150,7 +150,7 @@ func TestIncludeWithRoot(t *testing.T) {
 	// fragments under the root load, through .. that stays inside and a
 	// symlink that stays inside
 	for _, inc := range []string{"../shared/frag.yaml", "../in.yaml", "../sub/../shared/frag.yaml"} {
-		in, err := load(inc, WithRoot(root))
+		in, err := loadInc(inc, WithRoot(root))
 		if err != nil {
 			t.Fatalf("include %s: %v", inc, err)
 		}
@@ -160,23 +160,23 @@ func TestIncludeWithRoot(t *testing.T) {
 	}
 	// a file outside the root includes nothing, and Load refuses it
 	other := write(filepath.Join(outside, "b.yaml"), strings.Replace(src, "INC", "frag.yaml", 1))
-	if _, err := Load(other, WithRoot(root)); err == nil {
+	if _, err := load(other, WithRoot(root)); err == nil {
 		t.Fatal("Load WithRoot read a file outside the root")
 	}
-	if _, err := Parse(other, []byte(strings.Replace(src, "INC", "frag.yaml", 1)), WithRoot(root)); err == nil || !strings.Contains(err.Error(), "not under the directory") {
+	if _, err := parse(other, []byte(strings.Replace(src, "INC", "frag.yaml", 1)), WithRoot(root)); err == nil || !strings.Contains(err.Error(), "not under the directory") {
 		t.Fatalf("a file outside the root included: %v", err)
 	}
 	// the CLI trusts its author: the same includes load without the option,
 	// and a file that is not a fragment is quoted to help its author
 	for _, inc := range []string{filepath.Join(outside, "frag.yaml"), "../../outside/frag.yaml", "../out.yaml"} {
-		if _, err := load(inc); err != nil {
+		if _, err := loadInc(inc); err != nil {
 			t.Errorf("include %s without a root: %v", inc, err)
 		}
 	}
-	if _, err := load("../creds.yaml"); err == nil || !strings.Contains(err.Error(), canary) {
+	if _, err := loadInc("../creds.yaml"); err == nil || !strings.Contains(err.Error(), canary) {
 		t.Errorf("without a root the author sees the unknown key: %v", err)
 	}
-	if _, err := Load(main, WithRoot(root)); err == nil || !strings.Contains(err.Error(), "INC") {
+	if _, err := load(main, WithRoot(root)); err == nil || !strings.Contains(err.Error(), "INC") {
 		t.Errorf("Load WithRoot of a file under the root: %v", err)
 	}
 }

@@ -28,21 +28,21 @@ import (
 
 func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
 
-// Load reads and checks the integration file at path. The error, if any, is
+// load reads and checks the integration file at path. The error, if any, is
 // an ErrorList. With WithRoot, path itself must lie under the root too.
-func Load(path string, opts ...Option) (*Integration, error) {
+func load(path string, opts ...Option) (*Integration, error) {
 	src, err := newLoadConfig(opts).readFile(path)
 	if err != nil {
 		return nil, ErrorList{{Pos: Pos{File: path}, Msg: fmt.Sprintf("cannot read integration: %v", errors.Unwrap(err))}}
 	}
-	return Parse(path, src, opts...)
+	return parse(path, src, opts...)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// Parse checks src as the integration file named file. The error, if any,
+// parse checks src as the integration file named file. The error, if any,
 // is an ErrorList holding every problem found.
-func Parse(file string, src []byte, opts ...Option) (*Integration, error) {
+func parse(file string, src []byte, opts ...Option) (*Integration, error) {
 	in, errs := ParseAll(file, src, opts...)
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -50,19 +50,15 @@ func Parse(file string, src []byte, opts ...Option) (*Integration, error) {
 	return in, nil
 }
 
-// ParseAll is Parse for tools that report every problem of a file in one
-// run: besides the problems it returns the integration as far as it could
-// be decoded (nil when the YAML itself is unreadable), so a compiler can
-// go on and add its own findings. The integration is then incomplete and
-// must not be run.
+// ParseAll decodes and checks src as the integration file named file. It
+// is how engine.Parse and engine.Load read a file (once per load: take
+// the model from the compiled plan, engine.Plan.Model, rather than
+// parsing again). Besides every problem found it returns the integration
+// as far as it could be decoded (nil when the YAML itself is unreadable),
+// so the compiler goes on and adds its own findings; the validator takes
+// a half-decoded model without panicking (no recover). The integration
+// is then incomplete and must not be run.
 func ParseAll(file string, src []byte, opts ...Option) (in *Integration, errs ErrorList) {
-	defer func() {
-		// validating a half-decoded model is best effort: what it cannot
-		// read is already reported
-		if v := recover(); v != nil && len(errs) == 0 {
-			panic(v)
-		}
-	}()
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {

@@ -38,7 +38,7 @@ steps:
 `
 
 func TestParseGood(t *testing.T) {
-	in, err := Parse("good.yaml", []byte(good))
+	in, err := parse("good.yaml", []byte(good))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("f.yaml", []byte(c.src))
+			_, err := parse("f.yaml", []byte(c.src))
 			var list ErrorList
 			if !errors.As(err, &list) {
 				t.Fatalf("err = %v, want ErrorList", err)
@@ -130,11 +130,11 @@ func TestLoadFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	in, err := Load(path)
+	in, err := load(path)
 	if err != nil || in.File != path {
 		t.Fatalf("Load: %v %v", in, err)
 	}
-	_, err = Load(filepath.Join(dir, "missing.yaml"))
+	_, err = load(filepath.Join(dir, "missing.yaml"))
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml: cannot read integration: no such file") {
 		t.Fatalf("missing file err = %v", err)
 	}
@@ -142,7 +142,7 @@ func TestLoadFile(t *testing.T) {
 
 func TestBlockScalarPosition(t *testing.T) {
 	src := "version: 1\nname: x\nsteps:\n  - name: a\n    request:\n      url: \"http://x\"\n      body:\n        xml: |\n          <a>{{lead.x}}</a>\n"
-	in, err := Parse("f.yaml", []byte(src))
+	in, err := parse("f.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}

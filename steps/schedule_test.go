@@ -26,7 +26,7 @@ func TestScheduleShape(t *testing.T) {
 		`{ every: 6h, missed: skip }`: func(s *Schedule) bool { return s.Every == 6*time.Hour && s.Missed.Value == "skip" },
 	}
 	for flow, ok := range good {
-		in, err := Parse("s.yaml", []byte(strings.Replace(scheduleBase, "%s", flow, 1)))
+		in, err := parse("s.yaml", []byte(strings.Replace(scheduleBase, "%s", flow, 1)))
 		if err != nil || !ok(in.Source.Schedule) {
 			t.Errorf("%s: %v %+v", flow, err, in)
 		}
@@ -41,7 +41,7 @@ func TestScheduleShape(t *testing.T) {
 		`{ cron: "0 2 * * *", missed: all }`: `s.yaml:5:42: source: schedule: unknown missed "all" (one of once, skip)`,
 		`{ cron: "0 2 * * *", cron_tz: x }`:  "cron_tz",
 	} {
-		_, err := Parse("s.yaml", []byte(strings.Replace(scheduleBase, "%s", flow, 1)))
+		_, err := parse("s.yaml", []byte(strings.Replace(scheduleBase, "%s", flow, 1)))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", flow, err, want)
 		}

@@ -71,7 +71,7 @@ func TestValidationGaps(t *testing.T) {
 	posRE := regexp.MustCompile(`^f\.yaml:\d+:\d+: `)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("f.yaml", []byte(c.src))
+			_, err := parse("f.yaml", []byte(c.src))
 			var list ErrorList
 			if !errors.As(err, &list) {
 				t.Fatalf("err = %v, want ErrorList", err)
@@ -97,8 +97,8 @@ func TestValidationAccepts(t *testing.T) {
 		"---\n" + head + "steps:\n  - name: a\n    request: { url: https://x.example/ }\n...\n",
 		head + "auth: { type: basic, username: \"{{settings.u}}\", password: p }\nsteps:\n  - name: a\n    request: { url: https://x.example/ }\n",
 	} {
-		if _, err := Parse("f.yaml", []byte(src)); err != nil {
-			t.Errorf("Parse(\n%s): %v", src, err)
+		if _, err := parse("f.yaml", []byte(src)); err != nil {
+			t.Errorf("parse(\n%s): %v", src, err)
 		}
 	}
 }

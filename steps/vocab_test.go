@@ -41,7 +41,7 @@ func TestEnumChecks(t *testing.T) {
 // key with the declared values as the hint.
 func TestEnumErrors(t *testing.T) {
 	src := "version: 1\nname: x\nsteps:\n  - name: a\n    request: { url: \"https://x.test\" }\n    retry: [{ on: [500], action: pray }]\n    on_error: maybe\n"
-	_, err := Parse("e.yaml", []byte(src))
+	_, err := parse("e.yaml", []byte(src))
 	if err == nil {
 		t.Fatal("accepted")
 	}

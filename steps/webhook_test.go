@@ -21,7 +21,7 @@ steps:
 `
 
 func TestWebhookSection(t *testing.T) {
-	in, err := Parse("a.yaml", []byte(strings.Replace(hookBase, "%s", `  path: /webhooks/actuallycare
+	in, err := parse("a.yaml", []byte(strings.Replace(hookBase, "%s", `  path: /webhooks/actuallycare
   verify: { preset: actuallycare, secrets: ["{{settings.hook_secret}}", "{{ settings.old_secret }}"] }
   dedupe: { key: "{{lead.event}}:{{lead.timestamp}}", window: 48h }
   max_bytes: 65536
@@ -36,7 +36,7 @@ func TestWebhookSection(t *testing.T) {
 		t.Errorf("secret settings %v", got)
 	}
 
-	in, err = Parse("a.yaml", []byte(strings.Replace(hookBase, "%s", `  verify: { preset: github, secrets: ["{{settings.hook_secret}}"] }`, 1)))
+	in, err = parse("a.yaml", []byte(strings.Replace(hookBase, "%s", `  verify: { preset: github, secrets: ["{{settings.hook_secret}}"] }`, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestWebhookErrors(t *testing.T) {
 		{`  verify: { preset: github, secrets: ["{{settings.hook_secret}}"] }
   max_bytes: 2000000`, "max_bytes must be between 0"},
 	} {
-		_, err := Parse("a.yaml", []byte(strings.Replace(hookBase, "%s", tc.section, 1)))
+		_, err := parse("a.yaml", []byte(strings.Replace(hookBase, "%s", tc.section, 1)))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s:\n got %v\nwant %s", tc.section, err, tc.want)
 		}

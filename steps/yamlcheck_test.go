@@ -27,7 +27,7 @@ func TestAliasBombIsLoadError(t *testing.T) {
 	src := billionLaughs()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := Parse("bomb.yaml", []byte(src))
+	_, err := parse("bomb.yaml", []byte(src))
 	runtime.ReadMemStats(&after)
 	if err == nil {
 		t.Fatal("Parse accepted an alias bomb")
@@ -51,14 +51,14 @@ vars:
   again: *h
   more: [*h, *h, *h]
 `
-	if _, err := Parse("ok.yaml", []byte(src)); err != nil {
+	if _, err := parse("ok.yaml", []byte(src)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestSelfReferringAlias(t *testing.T) {
 	src := good + "vars:\n  loop: &l [1, *l]\n"
-	_, err := Parse("loop.yaml", []byte(src))
+	_, err := parse("loop.yaml", []byte(src))
 	if err == nil || !strings.Contains(err.Error(), "loop.yaml:") {
 		t.Fatalf("err = %v, want a positioned error", err)
 	}

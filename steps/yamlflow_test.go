@@ -16,7 +16,7 @@ func TestFlowSyntaxErrorsPointAtTheToken(t *testing.T) {
 		head + "    request: { url: x }\n    capture: { a: { json: a }\n":                               "f.yaml:6:14: invalid YAML: this { is never closed",
 		head + "    request: { url: x, headers: { A: \"b } }\n":                                         "f.yaml:5:38: invalid YAML: this quoted string is never closed",
 	} {
-		_, err := Parse("f.yaml", []byte(src))
+		_, err := parse("f.yaml", []byte(src))
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%q:\n got %v\nwant %s", src, err, want)
 		}
