@@ -13,7 +13,8 @@ func parse(t *testing.T, flow string) *steps.Schedule {
 	t.Helper()
 	src := "version: 1\nname: x\nsource:\n  request: { url: \"http://127.0.0.1:1/p\" }\n  schedule: " + flow +
 		"\nsteps:\n  - name: a\n    request: { url: \"http://127.0.0.1:1/x\" }\n"
-	in, errs := steps.ParseAll("x.yaml", []byte(src)); err := errs.Err()
+	in, errs := steps.ParseAll("x.yaml", []byte(src))
+	err := errs.Err()
 	if err != nil {
 		t.Fatal(err)
 	}
