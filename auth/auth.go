@@ -1,5 +1,12 @@
 // Package auth signs outgoing HTTP requests for plumb integrations.
 //
+// It is public because an embedder plugs in here: a custom `x-` scheme
+// (an [Authenticator] given to engine.WithAuthScheme) and a token store of
+// its own ([TokenStore], with [MarshalToken]/[UnmarshalToken] and
+// [SameToken] so a refused login and compare-and-swap survive in it), and
+// may sign requests of its own with [New]. plumb's own token plumbing
+// (the cluster's shared store, the install flow) builds on the same API.
+//
 // An integration's `auth:` section decodes into a [Config]. The engine calls
 // [New] once per run (per resolved settings) and then, for every try of every
 // request, calls [Authenticator.Apply] just before sending, so retries are

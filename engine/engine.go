@@ -1,6 +1,10 @@
 // Package engine runs integrations: YAML files that say how to call a
 // partner's HTTP API for a lead, read the answer and decide an outcome.
 //
+// It is the one public way to load and run an integration: plumb's own
+// commands (run, try, validate, test, sync, serve, the console) are built
+// on this API and nothing else of it, as an embedder's program would be.
+//
 // The life of an integration in a program:
 //
 //	plan, err := engine.Load("integration.yaml")            // compiled once; err lists every problem as file:line:col

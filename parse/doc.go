@@ -1,5 +1,10 @@
 // Package parse extracts values ("captures") from HTTP responses.
 //
+// It is public because the user named it (the top-level packages of plumb
+// are engine, template, parse, auth and steps) and because an extractor is
+// useful on its own: JSON paths, XPath, split and regex over an answer,
+// compiled once, bounded in depth.
+//
 // A capture is declared in an integration file, decoded into a [Spec] by the steps
 // package and compiled once with [Compile] when the file loads. The resulting
 // [Extractor] is immutable and safe for concurrent use; it runs once per response

@@ -21,6 +21,10 @@
 // Page requests wait for the source's rate: budget, which the runner makes
 // as it makes the steps' (engine.Config.RateLimiter: shared across a
 // cluster when the runner's budgets are).
+//
+// It is public because syncing a source is an embedder's need like
+// running a lead: plumb sync and plumb serve's scheduled syncs use the
+// same Sync and the same [StateStore] an embedder may implement.
 package source
 
 import (

@@ -2,6 +2,13 @@
 // integration, its settings schema and its steps, loaded strictly so that
 // every problem is reported at once as `file:line:col: message (hint)`.
 //
+// It is public because it is the format itself, declared once: every
+// section and every enum (vocab.go) of the file, with the doc comments
+// the JSON Schema and docs/format.md are generated from. engine.Plan.Model
+// returns it (an embedder reads a compiled file's sections from it), and
+// auth.Config is its auth section. Reading a file goes through the engine
+// (engine.Load, engine.Parse), which parses once and compiles once.
+//
 // steps only checks structure (keys, kinds, names, choices). Templates,
 // conditions, XPath and regexes, a webhook's signature scheme and dedupe
 // key, are compiled, and their errors reported with the same positions, by

@@ -2,6 +2,10 @@
 // step's successful call, by cache key, with the time they were stored.
 // The engine reads them for `cache` fallback links and response caching.
 //
+// It is public because an embedder chooses where answers live
+// (engine.Config.Store): in memory, in a bbolt file, or a [Store] of its own
+// (plumb serve shares them across a cluster with one).
+//
 // Memory is the default; Bolt persists to a file (go.etcd.io/bbolt) so a
 // CLI run can reuse yesterday's answers.
 package store

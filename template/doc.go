@@ -2,6 +2,9 @@
 // ("{{settings.base_url}}/v2/leads/{{lead.state}}", "{{ lead.phone | digits }}",
 // XML bodies, header values) once, and renders them per lead.
 //
+// It is public because the user named it, and because an embedder's own
+// functions join the templates through it (engine.WithFuncs).
+//
 // Templates are Go text/template with sprig's functions and a few plumb
 // helpers. Everything is decided at Compile time: the function map is built
 // once per Set, data references are rewritten into lookups, and an escaper

@@ -1,6 +1,11 @@
 // Package webhook verifies inbound webhook deliveries and derives their
 // dedupe keys.
 //
+// It is public because verifying a partner's delivery is an embedder's
+// need on its own ([New], [Verifier.Verify]) and with an integration's
+// webhook: section (engine.Runner.Hook gives its [Hook]). How plumb serve
+// stores an accepted delivery in its queue is internal (internal/hookjob).
+//
 // A [Verifier] is built once from a [Config] (usually the verify block of a
 // hook in the operator's trusted configuration) and then checks each
 // delivery's headers against its raw body:
