@@ -134,7 +134,8 @@ func plain(v any) string {
 }
 
 // authenticators builds one Authenticator per auth section for a runner.
-func (p *Plan) authenticators(r *Runner, cfg Config, errs *steps.ErrorList) ([]auth.Config, []auth.Authenticator) {
+func (r *Runner) authenticators(cfg Config, errs *steps.ErrorList) ([]auth.Config, []auth.Authenticator) {
+	p := r.plan
 	cfgs := make([]auth.Config, len(p.auths))
 	out := make([]auth.Authenticator, len(p.auths))
 	for i, sec := range p.auths {
@@ -226,7 +227,7 @@ func tokenKey(ctx context.Context) string {
 }
 
 // sign applies the step's credentials to one try.
-func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *request, s *Runner) error {
+func (s *Runner) sign(ctx context.Context, st *step, req *http.Request, pr *request) error {
 	a := s.authn(pr.auth)
 	if a == nil {
 		return nil
@@ -258,7 +259,7 @@ func (p *Plan) sign(ctx context.Context, st *step, req *http.Request, pr *reques
 }
 
 // reauth asks the step's credentials to renew themselves after a 401.
-func (p *Plan) reauth(ctx context.Context, st *step, pr *request, s *Runner) error {
+func (s *Runner) reauth(ctx context.Context, st *step, pr *request) error {
 	a := s.authn(pr.auth)
 	r, ok := a.(auth.Reauther)
 	if !ok {

@@ -190,7 +190,8 @@ func (rs *runState) wait() { rs.wg.Wait() }
 
 // runBatched adds the lead to its step's open batch and waits for the
 // batch's answer.
-func (p *Plan) runBatched(ctx context.Context, st *step, f *flow, data map[string]any, s *Runner, sr StepResult) StepResult {
+func (s *Runner) runBatched(ctx context.Context, st *step, f *flow, data map[string]any, sr StepResult) StepResult {
+	p := s.plan
 	rs := s.run
 	id, err := st.batch.leadID.Render(data)
 	if err != nil {
@@ -303,7 +304,7 @@ func (b *pending) flush() {
 	req.mask = s.mask
 	base := batchAnswer{id: b.id, method: req.method, url: s.mask.url(req.url), variant: req.variant}
 	var sr StepResult
-	resp, v, _ := p.exchange(ctx, st, req, data, s, &sr)
+	resp, v, _ := s.exchange(ctx, st, req, data, &sr)
 	base.attempts = sr.Attempts
 	if v.outcome != Success {
 		v.reason = s.Redact(v.reason + " (batch " + b.id + ")")

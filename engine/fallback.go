@@ -14,7 +14,8 @@ import (
 // fallback walks the step's fallback chain after the primary request gave
 // up with v. The first link that answers decides the step; when none does
 // the step is an error listing why each failed.
-func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key string, v verdict, data map[string]any, s *Runner, sr *StepResult) verdict {
+func (s *Runner) fallback(ctx context.Context, st *step, primary *request, key string, v verdict, data map[string]any, sr *StepResult) verdict {
+	p := s.plan
 	sr.Tried = append(sr.Tried, "primary: "+v.reason)
 	for _, f := range st.fallback {
 		switch f.kind {
@@ -26,15 +27,15 @@ func (p *Plan) fallback(ctx context.Context, st *step, primary *request, key str
 			}
 			sr.Attempts++
 			req.fallback = true
-			resp, t := p.attempt(ctx, st, req, s, sr.Attempts)
+			resp, t := s.attempt(ctx, st, req, sr.Attempts)
 			fv := p.judge(st, req, resp, t.err, data)
-			p.tried(ctx, st, req, &t, resp, &fv, nil, "", s)
+			s.tried(ctx, st, req, &t, resp, &fv, nil, "")
 			s.mem.give(req.reserved)
 			req.reserved = 0
 			if fv.outcome == Success {
 				sr.Fallback = "request"
 				if st.cached {
-					p.remember(ctx, s, st, key, fv.captured)
+					s.remember(ctx, st, key, fv.captured)
 				}
 				return fv
 			}
@@ -135,7 +136,8 @@ func (p *Plan) cacheKey(st *step, req *request, data map[string]any) (string, er
 // holds a credential, though a partner echoed one. A lead's redacted
 // captures are its own and kept as captured (a cached answer must give
 // them back).
-func (p *Plan) remember(ctx context.Context, s *Runner, st *step, key string, captured map[string]any) {
+func (s *Runner) remember(ctx context.Context, st *step, key string, captured map[string]any) {
+	p := s.plan
 	captured = s.mask.valueMap(captured)
 	if err := s.store.Put(ctx, key, store.Entry{Values: captured, At: p.clock.Now()}); err != nil {
 		p.log.WarnContext(ctx, "cache put failed", "step", st.name, "error", err)

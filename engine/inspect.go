@@ -17,7 +17,8 @@ func (p *Plan) StepNames() []string {
 }
 
 // runStepOnly runs only the named step for lead (see Runner.RunStep).
-func (p *Plan) runStepOnly(ctx context.Context, name string, lead map[string]any, s *Runner, prior map[string]map[string]any) (*Result, error) {
+func (s *Runner) runStepOnly(ctx context.Context, name string, lead map[string]any, prior map[string]map[string]any) (*Result, error) {
+	p := s.plan
 	for _, st := range p.steps {
 		if st.name != name {
 			continue
@@ -33,7 +34,7 @@ func (p *Plan) runStepOnly(ctx context.Context, name string, lead map[string]any
 		if err := f.compute(ctx, p.vars, s); err != nil {
 			return nil, fmt.Errorf("vars: %s", s.Redact(err.Error()))
 		}
-		sr := p.runStep(ctx, st, f, s)
+		sr := s.runStep(ctx, st, f)
 		res.Steps = []StepResult{sr}
 		res.Outcome, res.Duration = sr.Outcome, sr.Duration
 		if sr.Outcome != Success {
@@ -65,7 +66,8 @@ type Rendered struct {
 }
 
 // dryRun renders every step's request for lead (see Runner.DryRun).
-func (p *Plan) dryRun(lead map[string]any, s *Runner) []Rendered {
+func (s *Runner) dryRun(lead map[string]any) []Rendered {
+	p := s.plan
 	ctx := context.Background() // a dry run renders and sends nothing: no deadline
 	out := make([]Rendered, 0, len(p.steps))
 	f := &flow{lead: normalizeMap(lead), vars: map[string]any{}, done: map[string]any{}}

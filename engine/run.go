@@ -16,7 +16,8 @@ import (
 // run runs the plan's steps for one lead with the settings of s (see
 // Runner.Run). A panic anywhere in the flow is a bug, but it ends only this
 // lead, as an error.
-func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Result) {
+func (s *Runner) runLead(ctx context.Context, lead map[string]any) (res *Result) {
+	p := s.plan
 	start := time.Now()
 	s.run.enter()
 	defer s.run.leave()
@@ -52,7 +53,7 @@ func (p *Plan) run(ctx context.Context, lead map[string]any, s *Runner) (res *Re
 	}
 	var firstErr *StepResult
 	for _, g := range p.stages {
-		results := p.runStage(ctx, g, f, s)
+		results := s.runStage(ctx, g, f)
 		for i, sr := range results {
 			res.Steps = append(res.Steps, sr)
 			switch {
@@ -156,10 +157,11 @@ func (f *flow) compute(ctx context.Context, vars []namedValue, s *Runner) error 
 // runStage runs one step, or a parallel group: each of its steps works on
 // its own copy of the lead and vars, and their captures, appended fields and
 // vars are merged in declaration order once all are done.
-func (p *Plan) runStage(ctx context.Context, g *stage, f *flow, s *Runner) []StepResult {
+func (s *Runner) runStage(ctx context.Context, g *stage, f *flow) []StepResult {
+	p := s.plan
 	out := make([]StepResult, len(g.steps))
 	if len(g.steps) == 1 {
-		out[0] = p.runOne(ctx, g.steps[0], f, s)
+		out[0] = s.runOne(ctx, g.steps[0], f)
 		return out
 	}
 	gctx, cancel := context.WithCancelCause(ctx)
@@ -171,7 +173,7 @@ func (p *Plan) runStage(ctx context.Context, g *stage, f *flow, s *Runner) []Ste
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = p.runStep(gctx, st, views[i], s)
+			out[i] = s.runStep(gctx, st, views[i])
 			if g.failFast && (out[i].Outcome == Failure || out[i].Outcome == Error) {
 				cancel(fmt.Errorf("step %s of the parallel group ended in %s (fail_fast)", st.name, out[i].Outcome))
 			}
@@ -185,12 +187,13 @@ func (p *Plan) runStage(ctx context.Context, g *stage, f *flow, s *Runner) []Ste
 }
 
 // runOne runs a step outside a group.
-func (p *Plan) runOne(ctx context.Context, st *step, f *flow, s *Runner) StepResult {
+func (s *Runner) runOne(ctx context.Context, st *step, f *flow) StepResult {
+	p := s.plan
 	var sr StepResult
 	if err := ctx.Err(); err != nil {
 		return StepResult{Name: st.name, Outcome: Error, Reason: "not run: " + contextReason(ctx, err), Class: ClassCanceled, Err: err}
 	}
-	sr = p.runStep(ctx, st, f, s)
+	sr = s.runStep(ctx, st, f)
 	p.settle(st, sr, f, f)
 	return sr
 }

@@ -141,7 +141,7 @@ func (p *Plan) Bind(cfg Config) (*Runner, error) {
 		}
 		r.store, r.ownStore = store.NewLRU(n), true
 	}
-	if err := p.resolve(r, cfg); err != nil {
+	if err := r.resolve(cfg); err != nil {
 		r.release()
 		return nil, err
 	}
@@ -344,7 +344,7 @@ func (r *Runner) Run(ctx context.Context, lead map[string]any) *Result {
 		return closedResult(lead)
 	}
 	defer r.exit()
-	return r.plan.run(ctx, lead, r)
+	return r.runLead(ctx, lead)
 }
 
 // RunStep runs only the named step for lead — the test console's "send
@@ -359,7 +359,7 @@ func (r *Runner) RunStep(ctx context.Context, name string, lead map[string]any, 
 		return nil, ErrClosed
 	}
 	defer r.exit()
-	return r.plan.runStepOnly(ctx, name, lead, r, prior)
+	return r.runStepOnly(ctx, name, lead, prior)
 }
 
 // DryRun renders every step's request for lead without sending anything.
@@ -369,7 +369,7 @@ func (r *Runner) DryRun(lead map[string]any) []Rendered {
 	if r.plan == nil {
 		return nil
 	}
-	return r.plan.dryRun(lead, r)
+	return r.dryRun(lead)
 }
 
 // flush sends partial batches as soon as every running lead waits in one.

@@ -1622,7 +1622,7 @@ func TestCloseSendsPendingBatch(t *testing.T) {
 		go func() { results <- r.Run(ctx, map[string]any{"id": fmt.Sprint("lead-", k)}) }()
 	}
 	// both leads wait in the batch (white box: the engine's batch wait)
-	for parkedIn("engine.(*Plan).runBatched") < 2 && ctx.Err() == nil {
+	for parkedIn("engine.(*Runner).runBatched") < 2 && ctx.Err() == nil {
 		runtime.Gosched()
 	}
 	closed := make(chan struct{})
@@ -1668,7 +1668,7 @@ func TestBatchesCollectAfterRunAll(t *testing.T) {
 	resc := make(chan *engine.Result, 1)
 	go func() { resc <- r.Run(ctx, map[string]any{"id": "c"}) }()
 	// the lead has joined its batch (white box: the engine's batch wait)
-	for parkedIn("engine.(*Plan).runBatched") < 1 && ctx.Err() == nil {
+	for parkedIn("engine.(*Runner).runBatched") < 1 && ctx.Err() == nil {
 		runtime.Gosched()
 	}
 	// nothing may be sent before the wait is over; a batch sent at once

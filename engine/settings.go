@@ -21,14 +21,15 @@ import (
 // may be nil) and its default (see resolveValues), then the TLS settings
 // and the authenticators; the runner's masker gets the secret settings and
 // every credential of the auth sections.
-func (p *Plan) resolve(r *Runner, cfg Config) error {
+func (r *Runner) resolve(cfg Config) error {
+	p := r.plan
 	var errs steps.ErrorList
 	r.values, r.secrets, errs = p.resolveValues(cfg)
 	if len(errs) == 0 && p.tls != nil && r.transport != nil {
 		r.transport.TLSClientConfig = p.tls.config(p, r.values, &errs)
 	}
 	if len(errs) == 0 {
-		r.authCfgs, r.auths = p.authenticators(r, cfg, &errs)
+		r.authCfgs, r.auths = r.authenticators(cfg, &errs)
 		for _, ac := range r.authCfgs {
 			r.secrets = append(r.secrets, authSecrets(ac)...)
 		}

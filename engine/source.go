@@ -176,7 +176,7 @@ func (r *Runner) FetchPage(ctx context.Context, state, page map[string]any, next
 		defer cancel()
 	}
 	var sr StepResult
-	resp, v, _ := p.exchange(ctx, st, req, data, r, &sr)
+	resp, v, _ := r.exchange(ctx, st, req, data, &sr)
 	pg.Outcome, pg.Reason, pg.Class, pg.Err = v.outcome, r.mask.text(v.reason), v.class, v.err
 	if pg.Outcome == Success {
 		pg.Class, pg.Err = "", nil

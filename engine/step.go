@@ -30,7 +30,8 @@ type verdict struct {
 
 // runStep runs one step for the lead of f. It reads f.done and writes only
 // f.lead (appended fields) and f.vars (the step's vars).
-func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr StepResult) {
+func (s *Runner) runStep(ctx context.Context, st *step, f *flow) (sr StepResult) {
+	p := s.plan
 	start := time.Now()
 	sr.Name = st.name
 	if p.ev != nil {
@@ -70,7 +71,7 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 		return sr
 	}
 	if st.batch != nil {
-		return p.runBatched(ctx, st, f, data, s, sr)
+		return s.runBatched(ctx, st, f, data, sr)
 	}
 	req, err := p.build(ctx, st, data)
 	if err != nil {
@@ -84,13 +85,13 @@ func (p *Plan) runStep(ctx context.Context, st *step, f *flow, s *Runner) (sr St
 		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
 		defer cancel()
 	}
-	key, rkey, v, err := p.cached(ctx, st, req, data, s, &sr)
+	key, rkey, v, err := s.cached(ctx, st, req, data, &sr)
 	if err != nil {
 		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "cache key: "+err.Error(), ClassTemplate, err
 		return sr
 	}
 	if sr.Cache != "hit" {
-		v = p.call(ctx, st, req, key, rkey, data, s, &sr)
+		v = s.call(ctx, st, req, key, rkey, data, &sr)
 	}
 	p.finish(ctx, st, v, data, f.lead, &sr)
 	s.holdCaptured(f, &sr)
@@ -122,7 +123,8 @@ func (f *flow) maskStep(st *step, s *Runner, sr *StepResult) {
 // response-cache key, and answers from the response cache when it holds a
 // fresh answer (sr.Cache "hit", v its verdict). err is a response-cache key
 // that does not render.
-func (p *Plan) cached(ctx context.Context, st *step, req *request, data map[string]any, s *Runner, sr *StepResult) (key, rkey string, v verdict, err error) {
+func (s *Runner) cached(ctx context.Context, st *step, req *request, data map[string]any, sr *StepResult) (key, rkey string, v verdict, err error) {
+	p := s.plan
 	if st.cached {
 		if key, err = p.cacheKey(st, req, data); err != nil {
 			// without a key this lead has no cache link; the rest still works
@@ -150,14 +152,14 @@ func (p *Plan) cached(ctx context.Context, st *step, req *request, data map[stri
 // call sends the step's request (through its circuit breaker, if any),
 // falls back when the answer says so, and remembers a good answer for
 // cache fallbacks (key) and the response cache (rkey).
-func (p *Plan) call(ctx context.Context, st *step, req *request, key, rkey string, data map[string]any, s *Runner, sr *StepResult) verdict {
+func (s *Runner) call(ctx context.Context, st *step, req *request, key, rkey string, data map[string]any, sr *StepResult) verdict {
 	var v verdict
 	var giveUp bool
 	if cb := s.breakers[st]; cb != nil {
 		if done, err := cb.Allow(); err != nil {
 			v, giveUp = breakerVerdict(st, err), true
 		} else {
-			_, v, giveUp = p.exchange(ctx, st, req, data, s, sr)
+			_, v, giveUp = s.exchange(ctx, st, req, data, sr)
 			var failed error
 			if v.outcome == Error && v.class != ClassTemplate && v.class != ClassCanceled {
 				failed = errors.New(v.reason) // the partner could not answer
@@ -165,16 +167,16 @@ func (p *Plan) call(ctx context.Context, st *step, req *request, key, rkey strin
 			done(failed)
 		}
 	} else {
-		_, v, giveUp = p.exchange(ctx, st, req, data, s, sr)
+		_, v, giveUp = s.exchange(ctx, st, req, data, sr)
 	}
 	sr.Waited = Duration(req.waited)
 	if giveUp && len(st.fallback) > 0 {
-		v = p.fallback(ctx, st, req, key, v, data, s, sr)
+		v = s.fallback(ctx, st, req, key, v, data, sr)
 	} else if v.outcome == Success && key != "" {
-		p.remember(ctx, s, st, key, v.captured)
+		s.remember(ctx, st, key, v.captured)
 	}
 	if v.outcome == Success && rkey != "" && sr.Fallback == "" {
-		p.remember(ctx, s, st, rkey, v.captured)
+		s.remember(ctx, st, rkey, v.captured)
 	}
 	return v
 }
@@ -236,12 +238,13 @@ func (p *Plan) finish(ctx context.Context, st *step, v verdict, data, lead map[s
 // exchange sends req under the step's retry rules until it has an answer
 // or gives up, and returns the last response with its verdict. giveUp is
 // true when the verdict may be replaced by the fallback chain.
-func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[string]any, s *Runner, sr *StepResult) (resp parse.Response, v verdict, giveUp bool) {
+func (s *Runner) exchange(ctx context.Context, st *step, req *request, data map[string]any, sr *StepResult) (resp parse.Response, v verdict, giveUp bool) {
+	p := s.plan
 	reauthed := false
 	for attempt := 1; ; attempt++ {
 		sr.Attempts++
 		var t try
-		resp, t = p.attempt(ctx, st, req, s, attempt)
+		resp, t = s.attempt(ctx, st, req, attempt)
 		v = p.judge(st, req, resp, t.err, data)
 		s.mem.give(req.reserved)
 		req.reserved = 0
@@ -254,7 +257,7 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 			matched = string(r.action) + " (" + r.source + ")"
 			sr.Rule = matched
 		}
-		p.tried(ctx, st, req, &t, resp, &v, r, matched, s)
+		s.tried(ctx, st, req, &t, resp, &v, r, matched)
 		if r == nil {
 			return resp, v, v.outcome == Error
 		}
@@ -283,7 +286,7 @@ func (p *Plan) exchange(ctx context.Context, st *step, req *request, data map[st
 				return resp, v, false
 			}
 			reauthed = true
-			if err := p.reauth(ctx, st, req, s); err != nil {
+			if err := s.reauth(ctx, st, req); err != nil {
 				v.reason += " (" + err.Error() + ")"
 				return resp, v, false
 			}

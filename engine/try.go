@@ -25,7 +25,8 @@ type try struct {
 
 // attempt sends req once, bounded by timeout, and reads the whole (capped)
 // answer. It is the unit that retry rules repeat.
-func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n int) (parse.Response, try) {
+func (s *Runner) attempt(ctx context.Context, st *step, pr *request, n int) (parse.Response, try) {
+	p := s.plan
 	if s.limited(st) {
 		// get the token first: a slot is not spent waiting for it, and
 		// requests do not bunch up behind one token fetch
@@ -51,7 +52,7 @@ func (p *Plan) attempt(ctx context.Context, st *step, pr *request, s *Runner, n 
 		tr = &tracer{start: start}
 		tctx = httptrace.WithClientTrace(tctx, tr.trace())
 	}
-	resp, err := p.send(tctx, st, pr, s)
+	resp, err := s.send(tctx, st, pr)
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 		err = &TimeoutError{After: timeout}
 	} else if err != nil && ctx.Err() != nil {
@@ -87,7 +88,8 @@ func (p *Plan) tryStart(ctx context.Context, st *step, pr *request, n int) conte
 
 // tried tells the plan's events how try t ended: its verdict v, then the
 // rule r it matched (nil: none), then its exchange, completed.
-func (p *Plan) tried(ctx context.Context, st *step, pr *request, t *try, resp parse.Response, v *verdict, r *rule, rule string, s *Runner) {
+func (s *Runner) tried(ctx context.Context, st *step, pr *request, t *try, resp parse.Response, v *verdict, r *rule, rule string) {
+	p := s.plan
 	if p.ev != nil {
 		if t.ctx != nil {
 			e := TryEnd{Integration: p.Name(), Step: st.name, Method: pr.method, URL: pr.shownURL(), Attempt: t.attempt,
@@ -136,7 +138,8 @@ func (e *BodyTooLargeError) Error() string {
 	return fmt.Sprintf("response body larger than %d bytes (raise response.max_bytes if this is expected)", e.Limit)
 }
 
-func (p *Plan) send(ctx context.Context, st *step, pr *request, s *Runner) (parse.Response, error) {
+func (s *Runner) send(ctx context.Context, st *step, pr *request) (parse.Response, error) {
+	p := s.plan
 	if st.redirects != "" {
 		ctx = context.WithValue(ctx, redirectKey{}, st.redirects)
 	}
@@ -147,7 +150,7 @@ func (p *Plan) send(ctx context.Context, st *step, pr *request, s *Runner) (pars
 	if p.inj != nil {
 		p.inj.InjectHeaders(ctx, req.Header)
 	}
-	if err := p.sign(ctx, st, req, pr, s); err != nil {
+	if err := s.sign(ctx, st, req, pr); err != nil {
 		return parse.Response{}, err
 	}
 	resp, err := s.client.Do(req)
