@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/importer"
+	"github.com/plumbhq/plumb/internal/importer/curl"
+	"github.com/plumbhq/plumb/internal/importer/openapi"
+	"github.com/plumbhq/plumb/internal/testcase"
+)
+
+const importDoc = `
+Write a draft integration, with test cases, from what a partner publishes:
+
+  plumb import openapi SPEC [--operation ID | --path 'POST /leads'] [--server URL]
+  plumb import curl 'curl -X POST https://… -H … -d …'     (or - to read the line from stdin)
+  plumb import postman COLLECTION.json [--request NAME | --folder NAME]
+  plumb import har FILE [--entry N]... [--url REGEXP]
+
+The file goes to stdout, or to -o FILE. Credentials found in the input are
+never copied: they become secret settings. Lines marked "# TODO(import):"
+are what the importer could not decide; check them, then
+plumb validate FILE and plumb test FILE (the generated test cases pass as
+written). docs/import.md says what each format maps to.`
+
+// importFlags are the flags every import shares.
+type importFlags struct {
+	out, name string
+	force     bool
+}
+
+func importCmd(ctx context.Context, s *stdio, args []string) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs := newFlagSet(s, "import", "openapi|curl|postman|har [flags] INPUT", importDoc)
+		if _, err := parseArgs(s, fs, args); err != nil {
+			return exitForParse(err)
+		}
+		s.errorf("import: say what to import: openapi, curl, postman or har")
+		return ExitUsage
+	}
+	switch args[0] {
+	case "openapi":
+		return importOpenAPI(ctx, s, args[1:])
+	case "curl":
+		return importCurl(ctx, s, args[1:])
+	}
+	s.errorf("import: unknown format %q (openapi, curl, postman or har)", args[0])
+	return ExitUsage
+}
+
+func (f *importFlags) register(fsName string, s *stdio, args, doc string) *flag.FlagSet {
+	fs := newFlagSet(s, fsName, args, doc)
+	fs.StringVar(&f.out, "o", "", "write the integration to `FILE` instead of stdout")
+	fs.StringVar(&f.name, "name", "", "the integration's `name` (default: from the input)")
+	fs.BoolVar(&f.force, "force", false, "overwrite the -o file if it exists")
+	return fs
+}
+
+// importInput reads the file an import names ("-": stdin), bounded.
+func importInput(s *stdio, what, name string) ([]byte, error) {
+	var r io.Reader = s.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxImportInput+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxImportInput {
+		return nil, importer.Errorf("import a smaller "+what, "%s is larger than %d MiB", name, maxImportInput>>20)
+	}
+	return b, nil
+}
+
+// maxImportInput bounds the files plumb import reads.
+const maxImportInput = 64 << 20
+
+func importCurl(_ context.Context, s *stdio, args []string) int {
+	var f importFlags
+	fs := f.register("import curl", s, "[-o FILE] [--name NAME] 'curl …' | -", `
+Turn a curl command line into an integration: method, URL, headers, body
+(JSON and form fields become lead fields), credentials (-u, Authorization,
+API-key headers and query parameters, secret-looking body fields) moved into
+secret settings, and one test case checking the request is the line's.
+Quote the whole line; - reads it from stdin. $VARIABLES in the line become
+settings read from those environment variables.`)
+	pos, err := parseArgs(s, fs, args)
+	if err != nil {
+		return exitForParse(err)
+	}
+	if len(pos) == 0 {
+		s.errorf("import curl: give the curl line in quotes, or - to read it from stdin")
+		return ExitUsage
+	}
+	line := strings.Join(pos, " ")
+	if line == "-" {
+		b, err := importInput(s, "curl line", "-")
+		if err != nil {
+			s.errorf("import curl: %v", err)
+			return ExitUsage
+		}
+		line = string(b)
+	}
+	in, err := curl.Import(line, curl.Options{Name: f.name, ReadFile: os.ReadFile})
+	if err != nil {
+		importError(s, "curl", err)
+		return ExitUsage
+	}
+	return writeImport(s, &f, in)
+}
+
+func importOpenAPI(_ context.Context, s *stdio, args []string) int {
+	var f importFlags
+	fs := f.register("import openapi", s, "[-o FILE] [--operation ID | --path 'METHOD /path'] [--server URL] SPEC", `
+Turn one operation of an OpenAPI 3.0 or 3.1 document (JSON or YAML, $refs
+resolved) into an integration: the request templated from its parameters
+and body schema (lead fields named after the properties; required ones read
+as they are, optional ones with the spec's default, null, or commented out),
+auth from its security schemes as secret settings, captures from the
+success answer's schema, rules for the documented statuses, and a test case
+per documented example. A spec with several operations lists them: choose
+one with --operation or --path.`)
+	op := fs.String("operation", "", "the operation to import, by its operationId")
+	path := fs.String("path", "", "the operation to import, as 'METHOD /path' (the spec's path template)")
+	server := fs.String("server", "", "the base URL (default: the spec's first server)")
+	pos, err := parseArgs(s, fs, args)
+	if err != nil {
+		return exitForParse(err)
+	}
+	if len(pos) != 1 {
+		s.errorf("import openapi: give one SPEC file (JSON or YAML)")
+		return ExitUsage
+	}
+	b, err := importInput(s, "spec", pos[0])
+	if err != nil {
+		s.errorf("import openapi: %v", err)
+		return ExitUsage
+	}
+	in, err := openapi.Import(pos[0], b, openapi.Options{Operation: *op, Path: *path, Server: *server, Name: f.name})
+	if err != nil {
+		importError(s, "openapi", err)
+		return ExitUsage
+	}
+	return writeImport(s, &f, in)
+}
+
+// importError prints an import error: one line, and the choices it lists.
+func importError(s *stdio, format string, err error) {
+	s.errorf("import %s: %v", format, err)
+	var ie *importer.Error
+	if errors.As(err, &ie) {
+		for _, d := range ie.Detail {
+			fmt.Fprintln(s.stderr, "  "+d)
+		}
+	}
+}
+
+// writeImport checks the draft loads, and writes it to -o or stdout.
+func writeImport(s *stdio, f *importFlags, in *importer.Integration) int {
+	if f.name != "" {
+		in.Name = f.name
+	}
+	out := in.YAML()
+	file := f.out
+	if file == "" {
+		file = importer.Kebab(in.Name) + ".yaml"
+	}
+	if _, err := engine.Parse(file, out); err != nil {
+		s.errorf("import: the generated file does not load (a bug in plumb import; please report it with the input):\n%v", err)
+		return ExitLeadError
+	}
+	if f.out == "" {
+		s.stdout.Write(out)
+		return ExitOK
+	}
+	if _, err := os.Stat(f.out); err == nil && !f.force {
+		s.errorf("import: %s exists (pass --force to overwrite it)", f.out)
+		return ExitUsage
+	}
+	if err := os.WriteFile(f.out, out, 0o644); err != nil {
+		s.errorf("import: %v", err)
+		return ExitUsage
+	}
+	if _, err := testcase.Load(f.out); err != nil {
+		s.errorf("import: the generated test cases do not load (a bug in plumb import; please report it):\n%v", err)
+		return ExitLeadError
+	}
+	todos := strings.Count(string(out), "TODO(import)")
+	fmt.Fprintf(s.stderr, "plumb: wrote %s: integration %s, %d step(s), %d test case(s)", f.out, in.Name, len(in.Steps), len(in.Tests))
+	if todos > 0 {
+		fmt.Fprintf(s.stderr, "; %d TODO(import) comment(s) to check", todos)
+	}
+	fmt.Fprintln(s.stderr)
+	for _, st := range in.Settings {
+		if st.Secret {
+			fmt.Fprintf(s.stderr, "plumb: secret setting %s: give it in a settings file, with --set, or in $%s\n", st.Name, st.Env)
+		}
+	}
+	fmt.Fprintf(s.stderr, "Next:\n  plumb validate %s\n  plumb test %s\n", f.out, f.out)
+	return ExitOK
+}

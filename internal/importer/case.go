@@ -1,0 +1,244 @@
+package importer
+
+import (
+	"net/url"
+
+	"strings"
+)
+
+// Order moves the named keys to the front, in that order.
+func (m *Map) Order(keys ...string) {
+	var front, rest []*Entry
+	for _, k := range keys {
+		if e := m.Get(k); e != nil {
+			front = append(front, e)
+		}
+	}
+	for _, e := range m.Entries {
+		found := false
+		for _, f := range front {
+			found = found || f == e
+		}
+		if !found {
+			rest = append(rest, e)
+		}
+	}
+	m.Entries = append(front, rest...)
+}
+
+// captures adds a capture per top-level field of a recorded 2xx JSON
+// answer (at most 10), and the values the test case then expects.
+func (b *Builder) captures(r *Recorded, step *Map, st *StepTest) {
+	if r.Response == nil || r.Response.Status/100 != 2 {
+		return
+	}
+	v, err := ParseJSON([]byte(r.Response.Body))
+	obj, ok := v.(*Map)
+	if err != nil || !ok {
+		return
+	}
+	caps, want := &Map{}, &Map{Flow: true}
+	for _, e := range obj.Entries {
+		if caps.Len() == 10 || !gjsonSafe(e.Key) {
+			continue
+		}
+		switch e.Value.(type) {
+		case *Map, *List, nil:
+			continue
+		}
+		name := Unique(Snake(e.Key), func(n string) bool { return caps.Get(n) != nil })
+		c := FlowMap("json", e.Key)
+		if SecretName(e.Key) {
+			c.Set("redact", true)
+		} else if s, isStr := e.Value.(string); !isStr || s == strings.TrimSpace(s) {
+			want.Set(name, e.Value)
+		}
+		caps.Set(name, c)
+	}
+	if caps.Len() > 0 {
+		step.Set("capture", caps).Head = []string{"from the recorded answer's fields: TODO(import): keep the ones you use"}
+		st.Captured = want
+	}
+}
+
+// gjsonSafe reports whether key can be a gjson path as it is.
+func gjsonSafe(key string) bool {
+	return key != "" && !strings.ContainsAny(key, `.*?|#@\!=<>%"`)
+}
+
+// OutcomeOf is the outcome plumb's default rules give an answer with
+// status: 2xx success; 401, 407, 408, 429, 3xx and 5xx error; other 4xx
+// failure.
+func OutcomeOf(status int) string {
+	switch {
+	case status >= 200 && status < 300:
+		return "success"
+	case status == 401 || status == 407 || status == 408 || status == 429:
+		return "error"
+	case status >= 400 && status < 500:
+		return "failure"
+	}
+	return "error"
+}
+
+// ServedResponse is a recorded answer as a test case serves it: JSON
+// bodies structured, the headers that matter kept.
+func ServedResponse(r *Response) *Map {
+	m := &Map{}
+	if r.Status != 200 {
+		m.Set("status", r.Status)
+	}
+	h := &Map{Flow: true}
+	for _, kv := range r.Headers {
+		switch strings.ToLower(kv.Key) {
+		case "content-type", "retry-after", "location":
+			h.Set(kv.Key, kv.Value)
+		}
+	}
+	if h.Len() > 0 {
+		m.Set("headers", h)
+	}
+	switch {
+	case r.JSON != nil:
+		m.Set("body", compact(Copy(r.JSON)))
+	case r.Body != "":
+		if v, err := ParseJSON([]byte(r.Body)); err == nil {
+			m.Set("body", compact(v))
+		} else {
+			m.Set("body", r.Body)
+		}
+	}
+	if len(flow(m)) <= 100 {
+		m.Flow = true
+	}
+	return m
+}
+
+// Case builds the test case of the steps made so far (see BuildCase).
+func (b *Builder) Case(name, description string) *Map {
+	return BuildCase(b.In, name, description, b.lead, b.steps)
+}
+
+// BuildCase builds a test case: the lead, the settings' test values, the
+// answers each step is served (a placeholder 200 where none was
+// recorded), and the outcome, requests, captures and attempts that must
+// come of them. A flow stops at the first step whose answer is not a
+// success; the steps after it must send nothing.
+func BuildCase(in *Integration, name, description string, lead *Map, steps []*StepTest) *Map {
+	c := &Map{}
+	c.Set("name", name)
+	if description != "" {
+		c.Set("description", description)
+	}
+	c.Set("lead", compact(Copy(lead)))
+	if s := in.TestSettings(); s.Len() > 0 {
+		c.Set("settings", s)
+	}
+	responses := &Map{}
+	expect := &Map{}
+	c.Set("responses", responses)
+	c.Set("expect", expect)
+	if loginOnly(in, c, expect, steps) {
+		return c
+	}
+	tokenRoute(in, responses, steps)
+	outcome, stop, reason := "success", "", ""
+	requests, captured, attempts := &Map{}, &Map{}, &Map{Flow: true}
+	for _, st := range steps {
+		if stop != "" {
+			requests.Set(st.Step, &List{Flow: true})
+			continue
+		}
+		resp := served(st, responses)
+		matchers := &List{}
+		matchers.Add(compact(st.Request))
+		for range st.Before {
+			matchers.Add(compact(Copy(st.Request)))
+		}
+		requests.Set(st.Step, matchers)
+		if len(st.Before) > 0 {
+			attempts.Set(st.Step, len(st.Before)+1)
+		}
+		if st.Captured.Len() > 0 {
+			captured.Set(st.Step, st.Captured)
+		}
+		if o := OutcomeOf(resp.Status); o != "success" {
+			outcome, stop, reason = o, st.Step, st.Reason
+		}
+	}
+	expect.Set("outcome", outcome)
+	if stop != "" {
+		expect.Set("step", stop)
+	}
+	if reason != "" {
+		expect.Set("reason", reason)
+	}
+	if captured.Len() > 0 && stop == "" {
+		expect.Set("captured", captured)
+	}
+	if attempts.Len() > 0 {
+		expect.Set("attempts", attempts)
+	}
+	expect.Set("requests", requests)
+	return c
+}
+
+// served records the answers a step's requests get and returns the last.
+func served(st *StepTest, responses *Map) *Response {
+	if st.Response == nil {
+		responses.Set(st.Step, FlowMap("status", 200)).Comment =
+			"TODO(import): a placeholder answer: paste the partner's real answer"
+		return &Response{Status: 200}
+	}
+	if len(st.Before) == 0 {
+		responses.Set(st.Step, ServedResponse(st.Response))
+		return st.Response
+	}
+	seq := &List{}
+	for _, r := range append(append([]*Response(nil), st.Before...), st.Response) {
+		seq.Add(ServedResponse(r))
+	}
+	responses.Set(st.Step, seq)
+	return st.Response
+}
+
+// loginOnly writes the one case an authorization_code integration can
+// run under plumb test, which cannot log in: the error that asks for a
+// login, with nothing sent.
+func loginOnly(in *Integration, c, expect *Map, steps []*StepTest) bool {
+	if in.Auth == nil || in.Auth.Get("grant") == nil || in.Auth.Get("grant").Value != "authorization_code" {
+		return false
+	}
+	c.Get("name").Value = "without a login nothing is sent"
+	c.Set("description", "plumb test cannot log in (authorization_code): after plumb auth login, check the step with plumb try")
+	c.Get("responses").Value = &Map{Flow: true}
+	expect.Set("outcome", "error")
+	expect.Set("reason", "not logged in")
+	if len(steps) > 0 {
+		expect.Set("requests", FlowMap(steps[0].Step, &List{Flow: true}))
+	}
+	return true
+}
+
+// tokenRoute serves an OAuth2 client-credentials token at the token URL's
+// path and expects the steps to send it.
+func tokenRoute(in *Integration, responses *Map, steps []*StepTest) {
+	if in.Auth == nil || in.Auth.Get("type").Value != "oauth2" {
+		return
+	}
+	tmpl, _ := in.Auth.Get("token_url").Value.(string)
+	name := strings.TrimSuffix(strings.TrimPrefix(tmpl, "{{settings."), "}}")
+	u, err := url.Parse(in.TestValue(name))
+	if err != nil || u.Path == "" {
+		return
+	}
+	responses.Set("POST "+u.Path, FlowMap("body", FlowMap("access_token", "test-access-token", "token_type", "Bearer", "expires_in", 3600)))
+	for _, st := range steps {
+		mh, _ := st.Request.Get("headers").ValueMap()
+		if mh == nil {
+			mh = &Map{Flow: true}
+			st.Request.Set("headers", mh)
+		}
+		mh.Set("Authorization", "Bearer test-access-token")
+	}
+}
