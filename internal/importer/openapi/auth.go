@@ -215,4 +215,3 @@ func (g *gen) absolute(raw string) string {
 	}
 	return b.ResolveReference(u).String()
 }
-

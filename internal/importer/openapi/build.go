@@ -32,7 +32,7 @@ type gen struct {
 	// auth: (a requirement combining two schemes, a cookie).
 	authHeaders, authQuery   *importer.Map
 	extraHeaders, extraQuery []importer.KV
-	res                    responses
+	res                      responses
 }
 
 // field is one lead field the request reads.

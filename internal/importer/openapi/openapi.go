@@ -204,4 +204,3 @@ func oneLine(s string, n int) string {
 	}
 	return s
 }
-
