@@ -150,7 +150,12 @@ func (in *Integration) YAML() []byte {
 	if in.Auth == nil {
 		e.Head = in.AuthHead // no auth: the comment says why
 	}
-	if len(in.Tests) > 0 {
+	if in.NeedsLogin() {
+		// plumb test cannot log in: its cases could only fail at bind
+		first.Head = append(append([]string(nil), in.Header...),
+			"No test cases: plumb test cannot log in (authorization_code). Log in with plumb auth login FILE,",
+			"then try the step with plumb try FILE.")
+	} else if len(in.Tests) > 0 {
 		tests := &List{}
 		for _, t := range in.Tests {
 			tests.Add(t).Head = []string{""}
@@ -159,6 +164,16 @@ func (in *Integration) YAML() []byte {
 		top.Set("tests", tests).Head = append([]string{""}, in.TestsHead...)
 	}
 	return Marshal(top)
+}
+
+// NeedsLogin reports whether the auth is an OAuth2 authorization_code
+// grant, which needs plumb auth login before anything runs.
+func (in *Integration) NeedsLogin() bool {
+	if in.Auth == nil {
+		return false
+	}
+	g := in.Auth.Get("grant")
+	return g != nil && g.Value == "authorization_code"
 }
 
 func (in *Integration) settingsMap() *Map {

@@ -180,7 +180,7 @@ func (g *gen) oauth2(name string, flows *openapi3.OAuthFlows, scopes []string) {
 	if grant == "authorization_code" {
 		au := g.in.AddSetting(&importer.Setting{Name: "auth_url", Default: g.absolute(flow.AuthorizationURL)})
 		a.Set("auth_url", "{{settings."+au.Name+"}}")
-		g.in.AuthHead = append(g.in.AuthHead, "authorization_code: log in once with plumb auth login FILE; plumb test cannot log in, so its case only checks nothing is sent without a login")
+		g.in.AuthHead = append(g.in.AuthHead, "authorization_code: log in once with plumb auth login FILE (the token is kept and refreshed)")
 	}
 	id := g.in.AddSetting(&importer.Setting{Name: "client_id", Required: true, Test: "test-client"})
 	secret := g.in.AddSetting(&importer.Setting{Name: "client_secret", Required: true, Secret: true})
