@@ -127,4 +127,3 @@ func TestImportedAuthAgainstServers(t *testing.T) {
 		t.Fatalf("oauth2 with a wrong secret: want an error, got %s", res.Outcome)
 	}
 }
-
