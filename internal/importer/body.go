@@ -118,6 +118,8 @@ func (b *Builder) form(fields []KV) (*Map, *Map) {
 	form, match := &Map{}, &Map{Flow: true}
 	for _, f := range fields {
 		switch {
+		case f.Key == "":
+			continue // a value without a name: nothing plumb can write
 		case HasRef(f.Value):
 			form.Set(f.Key, b.template(f.Value, atBody, f.Key))
 			match.Set(f.Key, b.render(f.Value, atBody, f.Key))
@@ -156,6 +158,9 @@ func (b *Builder) jsonValue(v any, path []string, key string) (tmpl, want any) {
 	case *Map:
 		t, w := &Map{}, &Map{}
 		for _, e := range v.Entries {
+			if e.Key == "" {
+				continue // plumb's body keys are names
+			}
 			et, ew := b.jsonValue(e.Value, append(append([]string(nil), path...), Ident(e.Key)), e.Key)
 			t.Set(e.Key, et)
 			w.Set(e.Key, ew)

@@ -145,3 +145,13 @@ func SecretName(name string) bool {
 	}
 	return false
 }
+
+// SettingName is the setting a credential sent under key is kept in:
+// "X-API-Key" → api_key, "access_token" → access_token.
+func SettingName(key string) string {
+	n := Snake(key)
+	if rest, ok := strings.CutPrefix(n, "x_"); ok && rest != "" {
+		return rest
+	}
+	return n
+}

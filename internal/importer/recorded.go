@@ -244,6 +244,11 @@ func (b *Builder) Step(r *Recorded) (*Map, error) {
 	if err := b.url(r, req, st.Request); err != nil {
 		return nil, err
 	}
+	for _, h := range r.Headers {
+		if !validHeaderName(h.Key) {
+			return nil, Errorf("a header name is letters, digits and !#$%&'*+-.^_`|~", "header name %q is not valid", h.Key)
+		}
+	}
 	headers, ctype := b.auth(r, req, st.Request)
 	method := strings.ToUpper(r.Method)
 	if method == "" {
@@ -368,6 +373,9 @@ func (b *Builder) query(raw string, req, match *Map) {
 		if dv, err := url.QueryUnescape(v); err == nil {
 			v = dv
 		}
+		if k == "" {
+			continue // a value without a name: nothing plumb can write
+		}
 		if SecretName(k) && !HasRef(v) && v != "" {
 			name := b.secretLiteral(k)
 			if b.In.Auth == nil {
@@ -398,7 +406,7 @@ func (b *Builder) query(raw string, req, match *Map) {
 // secretLiteral declares a secret setting for a literal credential found
 // under key (the literal itself is never written).
 func (b *Builder) secretLiteral(key string) binding {
-	s := b.In.AddSetting(&Setting{Name: Snake(key), Required: true, Secret: true})
+	s := b.In.AddSetting(&Setting{Name: SettingName(key), Required: true, Secret: true})
 	s.Comment = "the recorded value is not copied here: give it in settings or $" + s.Env
 	return binding{"settings." + s.Name, s.Test}
 }
@@ -588,6 +596,20 @@ func (b *Builder) oauth2(o *OAuth2) {
 		a.Set("auth_style", o.AuthStyle)
 	}
 	b.In.Auth = a
+}
+
+// validHeaderName reports whether name is an HTTP header field name (an
+// RFC 9110 token).
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // mediaType is the lower-case media type of a Content-Type value.

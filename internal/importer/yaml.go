@@ -124,7 +124,7 @@ func (w *writer) head(indent int, lines []string) {
 				w.line(indent, false, "#")
 				continue
 			}
-			w.line(indent, false, "# "+part)
+			w.line(indent, false, "# "+printable(part))
 		}
 	}
 }
@@ -133,7 +133,18 @@ func trail(comment string) string {
 	if comment == "" {
 		return ""
 	}
-	return "  # " + strings.ReplaceAll(comment, "\n", " ")
+	return "  # " + printable(strings.ReplaceAll(comment, "\n", " "))
+}
+
+// printable makes text safe for a YAML comment: invalid UTF-8 and
+// characters that are not printable become U+FFFD.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || (unicode.IsPrint(r) && r != '\uFEFF') {
+			return r
+		}
+		return '\uFFFD'
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // inline reports whether v is written on its key's line.

@@ -155,6 +155,11 @@ func (c *command) recorded() (*importer.Recorded, error) {
 		}
 	}
 	r.Method = c.methodFor(r)
+	switch r.Method {
+	case "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS":
+	default:
+		return nil, importer.Errorf("plumb sends GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS", "-X %s is not a method plumb sends", r.Method)
+	}
 	c.credentials(r)
 	if c.retries > 0 {
 		r.Retry = importer.FlowMap("on", flowList(408, 429, 500, 502, 503, 504, "timeout"), "action", "retry", "max_attempts", c.retries+1)
