@@ -17,6 +17,7 @@ var defaultTypes = map[string]string{
 // copied as text.
 func (b *Builder) body(r *Recorded, req, headers *Map, st *StepTest, ctype string) {
 	mt := mediaType(ctype)
+	b.literals = b.KeepLiterals && (HasRef(r.Body) || formHasRef(r.Form))
 	body := &Map{}
 	kind := ""
 	switch {
@@ -43,7 +44,9 @@ func (b *Builder) body(r *Recorded, req, headers *Map, st *StepTest, ctype strin
 		kind = "json"
 		tmpl, want := b.jsonValue(v, nil, "")
 		body.Set("json", tmpl)
-		st.Request.Set("body", compact(want))
+		if known(want) {
+			st.Request.Set("body", compact(want))
+		}
 	case isXMLType(mt):
 		kind = "xml"
 		body.Set("xml", b.template(r.Body, atBody, "")).Head = []string{"TODO(import): the XML is copied as recorded; write {{lead.NAME}} where a value comes from the lead"}
@@ -122,11 +125,14 @@ func (b *Builder) form(fields []KV) (*Map, *Map) {
 			continue // a value without a name: nothing plumb can write
 		case HasRef(f.Value):
 			form.Set(f.Key, b.template(f.Value, atBody, f.Key))
-			match.Set(f.Key, b.render(f.Value, atBody, f.Key))
+			expect(match, f.Key, b.render(f.Value, atBody, f.Key))
 		case SecretName(f.Key) && f.Value != "":
 			x := b.secretLiteral(f.Key)
 			form.Set(f.Key, "{{"+x.expr+"}}")
 			match.Set(f.Key, textOf(x.test))
+		case b.literals:
+			form.Set(f.Key, Literal(f.Value))
+			match.Set(f.Key, f.Value)
 		default:
 			path := []string{Ident(f.Key)}
 			b.setLead(path, f.Value)
@@ -163,7 +169,7 @@ func (b *Builder) jsonValue(v any, path []string, key string) (tmpl, want any) {
 			}
 			et, ew := b.jsonValue(e.Value, append(append([]string(nil), path...), Ident(e.Key)), e.Key)
 			t.Set(e.Key, et)
-			w.Set(e.Key, ew)
+			expect(w, e.Key, ew)
 		}
 		if len(path) > 0 {
 			compactInPlace(t)
@@ -192,7 +198,10 @@ func (b *Builder) jsonValue(v any, path []string, key string) (tmpl, want any) {
 	case nil:
 		return nil, nil
 	}
-	if len(path) == 0 {
+	if len(path) == 0 || b.literals {
+		if s, ok := v.(string); ok {
+			return Literal(s), s
+		}
 		return v, v // a scalar body stays as it is
 	}
 	b.setLead(path, v)
@@ -225,6 +234,15 @@ func containsRef(v any) bool {
 		}
 	case string:
 		return HasRef(v)
+	}
+	return false
+}
+
+func formHasRef(fields []KV) bool {
+	for _, f := range fields {
+		if HasRef(f.Value) {
+			return true
+		}
 	}
 	return false
 }

@@ -27,7 +27,8 @@ func (m *Map) Order(keys ...string) {
 }
 
 // captures adds a capture per top-level field of a recorded 2xx JSON
-// answer (at most 10), and the values the test case then expects.
+// answer (at most 10); BuildCase expects their values from each answer a
+// case serves.
 func (b *Builder) captures(r *Recorded, step *Map, st *StepTest) {
 	if r.Response == nil || r.Response.Status/100 != 2 {
 		return
@@ -37,7 +38,7 @@ func (b *Builder) captures(r *Recorded, step *Map, st *StepTest) {
 	if err != nil || !ok {
 		return
 	}
-	caps, want := &Map{}, &Map{Flow: true}
+	caps := &Map{}
 	for _, e := range obj.Entries {
 		if caps.Len() == 10 || !gjsonSafe(e.Key) {
 			continue
@@ -50,15 +51,48 @@ func (b *Builder) captures(r *Recorded, step *Map, st *StepTest) {
 		c := FlowMap("json", e.Key)
 		if SecretName(e.Key) {
 			c.Set("redact", true)
-		} else if s, isStr := e.Value.(string); !isStr || s == strings.TrimSpace(s) {
-			want.Set(name, e.Value)
+		} else {
+			st.CaptureKeys = append(st.CaptureKeys, KV{Key: name, Value: e.Key})
 		}
 		caps.Set(name, c)
 	}
 	if caps.Len() > 0 {
 		step.Set("capture", caps).Head = []string{"from the recorded answer's fields: TODO(import): keep the ones you use"}
-		st.Captured = want
 	}
+}
+
+// expectedCaptures are the values the captures of keys (name, top-level
+// field) take from a served answer: its scalars, strings without
+// surrounding space.
+func expectedCaptures(keys []KV, r *Response) *Map {
+	want := &Map{Flow: true}
+	if r == nil || r.Status/100 != 2 {
+		return want
+	}
+	v := r.JSON
+	if v == nil {
+		v, _ = ParseJSON([]byte(r.Body))
+	}
+	obj, ok := v.(*Map)
+	if !ok {
+		return want
+	}
+	for _, k := range keys {
+		e := obj.Get(k.Value)
+		if e == nil {
+			continue
+		}
+		switch x := e.Value.(type) {
+		case *Map, *List, nil:
+		case string:
+			if x == strings.TrimSpace(x) && x != "" {
+				want.Set(k.Key, x)
+			}
+		default:
+			want.Set(k.Key, x)
+		}
+	}
+	return want
 }
 
 // gjsonSafe reports whether key can be a gjson path as it is.
@@ -119,6 +153,20 @@ func (b *Builder) Case(name, description string) *Map {
 	return BuildCase(b.In, name, description, b.lead, b.steps)
 }
 
+// CaseServing builds a case whose steps are served the given answers
+// instead of their recorded ones (by step name; others keep theirs).
+func (b *Builder) CaseServing(name, description string, answers map[string]*Response) *Map {
+	steps := make([]*StepTest, len(b.steps))
+	for i, st := range b.steps {
+		c := *st
+		if r, ok := answers[st.Step]; ok {
+			c.Response = r
+		}
+		steps[i] = &c
+	}
+	return BuildCase(b.In, name, description, b.lead, steps)
+}
+
 // BuildCase builds a test case: the lead, the settings' test values, the
 // answers each step is served (a placeholder 200 where none was
 // recorded), and the outcome, requests, captures and attempts that must
@@ -156,8 +204,12 @@ func BuildCase(in *Integration, name, description string, lead *Map, steps []*St
 		if len(st.Before) > 0 {
 			attempts.Set(st.Step, len(st.Before)+1)
 		}
-		if st.Captured.Len() > 0 {
-			captured.Set(st.Step, st.Captured)
+		want := st.Captured
+		if want == nil {
+			want = expectedCaptures(st.CaptureKeys, resp)
+		}
+		if want.Len() > 0 {
+			captured.Set(st.Step, want)
 		}
 		if o := OutcomeOf(resp.Status); o != "success" {
 			outcome, stop, reason = o, st.Step, st.Reason

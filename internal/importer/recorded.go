@@ -88,6 +88,11 @@ type Var struct {
 type Builder struct {
 	In   *Integration
 	Vars map[string]*Var
+	// KeepLiterals keeps the literal values of a body that also holds
+	// variables (a Postman body whose author chose what varies); otherwise
+	// literal body values become lead fields.
+	KeepLiterals bool
+	literals     bool
 	// LiteralNote is the TODO written above literal query values.
 	bound map[string]binding
 	lead  *Map
@@ -108,8 +113,11 @@ type StepTest struct {
 	// answers served to earlier tries (a 503 the step retries).
 	Response *Response
 	Before   []*Response
-	// Captured are the captures expected from Response.
-	Captured *Map
+	// Captured are the captures expected from Response; when nil they
+	// are read from each served answer by CaptureKeys (capture name,
+	// top-level field).
+	Captured    *Map
+	CaptureKeys []KV
 	// Reason is text the case's reason must contain when Response is not
 	// a success.
 	Reason string
@@ -141,18 +149,21 @@ func (b *Builder) bind(name string, pos position, key string) binding {
 	if x, ok := b.bound[name]; ok {
 		return x
 	}
+	if expr, ok := dynamicVars[name]; ok {
+		return binding{expr, dynamicMark}
+	}
 	v := b.Vars[name]
 	if v == nil {
 		v = &Var{}
 	}
-	secret := v.Secret || SecretName(name) || pos == atAuth ||
+	secret := v.Secret || SecretName(name) || (pos == atAuth && !publicAuthKeys[key]) ||
 		((pos == atHeader || pos == atQuery) && SecretName(key))
 	var x binding
 	switch {
 	case secret:
 		s := b.In.AddSetting(&Setting{Name: Snake(name), Required: true, Secret: true, Env: v.Env})
 		x = binding{"settings." + s.Name, s.Test}
-	case pos == atOrigin || pos == atHeader || v.Declared || v.Env != "" && pos != atBody && pos != atPath:
+	case pos == atOrigin || pos == atHeader || pos == atAuth || v.Declared || v.Env != "" && pos != atBody && pos != atPath:
 		s := &Setting{Name: Snake(name), Env: v.Env}
 		switch {
 		case v.Value != "":
@@ -178,6 +189,50 @@ func (b *Builder) bind(name string, pos position, key string) binding {
 	}
 	b.bound[name] = x
 	return x
+}
+
+// publicAuthKeys are auth values that are not credentials.
+var publicAuthKeys = map[string]bool{"client_id": true, "username": true, "token_url": true, "auth_url": true}
+
+// dynamicVars are Postman's dynamic variables plumb has a function for;
+// a test request's value of one is not known in advance.
+var dynamicVars = map[string]string{
+	"$guid": "uuidv4", "$randomUUID": "uuidv4", "$timestamp": "now | unixEpoch",
+	"$isoTimestamp": `now | date "2006-01-02T15:04:05Z07:00"`, "$randomInt": "randInt 0 1000",
+}
+
+// dynamicMark stands for a value only known when the request is made;
+// matchers leave out what holds it.
+const dynamicMark = "\uE002"
+
+// known reports whether a matcher may expect v (it holds no value only
+// known when the request is made).
+func known(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return !strings.Contains(v, dynamicMark)
+	case *Map:
+		for _, e := range v.Entries {
+			if !known(e.Value) {
+				return false
+			}
+		}
+	case *List:
+		for _, e := range v.Items {
+			if !known(e.Value) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// expect sets key in a matcher unless its value is only known when the
+// request is made.
+func expect(m *Map, key string, v any) {
+	if known(v) {
+		m.Set(key, v)
+	}
 }
 
 // setLead puts a test value at a lead field path (first one wins).
@@ -317,7 +372,9 @@ func (b *Builder) url(r *Recorded, req, match *Map) error {
 		base = "{{settings." + s.Name + "}}"
 	}
 	req.Set("url", base+b.template(path, atPath, ""))
-	if p := b.render(path, atPath, ""); p != "" {
+	if p := b.render(path, atPath, ""); !known(p) {
+		// the path holds a value only known when the request is made
+	} else if p != "" {
 		if dec, err := url.PathUnescape(p); err == nil {
 			p = dec
 		}
@@ -390,7 +447,7 @@ func (b *Builder) query(raw string, req, match *Map) {
 			literal = true
 		}
 		q.Set(k, b.template(v, atQuery, k))
-		mq.Set(k, b.render(v, atQuery, k))
+		expect(mq, k, b.render(v, atQuery, k))
 	}
 	if q.Len() > 0 {
 		e := req.Set("query", q)
@@ -451,7 +508,7 @@ func (b *Builder) auth(r *Recorded, req, match *Map) (*Map, string) {
 			continue
 		}
 		headers.Set(h.Key, b.template(h.Value, atHeader, h.Key))
-		mh.Set(h.Key, b.render(h.Value, atHeader, h.Key))
+		expect(mh, h.Key, b.render(h.Value, atHeader, h.Key))
 	}
 	if mh.Len() > 0 {
 		match.Set("headers", mh)

@@ -15,7 +15,7 @@ import (
 // loads whose generated case passes, with what the line says and without
 // the line's literal secrets.
 var lines = []struct {
-	name, line string
+	name, line  string
 	want, lacks []string
 }{
 	{"json body and bearer", `curl -X POST https://api.partner.example/v1/leads \

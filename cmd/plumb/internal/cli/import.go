@@ -13,6 +13,7 @@ import (
 	"github.com/plumbhq/plumb/internal/importer"
 	"github.com/plumbhq/plumb/internal/importer/curl"
 	"github.com/plumbhq/plumb/internal/importer/openapi"
+	"github.com/plumbhq/plumb/internal/importer/postman"
 	"github.com/plumbhq/plumb/internal/testcase"
 )
 
@@ -50,6 +51,8 @@ func importCmd(ctx context.Context, s *stdio, args []string) int {
 		return importOpenAPI(ctx, s, args[1:])
 	case "curl":
 		return importCurl(ctx, s, args[1:])
+	case "postman":
+		return importPostman(ctx, s, args[1:])
 	}
 	s.errorf("import: unknown format %q (openapi, curl, postman or har)", args[0])
 	return ExitUsage
@@ -151,6 +154,38 @@ one with --operation or --path.`)
 	in, err := openapi.Import(pos[0], b, openapi.Options{Operation: *op, Path: *path, Server: *server, Name: f.name})
 	if err != nil {
 		importError(s, "openapi", err)
+		return ExitUsage
+	}
+	return writeImport(s, &f, in)
+}
+
+func importPostman(_ context.Context, s *stdio, args []string) int {
+	var f importFlags
+	fs := f.register("import postman", s, "[-o FILE] [--request NAME | --folder NAME] COLLECTION.json", `
+Turn a request of a Postman collection (v2.1), or a folder's requests as a
+flow of steps, into an integration: collection variables become settings
+(secret ones, and credentials, without their value), other {{variables}} in
+paths, queries and bodies lead fields; auth blocks map onto plumb auth;
+saved example answers become test cases. A collection with several
+requests lists them: choose with --request or --folder.`)
+	req := fs.String("request", "", "the request to import, by `name` (or Folder/Name)")
+	folder := fs.String("folder", "", "import the requests of this folder as one flow")
+	pos, err := parseArgs(s, fs, args)
+	if err != nil {
+		return exitForParse(err)
+	}
+	if len(pos) != 1 {
+		s.errorf("import postman: give one COLLECTION.json file")
+		return ExitUsage
+	}
+	b, err := importInput(s, "collection", pos[0])
+	if err != nil {
+		s.errorf("import postman: %v", err)
+		return ExitUsage
+	}
+	in, err := postman.Import(pos[0], b, postman.Options{Request: *req, Folder: *folder, Name: f.name})
+	if err != nil {
+		importError(s, "postman", err)
 		return ExitUsage
 	}
 	return writeImport(s, &f, in)
