@@ -29,13 +29,12 @@ func (m *Map) Order(keys ...string) {
 // captures adds a capture per top-level field of a recorded 2xx JSON
 // answer (at most 10); BuildCase expects their values from each answer a
 // case serves.
-func (b *Builder) captures(r *Recorded, step *Map, st *StepTest) {
+func (b *Builder) captures(r *Recorded, step *Map, st *StepTest, originals map[string]string) {
 	if r.Response == nil || r.Response.Status/100 != 2 {
 		return
 	}
-	v, err := ParseJSON([]byte(r.Response.Body))
-	obj, ok := v.(*Map)
-	if err != nil || !ok {
+	obj, ok := r.Response.JSON.(*Map)
+	if !ok {
 		return
 	}
 	caps := &Map{}
@@ -51,6 +50,9 @@ func (b *Builder) captures(r *Recorded, step *Map, st *StepTest) {
 		c := FlowMap("json", e.Key)
 		if SecretName(e.Key) {
 			c.Set("redact", true)
+			if orig, ok := originals[e.Key]; ok {
+				b.produced[orig] = binding{"steps." + st.Step + "." + name, e.Value}
+			}
 		} else {
 			st.CaptureKeys = append(st.CaptureKeys, KV{Key: name, Value: e.Key})
 		}
@@ -203,6 +205,12 @@ func BuildCase(in *Integration, name, description string, lead *Map, steps []*St
 		requests.Set(st.Step, matchers)
 		if len(st.Before) > 0 {
 			attempts.Set(st.Step, len(st.Before)+1)
+		} else if n := tries(st, resp.Status); n > 1 {
+			// the answer repeats: plumb's rules try it n times
+			for i := 1; i < n; i++ {
+				matchers.Add(&Map{Flow: true}).Comment = "a retry: no constraints"
+			}
+			attempts.Set(st.Step, n)
 		}
 		want := st.Captured
 		if want == nil {
@@ -230,6 +238,21 @@ func BuildCase(in *Integration, name, description string, lead *Map, steps []*St
 	}
 	expect.Set("requests", requests)
 	return c
+}
+
+// tries is how often a step sends its request when every try gets an
+// answer with status: the step's own count for it, else plumb's default
+// rules (408, 429 and 5xx but 501 are tried 3 times).
+func tries(st *StepTest, status int) int {
+	if st.Tries != nil {
+		if n, ok := st.Tries[status]; ok {
+			return n
+		}
+	}
+	if status == 408 || status == 429 || (status >= 500 && status != 501) {
+		return 3
+	}
+	return 1
 }
 
 // served records the answers a step's requests get and returns the last.

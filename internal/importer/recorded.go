@@ -29,8 +29,10 @@ type Recorded struct {
 	Auth *Auth
 	// Timeout is a per-try timeout (curl --max-time), "" for the default.
 	Timeout string
-	// Retry is a retry rule for the step (curl --retry), or nil.
+	// Retry is a retry rule for the step (curl --retry), or nil; Tries
+	// are how often it tries an answer of each status.
 	Retry *Map
+	Tries map[int]int
 	// Notes are TODO lines written above the step.
 	Notes []string
 	// Response is the recorded answer (HAR, a Postman example), or nil.
@@ -93,6 +95,9 @@ type Builder struct {
 	// literal body values become lead fields.
 	KeepLiterals bool
 	literals     bool
+	// produced maps credentials earlier answers returned (a session
+	// token) to the capture that holds them, so later requests read it.
+	produced map[string]binding
 	// LiteralNote is the TODO written above literal query values.
 	bound map[string]binding
 	lead  *Map
@@ -121,6 +126,9 @@ type StepTest struct {
 	// Reason is text the case's reason must contain when Response is not
 	// a success.
 	Reason string
+	// Tries are how often the step's own rules try an answer of a status
+	// (default: plumb's default rules).
+	Tries map[int]int
 }
 
 // NewBuilder returns a Builder adding to in.
@@ -128,7 +136,7 @@ func NewBuilder(in *Integration, vars map[string]*Var) *Builder {
 	if vars == nil {
 		vars = map[string]*Var{}
 	}
-	return &Builder{In: in, Vars: vars, bound: map[string]binding{}, lead: &Map{}}
+	return &Builder{In: in, Vars: vars, bound: map[string]binding{}, lead: &Map{}, produced: map[string]binding{}}
 }
 
 // position says where in a request a variable or a literal sits.
@@ -290,6 +298,7 @@ func (b *Builder) Step(r *Recorded) (*Map, error) {
 		}
 		return false
 	})
+	originals := b.redactAnswer(r.Response)
 	st := &StepTest{Step: name, Request: &Map{Flow: true}, Response: r.Response}
 	b.steps = append(b.steps, st)
 	step := &Map{}
@@ -324,9 +333,51 @@ func (b *Builder) Step(r *Recorded) (*Map, error) {
 	}
 	if r.Retry != nil {
 		step.Set("retry", &List{Items: []*Entry{{Value: r.Retry}}})
+		st.Tries = r.Tries
 	}
-	b.captures(r, step, st)
+	b.captures(r, step, st, originals)
 	return step, nil
+}
+
+// redactAnswer replaces the credentials a recorded JSON answer holds
+// (fields named token, password, …) with placeholders, so the test case
+// does not carry them, and remembers the top-level ones for later steps.
+func (b *Builder) redactAnswer(r *Response) map[string]string {
+	originals := map[string]string{}
+	if r == nil || r.JSON != nil {
+		return originals
+	}
+	v, err := ParseJSON([]byte(r.Body))
+	if err != nil {
+		return originals
+	}
+	if obj, ok := v.(*Map); ok {
+		for _, e := range obj.Entries {
+			if s, ok := e.Value.(string); ok && SecretName(e.Key) && len(s) >= 8 {
+				originals[e.Key] = s
+			}
+		}
+	}
+	r.JSON = redactJSON(v, "")
+	return originals
+}
+
+func redactJSON(v any, key string) any {
+	switch v := v.(type) {
+	case *Map:
+		for _, e := range v.Entries {
+			e.Value = redactJSON(e.Value, e.Key)
+		}
+	case *List:
+		for _, e := range v.Items {
+			e.Value = redactJSON(e.Value, key)
+		}
+	case string:
+		if SecretName(key) && v != "" {
+			return "test-" + Kebab(key)
+		}
+	}
+	return v
 }
 
 func firstNonEmpty(s ...string) string {
@@ -491,6 +542,8 @@ func (b *Builder) auth(r *Recorded, req, match *Map) (*Map, string) {
 		case lk == "content-type":
 			ctype = h.Value
 			continue
+		case b.chained(h, headers, mh):
+			continue
 		case lk == "authorization" && b.In.Auth == nil:
 			b.authorization(h.Value, mh)
 			continue
@@ -514,6 +567,24 @@ func (b *Builder) auth(r *Recorded, req, match *Map) (*Map, string) {
 		match.Set("headers", mh)
 	}
 	return headers, ctype
+}
+
+// chained sends a credential an earlier step's answer returned (a
+// session token) from that step's capture.
+func (b *Builder) chained(h KV, headers, mh *Map) bool {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(h.Value), " ")
+	if !ok {
+		scheme, cred = "", strings.TrimSpace(h.Value)
+	} else {
+		scheme += " "
+	}
+	x, found := b.produced[cred]
+	if !found {
+		return false
+	}
+	headers.Set(h.Key, Literal(scheme)+"{{"+x.expr+"}}").Comment = "returned by an earlier step's answer"
+	mh.Set(h.Key, scheme+textOf(x.test))
+	return true
 }
 
 // secretHeader returns the template of a credential header and what the

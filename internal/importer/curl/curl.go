@@ -163,6 +163,7 @@ func (c *command) recorded() (*importer.Recorded, error) {
 	c.credentials(r)
 	if c.retries > 0 {
 		r.Retry = importer.FlowMap("on", flowList(408, 429, 500, 502, 503, 504, "timeout"), "action", "retry", "max_attempts", c.retries+1)
+		r.Tries = map[int]int{408: c.retries + 1, 429: c.retries + 1, 500: c.retries + 1, 502: c.retries + 1, 503: c.retries + 1, 504: c.retries + 1}
 	}
 	return r, nil
 }

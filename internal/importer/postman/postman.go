@@ -30,7 +30,9 @@ type entry struct {
 	auth *auth // the auth that applies (inherited)
 }
 
-func (e *entry) String() string { return strings.Join(append(append([]string(nil), e.path...), e.it.Name), "/") }
+func (e *entry) String() string {
+	return strings.Join(append(append([]string(nil), e.path...), e.it.Name), "/")
+}
 
 // Import reads a collection and returns the draft integration of the
 // request or folder opts select.

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/importer"
 	"github.com/plumbhq/plumb/internal/importer/curl"
+	"github.com/plumbhq/plumb/internal/importer/har"
 	"github.com/plumbhq/plumb/internal/importer/openapi"
 	"github.com/plumbhq/plumb/internal/importer/postman"
 	"github.com/plumbhq/plumb/internal/testcase"
@@ -53,6 +55,8 @@ func importCmd(ctx context.Context, s *stdio, args []string) int {
 		return importCurl(ctx, s, args[1:])
 	case "postman":
 		return importPostman(ctx, s, args[1:])
+	case "har":
+		return importHAR(ctx, s, args[1:])
 	}
 	s.errorf("import: unknown format %q (openapi, curl, postman or har)", args[0])
 	return ExitUsage
@@ -186,6 +190,55 @@ requests lists them: choose with --request or --folder.`)
 	in, err := postman.Import(pos[0], b, postman.Options{Request: *req, Folder: *folder, Name: f.name})
 	if err != nil {
 		importError(s, "postman", err)
+		return ExitUsage
+	}
+	return writeImport(s, &f, in)
+}
+
+// entryList is a repeatable --entry flag (N, or N,M,…).
+type entryList []int
+
+func (e *entryList) String() string { return fmt.Sprint([]int(*e)) }
+
+func (e *entryList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--entry %q: give entry numbers from 1", v)
+		}
+		*e = append(*e, n)
+	}
+	return nil
+}
+
+func importHAR(_ context.Context, s *stdio, args []string) int {
+	var f importFlags
+	fs := f.register("import har", s, "[-o FILE] [--entry N]... [--url REGEXP] FILE.har", `
+Turn entries of a HAR file (saved from a browser's network panel) into an
+integration: one step per picked entry, in recorded order, with browser
+noise left out and credentials moved into secret settings (a token an
+earlier entry's answer returned is read from that step's capture). The
+recorded answers become the test case. A file with several API requests
+lists them: pick with --entry (repeatable) or --url.`)
+	var entries entryList
+	fs.Var(&entries, "entry", "import entry `N` (1-based; repeat it, or N,M, for a flow)")
+	urlRE := fs.String("url", "", "import the entries whose URL matches `REGEXP`")
+	pos, err := parseArgs(s, fs, args)
+	if err != nil {
+		return exitForParse(err)
+	}
+	if len(pos) != 1 {
+		s.errorf("import har: give one HAR file")
+		return ExitUsage
+	}
+	b, err := importInput(s, "HAR file", pos[0])
+	if err != nil {
+		s.errorf("import har: %v", err)
+		return ExitUsage
+	}
+	in, err := har.Import(pos[0], b, har.Options{Entries: entries, URL: *urlRE, Name: f.name})
+	if err != nil {
+		importError(s, "har", err)
 		return ExitUsage
 	}
 	return writeImport(s, &f, in)
