@@ -39,7 +39,19 @@ type importFlags struct {
 	force     bool
 }
 
+// importFormats are what plumb import reads.
+var importFormats = map[string]bool{"openapi": true, "curl": true, "postman": true, "har": true}
+
 func importCmd(ctx context.Context, s *stdio, args []string) int {
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		// flags before the format: plumb import -o x.yaml curl '…'
+		for i, a := range args {
+			if importFormats[a] && (i == 0 || args[i-1] != "-o" && args[i-1] != "--name") {
+				args = append(append([]string{a}, args[:i:i]...), args[i+1:]...)
+				break
+			}
+		}
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fs := newFlagSet(s, "import", "openapi|curl|postman|har [flags] INPUT", importDoc)
 		if _, err := parseArgs(s, fs, args); err != nil {
@@ -288,7 +300,7 @@ func writeImport(s *stdio, f *importFlags, in *importer.Integration) int {
 		s.errorf("import: the generated test cases do not load (a bug in plumb import; please report it):\n%v", err)
 		return ExitLeadError
 	}
-	todos := strings.Count(string(out), "TODO(import)")
+	todos := strings.Count(string(out), "TODO(import):")
 	fmt.Fprintf(s.stderr, "plumb: wrote %s: integration %s, %d step(s), %d test case(s)", f.out, in.Name, len(in.Steps), cases)
 	if todos > 0 {
 		fmt.Fprintf(s.stderr, "; %d TODO(import) comment(s) to check", todos)
