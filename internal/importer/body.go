@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
 )
@@ -300,10 +299,4 @@ func compactInPlace(m *Map) {
 			}
 		}
 	}
-}
-
-// jsonText renders an ordered value as JSON (for reasons and notes).
-func jsonText(v any) string {
-	b, _ := json.Marshal(Plain(v))
-	return string(b)
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"mime"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -756,5 +755,3 @@ func isJSONType(mt string) bool {
 func isXMLType(mt string) bool {
 	return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml")
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -134,6 +134,12 @@ func TestPartnerRequest(t *testing.T) {
 		`name: "example complete: the documented request succeeds"`,
 	)
 	lacks(t, out, `"{{lead.id}}"`)
+
+	// a PATCH whose body properties are all optional sends those the lead has
+	_, out = mustImport(t, "redocly/museum.yaml", Options{Operation: "updateSpecialEvent"})
+	contains(t, out, `json: "{{ pick lead \"name\" \"location\" \"eventDescription\" \"dates\" \"price\" }}"`,
+		"lead: { eventId: dad4bce8-f5cb-4078-a211-995864315e39, location: On the beach., price: 15 }",
+		"body: { location: On the beach., price: 15 }")
 }
 
 // Each security scheme becomes plumb auth with secret settings; the

@@ -41,7 +41,8 @@ func TestCollection(t *testing.T) {
 			`auth: { type: api_key, in: header, name: X-API-Key, value: "{{settings.api_key}}" }`,
 			`email: "{{lead.email}}"`, `first_name: "{{lead.firstName}}"`, `source: "{{settings.source}}"`, "source: { default: web }",
 			`age: "{{lead.age}}"`, "consent: true", `requested_at: "{{now | date`,
-			"name: saved example Duplicate of Create lead (409)", "outcome: failure", "create_lead: { id: L-1001, status: accepted, score: 87 }"}},
+			"name: saved example Duplicate of Create lead (409)", "outcome: failure", "create_lead: { id: L-1001, status: accepted, score: 87 }",
+			`X-Partner-Ref: "{{settings.partner_ref}}"`, "partner_ref: { required: true, secret: true", "X-Partner-Ref: test-partner-ref"}},
 		{Options{Folder: "Leads"}, 2, 2, []string{"- name: create_lead", "- name: get_lead",
 			`url: "{{settings.base_url}}/leads/{{lead.leadId}}"`, "leadId: L-1001", "get_lead: { id: L-1001, status: qualified }", "get_lead: []"}},
 		{Options{Request: "Admin/Stats"}, 1, 1, []string{`auth: { type: bearer, token: "{{settings.admin_token}}" }`,
@@ -59,7 +60,7 @@ func TestCollection(t *testing.T) {
 				t.Errorf("%+v: output lacks %q:\n%s", c.opts, w, out)
 			}
 		}
-		for _, secret := range []string{"pk_live_5f0c2a9d", "adm_9d8c7b6a", "cs_live_77aa"} {
+		for _, secret := range []string{"pk_live_5f0c2a9d", "adm_9d8c7b6a", "cs_live_77aa", "ref-7788", `consent: "{{lead.consent}}"`} {
 			if strings.Contains(out, secret) {
 				t.Errorf("%+v: the secret %s was copied:\n%s", c.opts, secret, out)
 			}
