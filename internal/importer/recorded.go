@@ -401,14 +401,14 @@ func (b *Builder) url(r *Recorded, req, match *Map) error {
 	}
 	origin, path := splitOrigin(raw)
 	if origin == "" {
-		return Errorf("give the whole URL: https://api.example.com/path", "URL %q is not absolute", Render(r.URL, func(n string) string { return "{{" + n + "}}" }))
+		return Errorf("give the whole URL: https://api.example.com/path", "URL %q is not absolute", shownURL(r.URL))
 	}
 	var base string
 	if name, ok := OnlyRef(origin); ok {
 		base = "{{" + b.bind(name, atOrigin, "").expr + "}}"
 	} else {
 		if HasRef(origin) {
-			return Errorf("plumb lets settings, not lead data, choose the host", "the URL's host %q holds a variable", Render(origin, func(n string) string { return "{{" + n + "}}" }))
+			return Errorf("plumb lets settings, not lead data, choose the host", "the URL's host %q holds a variable", shownURL(origin))
 		}
 		s := b.In.Setting("base_url")
 		for _, x := range b.In.Settings {
@@ -434,6 +434,26 @@ func (b *Builder) url(r *Recorded, req, match *Map) error {
 	}
 	b.query(rawQuery, req, match)
 	return nil
+}
+
+// shownURL is a URL as an error may show it: variables as {{name}},
+// without its query or credentials.
+func shownURL(raw string) string {
+	s := Render(raw, func(n string) string { return "{{" + n + "}}" })
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		host, path, _ := strings.Cut(rest, "/")
+		if at := strings.LastIndexByte(host, '@'); at >= 0 {
+			host = host[at+1:]
+		}
+		s = scheme + "://" + host
+		if path != "" {
+			s += "/" + path
+		}
+	}
+	return s
 }
 
 // splitOrigin splits scheme://host[:port] (or a leading reference) from

@@ -124,6 +124,8 @@ func TestBadLines(t *testing.T) {
 		{`curl -T lead.json https://x.example`, "does not upload files"},
 		{`curl https://a.example https://b.example`, "has 2 URLs"},
 		{`curl -H 'no colon here' https://x.example`, "is not a header"},
+		{`curl -H 'Authorization Bearer sk_live_zz' https://x.example`, `-H "Authorizatio"… is not a header (no colon)`},
+		{`curl 'ftp://u:pw_secret@x.example/f?api_key=k_secret'`, `URL "ftp://x.example/f" is not absolute`},
 		{`curl https://x.example -H`, "needs a value"},
 		{`ls -la`, "no curl command found"},
 		{`curl --digest -u a:b https://x.example`, "digest"},
@@ -140,6 +142,11 @@ func TestBadLines(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") || ie.Hint == "" {
 			t.Errorf("%s: want one line with %q and a hint, got %q", c.line, c.want, err)
+		}
+		for _, secret := range []string{"sk_live_zz", "pw_secret", "k_secret"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the error shows the secret %s: %q", c.line, secret, err)
+			}
 		}
 	}
 }

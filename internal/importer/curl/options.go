@@ -2,6 +2,7 @@ package curl
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/plumbhq/plumb/internal/importer"
@@ -246,7 +247,7 @@ func (c *command) header(v string) error {
 	}
 	name = strings.TrimSpace(name)
 	if !ok || name == "" || strings.ContainsAny(name, " \t") {
-		return importer.Errorf("write it as -H 'Name: value'", "-H %q is not a header", v)
+		return importer.Errorf("write it as -H 'Name: value'", "-H %s… is not a header (no colon)", clip(v))
 	}
 	val = strings.TrimSpace(val)
 	if val == "" && !strings.HasSuffix(v, ";") {
@@ -316,14 +317,24 @@ func (c *command) urlencoded(v string) error {
 func (c *command) formArg(v string, files bool) error {
 	name, val, ok := strings.Cut(v, "=")
 	if !ok {
-		return importer.Errorf("write it as -F name=value", "-F %q is not a form field", v)
+		return importer.Errorf("write it as -F name=value", "-F %s… is not a form field (no =)", clip(v))
 	}
 	if files && (strings.HasPrefix(val, "@") || strings.HasPrefix(val, "<")) {
-		return importer.Errorf("plumb sends form fields, not files: send the content as a field or body", "-F %s uploads a file", v)
+		return importer.Errorf("plumb sends form fields, not files: send the content as a field or body", "-F %s uploads a file", name)
 	}
 	if files {
 		val, _, _ = strings.Cut(val, ";type=")
 	}
 	c.form = append(c.form, importer.KV{Key: name, Value: val})
 	return nil
+}
+
+// clip is the start of a value an error may show: its first word, at most
+// 12 characters (the rest may be a credential).
+func clip(v string) string {
+	w, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+	if r := []rune(w); len(r) > 12 {
+		w = string(r[:12])
+	}
+	return strconv.Quote(w)
 }
