@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"mime"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -421,7 +422,10 @@ func (b *Builder) url(r *Recorded, req, match *Map) error {
 		}
 		base = "{{settings." + s.Name + "}}"
 	}
-	req.Set("url", base+b.template(path, atPath, ""))
+	e := req.Set("url", base+b.template(path, atPath, ""))
+	if idLike(path) {
+		e.Head = []string{"TODO(import): the path is copied as recorded; write {{lead.NAME}} for a part that comes from the lead (an id)"}
+	}
 	if p := b.render(path, atPath, ""); !known(p) {
 		// the path holds a value only known when the request is made
 	} else if p != "" {
@@ -435,6 +439,20 @@ func (b *Builder) url(r *Recorded, req, match *Map) error {
 	b.query(rawQuery, req, match)
 	return nil
 }
+
+// idLike reports whether a literal path has a segment with a digit (an
+// id the recording holds, such as /leads/42).
+func idLike(path string) bool {
+	for _, seg := range strings.Split(path, "/") {
+		if !HasRef(seg) && strings.ContainsAny(seg, "0123456789") && !versionRE.MatchString(seg) {
+			return true
+		}
+	}
+	return false
+}
+
+// versionRE is an API version segment (v1, v2.1), not an id.
+var versionRE = regexp.MustCompile(`^[vV][0-9]+(\.[0-9]+)*$`)
 
 // shownURL is a URL as an error may show it: variables as {{name}},
 // without its query or credentials.
