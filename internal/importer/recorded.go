@@ -404,6 +404,9 @@ func (b *Builder) url(r *Recorded, req, match *Map) error {
 	if origin == "" {
 		return Errorf("give the whole URL: https://api.example.com/path", "URL %q is not absolute", shownURL(r.URL))
 	}
+	if strings.HasPrefix(path, "//") {
+		return Errorf("write the path with one leading /", "the URL's path %q starts with //, which reads as a host", shownURL(path))
+	}
 	var base string
 	if name, ok := OnlyRef(origin); ok {
 		base = "{{" + b.bind(name, atOrigin, "").expr + "}}"
