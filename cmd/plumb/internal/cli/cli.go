@@ -54,6 +54,7 @@ func commands() []command {
 		{"bench", "[flags] INTEGRATION.yaml", "run N synthetic leads with C workers; report leads/s, latency percentiles, allocs/lead, RSS", benchCmd},
 		{"validate", "FILE...", "check integration files and report every problem with file:line:col", validateCmd},
 		{"new", "[--dir DIR] [--webhook] NAME", "scaffold an integration directory with tests, a lead and settings", newCmd},
+		{"import", "openapi|curl|postman|har [flags] INPUT", "write a draft integration with test cases from an OpenAPI spec, a curl line, a Postman collection or a HAR file", importCmd},
 		{"schema", "[--tests]", "print the JSON Schema of integration files (for editors)", schemaCmd},
 		{"serve", "--dir DIR [flags]", "serve a directory of integrations over HTTP with a durable queue, metrics and health checks", serveCmd},
 		{"webhook", "sign|replay [flags] ...", "print the signature headers of a webhook body; replay dead-lettered webhook events", webhookCmd},
