@@ -121,9 +121,13 @@ func (p *Plan) BatchSize() int {
 	return n
 }
 
-// StepPolicy is how one step tries: what validate -v prints.
+// StepPolicy is how one step, or the source: request, tries: what
+// validate -v prints.
 type StepPolicy struct {
-	Step     string
+	Step string
+	// Source marks the source: request's policy (Step is then its name);
+	// its pages and rate are in Plan.SourceSection.
+	Source   bool
 	Timeout  time.Duration // per try (the step's; variants may set their own)
 	Deadline time.Duration // all tries of the step (0: none)
 	// MaxAttempts caps the tries whatever the rules say (0: no cap).
@@ -136,18 +140,28 @@ type StepPolicy struct {
 	Fallback []string
 }
 
-// Policies describes every step's effective retry policy.
+// Policies describes the effective retry policy of the source: request
+// (first, when there is one) and of every step.
 func (p *Plan) Policies() []StepPolicy {
-	out := make([]StepPolicy, 0, len(p.steps))
-	for _, st := range p.steps {
-		sp := StepPolicy{Step: st.name, Timeout: st.timeout, Deadline: st.deadline, MaxAttempts: st.maxAttempts}
-		for _, r := range st.rules {
-			sp.Rules = append(sp.Rules, r.describe())
-		}
-		for _, f := range st.fallback {
-			sp.Fallback = append(sp.Fallback, f.kind)
-		}
+	out := make([]StepPolicy, 0, len(p.steps)+1)
+	if p.source != nil {
+		sp := policyOf(p.source)
+		sp.Source = true
 		out = append(out, sp)
 	}
+	for _, st := range p.steps {
+		out = append(out, policyOf(st))
+	}
 	return out
+}
+
+func policyOf(st *step) StepPolicy {
+	sp := StepPolicy{Step: st.name, Timeout: st.timeout, Deadline: st.deadline, MaxAttempts: st.maxAttempts}
+	for _, r := range st.rules {
+		sp.Rules = append(sp.Rules, r.describe())
+	}
+	for _, f := range st.fallback {
+		sp.Fallback = append(sp.Fallback, f.kind)
+	}
+	return sp
 }
