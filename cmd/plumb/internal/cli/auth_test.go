@@ -250,7 +250,7 @@ func TestAuthErrors(t *testing.T) {
 	if !strings.Contains(out, "has no oauth2 auth: section") {
 		t.Errorf("status without oauth2:\n%s", out)
 	}
-	out = run(ExitUsage, "auth", "status", "--token-dir", tokens, integration)
+	out = run(ExitUsage, "auth", "status", "--token-dir", tokens, "--settings=", integration)
 	if !strings.Contains(out, "client_secret") {
 		t.Errorf("missing required setting:\n%s", out)
 	}
