@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/serve"
 	"github.com/plumbhq/plumb/internal/testcase"
@@ -258,7 +259,9 @@ func validateSettings(s *stdio, f, integration string) bool {
 		fmt.Fprintln(s.stderr, err.Error())
 		return false
 	}
-	r, err := plan.Bind(engine.Config{Values: sf.Values, ValuePos: sf.Pos})
+	// a token store only so that an authorization_code section binds: no
+	// token is read, nothing is sent
+	r, err := plan.Bind(engine.Config{Values: sf.Values, ValuePos: sf.Pos, Tokens: &auth.MemoryStore{}})
 	if err != nil {
 		fmt.Fprintln(s.stderr, cliHints(err.Error()))
 		return false
