@@ -289,7 +289,9 @@ func TestExampleAuthCodeLogin(t *testing.T) {
 	w := &urlWriter{url: make(chan string, 1)}
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- Main(append([]string{"auth", "login"}, args...), strings.NewReader(""), w, &stderr, nil) }()
+	go func() {
+		done <- Main(append([]string{"auth", "login"}, args...), strings.NewReader(""), w, &stderr, nil)
+	}()
 	var authURL string
 	select {
 	case authURL = <-w.url:
