@@ -219,7 +219,7 @@ func TestClosedConnectionReason(t *testing.T) {
 }
 
 // TestSourcePolicy (issue 31): Policies describes the source: request
-// first, marked Source.
+// first, marked Source, with how it pages and how fast.
 func TestSourcePolicy(t *testing.T) {
 	src := `version: 1
 name: s
@@ -234,7 +234,7 @@ steps:
     request: { url: "{{settings.base_url}}/x" }
 `
 	ps := plan(t, src).Policies()
-	if len(ps) != 2 || !ps[0].Source || ps[0].MaxAttempts != 2 || ps[0].Timeout.String() != "3s" || len(ps[0].Rules) == 0 || ps[1].Source || ps[1].Step != "a" {
+	if len(ps) != 2 || !ps[0].Source || ps[0].Pages != "pages: one (no paginate:); rate: at most 5/s" || ps[1].Pages != "" || ps[0].MaxAttempts != 2 || ps[0].Timeout.String() != "3s" || len(ps[0].Rules) == 0 || ps[1].Source || ps[1].Step != "a" {
 		t.Fatalf("%+v", ps)
 	}
 }

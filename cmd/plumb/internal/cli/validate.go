@@ -188,9 +188,8 @@ func validateIntegration(s *stdio, f string, verbose bool) bool {
 				fmt.Fprintf(s.stdout, ", at most %s", pluralOf(p.MaxAttempts, "try", "tries"))
 			}
 			fmt.Fprintln(s.stdout)
-			if p.Source {
-				src, _ := plan.SourceSection()
-				fmt.Fprintf(s.stdout, "    %s\n", sourcePages(src))
+			if p.Pages != "" {
+				fmt.Fprintf(s.stdout, "    %s\n", p.Pages)
 			}
 			for _, r := range p.Rules {
 				fmt.Fprintf(s.stdout, "    %s\n", r)
@@ -201,33 +200,6 @@ func validateIntegration(s *stdio, f string, verbose bool) bool {
 		}
 	}
 	return true
-}
-
-// sourcePages describes how a source pages and how fast: "pages: cursor,
-// 100 a page, at most 10000 pages a sync; rate: at most 5/s".
-func sourcePages(src *steps.Source) string {
-	if src == nil {
-		return ""
-	}
-	pages := "pages: one (no paginate:)"
-	if pg := src.Paginate; pg != nil {
-		pages = "pages: " + pg.Type.Value
-		if pg.Size > 0 {
-			pages += fmt.Sprintf(", %d a page", pg.Size)
-		}
-	}
-	limit := src.MaxPages
-	if limit == 0 {
-		limit = steps.DefaultMaxPages
-	}
-	if src.Paginate != nil {
-		pages += fmt.Sprintf(", at most %s a sync", pluralOf(limit, "page", "pages"))
-	}
-	rate := "rate: no limit"
-	if src.Rate.IsSet() {
-		rate = "rate: at most " + src.Rate.Value
-	}
-	return pages + "; " + rate
 }
 
 func validateTests(s *stdio, f string) bool {
