@@ -53,6 +53,9 @@ func validateCmd(_ context.Context, s *stdio, args []string) int {
 	code := ExitOK
 	for _, p := range paths {
 		files, against, err := validateTargets(p, *integration)
+		if err == nil && len(files) == 0 {
+			err = fmt.Errorf("%s: no integration, test or settings files in it", p)
+		}
 		if err != nil {
 			s.errorf("validate: %v", err)
 			code = ExitUsage
