@@ -63,9 +63,9 @@ type step struct {
 	// limits and breaker are the step's limits: and breaker: sections.
 	limits  *limitSpec
 	breaker *breakerSpec
-	// reasonReadsAnswer is set when outcome.reason reads captured or
-	// response: then it speaks for any status.
-	reasonReadsAnswer bool
+	// reasonRefs are the paths under captured and response that
+	// outcome.reason reads: whether it took anything from the answer.
+	reasonRefs []string
 }
 
 // variant is a compiled route of a step's request.
@@ -112,6 +112,7 @@ type kv struct {
 type capture struct {
 	name     string
 	ext      parse.Extractor
+	how      how // what it reads, for the note when it finds nothing
 	def      any
 	required bool
 	redact   bool
@@ -276,7 +277,7 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 			c.errs.Add(cp.Pos, "", "capture %q: %v", e.Key, err)
 			continue
 		}
-		s.captures = append(s.captures, capture{name: e.Key, ext: ext, def: cp.Default, required: cp.Required, redact: cp.Redact})
+		s.captures = append(s.captures, capture{name: e.Key, ext: ext, how: howOf(cp), def: cp.Default, required: cp.Required, redact: cp.Redact})
 		s.redacts = s.redacts || cp.Redact
 	}
 	s.failWhen = c.cond(st.Outcome.FailureWhen, scopeAnswer)
@@ -284,8 +285,9 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 	if st.Outcome.Reason.IsSet() {
 		s.reason = c.tmpl(st.Outcome.Reason, template.Plain, scopeAnswer)
 		for _, ref := range s.reason.Refs() {
-			root, _, _ := strings.Cut(ref, ".")
-			s.reasonReadsAnswer = s.reasonReadsAnswer || root == "captured" || root == "response"
+			if root, _, _ := strings.Cut(ref, "."); root == "captured" || root == "response" {
+				s.reasonRefs = append(s.reasonRefs, ref)
+			}
 		}
 	}
 	for _, a := range st.Append {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/plumbhq/plumb/steps"
 )
 
 // StepNames lists the plan's steps in the order they run.
@@ -123,9 +125,15 @@ func (p *Plan) BatchSize() int {
 	return n
 }
 
-// StepPolicy is how one step tries: what validate -v prints.
+// StepPolicy is how one step, or the source: request, tries: what
+// validate -v prints.
 type StepPolicy struct {
-	Step     string
+	Step string
+	// Source marks the source: request's policy (Step is then its name),
+	// and Pages says how it pages and how fast: "pages: cursor, 100 a
+	// page, at most 10000 pages a sync; rate: at most 5/s".
+	Source   bool
+	Pages    string
 	Timeout  time.Duration // per try (the step's; variants may set their own)
 	Deadline time.Duration // all tries of the step (0: none)
 	// MaxAttempts caps the tries whatever the rules say (0: no cap).
@@ -138,18 +146,52 @@ type StepPolicy struct {
 	Fallback []string
 }
 
-// Policies describes every step's effective retry policy.
+// Policies describes the effective retry policy of the source: request
+// (first, when there is one) and of every step.
 func (p *Plan) Policies() []StepPolicy {
-	out := make([]StepPolicy, 0, len(p.steps))
-	for _, st := range p.steps {
-		sp := StepPolicy{Step: st.name, Timeout: st.timeout, Deadline: st.deadline, MaxAttempts: st.maxAttempts}
-		for _, r := range st.rules {
-			sp.Rules = append(sp.Rules, r.describe())
-		}
-		for _, f := range st.fallback {
-			sp.Fallback = append(sp.Fallback, f.kind)
-		}
+	out := make([]StepPolicy, 0, len(p.steps)+1)
+	if p.source != nil {
+		sp := policyOf(p.source)
+		sp.Source, sp.Pages = true, sourcePages(p.in.Source)
 		out = append(out, sp)
 	}
+	for _, st := range p.steps {
+		out = append(out, policyOf(st))
+	}
 	return out
+}
+
+func policyOf(st *step) StepPolicy {
+	sp := StepPolicy{Step: st.name, Timeout: st.timeout, Deadline: st.deadline, MaxAttempts: st.maxAttempts}
+	for _, r := range st.rules {
+		sp.Rules = append(sp.Rules, r.describe())
+	}
+	for _, f := range st.fallback {
+		sp.Fallback = append(sp.Fallback, f.kind)
+	}
+	return sp
+}
+
+// sourcePages describes how a source pages and how fast (StepPolicy.Pages).
+func sourcePages(src *steps.Source) string {
+	if src == nil {
+		return ""
+	}
+	pages := "pages: one (no paginate:)"
+	if pg := src.Paginate; pg != nil {
+		pages = "pages: " + pg.Type.Value
+		if pg.Size > 0 {
+			pages += fmt.Sprintf(", %d a page", pg.Size)
+		}
+		limit := src.MaxPages
+		if limit == 0 {
+			limit = steps.DefaultMaxPages
+		}
+		pages += fmt.Sprintf(", at most %s a sync", pluralOf(limit, "page"))
+	}
+	rate := "rate: no limit"
+	if src.Rate.IsSet() {
+		rate = "rate: at most " + src.Rate.Value
+	}
+	return pages + "; " + rate
 }

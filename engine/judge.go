@@ -25,7 +25,9 @@ func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, dat
 	doc := parse.NewDoc(resp, st.format)
 	capErr := formatError(st, resp, doc)
 	var firstCapErr error
-	v.captured, firstCapErr = captureAll(st, doc)
+	// a capture missing from an error page or an unreadable body is no news
+	note := resp.Status >= 200 && resp.Status < 300 && capErr == nil
+	v.captured, v.notes, firstCapErr = captureAll(st, doc, note, req.mask)
 	if capErr == nil {
 		capErr = firstCapErr
 	}
@@ -94,11 +96,15 @@ func formatError(st *step, resp parse.Response, doc *parse.Doc) error {
 
 // captureAll extracts the step's captures from doc (a default stands in for
 // one not found), and returns them with the first capture that failed or
-// was required and not found.
-func captureAll(st *step, doc *parse.Doc) (map[string]any, error) {
+// was required and not found. With note set, a capture without a default
+// that finds nothing gets a note saying what the answer holds instead,
+// masked by m.
+func captureAll(st *step, doc *parse.Doc, note bool, m *masker) (map[string]any, []string, error) {
 	captured := make(map[string]any, len(st.captures))
 	var capErr error
-	for _, c := range st.captures {
+	var notes []string
+	for i := range st.captures {
+		c := &st.captures[i]
 		x, found, err := c.ext.Extract(doc)
 		switch {
 		case err != nil:
@@ -107,14 +113,19 @@ func captureAll(st *step, doc *parse.Doc) (map[string]any, error) {
 			}
 		case !found && c.def != nil:
 			x = c.def
-		case !found && c.required:
-			if capErr == nil {
+		case !found:
+			if c.required && capErr == nil {
 				capErr = fmt.Errorf("capture %s: not found in the response (%s)", c.name, c.ext.Kind())
+			}
+			if note {
+				if n := missNote(c, doc, m); n != "" {
+					notes = append(notes, n)
+				}
 			}
 		}
 		captured[c.name] = x
 	}
-	return captured, capErr
+	return captured, notes, capErr
 }
 
 // judgeStatus judges an answer whose status is not 2xx: an error (auth for
@@ -156,25 +167,75 @@ func judgeConds(v *verdict, st *step, data map[string]any) bool {
 	return true
 }
 
-// authorReason puts the step's reason: template in place of v's reason
-// when the step did not succeed, the template renders non-empty, and it
-// speaks for what the partner said: a 4xx, a 2xx whose body failure_when or
-// error_when judged, or — when it reads the answer (captured, response) —
-// any status (a SOAP fault comes as a 500); beside a 3xx or 5xx the status
-// is kept.
+// authorReason applies the step's reason: template to an answer that is
+// not a success (docs/format.md, Outcomes). It speaks for an answer the
+// step judged — a 4xx the partner said no with, or a 2xx that failure_when
+// or error_when judged: its text is the reason, unless it took nothing
+// from the answer where it reads it (the captures it reads are empty) or,
+// on a 4xx, reads nothing of it; then the engine's reason (the status and
+// the partner's own words) follows it in parentheses. On any other answer
+// (401, 407, 408, 429, 3xx, 5xx, a 2xx whose captures failed) the cause is
+// never hidden: the template's text is used only when it took something
+// from the answer (a SOAP fault's text in a 500), followed by the status
+// or the capture error. An unanswered try never reaches here.
 func authorReason(v *verdict, st *step, resp parse.Response, capErr error, data map[string]any) {
-	said := (resp.Status >= 400 && resp.Status < 500) || (resp.Status < 300 && capErr == nil) || st.reasonReadsAnswer
-	if v.outcome == Success || st.reason == nil || !said || resp.Status <= 0 {
+	if v.outcome == Success || st.reason == nil || resp.Status <= 0 {
 		return
 	}
 	why, err := st.reason.Render(data)
-	if err != nil || strings.TrimSpace(why) == "" {
+	why = strings.TrimSpace(why)
+	if err != nil || why == "" {
 		return
 	}
-	if resp.Status >= 300 && (resp.Status < 400 || resp.Status >= 500) {
-		why += fmt.Sprintf(" (HTTP %d %s)", resp.Status, http.StatusText(resp.Status))
+	ok2xx := resp.Status >= 200 && resp.Status < 300
+	judged := (ok2xx && capErr == nil && v.class == ClassRejected) || (v.outcome == Failure && v.class == ClassStatus)
+	drew := tookFromAnswer(st.reasonRefs, data)
+	switch {
+	case judged && (drew || (ok2xx && len(st.reasonRefs) == 0)):
+		v.reason = why
+	case judged:
+		if lead := strings.TrimRight(why, " \t:;,.-–—"); lead != "" {
+			v.reason = lead + " (" + v.reason + ")"
+		}
+	case drew && capErr != nil:
+		v.reason = why + " (" + capErr.Error() + ")"
+	case drew:
+		v.reason = why + fmt.Sprintf(" (HTTP %d %s)", resp.Status, http.StatusText(resp.Status))
 	}
-	v.reason = why
+}
+
+// tookFromAnswer reports whether any of refs (paths under captured and
+// response) holds a value that is not empty in data.
+func tookFromAnswer(refs []string, data map[string]any) bool {
+	for _, ref := range refs {
+		var x any = data
+		for _, k := range strings.Split(ref, ".") {
+			m, ok := x.(map[string]any)
+			if !ok {
+				x = nil
+				break
+			}
+			x = m[k]
+		}
+		switch x := x.(type) {
+		case nil:
+		case string:
+			if strings.TrimSpace(x) != "" {
+				return true
+			}
+		case []any:
+			if len(x) > 0 {
+				return true
+			}
+		case map[string]any:
+			if len(x) > 0 {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // partnerSaidNo tells a 4xx that is an answer about the lead (failure) from

@@ -136,6 +136,11 @@ type StepResult struct {
 	Batch string `json:"batch,omitempty"`
 	// Appended holds the lead fields this step wrote.
 	Appended map[string]any `json:"appended,omitempty"`
+	// Notes tell what the answer showed that did not change the outcome
+	// but is worth a look: a capture that found nothing ("`status`: path
+	// `result.status` not found in the response (keys: data, meta)").
+	// Masked, bounded.
+	Notes []string `json:"notes,omitempty"`
 	// Class is the kind of failure or error (empty for success and skip).
 	Class Class `json:"class,omitempty"`
 	// Err is the underlying error, for errors.As; not serialised.

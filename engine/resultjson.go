@@ -119,14 +119,7 @@ func appendStep(b []byte, s *StepResult) ([]byte, error) {
 		b = appendJSONString(append(b, `,"fallback":`...), s.Fallback)
 	}
 	if len(s.Tried) > 0 {
-		b = append(b, `,"tried":[`...)
-		for i, t := range s.Tried {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, t)
-		}
-		b = append(b, ']')
+		b = appendStrings(append(b, `,"tried":`...), s.Tried)
 	}
 	if s.Variant != 0 {
 		b = strconv.AppendInt(append(b, `,"variant":`...), int64(s.Variant), 10)
@@ -151,10 +144,25 @@ func appendStep(b []byte, s *StepResult) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if len(s.Notes) > 0 {
+		b = appendStrings(append(b, `,"notes":`...), s.Notes)
+	}
 	if s.Class != "" {
 		b = appendJSONString(append(b, `,"class":`...), string(s.Class))
 	}
 	return append(b, '}'), nil
+}
+
+// appendStrings writes a list of strings.
+func appendStrings(b []byte, list []string) []byte {
+	b = append(b, '[')
+	for i, t := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, t)
+	}
+	return append(b, ']')
 }
 
 // appendMillis writes d as Duration.MarshalJSON does.

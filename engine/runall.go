@@ -289,6 +289,9 @@ func resultSize(res *Result) int64 {
 		for _, t := range sr.Tried {
 			n += int64(len(t))
 		}
+		for _, t := range sr.Notes {
+			n += int64(len(t))
+		}
 	}
 	return n
 }

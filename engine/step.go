@@ -26,6 +26,9 @@ type verdict struct {
 	// class and err say what kind of failure or error this is.
 	class Class
 	err   error
+	// notes are what the answer showed that did not change the outcome
+	// (a capture that found nothing).
+	notes []string
 }
 
 // runStep runs one step for the lead of f. It reads f.done and writes only
@@ -107,6 +110,9 @@ func (f *flow) maskStep(st *step, s *Runner, sr *StepResult) {
 	sr.Reason = m.text(sr.Reason)
 	for i := range sr.Tried {
 		sr.Tried[i] = m.text(sr.Tried[i])
+	}
+	for i := range sr.Notes {
+		sr.Notes[i] = m.text(sr.Notes[i])
 	}
 	if sr.Appended != nil {
 		sr.Appended = m.valueMap(sr.Appended)
@@ -212,7 +218,7 @@ func (s *Runner) holdCaptured(f *flow, sr *StepResult) {
 // finish records a step's verdict and, when the partner answered, appends
 // its fields to the lead.
 func (p *Plan) finish(ctx context.Context, st *step, v verdict, data, lead map[string]any, sr *StepResult) {
-	sr.Outcome, sr.Reason, sr.Status, sr.Captured = v.outcome, v.reason, v.status, v.captured
+	sr.Outcome, sr.Reason, sr.Status, sr.Captured, sr.Notes = v.outcome, v.reason, v.status, v.captured, v.notes
 	if v.outcome != Success && v.outcome != Skip {
 		sr.Class, sr.Err = v.class, v.err
 	}
@@ -252,8 +258,15 @@ func (s *Runner) exchange(ctx context.Context, st *step, req *request, data map[
 		if v.outcome != Success {
 			r = st.match(v.keys)
 		}
+		capped := r != nil && st.maxAttempts > 0 && attempt >= st.maxAttempts &&
+			(r.action == steps.ActionRetry || r.action == steps.ActionReauth)
 		matched := ""
-		if r != nil {
+		switch {
+		case capped:
+			// the rule would try again, but max_attempts says no: that decided
+			matched = fmt.Sprintf("give up (max_attempts: %d)", st.maxAttempts)
+			sr.Rule = matched
+		case r != nil:
 			matched = string(r.action) + " (" + r.source + ")"
 			sr.Rule = matched
 		}
@@ -273,9 +286,9 @@ func (s *Runner) exchange(ctx context.Context, st *step, req *request, data map[
 		case steps.ActionFallback:
 			return resp, v, true
 		}
-		if st.maxAttempts > 0 && attempt >= st.maxAttempts {
+		if capped {
 			if st.maxAttempts > 1 {
-				v.reason += fmt.Sprintf(" (gave up after %d attempts: max_attempts)", attempt)
+				v.reason += fmt.Sprintf(" (gave up after %s: max_attempts)", pluralOf(attempt, "attempt"))
 			}
 			return resp, v, v.outcome == Error
 		}
@@ -292,7 +305,7 @@ func (s *Runner) exchange(ctx context.Context, st *step, req *request, data map[
 			}
 		case steps.ActionRetry:
 			if attempt >= r.max {
-				v.reason += fmt.Sprintf(" (gave up after %d attempts)", attempt)
+				v.reason += fmt.Sprintf(" (gave up after %s)", pluralOf(attempt, "attempt"))
 				return resp, v, v.outcome == Error
 			}
 			wait := r.backoff.wait(attempt)
@@ -306,7 +319,7 @@ func (s *Runner) exchange(ctx context.Context, st *step, req *request, data map[
 				}
 			}
 			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-				v.reason += fmt.Sprintf(" (gave up after %d attempts: waiting %s would pass the deadline)", attempt, wait)
+				v.reason += fmt.Sprintf(" (gave up after %s: waiting %s would pass the deadline)", pluralOf(attempt, "attempt"), wait)
 				return resp, v, v.outcome == Error
 			}
 			if p.ev != nil {

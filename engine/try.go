@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http/httptrace"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/plumbhq/plumb/auth"
@@ -159,12 +161,30 @@ func (s *Runner) send(ctx context.Context, st *step, pr *request) (parse.Respons
 		if errors.As(err, &ue) {
 			err = ue.Err // the caller names the (redacted) URL
 		}
-		return parse.Response{}, err
+		return parse.Response{}, closedConn(err, "before an answer")
 	}
 	defer resp.Body.Close()
 	body, reserved, err := readCapped(resp, st.maxBytes, s.mem)
 	pr.reserved += reserved
-	return parse.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, err
+	return parse.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, closedConn(err, "in the middle of the answer")
+}
+
+// closedConn says in words what a bare EOF or a reset means: the partner
+// closed or reset the connection (when: before an answer, in the middle of
+// it). Other errors are returned as they are; the error is kept for
+// errors.Is.
+func closedConn(err error, when string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("connection reset by the partner %s (%w)", when, err)
+	case errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("connection closed by the partner while the request was sent (%w)", err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("connection closed by the partner %s (%w)", when, err)
+	}
+	return err
 }
 
 // maskRedacted masks, in an observed exchange, the values of the step's

@@ -201,6 +201,14 @@ func TestBrowser(t *testing.T) {
 	if now, _ := os.ReadFile(file); string(now) != src {
 		t.Fatal("editing the YAML wrote the file before Save")
 	}
+
+	// A draft whose capture path matches nothing: the run shows why.
+	eval(`(() => { const y = document.getElementById('yaml'); y.value = y.value.replace('timeout: soon', 'timeout: 2s').replace('json: risk_score,', 'json: result.risk_score,'); y.dispatchEvent(new Event('input')); return '' })()`)
+	eval(`(document.getElementById('run-flow').click(), '')`)
+	poll("the capture note", `document.querySelectorAll('#capture-notes li').length > 0 && !document.getElementById('capture-notes').hidden`)
+	if got := eval(`document.getElementById('capture-notes').textContent`); !strings.Contains(got, "check: `score`: path `result.risk_score` not found in the response (keys: ") {
+		t.Fatalf("capture notes: %q", got)
+	}
 	t.Logf("browser part: %s", time.Since(start).Round(time.Millisecond))
 
 	// plumb test passes on the saved file, the new case with the others.

@@ -303,3 +303,27 @@ func TestSaveMultiStep(t *testing.T) {
 	}
 	passAll(t, e.dir)
 }
+
+// TestRunAnswerCaptureNote (issue 31): a capture whose path matches
+// nothing is null in the run answer, and the answer says why, with the
+// keys the partner's answer had (TestBrowser checks the page shows it).
+func TestRunAnswerCaptureNote(t *testing.T) {
+	e := newEnv(t, []string{"blacklist"}, nil)
+	orig, _ := os.ReadFile(filepath.Join(e.dir, "blacklist", "integration.yaml"))
+	draft := strings.Replace(string(orig), "{ json: risk_score, type: number }", "{ json: result.risk_score, type: number }", 1)
+	rreq, _ := json.Marshal(map[string]any{"id": blacklist, "yaml": draft, "lead": json.RawMessage(blockedLead)})
+	_, body := e.do(http.MethodPost, "/console/api/run", string(rreq))
+	r := decode[struct {
+		Result struct {
+			Steps []struct {
+				Captured map[string]any `json:"captured"`
+				Notes    []string       `json:"notes"`
+			} `json:"steps"`
+		} `json:"result"`
+	}](t, body)
+	if len(r.Result.Steps) != 1 || r.Result.Steps[0].Captured["score"] != nil || len(r.Result.Steps[0].Notes) != 1 ||
+		!strings.HasPrefix(r.Result.Steps[0].Notes[0], "`score`: path `result.risk_score` not found in the response (keys: ") ||
+		!strings.Contains(r.Result.Steps[0].Notes[0], "risk_score") {
+		t.Fatalf("run answer: %s", body)
+	}
+}

@@ -56,9 +56,10 @@ type Config struct {
 	// BaseURL is the service's external URL as the browser and the partner
 	// see it (e.g. https://plumb.example.com), without /v1/oauth. The
 	// redirect URI is <BaseURL>/v1/oauth/{integration}/callback; it must be
-	// registered with the partner. A section's redirect_url, when set,
-	// replaces it (it must still reach the callback route). An https base
-	// makes the login cookie Secure. Required.
+	// registered with the partner. A section's redirect_url is not used:
+	// it is the loopback callback of `plumb auth login`, so one file serves
+	// both (plumb serve warns when it loads one). An https base makes the
+	// login cookie Secure. Required.
 	BaseURL string
 	// Now is the clock for login expiry and token expiry (default
 	// time.Now).
@@ -157,13 +158,12 @@ func New(cfg Config) (*Flow, error) {
 	return f, nil
 }
 
-// RedirectURL is the callback URL of integration's section cfg: its
-// redirect_url when set, else <BaseURL>/v1/oauth/{integration}/callback.
-// This is the URL to register with the partner.
-func (f *Flow) RedirectURL(integration string, cfg auth.Config) string {
-	if cfg.RedirectURL != "" {
-		return cfg.RedirectURL
-	}
+// RedirectURL is the callback URL of integration's section cfg:
+// <BaseURL>/v1/oauth/{integration}/callback, the URL to register with the
+// partner. The section's own redirect_url is the loopback callback of
+// `plumb auth login` and is not used here: the browser must come back to
+// this service, whatever the file says.
+func (f *Flow) RedirectURL(integration string, _ auth.Config) string {
 	return f.base + Prefix + url.PathEscape(integration) + "/callback"
 }
 
@@ -214,15 +214,9 @@ func (f *Flow) cookieName(integration string) string {
 	return cookiePrefix + hex.EncodeToString(sum[:8])
 }
 
-// cookiePath is where the browser sends the login cookie: the oauth routes,
-// or the whole site when a section's redirect_url points elsewhere.
-func (f *Flow) cookiePath(redirect string) string {
-	p := f.basePath + Prefix
-	if u, err := url.Parse(redirect); err == nil && strings.HasPrefix(u.EscapedPath(), p) {
-		return p
-	}
-	return "/"
-}
+// cookiePath is where the browser sends the login cookie: the oauth
+// routes, where the callback is.
+func (f *Flow) cookiePath() string { return f.basePath + Prefix }
 
 func (f *Flow) start(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("integration")
@@ -279,7 +273,7 @@ func (f *Flow) start(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     f.cookieName(name),
 		Value:    l.binding,
-		Path:     f.cookiePath(redirect),
+		Path:     f.cookiePath(),
 		MaxAge:   int(f.ttl / time.Second),
 		Expires:  l.expires,
 		HttpOnly: true,
@@ -343,7 +337,7 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The login is used up whatever happens next: forget its cookie.
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: f.cookiePath(l.redirect), MaxAge: -1, HttpOnly: true, Secure: f.secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: f.cookiePath(), MaxAge: -1, HttpOnly: true, Secure: f.secure, SameSite: http.SameSiteLaxMode})
 	if l.integration != name {
 		refuse(http.StatusBadRequest, "state of another integration", "Login failed: this callback belongs to another integration's login. Start the login again.")
 		return

@@ -478,11 +478,11 @@ func TestStartErrors(t *testing.T) {
 }
 
 // start answers without contacting the partner, so these need no server.
-func TestStartHTTPSAndRedirectOverride(t *testing.T) {
+func TestStartHTTPSAndFileRedirectIgnored(t *testing.T) {
 	cfg := auth.Config{Type: "oauth2", Grant: "authorization_code", AuthURL: "https://partner.example/authorize",
 		TokenURL: "https://partner.example/token", ClientID: "app", ClientSecret: oauthtest.ClientSecret}
 	override := cfg
-	override.RedirectURL = "https://hooks.example.com/partner/callback"
+	override.RedirectURL = "http://127.0.0.1:8765/callback"
 	override.Scopes = []string{"other"} // another store key
 	var allowed bool
 	f, err := oauthflow.New(oauthflow.Config{
@@ -515,11 +515,13 @@ func TestStartHTTPSAndRedirectOverride(t *testing.T) {
 		len(ck) != 1 || !ck[0].Secure || !ck[0].HttpOnly || ck[0].Path != "/base/v1/oauth/" || ck[0].MaxAge != 60 {
 		t.Fatalf("https start: %d %s %+v", w.Code, w.Header().Get("Location"), ck)
 	}
-	// Duplicate sections collapse: section 1 is the override.
+	// Duplicate sections collapse: section 1 is the other scope. Its
+	// redirect_url is plumb auth login's loopback callback: the service's
+	// own callback wins (issue 31).
 	w = do("/v1/oauth/crm/start?section=1")
 	ck = w.Result().Cookies()
-	if loc := mustQuery(t, w.Header().Get("Location")); loc.Get("redirect_uri") != override.RedirectURL || loc.Get("scope") != "other" || ck[0].Path != "/" {
-		t.Fatalf("override: %s %+v", w.Header().Get("Location"), ck)
+	if loc := mustQuery(t, w.Header().Get("Location")); loc.Get("redirect_uri") != "https://plumb.example.com/base/v1/oauth/crm/callback" || loc.Get("scope") != "other" || ck[0].Path != "/base/v1/oauth/" {
+		t.Fatalf("redirect_url in the file: %s %+v", w.Header().Get("Location"), ck)
 	}
 	if w := do("/v1/oauth/crm/start?section=2"); w.Code != http.StatusBadRequest {
 		t.Fatalf("section 2: %d", w.Code)

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -66,5 +67,37 @@ func TestOAuthMounted(t *testing.T) {
 	code, b := c.do("POST", "/v1/integrations/crm/run", "application/json", []byte(`{}`))
 	if r := decode[result](t, b); code != 502 || r.Class != "auth" || !strings.Contains(r.Reason, "/v1/oauth/crm/start") {
 		t.Fatalf("run before login: %d %s", code, b)
+	}
+}
+
+// TestExampleAuthCodeInstall (issue 31): the authorization_code example's
+// file, which sets redirect_url for plumb auth login, runs the install
+// flow with the service's own callback, and the service says so once at
+// load.
+func TestExampleAuthCodeInstall(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "oauth2-authorization-code", "integration.yaml"))
+	must(t, err)
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "crm"), 0o700))
+	must(t, os.WriteFile(filepath.Join(dir, "crm", "integration.yaml"), src, 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "crm", "settings.yaml"), []byte("login_url: https://login.crm.example/oauth2\nclient_id: app-1\nclient_secret: shh\n"), 0o600))
+	logs := &lockedBuffer{}
+	s := testServer(t, Config{Dir: dir, Tokens: []string{testAPIToken}, TokenKey: bytes.Repeat([]byte{7}, 32),
+		PublicURL: "https://plumb.example.com", Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get("http://" + s.Addr() + "/v1/oauth/crm-contacts/start?access_token=" + testAPIToken)
+	must(t, err)
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	must(t, err)
+	if resp.StatusCode != 302 || !strings.HasPrefix(loc.String(), "https://login.crm.example/oauth2/authorize?") ||
+		loc.Query().Get("redirect_uri") != "https://plumb.example.com/v1/oauth/crm-contacts/callback" {
+		t.Fatalf("start: %d %s", resp.StatusCode, loc)
+	}
+	out := logs.String()
+	if strings.Count(out, "redirect_url is plumb auth login's callback") != 1 || !strings.Contains(out, "redirect_url=http://127.0.0.1:8765/callback") ||
+		!strings.Contains(out, "callback=https://plumb.example.com/v1/oauth/crm-contacts/callback") || !strings.Contains(out, "level=WARN") {
+		t.Fatalf("load warning:\n%s", out)
 	}
 }

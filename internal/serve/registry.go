@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,8 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/engine/eventlog"
+	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -327,6 +330,7 @@ func (s *Server) Reload() (ReloadReport, error) {
 		s.register(e)
 		rep.Loaded = append(rep.Loaded, f)
 		s.log.Info("integration loaded", "file", f, "integration", e.name, "version", version, "steps", e.steps)
+		s.warnLoginCallback(f, e.name, r)
 	}
 	s.reg.mu.Lock()
 	for f, e := range s.reg.entries {
@@ -452,5 +456,24 @@ func (s *Server) register(e *entry) {
 		if cur := s.reg.byName[name]; cur == nil || cur == e {
 			s.reg.byName[name] = e
 		}
+	}
+}
+
+// warnLoginCallback warns, at load, about an authorization_code section
+// whose redirect_url the file sets: that is the loopback callback of
+// plumb auth login; the service's install flow sends the partner to its
+// own callback instead, and both must be registered with the partner.
+func (s *Server) warnLoginCallback(file, name string, r *engine.Runner) {
+	base := s.cfg.PublicURL
+	if base == "" {
+		base = "http://" + s.cfg.Addr
+	}
+	for _, c := range r.OAuth2Configs() {
+		if c.Type != auth.TypeOAuth2 || c.Grant != auth.GrantAuthorizationCode || c.RedirectURL == "" {
+			continue
+		}
+		s.log.Warn("auth: redirect_url is plumb auth login's callback; the install flow uses the service's callback instead (register both with the partner)",
+			"file", file, "integration", name, "redirect_url", c.RedirectURL,
+			"callback", strings.TrimRight(base, "/")+oauthflow.Prefix+url.PathEscape(name)+"/callback")
 	}
 }

@@ -70,8 +70,10 @@ func (r *Report) WriteJSON(w io.Writer) error {
 }
 
 // FormatCase renders one case result for people: `PASS name (12ms)`, or
-// `FAIL name (12ms)` followed by the case's position and one indented line
-// per failure (`path: want W, got G`) with diffs indented further.
+// `FAIL name (12ms)` followed by the case's position, one indented line
+// per failure (`path: want W, got G`) with diffs indented further, then
+// the notes of its steps (`note: step s: `status`: path … not found in the
+// response (keys: …)`), which often say why.
 func FormatCase(c *CaseResult) string {
 	var b strings.Builder
 	status := "PASS"
@@ -88,6 +90,13 @@ func FormatCase(c *CaseResult) string {
 		if f.Diff != "" {
 			for _, line := range strings.Split(f.Diff, "\n") {
 				fmt.Fprintf(&b, "        %s\n", line)
+			}
+		}
+	}
+	if c.Result != nil {
+		for _, sr := range c.Result.Steps {
+			for _, n := range sr.Notes {
+				fmt.Fprintf(&b, "    note: step %s: %s\n", sr.Name, n)
 			}
 		}
 	}

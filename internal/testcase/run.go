@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/engine/eventlog"
 	"github.com/plumbhq/plumb/engine/observe"
@@ -154,12 +157,14 @@ func (s *Suite) RunCase(ctx context.Context, c *Case, opts Options) *CaseResult 
 	if _, declared := s.In.Settings.Get("base_url"); declared && given["base_url"] == nil {
 		given["base_url"] = ts.URL
 	}
-	runner, err := plan.Bind(engine.Config{Values: given})
+	tokens := &auth.MemoryStore{}
+	runner, err := plan.Bind(engine.Config{Values: given, Tokens: tokens})
 	if err != nil {
 		res.Failures = append(res.Failures, Failure{Path: "settings", Message: strings.ReplaceAll(err.Error(), "\n", "; ")})
 		return res
 	}
 	defer runner.Close(context.Background())
+	loggedIn(runner, tokens, now)
 	lead := c.lead
 	if c.Webhook != nil {
 		var fails []Failure
@@ -370,3 +375,22 @@ func requestsByKey(reqs []Request) map[string][]Request {
 
 // keysOf returns the sorted keys of m.
 func keysOf[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// The token every authorization_code section of a case holds, as if
+// plumb auth login had been run: a case records the partner's answers to
+// it, and to its token URL for a renewal.
+const (
+	testAccessToken  = "test-access-token"
+	testRefreshToken = "test-refresh-token"
+)
+
+// loggedIn stores a token for each authorization_code section of runner,
+// valid for an hour from now.
+func loggedIn(runner *engine.Runner, tokens auth.TokenStore, now time.Time) {
+	for _, c := range runner.OAuth2Configs() {
+		if c.Type == auth.TypeOAuth2 && c.Grant == auth.GrantAuthorizationCode {
+			_ = tokens.Save(auth.StoreKey(c), &oauth2.Token{AccessToken: testAccessToken, RefreshToken: testRefreshToken,
+				TokenType: "Bearer", Expiry: now.Add(time.Hour)})
+		}
+	}
+}

@@ -279,3 +279,24 @@ func TestEmptyTestFile(t *testing.T) {
 		t.Errorf("err = %v, want %q", err, want)
 	}
 }
+
+// TestFailedCaseShowsCaptureNotes (issue 31): a capture whose path finds
+// nothing is null; the failed case's report says why, with the keys the
+// answer had instead.
+func TestFailedCaseShowsCaptureNotes(t *testing.T) {
+	r := runOne(t, `tests:
+  - name: renamed field
+    lead: { email: a@b.example }
+    responses: { check: { body: { data: { ok: true }, meta: {} } } }
+    expect:
+      captured: { check: { ok: true } }
+`)
+	if r.Passed {
+		t.Fatal("case passed")
+	}
+	out := FormatCase(r)
+	want := "    note: step check: `ok`: path `ok` not found in the response (keys: data, meta)\n"
+	if !strings.Contains(out, want) || !strings.Contains(out, "captured.check.ok: want true, got null") {
+		t.Fatalf("report:\n%s\nwant a line %q", out, want)
+	}
+}

@@ -189,8 +189,10 @@
     $("reason").textContent = r.reason ? "Reason: " + r.reason + (r.class ? " [" + r.class + "]" : "") : "";
     const tb = $("steps-table").tBodies[0];
     clear(tb);
-    const captured = {}, appended = {};
+    const captured = {}, appended = {}, notes = $("capture-notes");
+    clear(notes);
     for (const s of r.steps || []) {
+      for (const n of s.notes || []) notes.appendChild(el("li", "", s.name + ": " + n));
       const tr = el("tr");
       tr.appendChild(el("td", "", s.name));
       tr.appendChild(el("td", "st " + s.outcome, s.outcome));
@@ -203,6 +205,7 @@
       if (s.appended) Object.assign(appended, s.appended);
     }
     $("captured").textContent = Object.keys(captured).length ? JSON.stringify(captured, null, 2) : "(nothing)";
+    notes.hidden = !notes.childElementCount;
     $("appended").textContent = Object.keys(appended).length ? JSON.stringify(appended, null, 2) : "(nothing)";
     $("save-case").disabled = !out.savable;
     $("case-name").disabled = !out.savable;

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -250,7 +252,7 @@ func TestAuthErrors(t *testing.T) {
 	if !strings.Contains(out, "has no oauth2 auth: section") {
 		t.Errorf("status without oauth2:\n%s", out)
 	}
-	out = run(ExitUsage, "auth", "status", "--token-dir", tokens, integration)
+	out = run(ExitUsage, "auth", "status", "--token-dir", tokens, "--settings=", integration)
 	if !strings.Contains(out, "client_secret") {
 		t.Errorf("missing required setting:\n%s", out)
 	}
@@ -265,5 +267,58 @@ func TestAuthErrors(t *testing.T) {
 	}
 	if out := run(ExitOK, "auth", "-h"); !strings.Contains(out, "Usage: plumb auth login|status|logout") || !strings.Contains(out, "-token-dir") {
 		t.Errorf("help:\n%s", out)
+	}
+}
+
+// TestExampleAuthCodeLogin (issue 31): the authorization_code example's
+// file, as it is, logs in with plumb auth login: the login listens on the
+// file's redirect_url (a loopback callback the partner knows), the
+// provider sends the browser there, and the token is stored.
+func TestExampleAuthCodeLogin(t *testing.T) {
+	o := oauthtest.New(t, oauthtest.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for the callback
+	if err != nil {
+		t.Fatal(err)
+	}
+	callback := "http://" + ln.Addr().String() + "/callback"
+	ln.Close()
+	file := filepath.Join(examplesDir, "oauth2-authorization-code", "integration.yaml")
+	tokens := t.TempDir()
+	args := []string{"--token-dir", tokens, "--set", "login_url=" + o.URL(), "--set", "client_id=" + oauthtest.ClientID,
+		"--set", "client_secret=" + oauthtest.ClientSecret, "--set", "login_callback=" + callback, file}
+	w := &urlWriter{url: make(chan string, 1)}
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(append([]string{"auth", "login"}, args...), strings.NewReader(""), w, &stderr, nil)
+	}()
+	var authURL string
+	select {
+	case authURL = <-w.url:
+	case code := <-done:
+		t.Fatalf("login exited %d before printing a URL\n%s\n%s", code, w.String(), stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no login URL printed:\n%s", w.String())
+	}
+	if u, err := url.Parse(authURL); err != nil || u.Query().Get("redirect_uri") != callback {
+		t.Fatalf("the login does not use the file's redirect_url %s: %s", callback, authURL)
+	}
+	resp, err := http.Get(authURL) // approved; redirected to the file's callback
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case code := <-done:
+		if code != ExitOK || !strings.Contains(w.String(), "logged in; token stored in "+tokens) {
+			t.Fatalf("login exit %d\n%s\n%s", code, w.String(), stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("login did not return after the callback")
+	}
+	var stdout bytes.Buffer
+	if code := Main(append([]string{"auth", "status"}, args...), strings.NewReader(""), &stdout, &stderr, nil); code != ExitOK ||
+		!strings.Contains(stdout.String(), "refresh token: yes") {
+		t.Fatalf("status: %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 }

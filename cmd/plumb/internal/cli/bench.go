@@ -112,7 +112,7 @@ func benchCmd(ctx context.Context, s *stdio, args []string) int {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	_, _, interrupted := runLeads(ctx, settings, src, f.concurrency, func(_ item, r *engine.Result) error {
+	_, _, interrupted := runLeads(ctx, settings, src, f.concurrency, nil, func(_ item, r *engine.Result) error {
 		rep.add(r)
 		return nil
 	})

@@ -38,6 +38,9 @@ type stdio struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	env            env
+	// flagSets, when set, collects every flag set a command makes (for
+	// shell completion, which runs each command with -h).
+	flagSets *[]*flag.FlagSet
 }
 
 func (s *stdio) errorf(format string, args ...any) {
@@ -61,6 +64,7 @@ func commands() []command {
 		{"webhooks", "sign|replay [flags] ...", "the same as webhook", webhookCmd},
 		{"sandbox", "[--addr HOST:PORT]", "serve the examples' fake partner API in the foreground", sandboxCmd},
 		{"version", "", "print the plumb version", versionCmd},
+		{"completion", "bash|zsh|fish", "print a shell completion script", completionCmd},
 		{"help", "[COMMAND]", "show help for plumb or a command", nil},
 	}
 }
@@ -97,15 +101,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 			return c.run(ctx, s, rest)
 		}
 	}
-	s.errorf("unknown command %q", name)
-	usage(stderr)
-	return ExitUsage
+	return unknownCommand(s, name)
 }
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, "plumb runs declarative HTTP integrations against leads.\n\nUsage:\n  plumb COMMAND [ARGS]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun `plumb help COMMAND` or `plumb COMMAND -h` for a command's flags.\n")
 }
@@ -124,9 +126,7 @@ func helpCmd(s *stdio, args []string) int {
 			return c.run(context.Background(), s, []string{"-h"})
 		}
 	}
-	s.errorf("unknown command %q", args[0])
-	usage(s.stderr)
-	return ExitUsage
+	return unknownCommand(s, args[0])
 }
 
 // newFlagSet returns a flag set that reports parse errors on stderr and
@@ -141,8 +141,11 @@ func newFlagSet(s *stdio, name, args, doc string) *flag.FlagSet {
 		fs.VisitAll(func(*flag.Flag) { n++ })
 		if n > 0 {
 			fmt.Fprint(w, "\nFlags:\n")
-			fs.PrintDefaults()
+			printFlags(w, fs)
 		}
+	}
+	if s.flagSets != nil {
+		*s.flagSets = append(*s.flagSets, fs)
 	}
 	return fs
 }
@@ -153,22 +156,25 @@ var errHelp = flag.ErrHelp
 // parseArgs parses flags that may appear before, between or after
 // positional arguments (`plumb run x.yaml --lead l.json`); "--" ends the
 // flags. On -h it prints usage to stdout and returns errHelp; on a bad flag
-// it prints the problem and usage to stderr and returns the error.
+// it prints the problem in one line (an unknown flag with the nearest
+// one) and where the usage is on stderr, and returns the error.
 func parseArgs(s *stdio, fs *flag.FlagSet, args []string) ([]string, error) {
-	usage := fs.Usage
+	usage, out := fs.Usage, fs.Output()
 	fs.Usage = func() {}
-	defer func() { fs.Usage = usage }()
+	fs.SetOutput(io.Discard) // package flag's own messages: parseArgs writes its own
+	defer func() { fs.Usage = usage; fs.SetOutput(out) }()
 	var pos []string
 	for {
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(s.stdout)
 			usage()
-			fs.SetOutput(s.stderr)
 			return nil, errHelp
 		}
 		if err != nil {
-			usage()
+			cmd := strings.TrimPrefix(fs.Name(), "plumb ")
+			s.errorf("%s: %s", cmd, flagProblem(fs, err))
+			fmt.Fprintf(s.stderr, "Run 'plumb %s -h' for usage.\n", cmd)
 			return nil, err
 		}
 		rest := fs.Args()

@@ -26,6 +26,12 @@ type item struct {
 	line  int // line of the input the lead starts on; 0 for --lead
 	lead  map[string]any
 	err   error // the row could not be read as a lead; the text names the line
+	// offset is how many bytes of the input file were read up to the end
+	// of this lead (0 when unknown: stdin), for the progress line.
+	offset int64
+	// notRun is set for a lead that was read but not run (--max-errors
+	// stopped the run): its result says why.
+	notRun error
 }
 
 // leadSource yields leads one at a time so a leads file is never held in
@@ -42,12 +48,17 @@ type leadSource interface {
 func openLeads(s *stdio, name string, single bool, format string) (leadSource, func(), error) {
 	var r io.Reader = s.stdin
 	closeFn := func() {}
+	var counted *countingReader
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return nil, nil, err
 		}
 		r, closeFn = f, func() { _ = f.Close() }
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && !single {
+			counted = &countingReader{r: f, size: st.Size()}
+			r = counted
+		}
 	}
 	if single {
 		src, err := readSingleLead(name, r)
@@ -69,9 +80,56 @@ func openLeads(s *stdio, name string, single bool, format string) (leadSource, f
 			closeFn()
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
-		return src, closeFn, nil
+		return counted.track(src, src.recs.r), closeFn, nil
 	}
-	return newNDJSONSource(r), closeFn, nil
+	src := newNDJSONSource(r)
+	return counted.track(src, src.r), closeFn, nil
+}
+
+// countingReader counts the bytes read from a file of a known size.
+type countingReader struct {
+	r    io.Reader
+	n    int64
+	size int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// track makes src set each item's offset: the bytes of the file read less
+// those still buffered in br. Without a counted file it returns src.
+func (c *countingReader) track(src leadSource, br *bufio.Reader) leadSource {
+	if c == nil {
+		return src
+	}
+	return &trackedSource{src: src, c: c, br: br}
+}
+
+// trackedSource is a leads file whose items carry their offset.
+type trackedSource struct {
+	src leadSource
+	c   *countingReader
+	br  *bufio.Reader
+}
+
+func (t *trackedSource) Next() (item, error) {
+	it, err := t.src.Next()
+	it.offset = t.c.n - int64(t.br.Buffered())
+	return it, err
+}
+
+// size is the size of the leads file.
+func (t *trackedSource) size() int64 { return t.c.size }
+
+// inputSize is the size of src's file when it is known, else 0.
+func inputSize(src leadSource) int64 {
+	if t, ok := src.(*trackedSource); ok {
+		return t.size()
+	}
+	return 0
 }
 
 func extension(name string) string {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -154,15 +155,21 @@ func (o *textOutput) result(it item, r *engine.Result) error {
 		if st.Attempts > 1 {
 			fmt.Fprintf(&b, "  %s", plural(st.Attempts, "attempt"))
 		}
+		// a step that never sent anything has its reason on its own line
+		// (the deciding step's is also on the lead's line)
+		unsent := st.URL == "" && st.Outcome != engine.Success && st.Reason != ""
 		if st.URL != "" {
 			fmt.Fprintf(&b, "  %s %s", st.Method, termSafe(st.URL))
+		} else if unsent {
+			fmt.Fprintf(&b, "  %s", termSafe(st.Reason))
+			if st.Outcome == engine.Error && st.Class != "" {
+				fmt.Fprintf(&b, " [%s]", st.Class)
+			}
 		}
 		b.WriteByte('\n')
 		indent := strings.Repeat(" ", width+4)
-		// the deciding step's reason is on the lead's line, unless the step
-		// never sent anything (then its line would say nothing)
-		decided := st.Name == r.Step && st.Reason == r.Reason && st.URL != ""
-		if st.Outcome != engine.Success && st.Reason != "" && !decided {
+		decided := st.Name == r.Step && st.Reason == r.Reason
+		if st.Outcome != engine.Success && st.Reason != "" && !decided && !unsent {
 			fmt.Fprintf(&b, "%sreason: %s", indent, termSafe(st.Reason))
 			if st.Outcome == engine.Error && st.Class != "" {
 				fmt.Fprintf(&b, " [%s]", st.Class)
@@ -186,6 +193,9 @@ func (o *textOutput) result(it item, r *engine.Result) error {
 		}
 		if len(st.Captured) > 0 {
 			fmt.Fprintf(&b, "%scaptured: %s\n", indent, termSafe(fmtFields(st.Captured)))
+		}
+		for _, n := range st.Notes {
+			fmt.Fprintf(&b, "%snote: %s\n", indent, termSafe(n))
 		}
 		if len(st.Appended) > 0 {
 			appended = append(appended, termSafe(fmtFields(st.Appended)))
@@ -235,6 +245,7 @@ var outcomes = [...]engine.Outcome{engine.Success, engine.Failure, engine.Error,
 type summary struct {
 	start     time.Time
 	total     int
+	offset    int64 // the input read up to the last lead (item.offset)
 	malformed int
 	counts    map[engine.Outcome]int
 	latency   histogram
@@ -255,12 +266,16 @@ func newSummary() *summary {
 
 func (s *summary) add(it item, r *engine.Result) {
 	s.total++
+	s.offset = max(s.offset, it.offset)
 	s.counts[r.Outcome]++
 	if r.Outcome == engine.Error && r.Class != "" {
 		s.classes[r.Class]++
 	}
 	if it.err != nil {
 		s.malformed++
+		return
+	}
+	if it.notRun != nil {
 		return
 	}
 	s.latency.add(time.Duration(r.Duration))
@@ -366,13 +381,20 @@ func (h *histogram) quantile(q float64) time.Duration {
 }
 
 // progress shows a one-line, self-rewriting count of the leads done on a
-// terminal, at most ten times a second.
+// terminal (stderr), at most ten times a second; with the size of the
+// leads file known, also the part of it done, an estimate of the total and
+// the time left. Every other write to the terminal goes through guard,
+// which erases the line first, so the line never mixes with per-lead
+// output, warnings or logs; it is drawn again at the next update.
 type progress struct {
 	w       io.Writer
 	on      bool
-	shown   bool
+	size    int64 // bytes of the leads file, 0 when unknown
 	last    time.Time
 	started time.Time
+
+	mu    sync.Mutex
+	shown bool
 }
 
 func newProgress(w io.Writer, on bool) *progress {
@@ -387,18 +409,66 @@ func (p *progress) due() bool {
 // update redraws the progress line.
 func (p *progress) update(s *summary) {
 	p.last = time.Now()
-	rate := float64(s.total) / time.Since(p.started).Seconds()
-	fmt.Fprintf(p.w, "\r\033[K%d leads: %d success, %d failure, %d error, %d skip (%.0f/s)",
-		s.total, s.counts[engine.Success], s.counts[engine.Failure], s.counts[engine.Error], s.counts[engine.Skip], rate)
+	p.draw(p.line(s, p.last.Sub(p.started)))
+}
+
+// line is the progress line after elapsed: the leads done, and with the
+// input's size known the share of it read, the estimated total and the
+// time left.
+func (p *progress) line(s *summary, elapsed time.Duration) string {
+	rate := float64(s.total) / elapsed.Seconds()
+	done := fmt.Sprintf("%d leads", s.total)
+	if p.size > 0 && s.offset > 0 {
+		f := min(float64(s.offset)/float64(p.size), 1)
+		total := int(math.Round(float64(s.total) / f))
+		left := time.Duration(float64(elapsed) * (1 - f) / f).Round(time.Second)
+		done = fmt.Sprintf("%d/~%d leads (%.0f%%, ETA %s)", s.total, total, 100*f, left)
+	}
+	return fmt.Sprintf("%s: %d success, %d failure, %d error, %d skip (%.0f/s)",
+		done, s.counts[engine.Success], s.counts[engine.Failure], s.counts[engine.Error], s.counts[engine.Skip], rate)
+}
+
+// draw writes line as the progress line.
+func (p *progress) draw(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprint(p.w, "\r\033[K"+line)
 	p.shown = true
 }
 
 // clear erases the progress line before other output.
 func (p *progress) clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.erase()
+}
+
+func (p *progress) erase() {
 	if p.shown {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.shown = false
 	}
+}
+
+// guard returns w, through which every write first erases the progress
+// line (w itself when there is no progress line).
+func (p *progress) guard(w io.Writer) io.Writer {
+	if !p.on {
+		return w
+	}
+	return guarded{p: p, w: w}
+}
+
+type guarded struct {
+	p *progress
+	w io.Writer
+}
+
+func (g guarded) Write(b []byte) (int, error) {
+	g.p.mu.Lock()
+	defer g.p.mu.Unlock()
+	g.p.erase()
+	return g.w.Write(b)
 }
 
 // termSafe escapes control characters (ANSI escapes, CR, LF, C1 codes) in

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/plumbhq/plumb/engine"
 )
@@ -64,6 +66,7 @@ type runFlags struct {
 	settingsFlags
 	storeFlags
 	concurrency int
+	maxErrors   int
 	output      string
 	verbose     verbosity
 	dryRun      bool
@@ -80,6 +83,7 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	f.settingsFlags.register(fs)
 	f.storeFlags.register(fs)
 	fs.IntVar(&f.concurrency, "concurrency", 1, "run up to `N` leads at once (at least the largest batch: size of the integration)")
+	fs.IntVar(&f.maxErrors, "max-errors", 0, "stop after `N` leads in a row could not reach the partner (connection, timeout, TLS, open breaker); the rest of the input is reported as not run (0: never stop)")
 	fs.StringVar(&f.output, "output", "text", "output format: text, json (one array) or ndjson (one result per line)")
 	f.verbose.register(fs)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the rendered requests of every lead without sending anything")
@@ -96,6 +100,8 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return bad("give exactly one of --lead FILE or --leads FILE")
 	case f.concurrency < 1:
 		return bad("--concurrency must be at least 1, got %d", f.concurrency)
+	case f.maxErrors < 0:
+		return bad("--max-errors must be 0 (never stop) or more, got %d", f.maxErrors)
 	case f.output != "text" && f.output != "json" && f.output != "ndjson":
 		return bad("--output must be text, json or ndjson, got %q", f.output)
 	case f.leadsFormat != "auto" && f.leadsFormat != "ndjson" && f.leadsFormat != "csv":
@@ -107,7 +113,11 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	tuneGC()
 	setup := &planSetup{s: s, cmd: "run", file: file}
 	defer setup.close()
-	opts, warns := f.verbose.options(s.stderr)
+	single := f.lead != ""
+	// the progress line is on stderr; every other write to the terminal
+	// erases it first
+	prog := newProgress(s.stderr, !single && !f.dryRun && isTerminal(s.stderr))
+	opts, warns := f.verbose.options(prog.guard(s.stderr))
 	if f.metricsAddr != "" {
 		m, stop, err := serveMetrics(s, f.metricsAddr)
 		if err != nil {
@@ -122,9 +132,9 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	}
 	plan, settings := setup.plan, setup.settings
 
-	name, single := f.leads, false
-	if f.lead != "" {
-		name, single = f.lead, true
+	name := f.leads
+	if single {
+		name = f.lead
 	}
 	src, closeSrc, err := openLeads(s, name, single, f.leadsFormat)
 	if err != nil {
@@ -136,20 +146,30 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return dryRunLeads(s, settings, src, f.output)
 	}
 
-	out := newOutput(f.output, s.stdout, s.stderr)
-	prog := newProgress(s.stderr, !single && isTerminal(s.stderr))
+	out := newOutput(f.output, prog.guard(s.stdout), prog.guard(s.stderr))
+	prog.size = inputSize(src)
 	stream := !single && name == "-"
 	sum := newSummary()
 	// Batches fill up only when enough leads wait in them at once.
 	workers := max(f.concurrency, plan.BatchSize())
 	// leads from a pipe may come one at a time: then each result goes out
 	// as soon as it is known
-	readErr, emitErr, interrupted := runLeads(ctx, settings, src, workers, emitter(sum, out, prog, stream))
+	emit := emitter(sum, out, prog, stream)
+	var stop *stopper
+	if f.maxErrors > 0 {
+		stop = &stopper{max: f.maxErrors}
+		emit = stop.watch(emit)
+	}
+	readErr, emitErr, interrupted := runLeads(ctx, settings, src, workers, stop, emit)
 	prog.clear()
 	if emitErr == nil {
 		emitErr = out.finish(sum)
 	}
 	warns.report(s.stderr)
+	if stop.stopped() {
+		s.errorf("run: stopped after %d leads in a row could not reach the partner (--max-errors %d): %s after them not run, reported as errors (class canceled)",
+			f.maxErrors, f.maxErrors, plural(stop.notRun, "lead"))
+	}
 	switch {
 	case emitErr != nil:
 		s.errorf("run: writing results: %v", emitErr)
@@ -206,7 +226,7 @@ func tuneGC() {
 // reading stops; the leads already read still get a result (the engine
 // ends them quickly) and interrupted is true. If emit fails, reading stops
 // and its error is returned as emitErr.
-func runLeads(ctx context.Context, runner *engine.Runner, src leadSource, n int, emit func(item, *engine.Result) error) (readErr, emitErr error, interrupted bool) {
+func runLeads(ctx context.Context, runner *engine.Runner, src leadSource, n int, stop *stopper, emit func(item, *engine.Result) error) (readErr, emitErr error, interrupted bool) {
 	var (
 		mu       sync.Mutex
 		items    = map[int]item{} // read, not yet emitted
@@ -226,10 +246,17 @@ func runLeads(ctx context.Context, runner *engine.Runner, src leadSource, n int,
 				mu.Unlock()
 				return
 			}
+			if it.err == nil && stop.stopped() {
+				it.notRun = stop.err()
+			}
 			mu.Lock()
 			items[i] = it
 			mu.Unlock()
-			if !yield(it.lead, it.err) {
+			bad := it.err
+			if it.notRun != nil {
+				bad = it.notRun // not run: RunAll gives it an error result in its place
+			}
+			if !yield(it.lead, bad) {
 				return
 			}
 		}
@@ -239,8 +266,11 @@ func runLeads(ctx context.Context, runner *engine.Runner, src leadSource, n int,
 		it := items[i]
 		delete(items, i)
 		mu.Unlock()
-		if it.err != nil {
+		switch {
+		case it.err != nil:
 			res.Reason = it.err.Error()
+		case it.notRun != nil:
+			res.Reason, res.Class, res.Err, res.Lead = it.notRun.Error(), engine.ClassCanceled, it.notRun, it.lead
 		}
 		if emitErr = emit(it, res); emitErr != nil {
 			break
@@ -249,6 +279,52 @@ func runLeads(ctx context.Context, runner *engine.Runner, src leadSource, n int,
 	mu.Lock()
 	defer mu.Unlock()
 	return srcErr, emitErr, !complete && srcErr == nil && emitErr == nil && ctx.Err() != nil
+}
+
+// stopper is --max-errors: it watches the results in input order and,
+// after max leads in a row that could not reach the partner, stops the
+// run: the leads read after that are not run but each reported as an
+// error, so every lead of the input has a result.
+type stopper struct {
+	max    int
+	row    int // leads in a row that could not reach the partner
+	notRun int // leads reported as not run
+	done   atomic.Bool
+}
+
+// unreachable tells the classes that mean the partner could not be
+// reached at all.
+func unreachable(c engine.Class) bool {
+	switch c {
+	case engine.ClassConnection, engine.ClassTimeout, engine.ClassTLS, engine.ClassBreaker:
+		return true
+	}
+	return false
+}
+
+// watch counts each result before emit writes it.
+func (s *stopper) watch(emit func(item, *engine.Result) error) func(item, *engine.Result) error {
+	return func(it item, r *engine.Result) error {
+		switch {
+		case it.notRun != nil:
+			s.notRun++
+		case r.Outcome == engine.Error && unreachable(r.Class):
+			if s.row++; s.row >= s.max {
+				s.done.Store(true)
+			}
+		default:
+			s.row = 0
+		}
+		return emit(it, r)
+	}
+}
+
+// stopped reports whether the run stopped (false for a nil stopper).
+func (s *stopper) stopped() bool { return s != nil && s.done.Load() }
+
+// err is the reason of a lead not run.
+func (s *stopper) err() error {
+	return fmt.Errorf("not run: stopped after %d leads in a row could not reach the partner (--max-errors %d)", s.max, s.max)
 }
 
 // isTerminal reports whether w is a character device such as a terminal.

@@ -4,24 +4,31 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/serve"
 	"github.com/plumbhq/plumb/steps"
 )
 
 // settingsFlags are the flags that give setting values, shared by run and
 // try.
 type settingsFlags struct {
-	file    string
+	file string
+	// given is set when --settings was given (even empty: no file).
+	given   bool
 	set     setFlags
 	sandbox bool
 }
 
 func (f *settingsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.file, "settings", "", "read setting values from a YAML or JSON `FILE`")
+	fs.Func("settings", "read setting values from a YAML or JSON `FILE` (default: the settings file beside the integration, as plumb serve reads it; '' for none)", func(v string) error {
+		f.file, f.given = v, true
+		return nil
+	})
 	fs.Var(&f.set, "set", "set a setting: `key=value` (repeatable; overrides --settings)")
 	fs.BoolVar(&f.sandbox, "sandbox", false, "serve the examples' fake partner API on 127.0.0.1 and point the base_url setting at it")
 }
@@ -45,7 +52,7 @@ func (f *setFlags) Set(v string) error {
 // on stderr, prefixed with cmd, and returns false after any.
 func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file string, cfg engine.Config) (settings *engine.Runner, stop func(), ok bool) {
 	stop = func() {}
-	given, pos, err := givenSettings(plan, f.file, f.set)
+	given, pos, err := givenSettings(plan, f.settingsFile(s, cmd, file), f.set)
 	if err != nil {
 		var list steps.ErrorList
 		if errors.As(err, &list) {
@@ -81,6 +88,22 @@ func (f *settingsFlags) resolve(s *stdio, cmd string, plan *engine.Plan, file st
 		return settings, stop, false
 	}
 	return settings, stop, true
+}
+
+// settingsFile is the settings file to read: --settings when given, else
+// the one beside the integration file when it exists, as plumb serve
+// reads it (NAME/settings.yaml beside NAME/integration.yaml,
+// X.settings.yaml beside X.yaml), said in one line on stderr.
+func (f *settingsFlags) settingsFile(s *stdio, cmd, integration string) string {
+	if f.given {
+		return f.file
+	}
+	beside := serve.SettingsFile(integration)
+	if st, err := os.Stat(beside); err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	s.errorf("%s: settings from %s, beside the integration (--settings FILE reads another, --settings '' none)", cmd, beside)
+	return beside
 }
 
 // givenSettings merges the --settings file (read by engine.ReadSettings,

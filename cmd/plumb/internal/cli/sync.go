@@ -425,9 +425,8 @@ func (p *syncProgress) update(s *summary) {
 	p.mu.Unlock()
 	p.last = time.Now()
 	rate := float64(s.total) / time.Since(p.started).Seconds()
-	fmt.Fprintf(p.w, "\r\033[Kpage %d, %d records: %d success, %d failure, %d error, %d skip (%.0f records/s)",
-		pages, s.total, s.counts[engine.Success], s.counts[engine.Failure], s.counts[engine.Error], s.counts[engine.Skip], rate)
-	p.shown = true
+	p.draw(fmt.Sprintf("page %d, %d records: %d success, %d failure, %d error, %d skip (%.0f records/s)",
+		pages, s.total, s.counts[engine.Success], s.counts[engine.Failure], s.counts[engine.Error], s.counts[engine.Skip], rate))
 }
 
 func syncStatusCmd(s *stdio, args []string) int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -15,8 +16,9 @@ import (
 const testDoc = `
 Run the stored test cases of integrations: the tests: list of an
 integration file, or a sibling NAME.test.yaml file. PATH is an integration
-file, a test file, a directory, or DIR/... for a directory and everything
-below it (default: the current directory).
+file, a test file, or a directory: its cases and those of every directory
+below it (directories named testdata or starting with . or _ are skipped;
+DIR/... says the same). Default: the current directory.
 
 Each case runs the whole integration for its lead through the real engine
 against a loopback server that answers with the case's recorded responses
@@ -51,6 +53,11 @@ func testCmd(ctx context.Context, s *stdio, args []string) int {
 	}
 	if len(paths) == 0 {
 		paths = []string{"."}
+	}
+	for i, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			paths[i] = filepath.Join(p, "...") // a directory is tested with everything below it
+		}
 	}
 
 	start := time.Now()

@@ -12,7 +12,8 @@ import (
 
 // TestTextOutputDetail (issues 13.11, 14.12): partner text cannot drive the
 // terminal; errors show their class; a step that never sent shows its
-// reason on its own line; variants, timeouts and the matched rule show.
+// reason on its own text line (issue 31); variants, timeouts and the
+// matched rule show.
 func TestTextOutputDetail(t *testing.T) {
 	var buf bytes.Buffer
 	o := &textOutput{w: bufio.NewWriter(&buf)}
@@ -31,7 +32,7 @@ func TestTextOutputDetail(t *testing.T) {
 		"b: vars: lead.x is missing [template]\n",
 		"variant: 2 (timeout 2.00s)",
 		"rule: retry (default rule)",
-		"reason: vars: lead.x is missing [template]",
+		"\n  b  error    0.0ms  vars: lead.x is missing [template]\n",
 		`\u001b[2Jfake\nlead 9: success`,
 	} {
 		if !strings.Contains(out, want) {

@@ -241,6 +241,9 @@ func stepReport(sr engine.StepResult) string {
 	if len(sr.Captured) > 0 {
 		fmt.Fprintf(&b, "  captured: %s\n", fmtFields(sr.Captured))
 	}
+	for _, n := range sr.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", termSafe(n))
+	}
 	if len(sr.Appended) > 0 {
 		fmt.Fprintf(&b, "  appended: %s\n", fmtFields(sr.Appended))
 	}

@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/serve"
 	"github.com/plumbhq/plumb/internal/testcase"
 	"github.com/plumbhq/plumb/steps"
 )
@@ -20,40 +26,133 @@ Check each file as what it is, and report every problem of a file in one run:
   - a settings file (settings.yaml, NAME.settings.yaml): a mapping of values;
     with --integration FILE, checked against that integration's settings:
     (required, types, unknown names).
+A directory is checked with everything below it (directories named
+testdata or starting with . or _ are skipped): its integration files (YAML
+with version: or steps:), test files and settings files; a settings file
+beside an integration (settings.yaml beside integration.yaml,
+X.settings.yaml beside X.yaml, as plumb serve pairs them) is checked
+against it. Other YAML (fragments an integration includes) is checked
+through the integrations that include it.
 Prints "FILE: ok" on stdout for a good file and every problem of a bad one on
-stderr as file:line:col: message. With -v, also each step's effective retry
-policy (timeouts, rules in the order they are matched, fallbacks).
+stderr as file:line:col: message. With -v, also the source's and each step's
+effective policy (timeouts, rules in the order they are matched, fallbacks;
+for the source its pages and rate).
 Exits 2 if any file has a problem.`
 
 func validateCmd(_ context.Context, s *stdio, args []string) int {
-	fs := newFlagSet(s, "validate", "[-v] [--integration FILE] FILE...", validateDoc)
-	verbose := fs.Bool("v", false, "print each step's effective retry policy")
+	fs := newFlagSet(s, "validate", "[-v] [--integration FILE] FILE|DIR...", validateDoc)
+	verbose := fs.Bool("v", false, "print the source's and each step's effective retry policy")
 	integration := fs.String("integration", "", "check settings files against this integration's settings:")
-	files, err := parseArgs(s, fs, args)
+	paths, err := parseArgs(s, fs, args)
 	if err != nil {
 		return exitForParse(err)
 	}
-	if len(files) == 0 {
-		s.errorf("validate: no files given")
-		fs.Usage()
-		return ExitUsage
+	if len(paths) == 0 {
+		return usageError(s, "validate")("no files given")
 	}
 	code := ExitOK
-	for _, f := range files {
-		var ok bool
-		switch kindOf(f) {
-		case "test":
-			ok = validateTests(s, f)
-		case "settings":
-			ok = validateSettings(s, f, *integration)
-		default:
-			ok = validateIntegration(s, f, *verbose)
+	for _, p := range paths {
+		files, against, err := validateTargets(p, *integration)
+		if err == nil && len(files) == 0 {
+			err = fmt.Errorf("%s: no integration, test or settings files in it", p)
 		}
-		if !ok {
+		if err != nil {
+			s.errorf("validate: %v", err)
 			code = ExitUsage
+			continue
+		}
+		for _, f := range files {
+			var ok bool
+			switch kindOf(f) {
+			case "test":
+				ok = validateTests(s, f)
+			case "settings":
+				ok = validateSettings(s, f, against[f])
+			default:
+				ok = validateIntegration(s, f, *verbose)
+			}
+			if !ok {
+				code = ExitUsage
+			}
 		}
 	}
 	return code
+}
+
+// validateTargets lists the files path names: itself, or for a directory
+// every integration, test and settings file below it, in path order. For
+// each settings file it gives the integration to check it against:
+// integration when given, else (in a directory) the integration beside
+// it, if any.
+func validateTargets(path, integration string) ([]string, map[string]string, error) {
+	against := map[string]string{}
+	if st, err := os.Stat(path); err != nil || !st.IsDir() {
+		against[path] = integration
+		return []string{path}, against, nil
+	}
+	var files []string
+	integrations := map[string]bool{}
+	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if p != path && (name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		ext := strings.ToLower(filepath.Ext(name))
+		if (ext != ".yaml" && ext != ".yml") || !d.Type().IsRegular() {
+			return nil
+		}
+		switch kindOf(p) {
+		case "test", "settings":
+			files = append(files, p)
+		default:
+			if looksLikeIntegration(p) {
+				files = append(files, p)
+				integrations[p] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range files {
+		if kindOf(f) != "settings" {
+			continue
+		}
+		against[f] = integration
+		if integration != "" {
+			continue
+		}
+		for in := range integrations {
+			if serve.SettingsFile(in) == f {
+				against[f] = in
+			}
+		}
+	}
+	return files, against, nil
+}
+
+// looksLikeIntegration tells an integration file from a fragment it
+// includes: a mapping with version: or steps:. A file that does not read
+// as a YAML mapping is taken as an integration, so its problem is shown.
+func looksLikeIntegration(path string) bool {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return true
+	}
+	var top map[string]yaml.Node
+	if yaml.Unmarshal(src, &top) != nil {
+		return true
+	}
+	_, v := top["version"]
+	_, st := top["steps"]
+	return v || st || len(top) == 0
 }
 
 // kindOf tells integration, test and settings files apart: by name, and
@@ -80,7 +179,11 @@ func validateIntegration(s *stdio, f string, verbose bool) bool {
 	fmt.Fprintf(s.stdout, "%s: ok\n", f)
 	if verbose {
 		for _, p := range plan.Policies() {
-			fmt.Fprintf(s.stdout, "  step %s: timeout %s per try", p.Step, p.Timeout)
+			what := "step " + p.Step
+			if p.Source {
+				what = "source"
+			}
+			fmt.Fprintf(s.stdout, "  %s: timeout %s per try", what, p.Timeout)
 			if p.Deadline > 0 {
 				fmt.Fprintf(s.stdout, ", deadline %s", p.Deadline)
 			}
@@ -88,6 +191,9 @@ func validateIntegration(s *stdio, f string, verbose bool) bool {
 				fmt.Fprintf(s.stdout, ", at most %s", pluralOf(p.MaxAttempts, "try", "tries"))
 			}
 			fmt.Fprintln(s.stdout)
+			if p.Pages != "" {
+				fmt.Fprintf(s.stdout, "    %s\n", p.Pages)
+			}
 			for _, r := range p.Rules {
 				fmt.Fprintf(s.stdout, "    %s\n", r)
 			}
@@ -128,7 +234,9 @@ func validateSettings(s *stdio, f, integration string) bool {
 		fmt.Fprintln(s.stderr, err.Error())
 		return false
 	}
-	r, err := plan.Bind(engine.Config{Values: sf.Values, ValuePos: sf.Pos})
+	// a token store only so that an authorization_code section binds: no
+	// token is read, nothing is sent
+	r, err := plan.Bind(engine.Config{Values: sf.Values, ValuePos: sf.Pos, Tokens: &auth.MemoryStore{}})
 	if err != nil {
 		fmt.Fprintln(s.stderr, cliHints(err.Error()))
 		return false
