@@ -521,6 +521,10 @@ func TestWebhookLogsAndTracesJoin(t *testing.T) {
 		t.Fatalf("delivery: %d %s %v", code, b, ans)
 	}
 	id := decode[HookAnswer](t, b).ID
+	queued := logs.wait(t, "lead queued", func(r logRec) bool { return r.msg == "lead queued" })
+	if queued.attrs[telemetry.KeyLead] != id || queued.attrs[telemetry.KeyRequestID] != "req-hook-1" || queued.attrs["duplicate"] != "false" {
+		t.Errorf("lead queued line %v", queued)
+	}
 	done := logs.wait(t, "lead done", func(r logRec) bool { return r.msg == "lead done" })
 	if done.attrs[telemetry.KeyLead] != id || done.attrs[telemetry.KeyRequestID] != "req-hook-1" ||
 		done.attrs[telemetry.KeyTraceID] != testTraceID || done.attrs["source"] != "webhook" {
