@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,24 +42,33 @@ func runLead(t *testing.T, l *slog.Logger) {
 }
 
 // TestLogsEachTryRuleAndBackoff: at debug level a retried step logs
-// attempt, rule, backoff, attempt, with their fields, and the secret in
-// the URL masked.
+// attempt, rule, backoff, attempt, each naming the integration and step,
+// with their fields, durations in milliseconds, and the secret in the URL
+// masked.
 func TestLogsEachTryRuleAndBackoff(t *testing.T) {
 	var buf bytes.Buffer
 	runLead(t, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	var msgs []string
 	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		_, rest, _ := strings.Cut(line, "msg=")
-		msg, _, _ := strings.Cut(rest, " step=")
+		msg, rest, _ := strings.Cut(rest, " integration=lg step=s ")
 		msgs = append(msgs, msg)
+		if rest == "" {
+			t.Errorf("no integration and step: %s", line)
+		}
 	}
 	if got := strings.Join(msgs, ","); got != "attempt,rule,backoff,attempt" {
 		t.Fatalf("messages %s\n%s", got, buf.String())
 	}
-	for _, want := range []string{"status=503", "attempt=2", "status=200", "action=retry", "step=s wait=", "method=GET", "error=<nil>", "k=****"} {
+	for _, want := range []string{"status=503", "attempt=2", "status=200", "action=retry", "method=GET", "error=<nil>", "k=****"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("no %q in\n%s", want, buf.String())
 		}
+	}
+	// milliseconds as numbers: the backoff waits at most 1 ms
+	if !regexp.MustCompile(`attempt=1 wait_ms=(0\.\d+|1)\n`).MatchString(buf.String()) ||
+		!regexp.MustCompile(`status=200 duration_ms=\d+(\.\d+)? attempt=2`).MatchString(buf.String()) {
+		t.Errorf("durations not in milliseconds:\n%s", buf.String())
 	}
 	if strings.Contains(buf.String(), "s3cret-k3y") {
 		t.Fatalf("the secret shows in the log:\n%s", buf.String())

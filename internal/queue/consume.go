@@ -175,6 +175,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 		Attempt:  int(meta.NumDelivered),
 		Enqueued: meta.Timestamp,
 	}
+	traceOf(h, &d.Job)
 	if d.ID == "" {
 		d.ID = strings.TrimPrefix(msg.Subject(), q.jobsPrefix)
 	}

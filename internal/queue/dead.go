@@ -89,6 +89,7 @@ func (q *Queue) deadJob(subject string, h nats.Header, data []byte, died time.Ti
 	if dj.ID == "" {
 		dj.ID = strings.TrimPrefix(subject, q.deadPrefix)
 	}
+	traceOf(h, &dj.Job)
 	dj.Deliveries, _ = strconv.Atoi(h.Get(HeaderDeliveries))
 	dj.Enqueued, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderEnqueued))
 	return dj
@@ -111,7 +112,7 @@ func (q *Queue) Retry(ctx context.Context, id string) (Published, error) {
 		return Published{}, fmt.Errorf("queue: retry %s: clear status: %w", id, err)
 	}
 	msg := &nats.Msg{Subject: q.jobsPrefix + id, Data: raw.Data, Header: nats.Header{}}
-	for _, k := range []string{HeaderJobID, HeaderKind, HeaderIntegration, HeaderDedupeKey} {
+	for _, k := range append([]string{HeaderJobID, HeaderKind, HeaderIntegration, HeaderDedupeKey}, traceHeaders[:]...) {
 		if v := raw.Header.Get(k); v != "" {
 			msg.Header.Set(k, v)
 		}

@@ -232,7 +232,7 @@ func (q *Queue) probeLoop(stop <-chan struct{}) {
 			continue
 		}
 		if d := q.health.markHealthy(); d > 0 {
-			q.log.Warn("queue storage recovered: taking new jobs again", "after", d.Round(time.Millisecond).String())
+			q.log.Warn("queue storage recovered: taking new jobs again", "after", d.Round(time.Millisecond)) // a duration: plumb serve logs it as after_ms
 		}
 	}
 }

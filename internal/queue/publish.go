@@ -23,6 +23,9 @@ const (
 	HeaderError       = "Plumb-Error"
 	HeaderDeliveries  = "Plumb-Deliveries"
 	HeaderEnqueued    = "Plumb-Enqueued"
+	HeaderRequestID   = "Plumb-Request-Id"
+	HeaderTraceParent = "Plumb-Traceparent"
+	HeaderTraceState  = "Plumb-Tracestate"
 )
 
 // Job is one unit of work: usually one lead for one integration.
@@ -42,6 +45,12 @@ type Job struct {
 	// second Publish with the same key is not stored. Empty: the ID is the
 	// key (so re-publishing a job with a caller-chosen ID is also deduped).
 	DedupeKey string
+	// RequestID, TraceParent and TraceState are the client request id
+	// and the W3C trace context of the request that stored the job, so
+	// its run logs and traces under them; they travel with the job, its
+	// dead letter and a retry of it, like Kind. Each at most 512 bytes,
+	// no control characters.
+	RequestID, TraceParent, TraceState string
 }
 
 // Kind is what a job's payload is, so a handler chooses how to run it by
@@ -58,6 +67,23 @@ const (
 
 // kindOf reads a job's kind from its headers ("" when it has none).
 func kindOf(h nats.Header) Kind { return Kind(h.Get(HeaderKind)) }
+
+// traceHeaders are the headers of Job.RequestID, TraceParent, TraceState.
+var traceHeaders = [...]string{HeaderRequestID, HeaderTraceParent, HeaderTraceState}
+
+// setTrace sets a job's request id and trace context headers.
+func setTrace(h nats.Header, job Job) {
+	for i, v := range [...]string{job.RequestID, job.TraceParent, job.TraceState} {
+		if v != "" {
+			h.Set(traceHeaders[i], v)
+		}
+	}
+}
+
+// traceOf reads a job's request id and trace context from its headers.
+func traceOf(h nats.Header, job *Job) {
+	job.RequestID, job.TraceParent, job.TraceState = h.Get(HeaderRequestID), h.Get(HeaderTraceParent), h.Get(HeaderTraceState)
+}
 
 // Published is what Publish reports.
 type Published struct {
@@ -135,7 +161,8 @@ func (q *Queue) message(job Job) (*nats.Msg, string, error) {
 	if !ValidID(job.ID) {
 		return nil, "", fmt.Errorf("queue: publish: job id %q: %w", job.ID, ErrInvalidID)
 	}
-	for what, v := range map[string]string{"integration": job.Integration, "dedupe key": job.DedupeKey} {
+	for what, v := range map[string]string{"integration": job.Integration, "dedupe key": job.DedupeKey,
+		"request id": job.RequestID, "traceparent": job.TraceParent, "tracestate": job.TraceState} {
 		if err := headerValue(v); err != nil {
 			return nil, "", fmt.Errorf("queue: publish job %s: %s: %w", job.ID, what, err)
 		}
@@ -160,6 +187,7 @@ func (q *Queue) message(job Job) (*nats.Msg, string, error) {
 	if job.DedupeKey != "" {
 		msg.Header.Set(HeaderDedupeKey, job.DedupeKey)
 	}
+	setTrace(msg.Header, job)
 	msg.Header.Set(HeaderEnqueued, time.Now().UTC().Format(time.RFC3339Nano))
 	return msg, key, nil
 }

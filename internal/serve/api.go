@@ -21,6 +21,7 @@ import (
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
+	"github.com/plumbhq/plumb/internal/telemetry"
 )
 
 // Error codes of the API's error answers, stable across releases.
@@ -131,22 +132,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // route wraps a handler: method check, bearer check (unless open), request
-// counting and logging.
+// counting; the access line (observe) names the route.
 func (s *Server) route(pattern string, methods []string, open bool, h http.HandlerFunc) http.Handler {
 	allow := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setRoute(r, pattern)
 		sw := &statusWriter{ResponseWriter: w}
-		start := time.Now()
 		defer func() {
 			code := sw.code
 			if code == 0 {
 				code = http.StatusOK
 			}
 			s.metrics.requests.WithLabelValues(pattern, strconv.Itoa(code)).Inc()
-			if code >= 400 {
-				s.log.Info("request", "method", r.Method, "route", pattern, "path", r.URL.Path, "status", code,
-					"duration", time.Since(start).String(), "remote", r.RemoteAddr)
-			}
 		}()
 		if !open && !s.apiTokens.empty() && s.throttled(sw, r) {
 			return
@@ -327,7 +324,8 @@ func (s *Server) runNow(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeInvalidJSON, "the body must be one JSON object (the lead): "+err.Error())
 		return
 	}
-	res, err := s.run(r.Context(), name, "sync", lead)
+	// a /run lead's id names it on the log lines and spans of its run
+	res, err := s.run(telemetry.WithLead(r.Context(), queue.NewID()), name, "sync", lead)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
 		return
@@ -435,7 +433,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if firstErr != nil {
-		s.log.Error("accepting leads", "integration", name, "err", firstErr, "stored", len(done), "of", len(payloads))
+		s.log.ErrorContext(r.Context(), "accepting leads", "integration", name, "err", firstErr, "stored", len(done), "of", len(payloads))
 		if errors.Is(firstErr, queue.ErrStorage) {
 			writeStorageError(w, firstErr, done, len(payloads))
 			return
@@ -457,6 +455,7 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 	jobs := make([]queue.Job, len(payloads))
 	for i, p := range payloads {
 		jobs[i] = queue.Job{Kind: queue.KindLead, Integration: name, Payload: p}
+		jobTrace(ctx, &jobs[i])
 		if key != "" {
 			jobs[i].ID = idemID(name, key, i)
 		}
@@ -494,6 +493,7 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 		}
 		out[i] = Accepted{ID: id, Duplicate: pubs[j].Duplicate, Status: "/v1/leads/" + id}
 	}
+	s.logQueued(ctx, name, out, errs)
 	return out, errs
 }
 

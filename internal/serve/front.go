@@ -48,6 +48,7 @@ func (s *Server) front(api, hooks, con http.Handler) http.Handler {
 			return
 		}
 		if con != nil && (r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, console.Prefix)) {
+			setRoute(r, "console")
 			if !s.consoleTokens.empty() && s.throttled(w, r) {
 				return
 			}
@@ -62,12 +63,13 @@ func (s *Server) front(api, hooks, con http.Handler) http.Handler {
 	})
 }
 
-// refuse answers a request refused at the front, counted and logged as the
-// routes' answers are.
+// refuse answers a request refused at the front, counted as the routes'
+// answers are; its access line is a warning with the code.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	s.metrics.requests.WithLabelValues("(refused)", strconv.Itoa(status)).Inc()
-	s.log.Warn("request refused", "method", r.Method, "path", r.URL.EscapedPath(), "host", r.Host, "status", status,
-		"code", code, "remote", r.RemoteAddr)
+	if a := accessOf(r.Context()); a != nil {
+		a.route, a.code = "(refused)", code
+	}
 	writeError(w, status, code, msg)
 }
 

@@ -132,7 +132,7 @@ func (s *Server) receiveHook(w http.ResponseWriter, r *http.Request) {
 	dup, err := s.storeHook(r.Context(), name, h.hook, d)
 	if err != nil {
 		s.hooks.deliveries.WithLabelValues(name, CodeQueue).Inc()
-		s.log.Error("storing a webhook delivery", "integration", name, "event", d.JobID, "err", err)
+		s.log.ErrorContext(r.Context(), "storing a webhook delivery", "integration", name, "lead_id", d.JobID, "err", err)
 		writeError(w, http.StatusServiceUnavailable, CodeQueue, "the event could not be stored; deliver it again")
 		return
 	}
@@ -143,6 +143,7 @@ func (s *Server) receiveHook(w http.ResponseWriter, r *http.Request) {
 		s.metrics.accepted.WithLabelValues(name).Inc()
 	}
 	s.hooks.deliveries.WithLabelValues(name, result).Inc()
+	s.logQueued(r.Context(), name, []Accepted{{ID: d.JobID, Duplicate: dup}}, []error{nil})
 	writeJSON(w, http.StatusOK, HookAnswer{ID: d.JobID, Duplicate: dup, Status: "/v1/leads/" + d.JobID})
 }
 
@@ -165,13 +166,15 @@ func (s *Server) storeHook(ctx context.Context, name string, h *webhook.Hook, d 
 			return false, err
 		}
 	}
-	p, err := s.q.Load().Publish(ctx, queue.Job{ID: d.JobID, Kind: queue.KindWebhook, Integration: name, Payload: hookjob.Encode(name, d)})
+	job := queue.Job{ID: d.JobID, Kind: queue.KindWebhook, Integration: name, Payload: hookjob.Encode(name, d)}
+	jobTrace(ctx, &job)
+	p, err := s.q.Load().Publish(ctx, job)
 	if err != nil {
 		return false, err
 	}
 	if kv != nil {
 		if _, err := kv.Put(ctx, d.JobID, []byte(d.Received.Format(time.RFC3339Nano))); err != nil {
-			s.log.Warn("marking a webhook event as seen; its worker will", "integration", name, "event", d.JobID, "err", err)
+			s.log.WarnContext(ctx, "marking a webhook event as seen; its worker will", "integration", name, "lead_id", d.JobID, "err", err)
 		}
 	}
 	return p.Duplicate, nil

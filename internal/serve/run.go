@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/plumbhq/plumb/internal/telemetry"
 )
 
 // Run serves cfg until SIGTERM or SIGINT (or ctx ends), reloading the
@@ -39,7 +41,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			continue
 		case sig := <-stop:
-			s.log.Info("shutting down", "signal", sig.String(), "drain_timeout", s.cfg.DrainTimeout.String())
+			s.log.Info("shutting down", "signal", sig.String(), "drain_timeout_ms", telemetry.Millis(s.cfg.DrainTimeout))
 		case <-ctx.Done():
 			s.log.Info("shutting down", "reason", context.Cause(ctx).Error())
 		case err := <-s.serveErr:

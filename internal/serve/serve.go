@@ -31,12 +31,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/oteltrace"
 	"github.com/plumbhq/plumb/internal/cluster"
 	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/internal/sandbox"
+	"github.com/plumbhq/plumb/internal/telemetry"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -90,8 +94,22 @@ type Config struct {
 	// LookupEnv reads the env variables settings name (default none; the CLI
 	// passes os.LookupEnv).
 	LookupEnv func(string) (string, bool)
-	// Logger receives the service's logs (default: discard).
+	// Logger receives the service's logs (default: discard). Its handler
+	// is wrapped in a telemetry.Handler: lines logged for a request or a
+	// lead carry its ids, durations are in milliseconds.
 	Logger *slog.Logger
+	// TracerProvider, when set, traces the service: a span per request
+	// (continuing the client's traceparent), per queued job (continuing
+	// the trace of the request that stored it), and the engine's spans per
+	// lead, step and try (engine/oteltrace). nil: no spans; an incoming
+	// traceparent still names the trace on log lines and travels with
+	// queued leads. The CLI builds one from OTEL_EXPORTER_OTLP_*
+	// (telemetry.FromEnv).
+	TracerProvider trace.TracerProvider
+	// AccessLogSample logs the access line of only 1 in N requests
+	// answered below 400 (0 or 1: every request). Errors are always
+	// logged.
+	AccessLogSample int
 	// TokenKey encrypts the OAuth2 tokens at rest (32 bytes; the CLI reads
 	// it from PLUMB_TOKEN_KEY). With a key the runners keep their tokens in
 	// an encrypted store under TokenDir and the install flow is served at
@@ -122,6 +140,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	reg     registry
+
+	tracer  trace.Tracer  // the service's own spans; nil without Config.TracerProvider
+	accessN atomic.Uint64 // requests seen by the access-line sampler
 
 	q          atomic.Pointer[queue.Queue]
 	sandboxURL string
@@ -183,13 +204,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Logger = slog.New(telemetry.NewHandler(cfg.Logger.Handler()))
 	if len(cfg.NATS) == 0 && cfg.DataDir == "" {
 		return nil, errors.New("serve: a data directory (--data) is required for the embedded queue")
 	}
 	if err := checkAccess(&cfg); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sems: map[string]chan struct{}{},
+	s := &Server{cfg: cfg, log: cfg.Logger, sems: map[string]chan struct{}{}, tracer: tracerFor(cfg.TracerProvider),
 		apiTokens: newTokenSet(cfg.Tokens), consoleTokens: newTokenSet(cfg.ConsoleTokens), limiter: newFailLimiter(cfg.now)}
 	s.reg.entries, s.reg.byName = map[string]*entry{}, map[string]*entry{}
 	s.metrics = newMetrics(s.q.Load)
@@ -230,7 +252,7 @@ func New(cfg Config) (*Server, error) {
 		s.closeAll()
 		return nil, err
 	}
-	s.handler = s.front(s.routes(), s.hookRoute(), con)
+	s.handler = s.observe(s.front(s.routes(), s.hookRoute(), con))
 	return s, nil
 }
 
@@ -363,7 +385,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		closing.Wait()
 	}
 	s.closeAll()
-	s.log.Info("stopped", "drain", time.Since(start).String())
+	s.log.Info("stopped", "drain_ms", telemetry.Millis(time.Since(start)))
 	return errors.Join(errs...)
 }
 
@@ -410,8 +432,17 @@ func (s *Server) ready() (bool, string) {
 // engine.WithEvents) belong here; the service's are named plumb_serve_*
 // so the two never collide. Every file is read confined to --dir
 // (engine.WithRoot): the service trusts only what is under it.
+//
+// telemetry.Events names the integration and step on the engine's log
+// lines; with a TracerProvider, oteltrace records the lead's, steps' and
+// tries' spans under the request's or job's span (no traceparent is sent
+// to partners).
 func (s *Server) engineOptions() []engine.Option {
-	return []engine.Option{engine.WithEvents(s.metrics.engine), engine.WithRoot(s.cfg.Dir)}
+	opts := []engine.Option{engine.WithEvents(telemetry.Events(nil)), engine.WithEvents(s.metrics.engine), engine.WithRoot(s.cfg.Dir)}
+	if s.cfg.TracerProvider != nil {
+		opts = append(opts, engine.WithEvents(oteltrace.New(s.cfg.TracerProvider, false)))
+	}
+	return opts
 }
 
 // atLeast passes on records of at least min: the queue and its embedded

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/plumbhq/plumb/internal/oauthflow"
+	"github.com/plumbhq/plumb/internal/telemetry"
 )
 
 // The weakest token New accepts (API and console alike): at least
@@ -168,8 +169,8 @@ func (s *Server) allow(set tokenSet, r *http.Request) bool {
 	}
 	if presented {
 		if s.limiter.fail(clientKey(r)) {
-			s.log.Warn("too many wrong bearer tokens: the client is refused (429) for a while", "remote", clientKey(r),
-				"burst", AuthFailBurst, "then_one_per", AuthFailEvery.String())
+			s.log.WarnContext(r.Context(), "too many wrong bearer tokens: the client is refused (429) for a while", "remote", clientKey(r),
+				"burst", AuthFailBurst, "then_one_per_ms", telemetry.Millis(AuthFailEvery))
 		}
 	}
 	return false

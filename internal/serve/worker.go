@@ -56,6 +56,7 @@ func (s *Server) run(ctx context.Context, name, mode string, lead map[string]any
 			continue // reloaded under us: the next lookup finds the new runner
 		}
 		s.metrics.observe(name, mode, res)
+		s.logLead(ctx, name, mode, res)
 		return res, nil
 	}
 	return nil, errStopping
@@ -72,6 +73,8 @@ func notServed(name string, lead map[string]any) *engine.Result {
 // lead back (a shutdown); everything about the lead itself is in the
 // result.
 func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
+	ctx, end := s.startJob(ctx, d) // observe.go: the lead's ids and trace
+	defer end()
 	// a webhook delivery stored before jobs had kinds is told by its id
 	if d.Kind == queue.KindWebhook || d.Kind == "" && hookjob.IsJob(d.ID) {
 		return s.workHook(ctx, d)
@@ -89,7 +92,7 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 	if res == nil {
 		res = notServed(d.Integration, lead)
 		s.metrics.observe(d.Integration, "async", res)
-		s.log.Warn("lead for an integration that is not served", "lead", d.ID, "integration", d.Integration)
+		s.log.WarnContext(ctx, "lead for an integration that is not served", "integration", d.Integration)
 	}
 	if ctx.Err() != nil && res.Outcome == engine.Error {
 		// cut short by the end of a shutdown's drain: run it again later

@@ -51,7 +51,14 @@ during the run) are shown once on stderr and counted at the end.
 <user config dir>/plumb/tokens).
 
 -v logs every HTTP attempt on stderr; -vv also prints every request and
-response in full with a timing breakdown.
+response in full with a timing breakdown. --log-format json (or text) and
+--log-level write slog lines instead, each naming the integration, the lead
+(its start order in this run: 1, 2, …) and the step: every try at debug,
+each lead's end at info. Durations are in milliseconds (duration_ms).
+
+Traces: with OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) set, each
+lead's span, its steps' and tries' are sent over OTLP/HTTP
+(docs/service.md#logs-and-traces lists the variables).
 
 Exit status: 0 every lead ran and none ended in error (failure and skip are
 normal outcomes), 1 some lead ended in error (including malformed rows),
@@ -69,6 +76,7 @@ type runFlags struct {
 	maxErrors   int
 	output      string
 	verbose     verbosity
+	logs        logFlags
 	dryRun      bool
 	metricsAddr string
 }
@@ -86,6 +94,8 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.IntVar(&f.maxErrors, "max-errors", 0, "stop after `N` leads in a row could not reach the partner (connection, timeout, TLS, open breaker); the rest of the input is reported as not run (0: never stop)")
 	fs.StringVar(&f.output, "output", "text", "output format: text, json (one array) or ndjson (one result per line)")
 	f.verbose.register(fs)
+	f.logs.register(fs, "", "", "log lines on stderr as `text` (logfmt) or json, each naming the integration, lead and step (default: warnings only, once each, unless -v or --log-level)",
+		"log `level` on stderr: debug (every try), info (each lead's end), warn or error (default warn; debug with -v)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the rendered requests of every lead without sending anything")
 	pos, err := parseArgs(s, fs, args)
 	if err != nil {
@@ -111,13 +121,23 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 	}
 
 	tuneGC()
-	setup := &planSetup{s: s, cmd: "run", file: file}
-	defer setup.close()
 	single := f.lead != ""
 	// the progress line is on stderr; every other write to the terminal
 	// erases it first
 	prog := newProgress(s.stderr, !single && !f.dryRun && isTerminal(s.stderr))
-	opts, warns := f.verbose.options(prog.guard(s.stderr))
+	opts, warns, log, err := f.logs.runLogging(prog.guard(s.stderr), f.verbose)
+	if err != nil {
+		return bad("%v", err)
+	}
+	// the exporter stops after the runner is closed (defers run last first)
+	tr, stopTracing, err := startTracing(s, "plumb", log)
+	if err != nil {
+		return bad("%v", err)
+	}
+	defer stopTracing()
+	opts = append(opts, traceOptions(tr)...)
+	setup := &planSetup{s: s, cmd: "run", file: file}
+	defer setup.close()
 	if f.metricsAddr != "" {
 		m, stop, err := serveMetrics(s, f.metricsAddr)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/internal/serve"
+	"github.com/plumbhq/plumb/internal/telemetry"
 )
 
 const serveDoc = `
@@ -34,7 +35,16 @@ A client presenting 10 wrong tokens is answered 429 (one more try per 6 s).
 Signals: SIGTERM or SIGINT stops accepting, lets running leads finish
 (at most --drain), leaves the rest in the queue and exits 0; SIGHUP reloads
 changed integration files (one that fails to load keeps its old version).
-Logs are JSON lines on stderr.
+Logs are JSON lines on stderr (--log-format text for logfmt): one access
+line per request (--access-log-sample N logs 1 in N of those answered
+below 400), a line per lead queued and per lead's end at info, the
+engine's tries at debug; durations in milliseconds (duration_ms). Each
+line of a request or lead names its request id (X-Request-Id, accepted
+when 1-128 of A-Z a-z 0-9 - _ . : + = / @, else made; echoed on every
+answer), lead id, integration, step and trace. Traces: an incoming W3C
+traceparent is continued; with OTEL_EXPORTER_OTLP_ENDPOINT (or
+_TRACES_ENDPOINT) set, spans are sent over OTLP/HTTP
+(docs/service.md#logs-and-traces).
 
 OAuth2 (authorization_code): with PLUMB_TOKEN_KEY set (a base64 32-byte
 key, e.g. openssl rand -base64 32) tokens are kept encrypted under
@@ -77,7 +87,8 @@ func tokenKey(s *stdio, log *slog.Logger) ([]byte, bool) {
 func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs := newFlagSet(s, "serve", "--dir DIR [flags]", serveDoc)
 	var cfg serve.Config
-	var nats, tokenFile, consoleTokenFile, logLevel string
+	var nats, tokenFile, consoleTokenFile string
+	var logs logFlags
 	fs.StringVar(&cfg.Dir, "dir", "", "`DIR` of integration files (required)")
 	fs.StringVar(&cfg.Addr, "addr", serve.DefaultAddr, "`address` to listen on")
 	fs.StringVar(&cfg.DataDir, "data", "", "`DIR` for the embedded queue's storage (default <state dir>/plumb/serve)")
@@ -93,7 +104,9 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.DurationVar(&cfg.Queue.SyncInterval, "sync-interval", 0, "fsync the embedded queue on this interval instead of every write (faster; an OS crash or power loss can lose up to it; kill -9 stays safe)")
 	fs.BoolVar(&cfg.Console, "console", false, "serve the test console web page at /console/ (docs/console.md)")
 	fs.StringVar(&consoleTokenFile, "console-token-file", "", "read the tokens that open the console from `FILE`, one per line (mode 600); API tokens do not")
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	logs.register(fs, telemetry.FormatJSON, "info", "log lines on stderr as `json` or text (logfmt)",
+		"log `level`: debug (the engine's every try), info (one line per request and per lead's queueing and end), warn or error")
+	fs.IntVar(&cfg.AccessLogSample, "access-log-sample", 1, "log the access line of 1 in `N` requests answered below 400 (errors always)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the service's external `URL` (OAuth2 redirect URIs are URL/v1/oauth/NAME/callback; default http://ADDR)")
 	fs.StringVar(&cfg.TokenDir, "token-dir", "", "`DIR` of the encrypted OAuth2 tokens (default DATA/tokens; key from PLUMB_TOKEN_KEY)")
 	pos, err := parseArgs(s, fs, args)
@@ -112,9 +125,13 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 		s.errorf("serve: --ack-wait %s: want at least 1s", cfg.Queue.AckWait)
 		return ExitUsage
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-		s.errorf("serve: --log-level: %v", err)
+	if cfg.AccessLogSample < 1 {
+		s.errorf("serve: --access-log-sample %d: want at least 1", cfg.AccessLogSample)
+		return ExitUsage
+	}
+	log, err := logs.logger(s.stderr, slog.LevelInfo)
+	if err != nil {
+		s.errorf("serve: %v", err)
 		return ExitUsage
 	}
 	if nats != "" {
@@ -130,12 +147,22 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitUsage
 	}
 	cfg.LookupEnv = s.env
-	cfg.Logger = slog.New(slog.NewJSONHandler(s.stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = log
 	key, ok := tokenKey(s, cfg.Logger)
 	if !ok {
 		return ExitUsage
 	}
 	cfg.TokenKey = key
+	tr, stopTracing, err := startTracing(s, "plumb-serve", log)
+	if err != nil {
+		s.errorf("serve: %v", err)
+		return ExitUsage
+	}
+	defer stopTracing() // after the service stopped: its last spans are sent
+	if tr != nil {
+		cfg.TracerProvider = tr.Provider
+		log.Info("exporting traces over OTLP/HTTP", "endpoint", tr.Endpoint)
+	}
 	tuneGC()
 	if err := serve.Run(ctx, cfg); err != nil {
 		s.errorf("serve: %v", err)

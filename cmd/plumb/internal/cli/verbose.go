@@ -17,6 +17,7 @@ import (
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/engine/eventlog"
 	"github.com/plumbhq/plumb/engine/observe"
+	"github.com/plumbhq/plumb/internal/telemetry"
 )
 
 // verbosity counts -v flags: 1 logs every HTTP attempt, 2 (-vv or -v -v)
@@ -66,12 +67,14 @@ func (v *verbosity) register(fs *flag.FlagSet) {
 	fs.Var(vvFlag{v}, "vv", "print every request and response in full on stderr, with timings (secrets masked)")
 }
 
-// logger returns the attempt logger for the verbosity: nil below 1.
+// logger returns the attempt logger for the verbosity: nil below 1. Its
+// lines name the integration, the lead (its start order) and the step
+// (telemetry.Handler, with the telemetry.Events of options).
 func (v verbosity) logger(w io.Writer) *slog.Logger {
 	if v < 1 {
 		return nil
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(telemetry.NewHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
 // options returns the engine options for the verbosity, writing to w.
@@ -81,16 +84,21 @@ func (v verbosity) options(w io.Writer) ([]engine.Option, *warnings) {
 	var opts []engine.Option
 	var warn *warnings
 	if l := v.logger(w); l != nil {
-		opts = append(opts, engine.WithLogger(l), engine.WithEvents(eventlog.New(l)))
+		opts = append(opts, engine.WithLogger(l), engine.WithEvents(telemetry.Events(nil)), engine.WithEvents(eventlog.New(l)))
 	} else {
 		warn = newWarnings(w)
 		opts = append(opts, engine.WithLogger(slog.New(warn)))
 	}
-	if v >= 2 {
-		p := &exchangePrinter{w: w}
-		opts = append(opts, engine.WithEvents(observe.New(func(_ context.Context, ex *engine.Exchange) { p.print(ex, "") })))
+	return append(opts, v.exchanges(w)...), warn
+}
+
+// exchanges prints every try whole on w from -vv on.
+func (v verbosity) exchanges(w io.Writer) []engine.Option {
+	if v < 2 {
+		return nil
 	}
-	return opts, warn
+	p := &exchangePrinter{w: w}
+	return []engine.Option{engine.WithEvents(observe.New(func(_ context.Context, ex *engine.Exchange) { p.print(ex, "") }))}
 }
 
 // warnings is the engine's log without -v: a slog.Handler that prints
