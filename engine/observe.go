@@ -33,6 +33,9 @@ type Exchange struct {
 	ResponseHeader http.Header `json:"response_header,omitempty"`
 	ResponseBody   string      `json:"response_body,omitempty"`
 	Err            string      `json:"error,omitempty"`
+	// Class says why a try had no answer (timeout, connection, tls,
+	// canceled…); empty when it had one.
+	Class Class `json:"class,omitempty"`
 	Timing         Timing      `json:"timing"`
 	// Action is what the step's rules decided after this try (retry,
 	// reauth, fail, fallback, ignore), with the rule's source; empty when

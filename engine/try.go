@@ -74,6 +74,7 @@ func (s *Runner) attempt(ctx context.Context, st *step, pr *request, n int) (par
 		Timing: tr.timing()}
 	if err != nil {
 		t.ex.Err = pr.mask.text(err.Error())
+		t.ex.Class = unanswered(pr, resp, err).class
 	}
 	return resp, t
 }

@@ -176,8 +176,7 @@ func masked(v any) bool {
 // recorded is an observed try as a recorded response.
 func recorded(ex *engine.Exchange) Response {
 	if ex.Status == 0 {
-		msg := strings.ToLower(ex.Err)
-		if strings.Contains(msg, "timeout") || strings.Contains(msg, "deadline") {
+		if ex.Class == engine.ClassTimeout { // by the error's kind, not its text
 			return Response{Error: "timeout"}
 		}
 		return Response{Error: "connection"}
