@@ -35,8 +35,8 @@ type Exchange struct {
 	Err            string      `json:"error,omitempty"`
 	// Class says why a try had no answer (timeout, connection, tls,
 	// canceled…); empty when it had one.
-	Class Class `json:"class,omitempty"`
-	Timing         Timing      `json:"timing"`
+	Class  Class  `json:"class,omitempty"`
+	Timing Timing `json:"timing"`
 	// Action is what the step's rules decided after this try (retry,
 	// reauth, fail, fallback, ignore), with the rule's source; empty when
 	// the try settled the step.
