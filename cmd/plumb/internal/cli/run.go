@@ -102,22 +102,9 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return exitForParse(err)
 	}
 	bad := usageError(s, "run")
-	file, problem := integrationArg(pos)
-	switch {
-	case problem != "":
+	file, problem := f.check(pos)
+	if problem != "" {
 		return bad("%s", problem)
-	case (f.lead == "") == (f.leads == ""):
-		return bad("give exactly one of --lead FILE or --leads FILE")
-	case f.concurrency < 1:
-		return bad("--concurrency must be at least 1, got %d", f.concurrency)
-	case f.maxErrors < 0:
-		return bad("--max-errors must be 0 (never stop) or more, got %d", f.maxErrors)
-	case f.output != "text" && f.output != "json" && f.output != "ndjson":
-		return bad("--output must be text, json or ndjson, got %q", f.output)
-	case f.leadsFormat != "auto" && f.leadsFormat != "ndjson" && f.leadsFormat != "csv":
-		return bad("--leads-format must be auto, ndjson or csv, got %q", f.leadsFormat)
-	case f.lead == "-" && f.leads == "-":
-		return bad("only one input can read stdin")
 	}
 
 	tuneGC()
@@ -208,6 +195,28 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitLeadError
 	}
 	return ExitOK
+}
+
+// check reads the integration argument and checks the flags together;
+// problem is empty when they are usable.
+func (f *runFlags) check(pos []string) (file, problem string) {
+	file, problem = integrationArg(pos)
+	switch {
+	case problem != "":
+	case (f.lead == "") == (f.leads == ""):
+		problem = "give exactly one of --lead FILE or --leads FILE"
+	case f.concurrency < 1:
+		problem = fmt.Sprintf("--concurrency must be at least 1, got %d", f.concurrency)
+	case f.maxErrors < 0:
+		problem = fmt.Sprintf("--max-errors must be 0 (never stop) or more, got %d", f.maxErrors)
+	case f.output != "text" && f.output != "json" && f.output != "ndjson":
+		problem = fmt.Sprintf("--output must be text, json or ndjson, got %q", f.output)
+	case f.leadsFormat != "auto" && f.leadsFormat != "ndjson" && f.leadsFormat != "csv":
+		problem = fmt.Sprintf("--leads-format must be auto, ndjson or csv, got %q", f.leadsFormat)
+	case f.lead == "-" && f.leads == "-":
+		problem = "only one input can read stdin"
+	}
+	return file, problem
 }
 
 // gcPercent is the GC target of plumb run, bench, sync and serve when GOGC
