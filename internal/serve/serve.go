@@ -34,6 +34,7 @@ import (
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/cluster"
+	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/internal/sandbox"
@@ -110,6 +111,10 @@ type Config struct {
 	// see it (https://plumb.example.com); the OAuth2 redirect URI is
 	// PublicURL/v1/oauth/{integration}/callback. Default: http://Addr.
 	PublicURL string
+	// HistoryMaxAge and HistoryMaxBytes are the lead history's retention
+	// (defaults: history.DefaultMaxAge, history.DefaultMaxBytes).
+	HistoryMaxAge   time.Duration
+	HistoryMaxBytes int64
 
 	// now is the clock of the failed-token limiter (tests; default
 	// time.Now).
@@ -139,6 +144,7 @@ type Server struct {
 	hooks hookState // webhook receivers (hooks.go)
 	syncs syncState // sources' sync loops (sync.go)
 	idem  idemStore // Idempotency-Key digests (faults.go)
+	hist  *history.Store // the lead history (history.go); nil without DataDir
 
 	apiTokens     tokenSet     // the API role (tokens.go)
 	consoleTokens tokenSet     // the console role
@@ -214,6 +220,10 @@ func New(cfg Config) (*Server, error) {
 	// The queue opens before the integrations bind: in a cluster their
 	// runners share tokens and rate budgets through it (cluster.go).
 	if err := s.openQueue(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	if err := s.openHistory(); err != nil {
 		s.closeAll()
 		return nil, err
 	}
@@ -376,6 +386,7 @@ func (s *Server) closeAll() {
 		}
 	}
 	s.closing.Wait()
+	s.closeHistory()
 	if q := s.q.Load(); q != nil {
 		if err := q.Close(); err != nil {
 			s.log.Warn("closing the queue", "err", err)
@@ -411,7 +422,7 @@ func (s *Server) ready() (bool, string) {
 // so the two never collide. Every file is read confined to --dir
 // (engine.WithRoot): the service trusts only what is under it.
 func (s *Server) engineOptions() []engine.Option {
-	return []engine.Option{engine.WithEvents(s.metrics.engine), engine.WithRoot(s.cfg.Dir)}
+	return []engine.Option{engine.WithEvents(s.metrics.engine), engine.WithEvents(history.Events{}), engine.WithRoot(s.cfg.Dir)}
 }
 
 // atLeast passes on records of at least min: the queue and its embedded

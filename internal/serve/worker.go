@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/webhook"
 )
@@ -82,6 +83,8 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 		s.metrics.observe(d.Integration, "async", res)
 		return marshalResult(res)
 	}
+	l := leadRun{id: d.ID, name: d.Integration, source: history.SourceLeads, accepted: d.Enqueued}
+	ctx, started := s.startLead(ctx, l)
 	res, err := s.run(ctx, d.Integration, "async", lead)
 	if err != nil {
 		return nil, err
@@ -95,5 +98,6 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 		// cut short by the end of a shutdown's drain: run it again later
 		return nil, errStopping
 	}
+	s.finishLead(ctx, l, started, res)
 	return marshalResult(res)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/internal/oauthflow"
+	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/internal/serve"
 )
@@ -88,6 +89,8 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.IntVar(&cfg.Concurrency, "concurrency", serve.DefaultConcurrency, "leads of one integration running at once (`N`)")
 	fs.Int64Var(&cfg.MaxBody, "max-body", serve.DefaultMaxBody, "largest request body in `bytes`")
 	fs.DurationVar(&cfg.ResultTTL, "result-ttl", 24*time.Hour, "how long results are kept")
+	fs.DurationVar(&cfg.HistoryMaxAge, "history-max-age", history.DefaultMaxAge, "how long the lead history keeps a lead (GET /v1/leads, /v1/batches)")
+	fs.Int64Var(&cfg.HistoryMaxBytes, "history-max-bytes", history.DefaultMaxBytes, "bound of the lead history's file in `bytes` (the oldest leads go first)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain", serve.DefaultDrainTimeout, "how long a shutdown waits for running leads")
 	fs.DurationVar(&cfg.Queue.AckWait, "ack-wait", queue.DefaultAckWait, "on a NATS cluster, how long a lead delivered to an instance that died waits before another instance runs it (running leads are kept alive every ack-wait/3); the embedded queue hands a killed process's leads back at its next start at once")
 	fs.DurationVar(&cfg.Queue.SyncInterval, "sync-interval", 0, "fsync the embedded queue on this interval instead of every write (faster; an OS crash or power loss can lose up to it; kill -9 stays safe)")
