@@ -512,13 +512,13 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 
 // LeadStatus is the answer of GET /v1/leads/{id}.
 type LeadStatus struct {
-	ID          string      `json:"id"`
-	Integration string      `json:"integration,omitempty"`
-	State       queue.State `json:"state"`
-	Attempts  int             `json:"attempts,omitempty"`
-	LastError string          `json:"last_error,omitempty"`
-	Updated   time.Time       `json:"updated,omitzero"`
-	Result    json.RawMessage `json:"result,omitempty"`
+	ID          string          `json:"id"`
+	Integration string          `json:"integration,omitempty"`
+	State       queue.State     `json:"state"`
+	Attempts    int             `json:"attempts,omitempty"`
+	LastError   string          `json:"last_error,omitempty"`
+	Updated     time.Time       `json:"updated,omitzero"`
+	Result      json.RawMessage `json:"result,omitempty"`
 }
 
 func (s *Server) getLead(w http.ResponseWriter, r *http.Request) {

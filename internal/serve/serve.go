@@ -141,9 +141,9 @@ type Server struct {
 	semMu sync.Mutex
 	sems  map[string]chan struct{} // per integration name
 
-	hooks hookState // webhook receivers (hooks.go)
-	syncs syncState // sources' sync loops (sync.go)
-	idem  idemStore // Idempotency-Key digests (faults.go)
+	hooks hookState      // webhook receivers (hooks.go)
+	syncs syncState      // sources' sync loops (sync.go)
+	idem  idemStore      // Idempotency-Key digests (faults.go)
 	hist  *history.Store // the lead history (history.go); nil without DataDir
 
 	apiTokens     tokenSet     // the API role (tokens.go)

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/history"
+	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/internal/serve"
 )
