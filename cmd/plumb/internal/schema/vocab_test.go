@@ -76,7 +76,7 @@ var samples = map[string]func(v string) (sample, bool){
 	"callback-event": func(v string) (sample, bool) {
 		return sample{top: `callback: { url: "https://hooks.example.com/plumb", secret: "{{settings.hook}}", events: ` + v + ` }`}, true
 	},
-	"outcome":           nil, // not written in an integration: see TestOutcomesAreTheEngines
+	"outcome": nil, // not written in an integration: see TestOutcomesAreTheEngines
 }
 
 func stepKey(format string) func(string) (sample, bool) {
