@@ -30,6 +30,8 @@ type Batch struct {
 	Done     bool           `json:"done"`
 	// CallbackURL receives the batch's results (POST /leads?callback_url=).
 	CallbackURL string `json:"callback_url,omitempty"`
+	// Notified: the batch's summary callback is queued.
+	Notified bool `json:"notified,omitempty"`
 }
 
 // Begin records a batch before its leads are published, synchronously
@@ -101,6 +103,7 @@ func (s *Store) moveTx(tx *bolt.Tx, batch, lead string, to byte, outcome string,
 		b.Outcomes[outcome]++
 		if b.State["done"] == b.Total {
 			b.Done, b.Finished = true, now
+			s.doneBatches = append(s.doneBatches, b)
 		}
 	}
 	js, err := json.Marshal(b)

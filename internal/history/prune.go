@@ -151,6 +151,21 @@ func (s *Store) pruneBatches(cut time.Time) error {
 				return err
 			}
 		}
+		gone = gone[:0]
+		cb := tx.Bucket(bCB)
+		_ = cb.ForEach(func(k, v []byte) error {
+			var list []Attempt
+			if json.Unmarshal(v, &list) != nil || len(list) == 0 || list[len(list)-1].At.Before(cut) {
+				gone = append(gone, bytes.Clone(k))
+				freed += int64(len(k) + len(v))
+			}
+			return nil
+		})
+		for _, k := range gone {
+			if err := cb.Delete(k); err != nil {
+				return err
+			}
+		}
 		return s.addBytes(tx, -freed)
 	})
 }

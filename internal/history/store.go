@@ -39,6 +39,9 @@ type Config struct {
 	// Linger is how long the committer waits for more records after the
 	// first of a transaction, so one fsync covers many leads.
 	Linger time.Duration
+	// OnBatchDone is called (from the committer, after the commit) with
+	// each batch whose last lead was just recorded.
+	OnBatchDone func(Batch)
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -64,6 +67,7 @@ type Store struct {
 	written, dropped, dups, commits, pruned, failed atomic.Uint64
 	bytes                                           atomic.Int64
 	lastPrune                                       time.Time // committer only
+	doneBatches                                     []Batch   // committer only: done in this commit
 	lastDropLog                                     atomic.Int64
 }
 
@@ -73,12 +77,15 @@ const (
 	opStart opKind = iota + 1
 	opFinish
 	opFlush
+	opAttempt
+	opNotified
 )
 
 type op struct {
 	kind opKind
 	lead string
 	rec  *Record
+	att  *Attempt
 	done chan struct{}
 }
 
@@ -90,6 +97,7 @@ var (
 	bBL    = []byte("bl")    // batch \0 lead → state
 	bLead  = []byte("lead")  // lead id → pending JSON (accepted, not finished)
 	bMeta  = []byte("meta")
+	bCB    = []byte("cb") // callback id → attempts JSON
 	kBytes = []byte("bytes")
 )
 
@@ -119,7 +127,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), done: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bRec, bID, bBx, bBatch, bBL, bLead, bMeta} {
+		for _, b := range [][]byte{bRec, bID, bBx, bBatch, bBL, bLead, bMeta, bCB} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -213,6 +221,12 @@ func (s *Store) commitLoop() {
 		}
 		timer.Stop()
 		s.commit(batch)
+		for _, b := range s.doneBatches {
+			if s.cfg.OnBatchDone != nil {
+				s.cfg.OnBatchDone(b)
+			}
+		}
+		s.doneBatches = s.doneBatches[:0]
 		s.maybePrune()
 		for _, o := range batch {
 			if o.done != nil {
@@ -231,8 +245,19 @@ func (s *Store) commit(batch []op) {
 	var added int64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		written, dups, added = 0, 0, 0
+		s.doneBatches = s.doneBatches[:0]
 		for _, o := range batch {
 			switch o.kind {
+			case opAttempt:
+				n, err := s.attemptTx(tx, o.lead, *o.att)
+				if err != nil {
+					return err
+				}
+				added += n
+			case opNotified:
+				if err := s.notifiedTx(tx, o.lead); err != nil {
+					return err
+				}
 			case opStart:
 				if err := s.startTx(tx, o.lead, now); err != nil {
 					return err
@@ -253,6 +278,7 @@ func (s *Store) commit(batch []op) {
 		return s.addBytes(tx, added)
 	})
 	if err != nil {
+		s.doneBatches = s.doneBatches[:0]
 		s.failed.Add(1)
 		for range written + dups {
 			s.drop("writing the history failed: " + err.Error())

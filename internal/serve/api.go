@@ -206,6 +206,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"/v1/leads", get, false, s.listLeads},
 		{"/v1/leads/export", get, false, s.exportLeads},
 		{"/v1/batches/{id}", get, false, s.getBatch},
+		{"/v1/callbacks/{id}", get, false, s.getCallback},
 		{"/v1/queue", get, false, s.queueStats},
 		{"/v1/dead", get, false, s.listDead},
 		{"/v1/dead/{id}/retry", post, false, s.retryDead},
@@ -426,7 +427,13 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	batch := history.Batch{ID: queue.NewID(), Integration: name}
+	batch := history.Batch{ID: queue.NewID(), Integration: name, CallbackURL: r.URL.Query().Get("callback_url")}
+	if batch.CallbackURL != "" {
+		if why := s.checkCallbackURL(name, batch.CallbackURL); why != "" {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, why+" (nothing was stored)")
+			return
+		}
+	}
 	out, errs := s.publish(r.Context(), q, name, key, payloads, func(ids []string) { s.beginBatch(batch, ids, requestID(r)) })
 	var done []Accepted
 	var firstErr error

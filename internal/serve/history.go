@@ -27,12 +27,14 @@ const HistoryFile = "history.db"
 // openHistory opens the lead history under DataDir (nil without one: a
 // cluster member without --data keeps none, and says so).
 func (s *Server) openHistory() error {
+	s.sender = history.NewSender(s.cbPolicy(), nil)
 	if s.cfg.DataDir == "" {
 		s.log.Warn("no --data directory: this instance keeps no lead history (GET /v1/leads and /v1/batches answer 503)")
 		return nil
 	}
 	h, err := history.Open(history.Config{Path: filepath.Join(s.cfg.DataDir, HistoryFile),
-		MaxAge: s.cfg.HistoryMaxAge, MaxBytes: s.cfg.HistoryMaxBytes, Logger: s.log.With("component", "history")})
+		MaxAge: s.cfg.HistoryMaxAge, MaxBytes: s.cfg.HistoryMaxBytes, Logger: s.log.With("component", "history"),
+		OnBatchDone: s.batchDone})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -85,6 +87,10 @@ func (s *Server) finishLead(ctx context.Context, l leadRun, started time.Time, r
 	}
 	rec := history.NewRecord(ctx, history.Meta{ID: l.id, Integration: l.name, Source: l.source, RequestID: l.requestID,
 		Accepted: l.accepted, Started: started, Finished: time.Now()}, res)
+	if rec.Batch == "" && l.source == history.SourceLeads {
+		rec.Batch, _ = s.hist.Pending(l.id) // before Add: the commit clears it
+	}
+	s.queueResultCallbacks(ctx, rec, res)
 	s.hist.Add(rec)
 }
 

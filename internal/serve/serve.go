@@ -115,6 +115,12 @@ type Config struct {
 	// (defaults: history.DefaultMaxAge, history.DefaultMaxBytes).
 	HistoryMaxAge   time.Duration
 	HistoryMaxBytes int64
+	// CallbackAllow lists origins (https://host[:port]) every batch may
+	// name as its callback_url, besides its integration's callback.origins.
+	CallbackAllow []string
+	// CallbackAllowPrivate lets a batch's callback_url reach loopback and
+	// private addresses (off: refused, an SSRF guard).
+	CallbackAllowPrivate bool
 
 	// now is the clock of the failed-token limiter (tests; default
 	// time.Now).
@@ -141,10 +147,12 @@ type Server struct {
 	semMu sync.Mutex
 	sems  map[string]chan struct{} // per integration name
 
-	hooks hookState      // webhook receivers (hooks.go)
-	syncs syncState      // sources' sync loops (sync.go)
-	idem  idemStore      // Idempotency-Key digests (faults.go)
-	hist  *history.Store // the lead history (history.go); nil without DataDir
+	hooks  hookState       // webhook receivers (hooks.go)
+	syncs  syncState       // sources' sync loops (sync.go)
+	idem   idemStore       // Idempotency-Key digests (faults.go)
+	hist   *history.Store  // the lead history (history.go); nil without DataDir
+	sender *history.Sender // callbacks (callback.go)
+	cbWG   sync.WaitGroup  // batch summaries being queued
 
 	apiTokens     tokenSet     // the API role (tokens.go)
 	consoleTokens tokenSet     // the console role
@@ -325,6 +333,7 @@ func (s *Server) Start() error {
 			s.log.Error("queue workers stopped", "err", err)
 		}
 	}()
+	s.renotify()
 	s.log.Info("listening", "addr", ln.Addr().String(), "integrations", len(s.reg.list()), "auth", len(s.cfg.Tokens) > 0)
 	return nil
 }
@@ -387,6 +396,7 @@ func (s *Server) closeAll() {
 	}
 	s.closing.Wait()
 	s.closeHistory()
+	s.cbWG.Wait()
 	if q := s.q.Load(); q != nil {
 		if err := q.Close(); err != nil {
 			s.log.Warn("closing the queue", "err", err)
