@@ -46,7 +46,7 @@ type CallbackJob struct {
 
 // ResultCallbackID and BatchCallbackID are the webhook-ids of a lead's
 // result and a batch's summary (valid queue job ids).
-func ResultCallbackID(lead string) string  { return "res_" + lead }
+func ResultCallbackID(lead string) string { return "res_" + lead }
 func BatchCallbackID(batch string) string { return "bat_" + batch }
 
 // CallbackBody is the JSON a callback carries (Standard Webhooks'
