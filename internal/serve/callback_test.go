@@ -241,3 +241,43 @@ func TestCallbackURLRefused(t *testing.T) {
 		t.Errorf("an allowed public origin: %d %s", code, b)
 	}
 }
+
+// TestCallbacksSurviveKill9: a service killed with -9 while leads are in
+// flight and callbacks are pending delivers, after its restart, a signed
+// callback for every lead (the receiver drops copies by webhook-id).
+func TestCallbacksSurviveKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	p, rc := newPartner(t), newReceiver(t)
+	g := newGate(300, childConcurrency)
+	p.hook = g.hook
+	dir, data := t.TempDir(), t.TempDir()
+	writeCallbackIntegration(t, dir, p.URL, rc.URL, "result")
+	first := startChild(t, dir, data)
+	ids := acceptAll(t, client{t: t, base: "http://" + first.addr}, subprocessLead)
+	<-g.full
+	first.Kill9(t)
+	before := rc.distinct("res_")
+	g.open()
+
+	drainAfterRestart(t, dir, data, func(c client) {
+		waitFor(t, "a callback for every lead", func() bool { return rc.distinct("res_") == subprocessLead },
+			func() string { return fmt.Sprintf("%d of %d", rc.distinct("res_"), subprocessLead) })
+	})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	copies := 0
+	for id := range ids {
+		n := rc.byID[history.ResultCallbackID(id)]
+		if n == 0 {
+			t.Errorf("no callback for lead %s", id)
+		}
+		copies += n - 1
+	}
+	if rc.bad != 0 {
+		t.Errorf("%d callbacks failed verification", rc.bad)
+	}
+	t.Logf("kill -9 with %d callbacks delivered before it: every one of %d leads called back after the restart; %d copies (dropped by webhook-id)",
+		before, subprocessLead, copies)
+}
