@@ -157,8 +157,8 @@ func TestHistoryBatchQueryExport(t *testing.T) {
 	if st.Integration != "partner" {
 		t.Fatalf("GET /v1/leads/{id}: integration %q", st.Integration)
 	}
-	st := s.hist.Stats()
-	t.Logf("history: %d records in %d commits (fsyncs), %.2f per lead", st.Written, st.Commits, float64(st.Commits)/float64(st.Written))
+	hs := s.hist.Stats()
+	t.Logf("history: %d records in %d commits (fsyncs), %.2f per lead", hs.Written, hs.Commits, float64(hs.Commits)/float64(hs.Written))
 }
 
 func must2(_ int, b []byte) []byte { return b }
