@@ -99,6 +99,9 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the service's external `URL` (OAuth2 redirect URIs are URL/v1/oauth/NAME/callback; default http://ADDR)")
 	fs.StringVar(&cfg.TokenDir, "token-dir", "", "`DIR` of the encrypted OAuth2 tokens (default DATA/tokens; key from PLUMB_TOKEN_KEY)")
+	var callbackAllow string
+	fs.StringVar(&callbackAllow, "callback-allow", "", "origins (`https://host[:port],…`) every batch may name as its callback_url, besides its integration's callback.origins")
+	fs.BoolVar(&cfg.CallbackAllowPrivate, "callback-allow-private", false, "let a batch's callback_url reach loopback and private addresses (refused by default: SSRF)")
 	pos, err := parseArgs(s, fs, args)
 	if err != nil {
 		return exitForParse(err)
@@ -124,6 +127,9 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 		cfg.NATS = strings.Split(nats, ",")
 	} else if cfg.DataDir == "" {
 		cfg.DataDir = serve.DefaultDataDir(s.env)
+	}
+	if callbackAllow != "" {
+		cfg.CallbackAllow = strings.Split(callbackAllow, ",")
 	}
 	var ok bool
 	if cfg.Tokens, ok = readTokens(s, "--token-file", tokenFile, "PLUMB_SERVE_TOKENS"); !ok {
