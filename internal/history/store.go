@@ -3,7 +3,6 @@ package history
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -385,6 +384,3 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
-
-// errClosed is returned by reads after Close.
-var errClosed = errors.New("history: closed")
