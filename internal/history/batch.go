@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -51,8 +52,10 @@ func (s *Store) Begin(b Batch, leads []string, requestID string) error {
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		added := int64(len(b.ID) + len(js))
+	// db.Batch: concurrent requests share a transaction (and its fsync)
+	var added int64
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		added = int64(len(b.ID) + len(js))
 		if err := tx.Bucket(bBatch).Put([]byte(b.ID), js); err != nil {
 			return err
 		}
@@ -67,12 +70,45 @@ func (s *Store) Begin(b Batch, leads []string, requestID string) error {
 			}
 			added += int64(len(k) + 1 + len(id) + len(pj))
 		}
-		return s.addBytes(tx, added)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("history: recording batch %s: %w", b.ID, err)
 	}
+	s.bytes.Add(added) // Batch may run the function twice: counted once, here
 	return nil
+}
+
+// Unfinished is a lead of a batch that is not done, as Unfinished lists it.
+type Unfinished struct{ Batch, Lead string }
+
+// Unfinished lists up to limit leads of batches not done whose records
+// are missing: after a crash, records still waiting for their commit are
+// lost though their leads finished; the service looks each up in the
+// queue at start and records the ones that did.
+func (s *Store) Unfinished(limit int) ([]Unfinished, error) {
+	var out []Unfinished
+	err := s.db.View(func(tx *bolt.Tx) error {
+		bl := tx.Bucket(bBL)
+		return tx.Bucket(bBatch).ForEach(func(k, v []byte) error {
+			var b Batch
+			if json.Unmarshal(v, &b) != nil || b.Done || len(out) >= limit {
+				return nil
+			}
+			prefix := append(bytes.Clone(k), 0)
+			c := bl.Cursor()
+			for lk, lv := c.Seek(prefix); lk != nil && bytes.HasPrefix(lk, prefix) && len(out) < limit; lk, lv = c.Next() {
+				if len(lv) == 1 && lv[0] != stateDone {
+					out = append(out, Unfinished{Batch: b.ID, Lead: string(lk[len(prefix):])})
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	return out, nil
 }
 
 // moveTx moves a lead of a batch to state to (never back from done) and

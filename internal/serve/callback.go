@@ -220,3 +220,65 @@ func (s *Server) getCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "attempts": list})
 }
+
+// reconcileLimit bounds the leads reconcileHistory looks up at a start.
+const reconcileLimit = 100_000
+
+// reconcileHistory records the leads of unfinished batches that the queue
+// says are done (or dead) but the history has no record of: a kill -9
+// loses the records still waiting for their commit, not the results. The
+// queue's stored result is the record (without tries).
+func (s *Server) reconcileHistory() {
+	if s.hist == nil {
+		return
+	}
+	todo, err := s.hist.Unfinished(reconcileLimit)
+	if err != nil {
+		s.log.Warn("lead history: finding unfinished batches", "err", err)
+		return
+	}
+	if len(todo) == 0 {
+		return
+	}
+	s.cbWG.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		names := map[string]string{}
+		n := 0
+		for _, u := range todo {
+			if s.stopping.Load() {
+				return
+			}
+			if n += s.reconcileLead(ctx, u, names); n > 0 && n%1000 == 0 {
+				s.hist.Flush()
+			}
+		}
+		s.log.Info("lead history: recorded leads a crash had left out", "leads", n, "looked_at", len(todo))
+	})
+}
+
+// reconcileLead records one lead if the queue has it finished (1) or not (0).
+func (s *Server) reconcileLead(ctx context.Context, u history.Unfinished, names map[string]string) int {
+	if _, ok, _ := s.hist.Get(u.Lead); ok {
+		return 0
+	}
+	st, err := s.q.Load().Status(ctx, u.Lead)
+	if err != nil || (st.State != queue.StateDone && st.State != queue.StateDead) {
+		return 0
+	}
+	name, ok := names[u.Batch]
+	if !ok {
+		b, _, _ := s.hist.Batch(u.Batch)
+		name, names[u.Batch] = b.Integration, b.Integration
+	}
+	res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInternal, Reason: "dead-lettered: " + st.LastError}
+	if st.State == queue.StateDone {
+		b, err := s.q.Load().GetResult(ctx, u.Lead)
+		if err != nil || json.Unmarshal(b, res) != nil {
+			return 0
+		}
+	}
+	s.hist.Add(history.NewRecord(ctx, history.Meta{ID: u.Lead, Integration: name, Source: history.SourceLeads,
+		Batch: u.Batch, Started: st.Updated.Add(-time.Duration(res.Duration)), Finished: st.Updated}, res))
+	return 1
+}

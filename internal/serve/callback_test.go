@@ -255,7 +255,19 @@ func TestCallbacksSurviveKill9(t *testing.T) {
 	dir, data := t.TempDir(), t.TempDir()
 	writeCallbackIntegration(t, dir, p.URL, rc.URL, "result")
 	first := startChild(t, dir, data)
-	ids := acceptAll(t, client{t: t, base: "http://" + first.addr}, subprocessLead)
+	var body strings.Builder
+	for i := range subprocessLead {
+		fmt.Fprintf(&body, "{\"n\": %d, \"email\": \"lead%d@x.example\"}\n", i, i)
+	}
+	code, b := client{t: t, base: "http://" + first.addr}.do("POST", "/v1/integrations/partner/leads", "application/x-ndjson", []byte(body.String()))
+	if code != 202 {
+		t.Fatalf("accept: %d %s", code, b)
+	}
+	a := decode[batchAnswer](t, b)
+	ids := map[string]int{}
+	for i, l := range a.Leads {
+		ids[l.ID] = i
+	}
 	<-g.full
 	first.Kill9(t)
 	before := rc.distinct("res_")
@@ -264,6 +276,11 @@ func TestCallbacksSurviveKill9(t *testing.T) {
 	drainAfterRestart(t, dir, data, func(c client) {
 		waitFor(t, "a callback for every lead", func() bool { return rc.distinct("res_") == subprocessLead },
 			func() string { return fmt.Sprintf("%d of %d", rc.distinct("res_"), subprocessLead) })
+		// the history lost no lead to the kill: the batch completes, its counts match
+		bt := waitBatch(t, c, a.Batch)
+		if bt.Total != subprocessLead || bt.Outcomes["success"] != subprocessLead || bt.State["done"] != subprocessLead {
+			t.Errorf("batch after the restart = %+v", bt)
+		}
 	})
 	rc.mu.Lock()
 	defer rc.mu.Unlock()

@@ -334,6 +334,7 @@ func (s *Server) Start() error {
 		}
 	}()
 	s.renotify()
+	s.reconcileHistory()
 	s.log.Info("listening", "addr", ln.Addr().String(), "integrations", len(s.reg.list()), "auth", len(s.cfg.Tokens) > 0)
 	return nil
 }
