@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/plumbhq/plumb/internal/history"
+	"github.com/plumbhq/plumb/internal/sandbox"
 )
 
 type batchAnswer struct {
@@ -196,5 +198,55 @@ func TestHistoryRunAndBadQueries(t *testing.T) {
 	}
 	if code, _ := c.do("GET", "/v1/batches/nope", "", nil); code != 404 {
 		t.Errorf("unknown batch: %d", code)
+	}
+}
+
+// waitRecords polls GET /v1/leads?query until it lists n records.
+func waitRecords(t *testing.T, c client, query string, n int) []history.Record {
+	t.Helper()
+	var p history.Page
+	waitFor(t, query, func() bool {
+		code, b := c.do("GET", "/v1/leads?limit=1000&"+query, "", nil)
+		if code != 200 {
+			t.Fatalf("GET /v1/leads?%s: %d %s", query, code, b)
+		}
+		p = decode[history.Page](t, b)
+		return len(p.Records) >= n
+	}, func() string { return fmt.Sprintf("%d records", len(p.Records)) })
+	if len(p.Records) != n {
+		t.Fatalf("%s: %d records, want %d", query, len(p.Records), n)
+	}
+	return p.Records
+}
+
+// Webhook events and sync records are recorded too, under their source.
+func TestHistoryWebhookAndSyncSources(t *testing.T) {
+	t.Parallel()
+	p := newPartner(t)
+	dir := t.TempDir()
+	writeHookIntegration(t, dir, p.URL)
+	box := sandbox.New()
+	srv := httptest.NewServer(box)
+	t.Cleanup(srv.Close)
+	copyExample(t, dir, "actuallycare-sync", srv.URL, func(s string) string {
+		return strings.Replace(s, "    cron: \"0 2 * * *\"\n    timezone: America/New_York\n    jitter: 5m\n", "    every: 1h\n", 1)
+	})
+	s := testServer(t, Config{Dir: dir})
+	c := client{t: t, base: "http://" + s.Addr()}
+	code, b, err := post(c.base, "/v1/hooks/acare", event(3), hookSecret)
+	must(t, err)
+	if code != 200 {
+		t.Fatalf("webhook: %d %s", code, b)
+	}
+	id := decode[HookAnswer](t, b).ID
+	recs := waitRecords(t, c, "integration=acare", 1)
+	if r := recs[0]; r.ID != id || r.Source != history.SourceWebhook || r.Outcome != "success" || len(r.Steps) != 1 || len(r.Steps[0].Tries) != 1 {
+		t.Fatalf("webhook record = %+v", r)
+	}
+	c.waitSync("actuallycare-sync", ended)
+	for _, r := range waitRecords(t, c, "integration=actuallycare-sync", 132) {
+		if r.Source != history.SourceSync || r.Outcome == "" || len(r.Steps) == 0 {
+			t.Fatalf("sync record = %+v", r)
+		}
 	}
 }
