@@ -18,9 +18,9 @@ import (
 const (
 	DefaultLimit = 100
 	MaxLimit     = 1000
-	// ScanBudget bounds the records one page looks at; a page that runs
-	// out of it ends early with a cursor to go on from.
-	ScanBudget = 20000
+	// DefaultScanBudget bounds the records one page looks at; a page that
+	// runs out of it ends early with a cursor to go on from.
+	DefaultScanBudget = 20000
 	// MaxQ bounds the q= text.
 	MaxQ = 200
 )
@@ -112,7 +112,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			if !ok {
 				return nil
 			}
-			if scanned >= ScanBudget || len(page.Records) == q.Limit {
+			if scanned >= s.cfg.ScanBudget || len(page.Records) == q.Limit {
 				page.Next = strconv.FormatUint(seq+1, 36) // resume at seq
 				return nil
 			}

@@ -38,6 +38,9 @@ type Config struct {
 	// Linger is how long the committer waits for more records after the
 	// first of a transaction, so one fsync covers many leads.
 	Linger time.Duration
+	// ScanBudget bounds the records one page of a query looks at (default
+	// DefaultScanBudget).
+	ScanBudget int
 	// OnBatchDone is called (from the committer, after the commit) with
 	// each batch whose last lead was just recorded.
 	OnBatchDone func(Batch)
@@ -116,6 +119,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ScanBudget <= 0 {
+		cfg.ScanBudget = DefaultScanBudget
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -217,3 +217,24 @@ func TestCommitsAreBatched(t *testing.T) {
 		t.Fatalf("%d records in %d commits (fsyncs): want at most one per two leads", st.Written, st.Commits)
 	}
 }
+
+// A selective query stops after its scan budget with a cursor to go on
+// from, and the pages together still find every match.
+func TestScanBudget(t *testing.T) {
+	s := open(t, Config{ScanBudget: 50})
+	for i := range 500 {
+		o := "success"
+		if i%100 == 0 {
+			o = "failure"
+		}
+		s.Add(rec(fmt.Sprint(i), "crm", o, time.Now()))
+	}
+	s.Flush()
+	p, err := s.List(context.Background(), Query{Outcome: "failure"})
+	if err != nil || len(p.Records) > 1 || p.Next == "" {
+		t.Fatalf("first page: %d records, next %q, %v", len(p.Records), p.Next, err)
+	}
+	if got := all(t, s, Query{Outcome: "failure"}); strings.Join(got, ",") != "400,300,200,100,0" {
+		t.Fatalf("failures = %v", got)
+	}
+}
