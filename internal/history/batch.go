@@ -44,6 +44,9 @@ func (s *Store) Begin(b Batch, leads []string, requestID string) error {
 	b.Created, b.Total = now, len(leads)
 	b.State = map[string]int{"queued": len(leads), "running": 0, "done": 0}
 	b.Outcomes = map[string]int{}
+	if len(leads) == 0 { // every lead a duplicate: nothing to wait for
+		b.Done, b.Finished, b.Notified = true, now, true
+	}
 	js, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
@@ -76,6 +79,49 @@ func (s *Store) Begin(b Batch, leads []string, requestID string) error {
 		return fmt.Errorf("history: recording batch %s: %w", b.ID, err)
 	}
 	s.bytes.Add(added) // Batch may run the function twice: counted once, here
+	return nil
+}
+
+// Withdraw takes leads that were not published out of a batch (a request
+// that failed part-way), so that the batch can still complete.
+func (s *Store) Withdraw(batch string, leads []string) error {
+	var done *Batch
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		done = nil
+		bb, bl := tx.Bucket(bBatch), tx.Bucket(bBL)
+		var b Batch
+		if v := bb.Get([]byte(batch)); v == nil || json.Unmarshal(v, &b) != nil {
+			return nil
+		}
+		for _, id := range leads {
+			k := append(append([]byte(batch), 0), id...)
+			if v := bl.Get(k); len(v) == 1 && v[0] == stateQueued {
+				if err := bl.Delete(k); err != nil {
+					return err
+				}
+				b.Total--
+				b.State["queued"]--
+			}
+			if err := tx.Bucket(bLead).Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		if !b.Done && b.State["done"] == b.Total {
+			b.Done, b.Finished = true, s.cfg.Now()
+			done = &b
+		}
+		js, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		return bb.Put([]byte(batch), js)
+	})
+	if err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	if done != nil && s.cfg.OnBatchDone != nil {
+		s.cfg.OnBatchDone(*done)
+	}
 	return nil
 }
 

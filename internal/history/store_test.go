@@ -238,3 +238,31 @@ func TestScanBudget(t *testing.T) {
 		t.Fatalf("failures = %v", got)
 	}
 }
+
+// A batch whose request failed part-way, or that holds only duplicates,
+// still completes.
+func TestBatchWithdrawAndEmpty(t *testing.T) {
+	var done []string
+	s := open(t, Config{OnBatchDone: func(b Batch) { done = append(done, b.ID) }})
+	if err := s.Begin(Batch{ID: "E"}, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := s.Batch("E"); !b.Done {
+		t.Fatalf("empty batch = %+v", b)
+	}
+	if err := s.Begin(Batch{ID: "P"}, []string{"a", "b", "c"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Add(rec("a", "crm", "success", time.Now()))
+	s.Flush()
+	if err := s.Withdraw("P", []string{"b", "c"}); err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := s.Batch("P")
+	if !b.Done || b.Total != 1 || b.State["done"] != 1 || b.State["queued"] != 0 {
+		t.Fatalf("batch = %+v", b)
+	}
+	if strings.Join(done, ",") != "P" {
+		t.Fatalf("OnBatchDone for %v", done)
+	}
+}

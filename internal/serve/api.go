@@ -451,6 +451,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if firstErr != nil {
+		s.withdraw(batch.ID, out, errs)
 		s.log.Error("accepting leads", "integration", name, "err", firstErr, "stored", len(done), "of", len(payloads))
 		if errors.Is(firstErr, queue.ErrStorage) {
 			writeStorageError(w, firstErr, done, len(payloads))
@@ -505,7 +506,7 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 	pubs, perrs := q.PublishAll(ctx, batch)
 	for j, i := range fresh {
 		if perrs[j] != nil {
-			errs[i] = perrs[j]
+			errs[i], out[i].ID = perrs[j], jobs[i].ID // the id for the batch (history.go), not answered
 			continue
 		}
 		id := cmp.Or(pubs[j].ID, jobs[i].ID)

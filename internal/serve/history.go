@@ -260,3 +260,22 @@ func (s *Server) maxDeliver() int {
 	}
 	return queue.DefaultMaxDeliver
 }
+
+// withdraw takes the leads a failed request did not store out of its batch.
+func (s *Server) withdraw(batch string, out []Accepted, errs []error) {
+	if s.hist == nil {
+		return
+	}
+	var ids []string
+	for i, err := range errs {
+		if err != nil && out[i].ID != "" {
+			ids = append(ids, out[i].ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	if err := s.hist.Withdraw(batch, ids); err != nil {
+		s.log.Warn("lead history: withdrawing unstored leads from their batch", "batch", batch, "err", err)
+	}
+}

@@ -396,8 +396,9 @@ func (s *Server) closeAll() {
 		}
 	}
 	s.closing.Wait()
+	s.cbWG.Wait() // reconciling, batch summaries being queued
 	s.closeHistory()
-	s.cbWG.Wait()
+	s.cbWG.Wait() // the summaries of the last commit
 	if q := s.q.Load(); q != nil {
 		if err := q.Close(); err != nil {
 			s.log.Warn("closing the queue", "err", err)
