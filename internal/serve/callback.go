@@ -128,6 +128,7 @@ func (s *Server) publishCallbacks(ctx context.Context, jobs []history.CallbackJo
 func (s *Server) batchDone(b history.Batch) {
 	cb, r := s.callbackOf(b.Integration)
 	if cb == nil || !wants(cb, steps.CallbackBatch) {
+		s.hist.Notified(b.ID) // nothing to send
 		return
 	}
 	body, err := history.CallbackBody(history.EventBatch, time.Now(), b)
