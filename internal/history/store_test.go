@@ -166,7 +166,7 @@ func TestRetentionByAge(t *testing.T) {
 func TestSizeBound(t *testing.T) {
 	const max = 4 << 20
 	path := filepath.Join(t.TempDir(), "h.db")
-	s := open(t, Config{Path: path, MaxBytes: max})
+	s := open(t, Config{Path: path, MaxBytes: max, Linger: time.Hour}) // commits at each Flush: deterministic
 	reason := strings.Repeat("r", 400)
 	for i := range 40000 {
 		r := rec(fmt.Sprintf("lead%06d", i), "crm", "failure", time.Now())
@@ -206,7 +206,7 @@ func TestFullQueueDropsNotBlocks(t *testing.T) {
 }
 
 func TestCommitsAreBatched(t *testing.T) {
-	s := open(t, Config{})
+	s := open(t, Config{Linger: time.Hour}) // a commit per 1024 operations, whatever the scheduling
 	for i := range 2000 {
 		s.Started(fmt.Sprint(i))
 		s.Add(rec(fmt.Sprint(i), "crm", "success", time.Now()))
