@@ -583,16 +583,16 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := s.value("api_key"); v != "from-env" {
+	if v, _ := s.Value("api_key"); v != "from-env" {
 		t.Fatalf("api_key %v", v)
 	}
-	if v, _ := s.value("limit"); v != 25.0 {
+	if v, _ := s.Value("limit"); v != 25.0 {
 		t.Fatalf("limit %#v", v)
 	}
-	if v, _ := s.value("base_url"); v != "https://api.example.com" {
+	if v, _ := s.Value("base_url"); v != "https://api.example.com" {
 		t.Fatalf("base_url %v", v)
 	}
-	if v, _ := s.value("verbose"); v != true {
+	if v, _ := s.Value("verbose"); v != true {
 		t.Fatalf("verbose %v", v)
 	}
 	if got := s.Redact("key=from-env"); got != "key=****" {

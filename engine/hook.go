@@ -47,13 +47,13 @@ func (r *Runner) HookConfig() (webhook.HookConfig, error) {
 	if w == nil || w.Verify == nil {
 		return webhook.HookConfig{}, fmt.Errorf("integration %s has no webhook: section", in.Name.Value)
 	}
-	secrets, err := hookSecrets(w.Verify, r.value)
+	secrets, err := hookSecrets(w.Verify, r.Value)
 	if err != nil {
 		return webhook.HookConfig{}, err
 	}
 	settings := map[string]any{}
 	for _, s := range in.Settings {
-		if v, ok := r.value(s.Key); ok {
+		if v, ok := r.Value(s.Key); ok {
 			settings[s.Key] = v
 		}
 	}

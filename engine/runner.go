@@ -218,8 +218,10 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 // Plan is the plan the runner runs.
 func (r *Runner) Plan() *Plan { return r.plan }
 
-// value returns a setting's resolved value.
-func (r *Runner) value(name string) (any, bool) {
+// Value returns a setting's resolved value (given, from the environment or
+// its default): the embedder's own settings, secrets included, so keep it
+// out of logs; results never carry it unmasked.
+func (r *Runner) Value(name string) (any, bool) {
 	v, ok := r.values[name]
 	return v, ok
 }

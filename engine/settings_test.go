@@ -118,10 +118,10 @@ steps: [ { name: s, request: { url: "http://127.0.0.1:1/" } } ]
 		t.Fatal(err)
 	}
 	defer r.Close(context.Background())
-	if v, _ := r.value("api_key"); v != "12345678" {
+	if v, _ := r.Value("api_key"); v != "12345678" {
 		t.Errorf("a number for a string setting: %#v", v)
 	}
-	if v, _ := r.value("count"); v != 2.5 {
+	if v, _ := r.Value("count"); v != 2.5 {
 		t.Errorf("text for a number setting: %#v", v)
 	}
 }

@@ -188,6 +188,7 @@ func (in *Integration) validate(errs *ErrorList) {
 	in.Limits.validate(errs)
 	in.Source.validate(errs)
 	in.Webhook.validate(in, errs)
+	in.Callback.validate(in, errs)
 	if in.HTTP != nil {
 		in.HTTP.TLS.validate(errs)
 	}

@@ -47,6 +47,9 @@ type Integration struct {
 	// Webhook receives signed deliveries (plumb serve); each event runs
 	// through the steps as the lead.
 	Webhook *Webhook `yaml:"webhook"`
+	// Callback tells a URL each lead's result or each batch's summary
+	// (plumb serve).
+	Callback *Callback `yaml:"callback"`
 	// Tests are stored test cases (read by `plumb test`), kept as YAML.
 	Tests *Value `yaml:"tests"`
 	Pos   Pos    `yaml:"-"`

@@ -88,7 +88,7 @@ func Vocabulary() []Vocab {
 		SettingTypes.Vocab(), AuthTypes.Vocab(), ResponseFormats.Vocab(), CaptureTypes.Vocab(),
 		OnErrors.Vocab(), RedirectPolicies.Vocab(), RetryActions.Vocab(), RetryAfterPolicies.Vocab(),
 		TLSVersions.Vocab(), PaginateTypes.Vocab(), ScheduleMisses.Vocab(), WebhookPresets.Vocab(), WebhookAlgorithms.Vocab(),
-		WebhookEncodings.Vocab(), Outcomes.Vocab(),
+		WebhookEncodings.Vocab(), Outcomes.Vocab(), CallbackEvents.Vocab(),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/internal/telemetry"
@@ -199,6 +200,10 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"/v1/integrations/{name}/leads", post, false, s.accept},
 		{"/v1/integrations/{name}/sync", []string{http.MethodGet, http.MethodPost}, false, s.syncRoute},
 		{"/v1/leads/{id}", get, false, s.getLead},
+		{"/v1/leads", get, false, s.listLeads},
+		{"/v1/leads/export", get, false, s.exportLeads},
+		{"/v1/batches/{id}", get, false, s.getBatch},
+		{"/v1/callbacks/{id}", get, false, s.getCallback},
 		{"/v1/queue", get, false, s.queueStats},
 		{"/v1/dead", get, false, s.listDead},
 		{"/v1/dead/{id}/retry", post, false, s.retryDead},
@@ -324,8 +329,12 @@ func (s *Server) runNow(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeInvalidJSON, "the body must be one JSON object (the lead): "+err.Error())
 		return
 	}
+	l := leadRun{id: queue.NewID(), name: name, source: history.SourceRun, requestID: requestID(r)}
 	// a /run lead's id names it on the log lines and spans of its run
-	res, err := s.run(telemetry.WithLead(r.Context(), queue.NewID()), name, "sync", lead)
+	ctx, started := s.startLead(telemetry.WithLead(r.Context(), l.id), l)
+	res, err := s.run(ctx, name, "sync", lead)
+	s.finishLead(ctx, l, started, res)
+	w.Header().Set("Plumb-Lead-Id", l.id)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
 		return
@@ -416,7 +425,14 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out, errs := s.publish(r.Context(), q, name, key, payloads)
+	batch := history.Batch{ID: queue.NewID(), Integration: name, CallbackURL: r.URL.Query().Get("callback_url")}
+	if batch.CallbackURL != "" {
+		if why := s.checkCallbackURL(name, batch.CallbackURL); why != "" {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, why+" (nothing was stored)")
+			return
+		}
+	}
+	out, errs := s.publish(r.Context(), q, name, key, payloads, func(ids []string) { s.beginBatch(batch, ids, requestID(r)) })
 	var done []Accepted
 	var firstErr error
 	stored := 0
@@ -433,6 +449,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if firstErr != nil {
+		s.withdraw(batch.ID, out, errs)
 		s.log.ErrorContext(r.Context(), "accepting leads", "integration", name, "err", firstErr, "stored", len(done), "of", len(payloads))
 		if errors.Is(firstErr, queue.ErrStorage) {
 			writeStorageError(w, firstErr, done, len(payloads))
@@ -443,13 +460,13 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// accepted counts the leads this request stored; duplicates are listed, not counted
-	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": stored, "leads": out})
+	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": stored, "leads": out, "batch": batch.ID, "batch_url": "/v1/batches/" + batch.ID})
 }
 
 // publish stores the leads of one request, a batch at a time where the
 // queue can (one write for the lot), and says what became of each: its
 // Accepted or its error.
-func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, payloads [][]byte) ([]Accepted, []error) {
+func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, payloads [][]byte, begin func(ids []string)) ([]Accepted, []error) {
 	out := make([]Accepted, len(payloads))
 	errs := make([]error, len(payloads))
 	jobs := make([]queue.Job, len(payloads))
@@ -458,6 +475,8 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 		jobTrace(ctx, &jobs[i])
 		if key != "" {
 			jobs[i].ID = idemID(name, key, i)
+		} else {
+			jobs[i].ID = queue.NewID() // known before publishing, for the batch
 		}
 	}
 	// with a key: seen before (within the results' lifetime)? then a duplicate
@@ -478,13 +497,15 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 		}
 	}
 	batch := make([]queue.Job, len(fresh))
+	ids := make([]string, len(fresh))
 	for j, i := range fresh {
-		batch[j] = jobs[i]
+		batch[j], ids[j] = jobs[i], jobs[i].ID
 	}
+	begin(ids)
 	pubs, perrs := q.PublishAll(ctx, batch)
 	for j, i := range fresh {
 		if perrs[j] != nil {
-			errs[i] = perrs[j]
+			errs[i], out[i].ID = perrs[j], jobs[i].ID // the id for the batch (history.go), not answered
 			continue
 		}
 		id := cmp.Or(pubs[j].ID, jobs[i].ID)
@@ -499,12 +520,13 @@ func (s *Server) publish(ctx context.Context, q *queue.Queue, name, key string, 
 
 // LeadStatus is the answer of GET /v1/leads/{id}.
 type LeadStatus struct {
-	ID        string          `json:"id"`
-	State     queue.State     `json:"state"`
-	Attempts  int             `json:"attempts,omitempty"`
-	LastError string          `json:"last_error,omitempty"`
-	Updated   time.Time       `json:"updated,omitzero"`
-	Result    json.RawMessage `json:"result,omitempty"`
+	ID          string          `json:"id"`
+	Integration string          `json:"integration,omitempty"`
+	State       queue.State     `json:"state"`
+	Attempts    int             `json:"attempts,omitempty"`
+	LastError   string          `json:"last_error,omitempty"`
+	Updated     time.Time       `json:"updated,omitzero"`
+	Result      json.RawMessage `json:"result,omitempty"`
 }
 
 func (s *Server) getLead(w http.ResponseWriter, r *http.Request) {
@@ -524,6 +546,11 @@ func (s *Server) getLead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := LeadStatus{ID: id, State: st.State, Attempts: st.Attempts, LastError: st.LastError, Updated: st.Updated}
+	if s.hist != nil {
+		if rec, ok, _ := s.hist.Get(id); ok {
+			out.Integration = rec.Integration
+		}
+	}
 	if st.State == queue.StateDone {
 		res, err := q.GetResult(r.Context(), id)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/hookjob"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/webhook"
@@ -229,9 +230,14 @@ func (s *Server) workHook(ctx context.Context, d queue.Delivery) ([]byte, error)
 		s.metrics.observe(d.Integration, "webhook", res)
 		return marshalResult(res)
 	}
+	l := leadRun{id: d.ID, name: d.Integration, source: history.SourceWebhook, accepted: d.Enqueued}
+	ctx, started := s.startLead(ctx, l)
 	res, err := s.run(ctx, d.Integration, "webhook", lead)
 	if err != nil {
 		return nil, err
+	}
+	if res != nil && (res.Outcome != engine.Error || d.Attempt >= s.maxDeliver()) && ctx.Err() == nil {
+		s.finishLead(ctx, l, started, res) // an error is retried: its last try is the record
 	}
 	if res == nil {
 		return nil, fmt.Errorf("integration %q is not served here", d.Integration)

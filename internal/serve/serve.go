@@ -37,6 +37,7 @@ import (
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/engine/oteltrace"
 	"github.com/plumbhq/plumb/internal/cluster"
+	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/internal/sandbox"
@@ -128,6 +129,16 @@ type Config struct {
 	// see it (https://plumb.example.com); the OAuth2 redirect URI is
 	// PublicURL/v1/oauth/{integration}/callback. Default: http://Addr.
 	PublicURL string
+	// HistoryMaxAge and HistoryMaxBytes are the lead history's retention
+	// (defaults: history.DefaultMaxAge, history.DefaultMaxBytes).
+	HistoryMaxAge   time.Duration
+	HistoryMaxBytes int64
+	// CallbackAllow lists origins (https://host[:port]) every batch may
+	// name as its callback_url, besides its integration's callback.origins.
+	CallbackAllow []string
+	// CallbackAllowPrivate lets a batch's callback_url reach loopback and
+	// private addresses (off: refused, an SSRF guard).
+	CallbackAllowPrivate bool
 
 	// now is the clock of the failed-token limiter (tests; default
 	// time.Now).
@@ -157,9 +168,12 @@ type Server struct {
 	semMu sync.Mutex
 	sems  map[string]chan struct{} // per integration name
 
-	hooks hookState // webhook receivers (hooks.go)
-	syncs syncState // sources' sync loops (sync.go)
-	idem  idemStore // Idempotency-Key digests (faults.go)
+	hooks  hookState       // webhook receivers (hooks.go)
+	syncs  syncState       // sources' sync loops (sync.go)
+	idem   idemStore       // Idempotency-Key digests (faults.go)
+	hist   *history.Store  // the lead history (history.go); nil without DataDir
+	sender *history.Sender // callbacks (callback.go)
+	cbWG   sync.WaitGroup  // batch summaries being queued
 
 	apiTokens     tokenSet     // the API role (tokens.go)
 	consoleTokens tokenSet     // the console role
@@ -236,6 +250,10 @@ func New(cfg Config) (*Server, error) {
 	// The queue opens before the integrations bind: in a cluster their
 	// runners share tokens and rate budgets through it (cluster.go).
 	if err := s.openQueue(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	if err := s.openHistory(); err != nil {
 		s.closeAll()
 		return nil, err
 	}
@@ -337,6 +355,8 @@ func (s *Server) Start() error {
 			s.log.Error("queue workers stopped", "err", err)
 		}
 	}()
+	s.renotify()
+	s.reconcileHistory()
 	s.log.Info("listening", "addr", ln.Addr().String(), "integrations", len(s.reg.list()), "auth", len(s.cfg.Tokens) > 0)
 	return nil
 }
@@ -398,6 +418,9 @@ func (s *Server) closeAll() {
 		}
 	}
 	s.closing.Wait()
+	s.cbWG.Wait() // reconciling, batch summaries being queued
+	s.closeHistory()
+	s.cbWG.Wait() // the summaries of the last commit
 	if q := s.q.Load(); q != nil {
 		if err := q.Close(); err != nil {
 			s.log.Warn("closing the queue", "err", err)
@@ -438,7 +461,7 @@ func (s *Server) ready() (bool, string) {
 // tries' spans under the request's or job's span (no traceparent is sent
 // to partners).
 func (s *Server) engineOptions() []engine.Option {
-	opts := []engine.Option{engine.WithEvents(telemetry.Events(nil)), engine.WithEvents(s.metrics.engine), engine.WithRoot(s.cfg.Dir)}
+	opts := []engine.Option{engine.WithEvents(telemetry.Events(nil)), engine.WithEvents(s.metrics.engine), engine.WithEvents(history.Events{}), engine.WithRoot(s.cfg.Dir)}
 	if s.cfg.TracerProvider != nil {
 		opts = append(opts, engine.WithEvents(oteltrace.New(s.cfg.TracerProvider, false)))
 	}

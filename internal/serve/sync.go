@@ -49,7 +49,10 @@ type syncState struct {
 // starts a loop per integration with a source.
 func (s *Server) startSyncs() error {
 	cfg := syncrun.Config{Concurrency: s.cfg.Concurrency, Logger: s.log.With("component", "sync"),
-		Emit: func(name string, _ source.Record, res *engine.Result) { s.metrics.observe(name, "source", res) }}
+		Emit: func(name string, _ source.Record, res *engine.Result) {
+			s.metrics.observe(name, "source", res)
+			s.recordSync(name, res)
+		}}
 	var file *source.Store
 	if c := s.cluster; c != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/hookjob"
 	"github.com/plumbhq/plumb/internal/queue"
 )
@@ -79,12 +80,17 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 	if d.Kind == queue.KindWebhook || d.Kind == "" && hookjob.IsJob(d.ID) {
 		return s.workHook(ctx, d)
 	}
+	if d.Kind == history.KindCallback {
+		return s.workCallback(ctx, d)
+	}
 	lead, err := engine.DecodeLead(d.Payload)
 	if err != nil {
 		res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInput, Reason: "stored lead: " + err.Error(), Steps: []engine.StepResult{}}
 		s.metrics.observe(d.Integration, "async", res)
 		return marshalResult(res)
 	}
+	l := leadRun{id: d.ID, name: d.Integration, source: history.SourceLeads, accepted: d.Enqueued}
+	ctx, started := s.startLead(ctx, l)
 	res, err := s.run(ctx, d.Integration, "async", lead)
 	if err != nil {
 		return nil, err
@@ -98,5 +104,6 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 		// cut short by the end of a shutdown's drain: run it again later
 		return nil, errStopping
 	}
+	s.finishLead(ctx, l, started, res)
 	return marshalResult(res)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/oauthflow"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/internal/serve"
@@ -99,6 +100,8 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.IntVar(&cfg.Concurrency, "concurrency", serve.DefaultConcurrency, "leads of one integration running at once (`N`)")
 	fs.Int64Var(&cfg.MaxBody, "max-body", serve.DefaultMaxBody, "largest request body in `bytes`")
 	fs.DurationVar(&cfg.ResultTTL, "result-ttl", 24*time.Hour, "how long results are kept")
+	fs.DurationVar(&cfg.HistoryMaxAge, "history-max-age", history.DefaultMaxAge, "how long the lead history keeps a lead (GET /v1/leads, /v1/batches)")
+	fs.Int64Var(&cfg.HistoryMaxBytes, "history-max-bytes", history.DefaultMaxBytes, "bound of the lead history's file in `bytes` (the oldest leads go first)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain", serve.DefaultDrainTimeout, "how long a shutdown waits for running leads")
 	fs.DurationVar(&cfg.Queue.AckWait, "ack-wait", queue.DefaultAckWait, "on a NATS cluster, how long a lead delivered to an instance that died waits before another instance runs it (running leads are kept alive every ack-wait/3); the embedded queue hands a killed process's leads back at its next start at once")
 	fs.DurationVar(&cfg.Queue.SyncInterval, "sync-interval", 0, "fsync the embedded queue on this interval instead of every write (faster; an OS crash or power loss can lose up to it; kill -9 stays safe)")
@@ -109,6 +112,9 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.IntVar(&cfg.AccessLogSample, "access-log-sample", 1, "log the access line of 1 in `N` requests answered below 400 (errors always)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the service's external `URL` (OAuth2 redirect URIs are URL/v1/oauth/NAME/callback; default http://ADDR)")
 	fs.StringVar(&cfg.TokenDir, "token-dir", "", "`DIR` of the encrypted OAuth2 tokens (default DATA/tokens; key from PLUMB_TOKEN_KEY)")
+	var callbackAllow string
+	fs.StringVar(&callbackAllow, "callback-allow", "", "origins (`https://host[:port],…`) every batch may name as its callback_url, besides its integration's callback.origins")
+	fs.BoolVar(&cfg.CallbackAllowPrivate, "callback-allow-private", false, "let a batch's callback_url reach loopback and private addresses (refused by default: SSRF)")
 	pos, err := parseArgs(s, fs, args)
 	if err != nil {
 		return exitForParse(err)
@@ -138,6 +144,9 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 		cfg.NATS = strings.Split(nats, ",")
 	} else if cfg.DataDir == "" {
 		cfg.DataDir = serve.DefaultDataDir(s.env)
+	}
+	if callbackAllow != "" {
+		cfg.CallbackAllow = strings.Split(callbackAllow, ",")
 	}
 	var ok bool
 	if cfg.Tokens, ok = readTokens(s, "--token-file", tokenFile, "PLUMB_SERVE_TOKENS"); !ok {

@@ -73,7 +73,10 @@ var samples = map[string]func(v string) (sample, bool){
 	},
 	"webhook-algorithm": func(v string) (sample, bool) { return hook("preset: hmac, header: X-Sig, algorithm: " + v), true },
 	"webhook-encoding":  func(v string) (sample, bool) { return hook("preset: hmac, header: X-Sig, encoding: " + v), true },
-	"outcome":           nil, // not written in an integration: see TestOutcomesAreTheEngines
+	"callback-event": func(v string) (sample, bool) {
+		return sample{top: `callback: { url: "https://hooks.example.com/plumb", secret: "{{settings.hook}}", events: ` + v + ` }`}, true
+	},
+	"outcome": nil, // not written in an integration: see TestOutcomesAreTheEngines
 }
 
 func stepKey(format string) func(string) (sample, bool) {

@@ -1,0 +1,164 @@
+package history
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/plumbhq/plumb/engine"
+)
+
+// The sources a lead comes from (Record.Source).
+const (
+	SourceRun     = "run"     // POST /v1/integrations/{name}/run
+	SourceLeads   = "leads"   // POST /v1/integrations/{name}/leads (queued)
+	SourceWebhook = "webhook" // a verified webhook delivery
+	SourceSync    = "sync"    // a record of a source's sync
+)
+
+// Record is what the history keeps of one lead run: its identity, its
+// outcome and timings, and its steps with their tries. Everything in it is
+// masked: it is built from an engine result (masked by the runner) and the
+// engine's try events (masked too), never from the raw lead.
+type Record struct {
+	ID          string `json:"id"`
+	Integration string `json:"integration"`
+	Source      string `json:"source"`
+	RequestID   string `json:"request_id,omitempty"`
+	Batch       string `json:"batch,omitempty"`
+	Outcome     string `json:"outcome"`
+	Class       string `json:"class,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	// Step is the step that decided the outcome, if any.
+	Step string `json:"step,omitempty"`
+	// Accepted is when a queued lead was stored (zero for a synchronous
+	// run); Started and Finished bound its run.
+	Accepted time.Time `json:"accepted,omitzero"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// QueuedMS is Started-Accepted, DurationMS Finished-Started, in
+	// milliseconds as every duration of the API.
+	QueuedMS   engine.Duration `json:"queued_ms"`
+	DurationMS engine.Duration `json:"duration_ms"`
+	Steps      []Step          `json:"steps"`
+}
+
+// Step is one step of a Record.
+type Step struct {
+	Name       string          `json:"name"`
+	Outcome    string          `json:"outcome"`
+	Class      string          `json:"class,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Method     string          `json:"method,omitempty"`
+	URL        string          `json:"url,omitempty"`
+	Status     int             `json:"status,omitempty"`
+	Attempts   int             `json:"attempts"`
+	DurationMS engine.Duration `json:"duration_ms"`
+	Tries      []Try           `json:"tries,omitempty"`
+}
+
+// Try is one HTTP try of a step. The format has no key asking to keep
+// request and response bodies, so tries carry no bodies.
+type Try struct {
+	Attempt    int             `json:"attempt"`
+	Fallback   bool            `json:"fallback,omitempty"`
+	Status     int             `json:"status,omitempty"`
+	Class      string          `json:"class,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Rule       string          `json:"rule,omitempty"`
+	DurationMS engine.Duration `json:"duration_ms"`
+}
+
+// maxTries bounds the tries kept per lead (a step retried without end
+// must not grow a record without end).
+const maxTries = 64
+
+// tries collects the try events of one lead run; it rides in the run's
+// context (WithTries) and Events appends to it.
+type tries struct {
+	mu     sync.Mutex
+	redact func(string) string
+	byStep map[string][]Try
+	n      int
+}
+
+type triesKey struct{}
+
+// WithTries returns a context whose lead run collects its tries for
+// NewRecord. redact masks what a try event says (the runner's masker; nil:
+// none beyond the engine's own).
+func WithTries(ctx context.Context, redact func(string) string) context.Context {
+	return context.WithValue(ctx, triesKey{}, &tries{redact: redact, byStep: map[string][]Try{}})
+}
+
+// Events is an engine.Events that adds each try to the lead's record when
+// the run's context came from WithTries (and does nothing otherwise).
+type Events struct{ engine.NopEvents }
+
+// TryEnd implements engine.Events.
+func (Events) TryEnd(ctx context.Context, e engine.TryEnd) {
+	t, _ := ctx.Value(triesKey{}).(*tries)
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n >= maxTries {
+		return
+	}
+	t.n++
+	msg := e.Err
+	if t.redact != nil && msg != "" {
+		msg = t.redact(msg)
+	}
+	t.byStep[e.Step] = append(t.byStep[e.Step], Try{Attempt: e.Attempt, Fallback: e.Fallback, Status: e.Status,
+		Class: string(e.Class), Error: msg, Rule: e.Rule, DurationMS: engine.Duration(e.Duration)})
+}
+
+// Meta is what the service knows of a lead besides its result.
+type Meta struct {
+	ID, Integration, Source, RequestID, Batch string
+	Accepted, Started, Finished               time.Time
+}
+
+// NewRecord builds the record of a finished lead from its (masked) result
+// and the tries collected in ctx (WithTries).
+func NewRecord(ctx context.Context, m Meta, res *engine.Result) Record {
+	rec := Record{ID: m.ID, Integration: m.Integration, Source: m.Source, RequestID: m.RequestID, Batch: m.Batch,
+		Accepted: m.Accepted, Started: m.Started, Finished: m.Finished,
+		DurationMS: engine.Duration(m.Finished.Sub(m.Started)), Steps: []Step{}}
+	if !m.Accepted.IsZero() && m.Started.After(m.Accepted) {
+		rec.QueuedMS = engine.Duration(m.Started.Sub(m.Accepted))
+	}
+	if res == nil {
+		return rec
+	}
+	rec.Outcome, rec.Class, rec.Reason, rec.Step = string(res.Outcome), string(res.Class), res.Reason, res.Step
+	t, _ := ctx.Value(triesKey{}).(*tries)
+	for _, sr := range res.Steps {
+		st := Step{Name: sr.Name, Outcome: string(sr.Outcome), Class: string(sr.Class), Reason: sr.Reason,
+			Method: sr.Method, URL: sr.URL, Status: sr.Status, Attempts: sr.Attempts, DurationMS: sr.Duration}
+		if t != nil {
+			t.mu.Lock()
+			st.Tries = t.byStep[sr.Name]
+			t.mu.Unlock()
+		}
+		rec.Steps = append(rec.Steps, st)
+	}
+	return rec
+}
+
+// RequestID returns the client's request id from an X-Request-Id header
+// value: at most 128 characters of A-Z a-z 0-9 . _ : -, else "".
+func RequestID(v string) string {
+	if v == "" || len(v) > 128 {
+		return ""
+	}
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._:-", c)) {
+			return ""
+		}
+	}
+	return v
+}

@@ -1,0 +1,392 @@
+package history
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Defaults applied by Open to zero Config fields.
+const (
+	DefaultMaxAge   = 7 * 24 * time.Hour
+	DefaultMaxBytes = 1 << 30
+	DefaultQueue    = 8192
+	DefaultLinger   = 20 * time.Millisecond
+	// maxCommit bounds the operations one transaction writes.
+	maxCommit = 1024
+)
+
+// Config configures Open.
+type Config struct {
+	// Path is the bbolt file (created if missing).
+	Path string
+	// MaxAge: records (and batches) older than this are deleted.
+	MaxAge time.Duration
+	// MaxBytes bounds the file: the oldest records go when what the store
+	// holds passes half of it (a bbolt file keeps freed pages for reuse, so
+	// the file stays within MaxBytes).
+	MaxBytes int64
+	// Queue bounds the records waiting for a commit; more are dropped
+	// (counted) rather than wait.
+	Queue int
+	// Linger is how long the committer waits for more records after the
+	// first of a transaction, so one fsync covers many leads.
+	Linger time.Duration
+	// ScanBudget bounds the records one page of a query looks at (default
+	// DefaultScanBudget).
+	ScanBudget int
+	// OnBatchDone is called (from the committer, after the commit) with
+	// each batch whose last lead was just recorded.
+	OnBatchDone func(Batch)
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Stats counts what the store did since Open.
+type Stats struct {
+	Written, Dropped, Duplicates, Commits, Pruned, Failed uint64
+	// Bytes is what the store holds (keys and values).
+	Bytes int64
+}
+
+// Store is the lead history: a bbolt file written by one committer
+// goroutine in batched transactions.
+type Store struct {
+	cfg  Config
+	db   *bolt.DB
+	log  *slog.Logger
+	ops  chan op
+	done chan struct{}
+	stop sync.Once
+
+	written, dropped, dups, commits, pruned, failed atomic.Uint64
+	bytes                                           atomic.Int64
+	lastPrune                                       time.Time // committer only
+	doneBatches                                     []Batch   // committer only: done in this commit
+	lastDropLog                                     atomic.Int64
+}
+
+type opKind uint8
+
+const (
+	opStart opKind = iota + 1
+	opFinish
+	opFlush
+	opAttempt
+	opNotified
+)
+
+type op struct {
+	kind opKind
+	lead string
+	rec  *Record
+	att  *Attempt
+	done chan struct{}
+}
+
+var (
+	bRec   = []byte("rec")   // seq → commit nanos + record JSON
+	bID    = []byte("id")    // lead id → seq
+	bBx    = []byte("bx")    // batch \0 seq → ""
+	bBatch = []byte("batch") // batch id → Batch JSON
+	bBL    = []byte("bl")    // batch \0 lead → state
+	bLead  = []byte("lead")  // lead id → pending JSON (accepted, not finished)
+	bMeta  = []byte("meta")
+	bCB    = []byte("cb") // callback id → attempts JSON
+	kBytes = []byte("bytes")
+)
+
+// Open opens (or creates) the store and starts its committer.
+func Open(cfg Config) (*Store, error) {
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = DefaultLinger
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ScanBudget <= 0 {
+		cfg.ScanBudget = DefaultScanBudget
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("history: opening %s: %w", cfg.Path, err)
+	}
+	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), done: make(chan struct{})}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bRec, bID, bBx, bBatch, bBL, bLead, bMeta, bCB} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if v := tx.Bucket(bMeta).Get(kBytes); len(v) == 8 {
+			s.bytes.Store(int64(binary.BigEndian.Uint64(v)))
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close commits what is queued and closes the file.
+func (s *Store) Close() error {
+	s.stop.Do(func() { close(s.ops) })
+	<-s.done
+	return s.db.Close()
+}
+
+// Stats reports the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Written: s.written.Load(), Dropped: s.dropped.Load(), Duplicates: s.dups.Load(), Commits: s.commits.Load(),
+		Pruned: s.pruned.Load(), Failed: s.failed.Load(), Bytes: s.bytes.Load()}
+}
+
+// Started notes that a queued lead began running (its batch counts it
+// running). It never blocks.
+func (s *Store) Started(lead string) { s.enqueue(op{kind: opStart, lead: lead}) }
+
+// Add queues a finished lead's record for the next commit. It never
+// blocks: with the queue full the record is dropped, counted and logged.
+func (s *Store) Add(rec Record) { s.enqueue(op{kind: opFinish, rec: &rec}) }
+
+// Flush waits until everything queued before it is committed (tests,
+// shutdown).
+func (s *Store) Flush() {
+	o := op{kind: opFlush, done: make(chan struct{})}
+	defer func() { _ = recover() }() // closed: nothing left to wait for
+	s.ops <- o
+	<-o.done
+}
+
+func (s *Store) enqueue(o op) {
+	defer func() {
+		if recover() != nil { // closed
+			s.dropped.Add(1)
+		}
+	}()
+	select {
+	case s.ops <- o:
+	default:
+		s.drop("the history queue is full")
+	}
+}
+
+// drop counts a lost record and logs it (once a second at most).
+func (s *Store) drop(why string) {
+	n := s.dropped.Add(1)
+	now := s.cfg.Now().Unix()
+	if last := s.lastDropLog.Load(); now != last && s.lastDropLog.CompareAndSwap(last, now) {
+		s.log.Warn("lead history dropped records; leads are not affected", "why", why, "dropped_total", n)
+	}
+}
+
+// commitLoop writes the queued operations, many per transaction.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	for {
+		o, ok := <-s.ops
+		if !ok {
+			return
+		}
+		batch := []op{o}
+		timer := time.NewTimer(s.cfg.Linger)
+	gather:
+		for len(batch) < maxCommit && o.kind != opFlush {
+			select {
+			case o, ok = <-s.ops:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, o)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		s.commit(batch)
+		for _, b := range s.doneBatches {
+			if s.cfg.OnBatchDone != nil {
+				s.cfg.OnBatchDone(b)
+			}
+		}
+		s.doneBatches = s.doneBatches[:0]
+		s.maybePrune()
+		for _, o := range batch {
+			if o.done != nil {
+				close(o.done)
+			}
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
+func (s *Store) commit(batch []op) {
+	now := s.cfg.Now()
+	var written, dups uint64
+	var added int64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		written, dups, added = 0, 0, 0
+		s.doneBatches = s.doneBatches[:0]
+		for _, o := range batch {
+			switch o.kind {
+			case opAttempt:
+				n, err := s.attemptTx(tx, o.lead, *o.att)
+				if err != nil {
+					return err
+				}
+				added += n
+			case opNotified:
+				if err := s.notifiedTx(tx, o.lead); err != nil {
+					return err
+				}
+			case opStart:
+				if err := s.startTx(tx, o.lead, now); err != nil {
+					return err
+				}
+			case opFinish:
+				n, err := s.finishTx(tx, o.rec, now)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					dups++
+				} else {
+					written++
+					added += n
+				}
+			}
+		}
+		return s.addBytes(tx, added)
+	})
+	if err != nil {
+		s.doneBatches = s.doneBatches[:0]
+		s.failed.Add(1)
+		for range written + dups {
+			s.drop("writing the history failed: " + err.Error())
+		}
+		return
+	}
+	s.commits.Add(1)
+	s.written.Add(written)
+	s.dups.Add(dups)
+}
+
+func (s *Store) addBytes(tx *bolt.Tx, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	v := s.bytes.Add(n)
+	if v < 0 {
+		v = 0
+		s.bytes.Store(0)
+	}
+	return tx.Bucket(bMeta).Put(kBytes, binary.BigEndian.AppendUint64(nil, uint64(v)))
+}
+
+// pending is what Begin keeps of an accepted lead until it finishes.
+type pending struct {
+	Batch     string    `json:"b,omitempty"`
+	RequestID string    `json:"r,omitempty"`
+	Accepted  time.Time `json:"a"`
+}
+
+// finishTx stores one record, returning the bytes it added (0: the lead
+// has a record already — a redelivery — and the first one stands).
+func (s *Store) finishTx(tx *bolt.Tx, rec *Record, now time.Time) (int64, error) {
+	ids := tx.Bucket(bID)
+	if rec.ID == "" || len(rec.ID) > 256 || ids.Get([]byte(rec.ID)) != nil {
+		return 0, nil
+	}
+	var added int64
+	leads := tx.Bucket(bLead)
+	if v := leads.Get([]byte(rec.ID)); v != nil {
+		var p pending
+		if json.Unmarshal(v, &p) == nil {
+			rec.Batch = cmpOr(rec.Batch, p.Batch)
+			rec.RequestID = cmpOr(rec.RequestID, p.RequestID)
+			if rec.Accepted.IsZero() {
+				rec.Accepted = p.Accepted
+			}
+		}
+		added -= int64(len(rec.ID) + len(v))
+		if err := leads.Delete([]byte(rec.ID)); err != nil {
+			return 0, err
+		}
+	}
+	js, err := json.Marshal(rec)
+	if err != nil {
+		return 0, nil // cannot happen for a Record; never fail the batch
+	}
+	recs := tx.Bucket(bRec)
+	recs.FillPercent = 0.9 // appended in order: full pages, not half-full
+	seq, err := recs.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	key := binary.BigEndian.AppendUint64(nil, seq)
+	val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(js)), uint64(now.UnixNano()))
+	val = append(val, js...)
+	if err := recs.Put(key, val); err != nil {
+		return 0, err
+	}
+	if err := ids.Put([]byte(rec.ID), key); err != nil {
+		return 0, err
+	}
+	added += int64(len(key) + len(val) + len(rec.ID) + len(key))
+	if rec.Batch != "" {
+		bk := append(append([]byte(rec.Batch), 0), key...)
+		bx := tx.Bucket(bBx)
+		bx.FillPercent = 0.9
+		if err := bx.Put(bk, nil); err != nil {
+			return 0, err
+		}
+		added += int64(len(bk))
+		if err := s.moveTx(tx, rec.Batch, rec.ID, stateDone, rec.Outcome, now); err != nil {
+			return 0, err
+		}
+	}
+	return added, nil
+}
+
+func (s *Store) startTx(tx *bolt.Tx, lead string, now time.Time) error {
+	v := tx.Bucket(bLead).Get([]byte(lead))
+	if v == nil {
+		return nil
+	}
+	var p pending
+	if json.Unmarshal(v, &p) != nil || p.Batch == "" {
+		return nil
+	}
+	return s.moveTx(tx, p.Batch, lead, stateRunning, "", now)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

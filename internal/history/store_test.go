@@ -1,0 +1,268 @@
+package history
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clock is a fake clock tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func open(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	if cfg.Path == "" {
+		cfg.Path = filepath.Join(t.TempDir(), "history.db")
+	}
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func rec(id, integration, outcome string, at time.Time) Record {
+	return Record{ID: id, Integration: integration, Source: SourceLeads, Outcome: outcome, Started: at, Finished: at}
+}
+
+// all pages through q, failing on a duplicate.
+func all(t *testing.T, s *Store, q Query) []string {
+	t.Helper()
+	var ids []string
+	seen := map[string]bool{}
+	for pages := 0; ; pages++ {
+		p, err := s.List(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			if seen[r.ID] {
+				t.Fatalf("%s twice", r.ID)
+			}
+			seen[r.ID] = true
+			ids = append(ids, r.ID)
+		}
+		if p.Next == "" {
+			return ids
+		}
+		q.Cursor = p.Next
+	}
+}
+
+func TestBatchCountsAndFilters(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	s := open(t, Config{Now: c.now})
+	leads := []string{"a", "b", "c", "d"}
+	if err := s.Begin(Batch{ID: "B1", Integration: "crm"}, leads, "req-1"); err != nil {
+		t.Fatal(err)
+	}
+	s.Started("a")
+	s.Started("b")
+	s.Flush()
+	b, ok, err := s.Batch("B1")
+	if err != nil || !ok || b.State["queued"] != 2 || b.State["running"] != 2 || b.Done {
+		t.Fatalf("batch = %+v %v %v", b, ok, err)
+	}
+	s.Add(rec("a", "crm", "success", c.now()))
+	s.Add(rec("b", "crm", "failure", c.now()))
+	s.Add(rec("b", "crm", "success", c.now())) // a redelivery: the first stands
+	s.Add(rec("c", "crm", "success", c.now()))
+	s.Add(rec("d", "crm", "error", c.now()))
+	s.Add(rec("x", "other", "success", c.now()))
+	s.Flush()
+	b, _, _ = s.Batch("B1")
+	if !b.Done || b.State["done"] != 4 || b.State["running"] != 0 || b.Outcomes["success"] != 2 || b.Outcomes["failure"] != 1 || b.Outcomes["error"] != 1 {
+		t.Fatalf("batch = %+v", b)
+	}
+	if got := all(t, s, Query{Batch: "B1", Limit: 1}); strings.Join(got, ",") != "d,c,b,a" {
+		t.Fatalf("batch query = %v", got)
+	}
+	if got := all(t, s, Query{Outcome: "success", Limit: 2}); strings.Join(got, ",") != "x,c,a" {
+		t.Fatalf("outcome query = %v", got)
+	}
+	if got := all(t, s, Query{Integration: "other"}); strings.Join(got, ",") != "x" {
+		t.Fatalf("integration query = %v", got)
+	}
+	r, ok, _ := s.Get("b")
+	if !ok || r.RequestID != "req-1" || r.Batch != "B1" || r.Outcome != "failure" {
+		t.Fatalf("b = %+v", r)
+	}
+	if _, err := s.List(context.Background(), Query{Cursor: "not a cursor!"}); err == nil {
+		t.Fatal("a bad cursor was accepted")
+	}
+}
+
+func TestCursorStableWhileAdding(t *testing.T) {
+	s := open(t, Config{})
+	for i := range 250 {
+		s.Add(rec(fmt.Sprintf("old%03d", i), "crm", "success", time.Now()))
+	}
+	s.Flush()
+	q := Query{Limit: 7}
+	var got []string
+	for n := 0; ; n++ {
+		p, err := s.List(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			got = append(got, r.ID)
+		}
+		s.Add(rec(fmt.Sprintf("new%03d", n), "crm", "success", time.Now()))
+		s.Flush()
+		if p.Next == "" {
+			break
+		}
+		q.Cursor = p.Next
+	}
+	if len(got) != 250 {
+		t.Fatalf("paged %d records, want 250", len(got))
+	}
+	for i, id := range got {
+		if want := fmt.Sprintf("old%03d", 249-i); id != want {
+			t.Fatalf("record %d = %s, want %s", i, id, want)
+		}
+	}
+}
+
+func TestRetentionByAge(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	s := open(t, Config{Now: c.now, MaxAge: time.Hour})
+	if err := s.Begin(Batch{ID: "old"}, []string{"o1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Add(rec("o1", "crm", "success", c.now()))
+	s.Flush()
+	c.add(90 * time.Minute)
+	s.Add(rec("n1", "crm", "success", c.now())) // the committer prunes as it goes
+	s.Flush()
+	if got := all(t, s, Query{}); strings.Join(got, ",") != "n1" {
+		t.Fatalf("after an hour and a half: %v", got)
+	}
+	if _, ok, _ := s.Get("o1"); ok {
+		t.Fatal("o1 is still found by id")
+	}
+	if _, ok, _ := s.Batch("old"); ok {
+		t.Fatal("the old batch is still there")
+	}
+}
+
+func TestSizeBound(t *testing.T) {
+	const max = 4 << 20
+	path := filepath.Join(t.TempDir(), "h.db")
+	s := open(t, Config{Path: path, MaxBytes: max, Linger: time.Hour}) // commits at each Flush: deterministic
+	reason := strings.Repeat("r", 400)
+	for i := range 40000 {
+		r := rec(fmt.Sprintf("lead%06d", i), "crm", "failure", time.Now())
+		r.Reason = reason
+		s.Add(r)
+		if i%1000 == 999 {
+			s.Flush()
+		}
+	}
+	s.Flush()
+	st := s.Stats()
+	if st.Bytes > max/4 || st.Pruned == 0 {
+		t.Fatalf("stats = %+v", st)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("file %d bytes for a bound of %d; %d records kept, %d pruned, %d commits", fi.Size(), max, st.Written-st.Pruned, st.Pruned, st.Commits)
+	if fi.Size() > max {
+		t.Fatalf("file is %d bytes, over its bound %d", fi.Size(), max)
+	}
+	got := all(t, s, Query{Limit: MaxLimit})
+	if len(got) == 0 || got[0] != "lead039999" {
+		t.Fatalf("newest = %v", got[:min(1, len(got))])
+	}
+}
+
+func TestFullQueueDropsNotBlocks(t *testing.T) {
+	s := open(t, Config{Queue: 1, Linger: time.Hour})
+	for i := range 100 {
+		s.Add(rec(fmt.Sprint(i), "crm", "success", time.Now()))
+	}
+	if s.Stats().Dropped == 0 {
+		t.Fatal("nothing was dropped with a queue of 1")
+	}
+}
+
+func TestCommitsAreBatched(t *testing.T) {
+	s := open(t, Config{Linger: time.Hour}) // a commit per 1024 operations, whatever the scheduling
+	for i := range 2000 {
+		s.Started(fmt.Sprint(i))
+		s.Add(rec(fmt.Sprint(i), "crm", "success", time.Now()))
+	}
+	s.Flush()
+	st := s.Stats()
+	if st.Written != 2000 || st.Commits*2 > st.Written {
+		t.Fatalf("%d records in %d commits (fsyncs): want at most one per two leads", st.Written, st.Commits)
+	}
+}
+
+// A selective query stops after its scan budget with a cursor to go on
+// from, and the pages together still find every match.
+func TestScanBudget(t *testing.T) {
+	s := open(t, Config{ScanBudget: 50})
+	for i := range 500 {
+		o := "success"
+		if i%100 == 0 {
+			o = "failure"
+		}
+		s.Add(rec(fmt.Sprint(i), "crm", o, time.Now()))
+	}
+	s.Flush()
+	p, err := s.List(context.Background(), Query{Outcome: "failure"})
+	if err != nil || len(p.Records) > 1 || p.Next == "" {
+		t.Fatalf("first page: %d records, next %q, %v", len(p.Records), p.Next, err)
+	}
+	if got := all(t, s, Query{Outcome: "failure"}); strings.Join(got, ",") != "400,300,200,100,0" {
+		t.Fatalf("failures = %v", got)
+	}
+}
+
+// A batch whose request failed part-way, or that holds only duplicates,
+// still completes.
+func TestBatchWithdrawAndEmpty(t *testing.T) {
+	var done []string
+	s := open(t, Config{OnBatchDone: func(b Batch) { done = append(done, b.ID) }})
+	if err := s.Begin(Batch{ID: "E"}, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := s.Batch("E"); !b.Done {
+		t.Fatalf("empty batch = %+v", b)
+	}
+	if err := s.Begin(Batch{ID: "P"}, []string{"a", "b", "c"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Add(rec("a", "crm", "success", time.Now()))
+	s.Flush()
+	if err := s.Withdraw("P", []string{"b", "c"}); err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := s.Batch("P")
+	if !b.Done || b.Total != 1 || b.State["done"] != 1 || b.State["queued"] != 0 {
+		t.Fatalf("batch = %+v", b)
+	}
+	if strings.Join(done, ",") != "P" {
+		t.Fatalf("OnBatchDone for %v", done)
+	}
+}
