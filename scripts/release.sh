@@ -115,6 +115,7 @@ build() {
 label=$tag
 [ "$snapshot" = 1 ] && label="snapshot of ${commit:0:12}"
 echo "release.sh: building $targets ($label, $jobs at a time)" >&2
+# shellcheck disable=SC2086 # split the list into targets
 set -- $targets
 failed=""
 while [ $# -gt 0 ]; do
@@ -149,7 +150,7 @@ for t in $targets; do
 	else
 		case $v in
 		*-"${commit:0:12}" | *-"${commit:0:12}+dirty") ;;
-		*) [ -n "$tag" ] && [ "$v" = "$tag" ] || die "$name: stamped version '$v' does not name commit ${commit:0:12} (is git on PATH?)" ;;
+		*) if [ -z "$tag" ] || [ "$v" != "$tag" ]; then die "$name: stamped version '$v' does not name commit ${commit:0:12} (is git on PATH?)"; fi ;;
 		esac
 	fi
 	version=$v
@@ -166,7 +167,7 @@ done
 # The SBOM tool, built once for this host (not into OUTDIR).
 tools=$(mktemp -d)
 trap 'rm -rf "$tools"' EXIT
-GOOS= GOARCH= GOBIN=$tools go install "$cyclonedx"
+GOOS='' GOARCH='' GOBIN=$tools go install "$cyclonedx"
 for t in $targets; do
 	name=$(artifact "$t")
 	"$tools/cyclonedx-gomod" bin -json -notimestamp -noserial -output "$out/${name%.exe}.cdx.json" "$out/$name"

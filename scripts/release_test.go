@@ -3,8 +3,8 @@
 // TestReleaseRefuses builds nothing and runs with every go test. The tests
 // that build binaries take minutes and run only with PLUMB_RELEASE_TEST=1,
 // which .ci/run sets for its release step. Each test works in a clone of
-// the checkout's HEAD, with the working tree's scripts/release.sh copied
-// in, so the checkout itself is never tagged or built in.
+// the checkout's HEAD plus its uncommitted changes, so the checkout itself
+// is never tagged or built in.
 package scripts_test
 
 import (
@@ -41,7 +41,7 @@ func sbom(binary string) string {
 }
 
 // clone makes a clone of the checkout at its HEAD commit, with the working
-// tree's release.sh in it, and returns the clone's root.
+// tree's uncommitted changes applied, and returns the clone's root.
 func clone(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
@@ -60,16 +60,19 @@ func clone(t *testing.T) string {
 	return dir
 }
 
-// overlay copies the working tree's release.sh into dir; it leaves dir's
-// tree clean when the script is committed as it is.
+// overlay applies src's uncommitted changes to tracked files to dir (a
+// clone of src's HEAD), so a test sees the working tree's script,
+// Containerfile and README; dir stays clean when there are none.
 func overlay(t *testing.T, src, dir string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(src, "scripts", "release.sh"))
-	if err != nil {
-		t.Fatal(err)
+	diff := git(t, src, "diff", "--binary", "HEAD")
+	if diff == "" {
+		return
 	}
-	if err := os.WriteFile(filepath.Join(dir, "scripts", "release.sh"), b, 0o755); err != nil {
-		t.Fatal(err)
+	cmd := exec.Command("git", "apply", "--whitespace=nowarn")
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader(diff)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git apply of the working tree's changes: %v\n%s", err, out)
 	}
 }
 
@@ -208,9 +211,9 @@ func host() string { return artifact(runtime.GOOS, runtime.GOARCH) }
 func TestReleaseTagged(t *testing.T) {
 	needBuild(t) // not parallel: the build uses every core
 	dir := clone(t)
-	if git(t, dir, "status", "--porcelain") != "" { // the working release.sh differs from HEAD's
+	if git(t, dir, "status", "--porcelain") != "" { // the working tree had uncommitted changes
 		git(t, dir, "add", "-A")
-		git(t, dir, "commit", "-q", "-m", "release.sh of the working tree")
+		git(t, dir, "commit", "-q", "-m", "the working tree's changes")
 	}
 	git(t, dir, "tag", "v1.98.7")
 	out := filepath.Join(t.TempDir(), "dist")
