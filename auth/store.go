@@ -307,4 +307,3 @@ func (m *MemoryStore) Delete(key string) error {
 	m.gen++
 	return nil
 }
-
