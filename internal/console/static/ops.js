@@ -94,10 +94,12 @@
     drawLeads();
   }
   async function moreLeads() {
-    if (!state.next || state.rows.length >= MAX_ROWS) return;
+    if (!state.next || state.rows.length >= MAX_ROWS || state.loadingMore) return;
     let page;
+    state.loadingMore = true;
     try { page = await api.leads(state.filters, state.next); }
     catch (e) { status("leads-status", "Lead list: " + e.message, "bad"); return; }
+    finally { state.loadingMore = false; }
     const seen = new Set(state.rows.map((r) => r.id));
     state.rows = state.rows.concat(page.rows.filter((r) => !seen.has(r.id))).slice(0, MAX_ROWS);
     state.next = page.next;
@@ -196,9 +198,10 @@
     }
     return d;
   }
+  // headers as text; a header named like a credential shows ****
   function headers(h) {
     if (!h) return "";
-    return Object.keys(h).map((k) => k + ": " + [].concat(h[k]).join(", ")).join("\n");
+    return Object.keys(h).map((k) => k + ": " + (SECRET_HEADER.test(k) ? "****" : [].concat(h[k]).join(", "))).join("\n");
   }
   // a header whose value is a credential is shown as ****, whatever the
   // service sent (it masks secrets already; this covers what it could not know)
@@ -290,6 +293,10 @@
         d += (d ? " L" : "M") + x.toFixed(2) + " " + y.toFixed(2);
       });
       if (d) s.appendChild(svg("path", { class: "l-" + k, d }));
+      if (d && d.indexOf(" L") < 0) { // one point: a dot
+        const xy = d.slice(1).split(" ");
+        s.appendChild(svg("circle", { class: "l-" + k, cx: xy[0], cy: xy[1], r: 3 }));
+      }
     }
     const lbl = svg("text", { x: 4, y: 10 });
     lbl.textContent = "max " + top + " ms";
@@ -331,8 +338,8 @@
     btn.disabled = true;
     try {
       const a = await api.retry(id);
-      status("dead-status", "Retried " + id + ": queued again as " + a.id + ".", "good");
       await loadDead();
+      status("dead-status", "Retried " + id + ": queued again as " + a.id + ".", "good");
     } catch (e) {
       status("dead-status", "Retry " + id + ": " + e.message, "bad");
       btn.disabled = false;
