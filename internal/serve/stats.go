@@ -38,11 +38,11 @@ var statClasses = [...]engine.Class{engine.ClassTimeout, engine.ClassConnection,
 
 // statBucket counts the leads that finished within one step.
 type statBucket struct {
-	start                          int64 // unix seconds of the step's start; 0 when unused
+	start                         int64 // unix seconds of the step's start; 0 when unused
 	leads, success, failure, errs uint32
-	skip                           uint32
-	classes                        [len(statClasses)]uint32
-	lat                            [latBins]uint32
+	skip                          uint32
+	classes                       [len(statClasses)]uint32
+	lat                           [latBins]uint32
 }
 
 func (b *statBucket) add(res *engine.Result, bin int) {
