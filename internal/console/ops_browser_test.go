@@ -364,3 +364,72 @@ func TestOpsBrowser(t *testing.T) {
 		t.Fatalf("interval 0 became %s", got)
 	}
 }
+
+// TestBrowserRunHistory: the test console keeps the session's runs (the
+// last 50, in the page) and diffs two runs' responses.
+func TestBrowserRunHistory(t *testing.T) {
+	bin := needBrowser(t)
+	e := newEnv(t, []string{"blacklist"}, nil)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1320, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelT()
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluating %s: %v", js, err)
+		}
+		return s
+	}
+	poll := func(what, js string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("waiting for %s (%s): %v", what, js, err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+"/console/?integration=blacklist/integration.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	poll("the lead", `document.getElementById('lead').value.includes('@')`)
+	run := func(email string, n int) {
+		t.Helper()
+		eval(`(document.getElementById('lead').value = JSON.stringify({email: '` + email + `', phone: '5125550199', ip_address: '198.51.100.23'}), document.getElementById('run-flow').click(), '')`)
+		poll("run "+strconv.Itoa(n), `!document.getElementById('run-flow').disabled && document.getElementById('history-count').textContent === '`+strconv.Itoa(min(n, 50))+`'`)
+	}
+	run("spam.king@blocked.example", 1)
+	run("jane.doe@gmail.example", 2)
+	eval(`(document.getElementById('history-box').open = true, document.getElementById('diff-runs').click(), '')`)
+	diff := eval(`document.getElementById('diff').textContent`)
+	if !strings.Contains(diff, `- `) || !strings.Contains(diff, `+ `) || !strings.Contains(diff, "is_blacklisted") {
+		t.Fatalf("diff of the last two runs: %q", diff)
+	}
+	adds := eval(`Array.from(document.querySelectorAll('#diff .add')).map(e => e.textContent).join('|')`)
+	dels := eval(`Array.from(document.querySelectorAll('#diff .del')).map(e => e.textContent).join('|')`)
+	if !strings.Contains(dels, `"is_blacklisted": true`) || !strings.Contains(adds, `"is_blacklisted": false`) {
+		t.Fatalf("diff lines: - %q + %q", dels, adds)
+	}
+	if dir := os.Getenv("PLUMB_CONSOLE_SCREENSHOTS"); dir != "" {
+		b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(dir, "console-diff.png"), b, 0o644))
+	}
+	// the same run twice: no difference
+	run("jane.doe@gmail.example", 3)
+	eval(`(document.querySelector('#history li[data-n="2"] input').click(), document.querySelector('#history li[data-n="3"] input').click(), document.getElementById('diff-runs').click(), '')`)
+	if n := eval(`String(document.querySelectorAll('#diff .add, #diff .del').length)`); n != "0" {
+		t.Fatalf("two equal runs differ in %s lines: %s", n, eval(`document.getElementById('diff').textContent`))
+	}
+	// bounded: the page keeps the last 50
+	for n := 4; n <= 53; n++ {
+		run("jane.doe@gmail.example", n)
+	}
+	if got := eval(`String(document.querySelectorAll('#history li').length) + ' ' + document.querySelector('#history li').dataset.n + ' ' + document.querySelector('#history li:last-child').dataset.n`); got != "50 53 4" {
+		t.Fatalf("runs kept (count, newest, oldest): %s", got)
+	}
+}
