@@ -58,6 +58,5 @@ func (c *Console) opsAPI(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = strings.TrimPrefix(r.URL.Path, opsPrefix)
 	r2.URL.RawPath = ""
-	r2.Header.Del("Authorization") // the console's token is not the API's
 	c.cfg.API.ServeHTTP(w, r2)
 }

@@ -135,13 +135,17 @@ func (o *opsService) stubList(w http.ResponseWriter, r *http.Request) {
 	o.seen = append(o.seen, q)
 	rows := o.rows
 	o.mu.Unlock()
-	if q.Get("q") == "many" {
+	if q.Get("q") == "many" || q.Get("q") == "huge" {
 		n, _ := strconv.Atoi(q.Get("cursor"))
-		var page []map[string]any
-		for i := range 200 {
-			page = append(page, map[string]any{"id": fmt.Sprintf("many-%d", n+i), "integration": "partner", "outcome": "success"})
+		size := 200
+		if q.Get("q") == "huge" {
+			size = 700 // a page larger than the page keeps
 		}
-		json.NewEncoder(w).Encode(map[string]any{"leads": page, "next": strconv.Itoa(n + 200)})
+		var page []map[string]any
+		for i := range size {
+			page = append(page, map[string]any{"id": fmt.Sprintf("%s-%d", q.Get("q"), n+i), "integration": "partner", "outcome": "success"})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"leads": page, "next": strconv.Itoa(n + size)})
 		return
 	}
 	out := []map[string]any{}
@@ -352,7 +356,7 @@ func TestOpsBrowser(t *testing.T) {
 	}
 
 	// The list stays bounded however far it is paged; the poll interval too.
-	eval(`(document.getElementById('tab-leads').click(), document.getElementById('f-q').value = 'many', document.getElementById('f-apply').click(), '')`)
+	eval(`(document.getElementById('live').checked = false, document.getElementById('tab-leads').click(), document.getElementById('f-q').value = 'many', document.getElementById('f-apply').click(), '')`)
 	poll("the first page", rows+` === '200'`)
 	for _, want := range []string{"400", "500"} {
 		eval(`(document.getElementById('more').click(), '')`)
@@ -360,8 +364,12 @@ func TestOpsBrowser(t *testing.T) {
 	}
 	eval(`(document.getElementById('more').click(), '')`) // hidden: no more
 	poll("the cap", rows+` === '500' && document.getElementById('more').hidden && document.getElementById('leads-status').textContent.includes('newest 500')`)
-	if got := eval(`(document.getElementById('interval').value = '0', document.getElementById('interval').dispatchEvent(new Event('change')), document.getElementById('interval').value)`); got != "2" {
-		t.Fatalf("interval 0 became %s", got)
+	eval(`(document.getElementById('f-q').value = 'huge', document.getElementById('f-apply').click(), '')`)
+	poll("one huge page, cut", rows+` === '500' && document.querySelector('#leads tbody tr').dataset.id === 'huge-0'`)
+	for in, want := range map[string]string{"0": "2", "999": "60", "7": "7"} {
+		if got := eval(`(document.getElementById('interval').value = '` + in + `', document.getElementById('interval').dispatchEvent(new Event('change')), document.getElementById('interval').value)`); got != want {
+			t.Fatalf("interval %s became %s, want %s", in, got, want)
+		}
 	}
 }
 
@@ -421,9 +429,14 @@ func TestBrowserRunHistory(t *testing.T) {
 	}
 	// the same run twice: no difference
 	run("jane.doe@gmail.example", 3)
-	eval(`(document.querySelector('#history li[data-n="2"] input').click(), document.querySelector('#history li[data-n="3"] input').click(), document.getElementById('diff-runs').click(), '')`)
+	// no checks: the last two (#2 and #3, equal); then #1 and #3 checked
+	eval(`(document.getElementById('diff-runs').click(), '')`)
 	if n := eval(`String(document.querySelectorAll('#diff .add, #diff .del').length)`); n != "0" {
 		t.Fatalf("two equal runs differ in %s lines: %s", n, eval(`document.getElementById('diff').textContent`))
+	}
+	eval(`(document.querySelector('#history li[data-n="1"] input').click(), document.querySelector('#history li[data-n="3"] input').click(), document.getElementById('diff-runs').click(), '')`)
+	if got := eval(`document.querySelector('#diff .note').textContent + ' ' + String(document.querySelectorAll('#diff .add').length)`); got != "--- run #1   +++ run #3 3" {
+		t.Fatalf("diff of the checked runs: %s", got)
 	}
 	// bounded: the page keeps the last 50
 	for n := 4; n <= 53; n++ {

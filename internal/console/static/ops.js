@@ -78,19 +78,21 @@
     }
     return f;
   }
+  // bounded keeps the newest MAX_ROWS leads: every path that adds rows
+  // goes through it
+  function bounded(rows) { return rows.length > MAX_ROWS ? rows.slice(0, MAX_ROWS) : rows; }
   async function refreshLeads(reset) {
     if (reset) { state.filters = readFilters(); $("export").href = api.exportURL(state.filters); }
     let page;
     try { page = await api.leads(state.filters, ""); }
     catch (e) { status("leads-status", "Lead list: " + e.message, "bad"); return; }
-    if (reset) { state.rows = page.rows; state.next = page.next; }
+    if (reset) { state.rows = bounded(page.rows); state.next = page.next; }
     else {
       // merge the newest page in front of what is shown, by id
       const seen = new Set(page.rows.map((r) => r.id));
-      state.rows = page.rows.concat(state.rows.filter((r) => !seen.has(r.id)));
+      state.rows = bounded(page.rows.concat(state.rows.filter((r) => !seen.has(r.id))));
       if (!state.next) state.next = page.next;
     }
-    if (state.rows.length > MAX_ROWS) { state.rows.length = MAX_ROWS; }
     drawLeads();
   }
   async function moreLeads() {
@@ -101,7 +103,7 @@
     catch (e) { status("leads-status", "Lead list: " + e.message, "bad"); return; }
     finally { state.loadingMore = false; }
     const seen = new Set(state.rows.map((r) => r.id));
-    state.rows = state.rows.concat(page.rows.filter((r) => !seen.has(r.id))).slice(0, MAX_ROWS);
+    state.rows = bounded(state.rows.concat(page.rows.filter((r) => !seen.has(r.id))));
     state.next = page.next;
     drawLeads();
   }
