@@ -12,7 +12,7 @@ import (
 // POST); a route not listed here is not reachable through the console.
 var opsPatterns = []string{
 	"/v1/integrations", "/v1/queue",
-	"/v1/leads", "/v1/leads/{id}", "/v1/batches/{id}", // lead history
+	"/v1/leads", "/v1/leads/{id}", "/v1/leads/export", "/v1/batches/{id}", // lead history
 	"/v1/dead", "/v1/dead/{id}/retry",
 	"/v1/stats", "/v1/hooks/deliveries",
 }
