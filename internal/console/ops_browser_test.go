@@ -25,6 +25,7 @@ import (
 	"github.com/plumbhq/plumb/internal/console"
 	"github.com/plumbhq/plumb/internal/queue"
 	"github.com/plumbhq/plumb/internal/serve"
+	"github.com/plumbhq/plumb/webhook"
 )
 
 const opsToken = "3f9a1c7e5b2d8f4a6c0e9b1d7f3a5c8e"
@@ -75,6 +76,8 @@ func newOpsService(t *testing.T) *opsService {
 	dir := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(dir, "partner.yaml"), []byte(opsPartnerYAML), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "partner.settings.yaml"), []byte("base_url: "+partner.URL+"\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "hooked.yaml"), []byte(opsHookYAML), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "hooked.settings.yaml"), []byte("base_url: "+partner.URL+"\nhook_secret: "+opsHookSecret+"\n"), 0o600))
 	cfg := serve.Config{Dir: dir, DataDir: t.TempDir(), Addr: "127.0.0.1:0", Tokens: []string{opsToken},
 		Logger: slog.New(slog.DiscardHandler)}
 	cfg.Queue.SyncInterval = time.Second
@@ -105,6 +108,47 @@ func newOpsService(t *testing.T) *opsService {
 	o.con = httptest.NewServer(c)
 	t.Cleanup(o.con.Close)
 	return o
+}
+
+const opsHookSecret = "ops-hook-secret-0123456789abcdef"
+
+// opsHookYAML receives signed webhooks and sends each event's email on.
+const opsHookYAML = `version: 1
+name: hooked
+settings:
+  base_url: { required: true }
+  hook_secret: { required: true, secret: true }
+webhook:
+  verify: { preset: actuallycare, secrets: ["{{settings.hook_secret}}"] }
+steps:
+  - name: submit
+    request:
+      method: POST
+      url: "{{settings.base_url}}/submit"
+      body:
+        json: { email: "{{lead.email}}" }
+`
+
+// deliver posts a webhook delivery to the real service, signed with
+// secret ("" for none), and returns the status.
+func (o *opsService) deliver(body, secret string) int {
+	o.t.Helper()
+	req, err := http.NewRequest("POST", o.api+"/v1/hooks/hooked", strings.NewReader(body))
+	must(o.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if secret != "" {
+		v, err := webhook.New(webhook.Config{Preset: webhook.PresetActuallyCare, Secrets: []string{secret}}, nil)
+		must(o.t, err)
+		h, err := v.Sign([]byte(body), "", time.Time{})
+		must(o.t, err)
+		for k, vs := range h {
+			req.Header[k] = vs
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	must(o.t, err)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // stubRecord is a stored lead as the history keeps it: two steps run in
@@ -354,6 +398,21 @@ func TestOpsBrowser(t *testing.T) {
 	if code, b := o.call("GET", "/v1/dead", ""); code != 200 || !bytes.Contains(b, []byte(`"dead":[]`)) {
 		t.Fatalf("dead letters after the retry: %d %s", code, b)
 	}
+
+	// Webhook deliveries: verified and refused, with their log.
+	if a, b := o.deliver(`{"email":"h@x.example"}`, opsHookSecret), o.deliver(`{"email":"h2@x.example"}`, ""); a != 200 || b != 401 {
+		t.Fatalf("deliveries: %d %d", a, b)
+	}
+	eval(`(document.getElementById('tab-hooks').click(), '')`)
+	poll("the deliveries", `document.querySelectorAll('#hooks tbody tr').length === 2`)
+	if got := eval(`Array.from(document.querySelectorAll('#hooks tbody tr td:nth-child(3)')).map(e => e.textContent).join(',')`); got != "refused,verified" {
+		t.Fatalf("verdicts: %q", got)
+	}
+	eval(`(document.querySelector('#hooks tbody tr').click(), '')`)
+	if got := eval(`document.getElementById('hook-pane').textContent`); !strings.Contains(got, "refused (missing_signature)") || strings.Contains(got, opsHookSecret) {
+		t.Fatalf("the refused delivery's log: %q", got)
+	}
+	shot("ops-hooks.png")
 
 	// The list stays bounded however far it is paged; the poll interval too.
 	eval(`(document.getElementById('live').checked = false, document.getElementById('tab-leads').click(), document.getElementById('f-q').value = 'many', document.getElementById('f-apply').click(), '')`)
