@@ -98,6 +98,10 @@ func newOpsService(t *testing.T) *opsService {
 	mux.HandleFunc("GET /v1/leads/stub-parallel", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"id": "stub-parallel", "integration": "partner", "state": "done", "record": stubRecord})
 	})
+	mux.HandleFunc("GET /v1/batches/b-1", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"id": "b-1", "integration": "partner", "total": 6, "done": true,
+			"state": map[string]int{"done": 6}, "outcomes": map[string]int{"success": 4, "failure": 2}})
+	})
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+opsToken)
 		proxy.ServeHTTP(w, r)
@@ -195,7 +199,7 @@ func (o *opsService) stubList(w http.ResponseWriter, r *http.Request) {
 	out := []map[string]any{}
 	for _, row := range rows {
 		if (q.Get("outcome") == "" || row["outcome"] == q.Get("outcome")) && (q.Get("integration") == "" || row["integration"] == q.Get("integration")) &&
-			(q.Get("class") == "" || row["class"] == q.Get("class")) {
+			(q.Get("class") == "" || row["class"] == q.Get("class")) && (q.Get("batch") == "" || row["batch"] == q.Get("batch")) {
 			out = append(out, row)
 		}
 	}
@@ -342,8 +346,13 @@ func TestOpsBrowser(t *testing.T) {
 	if last.Get("outcome") != "failure" {
 		t.Fatalf("the page asked for %v", last)
 	}
-	eval(`(document.getElementById('f-outcome').value = '', document.getElementById('f-apply').click(), '')`)
-	poll("every lead again", rows+` === '7'`)
+	eval(`(document.getElementById('f-outcome').value = '', document.getElementById('f-batch').value = 'b-1', document.getElementById('f-apply').click(), '')`)
+	poll("the batch", `!document.getElementById('batch').hidden`)
+	if got := eval(`document.getElementById('batch').textContent`); got != "Batch b-1 (partner): 6 leads, done; states: done 6; outcomes: failure 2, success 4" {
+		t.Fatalf("batch line: %q", got)
+	}
+	eval(`(document.getElementById('f-batch').value = '', document.getElementById('f-apply').click(), '')`)
+	poll("every lead again", rows+` === '7' && document.getElementById('batch').hidden`)
 
 	// A stored lead's timeline: parallel steps side by side, every try.
 	eval(`(document.querySelector('#leads tbody tr[data-id="stub-parallel"]').click(), '')`)

@@ -94,6 +94,20 @@
       if (!state.next) state.next = page.next;
     }
     drawLeads();
+    showBatch();
+  }
+  // showBatch sums up the batch the list is filtered by.
+  async function showBatch() {
+    const id = state.filters.batch, p = $("batch");
+    if (!id) { p.hidden = true; return; }
+    let b;
+    try { b = await api.batch(id); }
+    catch (e) { p.textContent = "Batch " + id + ": " + e.message; p.hidden = false; return; }
+    if (state.filters.batch !== id) return;
+    const counts = (m) => Object.keys(m || {}).sort().map((k) => k + " " + m[k]).join(", ");
+    p.textContent = "Batch " + b.id + " (" + (b.integration || "") + "): " + b.total + " leads, " + (b.done ? "done" : "not done") +
+      "; states: " + counts(b.state) + "; outcomes: " + counts(b.outcomes);
+    p.hidden = false;
   }
   async function moreLeads() {
     if (!state.next || state.rows.length >= MAX_ROWS || state.loadingMore) return;
