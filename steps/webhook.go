@@ -88,7 +88,7 @@ var (
 	settingRefRE = regexp.MustCompile(`^\{\{\s*\.?settings\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$`)
 	hookPathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
 	// reservedPaths are the service's own routes, which a hook may not take.
-	reservedPaths = []string{"/v1/integrations", "/v1/leads", "/v1/batches", "/v1/callbacks", "/v1/dead", "/v1/queue", "/v1/oauth", "/healthz", "/readyz", "/metrics", "/console"}
+	reservedPaths = []string{"/v1/integrations", "/v1/leads", "/v1/batches", "/v1/callbacks", "/v1/dead", "/v1/queue", "/v1/oauth", "/v1/stats", "/v1/hooks/deliveries", "/healthz", "/readyz", "/metrics", "/console"}
 )
 
 // ReservedPath reports whether path is one of plumb serve's own routes (or

@@ -91,6 +91,10 @@ type Config struct {
 	Changed func()
 	// Logger receives the console's logs (default: discard).
 	Logger *slog.Logger
+	// API, when set, serves the service's API routes the operations page
+	// reads (paths from /v1/), for a caller the console has let in: the
+	// console passes /console/api/v1/… on to it (ops.go).
+	API http.Handler
 }
 
 // Console is the console's HTTP handler.
@@ -136,6 +140,9 @@ func New(cfg Config) (*Console, error) {
 	m.HandleFunc("POST /console/api/run", c.api(c.run))
 	m.HandleFunc("POST /console/api/save-yaml", c.api(c.saveYAML))
 	m.HandleFunc("POST /console/api/save-case", c.api(c.saveCase))
+	if err := c.mountOps(m); err != nil {
+		return nil, err
+	}
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no console route "+r.Method+" "+r.URL.Path)
 	})
@@ -300,8 +307,7 @@ func (c *Console) api(h apiFunc) http.HandlerFunc {
 			return
 		}
 		if r.Method != http.MethodGet {
-			mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if r.Header.Get("X-Plumb-Console") == "" || mt != "application/json" {
+			if !consoleCall(r) {
 				writeError(w, http.StatusForbidden, "console API calls need the X-Plumb-Console header and a JSON body")
 				return
 			}
@@ -319,6 +325,13 @@ func (c *Console) api(h apiFunc) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, v)
 	}
+}
+
+// consoleCall reports whether r carries the X-Plumb-Console header and a
+// JSON content type, which a cross-site form or link cannot send.
+func consoleCall(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return r.Header.Get("X-Plumb-Console") != "" && mt == "application/json"
 }
 
 func decodeBody(r *http.Request, v any) error {

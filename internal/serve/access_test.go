@@ -91,10 +91,10 @@ func TestHostRebindingRefusedOnEveryRoute(t *testing.T) {
 			reqs = append(reqs, req{m, p})
 		}
 	}
-	for _, p := range []string{"/v1/oauth/crm/status", "/v1/oauth/crm/callback?state=x&code=y", "/console", "/console/", "/console/api/integrations"} {
+	for _, p := range []string{"/v1/oauth/crm/status", "/v1/oauth/crm/callback?state=x&code=y", "/console", "/console/", "/console/api/integrations", "/console/ops/", "/console/api/v1/dead"} {
 		reqs = append(reqs, req{http.MethodGet, p})
 	}
-	reqs = append(reqs, req{http.MethodPost, "/console/api/run"})
+	reqs = append(reqs, req{http.MethodPost, "/console/api/run"}, req{http.MethodPost, "/console/api/v1/dead/x/retry"})
 	if len(reqs) < 15 {
 		t.Fatalf("only %d requests: the route table was not walked", len(reqs))
 	}

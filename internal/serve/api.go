@@ -207,6 +207,8 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"/v1/queue", get, false, s.queueStats},
 		{"/v1/dead", get, false, s.listDead},
 		{"/v1/dead/{id}/retry", post, false, s.retryDead},
+		{"/v1/stats", get, false, s.getStats},                  // stats.go
+		{"/v1/hooks/deliveries", get, false, s.hookDeliveries}, // deliveries.go
 	}
 	if s.oauth != nil {
 		// The install flow (package oauthflow): a browser reaches it, so the

@@ -25,6 +25,7 @@ func (s *Server) console() (http.Handler, error) {
 		Tokens:       s.tokens,
 		RequireToken: !s.consoleTokens.empty(),
 		Authorize:    s.consoleAuthorized,
+		API:          s.opsAPI(),
 		Changed: func() {
 			if _, err := s.Reload(); err != nil {
 				s.log.Error("reload after a console save", "err", err)

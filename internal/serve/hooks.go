@@ -45,6 +45,8 @@ type hookState struct {
 
 	mu  sync.Mutex
 	kvs map[time.Duration]jetstream.KeyValue // dedupe buckets by window
+
+	log deliveryRing // GET /v1/hooks/deliveries (deliveries.go)
 }
 
 // HookAnswer is the answer to an accepted delivery.
@@ -127,6 +129,7 @@ func (s *Server) receiveHook(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Signature realm="plumb webhook"`)
 		}
+		s.logDelivery(r, name, webhook.Code(err), status, "", err.Error())
 		writeError(w, status, code, err.Error())
 		return
 	}
@@ -134,6 +137,7 @@ func (s *Server) receiveHook(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.hooks.deliveries.WithLabelValues(name, CodeQueue).Inc()
 		s.log.ErrorContext(r.Context(), "storing a webhook delivery", "integration", name, "lead_id", d.JobID, "err", err)
+		s.logDelivery(r, name, CodeQueue, http.StatusServiceUnavailable, d.JobID, "the event could not be stored")
 		writeError(w, http.StatusServiceUnavailable, CodeQueue, "the event could not be stored; deliver it again")
 		return
 	}
@@ -144,6 +148,7 @@ func (s *Server) receiveHook(w http.ResponseWriter, r *http.Request) {
 		s.metrics.accepted.WithLabelValues(name).Inc()
 	}
 	s.hooks.deliveries.WithLabelValues(name, result).Inc()
+	s.logDelivery(r, name, result, http.StatusOK, d.JobID, "")
 	s.logQueued(r.Context(), name, []Accepted{{ID: d.JobID, Duplicate: dup}}, []error{nil})
 	writeJSON(w, http.StatusOK, HookAnswer{ID: d.JobID, Duplicate: dup, Status: "/v1/leads/" + d.JobID})
 }

@@ -33,13 +33,16 @@ type metrics struct {
 	// partner statuses, retries, fallbacks, token fetches, timeouts, auth
 	// refusals, breaker states, limiter waits (plumb_* without serve_)
 	engine *prommetrics.Metrics
+
+	// stats is the bounded per-integration time series of GET /v1/stats.
+	stats *stats
 }
 
 // latencyBuckets span a fast partner (1 ms) to a flow deadline (minutes).
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
 func newMetrics(q func() *queue.Queue) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry(), engine: prommetrics.New()}
+	m := &metrics{reg: prometheus.NewRegistry(), engine: prommetrics.New(), stats: newStats(nil)}
 	m.reg.MustRegister(m.engine)
 	m.leads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "plumb_serve_leads_total",
@@ -93,6 +96,7 @@ func newMetrics(q func() *queue.Queue) *metrics {
 func (m *metrics) observe(integration, mode string, res *engine.Result) {
 	m.leads.WithLabelValues(integration, mode, string(res.Outcome), string(res.Class)).Inc()
 	m.duration.WithLabelValues(integration, mode).Observe(time.Duration(res.Duration).Seconds())
+	m.stats.add(integration, res)
 }
 
 func (s *Server) updateHealthMetrics() {

@@ -152,11 +152,76 @@
     try {
       const out = await api("POST", "run", req);
       show(out);
+      remember(out, step);
     } catch (e) {
       setStatus(e.message, "bad");
     } finally {
       $("run-flow").disabled = $("run-step").disabled = false;
     }
+  }
+
+  // ---- the session's runs: the last MAX_RUNS, in the page only ----
+  const MAX_RUNS = 50;
+  const runs = [];
+  let runSeq = 0;
+  function remember(out, step) {
+    const res = out.result || {};
+    const text = (out.tries || []).map((t) => "# " + t.step + " try " + t.attempt + (t.status ? " HTTP " + t.status : "") +
+      (t.error ? " " + t.error : "") + "\n" + (t.response_pretty || t.response_body || "")).join("\n");
+    runs.push({ n: ++runSeq, at: new Date(), id: state.id, step: step || "", outcome: res.outcome || "(did not load)", text });
+    while (runs.length > MAX_RUNS) runs.shift();
+    drawRuns();
+  }
+  function drawRuns() {
+    const ul = $("history");
+    clear(ul);
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const r = runs[i];
+      const li = el("li");
+      li.dataset.n = r.n;
+      const cb = el("input");
+      cb.type = "checkbox";
+      cb.value = r.n;
+      li.appendChild(cb);
+      li.appendChild(el("span", "", "#" + r.n + " " + r.at.toLocaleTimeString() + " " + r.id + (r.step ? " step " + r.step : "") + " → "));
+      li.appendChild(el("span", "outcome " + r.outcome, r.outcome));
+      ul.appendChild(li);
+    }
+    $("history-count").textContent = String(runs.length);
+  }
+  // diffRuns shows a line diff of two runs' responses: the two checked,
+  // else the last two.
+  function diffRuns() {
+    const picked = Array.from(document.querySelectorAll("#history input:checked")).map((c) => Number(c.value));
+    let pair = runs.filter((r) => picked.includes(r.n));
+    if (pair.length !== 2) pair = runs.slice(-2);
+    const box = $("diff");
+    clear(box);
+    box.hidden = false;
+    if (pair.length !== 2) { box.appendChild(el("span", "", "Run twice (or check two runs) to compare their responses.")); return; }
+    box.appendChild(el("div", "note", "--- run #" + pair[0].n + "   +++ run #" + pair[1].n));
+    for (const d of lineDiff(pair[0].text.split("\n"), pair[1].text.split("\n"))) {
+      box.appendChild(el("div", d[0] === "+" ? "add" : d[0] === "-" ? "del" : "", d));
+    }
+  }
+  // lineDiff: a longest-common-subsequence line diff, bounded (at most
+  // 400 lines a side are compared; the rest is summarised).
+  function lineDiff(a, b) {
+    const MAX = 400;
+    const cut = a.length > MAX || b.length > MAX;
+    a = a.slice(0, MAX); b = b.slice(0, MAX);
+    const m = a.length, n = b.length;
+    const L = Array.from({ length: m + 1 }, () => new Uint16Array(n + 1));
+    for (let i = m - 1; i >= 0; i--) for (let j = n - 1; j >= 0; j--) L[i][j] = a[i] === b[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+    const out = [];
+    let i = 0, j = 0;
+    while (i < m || j < n) {
+      if (i < m && j < n && a[i] === b[j]) { out.push("  " + a[i]); i++; j++; }
+      else if (j < n && (i === m || L[i][j + 1] >= L[i + 1][j])) { out.push("+ " + b[j]); j++; }
+      else { out.push("- " + a[i]); i++; }
+    }
+    if (cut) out.push("  … (only the first " + MAX + " lines of each are compared)");
+    return out;
   }
 
   function fmtMS(v) { return (Math.round((v || 0) * 10) / 10) + " ms"; }
@@ -428,6 +493,7 @@
     const sel = $("integration");
     sel.addEventListener("change", () => load(sel.value));
     $("run-flow").addEventListener("click", () => run(""));
+    $("diff-runs").addEventListener("click", diffRuns);
     $("run-step").addEventListener("click", () => run($("step").value));
     $("save-case").addEventListener("click", saveCase);
     $("yaml").addEventListener("input", () => yamlChanged(true));
