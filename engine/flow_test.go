@@ -172,6 +172,11 @@ steps:
 	if len(r.Steps) != 5 || r.Steps[3].Outcome != Error || r.Steps[4].Outcome != Success {
 		t.Fatalf("steps %+v", r.Steps)
 	}
+	for i, want := range []string{"email", "email", "email", "email", ""} {
+		if r.Steps[i].Group != want { // the timeline shows a group side by side
+			t.Errorf("step %s: group %q, want %q", r.Steps[i].Name, r.Steps[i].Group, want)
+		}
+	}
 	if b := srv.requests()[4].Body; b != `{"email":true,"phone":false,"hit":false}` {
 		t.Fatalf("deliver body %s", b)
 	}

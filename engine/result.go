@@ -134,6 +134,9 @@ type StepResult struct {
 	Cache string `json:"cache,omitempty"`
 	// Batch is the id of the batch request that carried this lead.
 	Batch string `json:"batch,omitempty"`
+	// Group names the parallel group the step ran in (the group's first
+	// step); empty for a step that ran alone.
+	Group string `json:"group,omitempty"`
 	// Appended holds the lead fields this step wrote.
 	Appended map[string]any `json:"appended,omitempty"`
 	// Notes tell what the answer showed that did not change the outcome

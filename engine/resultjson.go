@@ -139,6 +139,9 @@ func appendStep(b []byte, s *StepResult) ([]byte, error) {
 	if s.Batch != "" {
 		b = appendJSONString(append(b, `,"batch":`...), s.Batch)
 	}
+	if s.Group != "" {
+		b = appendJSONString(append(b, `,"group":`...), s.Group)
+	}
 	if len(s.Appended) > 0 {
 		if b, err = appendJSONMap(append(b, `,"appended":`...), s.Appended, 0); err != nil {
 			return nil, err

@@ -181,6 +181,7 @@ func (s *Runner) runStage(ctx context.Context, g *stage, f *flow) []StepResult {
 	}
 	wg.Wait()
 	for i, st := range g.steps {
+		out[i].Group = g.steps[0].name
 		p.settle(st, out[i], views[i], f)
 	}
 	return out

@@ -55,7 +55,9 @@ type Step struct {
 	Status     int             `json:"status,omitempty"`
 	Attempts   int             `json:"attempts"`
 	DurationMS engine.Duration `json:"duration_ms"`
-	Tries      []Try           `json:"tries,omitempty"`
+	// Group names the parallel group the step ran in (empty: alone).
+	Group string `json:"group,omitempty"`
+	Tries []Try  `json:"tries,omitempty"`
 }
 
 // Try is one HTTP try of a step. The format has no key asking to keep
@@ -138,7 +140,7 @@ func NewRecord(ctx context.Context, m Meta, res *engine.Result) Record {
 	t, _ := ctx.Value(triesKey{}).(*tries)
 	for _, sr := range res.Steps {
 		st := Step{Name: sr.Name, Outcome: string(sr.Outcome), Class: string(sr.Class), Reason: sr.Reason,
-			Method: sr.Method, URL: sr.URL, Status: sr.Status, Attempts: sr.Attempts, DurationMS: sr.Duration}
+			Method: sr.Method, URL: sr.URL, Status: sr.Status, Attempts: sr.Attempts, DurationMS: sr.Duration, Group: sr.Group}
 		if t != nil {
 			t.mu.Lock()
 			st.Tries = t.byStep[sr.Name]
