@@ -181,7 +181,7 @@ func TestCommitBatchBoundAndAckAfterWrite(t *testing.T) {
 	c := commitQueue(t, store, 5, -1, nil)
 	open := sync.OnceFunc(func() { close(store.gate) })
 	t.Cleanup(open) // (before the committer's close, on a failure)
-	c.start() // a handler still running: the committer writes what it has
+	c.start()       // a handler still running: the committer writes what it has
 	first, m0 := doneEntry(store, "j0")
 	c.submit(first)
 	<-store.entered // the first write is under way, held
