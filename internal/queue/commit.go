@@ -308,7 +308,7 @@ func (c *committer) hold(pending []*entry, err error, attempt int) bool {
 	defer t.Stop()
 	// meanwhile the jobs stay in progress: a held record must not have its
 	// job redelivered
-	beat := time.NewTicker(q.cfg.AckWait / 3)
+	beat := time.NewTicker(progressEvery(q.cfg.AckWait))
 	defer beat.Stop()
 	for {
 		select {

@@ -383,10 +383,10 @@ func (q *Queue) call(ctx context.Context, handler Handler, d Delivery) (result [
 	return handler(ctx, d)
 }
 
-// keepAlive tells the server the job is still running every AckWait/3, so
+// keepAlive tells the server the job is still running every AckWait/5, so
 // a long job is not redelivered while it runs. The returned func stops it.
 func (q *Queue) keepAlive(msg jetstream.Msg, log loggerLike) func() {
-	every := q.cfg.AckWait / 3
+	every := progressEvery(q.cfg.AckWait)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -406,6 +406,12 @@ func (q *Queue) keepAlive(msg jetstream.Msg, log loggerLike) func() {
 	}()
 	return func() { close(stop); <-done }
 }
+
+// progressEvery is how often a job delivered with ackWait is said to be
+// in progress: five times within it, so four signals can be late (a GC
+// pause, a starved CPU, a blip of the connection) before the server
+// redelivers a job that is still running.
+func progressEvery(ackWait time.Duration) time.Duration { return ackWait / 5 }
 
 // loggerLike is the part of *slog.Logger the helpers use.
 type loggerLike interface {

@@ -21,7 +21,7 @@ import (
 const (
 	DefaultName           = "plumb"
 	DefaultMaxDeliver     = 5
-	DefaultAckWait        = 30 * time.Second
+	DefaultAckWait        = 5 * time.Second
 	DefaultResultTTL      = 24 * time.Hour
 	DefaultDedupeWindow   = 2 * time.Minute
 	DefaultWorkers        = 4
@@ -63,12 +63,15 @@ type Config struct {
 	// dead-lettered. Default 5.
 	MaxDeliver int
 	// AckWait is how long a delivered job may go without an ack or a
-	// progress signal before the server redelivers it. Running jobs are kept
-	// alive automatically (InProgress every AckWait/3), so AckWait bounds the
-	// redelivery delay after a crashed worker, not the job's run time. An
-	// embedded queue does not wait it out at a restart: it is the only
-	// consumer, so Open hands every job left in flight back at once.
-	// Default 30s.
+	// progress signal before the server redelivers it. Running jobs (and
+	// finished ones whose record waits for the storage) are kept alive
+	// automatically (InProgress every AckWait/5), so AckWait bounds the
+	// redelivery delay after a crashed or cut-off process — on a cluster,
+	// how soon another instance (or the restarted one) runs what it held —
+	// not the job's run time. An embedded queue does not wait it out at a
+	// restart: it is the only consumer, so Open hands every job left in
+	// flight back at once. Default 5s: a live process's signals can be late
+	// by four of their intervals (4s) before its jobs run twice.
 	AckWait time.Duration
 	// ResultTTL is how long results (and status entries) are kept.
 	// Default 24h.

@@ -36,7 +36,8 @@ func TestMain(m *testing.M) {
 }
 
 // childMain serves args[0] on the data dir args[1]. Later arguments tune
-// it: ackwait=D sets the queue's AckWait; maxstore=N caps the embedded
+// it: ackwait=D sets the queue's AckWait; concurrency=N the leads of the
+// integration running at once (its workers); maxstore=N caps the embedded
 // server's storage at N bytes; filler makes SIGUSR1 fill that storage (a
 // stream of filler messages, until JetStream refuses one: "filled" on
 // stdout) and SIGUSR2 give the space back ("freed").
@@ -62,6 +63,8 @@ func childMain(args []string) int {
 		switch k {
 		case "ackwait":
 			cfg.Queue.AckWait, _ = time.ParseDuration(v)
+		case "concurrency":
+			cfg.Concurrency, _ = strconv.Atoi(v)
 		case "maxstore":
 			cfg.Queue.MaxFileStore, _ = strconv.ParseInt(v, 10, 64)
 			cfg.Queue.MinFreeDisk = -1
@@ -417,6 +420,51 @@ func TestKill9PromptRedelivery(t *testing.T) {
 	dups := checkRepeats(t, h.p, subprocessLead, inFlight, "lead")
 	t.Logf("kill -9 with a 10m ack wait: %d in flight at the kill, all %d done %v after the restart began; %d partner-side repeats",
 		len(inFlight), len(h.ids), time.Since(start).Round(time.Millisecond), dups)
+}
+
+// TestKill9HundredInFlight: 100 leads inside partner calls (and more
+// queued) when `plumb serve` is killed with SIGKILL; with an ack wait of
+// 10 minutes the restarted process still runs every one of them — it hands
+// back what the killed one held at once — and only those 100 may reach the
+// partner twice. The time from the restart to the drained queue is logged
+// (BENCHMARKS.md); the test itself waits for counts, not for a clock.
+func TestKill9HundredInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	const inFlight, leads = 100, 400
+	p := newPartner(t)
+	g := newGate(0, inFlight)
+	t.Cleanup(g.open)
+	p.hook = g.hook
+	dir, data := t.TempDir(), t.TempDir()
+	writeIntegration(t, dir, p.URL)
+	extra := []string{"ackwait=10m", fmt.Sprintf("concurrency=%d", inFlight)}
+	first := startChild(t, dir, data, extra...)
+	ids := acceptAll(t, client{t: t, base: "http://" + first.addr}, leads)
+	<-g.full // every worker is inside a partner call
+	first.Kill9(t)
+	held := g.heldLeads()
+	if len(held) != inFlight {
+		t.Fatalf("%d leads in flight at the kill, want %d", len(held), inFlight)
+	}
+	g.open()
+	start := time.Now()
+	second := startChild(t, dir, data, extra...)
+	c := client{t: t, base: "http://" + second.addr}
+	drained(t, c)
+	took := time.Since(start)
+	for id, n := range ids {
+		if st := c.waitDone(id); st.Result == nil || st.Result.Outcome != "success" {
+			t.Fatalf("lead %d after the restart: %+v", n, st)
+		}
+	}
+	dups := checkRepeats(t, p, leads, held, "lead")
+	if err := second.Stop(t, syscall.SIGTERM, childExit); err != nil {
+		t.Fatalf("second child: %v", err)
+	}
+	t.Logf("kill -9 with %d leads in flight (ack wait 10m): all %d done %v after the restart began (start included); %d partner-side repeats, all among those in flight",
+		inFlight, leads, took.Round(time.Millisecond), dups)
 }
 
 // queueState is the part of GET /v1/queue the fault tests read.

@@ -89,7 +89,7 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.Int64Var(&cfg.MaxBody, "max-body", serve.DefaultMaxBody, "largest request body in `bytes`")
 	fs.DurationVar(&cfg.ResultTTL, "result-ttl", 24*time.Hour, "how long results are kept")
 	fs.DurationVar(&cfg.DrainTimeout, "drain", serve.DefaultDrainTimeout, "how long a shutdown waits for running leads")
-	fs.DurationVar(&cfg.Queue.AckWait, "ack-wait", queue.DefaultAckWait, "on a NATS cluster, how long a lead delivered to an instance that died waits before another instance runs it (running leads are kept alive every ack-wait/3); the embedded queue hands a killed process's leads back at its next start at once")
+	fs.DurationVar(&cfg.Queue.AckWait, "ack-wait", queue.DefaultAckWait, "on a NATS cluster, how long a lead delivered to an instance that died waits before another instance (or the restarted one) runs it; running leads are kept alive every ack-wait/5, so a live instance's signals may be late by 4/5 of it before its leads run twice; the embedded queue hands a killed process's leads back at its next start at once")
 	fs.DurationVar(&cfg.Queue.SyncInterval, "sync-interval", 0, "fsync the embedded queue on this interval instead of every write (faster; an OS crash or power loss can lose up to it; kill -9 stays safe)")
 	fs.BoolVar(&cfg.Console, "console", false, "serve the test console web page at /console/ (docs/console.md)")
 	fs.StringVar(&consoleTokenFile, "console-token-file", "", "read the tokens that open the console from `FILE`, one per line (mode 600); API tokens do not")
