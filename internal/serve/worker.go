@@ -76,6 +76,7 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 	if d.Kind == queue.KindWebhook || d.Kind == "" && webhook.IsJob(d.ID) {
 		return s.workHook(ctx, d)
 	}
+	s.backlog.started.Add(1)
 	lead, err := engine.DecodeLead(d.Payload)
 	if err != nil {
 		res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInput, Reason: "stored lead: " + err.Error(), Steps: []engine.StepResult{}}
