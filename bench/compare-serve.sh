@@ -15,6 +15,13 @@
 #                      latency p50 / p99. Every lead is read back and must be
 #                      done with success.
 #
+# Then, for each service, the queue's completed leads/s and CPU per lead
+# against its own /run at C=32 (medians), and the fsyncs per queued lead:
+# a fresh process of each, run under `strace -f --seccomp-bpf -c`, takes
+# QUEUE_N leads through its queue (accepted, run, stored) and every
+# fsync/fdatasync it made, start and stop included, is divided by QUEUE_N
+# (skipped without strace; FSYNC=0 skips it).
+#
 #   bench/compare-serve.sh                       # 3 pairs
 #   PAIRS=5 RUN_N32=10000 bench/compare-serve.sh
 #   QUEUE_FSYNC=1s bench/compare-serve.sh        # plumb --sync-interval 1s, handserve -fsync=false
@@ -167,6 +174,39 @@ for cfg in "run 1 $RUN_N1" "run 32 $RUN_N32" "queue $QUEUE_C $QUEUE_N"; do
 			"$label" "$n" "$pr" "$hr" "$(ratio "$pr" "$hr")" "$pl" "$hl" "$pc" "$hc" "$(ratio "$pc" "$hc")" "$pairs"
 	done
 done
+# the queue against each service's own /run at C=32
+echo
+printf '%-8s %22s %22s\n' service "queue ÷ /run C=32" "CPU/lead queue ÷ /run"
+for who in plumb hand; do
+	q=$work/$who-queue-$QUEUE_C r=$work/$who-run-32
+	printf '%-8s %22s %22s\n' "$who" "$(ratio "$(col "$q" 2)" "$(col "$r" 1)")" "$(ratio "$(col "$q" 5)" "$(col "$r" 4)")"
+done
+
+# fsyncs per queued lead: a fresh process under strace, QUEUE_N leads
+if [ "${FSYNC:-1}" != 0 ] && command -v strace >/dev/null 2>&1; then
+	echo
+	for who in plumb hand; do
+		mkdir -p "$work/fsync-$who"
+		addr=127.0.0.1:$((PORT + 3))
+		if [ "$who" = plumb ]; then
+			cmd=("$plumb" serve --dir "$work/dir" --data "$work/fsync-$who" --addr "$addr" --concurrency "$SERVE_CONC" "${serve_flags[@]}")
+		else
+			cmd=("$work/handserve" -addr "$addr" -base $sandbox -concurrency "$SERVE_CONC" -journal "$work/fsync-$who/journal" "${hand_flags[@]}")
+		fi
+		strace -f --seccomp-bpf -c -e trace=fsync,fdatasync,sync_file_range -o "$work/fsync-$who.txt" "${cmd[@]}" >"$work/fsync-$who.log" 2>&1 &
+		tracer=$!
+		for i in $(seq 100); do
+			curl -fsS "http://$addr/readyz" >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+		"$work/load" -url "http://$addr" -integration $NAME -mode queue -c "$QUEUE_C" -n "$QUEUE_N" -batch "$BATCH" \
+			-deadline "$LOAD_DEADLINE" >/dev/null 2>"$work/load.err" || { cat "$work/load.err" >&2; exit 1; }
+		kill "$(pgrep -P $tracer)" 2>/dev/null || true
+		wait $tracer 2>/dev/null || true
+		awk -v n="$QUEUE_N" -v who="$who" '$NF ~ /^(fsync|fdatasync|sync_file_range)$/ {s += $4}
+			END {printf "fsyncs per queued lead, %s: %.3f (%d in all for %d leads, start and stop included)\n", who, s/n, s, n}' "$work/fsync-$who.txt"
+	done
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "ratio: plumb ÷ hand-written (1.0 = as fast); pair ratios: the same for each pair."
 echo "CPU: the service process's user+system time per lead (/proc/PID/stat, 10 ms ticks; plumb's includes its embedded NATS server; the sandbox's and the load generator's are not counted)."

@@ -160,7 +160,7 @@ func TestScaleOut(t *testing.T) {
 	addrs := []string{servers[0].Addr(), servers[1].Addr(), third.addr}
 	q := servers[0].Queue()
 	ctx := t.Context()
-	info, err := q.JetStream().Stream(ctx, "PLUMB_JOBS")
+	info, err := q.JetStream().Stream(ctx, "PLUMB_WORK")
 	must(t, err)
 	if si, err := info.Info(ctx); err != nil || si.Config.Replicas != 3 {
 		t.Fatalf("jobs stream: %v replicas, %v (want 3: --replicas detected from 3 URLs)", si.Config.Replicas, err)
@@ -257,12 +257,12 @@ func TestScaleOut(t *testing.T) {
 	elapsed := time.Since(runStart)
 	t.Logf("all %d results stored %s after the first post (%.0f leads/s; the rate limit allows 200/s)", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 
-	results, err := q.JetStream().KeyValue(ctx, "plumb_results")
+	results, err := q.JetStream().KeyValue(ctx, "plumb_leads")
 	must(t, err)
 	st, err := results.Status(ctx)
 	must(t, err)
 	if int(st.Values()) != n {
-		t.Errorf("results bucket holds %d values, want exactly %d", st.Values(), n)
+		t.Errorf("records bucket holds %d values, want exactly %d", st.Values(), n)
 	}
 	outcomes := map[string]int{}
 	for i, id := range ids {

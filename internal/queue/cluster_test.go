@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -125,4 +126,68 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 	if by["q1"] == 0 || by["q2"] == 0 {
 		t.Errorf("work not shared: %v", by)
 	}
+}
+
+// TestClusterDeadInstanceJobsRunElsewhere: an instance cut off with jobs
+// in flight (its connection gone, as when its process is killed: no ack,
+// no hand-back, no progress signals) leaves them to the other instance,
+// which runs them once the ack wait — default 5s — passes. The time it
+// took is logged (BENCHMARKS.md); the test waits for counts.
+func TestClusterDeadInstanceJobsRunElsewhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3-node cluster: skipped with -short")
+	}
+	t.Parallel()
+	const jobs = 20
+	c := natstest.StartCluster(t, 3)
+	cfg := Config{URLs: c.URLs(), Replicas: 3, DrainTimeout: time.Second, Workers: jobs}
+	q1 := openQueue(t, cfg)
+	q2 := openQueue(t, cfg)
+	ctx := ctxT(t)
+	entered := make(chan string, jobs)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	consume(t, q1, func(ctx context.Context, d Delivery) ([]byte, error) {
+		entered <- d.ID
+		select { // the dead process's handlers never finish
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, errors.New("cut off")
+	})
+	for i := range jobs {
+		if _, err := q1.Publish(ctx, Job{ID: fmt.Sprintf("d-%02d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range jobs {
+		<-entered
+	}
+	q1.nc.Close() // killed: the server hears nothing more from it
+	cut := time.Now()
+	var mu sync.Mutex
+	ran := map[string]int{}
+	consume(t, q2, func(ctx context.Context, d Delivery) ([]byte, error) {
+		mu.Lock()
+		ran[d.ID]++
+		mu.Unlock()
+		return []byte("q2"), nil
+	})
+	waitFor(t, 2*time.Minute, "the dead instance's jobs done by the other", func() bool {
+		for i := range jobs {
+			if r, err := q2.GetResult(ctx, fmt.Sprintf("d-%02d", i)); err != nil || string(r) != "q2" {
+				return false
+			}
+		}
+		return true
+	})
+	took := time.Since(cut)
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range ran {
+		if n != 1 {
+			t.Errorf("job %s ran %d times on the live instance", id, n)
+		}
+	}
+	t.Logf("%d jobs in flight on a cut-off instance: all done by the other %v later (ack wait %v)", jobs, took.Round(time.Millisecond), DefaultAckWait)
 }

@@ -60,6 +60,9 @@ func (q *Queue) Consume(ctx context.Context, handler Handler) error {
 	fetchWait := min(time.Second, q.cfg.AckWait/2)
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
+	// the committer stores what the handlers leave; it stops waiting for
+	// the storage when the handlers' context ends
+	com := newCommitter(q, handlerCtx).run()
 	slots := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	errDelay := 50 * time.Millisecond
@@ -99,10 +102,10 @@ func (q *Queue) Consume(ctx context.Context, handler Handler) error {
 					continue
 				}
 				wg.Add(1)
+				com.start()
 				go func() {
 					defer wg.Done()
-					defer func() { <-slots }()
-					q.handle(handlerCtx, msg, handler)
+					q.handle(handlerCtx, com, msg, handler, sync.OnceFunc(func() { <-slots }))
 				}()
 			}
 			n -= got
@@ -126,17 +129,15 @@ func (q *Queue) Consume(ctx context.Context, handler Handler) error {
 		errDelay = min(2*errDelay, 2*time.Second)
 	}
 
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(q.cfg.DrainTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	// Drain: running handlers get DrainTimeout, then their context (and
+	// the committer's wait for the storage) is cancelled.
+	t := time.AfterFunc(q.cfg.DrainTimeout, func() {
 		q.log.Warn("drain timeout: cancelling running jobs", "timeout", q.cfg.DrainTimeout)
 		cancelHandlers()
-		<-done
-	}
+	})
+	defer t.Stop()
+	wg.Wait()
+	com.close()
 	return nil
 }
 
@@ -148,13 +149,26 @@ func (q *Queue) handBack(msg jetstream.Msg) {
 	}
 }
 
-// handle runs one delivery to completion: skip if already done, dead-letter
-// if deliveries are exhausted, else run the handler while signalling
-// progress, then store the result and ack, or nak with backoff, or
-// dead-letter.
-func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) {
+// handle runs one delivery: skip it if its job is done already,
+// dead-letter it if its deliveries are used up, else run the handler
+// (telling the server the job is in progress meanwhile) and hand its record
+// to the committer, which acknowledges the job once the record is durable
+// — or hands it back for another attempt after a failure. release frees the
+// worker's slot: it is called once the record is handed over, so the
+// worker takes its next job while the record is stored; the job is kept
+// in progress until then.
+func (q *Queue) handle(ctx context.Context, com *committer, msg jetstream.Msg, handler Handler, release func()) {
+	defer release()
+	handedOver := false
+	finish := func() {
+		if !handedOver {
+			handedOver = true
+			com.finish()
+		}
+	}
+	defer finish()
 	// ctl is for the queue's own bookkeeping: it outlives a cancelled
-	// handler so a result can still be stored and acked during shutdown.
+	// handler so a record can still be stored during shutdown.
 	ctl, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.ConnectTimeout)
 	defer cancel()
 	meta, err := msg.Metadata()
@@ -163,6 +177,90 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 		_ = msg.Term()
 		return
 	}
+	d := q.delivery(msg, meta)
+	log := q.log.With("job", d.ID, "attempt", d.Attempt)
+	rec := &Record{ID: d.ID, Seq: meta.Sequence.Stream, Kind: d.Kind, Integration: d.Integration, Enqueued: d.Enqueued}
+	prev, done := q.redelivery(ctl, msg, &d, log)
+	if done {
+		return
+	}
+	log = q.log.With("job", d.ID, "attempt", d.Attempt)
+	if d.Attempt > q.cfg.MaxDeliver {
+		reason := "deliveries exhausted: the last attempt did not finish (worker crashed, stopped or lost its connection)"
+		if d.LastError != "" {
+			reason += "; last error: " + d.LastError
+		}
+		q.deadLetter(ctx, msg, meta, d, reason, log)
+		return
+	}
+	rec.Attempts, rec.Started = d.Attempt, time.Now().UTC()
+	if d.Attempt > 1 {
+		// A redelivery is recorded before it runs, so a job that takes
+		// its process down with it is counted and reaches MaxDeliver. (A
+		// first delivery is not: the redelivery after such a crash counts
+		// it.)
+		running := *rec
+		running.State, running.LastError = StateRunning, d.LastError
+		e := &entry{w: recordWrite{rec: &running, prev: prev}, msg: msg, meta: meta, d: d, then: thenNone, log: log}
+		com.store(e)
+		switch {
+		case e.exists:
+			return // finished meanwhile by another worker: acknowledged
+		case e.w.err != nil:
+			log.Warn("the attempt could not be recorded; handing the job back", "err", e.w.err)
+			q.nak(msg, 0, log)
+			return
+		}
+		prev = e.w.rev
+	}
+
+	stopProgress := q.keepAlive(msg, log)
+	defer stopProgress() // kept in progress until its record is stored
+	q.running.Store(d.ID, &runningJob{seq: rec.Seq, attempt: d.Attempt, started: rec.Started})
+	result, herr := q.call(ctx, handler, d)
+	q.running.Delete(d.ID)
+	fresh := prev == 0 && d.Attempt == 1 && rec.Seq > q.storedBefore
+	e := &entry{w: recordWrite{rec: rec, prev: prev, fresh: fresh}, msg: msg, meta: meta, d: d, log: log}
+	switch {
+	case herr == nil:
+		if result == nil {
+			result = []byte{}
+		}
+		rec.State, rec.Result = StateDone, result
+		e.then = thenAck
+	case ctx.Err() != nil:
+		// Shutting down: hand the job back now; it is not dead-lettered for
+		// an attempt the shutdown cut short (a later delivery past
+		// MaxDeliver is).
+		log.Info("job interrupted by shutdown; handing it back", "err", herr)
+		rec.State, rec.LastError = StateQueued, herr.Error()
+		e.then = thenNak
+	case d.Attempt >= q.cfg.MaxDeliver:
+		q.deadLetter(ctx, msg, meta, d, herr.Error(), log)
+		return
+	default:
+		e.delay = q.backoff(d.Attempt)
+		log.Info("job failed; retrying", "err", herr, "delay", e.delay)
+		rec.State, rec.LastError = StateQueued, herr.Error()
+		e.then = thenNak
+	}
+	com.submit(e)
+	finish()
+	if q.cfg.releaseEarly {
+		release()
+	}
+	<-e.done
+}
+
+// runningJob is a delivery this process runs now (Queue.running).
+type runningJob struct {
+	seq     uint64
+	attempt int
+	started time.Time
+}
+
+// delivery reads a job's delivery from its message.
+func (q *Queue) delivery(msg jetstream.Msg, meta *jetstream.MsgMetadata) Delivery {
 	h := msg.Headers()
 	d := Delivery{
 		Job: Job{
@@ -179,128 +277,44 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, handler Handler) 
 	if d.ID == "" {
 		d.ID = strings.TrimPrefix(msg.Subject(), q.jobsPrefix)
 	}
-	log := q.log.With("job", d.ID, "attempt", d.Attempt)
-
-	// The server's delivery count can fall back after the server itself is
-	// killed (consumer state is flushed lazily), so the attempt recorded in
-	// the status bucket for this very message (same stream sequence) counts
-	// too: a job that takes its worker down with it still reaches
-	// MaxDeliver, and a job whose result was stored is recognised.
-	seq := meta.Sequence.Stream
-	if rec, err := q.readStatus(ctl, d.ID); err == nil && rec.Seq == seq {
-		d.LastError = rec.LastError
-		if rec.Attempts >= d.Attempt {
-			d.Attempt = rec.Attempts + 1
-			log = q.log.With("job", d.ID, "attempt", d.Attempt)
-		}
-	}
-	if d.Attempt > 1 || seq <= q.redelivered {
-		// A redelivery after the result was stored but before the ack
-		// landed (a crash, a lost connection): done already. (Open hands
-		// back the jobs a killed process left in flight with a fresh
-		// delivery count: those are at or below q.redelivered.)
-		if _, err := q.results.Get(ctl, d.ID); err == nil {
-			log.Info("redelivered job already has a result; acking")
-			q.ack(ctl, msg, log)
-			return
-		}
-	}
-	if d.Attempt > q.cfg.MaxDeliver {
-		reason := "deliveries exhausted: the last attempt did not finish (worker crashed, stopped or lost its connection)"
-		if d.LastError != "" {
-			reason += "; last error: " + d.LastError
-		}
-		q.deadLetter(ctx, msg, meta, d, reason, log)
-		return
-	}
-	q.writeStatus(ctl, d.ID, statusRecord{State: StateRunning, Seq: seq, Attempts: d.Attempt, LastError: d.LastError}, log)
-
-	stopProgress := q.keepAlive(msg, log)
-	result, herr := q.call(ctx, handler, d)
-	if herr == nil {
-		// still in progress while the result is written, however long
-		// the storage takes to take it
-		q.storeResult(ctx, msg, meta, d, result, log)
-		stopProgress()
-		return
-	}
-	stopProgress()
-
-	if ctx.Err() != nil {
-		// Shutting down: hand the job back now; it is not dead-lettered for
-		// an attempt the shutdown cut short (a later delivery past
-		// MaxDeliver is).
-		log.Info("job interrupted by shutdown; handing it back", "err", herr)
-		q.writeStatusBeforeRetry(ctl, d.ID, statusRecord{State: StateQueued, Seq: seq, Attempts: d.Attempt, LastError: herr.Error()}, log)
-		q.nak(msg, 0, log)
-		return
-	}
-	if d.Attempt >= q.cfg.MaxDeliver {
-		q.deadLetter(ctx, msg, meta, d, herr.Error(), log)
-		return
-	}
-	delay := q.backoff(d.Attempt)
-	log.Info("job failed; retrying", "err", herr, "delay", delay)
-	q.writeStatusBeforeRetry(ctl, d.ID, statusRecord{State: StateQueued, Seq: seq, Attempts: d.Attempt, LastError: herr.Error()}, log)
-	q.nak(msg, delay, log)
+	return d
 }
 
-// storeResult stores a finished job's result, then acks the job.
-//
-// Create, not Put: a job's first stored result stands. A second run (the
-// server redelivered while a slow worker was still running, or an id was
-// reused) does not overwrite it.
-//
-// A result the storage does not take is kept and written again (see keep):
-// the handler — the partner call — does not run again for it. Only a result
-// that can never be stored (larger than the server takes) dead-letters the
-// job, and a shutdown that cuts the wait short hands the job back unstored
-// (it runs again at the next start).
-func (q *Queue) storeResult(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, d Delivery, result []byte, log loggerLike) {
-	if result == nil {
-		result = []byte{}
-	}
+// redelivery looks up the record of a job that may have been delivered
+// before — delivered more than once, or stored before this process opened
+// the queue: a job whose record says done (its ack was lost to a crash or
+// a dropped connection) is acknowledged without running again (done);
+// otherwise its record gives the attempts made and the last error. The
+// server's delivery count can fall back after the server itself is killed
+// (consumer state is flushed lazily), and a job Open handed back after a
+// kill was delivered at least once, so d.Attempt becomes the largest of
+// what each says. prev is the record's revision (0: none).
+func (q *Queue) redelivery(ctx context.Context, msg jetstream.Msg, d *Delivery, log loggerLike) (prev uint64, done bool) {
+	meta, _ := msg.Metadata()
 	seq := meta.Sequence.Stream
-	var exists bool
-	err := q.keep(ctx, "the job's result", &q.faults.resultRetries, func(ctx context.Context) error {
-		err := q.createResult(ctx, d.ID, seq, result)
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			exists = true
-			return nil
-		}
-		return err
-	}, log)
-	ctl, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.ConnectTimeout)
-	defer cancel()
+	handedBack := seq <= q.handedBack
+	if d.Attempt <= 1 && seq > q.storedBefore {
+		return 0, false
+	}
+	cur, rev, err := q.records.get(ctx, d.ID)
 	switch {
+	case err == nil && cur.State == StateDone:
+		log.Info("redelivered job already has a result; acking")
+		q.ack(msg, log)
+		return 0, true
 	case err == nil:
-		if exists {
-			log.Warn("job already has a stored result; keeping the first and discarding this run's")
+		prev = rev
+		if cur.Seq == seq {
+			d.LastError = cur.LastError
+			d.Attempt = max(d.Attempt, cur.Attempts+1)
 		}
-		q.ack(ctl, msg, log)
-	case permanentWriteErr(err):
-		q.deadLetter(ctx, msg, meta, d, "the job ran, but its result could not be stored: "+err.Error(), log)
-	default:
-		q.faults.unstored.Add(1)
-		log.Error("shutting down before the job's result could be stored; it runs again at the next start", "err", err)
-		q.nak(msg, 0, log)
+	case !errors.Is(err, ErrNotFound):
+		log.Warn("reading the job's record; running it", "err", err)
 	}
-}
-
-// createResult stores the result of job id, at seq in the jobs stream,
-// unless the job has one already (jetstream.ErrKeyExists). The result
-// carries its job's sequence (HeaderSeq).
-func (q *Queue) createResult(ctx context.Context, id string, seq uint64, result []byte) error {
-	msg := &nats.Msg{Subject: "$KV." + q.results.Bucket() + "." + id, Data: result, Header: nats.Header{}}
-	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-	msg.Header.Set(HeaderSeq, strconv.FormatUint(seq, 10))
-	_, err := q.js.PublishMsg(ctx, msg)
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-		return fmt.Errorf("%w: %w", jetstream.ErrKeyExists, err)
+	if handedBack {
+		d.Attempt = max(d.Attempt, 2)
 	}
-	return err
+	return prev, false
 }
 
 // keep writes what a finished job left (its result, its dead letter; what
@@ -370,10 +384,10 @@ func (q *Queue) call(ctx context.Context, handler Handler, d Delivery) (result [
 	return handler(ctx, d)
 }
 
-// keepAlive tells the server the job is still running every AckWait/3, so
+// keepAlive tells the server the job is still running every AckWait/5, so
 // a long job is not redelivered while it runs. The returned func stops it.
 func (q *Queue) keepAlive(msg jetstream.Msg, log loggerLike) func() {
-	every := q.cfg.AckWait / 3
+	every := progressEvery(q.cfg.AckWait)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -394,6 +408,12 @@ func (q *Queue) keepAlive(msg jetstream.Msg, log loggerLike) func() {
 	return func() { close(stop); <-done }
 }
 
+// progressEvery is how often a job delivered with ackWait is said to be
+// in progress: five times within it, so four signals can be late (a GC
+// pause, a starved CPU, a blip of the connection) before the server
+// redelivers a job that is still running.
+func progressEvery(ackWait time.Duration) time.Duration { return ackWait / 5 }
+
 // loggerLike is the part of *slog.Logger the helpers use.
 type loggerLike interface {
 	Info(msg string, args ...any)
@@ -401,11 +421,12 @@ type loggerLike interface {
 	Error(msg string, args ...any)
 }
 
-// ack acknowledges msg and waits for the server's confirmation. A lost ack
-// means a redelivery, which finds the stored result and acks again.
-func (q *Queue) ack(ctx context.Context, msg jetstream.Msg, log loggerLike) {
-	if err := msg.DoubleAck(ctx); err != nil {
-		log.Warn("ack not confirmed; the job may be redelivered and acked again", "err", err)
+// ack acknowledges msg without waiting for the server's confirmation: its
+// record is durable already, so a lost ack only means a redelivery, which
+// finds the record and acknowledges the job without running it.
+func (q *Queue) ack(msg jetstream.Msg, log loggerLike) {
+	if err := msg.Ack(); err != nil {
+		log.Warn("ack not sent; the job will be redelivered and acknowledged then", "err", err)
 	}
 }
 
@@ -455,8 +476,6 @@ func (q *Queue) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstre
 		_, err := q.publish(ctx, dl, msgID)
 		return err
 	}, log)
-	ctl, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.ConnectTimeout)
-	defer cancel()
 	if err != nil {
 		// It stays in the jobs stream and is dead-lettered (without
 		// running) at its next delivery.
@@ -465,7 +484,7 @@ func (q *Queue) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstre
 		return
 	}
 	log.Warn("job dead-lettered", "reason", reason)
-	q.ack(ctl, msg, log)
+	q.ack(msg, log)
 }
 
 // sanitizeHeader keeps a header value on one line.

@@ -106,11 +106,8 @@ func (q *Queue) Retry(ctx context.Context, id string) (Published, error) {
 	if err != nil {
 		return Published{}, fmt.Errorf("queue: retry %s: %w", id, notFound(err))
 	}
-	// Old attempt bookkeeping goes first, so it cannot erase what a worker
-	// records for the re-queued job.
-	if err := q.status.Delete(ctx, id); err != nil && !isNotFound(err) {
-		return Published{}, fmt.Errorf("queue: retry %s: clear status: %w", id, err)
-	}
+	// (the job's record, if any, names the old sequence: the re-queued
+	// job counts its attempts afresh)
 	msg := &nats.Msg{Subject: q.jobsPrefix + id, Data: raw.Data, Header: nats.Header{}}
 	for _, k := range append([]string{HeaderJobID, HeaderKind, HeaderIntegration, HeaderDedupeKey}, traceHeaders[:]...) {
 		if v := raw.Header.Get(k); v != "" {

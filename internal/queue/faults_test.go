@@ -166,15 +166,65 @@ func TestStorageRefusalIsNotRetried(t *testing.T) {
 // A job whose result (or dead letter) the storage refuses keeps it and
 // writes it again once space returns: the handler runs once per job, the
 // failed writes and held results are counted.
+//
+// Here the records are in a KV bucket, as on a cluster, and the storage is
+// JetStream's limit; TestRecordsHeldWhileDiskFull fills a real disk under
+// the embedded queue's record files.
 func TestResultHeldWhileStorageFull(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.MaxFileStore = 1 << 20
 	cfg.MinFreeDisk = -1
 	cfg.MaxDeliver = 1 // "doomed" is dead-lettered at its first failure
+	cfg.recordsKV = true
 	q := openQueue(t, cfg)
+	testResultHeld(t, q, true, func() func() { return fill(t, q) })
+}
+
+// On a real full disk (a small tmpfs) the embedded queue's record files
+// refuse a batch: its jobs hold their results, as in
+// TestResultHeldWhileStorageFull, and store them once space returns. (No
+// job is dead-lettered here: the embedded server's own recovery from a
+// full disk is TestDiskFullRecovers'.)
+func TestRecordsHeldWhileDiskFull(t *testing.T) {
+	t.Parallel()
+	fs := mountSmallFS(t, 8<<20)
+	cfg := testConfig(t)
+	cfg.DataDir = filepath.Join(fs, "data")
+	cfg.MaxFileStore = 1 << 30
+	cfg.MinFreeDisk = -1
+	cfg.MaxDeliver = 1
+	q := openQueue(t, cfg)
+	testResultHeld(t, q, false, func() func() {
+		filler := filepath.Join(fs, "filler")
+		f, err := os.Create(filler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, chunk := range []int{1 << 20, 4096, 1} { // to the last byte
+			for err = nil; err == nil; {
+				_, err = f.Write(make([]byte, chunk))
+			}
+		}
+		_ = f.Close()
+		return func() {
+			if err := os.Remove(filler); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// testResultHeld runs three jobs (and, with doomed, a fourth that fails),
+// fills the storage (full returns what frees it) while they run, and checks
+// that they hold their results (and the dead letter) until it is freed,
+// each running once.
+func testResultHeld(t *testing.T, q *Queue, doomed bool, full func() (free func())) {
 	ctx := ctxT(t)
-	ids := []string{"a", "b", "c", "doomed"}
+	ids := []string{"a", "b", "c"}
+	if doomed {
+		ids = append(ids, "doomed")
+	}
 	var mu sync.Mutex
 	calls := map[string]int{}
 	entered := make(chan struct{}, len(ids))
@@ -198,21 +248,26 @@ func TestResultHeldWhileStorageFull(t *testing.T) {
 	for range ids {
 		<-entered
 	}
-	free := fill(t, q)
+	free := full()
 	close(release)
 	waitFor(t, 20*time.Second, "every finished job to hold its result", func() bool { return q.Faults().Held == int64(len(ids)) })
-	if f := q.Faults(); f.ResultRetries < 3 || f.DeadRetries < 1 || !errors.Is(f.Storage, ErrStorage) {
+	if f := q.Faults(); f.ResultRetries < 3 || (doomed && f.DeadRetries < 1) || !errors.Is(f.Storage, ErrStorage) {
 		t.Errorf("faults while full: %+v", f)
 	}
 	free()
+	ctx = ctxT(t)
 	waitFor(t, 20*time.Second, "the results and the dead letter stored", func() bool {
 		for _, id := range ids[:3] {
 			if st, err := q.Status(ctx, id); err != nil || st.State != StateDone {
 				return false
 			}
 		}
-		st, err := q.Status(ctx, "doomed")
-		return err == nil && st.State == StateDead && q.Faults().Held == 0 && stats(t, q).Depth == 0
+		if doomed {
+			if st, err := q.Status(ctx, "doomed"); err != nil || st.State != StateDead {
+				return false
+			}
+		}
+		return q.Faults().Held == 0 && stats(t, q).Depth == 0
 	})
 	mu.Lock()
 	defer mu.Unlock()
@@ -339,7 +394,7 @@ func truncateAfterWork(t *testing.T, cfg Config, dropIndex bool) {
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
-	msgs := filepath.Join(cfg.DataDir, "nats", "jetstream", "$G", "streams", "PLUMB_JOBS", "msgs")
+	msgs := filepath.Join(cfg.DataDir, "nats", "jetstream", "$G", "streams", "PLUMB_WORK", "msgs")
 	blocks, _ := filepath.Glob(filepath.Join(msgs, "*.blk"))
 	if len(blocks) != 1 {
 		t.Fatalf("jobs stream blocks %v, want one", blocks)
@@ -386,9 +441,7 @@ func TestInFlightHandedBackAtOpen(t *testing.T) {
 		if n == 0 { // this one finished: its result is stored, the ack never came
 			meta, _ := msg.Metadata()
 			doneSeq = meta.Sequence.Stream
-			if err := q.createResult(ctx, "j0", doneSeq, []byte("first")); err != nil {
-				t.Fatal(err)
-			}
+			storeDone(t, q, "j0", doneSeq, []byte("first"))
 		}
 		n++
 	}

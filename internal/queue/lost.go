@@ -154,43 +154,41 @@ func (q *Queue) scanStart(ctx context.Context, st jetstream.StreamState, cand ma
 	return time.Now().Add(-q.cfg.ResultTTL - time.Hour), nil
 }
 
-// dropFinished removes from cand the jobs whose result or dead letter was
-// stored since since. It reads the newest first and stops once every
-// candidate is accounted for: after a kill the candidates are the jobs
-// finished in its last moments (their acks outran the consumer's state on
-// disk), found among the last results. unverified is true when a result
-// without HeaderSeq (an older version's) was seen and candidates remain:
-// the gaps cannot be told apart then.
+// dropFinished removes from cand the jobs whose record says done or whose
+// dead letter was stored since since. It reads the newest first and stops
+// once every candidate is accounted for: after a kill the candidates are
+// the jobs finished in its last moments (their acks outran the consumer's
+// state on disk), found among the last records. unverified is true when a
+// result without a sequence (an older version's) was seen and candidates
+// remain: the gaps cannot be told apart then.
 func (q *Queue) dropFinished(ctx context.Context, since time.Time, cand map[uint64]bool) (unverified bool, err error) {
-	results, err := q.js.Stream(ctx, "KV_"+q.results.Bucket())
-	if err != nil {
+	take := func(seq uint64) bool {
+		if seq == 0 {
+			unverified = true
+		}
+		delete(cand, seq)
+		return len(cand) > 0
+	}
+	if err := q.records.finished(ctx, since, take); err != nil {
 		return false, fmt.Errorf("queue: checking the results: %w", err)
 	}
-	for _, s := range []jetstream.Stream{results, q.dead} {
-		info, err := s.Info(ctx)
+	info, err := q.dead.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("queue: checking the dead letters: %w", err)
+	}
+	for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(cand) > 0; seq-- {
+		raw, err := q.dead.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
 		if err != nil {
-			return false, fmt.Errorf("queue: checking the results: %w", err)
+			return false, fmt.Errorf("queue: checking the dead letters: %w", err)
 		}
-		for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(cand) > 0; seq-- {
-			raw, err := s.GetMsg(ctx, seq)
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				continue
-			}
-			if err != nil {
-				return false, fmt.Errorf("queue: checking the results: %w", err)
-			}
-			if raw.Time.Before(since) {
-				break
-			}
-			v := raw.Header.Get(HeaderSeq)
-			if v == "" {
-				unverified = true
-				continue
-			}
-			if done, err := strconv.ParseUint(v, 10, 64); err == nil {
-				delete(cand, done)
-			}
+		if raw.Time.Before(since) {
+			break
 		}
+		done, _ := strconv.ParseUint(raw.Header.Get(HeaderSeq), 10, 64)
+		take(done)
 	}
 	return unverified && len(cand) > 0, nil
 }

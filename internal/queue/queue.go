@@ -21,7 +21,7 @@ import (
 const (
 	DefaultName           = "plumb"
 	DefaultMaxDeliver     = 5
-	DefaultAckWait        = 30 * time.Second
+	DefaultAckWait        = 5 * time.Second
 	DefaultResultTTL      = 24 * time.Hour
 	DefaultDedupeWindow   = 2 * time.Minute
 	DefaultWorkers        = 4
@@ -63,12 +63,15 @@ type Config struct {
 	// dead-lettered. Default 5.
 	MaxDeliver int
 	// AckWait is how long a delivered job may go without an ack or a
-	// progress signal before the server redelivers it. Running jobs are kept
-	// alive automatically (InProgress every AckWait/3), so AckWait bounds the
-	// redelivery delay after a crashed worker, not the job's run time. An
-	// embedded queue does not wait it out at a restart: it is the only
-	// consumer, so Open hands every job left in flight back at once.
-	// Default 30s.
+	// progress signal before the server redelivers it. Running jobs (and
+	// finished ones whose record waits for the storage) are kept alive
+	// automatically (InProgress every AckWait/5), so AckWait bounds the
+	// redelivery delay after a crashed or cut-off process — on a cluster,
+	// how soon another instance (or the restarted one) runs what it held —
+	// not the job's run time. An embedded queue does not wait it out at a
+	// restart: it is the only consumer, so Open hands every job left in
+	// flight back at once. Default 5s: a live process's signals can be late
+	// by four of their intervals (4s) before its jobs run twice.
 	AckWait time.Duration
 	// ResultTTL is how long results (and status entries) are kept.
 	// Default 24h.
@@ -115,9 +118,23 @@ type Config struct {
 	// keeping it for the results of the jobs already accepted.
 	// 0: 5% of the filesystem, at most 64 MiB; negative: no check.
 	MinFreeDisk int64
+	// CommitBatch bounds how many finished jobs' records the committer
+	// stores in one write (commit.go). Default 256.
+	CommitBatch int
+	// CommitWait is the longest the committer waits, after a job finished,
+	// for other running jobs to finish and share the write. It waits only
+	// while other handlers are running; 0 keeps the default, negative
+	// never waits (a batch is then what finished while the last write was
+	// in flight). Default 2ms.
+	CommitWait time.Duration
 	// Logger receives queue events and, for the embedded server, its
 	// notices, warnings and errors. Default: discard.
 	Logger *slog.Logger
+
+	// releaseEarly (measurements only) frees a worker when its record is
+	// handed to the committer instead of once it is stored; recordsKV
+	// keeps an embedded queue's records in a KV bucket, as on a cluster.
+	releaseEarly, recordsKV bool
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
@@ -156,6 +173,10 @@ func (c *Config) setDefaults() error {
 	defInt(&c.MaxDeliver, DefaultMaxDeliver)
 	defInt(&c.Workers, DefaultWorkers)
 	defInt(&c.MaxAckPending, DefaultMaxAckPending)
+	defInt(&c.CommitBatch, DefaultCommitBatch)
+	if c.CommitWait == 0 {
+		c.CommitWait = DefaultCommitWait
+	}
 	def(&c.AckWait, DefaultAckWait)
 	def(&c.ResultTTL, DefaultResultTTL)
 	def(&c.DedupeWindow, DefaultDedupeWindow)
@@ -188,17 +209,24 @@ type Queue struct {
 	dead   jetstream.Stream
 	cons   jetstream.Consumer
 
-	results jetstream.KeyValue
-	status  jetstream.KeyValue
+	// records: one per job, with its state and result (record.go)
+	records records
 	probeKV jetstream.KeyValue // health.go's probe writes
 	lostKV  jetstream.KeyValue // jobs lost from a damaged stream (lost.go)
 
 	ledger       *ledger
 	ledgerStream jetstream.Stream
 	lost         LostReport
-	// redelivered: jobs at or below this sequence were delivered before
+	// handedBack: jobs at or below this sequence were delivered before
 	// Open handed them back (a redelivery, though counted as the first)
-	redelivered uint64
+	handedBack uint64
+	// storedBefore: jobs at or below this sequence were stored before
+	// Open, so they may have run before it (the consumer's state on disk
+	// can lag the acks of an embedded server killed with it): their record
+	// is looked up before they run
+	storedBefore uint64
+	// running: the deliveries this process runs now (id → *runningJob)
+	running sync.Map
 
 	health      *health
 	lastRestart time.Time // of the embedded server, by the probe loop
@@ -208,9 +236,12 @@ type Queue struct {
 
 	jobsStream, deadStream, consumerName string
 	jobsPrefix, deadPrefix               string
-	unlock                               func() // releases the data dir lock
-	closed                               chan struct{}
-	closeErr                             error
+	// the jobs stream of versions before records (a work queue): Open
+	// moves what it holds to the jobs stream
+	oldJobsStream, oldJobsPrefix string
+	unlock                       func() // releases the data dir lock
+	closed                       chan struct{}
+	closeErr                     error
 }
 
 // Open starts (or connects to) NATS JetStream and creates or updates the
@@ -221,16 +252,18 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		return nil, err
 	}
 	q := &Queue{
-		cfg:          cfg,
-		log:          cfg.Logger.With("component", "queue", "queue", cfg.Name),
-		jobsStream:   strings.ToUpper(strings.ReplaceAll(cfg.Name, "-", "_")) + "_JOBS",
-		deadStream:   strings.ToUpper(strings.ReplaceAll(cfg.Name, "-", "_")) + "_DEAD",
-		consumerName: "workers",
-		jobsPrefix:   cfg.Name + ".jobs.",
-		deadPrefix:   cfg.Name + ".dead.",
-		closed:       make(chan struct{}),
-		health:       newHealth(),
-		bgStop:       make(chan struct{}),
+		cfg:           cfg,
+		log:           cfg.Logger.With("component", "queue", "queue", cfg.Name),
+		jobsStream:    streamName(cfg.Name, "WORK"),
+		deadStream:    streamName(cfg.Name, "DEAD"),
+		consumerName:  "workers",
+		jobsPrefix:    cfg.Name + ".work.",
+		deadPrefix:    cfg.Name + ".dead.",
+		oldJobsStream: streamName(cfg.Name, "JOBS"),
+		oldJobsPrefix: cfg.Name + ".jobs.",
+		closed:        make(chan struct{}),
+		health:        newHealth(),
+		bgStop:        make(chan struct{}),
 	}
 	q.ledger = newLedger(q)
 	if err := q.connect(); err != nil {
@@ -251,9 +284,21 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 			return nil, err
 		}
 	}
+	info, err := q.jobs.Info(ctx)
+	if err != nil {
+		q.shutdown()
+		return nil, fmt.Errorf("queue: stream %s: %w", q.jobsStream, err)
+	}
+	q.storedBefore = info.State.LastSeq
 	q.bg.Go(func() { q.probeLoop(q.bgStop) })
 	q.bg.Go(func() { q.ledger.loop(q.bgStop) })
+	q.bg.Go(func() { q.purgeLoop(q.bgStop) })
 	return q, nil
+}
+
+// streamName is the name of one of queue name's streams.
+func streamName(name, what string) string {
+	return strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_" + what
 }
 
 // handBackInFlight makes the jobs an embedded queue had delivered and not
@@ -272,7 +317,7 @@ func (q *Queue) handBackInFlight(ctx context.Context) error {
 	if _, err := q.js.ResetConsumer(ctx, q.jobsStream, q.consumerName); err != nil {
 		return fmt.Errorf("queue: handing back the jobs in flight: %w", err)
 	}
-	q.redelivered = ci.Delivered.Stream
+	q.handedBack = ci.Delivered.Stream
 	q.log.Info("jobs left in flight by the last run are delivered again now", "jobs", ci.NumAckPending)
 	return nil
 }
@@ -337,9 +382,9 @@ func (q *Queue) connect() error {
 		return fmt.Errorf("queue: connect to nats %q: %w", redactURLs(url), err)
 	}
 	q.nc = nc
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(5*time.Second), jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, err error) {
-		q.log.Warn("asynchronous status write failed", "subject", msg.Subject, "err", err)
-	}))
+	// (asynchronous writes are records, each waited for by the committer,
+	// which reports what went wrong)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(q.cfg.PublishTimeout))
 	if err != nil {
 		return fmt.Errorf("queue: jetstream: %w", err)
 	}
@@ -374,13 +419,16 @@ func (q *Queue) setup(ctx context.Context) error {
 	q.jobs, err = retry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
 		return q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        q.jobsStream,
-			Description: "plumb jobs (work queue)",
+			Description: "plumb jobs: finished ones are purged below the workers' ack floor (purge.go)",
 			Subjects:    []string{q.jobsPrefix + "*"},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			Duplicates:  cfg.DedupeWindow,
-			Discard:     jetstream.DiscardNew,
+			// Limits, not a work queue: an ack then only moves the
+			// consumer's state, and finished jobs leave the stream in one
+			// purge for many (a work queue deletes, and fsyncs, per ack)
+			Retention:  jetstream.LimitsPolicy,
+			Storage:    jetstream.FileStorage,
+			Replicas:   cfg.Replicas,
+			Duplicates: cfg.DedupeWindow,
+			Discard:    jetstream.DiscardNew,
 			// PublishAll stores a body's leads as one batch (one fsync);
 			// a server before 2.12 ignores it and PublishAll goes job by job
 			AllowAtomicPublish: true,
@@ -420,12 +468,19 @@ func (q *Queue) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("queue: consumer %s: %w", q.consumerName, err)
 	}
-	q.results, err = q.kv(ctx, "results", cfg.ResultTTL)
+	var store records
+	if q.emb != nil && !cfg.recordsKV {
+		store, err = q.openLocalRecords()
+	} else {
+		store, err = q.openKVRecords(ctx)
+	}
 	if err != nil {
 		return err
 	}
-	q.status, err = q.kv(ctx, "status", cfg.ResultTTL)
-	if err != nil {
+	if q.records, err = q.withLegacy(ctx, store); err != nil {
+		if c, ok := store.(interface{ close() error }); ok {
+			_ = c.close()
+		}
 		return err
 	}
 	if q.probeKV, err = q.kv(ctx, "queue_probe", 0); err != nil {
@@ -448,7 +503,7 @@ func (q *Queue) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("queue: job ledger: %w", err)
 	}
-	return nil
+	return q.migrate(ctx)
 }
 
 // JetStream returns the queue's JetStream client, for streams or buckets
@@ -525,20 +580,8 @@ func (q *Queue) Close() error {
 
 func (q *Queue) shutdown() error {
 	var errs []error
-	close(q.bgStop) // the probe loop ends; the ledger writes what is left
+	close(q.bgStop) // the probe and purge loops end; the ledger writes what is left
 	q.bg.Wait()
-	if q.js != nil {
-		// Give outstanding status writes a moment; they are informational,
-		// so a write still unanswered (a stream re-electing its leader) is
-		// only logged.
-		t := time.NewTimer(2 * time.Second)
-		select {
-		case <-q.js.PublishAsyncComplete():
-		case <-t.C:
-			q.log.Warn("closing with status writes unconfirmed", "pending", q.js.PublishAsyncPending())
-		}
-		t.Stop()
-	}
 	if q.nc != nil {
 		done := make(chan struct{})
 		q.nc.SetClosedHandler(func(*nats.Conn) { close(done) })
@@ -554,6 +597,9 @@ func (q *Queue) shutdown() error {
 			}
 			t.Stop()
 		}
+	}
+	if c, ok := q.records.(interface{ close() error }); ok {
+		errs = append(errs, c.close())
 	}
 	if q.emb != nil {
 		q.emb.stop()

@@ -350,38 +350,49 @@ func TestShutdownHandsBack(t *testing.T) {
 	waitFor(t, 20*time.Second, "job done by the second consumer", func() bool { return status(t, q, "stuck").State == StateDone })
 }
 
+// Results expire after ResultTTL, in the embedded queue's record files and
+// in a KV bucket (a cluster's), whose TTL a reopen updates.
 func TestResultTTL(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t)
-	cfg.ResultTTL = time.Hour
-	q := openQueue(t, cfg)
-	ctx := ctxT(t)
-	st, err := q.results.Status(ctx)
-	if err != nil || st.TTL() != time.Hour {
-		t.Fatalf("results TTL = %v, %v", st.TTL(), err)
+	for _, kv := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kv=%v", kv), func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t)
+			cfg.ResultTTL = time.Hour
+			cfg.recordsKV = kv
+			q := openQueue(t, cfg)
+			ctx := ctxT(t)
+			if kv {
+				st, err := q.records.(*kvRecords).kv.Status(ctx)
+				if err != nil || st.TTL() != time.Hour {
+					t.Fatalf("results TTL = %v, %v", st.TTL(), err)
+				}
+			}
+			if err := q.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// Reopening the same data dir with another TTL applies it; a
+			// short TTL expires results.
+			cfg.ResultTTL = time.Second
+			cfg.DedupeWindow = time.Second
+			q = openQueue(t, cfg)
+			if kv {
+				if st, err := q.records.(*kvRecords).kv.Status(ctx); err != nil || st.TTL() != time.Second {
+					t.Fatalf("results TTL after reopen = %v, %v", st.TTL(), err)
+				}
+			}
+			if err := q.PutResult(ctx, "short", []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := q.GetResult(ctx, "short"); err != nil || string(r) != "x" {
+				t.Fatalf("GetResult = %q, %v", r, err)
+			}
+			waitFor(t, 15*time.Second, "result to expire", func() bool {
+				_, err := q.GetResult(ctx, "short")
+				return errors.Is(err, ErrNotFound)
+			})
+		})
 	}
-	if err := q.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	// Reopening the same data dir with another TTL updates the bucket;
-	// a short TTL expires results.
-	cfg.ResultTTL = time.Second
-	cfg.DedupeWindow = time.Second
-	q = openQueue(t, cfg)
-	if st, err := q.results.Status(ctx); err != nil || st.TTL() != time.Second {
-		t.Fatalf("results TTL after reopen = %v, %v", st.TTL(), err)
-	}
-	if err := q.PutResult(ctx, "short", []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := q.GetResult(ctx, "short"); err != nil || string(r) != "x" {
-		t.Fatalf("GetResult = %q, %v", r, err)
-	}
-	waitFor(t, 15*time.Second, "result to expire", func() bool {
-		_, err := q.GetResult(ctx, "short")
-		return errors.Is(err, ErrNotFound)
-	})
 }
 
 func TestKV(t *testing.T) {

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -40,79 +39,33 @@ type Status struct {
 	Updated time.Time
 }
 
-// statusRecord is the value of a status bucket entry.
-type statusRecord struct {
-	State State `json:"state"`
-	// Seq is the job's stream sequence: a re-published job with the same
-	// id starts its count afresh.
-	Seq       uint64    `json:"seq"`
-	Attempts  int       `json:"attempts"`
-	LastError string    `json:"last_error,omitempty"`
-	Updated   time.Time `json:"updated"`
-}
-
-func (q *Queue) writeStatus(_ context.Context, id string, rec statusRecord, log loggerLike) {
-	b, err := rec.encode()
-	if err == nil {
-		// Status is informational and the job's fate does not depend on it,
-		// so the write is not waited for (the worker saves a round trip and
-		// an fsync per job). Writes on one connection keep their order, so a
-		// later status never lands before an earlier one.
-		_, err = q.js.PublishAsync("$KV."+q.status.Bucket()+"."+id, b)
-	}
-	if err != nil {
-		log.Warn("recording job status", "err", err)
-	}
-}
-
-// writeStatusBeforeRetry records the status of a job about to be handed
-// back for another attempt, and waits for it: the next attempt reads the
-// last error from it (Delivery.LastError), and a redelivery may come
-// before an unwaited write lands. Failed attempts are rare, so the wait
-// costs the hot path nothing.
-func (q *Queue) writeStatusBeforeRetry(ctx context.Context, id string, rec statusRecord, log loggerLike) {
-	b, err := rec.encode()
-	if err == nil {
-		_, err = q.status.Put(ctx, id, b)
-	}
-	if err != nil {
-		log.Warn("recording job status", "err", err)
-	}
-}
-
-// encode is the stored form of a status record, stamped now, its error
-// bounded.
-func (rec statusRecord) encode() ([]byte, error) {
-	rec.Updated = time.Now().UTC()
-	if len(rec.LastError) > 4096 {
-		rec.LastError = rec.LastError[:4096] + "…"
-	}
-	return json.Marshal(rec)
-}
-
-func (q *Queue) readStatus(ctx context.Context, id string) (statusRecord, error) {
-	var rec statusRecord
-	e, err := q.status.Get(ctx, id)
-	if err != nil {
-		return rec, notFound(err)
-	}
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return rec, fmt.Errorf("queue: status of %s: %w", id, err)
-	}
-	return rec, nil
-}
-
-// PutResult stores the result of job id (kept for Config.ResultTTL).
-// Consume stores handler results itself; PutResult is for results produced
-// elsewhere (a synchronous run).
+// PutResult stores result as the result of job id (kept for
+// Config.ResultTTL), replacing any record of it. Consume stores handler
+// results itself; PutResult is for results produced elsewhere (a
+// synchronous run).
 func (q *Queue) PutResult(ctx context.Context, id string, result []byte) error {
 	if !ValidID(id) {
 		return fmt.Errorf("queue: put result %q: %w", id, ErrInvalidID)
 	}
-	if _, err := q.results.Put(ctx, id, result); err != nil {
-		return fmt.Errorf("queue: put result %s: %w", id, err)
+	if result == nil {
+		result = []byte{}
 	}
-	return nil
+	rec := &Record{ID: id, State: StateDone, Result: result, Updated: time.Now().UTC()}
+	for range 3 { // another writer in between: write over it
+		_, rev, err := q.records.get(ctx, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("queue: put result %s: %w", id, err)
+		}
+		w := &recordWrite{rec: rec, prev: rev}
+		q.records.put(ctx, []*recordWrite{w})
+		if !errors.Is(w.err, errConflict) {
+			if w.err != nil {
+				return fmt.Errorf("queue: put result %s: %w", id, w.err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("queue: put result %s: %w", id, errConflict)
 }
 
 // GetResult returns the stored result of job id, or ErrNotFound.
@@ -120,28 +73,42 @@ func (q *Queue) GetResult(ctx context.Context, id string) ([]byte, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("queue: get result %q: %w", id, ErrInvalidID)
 	}
-	e, err := q.results.Get(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("queue: get result %s: %w", id, notFound(err))
+	rec, _, err := q.records.get(ctx, id)
+	if err == nil && rec.State != StateDone {
+		err = ErrNotFound
 	}
-	return e.Value(), nil
+	if err != nil {
+		return nil, fmt.Errorf("queue: get result %s: %w", id, err)
+	}
+	return rec.Result, nil
 }
 
-// Status reports where job id is: done (result stored), dead, running,
-// queued or lost (see Lost); ErrNotFound when the queue knows nothing of it
-// (never published, or its result expired).
+// Record returns the record of job id (ErrNotFound when it has none: the
+// job never ran a second time nor finished, or its record expired).
+func (q *Queue) Record(ctx context.Context, id string) (Record, error) {
+	if !ValidID(id) {
+		return Record{}, fmt.Errorf("queue: record %q: %w", id, ErrInvalidID)
+	}
+	rec, _, err := q.records.get(ctx, id)
+	if err != nil {
+		return Record{}, fmt.Errorf("queue: record %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// Status reports where job id is: done (its record says so), dead,
+// running, queued or lost (see Lost); ErrNotFound when the queue knows
+// nothing of it (never published, or its record expired).
 func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
 	if !ValidID(id) {
 		return Status{}, fmt.Errorf("queue: status %q: %w", id, ErrInvalidID)
 	}
+	var inStream *Status
 	for range 2 { // a job can finish between the lookups; look twice
-		if e, err := q.results.Get(ctx, id); err == nil {
-			st := Status{ID: id, State: StateDone, Updated: e.Created()}
-			if rec, err := q.readStatus(ctx, id); err == nil {
-				st.Attempts = rec.Attempts
-			}
-			return st, nil
-		} else if !isNotFound(err) {
+		rec, _, err := q.records.get(ctx, id)
+		if err == nil && rec.State == StateDone {
+			return Status{ID: id, State: StateDone, Attempts: rec.Attempts, Updated: rec.Updated}, nil
+		} else if err != nil && !errors.Is(err, ErrNotFound) {
 			return Status{}, fmt.Errorf("queue: status %s: %w", id, err)
 		}
 		if dj, err := q.DeadJob(ctx, id); err == nil {
@@ -151,20 +118,52 @@ func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
 		}
 		raw, err := q.jobs.GetLastMsgForSubject(ctx, q.jobsPrefix+id)
 		if err == nil {
-			st := Status{ID: id, State: StateQueued, Updated: raw.Time}
-			if rec, err := q.readStatus(ctx, id); err == nil && rec.Updated.After(raw.Time) {
-				st.State, st.Attempts, st.LastError, st.Updated = rec.State, rec.Attempts, rec.LastError, rec.Updated
+			st, finished, err := q.waiting(ctx, id, raw, rec)
+			if err != nil || !finished {
+				return st, err
 			}
-			return st, nil
+			inStream = &st // acknowledged meanwhile: look again
+			continue
 		} else if !isNotFound(err) {
 			return Status{}, fmt.Errorf("queue: status %s: %w", id, err)
 		}
+	}
+	if inStream != nil {
+		return *inStream, nil
 	}
 	if e, err := q.lostKV.Get(ctx, lostKey(id)); err == nil {
 		return Status{ID: id, State: StateLost, Updated: e.Created(),
 			LastError: "accepted (jobs-stream sequence " + string(e.Value()) + "), then lost from the damaged jobs stream before it ran; send it again"}, nil
 	}
 	return Status{}, fmt.Errorf("queue: status %s: %w", id, ErrNotFound)
+}
+
+// waiting is the status of a job in the jobs stream without a result:
+// queued (not delivered yet, or waiting for a retry: its record says so)
+// or running (delivered to a worker). finished: the workers acknowledged
+// it meanwhile (its record or dead letter was stored after it was looked
+// for).
+func (q *Queue) waiting(ctx context.Context, id string, raw *jetstream.RawStreamMsg, rec Record) (st Status, finished bool, err error) {
+	st = Status{ID: id, State: StateQueued, Updated: raw.Time}
+	mine := rec.ID != "" && rec.Seq == raw.Sequence
+	if mine {
+		st.State, st.Attempts, st.LastError, st.Updated = rec.State, rec.Attempts, rec.LastError, rec.Updated
+	}
+	ci, err := q.cons.Info(ctx)
+	if err != nil {
+		return Status{}, false, fmt.Errorf("queue: status %s: %w", id, err)
+	}
+	if raw.Sequence <= ci.AckFloor.Stream {
+		return st, true, nil
+	}
+	if v, ok := q.running.Load(id); ok && v.(*runningJob).seq == raw.Sequence {
+		r := v.(*runningJob)
+		return Status{ID: id, State: StateRunning, Attempts: r.attempt, LastError: st.LastError, Updated: r.started}, false, nil
+	}
+	if !mine && raw.Sequence <= ci.Delivered.Stream {
+		st.State = StateRunning // delivered (to another process), and no retry recorded
+	}
+	return st, false, nil
 }
 
 func isNotFound(err error) bool {
@@ -205,8 +204,8 @@ func (q *Queue) kv(ctx context.Context, bucket string, ttl time.Duration) (jetst
 
 // Stats is a snapshot of the queue's counters.
 type Stats struct {
-	// Depth is the number of jobs in the jobs stream: waiting, running or
-	// waiting for a retry.
+	// Depth is the number of jobs not finished: waiting, running or
+	// waiting for a retry (Pending + InFlight).
 	Depth uint64
 	// Pending jobs have not been delivered yet.
 	Pending uint64
@@ -217,14 +216,14 @@ type Stats struct {
 	Redelivered int
 	// Dead is the number of dead letters.
 	Dead uint64
+	// OldestPending is when the oldest job not delivered yet was stored
+	// (zero when none waits): how far behind the workers are.
+	OldestPending time.Time
 }
 
-// Stats returns the queue's counters (three round trips to JetStream).
+// Stats returns the queue's counters (three or four round trips to
+// JetStream).
 func (q *Queue) Stats(ctx context.Context) (Stats, error) {
-	js, err := q.jobs.Info(ctx)
-	if err != nil {
-		return Stats{}, fmt.Errorf("queue: stats: %w", err)
-	}
 	ci, err := q.cons.Info(ctx)
 	if err != nil {
 		return Stats{}, fmt.Errorf("queue: stats: %w", err)
@@ -233,11 +232,22 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("queue: stats: %w", err)
 	}
-	return Stats{
-		Depth:       js.State.Msgs,
+	st := Stats{
+		Depth:       ci.NumPending + uint64(ci.NumAckPending),
 		Pending:     ci.NumPending,
 		InFlight:    ci.NumAckPending,
 		Redelivered: ci.NumRedelivered,
 		Dead:        ds.State.Msgs,
-	}, nil
+	}
+	if ci.NumPending > 0 {
+		// the next job to deliver: the first one after the last delivered
+		raw, err := q.jobs.GetMsg(ctx, ci.Delivered.Stream+1, jetstream.WithGetMsgSubject(q.jobsPrefix+"*"))
+		if err != nil && !isNotFound(err) {
+			return Stats{}, fmt.Errorf("queue: stats: %w", err)
+		}
+		if err == nil {
+			st.OldestPending = raw.Time
+		}
+	}
+	return st, nil
 }

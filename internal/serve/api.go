@@ -415,6 +415,10 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		writeStorageError(w, err, nil, len(payloads))
 		return
 	}
+	if ref := s.behind(r.Context(), q); ref != nil { // backlog.go
+		s.writeBehind(w, name, len(payloads), ref)
+		return
+	}
 	if key != "" {
 		if err := s.checkIdem(r.Context(), q, name, key, leads); errors.Is(err, errIdemReused) {
 			writeError(w, http.StatusUnprocessableEntity, CodeIdemReused, err.Error()+" (nothing was stored)")
@@ -461,6 +465,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("stored %d of %d leads, then: %v (send the rest again; with an Idempotency-Key the whole body can be sent again safely)", len(done), len(payloads), firstErr)}})
 		return
 	}
+	s.backlog.accepted(stored)
 	// accepted counts the leads this request stored; duplicates are listed, not counted
 	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": stored, "leads": out, "batch": batch.ID, "batch_url": "/v1/batches/" + batch.ID})
 }
@@ -573,7 +578,8 @@ func (s *Server) queueStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := map[string]any{"depth": st.Depth, "pending": st.Pending, "in_flight": st.InFlight,
-		"redelivered": st.Redelivered, "dead": st.Dead}
+		"redelivered": st.Redelivered, "dead": st.Dead, "oldest_pending_age_seconds": pendingAge(st, s.now()),
+		"max_depth": s.cfg.MaxQueueDepth, "max_age_seconds": int(s.cfg.MaxQueueAge / time.Second)}
 	for k, v := range queueFaults(s.q.Load().Faults()) { // faults.go
 		out[k] = v
 	}

@@ -41,22 +41,6 @@ func postWithin(t testing.TB, c client, d time.Duration, body []byte) (int, []by
 	return resp.StatusCode, b, resp.Header
 }
 
-// waitMetric polls /metrics until the series name reaches want.
-func waitMetric(t testing.TB, c client, name string, want float64) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		got := value(scrape(t, c), name, nil)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is %v after 60s, want %v", name, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitReady polls /readyz until it answers 200.
 func waitReady(t testing.TB, c client) {
 	t.Helper()
@@ -135,12 +119,15 @@ func TestStorageFullAnswers503(t *testing.T) {
 	}
 }
 
-// Leads whose results find the store full keep them and do not reach the
-// partner again; the metrics count the held results and failed writes.
-func TestResultsHeldNotResent(t *testing.T) {
+// When the queue's store fills up, new leads are refused, but the leads
+// it holds keep running and store their results — the records are not in
+// JetStream's store — each reaching the partner once. (Results that find
+// their own storage full are held: internal/queue's
+// TestRecordsHeldWhileDiskFull and TestResultHeldWhileStorageFull.)
+func TestResultsStoredWhileJobsStoreFull(t *testing.T) {
 	t.Parallel()
 	p := newPartner(t)
-	entered := make(chan int, 4)
+	entered := make(chan int, 6)
 	release := make(chan struct{})
 	p.hook = func(n int) {
 		entered <- n
@@ -150,7 +137,7 @@ func TestResultsHeldNotResent(t *testing.T) {
 	writeIntegration(t, dir, p.URL)
 	s := testServer(t, Config{Dir: dir, Concurrency: 4, Queue: queue.Config{MaxFileStore: 2 << 20, MinFreeDisk: -1}})
 	c := client{t: t, base: "http://" + s.Addr()}
-	code, b := c.do("POST", "/v1/integrations/partner/leads", "application/x-ndjson", ndjson(0, 4))
+	code, b := c.do("POST", "/v1/integrations/partner/leads", "application/x-ndjson", ndjson(0, 6))
 	if code != 202 {
 		t.Fatalf("accept: %d %s", code, b)
 	}
@@ -159,20 +146,22 @@ func TestResultsHeldNotResent(t *testing.T) {
 		<-entered
 	}
 	free := fillStore(t, s.Queue().JetStream())
-	close(release)
-	waitMetric(t, c, "plumb_queue_results_held", 4)
-	if v := value(scrape(t, c), "plumb_queue_result_write_failures_total", nil); v < 4 {
-		t.Errorf("result write failures %v, want >= 4", v)
+	if code, b, _ := postWithin(t, c, 30*time.Second, ndjson(10, 1)); code != 503 || errorCode(t, b) != CodeStorage {
+		t.Fatalf("POST on a full store: %d %s", code, b)
 	}
-	free()
+	close(release)
 	for _, l := range acc.Leads {
 		if st := c.waitDone(l.ID); st.Result == nil || st.Result.Outcome != "success" {
-			t.Fatalf("lead %s: %+v", l.ID, st)
+			t.Fatalf("lead %s while the store was full: %+v", l.ID, st)
 		}
 	}
+	if v := value(scrape(t, c), "plumb_queue_results_held", nil); v != 0 {
+		t.Errorf("plumb_queue_results_held %v while the jobs store is full, want 0", v)
+	}
+	free()
 	for n, k := range p.snapshot() {
-		if k != 1 {
-			t.Errorf("lead %d reached the partner %d times, want once", n, k)
+		if k != 1 || n >= 6 {
+			t.Errorf("lead %d reached the partner %d times, want leads 0-5 once", n, k)
 		}
 	}
 }

@@ -21,6 +21,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec // integration, mode
 	running  *prometheus.GaugeVec     // integration
 	accepted *prometheus.CounterVec   // integration
+	refused  *prometheus.CounterVec   // integration, reason
 	requests *prometheus.CounterVec   // route, code
 	authFail prometheus.Counter
 	// requests refused with 429 after too many wrong tokens
@@ -61,6 +62,10 @@ func newMetrics(q func() *queue.Queue) *metrics {
 		Name: "plumb_serve_leads_accepted_total",
 		Help: "Leads stored in the queue by POST /leads (duplicates not counted).",
 	}, []string{"integration"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "plumb_serve_leads_refused_total",
+		Help: "Leads POST /leads refused before storing them, by integration and reason (queue_behind: 429, the queue past --max-queue-depth or --max-queue-age).",
+	}, []string{"integration", "reason"})
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "plumb_serve_http_requests_total",
 		Help: "API requests, by route pattern and status code.",
@@ -85,7 +90,7 @@ func newMetrics(q func() *queue.Queue) *metrics {
 		Name: "plumb_serve_integration_up",
 		Help: "1 when the integration file's current version loaded, 0.5 when an older version runs because the file does not load, 0 when none runs.",
 	}, []string{"integration", "file"})
-	m.reg.MustRegister(m.leads, m.duration, m.running, m.accepted, m.requests, m.authFail, m.authThrottled, m.loadErrors, m.compiles, m.up,
+	m.reg.MustRegister(m.leads, m.duration, m.running, m.accepted, m.refused, m.requests, m.authFail, m.authThrottled, m.loadErrors, m.compiles, m.up,
 		&queueCollector{q: q},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -118,7 +123,8 @@ func (s *Server) updateHealthMetrics() {
 type queueCollector struct{ q func() *queue.Queue }
 
 var (
-	descDepth    = prometheus.NewDesc("plumb_queue_depth", "Leads in the queue: waiting, running or waiting for a retry.", nil, nil)
+	descDepth    = prometheus.NewDesc("plumb_queue_depth", "Leads in the queue not finished: waiting, running or waiting for a retry.", nil, nil)
+	descAge      = prometheus.NewDesc("plumb_queue_oldest_pending_age_seconds", "How long the oldest lead not yet started has waited (0 when none waits).", nil, nil)
 	descPending  = prometheus.NewDesc("plumb_queue_pending", "Leads in the queue not yet delivered to a worker.", nil, nil)
 	descInFlight = prometheus.NewDesc("plumb_queue_in_flight", "Leads delivered to a worker and not yet acknowledged.", nil, nil)
 	descRedeliv  = prometheus.NewDesc("plumb_queue_redelivered", "Leads in flight for the second or a later time.", nil, nil)
@@ -127,7 +133,7 @@ var (
 )
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDepth, descPending, descInFlight, descRedeliv, descDead, descQueueUp} {
+	for _, d := range []*prometheus.Desc{descDepth, descAge, descPending, descInFlight, descRedeliv, descDead, descQueueUp} {
 		ch <- d
 	}
 }
@@ -147,6 +153,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descQueueUp, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(st.Depth))
+	ch <- prometheus.MustNewConstMetric(descAge, prometheus.GaugeValue, pendingAge(st, time.Now()))
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
 	ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(st.InFlight))
 	ch <- prometheus.MustNewConstMetric(descRedeliv, prometheus.GaugeValue, float64(st.Redelivered))

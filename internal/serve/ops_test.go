@@ -12,11 +12,6 @@ import (
 	"github.com/plumbhq/plumb/webhook"
 )
 
-// fakeClock is a settable clock for the stats.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time { return c.t }
-
 func res(outcome engine.Outcome, class engine.Class, d time.Duration) *engine.Result {
 	return &engine.Result{Outcome: outcome, Class: class, Duration: engine.Duration(d)}
 }

@@ -88,6 +88,13 @@ type Config struct {
 	// DrainTimeout bounds a shutdown's wait for running leads (default 30s);
 	// leads not finished by then stay in the queue for the next start.
 	DrainTimeout time.Duration
+	// MaxQueueDepth and MaxQueueAge are the backpressure limits (backlog.go):
+	// POST /leads answers 429 queue_behind, with Retry-After, while the
+	// queue holds MaxQueueDepth unfinished leads or more (default 100,000)
+	// or its oldest lead not yet started has waited MaxQueueAge (default
+	// 5m). Negative: no such limit.
+	MaxQueueDepth int
+	MaxQueueAge   time.Duration
 	// Queue tunes the queue (MaxDeliver, AckWait, SyncInterval, Name…);
 	// DataDir, URLs, Workers, ResultTTL and DrainTimeout are set from the
 	// fields above; Logger defaults to Logger at warn level and above.
@@ -168,12 +175,13 @@ type Server struct {
 	semMu sync.Mutex
 	sems  map[string]chan struct{} // per integration name
 
-	hooks  hookState       // webhook receivers (hooks.go)
-	syncs  syncState       // sources' sync loops (sync.go)
-	idem   idemStore       // Idempotency-Key digests (faults.go)
-	hist   *history.Store  // the lead history (history.go); nil without DataDir
-	sender *history.Sender // callbacks (callback.go)
-	cbWG   sync.WaitGroup  // batch summaries being queued
+	hooks   hookState       // webhook receivers (hooks.go)
+	syncs   syncState       // sources' sync loops (sync.go)
+	idem    idemStore       // Idempotency-Key digests (faults.go)
+	hist    *history.Store  // the lead history (history.go); nil without DataDir
+	sender  *history.Sender // callbacks (callback.go)
+	cbWG    sync.WaitGroup  // batch summaries being queued
+	backlog backlog         // the queue's depth and age, for backpressure (backlog.go)
 
 	apiTokens     tokenSet     // the API role (tokens.go)
 	consoleTokens tokenSet     // the console role
@@ -214,6 +222,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.MaxQueueDepth == 0 {
+		cfg.MaxQueueDepth = DefaultMaxQueueDepth
+	}
+	if cfg.MaxQueueAge == 0 {
+		cfg.MaxQueueAge = DefaultMaxQueueAge
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

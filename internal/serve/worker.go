@@ -83,6 +83,7 @@ func (s *Server) work(ctx context.Context, d queue.Delivery) ([]byte, error) {
 	if d.Kind == history.KindCallback {
 		return s.workCallback(ctx, d)
 	}
+	s.backlog.started.Add(1)
 	lead, err := engine.DecodeLead(d.Payload)
 	if err != nil {
 		res := &engine.Result{Outcome: engine.Error, Class: engine.ClassInput, Reason: "stored lead: " + err.Error(), Steps: []engine.StepResult{}}

@@ -103,7 +103,9 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.DurationVar(&cfg.HistoryMaxAge, "history-max-age", history.DefaultMaxAge, "how long the lead history keeps a lead (GET /v1/leads, /v1/batches)")
 	fs.Int64Var(&cfg.HistoryMaxBytes, "history-max-bytes", history.DefaultMaxBytes, "bound of the lead history's file in `bytes` (the oldest leads go first)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain", serve.DefaultDrainTimeout, "how long a shutdown waits for running leads")
-	fs.DurationVar(&cfg.Queue.AckWait, "ack-wait", queue.DefaultAckWait, "on a NATS cluster, how long a lead delivered to an instance that died waits before another instance runs it (running leads are kept alive every ack-wait/3); the embedded queue hands a killed process's leads back at its next start at once")
+	fs.DurationVar(&cfg.Queue.AckWait, "ack-wait", queue.DefaultAckWait, "on a NATS cluster, how long a lead delivered to an instance that died waits before another instance (or the restarted one) runs it; running leads are kept alive every ack-wait/5, so a live instance's signals may be late by 4/5 of it before its leads run twice; the embedded queue hands a killed process's leads back at its next start at once")
+	fs.IntVar(&cfg.MaxQueueDepth, "max-queue-depth", serve.DefaultMaxQueueDepth, "POST /leads answers 429 queue_behind (with Retry-After) while the queue holds `N` unfinished leads or more (0 or less: no limit)")
+	fs.DurationVar(&cfg.MaxQueueAge, "max-queue-age", serve.DefaultMaxQueueAge, "POST /leads answers 429 queue_behind (with Retry-After) while the oldest lead not yet started has waited this long (0 or less: no limit)")
 	fs.DurationVar(&cfg.Queue.SyncInterval, "sync-interval", 0, "fsync the embedded queue on this interval instead of every write (faster; an OS crash or power loss can lose up to it; kill -9 stays safe)")
 	fs.BoolVar(&cfg.Console, "console", false, "serve the test console web page at /console/ (docs/console.md)")
 	fs.StringVar(&consoleTokenFile, "console-token-file", "", "read the tokens that open the console from `FILE`, one per line (mode 600); API tokens do not")
@@ -126,6 +128,12 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	if cfg.Dir == "" {
 		s.errorf("serve: --dir DIR is required")
 		return ExitUsage
+	}
+	if cfg.MaxQueueDepth <= 0 { // no limit (serve.Config: 0 is the default)
+		cfg.MaxQueueDepth = -1
+	}
+	if cfg.MaxQueueAge <= 0 {
+		cfg.MaxQueueAge = -1
 	}
 	if cfg.Queue.AckWait < time.Second {
 		s.errorf("serve: --ack-wait %s: want at least 1s", cfg.Queue.AckWait)
