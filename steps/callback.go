@@ -27,26 +27,6 @@ type Callback struct {
 	Pos     Pos      `yaml:"-"`
 }
 
-// CallbackEvent is what a callback is sent for (callback.events).
-type CallbackEvent string
-
-// The callback events.
-const (
-	CallbackResult CallbackEvent = "result"
-	CallbackBatch  CallbackEvent = "batch"
-	CallbackAll    CallbackEvent = "all"
-)
-
-// CallbackEvents declares callback.events.
-var CallbackEvents = Enum[CallbackEvent]{
-	Name: "callback-event", Fields: []string{"Callback.events"}, Default: CallbackResult,
-	Choices: []Choice[CallbackEvent]{
-		{CallbackResult, "each lead's result, as it finishes"},
-		{CallbackBatch, "each batch's summary (counts by outcome), once all its leads are done"},
-		{CallbackAll, "both"},
-	},
-}
-
 // SecretSetting is the name of the setting callback.secret refers to.
 func (c *Callback) SecretSetting() string {
 	if m := settingRefRE.FindStringSubmatch(c.Secret.Value); m != nil {

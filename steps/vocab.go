@@ -408,3 +408,23 @@ var Outcomes = Enum[OutcomeValue]{
 		{OutcomeSkip, "the step's when did not hold (a flow: no step ran)"},
 	},
 }
+
+// CallbackEvent is what a callback is sent for (callback.events).
+type CallbackEvent string
+
+// The callback events.
+const (
+	CallbackResult CallbackEvent = "result"
+	CallbackBatch  CallbackEvent = "batch"
+	CallbackAll    CallbackEvent = "all"
+)
+
+// CallbackEvents declares callback.events.
+var CallbackEvents = Enum[CallbackEvent]{
+	Name: "callback-event", Fields: []string{"Callback.events"}, Default: CallbackResult,
+	Choices: []Choice[CallbackEvent]{
+		{CallbackResult, "each lead's result, as it finishes"},
+		{CallbackBatch, "each batch's summary (counts by outcome), once all its leads are done"},
+		{CallbackAll, "both"},
+	},
+}
