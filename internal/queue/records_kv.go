@@ -162,7 +162,9 @@ func (q *Queue) openKVRecords(ctx context.Context) (*kvRecords, error) {
 	}
 	s := &kvRecords{q: q, kv: kv, prefix: "$KV." + kv.Bucket() + "."}
 	name := "KV_" + kv.Bucket()
-	s.stream, err = q.js.Stream(ctx, name)
+	// each call bounded and retried: a cluster starting or electing may
+	// not answer the first ones (a single call could hang until ctx ends)
+	s.stream, err = retry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return q.js.Stream(ctx, name) })
 	if err != nil {
 		return nil, fmt.Errorf("queue: bucket %s: %w", kv.Bucket(), err)
 	}
@@ -171,7 +173,7 @@ func (q *Queue) openKVRecords(ctx context.Context) (*kvRecords, error) {
 	cfg := s.stream.CachedInfo().Config
 	if !cfg.AllowAtomicPublish {
 		cfg.AllowAtomicPublish = true
-		if st, err := q.js.UpdateStream(ctx, cfg); err == nil {
+		if st, err := retry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return q.js.UpdateStream(ctx, cfg) }); err == nil {
 			s.stream = st
 		} else {
 			q.log.Debug("the records bucket takes no atomic batches; records are written one by one", "err", err)
