@@ -165,6 +165,9 @@ func (c *compiler) checkHookPath() {
 	if clean == p {
 		return
 	}
+	if !in.Webhook.Path.IsSet() && in.Name.Value == "" {
+		return // the missing name is reported by the validator
+	}
 	if in.Webhook.Path.IsSet() {
 		hint := "write " + clean
 		if steps.ReservedPath(clean) {
