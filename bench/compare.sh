@@ -11,6 +11,7 @@
 #   bench/compare.sh                      # 1,000 and 10,000 leads, C=1 and 32, 5 pairs
 #   PAIRS=7 SIZES="10000" CONCS="32" bench/compare.sh
 #   PLUMB_BIN=/tmp/plumb-old bench/compare.sh   # measure another plumb build
+#   HAND_ARGS=-discard bench/compare.sh   # against a client that writes no results
 #
 # The sandbox and both clients share the machine: on a busy machine the
 # absolute figures move by ±20 %; the ratio of a pair, run back to back,
@@ -73,7 +74,7 @@ run() {
 		cmd=("$plumb" run --set base_url=$base --settings bench/settings.yaml --output ndjson
 			--concurrency "$c" --leads "$leads" bench/integration.yaml)
 	else
-		cmd=("$hand" -base $base -concurrency "$c" -leads "$leads")
+		cmd=("$hand" -base $base -concurrency "$c" -leads "$leads" ${HAND_ARGS:-})
 	fi
 	"$work/measure" -o "$work/time" "${cmd[@]}" >/dev/null 2>"$work/stderr" || {
 		echo "compare.sh: $who failed:" >&2
