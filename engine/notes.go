@@ -61,7 +61,11 @@ func missNote(c *capture, doc *parse.Doc, m *masker) string {
 		why = jsonMiss(body, c.how.expr, m)
 	case parse.KindXPath:
 		what = "xpath `" + c.how.expr + "` matched nothing in the response"
-		why = xmlMiss(doc, c.how.expr, m)
+		if len(bytes.TrimSpace(body)) == 0 {
+			why = "the body is empty"
+		} else {
+			why = xmlMiss(doc, c.how.expr, m)
+		}
 	case parse.KindRegex:
 		what = "regex `" + c.how.expr + "` matched nothing in the response"
 		why = bodyStart(body, m)

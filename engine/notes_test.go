@@ -60,6 +60,11 @@ func TestCaptureMissNotes(t *testing.T) {
 			[]string{"regex `id=(\\d+)` matched nothing in the response (the body starts \"ref=****"}, []string{secretKey}},
 		{"split", `v: { split: "|", index: 4 }`, reply(200, "text/plain", "a|b|c"),
 			[]string{"split `|` has no part 4 in the response (the body has 3 parts)"}, nil},
+		// an answer without a body holds nothing to find: a note, not an error
+		{"json on 204", `v: { json: data.id }`, reply(204, "application/json", ""),
+			[]string{"path `data.id` not found in the response (the body is empty)"}, nil},
+		{"xpath on an empty 200", `v: { xpath: //Id }`, reply(200, "text/xml", ""),
+			[]string{"xpath `//Id` matched nothing in the response (the body is empty)"}, nil},
 		{"header", `v: { header: X-Request-Id }`, reply(200, "text/plain", "ok", "X-Trace", "1"),
 			[]string{"header `X-Request-Id` not in the response (headers: Content-Length, Content-Type, Date, X-Trace)"}, nil},
 	}

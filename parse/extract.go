@@ -198,6 +198,9 @@ func (e *jsonExtractor) Extract(d *Doc) (any, bool, error) {
 	if d == nil {
 		return e.finish(nil, false, errNilDoc())
 	}
+	if d.empty() {
+		return nil, false, nil // nothing to find: a default stands in, a required capture fails
+	}
 	if err := d.JSONValid(); err != nil {
 		return e.finish(nil, false, err)
 	}
@@ -342,6 +345,9 @@ func (e *xpathExtractor) Kind() string { return KindXPath }
 func (e *xpathExtractor) Extract(d *Doc) (any, bool, error) {
 	if d == nil {
 		return e.finish(nil, false, errNilDoc())
+	}
+	if d.empty() {
+		return nil, false, nil // nothing to find, as for JSON
 	}
 	root, err := d.XMLRoot()
 	if err != nil {

@@ -80,7 +80,9 @@ func TestExtractJSON(t *testing.T) {
 		{name: "json with BOM", spec: Spec{JSON: "status"}, resp: jsonResp("\uFEFF" + seedJSON), want: "success", found: true},
 		{name: "invalid JSON", spec: Spec{JSON: "status"}, resp: jsonResp(`{"status": "succ`), err: "response body is not valid JSON"},
 		{name: "HTML error page", spec: Spec{JSON: "status"}, resp: jsonResp("<html><body>502 Bad Gateway</body></html>"), err: "response body is not valid JSON: invalid character '<'"},
-		{name: "empty body", spec: Spec{JSON: "status"}, resp: jsonResp(""), err: "response body is not valid JSON: body is empty"},
+		// an empty body (a 204, a 200 without one) holds nothing to find: not found, not an error
+		{name: "empty body", spec: Spec{JSON: "status"}, resp: jsonResp(""), found: false},
+		{name: "white-space body", spec: Spec{JSON: "status"}, resp: jsonResp(" \r\n"), found: false},
 		{name: "truncated gjson-valid prefix", spec: Spec{JSON: "status"}, resp: jsonResp(`{"status":"ok"} trailing`), err: "not valid JSON"},
 	})
 }
@@ -126,7 +128,7 @@ func TestExtractXPath(t *testing.T) {
 		{name: "latin-1 declared encoding", spec: Spec{XPath: "//Name"}, resp: xmlResp("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r><Name>Jos\xe9</Name></r>"), want: "José", found: true},
 		{name: "invalid XML", spec: Spec{XPath: "//Status"}, resp: xmlResp("<ValidateResponse><Status>Success</Result>"), err: "response body is not valid XML"},
 		{name: "JSON body", spec: Spec{XPath: "//Status"}, resp: xmlResp(seedJSON), err: "response body is not valid XML"},
-		{name: "empty body", spec: Spec{XPath: "//Status"}, resp: xmlResp(""), err: "response body is not valid XML: body is empty"},
+		{name: "empty body", spec: Spec{XPath: "//Status"}, resp: xmlResp(""), found: false},
 		{name: "undeclared prefix in document", spec: Spec{XPath: "//a"}, resp: xmlResp("<a><x:b/></a>"), err: "not valid XML"},
 		{name: "runtime type error is an error, not a panic", spec: Spec{XPath: "starts-with(//Status, //Result)"}, resp: seed, err: "evaluating XPath: starts-with() function argument type must be string"},
 	})

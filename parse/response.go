@@ -149,6 +149,11 @@ func (d *Doc) Format() Format { return d.format }
 // Response returns the response the Doc was made from.
 func (d *Doc) Response() Response { return d.resp }
 
+// empty reports whether the body holds nothing but white space (a 204, or
+// a 200 without a body): JSON and XPath captures find nothing in it rather
+// than fail on it, as a declared response format accepts an empty body.
+func (d *Doc) empty() bool { return len(bytes.TrimSpace(d.content)) == 0 }
+
 // JSONValid returns nil if the body is valid JSON. Otherwise the error says
 // "response body is not valid JSON: <reason>", quoting at most the first 64 bytes of
 // the body. The check runs once per Doc.
