@@ -63,6 +63,17 @@ type ExchangeObserver interface {
 	Exchange(ctx context.Context, ex *Exchange)
 }
 
+// ExchangeFilter may be implemented by an ExchangeObserver that wants the
+// exchanges of some runs only (plumb serve's lead history keeps them for
+// the integrations that ask). Before each try the engine asks
+// WantsExchanges with the try's context, and traces and copies the try
+// only when an observer wants it; an observer without the method wants
+// every try. Exchange may still be called for a try another observer
+// wanted: ignore what you did not ask for.
+type ExchangeFilter interface {
+	WantsExchanges(ctx context.Context) bool
+}
+
 // HeaderInjector is implemented by Events that add headers to every try's
 // request, such as a tracer's traceparent. InjectHeaders is called after
 // TryStart, with the try's context and the outgoing request's header (a
@@ -247,15 +258,41 @@ type sinks struct {
 	ev  Events
 	obs ExchangeObserver
 	inj HeaderInjector
+	// filters are the observers' ExchangeFilters; nil when one of them
+	// wants every try.
+	filters []ExchangeFilter
+}
+
+// observing reports whether an observer wants the exchange of a try run
+// with ctx.
+func (s *sinks) observing(ctx context.Context) bool {
+	if s.obs == nil {
+		return false
+	}
+	if s.filters == nil {
+		return true
+	}
+	for _, f := range s.filters {
+		if f.WantsExchanges(ctx) {
+			return true
+		}
+	}
+	return false
 }
 
 func newSinks(list []Events) sinks {
 	var s sinks
 	var obs teeObservers
 	var inj teeInjectors
+	everyTry := false
 	for _, e := range list {
 		if o, ok := e.(ExchangeObserver); ok {
 			obs = append(obs, o)
+			if f, ok := e.(ExchangeFilter); ok {
+				s.filters = append(s.filters, f)
+			} else {
+				everyTry = true
+			}
 		}
 		if i, ok := e.(HeaderInjector); ok {
 			inj = append(inj, i)
@@ -267,6 +304,9 @@ func newSinks(list []Events) sinks {
 		s.ev = list[0]
 	default:
 		s.ev = tee(list)
+	}
+	if everyTry {
+		s.filters = nil
 	}
 	switch len(obs) {
 	case 0:

@@ -327,3 +327,55 @@ func TestEventsAllocateNothing(t *testing.T) {
 		t.Fatalf("a lead allocates %.0f times with two listeners, %.0f with none", two, none)
 	}
 }
+
+// filteredObserver wants the exchanges of runs whose context carries
+// wantKey; it counts what it is asked and given.
+type filteredObserver struct {
+	observerEvents
+	asked *int
+}
+
+type wantKey struct{}
+
+func (f filteredObserver) WantsExchanges(ctx context.Context) bool {
+	*f.asked++
+	return ctx.Value(wantKey{}) != nil
+}
+
+// TestExchangeFilter: an observer that filters gets the exchanges of the
+// runs it wants and is not handed (nor costs a trace for) the others;
+// another observer without a filter makes every try observed again.
+func TestExchangeFilter(t *testing.T) {
+	srv := httptest.NewServer(ok(`{"ok":true}`))
+	defer srv.Close()
+	src := "version: 1\nname: f\nsettings: { base_url: {} }\nsteps:\n  - name: s\n    request: { url: \"{{settings.base_url}}/x\" }\n"
+	var asked int
+	var got []string
+	obs := filteredObserver{observerEvents{fn: func(ctx context.Context, ex *Exchange) {
+		got = append(got, fmt.Sprintf("%s %v", ex.Step, ctx.Value(wantKey{}) != nil))
+	}}, &asked}
+	p := plan(t, src, WithEvents(obs))
+	s, err := p.Settings(map[string]any{"base_url": srv.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Run(context.Background(), map[string]any{}, s)
+	if asked != 1 || len(got) != 0 {
+		t.Fatalf("unwanted run: asked %d, exchanges %q; want asked once, none", asked, got)
+	}
+	p.Run(context.WithValue(context.Background(), wantKey{}, true), map[string]any{}, s)
+	if len(got) != 1 || got[0] != "s true" {
+		t.Fatalf("wanted run: exchanges %q, want [s true]", got)
+	}
+	got = nil
+	var all int
+	p2 := plan(t, src, WithEvents(obs), withObserver(func(context.Context, *Exchange) { all++ }))
+	s2, err := p2.Settings(map[string]any{"base_url": srv.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2.Run(context.Background(), map[string]any{}, s2)
+	if all != 1 || len(got) != 1 || got[0] != "s false" {
+		t.Fatalf("with an observer of every try: it got %d, the filtered one %q; want 1 and [s false]", all, got)
+	}
+}

@@ -30,7 +30,8 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p := t.r.plan
 	start := time.Now()
 	var reqBody []byte
-	if p.obs != nil && req.GetBody != nil {
+	observed := p.observing(req.Context())
+	if observed && req.GetBody != nil {
 		if rc, err := req.GetBody(); err == nil {
 			reqBody, _ = io.ReadAll(io.LimitReader(rc, 64<<10))
 			rc.Close()
@@ -55,7 +56,7 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	shown := t.r.mask.url(req.URL.String())
 	p.ev.TokenFetch(req.Context(), TokenFetch{Integration: p.Name(), URL: shown, Status: status, Duration: time.Since(start)})
-	if p.obs == nil {
+	if !observed {
 		return resp, err
 	}
 	ex := &Exchange{Step: "auth:token", Attempt: 1, Method: req.Method, URL: shown,

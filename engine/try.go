@@ -50,7 +50,7 @@ func (s *Runner) attempt(ctx context.Context, st *step, pr *request, n int) (par
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var tr *tracer
-	if p.obs != nil {
+	if p.observing(ctx) {
 		tr = &tracer{start: start}
 		tctx = httptrace.WithClientTrace(tctx, tr.trace())
 	}

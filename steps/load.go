@@ -189,6 +189,7 @@ func (in *Integration) validate(errs *ErrorList) {
 	in.Source.validate(errs)
 	in.Webhook.validate(in, errs)
 	in.Callback.validate(in, errs)
+	in.History.validate(errs)
 	if in.HTTP != nil {
 		in.HTTP.TLS.validate(errs)
 	}

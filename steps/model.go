@@ -50,6 +50,9 @@ type Integration struct {
 	// Callback tells a URL each lead's result or each batch's summary
 	// (plumb serve).
 	Callback *Callback `yaml:"callback"`
+	// History says what plumb serve's lead history keeps of this
+	// integration's leads beyond their results.
+	History *History `yaml:"history"`
 	// Tests are stored test cases (read by `plumb test`), kept as YAML.
 	Tests *Value `yaml:"tests"`
 	Pos   Pos    `yaml:"-"`

@@ -78,6 +78,27 @@ func (e Enum[T]) Vocab() Vocab {
 	return v
 }
 
+// HistoryExchanges says which leads keep their tries' masked requests and
+// responses in plumb serve's lead history (history.exchanges).
+type HistoryExchanges string
+
+// The history exchange modes.
+const (
+	HistoryExchangesNone   HistoryExchanges = "none"
+	HistoryExchangesFailed HistoryExchanges = "failed"
+	HistoryExchangesAll    HistoryExchanges = "all"
+)
+
+// HistoryExchangeModes declares history.exchanges.
+var HistoryExchangeModes = Enum[HistoryExchanges]{
+	Name: "history-exchanges", Fields: []string{"History.exchanges"}, Default: HistoryExchangesNone,
+	Choices: []Choice[HistoryExchanges]{
+		{HistoryExchangesNone, "keep each try's status, class, error, rule and duration only"},
+		{HistoryExchangesFailed, "also keep the masked request and response of every try of a lead whose outcome is failure or error"},
+		{HistoryExchangesAll, "also keep them for every lead (costs storage: up to 64 KiB a lead)"},
+	},
+}
+
 // Vocab is an [Enum] of any value type: what the schema generator and the
 // docs read.
 type Vocab = Enum[string]
@@ -88,7 +109,7 @@ func Vocabulary() []Vocab {
 		SettingTypes.Vocab(), AuthTypes.Vocab(), ResponseFormats.Vocab(), CaptureTypes.Vocab(),
 		OnErrors.Vocab(), RedirectPolicies.Vocab(), RetryActions.Vocab(), RetryAfterPolicies.Vocab(),
 		TLSVersions.Vocab(), PaginateTypes.Vocab(), ScheduleMisses.Vocab(), WebhookPresets.Vocab(), WebhookAlgorithms.Vocab(),
-		WebhookEncodings.Vocab(), Outcomes.Vocab(), CallbackEvents.Vocab(),
+		WebhookEncodings.Vocab(), Outcomes.Vocab(), CallbackEvents.Vocab(), HistoryExchangeModes.Vocab(),
 	}
 }
 

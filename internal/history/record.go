@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/steps"
 )
 
 // The sources a lead comes from (Record.Source).
@@ -60,8 +61,8 @@ type Step struct {
 	Tries []Try  `json:"tries,omitempty"`
 }
 
-// Try is one HTTP try of a step. The format has no key asking to keep
-// request and response bodies, so tries carry no bodies.
+// Try is one HTTP try of a step. Request and Response are kept only when
+// the integration asks (history.exchanges), masked and cut (exchanges.go).
 type Try struct {
 	Attempt    int             `json:"attempt"`
 	Fallback   bool            `json:"fallback,omitempty"`
@@ -70,6 +71,8 @@ type Try struct {
 	Error      string          `json:"error,omitempty"`
 	Rule       string          `json:"rule,omitempty"`
 	DurationMS engine.Duration `json:"duration_ms"`
+	Request    *Sent           `json:"request,omitempty"`
+	Response   *Answer         `json:"response,omitempty"`
 }
 
 // maxTries bounds the tries kept per lead (a step retried without end
@@ -83,15 +86,18 @@ type tries struct {
 	redact func(string) string
 	byStep map[string][]Try
 	n      int
+	keep   steps.HistoryExchanges
+	kept   int // bytes of the exchanges kept so far
 }
 
 type triesKey struct{}
 
 // WithTries returns a context whose lead run collects its tries for
 // NewRecord. redact masks what a try event says (the runner's masker; nil:
-// none beyond the engine's own).
-func WithTries(ctx context.Context, redact func(string) string) context.Context {
-	return context.WithValue(ctx, triesKey{}, &tries{redact: redact, byStep: map[string][]Try{}})
+// none beyond the engine's own); keep is the integration's
+// history.exchanges (which leads keep their tries' requests and responses).
+func WithTries(ctx context.Context, redact func(string) string, keep steps.HistoryExchanges) context.Context {
+	return context.WithValue(ctx, triesKey{}, &tries{redact: redact, byStep: map[string][]Try{}, keep: keep})
 }
 
 // Events is an engine.Events that adds each try to the lead's record when
@@ -138,6 +144,7 @@ func NewRecord(ctx context.Context, m Meta, res *engine.Result) Record {
 	}
 	rec.Outcome, rec.Class, rec.Reason, rec.Step = string(res.Outcome), string(res.Class), res.Reason, res.Step
 	t, _ := ctx.Value(triesKey{}).(*tries)
+	dropExchanges := t != nil && t.keep == steps.HistoryExchangesFailed && res.Outcome == engine.Success
 	for _, sr := range res.Steps {
 		st := Step{Name: sr.Name, Outcome: string(sr.Outcome), Class: string(sr.Class), Reason: sr.Reason,
 			Method: sr.Method, URL: sr.URL, Status: sr.Status, Attempts: sr.Attempts, DurationMS: sr.Duration, Group: sr.Group}
@@ -145,6 +152,9 @@ func NewRecord(ctx context.Context, m Meta, res *engine.Result) Record {
 			t.mu.Lock()
 			st.Tries = t.byStep[sr.Name]
 			t.mu.Unlock()
+			if dropExchanges {
+				st.Tries = withoutExchanges(st.Tries)
+			}
 		}
 		rec.Steps = append(rec.Steps, st)
 	}

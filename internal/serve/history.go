@@ -19,6 +19,7 @@ import (
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/queue"
+	"github.com/plumbhq/plumb/steps"
 )
 
 // HistoryFile is the lead history's file under the data directory.
@@ -71,12 +72,14 @@ func (s *Server) startLead(ctx context.Context, l leadRun) (context.Context, tim
 		s.hist.Started(l.id)
 	}
 	var redact func(string) string
+	keep := steps.HistoryExchangesNone
 	if e := s.reg.lookup(l.name); e != nil {
 		if r := e.current(); r != nil {
 			redact = r.Redact
+			keep = r.Plan().Model().History.Keeps()
 		}
 	}
-	return history.WithTries(ctx, redact), time.Now()
+	return history.WithTries(ctx, redact, keep), time.Now()
 }
 
 // finishLead records a finished lead. It never blocks or fails the lead:

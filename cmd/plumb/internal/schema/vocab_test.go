@@ -76,6 +76,9 @@ var samples = map[string]func(v string) (sample, bool){
 	"callback-event": func(v string) (sample, bool) {
 		return sample{top: `callback: { url: "https://hooks.example.com/plumb", secret: "{{settings.hook}}", events: ` + v + ` }`}, true
 	},
+	"history-exchanges": func(v string) (sample, bool) {
+		return sample{top: `history: { exchanges: ` + v + ` }`}, true
+	},
 	"outcome": nil, // not written in an integration: see TestOutcomesAreTheEngines
 }
 
