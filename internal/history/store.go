@@ -1,6 +1,7 @@
 package history
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -44,6 +45,11 @@ type Config struct {
 	// OnBatchDone is called (from the committer, after the commit) with
 	// each batch whose last lead was just recorded.
 	OnBatchDone func(Batch)
+	// Log, when set, makes the store one view of a cluster's history:
+	// every write is appended to the log (not to the file) and the store
+	// applies the whole log, every instance's writes, to its file in the
+	// log's order (replicate.go). Nil: the store writes its file directly.
+	Log Log
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -71,6 +77,15 @@ type Store struct {
 	lastPrune                                       time.Time // committer only
 	doneBatches                                     []Batch   // committer only: done in this commit
 	lastDropLog                                     atomic.Int64
+
+	// the cluster path (replicate.go)
+	origin     string
+	applied    atomic.Uint64 // the last log sequence the file holds
+	published  atomic.Uint64 // the last sequence the committer appended
+	appliedMu  sync.Mutex
+	appliedCh  chan struct{} // closed (and replaced) when applied moves
+	stopFollow context.CancelFunc
+	followed   chan struct{}
 }
 
 type opKind uint8
@@ -81,6 +96,11 @@ const (
 	opFlush
 	opAttempt
 	opNotified
+	// opBegin and opWithdraw are only ever log ops (Begin and Withdraw
+	// write the file themselves without a log). The values are stored in
+	// the log: append, never renumber.
+	opBegin
+	opWithdraw
 )
 
 type op struct {
@@ -130,7 +150,8 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: opening %s: %w", cfg.Path, err)
 	}
-	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), done: make(chan struct{})}
+	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), done: make(chan struct{}),
+		origin: newOrigin(), appliedCh: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bRec, bID, bBx, bBatch, bBL, bLead, bMeta, bCB} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -140,6 +161,9 @@ func Open(cfg Config) (*Store, error) {
 		if v := tx.Bucket(bMeta).Get(kBytes); len(v) == 8 {
 			s.bytes.Store(int64(binary.BigEndian.Uint64(v)))
 		}
+		if v := tx.Bucket(bMeta).Get(kApplied); len(v) == 8 {
+			s.applied.Store(binary.BigEndian.Uint64(v))
+		}
 		return nil
 	})
 	if err != nil {
@@ -147,6 +171,11 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("history: %w", err)
 	}
 	go s.commitLoop()
+	if cfg.Log != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopFollow, s.followed = cancel, make(chan struct{})
+		go s.follow(ctx)
+	}
 	return s, nil
 }
 
@@ -154,6 +183,10 @@ func Open(cfg Config) (*Store, error) {
 func (s *Store) Close() error {
 	s.stop.Do(func() { close(s.ops) })
 	<-s.done
+	if s.stopFollow != nil {
+		s.stopFollow()
+		<-s.followed
+	}
 	return s.db.Close()
 }
 
@@ -172,7 +205,8 @@ func (s *Store) Started(lead string) { s.enqueue(op{kind: opStart, lead: lead}) 
 func (s *Store) Add(rec Record) { s.enqueue(op{kind: opFinish, rec: &rec}) }
 
 // Flush waits until everything queued before it is committed (tests,
-// shutdown).
+// shutdown); with a Log, until this instance's view applied the log as
+// far as it reached (bounded).
 func (s *Store) Flush() {
 	o := op{kind: opFlush, done: make(chan struct{})}
 	defer func() { _ = recover() }() // closed: nothing left to wait for
@@ -225,6 +259,14 @@ func (s *Store) commitLoop() {
 			}
 		}
 		timer.Stop()
+		if s.cfg.Log != nil {
+			s.publish(batch)
+			closeWaiters(batch)
+			if !ok {
+				return
+			}
+			continue
+		}
 		s.commit(batch)
 		for _, b := range s.doneBatches {
 			if s.cfg.OnBatchDone != nil {
@@ -233,13 +275,17 @@ func (s *Store) commitLoop() {
 		}
 		s.doneBatches = s.doneBatches[:0]
 		s.maybePrune()
-		for _, o := range batch {
-			if o.done != nil {
-				close(o.done)
-			}
-		}
+		closeWaiters(batch)
 		if !ok {
 			return
+		}
+	}
+}
+
+func closeWaiters(batch []op) {
+	for _, o := range batch {
+		if o.done != nil {
+			close(o.done)
 		}
 	}
 }

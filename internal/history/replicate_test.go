@@ -1,0 +1,274 @@
+package history
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memLog is an in-memory Log shared by the stores of a test "cluster".
+type memLog struct {
+	mu      sync.Mutex
+	entries [][]byte
+	grew    chan struct{}
+	// twice appends every op twice (a publish the log did not dedupe)
+	twice bool
+	// afters records the sequence each Follow was asked to start after
+	afters []uint64
+}
+
+func newMemLog() *memLog { return &memLog{grew: make(chan struct{})} }
+
+func (l *memLog) Append(_ context.Context, ops [][]byte) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, o := range ops {
+		l.entries = append(l.entries, o)
+		if l.twice {
+			l.entries = append(l.entries, o)
+		}
+	}
+	close(l.grew)
+	l.grew = make(chan struct{})
+	return uint64(len(l.entries)), nil
+}
+
+func (l *memLog) Follow(ctx context.Context, after uint64, out chan<- Entry) error {
+	l.mu.Lock()
+	l.afters = append(l.afters, after)
+	l.mu.Unlock()
+	next := after + 1
+	for {
+		l.mu.Lock()
+		var todo []Entry
+		for ; next <= uint64(len(l.entries)); next++ {
+			todo = append(todo, Entry{Seq: next, Data: l.entries[next-1]})
+		}
+		grew := l.grew
+		l.mu.Unlock()
+		for _, e := range todo {
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		select {
+		case <-grew:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (l *memLog) Last(context.Context) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return uint64(len(l.entries)), nil
+}
+
+func (l *memLog) followedAfter() []uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.afters)
+}
+
+// doneLog collects the batches OnBatchDone reports.
+type doneLog struct {
+	mu sync.Mutex
+	b  []Batch
+}
+
+func (d *doneLog) add(b Batch) { d.mu.Lock(); d.b = append(d.b, b); d.mu.Unlock() }
+func (d *doneLog) len() int    { d.mu.Lock(); defer d.mu.Unlock(); return len(d.b) }
+
+func member(t *testing.T, log Log, path string, done *doneLog) *Store {
+	t.Helper()
+	cfg := Config{Path: path, Log: log, Linger: time.Millisecond}
+	if done != nil {
+		cfg.OnBatchDone = done.add
+	}
+	return open(t, cfg)
+}
+
+func mustBatch(t *testing.T, s *Store, id string) Batch {
+	t.Helper()
+	b, ok, err := s.Batch(id)
+	if err != nil || !ok {
+		t.Fatalf("batch %s: %v %v", id, ok, err)
+	}
+	return b
+}
+
+// TestClusterViews: a batch begun on A whose leads run on A and B reads
+// the same on both (and on C, which joins afterwards); its summary is
+// reported once, by the instance whose record completed it.
+func TestClusterViews(t *testing.T) {
+	log := newMemLog()
+	var doneA, doneB doneLog
+	a := member(t, log, filepath.Join(t.TempDir(), "a.db"), &doneA)
+	b := member(t, log, filepath.Join(t.TempDir(), "b.db"), &doneB)
+	leads := []string{"l1", "l2", "l3", "l4"}
+	if err := a.Begin(Batch{ID: "B1", Integration: "crm"}, leads, "req-1"); err != nil {
+		t.Fatal(err)
+	}
+	// B runs l3, l4: it finds their batch although A accepted them
+	for _, l := range []string{"l3", "l4"} {
+		if got, err := b.Pending(l); err != nil || got != "B1" {
+			t.Fatalf("B: Pending(%s) = %q %v", l, got, err)
+		}
+	}
+	a.Started("l1")
+	b.Started("l3")
+	a.Flush()
+	b.Flush()
+	for _, s := range []*Store{a, b} {
+		if bt := mustBatch(t, s, "B1"); bt.State["running"] != 2 || bt.State["queued"] != 2 {
+			t.Fatalf("after two starts: %+v", bt.State)
+		}
+	}
+	a.Add(rec("l1", "crm", "success", time.Now()))
+	a.Add(rec("l2", "crm", "failure", time.Now()))
+	b.Add(rec("l3", "crm", "success", time.Now()))
+	a.Flush()
+	b.Flush()
+	b.Add(rec("l4", "crm", "success", time.Now()))
+	b.Flush()
+	a.Flush()
+	for name, s := range map[string]*Store{"A": a, "B": b} {
+		bt := mustBatch(t, s, "B1")
+		if !bt.Done || bt.State["done"] != 4 || bt.Outcomes["success"] != 3 || bt.Outcomes["failure"] != 1 {
+			t.Fatalf("%s: %+v", name, bt)
+		}
+		for _, l := range leads {
+			r, ok, err := s.Get(l)
+			if err != nil || !ok || r.Batch != "B1" || r.RequestID != "req-1" {
+				t.Fatalf("%s: Get(%s) = %+v %v %v", name, l, r, ok, err)
+			}
+		}
+	}
+	if doneA.len() != 0 || doneB.len() != 1 {
+		t.Fatalf("batch done reported %d times on A, %d on B (want once, on B whose record completed it)", doneA.len(), doneB.len())
+	}
+	a.AddAttempt("bat_B1", Attempt{At: time.Unix(5, 0), Attempt: 1, URL: "https://x.example", Status: 200})
+	a.Notified("B1")
+	a.Flush()
+	// C joins later: it applies the whole log, in its order
+	c := member(t, log, filepath.Join(t.TempDir(), "c.db"), nil)
+	c.Flush()
+	for name, s := range map[string]*Store{"B": b, "C": c} {
+		s.Flush()
+		if bt := mustBatch(t, s, "B1"); !bt.Done || !bt.Notified || bt.State["done"] != 4 {
+			t.Fatalf("%s: %+v", name, bt)
+		}
+		if at, err := s.Attempts("bat_B1"); err != nil || len(at) != 1 {
+			t.Fatalf("%s: attempts %v %v", name, at, err)
+		}
+	}
+	want := all(t, a, Query{})
+	for name, s := range map[string]*Store{"B": b, "C": c} {
+		if got := all(t, s, Query{}); !slices.Equal(got, want) {
+			t.Fatalf("%s lists %v, A %v (the log's order)", name, got, want)
+		}
+	}
+}
+
+// TestClusterWithdraw: a withdrawal completes the batch on every view.
+func TestClusterWithdraw(t *testing.T) {
+	log := newMemLog()
+	var done doneLog
+	a := member(t, log, filepath.Join(t.TempDir(), "a.db"), &done)
+	b := member(t, log, filepath.Join(t.TempDir(), "b.db"), nil)
+	if err := a.Begin(Batch{ID: "W", Integration: "crm"}, []string{"x", "y"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.Add(rec("x", "crm", "success", time.Now()))
+	b.Flush()
+	if err := a.Withdraw("W", []string{"y"}); err != nil {
+		t.Fatal(err)
+	}
+	b.Flush()
+	for _, s := range []*Store{a, b} {
+		if bt := mustBatch(t, s, "W"); !bt.Done || bt.Total != 1 {
+			t.Fatalf("%+v", bt)
+		}
+	}
+	if done.len() != 1 {
+		t.Fatalf("done reported %d times", done.len())
+	}
+}
+
+// TestApplyTwice: every op in the log twice (at different sequences)
+// changes nothing: counts, records and attempts are kept once.
+func TestApplyTwice(t *testing.T) {
+	log := newMemLog()
+	log.twice = true
+	var done doneLog
+	s := member(t, log, filepath.Join(t.TempDir(), "a.db"), &done)
+	if err := s.Begin(Batch{ID: "B2", Integration: "crm"}, []string{"p", "q"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Started("p")
+	s.Add(rec("p", "crm", "success", time.Now()))
+	s.Started("q")
+	s.Add(rec("q", "crm", "failure", time.Now()))
+	s.AddAttempt("res_p", Attempt{At: time.Unix(7, 0), Attempt: 1, URL: "https://x.example"})
+	s.Flush()
+	bt := mustBatch(t, s, "B2")
+	if !bt.Done || bt.Total != 2 || bt.State["done"] != 2 || bt.State["running"] != 0 || bt.State["queued"] != 0 ||
+		bt.Outcomes["success"] != 1 || bt.Outcomes["failure"] != 1 {
+		t.Fatalf("%+v", bt)
+	}
+	if ids := all(t, s, Query{}); len(ids) != 2 {
+		t.Fatalf("records %v", ids)
+	}
+	if at, _ := s.Attempts("res_p"); len(at) != 1 {
+		t.Fatalf("attempts %v", at)
+	}
+	if st := s.Stats(); st.Written != 2 || st.Duplicates != 2 || done.len() != 1 {
+		t.Fatalf("stats %+v, done %d", st, done.len())
+	}
+}
+
+// TestResume: a reopened view follows the log after the sequence its file
+// says it applied, and applies nothing twice.
+func TestResume(t *testing.T) {
+	log := newMemLog()
+	path := filepath.Join(t.TempDir(), "a.db")
+	cfg := Config{Path: path, Log: log, Linger: time.Millisecond}
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Begin(Batch{ID: "R", Integration: "crm"}, []string{"r1", "r2"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Add(rec("r1", "crm", "success", time.Now()))
+	s.Flush()
+	saved, _ := log.Last(context.Background())
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// others write while it is away
+	other := member(t, log, filepath.Join(t.TempDir(), "o.db"), nil)
+	other.Add(rec("r2", "crm", "success", time.Now()))
+	other.Flush()
+	s, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Flush()
+	if af := log.followedAfter(); af[len(af)-1] != saved {
+		t.Fatalf("the reopened view followed after %d, want %d (what it had applied)", af[len(af)-1], saved)
+	}
+	if st := s.Stats(); st.Written != 1 || st.Duplicates != 0 {
+		t.Fatalf("after reopening: %+v (want only r2 applied)", st)
+	}
+	if bt := mustBatch(t, s, "R"); !bt.Done || bt.State["done"] != 2 {
+		t.Fatalf("%+v", bt)
+	}
+}
