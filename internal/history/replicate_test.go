@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -18,6 +19,8 @@ type memLog struct {
 	twice bool
 	// afters records the sequence each Follow was asked to start after
 	afters []uint64
+	// fromStart: Follow sends every op, whatever it was asked
+	fromStart bool
 }
 
 func newMemLog() *memLog { return &memLog{grew: make(chan struct{})} }
@@ -36,9 +39,20 @@ func (l *memLog) Append(_ context.Context, ops [][]byte) (uint64, error) {
 	return uint64(len(l.entries)), nil
 }
 
+// resend appends entry seq again (a copy arriving late).
+func (l *memLog) resend(seq uint64) {
+	l.mu.Lock()
+	e := l.entries[seq-1]
+	l.mu.Unlock()
+	_, _ = l.Append(context.Background(), [][]byte{e})
+}
+
 func (l *memLog) Follow(ctx context.Context, after uint64, out chan<- Entry) error {
 	l.mu.Lock()
 	l.afters = append(l.afters, after)
+	if l.fromStart {
+		after = 0
+	}
 	l.mu.Unlock()
 	next := after + 1
 	for {
@@ -270,5 +284,97 @@ func TestResume(t *testing.T) {
 	}
 	if bt := mustBatch(t, s, "R"); !bt.Done || bt.State["done"] != 2 {
 		t.Fatalf("%+v", bt)
+	}
+}
+
+// TestApplyLateCopy: a copy of a big batch's second begin op arriving
+// after one of its leads finished moves nothing back.
+func TestApplyLateCopy(t *testing.T) {
+	log := newMemLog()
+	s := member(t, log, filepath.Join(t.TempDir(), "a.db"), nil)
+	leads := make([]string, beginChunk+2)
+	for i := range leads {
+		leads[i] = fmt.Sprintf("lead-%d", i)
+	}
+	if err := s.Begin(Batch{ID: "BIG", Integration: "crm"}, leads, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := log.Last(context.Background()); n != 2 {
+		t.Fatalf("%d begin ops, want 2 (chunks of %d)", n, beginChunk)
+	}
+	last := leads[len(leads)-1]
+	if got, _ := s.Pending(last); got != "BIG" {
+		t.Fatalf("Pending(%s) = %q", last, got)
+	}
+	s.Add(rec(last, "crm", "success", time.Now()))
+	s.Flush()
+	log.resend(2)
+	s.Flush()
+	bt := mustBatch(t, s, "BIG")
+	if bt.Total != len(leads) || bt.State["done"] != 1 || bt.State["queued"] != len(leads)-1 {
+		t.Fatalf("%+v", bt.State)
+	}
+	if u, _ := s.Unfinished(len(leads)); len(u) != len(leads)-1 {
+		t.Fatalf("%d unfinished, want %d", len(u), len(leads)-1)
+	}
+}
+
+// TestRedeliveryIgnored: ops the view applied already, sent again (a
+// consumer that restarted too early in the log), are skipped by their
+// sequence: nothing is applied twice, not even counted as a duplicate.
+func TestRedeliveryIgnored(t *testing.T) {
+	log := newMemLog()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s := member(t, log, path, nil)
+	s.Add(rec("x1", "crm", "success", time.Now()))
+	s.Add(rec("x2", "crm", "success", time.Now()))
+	s.Flush()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	log.fromStart = true
+	log.mu.Unlock()
+	s = member(t, log, path, nil)
+	s.Add(rec("x3", "crm", "success", time.Now()))
+	s.Flush()
+	if st := s.Stats(); st.Written != 1 || st.Duplicates != 0 {
+		t.Fatalf("%+v: want x3 applied, x1 and x2 skipped", st)
+	}
+}
+
+// heldLog is a member's view of a memLog that applies nothing until the
+// member asks how far the log reaches (Last): a view behind, on demand.
+type heldLog struct {
+	*memLog
+	once    sync.Once
+	release chan struct{}
+}
+
+func (h *heldLog) Follow(ctx context.Context, after uint64, out chan<- Entry) error {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return h.memLog.Follow(ctx, after, out)
+}
+
+func (h *heldLog) Last(ctx context.Context) (uint64, error) {
+	h.once.Do(func() { close(h.release) })
+	return h.memLog.Last(ctx)
+}
+
+// TestPendingBehind: a lead accepted by A reaches B before B's view has
+// its batch; Pending on B catches up and finds it.
+func TestPendingBehind(t *testing.T) {
+	log := newMemLog()
+	a := member(t, log, filepath.Join(t.TempDir(), "a.db"), nil)
+	b := member(t, &heldLog{memLog: log, release: make(chan struct{})}, filepath.Join(t.TempDir(), "b.db"), nil)
+	if err := a.Begin(Batch{ID: "P", Integration: "crm"}, []string{"p1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Pending("p1"); err != nil || got != "P" {
+		t.Fatalf("B: Pending = %q %v (want the batch A began)", got, err)
 	}
 }

@@ -1,0 +1,164 @@
+package serve
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plumbhq/plumb/internal/history"
+	"github.com/plumbhq/plumb/internal/queue/natstest"
+)
+
+// TestClusterHistory: three instances on a 3-node NATS cluster; one
+// batch posted to the first runs on several of them. Every instance's
+// history then has the whole batch: GET /v1/batches/{id} done with
+// matching counts, GET /v1/leads?batch= every lead, GET /v1/leads/{id}
+// the lead's integration on an instance that did not run it.
+func TestClusterHistory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3 NATS nodes and 3 plumb instances: skipped with -short")
+	}
+	nc := natstest.StartCluster(t, 3)
+	// the partner tells the instances apart by the base_url each is given
+	var mu sync.Mutex
+	ranOn := map[int]int{} // lead n → instance
+	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			N     int    `json:"n"`
+			Email string `json:"email"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		var inst int
+		fmt.Sscanf(r.URL.Path, "/i%d/", &inst)
+		mu.Lock()
+		ranOn[body.N] = inst
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond) // a partner's latency, so the work spreads
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"ok": %v}`, !strings.HasSuffix(body.Email, "@reject.example"))
+	}))
+	t.Cleanup(p.Close)
+	clients := make([]client, 3)
+	for i := range clients {
+		dir := t.TempDir()
+		writeIntegration(t, dir, fmt.Sprintf("%s/i%d", p.URL, i))
+		cfg := Config{Dir: dir, NATS: nc.URLs(), Concurrency: 2, DrainTimeout: 5 * time.Second}
+		cfg.Queue.AckWait = 3 * time.Second
+		s := testServer(t, cfg)
+		clients[i] = client{t: t, base: "http://" + s.Addr()}
+	}
+	const n = 300
+	a := postBatch(t, clients[0], 0, n)
+	byN := map[string]int{}
+	for i, l := range a.Leads {
+		byN[l.ID] = i
+	}
+	// the partner saw every lead: then every view has the batch done
+	// within moments (the deadline only turns a missing view into a failure)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		seen := len(ranOn)
+		mu.Unlock()
+		if seen == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the partner saw %d leads of %d after 60s", seen, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i, c := range clients {
+		bt := waitClusterBatch(t, c, a.Batch)
+		if bt.Total != n || bt.State["done"] != n || bt.State["queued"] != 0 || bt.State["running"] != 0 ||
+			bt.Outcomes["success"] != n*9/10 || bt.Outcomes["failure"] != n/10 || bt.Integration != "partner" {
+			t.Fatalf("instance %d: batch = %+v", i, bt)
+		}
+	}
+	mu.Lock()
+	ran := map[int]int{}
+	for _, inst := range ranOn {
+		ran[inst]++
+	}
+	mu.Unlock()
+	if len(ran) < 2 {
+		t.Fatalf("the leads ran on instances %v; want several", ran)
+	}
+	t.Logf("leads per instance: %v", ran)
+	for i, c := range clients {
+		if got := batchLeads(t, c, a.Batch); len(got) != n {
+			t.Fatalf("instance %d lists %d leads of the batch, want %d", i, len(got), n)
+		}
+	}
+	// each instance finds leads it did not run
+	for i, c := range clients {
+		found := 0
+		for id, k := range byN {
+			mu.Lock()
+			inst := ranOn[k]
+			mu.Unlock()
+			if inst == i || found >= 5 {
+				continue
+			}
+			code, b := c.do("GET", "/v1/leads/"+id, "", nil)
+			if st := decode[LeadStatus](t, b); code != 200 || st.State != "done" || st.Integration != "partner" {
+				t.Fatalf("instance %d, lead %s run by %d: %d %s", i, id, inst, code, b)
+			}
+			found++
+		}
+		if found == 0 {
+			t.Fatalf("instance %d ran every lead", i)
+		}
+	}
+}
+
+// waitClusterBatch polls GET /v1/batches/{id} until it is done (its leads
+// ran); a 404 is an instance that has not applied the batch's begin yet.
+func waitClusterBatch(t *testing.T, c client, id string) history.Batch {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, b := c.do("GET", "/v1/batches/"+id, "", nil)
+		if code == 200 {
+			if bt := decode[history.Batch](t, b); bt.Done {
+				return bt
+			}
+		} else if code != 404 {
+			t.Fatalf("GET /v1/batches/%s: %d %s", id, code, b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batch not done 10s after its leads ran: %d %s", code, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// batchLeads pages through GET /v1/leads?batch=.
+func batchLeads(t *testing.T, c client, batch string) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	q := url.Values{"batch": {batch}, "limit": {"100"}}
+	for {
+		code, b := c.do("GET", "/v1/leads?"+q.Encode(), "", nil)
+		if code != 200 {
+			t.Fatalf("GET /v1/leads: %d %s", code, b)
+		}
+		p := decode[history.Page](t, b)
+		for _, r := range p.Records {
+			if seen[r.ID] || r.Batch != batch {
+				t.Fatalf("%s twice or not of the batch: %+v", r.ID, r)
+			}
+			seen[r.ID] = true
+		}
+		if p.Next == "" {
+			return seen
+		}
+		q.Set("cursor", p.Next)
+	}
+}
