@@ -222,15 +222,16 @@ func (s *Store) follow(ctx context.Context) {
 
 // apply applies entries in one transaction with the sequence reached.
 func (s *Store) apply(batch []Entry) {
-	var written, dups uint64
+	var written, dups, skipped uint64
 	var added int64
 	var last uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		written, dups, added, last = 0, 0, 0, 0
+		written, dups, skipped, added, last = 0, 0, 0, 0, 0
 		s.doneBatches = s.doneBatches[:0]
 		applied := s.applied.Load()
 		for _, e := range batch {
 			if e.Seq <= applied { // a redelivery: applied already
+				skipped++
 				continue
 			}
 			applied, last = e.Seq, e.Seq
@@ -263,19 +264,20 @@ func (s *Store) apply(batch []Entry) {
 		s.log.Error("lead history: applying the cluster's log failed; this instance's view is behind", "err", err)
 		return
 	}
+	s.redelivered.Add(skipped)
 	if last == 0 {
 		return
 	}
 	s.commits.Add(1)
 	s.written.Add(written)
 	s.dups.Add(dups)
-	s.setApplied(last)
-	for _, b := range s.doneBatches {
+	for _, b := range s.doneBatches { // before the waiters of this sequence wake
 		if s.cfg.OnBatchDone != nil {
 			s.cfg.OnBatchDone(b)
 		}
 	}
 	s.doneBatches = s.doneBatches[:0]
+	s.setApplied(last)
 }
 
 func (s *Store) setApplied(seq uint64) {

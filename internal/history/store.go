@@ -58,6 +58,9 @@ type Config struct {
 // Stats counts what the store did since Open.
 type Stats struct {
 	Written, Dropped, Duplicates, Commits, Pruned, Failed uint64
+	// Redelivered counts ops of a cluster's log received again after they
+	// were applied (and skipped).
+	Redelivered uint64
 	// Bytes is what the store holds (keys and values).
 	Bytes int64
 }
@@ -72,11 +75,11 @@ type Store struct {
 	done chan struct{}
 	stop sync.Once
 
-	written, dropped, dups, commits, pruned, failed atomic.Uint64
-	bytes                                           atomic.Int64
-	lastPrune                                       time.Time // committer only
-	doneBatches                                     []Batch   // committer only: done in this commit
-	lastDropLog                                     atomic.Int64
+	written, dropped, dups, commits, pruned, failed, redelivered atomic.Uint64
+	bytes                                                        atomic.Int64
+	lastPrune                                                    time.Time // committer only
+	doneBatches                                                  []Batch   // committer only: done in this commit
+	lastDropLog                                                  atomic.Int64
 
 	// the cluster path (replicate.go)
 	origin     string
@@ -193,7 +196,7 @@ func (s *Store) Close() error {
 // Stats reports the store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{Written: s.written.Load(), Dropped: s.dropped.Load(), Duplicates: s.dups.Load(), Commits: s.commits.Load(),
-		Pruned: s.pruned.Load(), Failed: s.failed.Load(), Bytes: s.bytes.Load()}
+		Pruned: s.pruned.Load(), Failed: s.failed.Load(), Bytes: s.bytes.Load(), Redelivered: s.redelivered.Load()}
 }
 
 // Started notes that a queued lead began running (its batch counts it
