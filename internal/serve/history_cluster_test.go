@@ -45,6 +45,7 @@ func TestClusterHistory(t *testing.T) {
 	}))
 	t.Cleanup(p.Close)
 	clients := make([]client, 3)
+	var first *Server
 	for i := range clients {
 		dir := t.TempDir()
 		writeIntegration(t, dir, fmt.Sprintf("%s/i%d", p.URL, i))
@@ -52,6 +53,9 @@ func TestClusterHistory(t *testing.T) {
 		cfg.Queue.AckWait = 3 * time.Second
 		s := testServer(t, cfg)
 		clients[i] = client{t: t, base: "http://" + s.Addr()}
+		if first == nil {
+			first = s
+		}
 	}
 	const n = 300
 	a := postBatch(t, clients[0], 0, n)
@@ -96,6 +100,16 @@ func TestClusterHistory(t *testing.T) {
 			t.Fatalf("instance %d lists %d leads of the batch, want %d", i, len(got), n)
 		}
 	}
+	// the cost: two log messages per lead (started, record) and two per
+	// batch (begin, notified)
+	st, err := first.Queue().JetStream().Stream(t.Context(), "PLUMB_HISTORY")
+	must(t, err)
+	si, err := st.Info(t.Context())
+	must(t, err)
+	if si.State.Msgs != 2*n+2 || si.Config.Replicas != 3 || si.Config.MaxAge != history.DefaultMaxAge {
+		t.Fatalf("history stream: %d messages for %d leads (want %d), config %+v", si.State.Msgs, n, 2*n+2, si.Config)
+	}
+	t.Logf("history stream: %d messages, %d bytes for %d leads (%.0f bytes a lead)", si.State.Msgs, si.State.Bytes, n, float64(si.State.Bytes)/n)
 	// each instance finds leads it did not run
 	for i, c := range clients {
 		found := 0
