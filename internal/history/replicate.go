@@ -45,9 +45,10 @@ const (
 	appendTimeout = 10 * time.Second
 	// catchUpTimeout bounds the waits for this instance's view.
 	catchUpTimeout = 5 * time.Second
-	// beginChunk bounds the leads of one begin op (a log message stays
-	// well under NATS's 1 MB payload).
-	beginChunk = 8000
+	// beginChunk and beginChunkBytes bound the leads of one begin op (a
+	// log message stays under NATS's default 1 MB payload).
+	beginChunk      = 8000
+	beginChunkBytes = 512 << 10
 )
 
 // wireOp is one write as the log carries it.
@@ -74,14 +75,16 @@ func newOrigin() string { return rand.Text()[:12] }
 // then the others in chunks.
 func beginOps(b Batch, leads []string, requestID string, now time.Time, origin string) []wireOp {
 	ops := []wireOp{{K: opBegin, O: origin, At: now, Lead: b.ID, Batch: &b, Req: requestID}}
-	for i := 0; i < len(leads); i += beginChunk {
-		chunk := leads[i:min(i+beginChunk, len(leads))]
-		if i == 0 {
-			ops[0].Leads = chunk
-			continue
+	from, size := 0, 0
+	for i, id := range leads {
+		if i-from == beginChunk || size+len(id)+3 > beginChunkBytes {
+			ops[len(ops)-1].Leads = leads[from:i]
+			ops = append(ops, wireOp{K: opBegin, O: origin, At: now, Lead: b.ID, Req: requestID})
+			from, size = i, 0
 		}
-		ops = append(ops, wireOp{K: opBegin, O: origin, At: now, Lead: b.ID, Leads: chunk, Req: requestID})
+		size += len(id) + 3 // quotes and comma
 	}
+	ops[len(ops)-1].Leads = leads[from:]
 	return ops
 }
 

@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -381,5 +382,33 @@ func TestPendingBehind(t *testing.T) {
 	}
 	if got, err := b.Pending("p1"); err != nil || got != "P" {
 		t.Fatalf("B: Pending = %q %v (want the batch A began)", got, err)
+	}
+}
+
+// TestBeginOpsBounded: a batch's begin is split so that no log message
+// passes the bound, and every lead is in exactly one part.
+func TestBeginOpsBounded(t *testing.T) {
+	for _, n := range []int{0, 1, beginChunk, beginChunk + 1, 3*beginChunk + 5} {
+		for _, idLen := range []int{26, 128} {
+			leads := make([]string, n)
+			for i := range leads {
+				leads[i] = fmt.Sprintf("%0*d", idLen, i)
+			}
+			ops := beginOps(Batch{ID: "B"}, leads, "", time.Now(), "o")
+			var all []string
+			for i, o := range ops {
+				if (i == 0) != (o.Batch != nil) {
+					t.Fatalf("op %d: batch %v", i, o.Batch)
+				}
+				js, _ := json.Marshal(o)
+				if len(js) > 1<<20-1024 || len(o.Leads) > beginChunk {
+					t.Fatalf("n %d, ids of %d: op %d is %d bytes, %d leads", n, idLen, i, len(js), len(o.Leads))
+				}
+				all = append(all, o.Leads...)
+			}
+			if !slices.Equal(all, leads) {
+				t.Fatalf("n %d: %d leads in the ops", n, len(all))
+			}
+		}
 	}
 }
