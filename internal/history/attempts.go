@@ -91,8 +91,8 @@ func (s *Store) Attempts(id string) ([]Attempt, error) {
 // been queued (a crash between the two): the service queues them again at
 // start (the receiver drops the copies by webhook-id).
 func (s *Store) Unnotified() ([]Batch, error) {
-	if s.cfg.Log != nil {
-		s.catchUp() // a view behind would list batches notified since
+	if s.cfg.Log != nil && !s.catchUp() {
+		return nil, errBehind // it would list batches notified since
 	}
 	var out []Batch
 	err := s.db.View(func(tx *bolt.Tx) error {

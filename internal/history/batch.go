@@ -169,8 +169,8 @@ type Unfinished struct{ Batch, Lead string }
 // lost though their leads finished; the service looks each up in the
 // queue at start and records the ones that did.
 func (s *Store) Unfinished(limit int) ([]Unfinished, error) {
-	if s.cfg.Log != nil {
-		s.catchUp() // a view behind would list leads whose records are on their way
+	if s.cfg.Log != nil && !s.catchUp() {
+		return nil, errBehind // it would list leads whose records are on their way
 	}
 	var out []Unfinished
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -68,6 +68,9 @@ type wireOp struct {
 
 var kApplied = []byte("applied")
 
+// errBehind: this instance's view has not reached the log's end in time.
+var errBehind = errors.New("history: this instance's view of the cluster's history is behind its log (it catches up as it goes)")
+
 // newOrigin names this instance's ops.
 func newOrigin() string { return rand.Text()[:12] }
 
@@ -118,7 +121,7 @@ func (s *Store) appendSync(ops []wireOp) error {
 	if err != nil {
 		return err
 	}
-	if !s.waitApplied(seq, catchUpTimeout) {
+	if !s.waitApplied(seq, s.cfg.viewWait) {
 		return errors.New("history: this instance has not applied the cluster's log yet (it will)")
 	}
 	return nil
@@ -148,7 +151,7 @@ func (s *Store) publish(batch []op) {
 	}
 	if len(ops) < len(batch) { // a Flush: wait for this instance's view
 		if !s.catchUp() {
-			s.waitApplied(s.published.Load(), catchUpTimeout)
+			s.waitApplied(s.published.Load(), s.cfg.viewWait)
 		}
 	}
 }
@@ -176,13 +179,13 @@ func (s *Store) waitApplied(seq uint64, d time.Duration) bool {
 
 // catchUp waits until the view applied the log as far as it reaches now.
 func (s *Store) catchUp() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), catchUpTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.viewWait)
 	defer cancel()
 	last, err := s.cfg.Log.Last(ctx)
 	if err != nil {
 		return false
 	}
-	return s.waitApplied(last, catchUpTimeout)
+	return s.waitApplied(last, s.cfg.viewWait)
 }
 
 // follow applies the log to the file until the store closes, resuming

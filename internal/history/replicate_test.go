@@ -412,3 +412,32 @@ func TestBeginOpsBounded(t *testing.T) {
 		}
 	}
 }
+
+// stuckLog is a log this member never reads from.
+type stuckLog struct{ *memLog }
+
+func (stuckLog) Follow(ctx context.Context, _ uint64, _ chan<- Entry) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestBehindListsNothing: a view that cannot reach the log's end lists
+// no unfinished leads or unnotified batches (which would be on their way)
+// but says why.
+func TestBehindListsNothing(t *testing.T) {
+	log := newMemLog()
+	a := member(t, log, filepath.Join(t.TempDir(), "a.db"), nil)
+	if err := a.Begin(Batch{ID: "S", Integration: "crm"}, []string{"s1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, Config{Path: filepath.Join(t.TempDir(), "s.db"), Log: stuckLog{log}, viewWait: 50 * time.Millisecond})
+	if u, err := s.Unfinished(10); err == nil || len(u) != 0 {
+		t.Fatalf("Unfinished = %v %v", u, err)
+	}
+	if u, err := s.Unnotified(); err == nil || len(u) != 0 {
+		t.Fatalf("Unnotified = %v %v", u, err)
+	}
+	if u, err := a.Unfinished(10); err != nil || len(u) != 1 {
+		t.Fatalf("A: Unfinished = %v %v", u, err)
+	}
+}

@@ -51,8 +51,11 @@ type Config struct {
 	// log's order (replicate.go). Nil: the store writes its file directly.
 	Log Log
 	// Now is the clock (default time.Now).
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// viewWait bounds the waits for this instance's view of a Log
+	// (default catchUpTimeout; tests shorten it).
+	viewWait time.Duration
+	Logger   *slog.Logger
 }
 
 // Stats counts what the store did since Open.
@@ -139,6 +142,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = DefaultLinger
+	}
+	if cfg.viewWait <= 0 {
+		cfg.viewWait = catchUpTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
