@@ -17,7 +17,8 @@ import (
 // bound of PLUMB_HISTORY_MAX_BYTES (default 256 MiB), and checks that the
 // file stays under its bound and keeps the newest records. It reports the
 // file size, what the store holds, the records kept and the time taken
-// (BENCHMARKS.md, "Lead history").
+// (BENCHMARKS.md, "Lead history"). PLUMB_HISTORY_NATS=1 writes them
+// through a cluster's log on one in-process NATS node.
 //
 //	PLUMB_HISTORY_RECORDS=1000000 go test -run TestMillionRecords -v ./internal/history
 func TestMillionRecords(t *testing.T) {
@@ -30,7 +31,11 @@ func TestMillionRecords(t *testing.T) {
 		max = v
 	}
 	path := filepath.Join(t.TempDir(), "history.db")
-	s := open(t, Config{Path: path, MaxBytes: max})
+	cfg := Config{Path: path, MaxBytes: max}
+	if os.Getenv("PLUMB_HISTORY_NATS") != "" { // through a cluster's log (one NATS node)
+		cfg.Log = testNATSLog(t)
+	}
+	s := open(t, cfg)
 	start, at := time.Now(), time.Now()
 	var peak int64
 	for i := range n {

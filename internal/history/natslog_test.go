@@ -16,23 +16,7 @@ import (
 // reopened resumes after what it applied (the ordered consumer starts at
 // the next sequence), so nothing is applied twice.
 func TestNATSLog(t *testing.T) {
-	node := natstest.StartServer(t)
-	nc, err := nats.Connect(node.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T_HISTORY", Subjects: []string{"t.history.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := NewNATSLog(js, st, "t.history.ops")
+	log := testNATSLog(t)
 	pathA := filepath.Join(t.TempDir(), "a.db")
 	cfgA := Config{Path: pathA, Log: log, Linger: time.Millisecond}
 	a, err := Open(cfgA)
@@ -66,4 +50,25 @@ func TestNATSLog(t *testing.T) {
 	if s := a.Stats(); s.Written != 1 || s.Duplicates != 0 || s.Redelivered != 0 {
 		t.Fatalf("A reopened applied %+v; want n2 only", s)
 	}
+}
+
+// testNATSLog is a NATSLog on a stream of a new NATS server.
+func testNATSLog(t testing.TB) *NATSLog {
+	node := natstest.StartServer(t)
+	nc, err := nats.Connect(node.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T_HISTORY", Subjects: []string{"t.history.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewNATSLog(js, st, "t.history.ops")
 }
