@@ -196,7 +196,7 @@ func (s *Store) follow(ctx context.Context) {
 	go func() {
 		defer close(in)
 		for ctx.Err() == nil {
-			err := s.cfg.Log.Follow(ctx, s.applied.Load(), in)
+			err := s.cfg.Log.Follow(ctx, s.resumeAt(ctx), in)
 			if ctx.Err() != nil {
 				return
 			}
@@ -224,6 +224,22 @@ func (s *Store) follow(ctx context.Context) {
 		s.apply(batch)
 		s.maybePrune()
 	}
+}
+
+// resumeAt is the sequence to follow the log after: the last applied,
+// unless the log is shorter (a new stream: its sequences start again),
+// then its start.
+func (s *Store) resumeAt(ctx context.Context) uint64 {
+	after := s.applied.Load()
+	lctx, cancel := context.WithTimeout(ctx, s.cfg.viewWait)
+	defer cancel()
+	if last, err := s.cfg.Log.Last(lctx); err == nil && last < after {
+		s.log.Warn("lead history: the cluster's log is shorter than what this instance applied (a new stream?); applying it from its start",
+			"applied", after, "log_last", last)
+		s.setApplied(0)
+		return 0
+	}
+	return after
 }
 
 // apply applies entries in one transaction with the sequence reached.

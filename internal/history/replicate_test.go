@@ -441,3 +441,35 @@ func TestBehindListsNothing(t *testing.T) {
 		t.Fatalf("A: Unfinished = %v %v", u, err)
 	}
 }
+
+// TestNewLog: a view whose file applied more than a (new) log holds
+// applies that log from its start.
+func TestNewLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	old := newMemLog()
+	s, err := Open(Config{Path: path, Log: old, Linger: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		s.Add(rec(fmt.Sprint("old", i), "crm", "success", time.Now()))
+	}
+	s.Flush()
+	must(t, s.Close())
+	fresh := newMemLog()
+	other := member(t, fresh, filepath.Join(t.TempDir(), "o.db"), nil)
+	other.Add(rec("new0", "crm", "success", time.Now()))
+	other.Flush()
+	s = member(t, fresh, path, nil)
+	s.Flush()
+	if _, ok, _ := s.Get("new0"); !ok {
+		t.Fatal("the new log's first op was not applied")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

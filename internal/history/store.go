@@ -179,6 +179,9 @@ func Open(cfg Config) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("history: %w", err)
 	}
+	if cfg.Log != nil {
+		s.resumeAt(context.Background()) // a new log: from its start, before anyone waits on the view
+	}
 	go s.commitLoop()
 	if cfg.Log != nil {
 		ctx, cancel := context.WithCancel(context.Background())
