@@ -175,7 +175,7 @@ func TestClusterViews(t *testing.T) {
 	if doneA.len() != 0 || doneB.len() != 1 {
 		t.Fatalf("batch done reported %d times on A, %d on B (want once, on B whose record completed it)", doneA.len(), doneB.len())
 	}
-	a.AddAttempt("bat_B1", Attempt{At: time.Unix(5, 0), Attempt: 1, URL: "https://x.example", Status: 200})
+	a.AddAttempt("bat_B1", Attempt{At: time.Now(), Attempt: 1, URL: "https://x.example", Status: 200})
 	a.Notified("B1")
 	// C joins later: it applies the whole log, in its order
 	c := member(t, log, filepath.Join(t.TempDir(), "c.db"), nil)
@@ -235,7 +235,7 @@ func TestApplyTwice(t *testing.T) {
 	s.Add(rec("p", "crm", "success", time.Now()))
 	s.Started("q")
 	s.Add(rec("q", "crm", "failure", time.Now()))
-	s.AddAttempt("res_p", Attempt{At: time.Unix(7, 0), Attempt: 1, URL: "https://x.example"})
+	s.AddAttempt("res_p", Attempt{At: time.Now(), Attempt: 1, URL: "https://x.example"})
 	s.Flush()
 	bt := mustBatch(t, s, "B2")
 	if !bt.Done || bt.Total != 2 || bt.State["done"] != 2 || bt.State["running"] != 0 || bt.State["queued"] != 0 ||
