@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/internal/queue/natstest"
 )
@@ -101,13 +103,17 @@ func TestClusterHistory(t *testing.T) {
 		}
 	}
 	// the cost: two log messages per lead (started, record) and two per
-	// batch (begin, notified)
+	// batch (begun, notified: once, by one instance)
 	st, err := first.Queue().JetStream().Stream(t.Context(), "PLUMB_HISTORY")
 	must(t, err)
 	si, err := st.Info(t.Context())
 	must(t, err)
-	if si.State.Msgs != 2*n+2 || si.Config.Replicas != 3 || si.Config.MaxAge != history.DefaultMaxAge {
-		t.Fatalf("history stream: %d messages for %d leads (want %d), config %+v", si.State.Msgs, n, 2*n+2, si.Config)
+	if si.Config.Replicas != 3 || si.Config.MaxAge != history.DefaultMaxAge || si.Config.MaxBytes != history.DefaultMaxBytes {
+		t.Fatalf("history stream config %+v", si.Config)
+	}
+	ops := historyOps(t, st, si.State.Msgs)
+	if ops[a.Batch] != 1 || si.State.Msgs < 2*n+2 {
+		t.Fatalf("history stream: %d messages for %d leads (want at least %d), %d notified ops (want 1)", si.State.Msgs, n, 2*n+2, ops[a.Batch])
 	}
 	t.Logf("history stream: %d messages, %d bytes for %d leads (%.0f bytes a lead)", si.State.Msgs, si.State.Bytes, n, float64(si.State.Bytes)/n)
 	// each instance finds leads it did not run
@@ -175,4 +181,38 @@ func batchLeads(t *testing.T, c client, batch string) map[string]bool {
 		}
 		q.Set("cursor", p.Next)
 	}
+}
+
+// historyOps reads the n messages of the history stream and counts, by
+// id, the ops that carry nothing but an id: "batch notified" (a batch's
+// id) and "lead started" (a lead's).
+func historyOps(t *testing.T, st jetstream.Stream, n uint64) map[string]int {
+	t.Helper()
+	c, err := st.OrderedConsumer(t.Context(), jetstream.OrderedConsumerConfig{})
+	must(t, err)
+	out := map[string]int{}
+	for read := uint64(0); read < n; {
+		batch, err := c.Fetch(int(min(n-read, 500)), jetstream.FetchMaxWait(5*time.Second))
+		must(t, err)
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			var op struct {
+				L  string          `json:"l"`
+				B  json.RawMessage `json:"b"`
+				LS []string        `json:"ls"`
+				R  json.RawMessage `json:"r"`
+				A  json.RawMessage `json:"a"`
+			}
+			must(t, json.Unmarshal(m.Data(), &op))
+			if op.B == nil && op.LS == nil && op.R == nil && op.A == nil {
+				out[op.L]++
+			}
+		}
+		if got == 0 {
+			t.Fatalf("read %d of %d history messages", read, n)
+		}
+		read += uint64(got)
+	}
+	return out
 }
