@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -100,6 +101,10 @@ func TestClusterHistory(t *testing.T) {
 	for i, c := range clients {
 		if got := batchLeads(t, c, a.Batch); len(got) != n {
 			t.Fatalf("instance %d lists %d leads of the batch, want %d", i, len(got), n)
+		}
+		code, b := c.do("GET", "/v1/leads/export?batch="+a.Batch, "", nil)
+		if lines := bytes.Count(b, []byte("\n")); code != 200 || lines != n {
+			t.Fatalf("instance %d exports %d leads of the batch (%d), want %d", i, lines, code, n)
 		}
 	}
 	// the cost: two log messages per lead (started, record) and two per
