@@ -29,8 +29,12 @@ func TestClusterHistory(t *testing.T) {
 	}
 	nc := natstest.StartCluster(t, 3)
 	// the partner tells the instances apart by the base_url each is given
+	// and holds every answer until two instances have called, so the
+	// leads of one batch run on several
 	var mu sync.Mutex
 	ranOn := map[int]int{} // lead n → instance
+	callers := map[int]bool{}
+	spread := make(chan struct{})
 	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			N     int    `json:"n"`
@@ -41,8 +45,14 @@ func TestClusterHistory(t *testing.T) {
 		fmt.Sscanf(r.URL.Path, "/i%d/", &inst)
 		mu.Lock()
 		ranOn[body.N] = inst
+		if callers[inst] = true; len(callers) == 2 {
+			close(spread)
+		}
 		mu.Unlock()
-		time.Sleep(5 * time.Millisecond) // a partner's latency, so the work spreads
+		select {
+		case <-spread:
+		case <-time.After(30 * time.Second): // then the check below fails
+		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"ok": %v}`, !strings.HasSuffix(body.Email, "@reject.example"))
 	}))
@@ -131,6 +141,7 @@ func TestClusterHistory(t *testing.T) {
 			if inst == i || found >= 5 {
 				continue
 			}
+			c.waitDone(id) // the queue stores a result just after its lead's record
 			code, b := c.do("GET", "/v1/leads/"+id, "", nil)
 			if st := decode[LeadStatus](t, b); code != 200 || st.State != "done" || st.Integration != "partner" {
 				t.Fatalf("instance %d, lead %s run by %d: %d %s", i, id, inst, code, b)
