@@ -45,8 +45,10 @@ func TestClusterHistory(t *testing.T) {
 		fmt.Sscanf(r.URL.Path, "/i%d/", &inst)
 		mu.Lock()
 		ranOn[body.N] = inst
-		if callers[inst] = true; len(callers) == 2 {
-			close(spread)
+		if !callers[inst] {
+			if callers[inst] = true; len(callers) == 2 {
+				close(spread)
+			}
 		}
 		mu.Unlock()
 		select {
