@@ -74,7 +74,8 @@ type Store struct {
 	cfg  Config
 	db   *bolt.DB
 	log  *slog.Logger
-	ops  chan op
+	ops  chan op // never closed (Close closes quit): a send cannot race a close
+	quit chan struct{}
 	done chan struct{}
 	stop sync.Once
 
@@ -83,6 +84,7 @@ type Store struct {
 	lastPrune                                                    time.Time // committer only
 	doneBatches                                                  []Batch   // committer only: done in this commit
 	lastDropLog                                                  atomic.Int64
+	closed                                                       atomic.Bool
 
 	// the cluster path (replicate.go)
 	origin     string
@@ -159,7 +161,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: opening %s: %w", cfg.Path, err)
 	}
-	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), done: make(chan struct{}),
+	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), quit: make(chan struct{}), done: make(chan struct{}),
 		origin: newOrigin(), appliedCh: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bRec, bID, bBx, bBatch, bBL, bLead, bMeta, bCB} {
@@ -193,7 +195,10 @@ func Open(cfg Config) (*Store, error) {
 
 // Close commits what is queued and closes the file.
 func (s *Store) Close() error {
-	s.stop.Do(func() { close(s.ops) })
+	s.stop.Do(func() {
+		s.closed.Store(true)
+		close(s.quit)
+	})
 	<-s.done
 	if s.stopFollow != nil {
 		s.stopFollow()
@@ -221,17 +226,25 @@ func (s *Store) Add(rec Record) { s.enqueue(op{kind: opFinish, rec: &rec}) }
 // far as it reached (bounded).
 func (s *Store) Flush() {
 	o := op{kind: opFlush, done: make(chan struct{})}
-	defer func() { _ = recover() }() // closed: nothing left to wait for
-	s.ops <- o
-	<-o.done
+	if s.closed.Load() {
+		return // closed: nothing left to wait for
+	}
+	select {
+	case s.ops <- o:
+	case <-s.done:
+		return
+	}
+	select {
+	case <-o.done:
+	case <-s.done:
+	}
 }
 
 func (s *Store) enqueue(o op) {
-	defer func() {
-		if recover() != nil { // closed
-			s.dropped.Add(1)
-		}
-	}()
+	if s.closed.Load() { // the channel is never closed: a send races nothing
+		s.dropped.Add(1)
+		return
+	}
 	select {
 	case s.ops <- o:
 	default:
@@ -252,46 +265,62 @@ func (s *Store) drop(why string) {
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	for {
-		o, ok := <-s.ops
+		o, ok := s.take(nil)
 		if !ok {
 			return
 		}
 		batch := []op{o}
 		timer := time.NewTimer(s.cfg.Linger)
-	gather:
 		for len(batch) < maxCommit && o.kind != opFlush {
-			select {
-			case o, ok = <-s.ops:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, o)
-			case <-timer.C:
-				break gather
+			if o, ok = s.take(timer.C); !ok {
+				break
 			}
+			batch = append(batch, o)
 		}
 		timer.Stop()
-		if s.cfg.Log != nil {
-			s.publish(batch)
-			closeWaiters(batch)
-			if !ok {
-				return
-			}
-			continue
-		}
-		s.commit(batch)
-		for _, b := range s.doneBatches {
-			if s.cfg.OnBatchDone != nil {
-				s.cfg.OnBatchDone(b)
-			}
-		}
-		s.doneBatches = s.doneBatches[:0]
-		s.maybePrune()
+		s.write(batch)
 		closeWaiters(batch)
-		if !ok {
-			return
+	}
+}
+
+// take returns the next queued op, waiting for one (or until timeout, when
+// not nil); once the store is closing it returns what is left, then false.
+func (s *Store) take(timeout <-chan time.Time) (op, bool) {
+	select {
+	case o := <-s.ops:
+		return o, true
+	default:
+	}
+	select {
+	case o := <-s.ops:
+		return o, true
+	case <-timeout:
+		return op{}, false
+	case <-s.quit:
+		select {
+		case o := <-s.ops:
+			return o, true
+		default:
+			return op{}, false
 		}
 	}
+}
+
+// write commits a batch of ops: to the cluster's log, or to the file
+// (then reports the batches it completed and applies the retention).
+func (s *Store) write(batch []op) {
+	if s.cfg.Log != nil {
+		s.publish(batch)
+		return
+	}
+	s.commit(batch)
+	for _, b := range s.doneBatches {
+		if s.cfg.OnBatchDone != nil {
+			s.cfg.OnBatchDone(b)
+		}
+	}
+	s.doneBatches = s.doneBatches[:0]
+	s.maybePrune()
 }
 
 func closeWaiters(batch []op) {
