@@ -38,6 +38,11 @@ func (s *Store) attemptTx(tx *bolt.Tx, id string, a Attempt) (int64, error) {
 	if old != nil {
 		_ = json.Unmarshal(old, &list)
 	}
+	for _, o := range list {
+		if o.Attempt == a.Attempt && o.At.Equal(a.At) && o.URL == a.URL {
+			return 0, nil // applied before (a cluster's log): kept once
+		}
+	}
 	list = append(list, a)
 	if len(list) > maxAttempts {
 		list = list[len(list)-maxAttempts:]
@@ -86,6 +91,9 @@ func (s *Store) Attempts(id string) ([]Attempt, error) {
 // been queued (a crash between the two): the service queues them again at
 // start (the receiver drops the copies by webhook-id).
 func (s *Store) Unnotified() ([]Batch, error) {
+	if s.cfg.Log != nil && !s.catchUp() {
+		return nil, errBehind // it would list batches notified since
+	}
 	var out []Batch
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bBatch).ForEach(func(_, v []byte) error {

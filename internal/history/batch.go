@@ -37,7 +37,9 @@ type Batch struct {
 
 // Begin records a batch before its leads are published, synchronously
 // (one transaction per request, not per lead): a lead finishing at once
-// must find its batch. An error is the caller's to log; the leads are
+// must find its batch. In a cluster (Config.Log) it is appended to the
+// log and Begin waits until this instance applied it, so the batch reads
+// back here at once. An error is the caller's to log; the leads are
 // published anyway.
 func (s *Store) Begin(b Batch, leads []string, requestID string) error {
 	now := s.cfg.Now()
@@ -47,33 +49,15 @@ func (s *Store) Begin(b Batch, leads []string, requestID string) error {
 	if len(leads) == 0 { // every lead a duplicate: nothing to wait for
 		b.Done, b.Finished, b.Notified = true, now, true
 	}
-	js, err := json.Marshal(b)
-	if err != nil {
-		return fmt.Errorf("history: %w", err)
-	}
-	pj, err := json.Marshal(pending{Batch: b.ID, RequestID: requestID, Accepted: now})
-	if err != nil {
-		return fmt.Errorf("history: %w", err)
+	if s.cfg.Log != nil {
+		return s.appendSync(beginOps(b, leads, requestID, now, s.origin))
 	}
 	// db.Batch: concurrent requests share a transaction (and its fsync)
 	var added int64
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		added = int64(len(b.ID) + len(js))
-		if err := tx.Bucket(bBatch).Put([]byte(b.ID), js); err != nil {
-			return err
-		}
-		bl, pl := tx.Bucket(bBL), tx.Bucket(bLead)
-		for _, id := range leads {
-			k := append(append([]byte(b.ID), 0), id...)
-			if err := bl.Put(k, []byte{stateQueued}); err != nil {
-				return err
-			}
-			if err := pl.Put([]byte(id), pj); err != nil {
-				return err
-			}
-			added += int64(len(k) + 1 + len(id) + len(pj))
-		}
-		return nil
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		var err error
+		added, err = s.beginTx(tx, &b, b.ID, leads, requestID, now)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("history: recording batch %s: %w", b.ID, err)
@@ -82,39 +66,58 @@ func (s *Store) Begin(b Batch, leads []string, requestID string) error {
 	return nil
 }
 
-// Withdraw takes leads that were not published out of a batch (a request
-// that failed part-way), so that the batch can still complete.
-func (s *Store) Withdraw(batch string, leads []string) error {
-	var done *Batch
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		done = nil
-		bb, bl := tx.Bucket(bBatch), tx.Bucket(bBL)
-		var b Batch
-		if v := bb.Get([]byte(batch)); v == nil || json.Unmarshal(v, &b) != nil {
-			return nil
-		}
-		for _, id := range leads {
-			k := append(append([]byte(batch), 0), id...)
-			if v := bl.Get(k); len(v) == 1 && v[0] == stateQueued {
-				if err := bl.Delete(k); err != nil {
-					return err
-				}
-				b.Total--
-				b.State["queued"]--
-			}
-			if err := tx.Bucket(bLead).Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		if !b.Done && b.State["done"] == b.Total {
-			b.Done, b.Finished = true, s.cfg.Now()
-			done = &b
+// beginTx stores a batch (b nil: more leads of batch id, a later part of
+// a big batch in the log) and its leads' pending entries. Applied twice it
+// changes nothing: a batch already stored stays, a lead already known
+// keeps its state.
+func (s *Store) beginTx(tx *bolt.Tx, b *Batch, id string, leads []string, requestID string, now time.Time) (int64, error) {
+	var added int64
+	bb := tx.Bucket(bBatch)
+	if b != nil {
+		if bb.Get([]byte(id)) != nil {
+			return 0, nil
 		}
 		js, err := json.Marshal(b)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		return bb.Put([]byte(batch), js)
+		if err := bb.Put([]byte(id), js); err != nil {
+			return 0, err
+		}
+		added += int64(len(id) + len(js))
+	}
+	pj, err := json.Marshal(pending{Batch: id, RequestID: requestID, Accepted: now})
+	if err != nil {
+		return 0, err
+	}
+	bl, pl := tx.Bucket(bBL), tx.Bucket(bLead)
+	for _, lead := range leads {
+		k := append(append([]byte(id), 0), lead...)
+		if bl.Get(k) != nil {
+			continue
+		}
+		if err := bl.Put(k, []byte{stateQueued}); err != nil {
+			return 0, err
+		}
+		if err := pl.Put([]byte(lead), pj); err != nil {
+			return 0, err
+		}
+		added += int64(len(k) + 1 + len(lead) + len(pj))
+	}
+	return added, nil
+}
+
+// Withdraw takes leads that were not published out of a batch (a request
+// that failed part-way), so that the batch can still complete.
+func (s *Store) Withdraw(batch string, leads []string) error {
+	if s.cfg.Log != nil {
+		return s.appendSync([]wireOp{{K: opWithdraw, O: s.origin, At: s.cfg.Now(), Lead: batch, Leads: leads}})
+	}
+	var done *Batch
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		done, err = s.withdrawTx(tx, batch, leads, s.cfg.Now())
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
@@ -125,6 +128,39 @@ func (s *Store) Withdraw(batch string, leads []string) error {
 	return nil
 }
 
+// withdrawTx takes leads out of a batch; it returns the batch when that
+// made it done.
+func (s *Store) withdrawTx(tx *bolt.Tx, batch string, leads []string, now time.Time) (*Batch, error) {
+	bb, bl := tx.Bucket(bBatch), tx.Bucket(bBL)
+	var b Batch
+	if v := bb.Get([]byte(batch)); v == nil || json.Unmarshal(v, &b) != nil {
+		return nil, nil
+	}
+	for _, id := range leads {
+		k := append(append([]byte(batch), 0), id...)
+		if v := bl.Get(k); len(v) == 1 && v[0] == stateQueued {
+			if err := bl.Delete(k); err != nil {
+				return nil, err
+			}
+			b.Total--
+			b.State["queued"]--
+		}
+		if err := tx.Bucket(bLead).Delete([]byte(id)); err != nil {
+			return nil, err
+		}
+	}
+	var done *Batch
+	if !b.Done && b.State["done"] == b.Total {
+		b.Done, b.Finished = true, now
+		done = &b
+	}
+	js, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	return done, bb.Put([]byte(batch), js)
+}
+
 // Unfinished is a lead of a batch that is not done, as Unfinished lists it.
 type Unfinished struct{ Batch, Lead string }
 
@@ -133,6 +169,9 @@ type Unfinished struct{ Batch, Lead string }
 // lost though their leads finished; the service looks each up in the
 // queue at start and records the ones that did.
 func (s *Store) Unfinished(limit int) ([]Unfinished, error) {
+	if s.cfg.Log != nil && !s.catchUp() {
+		return nil, errBehind // it would list leads whose records are on their way
+	}
 	var out []Unfinished
 	err := s.db.View(func(tx *bolt.Tx) error {
 		bl := tx.Bucket(bBL)
@@ -221,9 +260,23 @@ func (s *Store) Batch(id string) (b Batch, found bool, err error) {
 	return b, found, nil
 }
 
-// Pending returns the batch and callback of a lead accepted but not yet
-// recorded ("" when it has none).
+// Pending returns the batch of a lead accepted but not yet recorded (""
+// when it has none). In a cluster the lead may have been accepted by
+// another instance: on a miss Pending waits (bounded) until this instance
+// applied the log as far as it reaches now, which includes the batch's
+// begin (appended before the leads were queued), and looks again.
 func (s *Store) Pending(lead string) (batch string, err error) {
+	batch, err = s.pending(lead)
+	if batch != "" || err != nil || s.cfg.Log == nil {
+		return batch, err
+	}
+	if !s.catchUp() {
+		return "", nil
+	}
+	return s.pending(lead)
+}
+
+func (s *Store) pending(lead string) (batch string, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		var p pending
 		if v := tx.Bucket(bLead).Get([]byte(lead)); v != nil && json.Unmarshal(v, &p) == nil {

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -44,14 +45,25 @@ type Config struct {
 	// OnBatchDone is called (from the committer, after the commit) with
 	// each batch whose last lead was just recorded.
 	OnBatchDone func(Batch)
+	// Log, when set, makes the store one view of a cluster's history:
+	// every write is appended to the log (not to the file) and the store
+	// applies the whole log, every instance's writes, to its file in the
+	// log's order (replicate.go). Nil: the store writes its file directly.
+	Log Log
 	// Now is the clock (default time.Now).
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// viewWait bounds the waits for this instance's view of a Log
+	// (default catchUpTimeout; tests shorten it).
+	viewWait time.Duration
+	Logger   *slog.Logger
 }
 
 // Stats counts what the store did since Open.
 type Stats struct {
 	Written, Dropped, Duplicates, Commits, Pruned, Failed uint64
+	// Redelivered counts ops of a cluster's log received again after they
+	// were applied (and skipped).
+	Redelivered uint64
 	// Bytes is what the store holds (keys and values).
 	Bytes int64
 }
@@ -62,15 +74,26 @@ type Store struct {
 	cfg  Config
 	db   *bolt.DB
 	log  *slog.Logger
-	ops  chan op
+	ops  chan op // never closed (Close closes quit): a send cannot race a close
+	quit chan struct{}
 	done chan struct{}
 	stop sync.Once
 
-	written, dropped, dups, commits, pruned, failed atomic.Uint64
-	bytes                                           atomic.Int64
-	lastPrune                                       time.Time // committer only
-	doneBatches                                     []Batch   // committer only: done in this commit
-	lastDropLog                                     atomic.Int64
+	written, dropped, dups, commits, pruned, failed, redelivered atomic.Uint64
+	bytes                                                        atomic.Int64
+	lastPrune                                                    time.Time // committer only
+	doneBatches                                                  []Batch   // committer only: done in this commit
+	lastDropLog                                                  atomic.Int64
+	closed                                                       atomic.Bool
+
+	// the cluster path (replicate.go)
+	origin     string
+	applied    atomic.Uint64 // the last log sequence the file holds
+	published  atomic.Uint64 // the last sequence the committer appended
+	appliedMu  sync.Mutex
+	appliedCh  chan struct{} // closed (and replaced) when applied moves
+	stopFollow context.CancelFunc
+	followed   chan struct{}
 }
 
 type opKind uint8
@@ -81,6 +104,11 @@ const (
 	opFlush
 	opAttempt
 	opNotified
+	// opBegin and opWithdraw are only ever log ops (Begin and Withdraw
+	// write the file themselves without a log). The values are stored in
+	// the log: append, never renumber.
+	opBegin
+	opWithdraw
 )
 
 type op struct {
@@ -117,6 +145,9 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Linger <= 0 {
 		cfg.Linger = DefaultLinger
 	}
+	if cfg.viewWait <= 0 {
+		cfg.viewWait = catchUpTimeout
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -130,7 +161,8 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: opening %s: %w", cfg.Path, err)
 	}
-	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), done: make(chan struct{})}
+	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), quit: make(chan struct{}), done: make(chan struct{}),
+		origin: newOrigin(), appliedCh: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bRec, bID, bBx, bBatch, bBL, bLead, bMeta, bCB} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -140,27 +172,45 @@ func Open(cfg Config) (*Store, error) {
 		if v := tx.Bucket(bMeta).Get(kBytes); len(v) == 8 {
 			s.bytes.Store(int64(binary.BigEndian.Uint64(v)))
 		}
+		if v := tx.Bucket(bMeta).Get(kApplied); len(v) == 8 {
+			s.applied.Store(binary.BigEndian.Uint64(v))
+		}
 		return nil
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("history: %w", err)
 	}
+	if cfg.Log != nil {
+		s.resumeAt(context.Background()) // a new log: from its start, before anyone waits on the view
+	}
 	go s.commitLoop()
+	if cfg.Log != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopFollow, s.followed = cancel, make(chan struct{})
+		go s.follow(ctx)
+	}
 	return s, nil
 }
 
 // Close commits what is queued and closes the file.
 func (s *Store) Close() error {
-	s.stop.Do(func() { close(s.ops) })
+	s.stop.Do(func() {
+		s.closed.Store(true)
+		close(s.quit)
+	})
 	<-s.done
+	if s.stopFollow != nil {
+		s.stopFollow()
+		<-s.followed
+	}
 	return s.db.Close()
 }
 
 // Stats reports the store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{Written: s.written.Load(), Dropped: s.dropped.Load(), Duplicates: s.dups.Load(), Commits: s.commits.Load(),
-		Pruned: s.pruned.Load(), Failed: s.failed.Load(), Bytes: s.bytes.Load()}
+		Pruned: s.pruned.Load(), Failed: s.failed.Load(), Bytes: s.bytes.Load(), Redelivered: s.redelivered.Load()}
 }
 
 // Started notes that a queued lead began running (its batch counts it
@@ -172,20 +222,29 @@ func (s *Store) Started(lead string) { s.enqueue(op{kind: opStart, lead: lead}) 
 func (s *Store) Add(rec Record) { s.enqueue(op{kind: opFinish, rec: &rec}) }
 
 // Flush waits until everything queued before it is committed (tests,
-// shutdown).
+// shutdown); with a Log, until this instance's view applied the log as
+// far as it reached (bounded).
 func (s *Store) Flush() {
 	o := op{kind: opFlush, done: make(chan struct{})}
-	defer func() { _ = recover() }() // closed: nothing left to wait for
-	s.ops <- o
-	<-o.done
+	if s.closed.Load() {
+		return // closed: nothing left to wait for
+	}
+	select {
+	case s.ops <- o:
+	case <-s.done:
+		return
+	}
+	select {
+	case <-o.done:
+	case <-s.done:
+	}
 }
 
 func (s *Store) enqueue(o op) {
-	defer func() {
-		if recover() != nil { // closed
-			s.dropped.Add(1)
-		}
-	}()
+	if s.closed.Load() { // the channel is never closed: a send races nothing
+		s.dropped.Add(1)
+		return
+	}
 	select {
 	case s.ops <- o:
 	default:
@@ -206,40 +265,68 @@ func (s *Store) drop(why string) {
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	for {
-		o, ok := <-s.ops
+		o, ok := s.take(nil)
 		if !ok {
 			return
 		}
 		batch := []op{o}
 		timer := time.NewTimer(s.cfg.Linger)
-	gather:
 		for len(batch) < maxCommit && o.kind != opFlush {
-			select {
-			case o, ok = <-s.ops:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, o)
-			case <-timer.C:
-				break gather
+			if o, ok = s.take(timer.C); !ok {
+				break
 			}
+			batch = append(batch, o)
 		}
 		timer.Stop()
-		s.commit(batch)
-		for _, b := range s.doneBatches {
-			if s.cfg.OnBatchDone != nil {
-				s.cfg.OnBatchDone(b)
-			}
+		s.write(batch)
+		closeWaiters(batch)
+	}
+}
+
+// take returns the next queued op, waiting for one (or until timeout, when
+// not nil); once the store is closing it returns what is left, then false.
+func (s *Store) take(timeout <-chan time.Time) (op, bool) {
+	select {
+	case o := <-s.ops:
+		return o, true
+	default:
+	}
+	select {
+	case o := <-s.ops:
+		return o, true
+	case <-timeout:
+		return op{}, false
+	case <-s.quit:
+		select {
+		case o := <-s.ops:
+			return o, true
+		default:
+			return op{}, false
 		}
-		s.doneBatches = s.doneBatches[:0]
-		s.maybePrune()
-		for _, o := range batch {
-			if o.done != nil {
-				close(o.done)
-			}
+	}
+}
+
+// write commits a batch of ops: to the cluster's log, or to the file
+// (then reports the batches it completed and applies the retention).
+func (s *Store) write(batch []op) {
+	if s.cfg.Log != nil {
+		s.publish(batch)
+		return
+	}
+	s.commit(batch)
+	for _, b := range s.doneBatches {
+		if s.cfg.OnBatchDone != nil {
+			s.cfg.OnBatchDone(b)
 		}
-		if !ok {
-			return
+	}
+	s.doneBatches = s.doneBatches[:0]
+	s.maybePrune()
+}
+
+func closeWaiters(batch []op) {
+	for _, o := range batch {
+		if o.done != nil {
+			close(o.done)
 		}
 	}
 }

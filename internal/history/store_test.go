@@ -266,3 +266,45 @@ func TestBatchWithdrawAndEmpty(t *testing.T) {
 		t.Fatalf("OnBatchDone for %v", done)
 	}
 }
+
+// TestCloseWhileWriting: writers (and the committer's own OnBatchDone)
+// keep queueing while the store closes: every op is committed or counted
+// dropped, nothing panics or races (run with -race).
+func TestCloseWhileWriting(t *testing.T) {
+	var s *Store
+	s = open(t, Config{Linger: time.Millisecond, OnBatchDone: func(b Batch) { s.Notified(b.ID) }})
+	var wg sync.WaitGroup
+	var sent [4]int
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("w%d-%d", w, i)
+				if err := s.Begin(Batch{ID: "b" + id}, []string{id}, ""); err != nil {
+					return // closed
+				}
+				s.Add(rec(id, "crm", "success", time.Now()))
+				sent[w]++
+			}
+		})
+	}
+	for s.Stats().Written < 200 {
+		s.Flush()
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	s.Flush() // after Close: returns
+	st := s.Stats()
+	total := uint64(sent[0] + sent[1] + sent[2] + sent[3])
+	if st.Written+st.Dropped < total {
+		t.Fatalf("%d records sent, %d written, %d dropped", total, st.Written, st.Dropped)
+	}
+}

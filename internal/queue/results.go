@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -183,6 +184,31 @@ func (q *Queue) KV(ctx context.Context, bucket string, ttl time.Duration) (jetst
 		return nil, fmt.Errorf("queue: bucket %q: want 1-64 of [a-z0-9_-]: %w", bucket, ErrInvalidID)
 	}
 	return q.kv(ctx, bucket, ttl)
+}
+
+// Stream creates (or updates) a stream of the queue's NATS cluster for
+// data the queue does not model, retried like the queue's own streams at
+// start (each call bounded). It is named "<NAME>_<WHAT>" and takes the
+// subjects "<name>.<what>.>" (what lowercased), with the queue's replicas,
+// unless cfg sets them; subject is its first subject without the ">".
+func (q *Queue) Stream(ctx context.Context, what string, cfg jetstream.StreamConfig) (st jetstream.Stream, subject string, err error) {
+	if !bucketRE.MatchString(strings.ToLower(what)) {
+		return nil, "", fmt.Errorf("queue: stream %q: want 1-64 of [a-z0-9_-]: %w", what, ErrInvalidID)
+	}
+	cfg.Name = streamName(q.cfg.Name, strings.ToUpper(what))
+	if len(cfg.Subjects) == 0 {
+		cfg.Subjects = []string{q.cfg.Name + "." + strings.ToLower(what) + ".>"}
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = q.cfg.Replicas
+	}
+	st, err = retry(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return q.js.CreateOrUpdateStream(ctx, cfg)
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("queue: stream %s: %w", cfg.Name, err)
+	}
+	return st, strings.TrimSuffix(cfg.Subjects[0], ">"), nil
 }
 
 func (q *Queue) kv(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error) {

@@ -5,6 +5,7 @@ package serve
 // The routes' handlers live here; api.go only lists them.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plumbhq/plumb/engine"
@@ -33,15 +35,48 @@ func (s *Server) openHistory() error {
 		s.log.Warn("no --data directory: this instance keeps no lead history (GET /v1/leads and /v1/batches answer 503)")
 		return nil
 	}
+	log, err := s.historyLog()
+	if err != nil {
+		return err
+	}
 	h, err := history.Open(history.Config{Path: filepath.Join(s.cfg.DataDir, HistoryFile),
 		MaxAge: s.cfg.HistoryMaxAge, MaxBytes: s.cfg.HistoryMaxBytes, Logger: s.log.With("component", "history"),
-		OnBatchDone: s.batchDone})
+		OnBatchDone: s.batchDone, Log: log})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	s.hist = h
 	s.metrics.reg.MustRegister(historyCollector{h})
 	return nil
+}
+
+// HistoryStream is the stream (after the queue's name) a cluster's
+// instances share their lead history through.
+const HistoryStream = "history"
+
+// historyLog is the cluster's history log (nil, nil without --nats): a
+// stream that keeps every history write of every instance for the
+// history's max age and up to its byte bound, which each instance applies
+// to its own file.
+func (s *Server) historyLog() (history.Log, error) {
+	if len(s.cfg.NATS) == 0 {
+		return nil, nil
+	}
+	q := s.q.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, subject, err := q.Stream(ctx, HistoryStream, jetstream.StreamConfig{
+		Description: "plumb lead history: every instance's history writes, applied by every instance",
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      cmp.Or(s.cfg.HistoryMaxAge, history.DefaultMaxAge),
+		MaxBytes:    cmp.Or(s.cfg.HistoryMaxBytes, history.DefaultMaxBytes),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serve: the cluster's lead history: %w", err)
+	}
+	return history.NewNATSLog(q.JetStream(), st, subject+"ops"), nil
 }
 
 // closeHistory commits what is queued and closes the history.
