@@ -130,6 +130,11 @@ type Config struct {
 	// Logger receives queue events and, for the embedded server, its
 	// notices, warnings and errors. Default: discard.
 	Logger *slog.Logger
+	// CommitHook is for crash tests only: when set, the committer calls it
+	// at the two moments of each group commit a test kills the process
+	// at (CommitPoint). `plumb serve` never sets it — no flag, file or
+	// environment variable reaches it; only a test's child process does.
+	CommitHook func(CommitPoint)
 
 	// releaseEarly (measurements only) frees a worker when its record is
 	// handed to the committer instead of once it is stored; recordsKV

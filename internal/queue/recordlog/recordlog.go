@@ -91,6 +91,11 @@ type Options struct {
 	SegmentAge time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Written, when set, is called by Append once a batch's frames are
+	// written to the segment file at path (n bytes from off) and before
+	// they are synced: the moment a crash test stops the process at
+	// (internal/queue's Config.CommitHook). Nothing in production sets it.
+	Written func(entries []Entry, path string, off, n int64)
 	// sync replaces fdatasync, hash the keys' hash (tests).
 	sync func(*os.File) error
 	hash func(string) uint64
@@ -424,6 +429,9 @@ func (l *Log) Append(entries []Entry) ([]uint64, error) {
 	if _, err := s.f.WriteAt(buf.Bytes(), s.size); err != nil {
 		_ = s.f.Truncate(s.size)
 		return nil, fmt.Errorf("recordlog: writing: %w", err)
+	}
+	if l.opts.Written != nil {
+		l.opts.Written(entries, s.f.Name(), s.size, int64(buf.Len()))
 	}
 	if err := l.opts.sync(s.f); err != nil {
 		_ = s.f.Truncate(s.size)
