@@ -127,6 +127,11 @@ func TestSealedSegmentsLookup(t *testing.T) {
 		if st.Segments < n/500 || st.ActiveKeys > 500 || st.Frames != n+1 {
 			t.Errorf("stats %+v: want >= %d segments, <= 500 keys in memory, %d frames", st, n/500, n+1)
 		}
+		// what stays in memory of the sealed segments: one hash per 256
+		// keys of each (500 keys: 2)
+		if st.Fence > 2*st.Segments {
+			t.Errorf("%d fence entries in memory for %d segments of at most 500 keys, want at most 2 each", st.Fence, st.Segments)
+		}
 	}
 	check(l)
 	must(t, l.Close())
