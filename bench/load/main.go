@@ -10,13 +10,17 @@
 //	    service's CPU time per lead with -pid PID, else 0).
 //	load -url URL -mode queue -n N -c C -batch B
 //	    N leads POSTed as NDJSON bodies of B to /v1/integrations/NAME/leads,
-//	    C bodies at a time (every answer a 202), then GET /v1/queue every
-//	    -poll until the queue is empty; then every lead is read back with
-//	    GET /v1/leads/{id} (not timed) and must be done with outcome success.
-//	    Prints "ACCEPTED_PER_S COMPLETED_PER_S P50_MS P99_MS CPU_US":
-//	    accepted/s from the first POST to the last 202, completed/s from the
-//	    first POST to the empty queue, the latency of the POSTs, and the
-//	    service's CPU time per lead until the queue was empty (with -pid).
+//	    C bodies at a time (every answer a 202; a 429 queue_behind is sent
+//	    again after its Retry-After), then GET /v1/queue every -poll until
+//	    the queue is empty; then every lead is read back with GET
+//	    /v1/leads/{id} (not timed; -verify=false skips it) and must be done
+//	    with outcome success. Prints "ACCEPTED_PER_S COMPLETED_PER_S P50_MS
+//	    P99_MS CPU_US": accepted/s from the first POST to the last 202,
+//	    completed/s from the first POST to the empty queue, the latency of
+//	    the POSTs, and the service's CPU time per lead until the queue was
+//	    empty (with -pid). With -pid and -rss, a line on stderr: the
+//	    service's RSS (and its anonymous part) every -rss while the run
+//	    lasts, the peak of the anonymous part and the peak of all (VmHWM).
 //
 // It stops by itself: every request has a timeout and the whole run gives
 // up after -deadline. Only loopback URLs are accepted.
@@ -48,10 +52,13 @@ func leadJSON(i int) []byte {
 }
 
 type loader struct {
-	hc   *http.Client
-	base string
-	name string
-	pid  int // the service's process, for its CPU time; 0: not measured
+	hc     *http.Client
+	base   string
+	name   string
+	pid    int  // the service's process, for its CPU time; 0: not measured
+	verify bool // queue mode: read every lead back
+	// retried counts bodies sent again after a 429 queue_behind
+	retried atomic.Int64
 }
 
 // cpu is the service process's user+system CPU time so far, from
@@ -94,6 +101,71 @@ func (ld *loader) post(ctx context.Context, path, ctype string, body []byte) (in
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
+}
+
+// postBehind posts a body of leads, sending it again after the
+// Retry-After of each 429 (the queue is behind).
+func (ld *loader) postBehind(ctx context.Context, body []byte) (int, []byte, error) {
+	for {
+		req, err := http.NewRequestWithContext(ctx, "POST", ld.base+"/v1/integrations/"+ld.name+"/leads", bytes.NewReader(body))
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		resp, err := ld.hc.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+			return resp.StatusCode, b, err
+		}
+		ld.retried.Add(1)
+		wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-time.After(time.Duration(max(wait, 1)) * time.Second):
+		}
+	}
+}
+
+// rss samples the service's resident set every d until stop is closed,
+// then prints on stderr the samples (MiB: all of it, and in brackets its
+// anonymous part — heap, stacks — without the files it maps), the peak of
+// the anonymous part among them, and the peak of all of it (VmHWM).
+func (ld *loader) rss(d time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	read := func(fields ...string) []float64 {
+		out := make([]float64, len(fields))
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(ld.pid) + "/status")
+		for _, line := range strings.Split(string(b), "\n") {
+			for i, field := range fields {
+				if v, ok := strings.CutPrefix(line, field+":"); ok && err == nil {
+					kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+					out[i] = kb / 1024
+				}
+			}
+		}
+		return out
+	}
+	var samples []string
+	peakAnon := 0.0
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			fmt.Fprintf(os.Stderr, "rss MiB every %s (anonymous): %s; peak anonymous %.1f MiB, peak (VmHWM) %.1f MiB; bodies sent again after a 429: %d\n",
+				d, strings.Join(samples, " "), peakAnon, read("VmHWM")[0], ld.retried.Load())
+			return
+		case <-t.C:
+			v := read("VmRSS", "RssAnon")
+			peakAnon = max(peakAnon, v[1])
+			samples = append(samples, fmt.Sprintf("%.1f(%.1f)", v[0], v[1]))
+		}
+	}
 }
 
 func (ld *loader) get(ctx context.Context, path string, v any) error {
@@ -196,7 +268,7 @@ func (ld *loader) runQueue(ctx context.Context, n, c, batch int, poll time.Durat
 			body.WriteByte('\n')
 		}
 		t0 := time.Now()
-		status, b, err := ld.post(ctx, "/v1/integrations/"+ld.name+"/leads", "application/x-ndjson", body.Bytes())
+		status, b, err := ld.postBehind(ctx, body.Bytes())
 		lat[k] = time.Since(t0)
 		if err != nil {
 			return err
@@ -243,6 +315,11 @@ func (ld *loader) runQueue(ctx context.Context, n, c, batch int, poll time.Durat
 	if err != nil {
 		return err
 	}
+	if !ld.verify {
+		fmt.Printf("%.1f %.1f %.3f %.3f %.1f\n", float64(n)/accepted.Seconds(), float64(n)/completed.Seconds(),
+			percentile(lat, 0.50), percentile(lat, 0.99), float64((cpu1-cpu0)/time.Microsecond)/float64(n))
+		return nil
+	}
 	// every lead must be done, with success (not timed)
 	all := slices.Concat(ids...)
 	err = parallel(ctx, len(all), c, func(ctx context.Context, i int) error {
@@ -278,6 +355,8 @@ func main() {
 	poll := flag.Duration("poll", 20*time.Millisecond, "queue polling interval (queue mode)")
 	limit := flag.Duration("deadline", 5*time.Minute, "give up after this long")
 	pid := flag.Int("pid", 0, "the service's process id: print its CPU time per lead (0: print 0)")
+	verify := flag.Bool("verify", true, "queue mode: read every lead back and check it is done with success")
+	rss := flag.Duration("rss", 0, "with -pid: sample the service's RSS this often and print the samples and its peak on stderr")
 	flag.Parse()
 
 	u, err := url.Parse(*base)
@@ -296,9 +375,15 @@ func main() {
 			Transport: &http.Transport{MaxIdleConns: *c * 2, MaxIdleConnsPerHost: *c * 2, IdleConnTimeout: 30 * time.Second},
 			Timeout:   time.Minute,
 		},
-		base: *base,
-		name: *name,
-		pid:  *pid,
+		base:   *base,
+		name:   *name,
+		pid:    *pid,
+		verify: *verify,
+	}
+	if *pid != 0 && *rss > 0 {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go ld.rss(*rss, stop, done)
+		defer func() { close(stop); <-done }()
 	}
 	switch *mode {
 	case "run":

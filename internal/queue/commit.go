@@ -31,6 +31,21 @@ const (
 	DefaultCommitWait  = 2 * time.Millisecond
 )
 
+// CommitPoint is a moment in the middle of a group commit, given to
+// Config.CommitHook.
+type CommitPoint struct {
+	// Synced is false once the batch's records are written to the record
+	// log's segment file and not yet synced (embedded queue only), true
+	// once they are stored and before any of their jobs is acknowledged.
+	Synced bool
+	// IDs are the jobs whose records the batch holds.
+	IDs []string
+	// File, Offset and Length say where the written batch is (Synced
+	// false).
+	File           string
+	Offset, Length int64
+}
+
 // then is what follows a durable record.
 type then int
 
@@ -191,6 +206,9 @@ func (c *committer) commit(batch []*entry) {
 			ws[i] = &e.w
 		}
 		q.records.put(context.WithoutCancel(c.stopCtx), ws)
+		if q.cfg.CommitHook != nil {
+			q.cfg.CommitHook(CommitPoint{Synced: true, IDs: storedIDs(pending)})
+		}
 		var again []*entry
 		var failed error
 		for _, e := range pending {
@@ -346,4 +364,15 @@ func (c *committer) unheld(e *entry) {
 		e.held = false
 		c.q.faults.held.Add(-1)
 	}
+}
+
+// storedIDs are the ids of the entries whose records were stored.
+func storedIDs(es []*entry) []string {
+	var ids []string
+	for _, e := range es {
+		if e.w.err == nil {
+			ids = append(ids, e.w.rec.ID)
+		}
+	}
+	return ids
 }

@@ -23,7 +23,7 @@ const (
 	DefaultMaxDeliver     = 5
 	DefaultAckWait        = 5 * time.Second
 	DefaultResultTTL      = 24 * time.Hour
-	DefaultDedupeWindow   = 2 * time.Minute
+	DefaultDedupeWindow   = 30 * time.Second
 	DefaultWorkers        = 4
 	DefaultRetryDelay     = time.Second
 	DefaultMaxRetryDelay  = time.Minute
@@ -73,12 +73,16 @@ type Config struct {
 	// flight back at once. Default 5s: a live process's signals can be late
 	// by four of their intervals (4s) before its jobs run twice.
 	AckWait time.Duration
-	// ResultTTL is how long results (and status entries) are kept.
+	// ResultTTL is how long records (state and result) are kept.
 	// Default 24h.
 	ResultTTL time.Duration
 	// DedupeWindow: a Publish with the same dedupe key (Job.DedupeKey, or
 	// the job id) within this window is reported as a duplicate and not
-	// stored again. Default 2m.
+	// stored again. It covers a publish sent again after an unanswered one
+	// (PublishTimeout) and copies sent at the same moment; the server keeps
+	// every key of the window in memory (about 180 bytes each), so it costs
+	// jobs per second × window. Default 30s, and never shorter than
+	// PublishTimeout (a publish retried within one call is recognised).
 	DedupeWindow time.Duration
 	// Workers is the number of concurrent handlers in Consume. Default 4.
 	Workers int
@@ -130,6 +134,11 @@ type Config struct {
 	// Logger receives queue events and, for the embedded server, its
 	// notices, warnings and errors. Default: discard.
 	Logger *slog.Logger
+	// CommitHook is for crash tests only: when set, the committer calls it
+	// at the two moments of each group commit a test kills the process
+	// at (CommitPoint). `plumb serve` never sets it — no flag, file or
+	// environment variable reaches it; only a test's child process does.
+	CommitHook func(CommitPoint)
 
 	// releaseEarly (measurements only) frees a worker when its record is
 	// handed to the committer instead of once it is stored; recordsKV
@@ -185,6 +194,7 @@ func (c *Config) setDefaults() error {
 	def(&c.DrainTimeout, DefaultDrainTimeout)
 	def(&c.ConnectTimeout, 10*time.Second)
 	def(&c.PublishTimeout, DefaultPublishTimeout)
+	c.DedupeWindow = max(c.DedupeWindow, c.PublishTimeout)
 	if c.MaxRetryDelay < c.RetryDelay {
 		c.MaxRetryDelay = c.RetryDelay
 	}

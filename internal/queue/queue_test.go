@@ -395,6 +395,30 @@ func TestResultTTL(t *testing.T) {
 	}
 }
 
+// The jobs stream's duplicate window is DedupeWindow (30s by default: the
+// server holds every message id of the window in memory), and never
+// shorter than PublishTimeout, so that a publish retried within one call
+// is still recognised.
+func TestDedupeWindow(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ window, publish, want time.Duration }{
+		{0, 0, 30 * time.Second},
+		{0, 45 * time.Second, 45 * time.Second},
+		{time.Second, 0, DefaultPublishTimeout},
+		{time.Minute, 0, time.Minute},
+	} {
+		cfg := testConfig(t)
+		cfg.DedupeWindow, cfg.PublishTimeout = tc.window, tc.publish
+		q := openQueue(t, cfg)
+		if got := q.jobs.CachedInfo().Config.Duplicates; got != tc.want {
+			t.Errorf("DedupeWindow %v, PublishTimeout %v: the stream's duplicate window is %v, want %v", tc.window, tc.publish, got, tc.want)
+		}
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestKV(t *testing.T) {
 	t.Parallel()
 	q := openQueue(t, testConfig(t))

@@ -24,7 +24,17 @@ type localRecords struct {
 }
 
 func (q *Queue) openLocalRecords() (*localRecords, error) {
-	l, err := recordlog.Open(recordlog.Options{Dir: filepath.Join(q.cfg.DataDir, "leads"), TTL: q.cfg.ResultTTL})
+	opts := recordlog.Options{Dir: filepath.Join(q.cfg.DataDir, "leads"), TTL: q.cfg.ResultTTL}
+	if hook := q.cfg.CommitHook; hook != nil {
+		opts.Written = func(entries []recordlog.Entry, path string, off, n int64) {
+			ids := make([]string, len(entries))
+			for i, e := range entries {
+				ids[i] = e.Key
+			}
+			hook(CommitPoint{IDs: ids, File: path, Offset: off, Length: n})
+		}
+	}
+	l, err := recordlog.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("queue: records: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -70,6 +71,8 @@ func childMain(args []string) int {
 			cfg.Queue.MinFreeDisk = -1
 		case "filler":
 			filler = true
+		case "crashcommit":
+			cfg.Queue.CommitHook = stopAtCommit(v == "synced")
 		}
 	}
 	if filler {
@@ -80,6 +83,28 @@ func childMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// stopAtCommit is the child's queue commit hook for
+// "crashcommit=written|synced": at the first group commit of at least two
+// records past the 100th record, at the moment given (written to the
+// record log and not synced, or synced and not acknowledged), it says so
+// on stdout — "commit POINT FILE OFFSET LENGTH ID..." — and stops that
+// commit for good, so that the test kills the process exactly there. Only
+// this test binary sets a CommitHook.
+func stopAtCommit(synced bool) func(queue.CommitPoint) {
+	var stored atomic.Int64
+	return func(p queue.CommitPoint) {
+		if p.Synced != synced {
+			return
+		}
+		if stored.Add(int64(len(p.IDs))) <= 100 || len(p.IDs) < 2 {
+			return
+		}
+		point := map[bool]string{false: "written", true: "synced"}[synced]
+		fmt.Printf("commit %s %s %d %d %s\n", point, p.File, p.Offset, p.Length, strings.Join(p.IDs, " "))
+		select {} // until the kill
+	}
 }
 
 // fillerChild is Run (without SIGHUP) plus childMain's filler signals.

@@ -30,6 +30,16 @@
 // so a value is kept at least TTL and at most TTL plus the span of its
 // segment (Options.SegmentAge).
 //
+// # Memory
+//
+// A Log holds in memory the keys of its active segment (a map of 64-bit
+// hash to offset, at most SegmentRecords entries: about 2.5 MiB at the
+// default 65,536) and, per sealed segment, every 256th hash of its index
+// (8 bytes per 256 keys: 31 KiB for 1,000,000 keys) and its two open
+// files — nothing per value beyond that (Stats counts both). Values are
+// read with pread, not mapped: they stay in the page cache, not the heap
+// or the process's RSS.
+//
 // # Durability
 //
 // Append returns once the frames are written and fdatasync'ed, and only
@@ -91,6 +101,11 @@ type Options struct {
 	SegmentAge time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Written, when set, is called by Append once a batch's frames are
+	// written to the segment file at path (n bytes from off) and before
+	// they are synced: the moment a crash test stops the process at
+	// (internal/queue's Config.CommitHook). Nothing in production sets it.
+	Written func(entries []Entry, path string, off, n int64)
 	// sync replaces fdatasync, hash the keys' hash (tests).
 	sync func(*os.File) error
 	hash func(string) uint64
@@ -424,6 +439,9 @@ func (l *Log) Append(entries []Entry) ([]uint64, error) {
 	if _, err := s.f.WriteAt(buf.Bytes(), s.size); err != nil {
 		_ = s.f.Truncate(s.size)
 		return nil, fmt.Errorf("recordlog: writing: %w", err)
+	}
+	if l.opts.Written != nil {
+		l.opts.Written(entries, s.f.Name(), s.size, int64(buf.Len()))
 	}
 	if err := l.opts.sync(s.f); err != nil {
 		_ = s.f.Truncate(s.size)
@@ -787,6 +805,9 @@ type Stats struct {
 	Bytes    int64
 	// ActiveKeys: keys of the active segment, held in memory.
 	ActiveKeys int
+	// Fence: index entries of the sealed segments held in memory (one per
+	// 256 keys of each).
+	Fence int
 }
 
 // Stats reports what the log holds.
@@ -797,6 +818,7 @@ func (l *Log) Stats() Stats {
 	for _, s := range append(slices.Clone(l.sealed), l.active) {
 		st.Frames += s.count
 		st.Bytes += s.size
+		st.Fence += len(s.fence)
 	}
 	return st
 }

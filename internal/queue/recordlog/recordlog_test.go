@@ -127,6 +127,11 @@ func TestSealedSegmentsLookup(t *testing.T) {
 		if st.Segments < n/500 || st.ActiveKeys > 500 || st.Frames != n+1 {
 			t.Errorf("stats %+v: want >= %d segments, <= 500 keys in memory, %d frames", st, n/500, n+1)
 		}
+		// what stays in memory of the sealed segments: one hash per 256
+		// keys of each (500 keys: 2)
+		if st.Fence > 2*st.Segments {
+			t.Errorf("%d fence entries in memory for %d segments of at most 500 keys, want at most 2 each", st.Fence, st.Segments)
+		}
 	}
 	check(l)
 	must(t, l.Close())
@@ -196,6 +201,70 @@ func TestTornTailCutAtOpen(t *testing.T) {
 	l = open(t, Options{Dir: dir})
 	want(t, l, "c", "3")
 	want(t, l, "a", "1")
+}
+
+// A batch cut anywhere in the middle of its write (a power cut before its
+// sync) reopens as the frames written whole before the cut: the batch's
+// whole frames are kept, the torn one and everything after it are gone
+// (the file is cut back to the last whole frame), and appends go on.
+// Written reports where the batch is, before the sync.
+func TestTornBatchReopens(t *testing.T) {
+	src := t.TempDir()
+	var path string
+	var off, n int64
+	l := open(t, Options{Dir: src, Written: func(es []Entry, p string, o, ln int64) {
+		if len(es) == 3 {
+			path, off, n = p, o, ln
+		}
+	}})
+	put(t, l, "before", "kept")
+	put(t, l, "a", "one", "b", "two-two", "c", "three-three-three")
+	must(t, l.Close())
+	full, err := os.ReadFile(path)
+	must(t, err)
+	if off <= 0 || off+n != int64(len(full)) {
+		t.Fatalf("Written said %d bytes at %d; the file has %d", n, off, len(full))
+	}
+	frame := func(k, v string) int64 { return int64(frameHead + len(k) + len(v)) }
+	ends := []int64{off + frame("a", "one"), off + frame("a", "one") + frame("b", "two-two"), off + n}
+	for cut := off; cut < off+n; cut++ {
+		dir := t.TempDir()
+		seg := filepath.Join(dir, filepath.Base(path))
+		must(t, os.WriteFile(seg, full[:cut], 0o600))
+		l := open(t, Options{Dir: dir})
+		want(t, l, "before", "kept")
+		keep := off
+		for i, kv := range [][2]string{{"a", "one"}, {"b", "two-two"}, {"c", "three-three-three"}} {
+			if cut >= ends[i] {
+				want(t, l, kv[0], kv[1])
+				keep = ends[i]
+			} else {
+				wantNone(t, l, kv[0])
+			}
+		}
+		if st, _ := os.Stat(seg); st.Size() != keep {
+			t.Fatalf("cut at %d: %d bytes after Open, want %d (the whole frames)", cut, st.Size(), keep)
+		}
+		put(t, l, "after", "appended")
+		must(t, l.Close())
+		l = open(t, Options{Dir: dir})
+		want(t, l, "after", "appended")
+		want(t, l, "before", "kept")
+		must(t, l.Close())
+	}
+	// a last frame written whole but with a byte of its value damaged
+	// fails its checksum: it is cut like a torn one
+	dir := t.TempDir()
+	seg := filepath.Join(dir, filepath.Base(path))
+	bad := bytes.Clone(full)
+	bad[len(bad)-1] ^= 0x01
+	must(t, os.WriteFile(seg, bad, 0o600))
+	l = open(t, Options{Dir: dir})
+	want(t, l, "b", "two-two")
+	wantNone(t, l, "c")
+	if st, _ := os.Stat(seg); st.Size() != ends[1] {
+		t.Fatalf("a damaged last frame: %d bytes after Open, want %d", st.Size(), ends[1])
+	}
 }
 
 // A sealed segment whose index is missing or damaged is indexed again.
