@@ -247,8 +247,10 @@ func (s *Store) apply(batch []Entry) {
 	var written, dups, skipped uint64
 	var added int64
 	var last uint64
+	var kept []*Record // for OnApplied
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		written, dups, skipped, added, last = 0, 0, 0, 0, 0
+		kept = kept[:0]
 		s.doneBatches = s.doneBatches[:0]
 		applied := s.applied.Load()
 		for _, e := range batch {
@@ -270,6 +272,7 @@ func (s *Store) apply(batch []Entry) {
 				dups++
 			} else if o.K == opFinish {
 				written++
+				kept = append(kept, o.Rec)
 			}
 		}
 		if last == 0 {
@@ -299,6 +302,11 @@ func (s *Store) apply(batch []Entry) {
 		}
 	}
 	s.doneBatches = s.doneBatches[:0]
+	if s.cfg.OnApplied != nil {
+		for _, r := range kept {
+			s.cfg.OnApplied(*r)
+		}
+	}
 	s.setApplied(last)
 }
 

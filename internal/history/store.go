@@ -50,6 +50,10 @@ type Config struct {
 	// applies the whole log, every instance's writes, to its file in the
 	// log's order (replicate.go). Nil: the store writes its file directly.
 	Log Log
+	// OnApplied, with a Log, is called (from the applier, after the
+	// commit) with every record this view keeps for the first time — the
+	// records of every instance of the cluster, each once.
+	OnApplied func(Record)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// viewWait bounds the waits for this instance's view of a Log

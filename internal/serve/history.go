@@ -39,9 +39,13 @@ func (s *Server) openHistory() error {
 	if err != nil {
 		return err
 	}
-	h, err := history.Open(history.Config{Path: filepath.Join(s.cfg.DataDir, HistoryFile),
+	cfg := history.Config{Path: filepath.Join(s.cfg.DataDir, HistoryFile),
 		MaxAge: s.cfg.HistoryMaxAge, MaxBytes: s.cfg.HistoryMaxBytes, Logger: s.log.With("component", "history"),
-		OnBatchDone: s.batchDone, Log: log})
+		OnBatchDone: s.batchDone, Log: log}
+	if log != nil { // GET /v1/stats counts the cluster's leads
+		s.metrics.statsFromHistory, cfg.OnApplied = true, s.metrics.stats.addRecord
+	}
+	h, err := history.Open(cfg)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

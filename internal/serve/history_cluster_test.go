@@ -119,6 +119,24 @@ func TestClusterHistory(t *testing.T) {
 			t.Fatalf("instance %d exports %d leads of the batch (%d), want %d", i, lines, code, n)
 		}
 	}
+	// every instance's health charts count the cluster's leads, each once
+	// (its view applied them all: the batch is done there; the stats are
+	// fed just after that commit, so a few polls are enough)
+	for i, c := range clients {
+		var tot StatPoint
+		for try := 0; try < 100 && tot.Leads < n; try++ {
+			if try > 0 {
+				time.Sleep(50 * time.Millisecond)
+			}
+			_, b := c.do("GET", "/v1/stats?integration=partner&window=1h", "", nil)
+			if a := decode[StatsAnswer](t, b); len(a.Integrations) == 1 {
+				tot = a.Integrations[0].Total
+			}
+		}
+		if tot.Leads != n || tot.Success != n*9/10 || tot.Failure != n/10 {
+			t.Fatalf("instance %d: stats total %+v, want %d leads", i, tot, n)
+		}
+	}
 	// the cost: two log messages per lead (started, record) and two per
 	// batch (begun, notified: once, by one instance)
 	st, err := first.Queue().JetStream().Stream(t.Context(), "PLUMB_HISTORY")

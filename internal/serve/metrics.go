@@ -37,6 +37,9 @@ type metrics struct {
 
 	// stats is the bounded per-integration time series of GET /v1/stats.
 	stats *stats
+	// statsFromHistory: in a cluster the stats count the cluster's
+	// history (every instance's leads), not what observe sees here.
+	statsFromHistory bool
 }
 
 // latencyBuckets span a fast partner (1 ms) to a flow deadline (minutes).
@@ -101,7 +104,9 @@ func newMetrics(q func() *queue.Queue) *metrics {
 func (m *metrics) observe(integration, mode string, res *engine.Result) {
 	m.leads.WithLabelValues(integration, mode, string(res.Outcome), string(res.Class)).Inc()
 	m.duration.WithLabelValues(integration, mode).Observe(time.Duration(res.Duration).Seconds())
-	m.stats.add(integration, res)
+	if !m.statsFromHistory {
+		m.stats.add(integration, res)
+	}
 }
 
 func (s *Server) updateHealthMetrics() {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/history"
 	"github.com/plumbhq/plumb/webhook"
 )
 
@@ -248,5 +249,31 @@ func TestOpsAPIThroughConsole(t *testing.T) {
 	open := testServer(t, Config{Dir: dir, Console: true})
 	if code := hostGet(t, "http://"+open.Addr()+"/console/api/v1/dead", "rebind.example"); code != http.StatusForbidden {
 		t.Errorf("ops API without tokens to another Host: %d", code)
+	}
+}
+
+// TestStatsFromRecords: the cluster's records count at the time they
+// finished (a record applied late still lands in its own step); one older
+// than the day or from the future is not counted, nor one whose step the
+// ring has already reused for a newer one.
+func TestStatsFromRecords(t *testing.T) {
+	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	clk := &fakeClock{t: now}
+	st := newStats(clk.now)
+	rec := func(at time.Time) history.Record {
+		return history.Record{Integration: "a", Outcome: "success", Finished: at, DurationMS: engine.Duration(30 * time.Millisecond)}
+	}
+	st.addRecord(rec(now.Add(-2 * time.Minute))) // late: two minutes ago
+	st.addRecord(rec(now.Add(-25 * time.Hour)))  // older than the day
+	st.addRecord(rec(now.Add(time.Minute)))      // from the future
+	st.addRecord(rec(now))                       // now
+	st.addRecord(rec(now.Add(-time.Hour)))       // the fine ring's slot of now, which holds the newer step: in 24h only
+	w := st.window("a", "1h")
+	pts := w.Integrations[0].Points
+	if w.Integrations[0].Total.Leads != 2 || pts[len(pts)-1].Leads != 1 || pts[len(pts)-1-12].Leads != 1 {
+		t.Fatalf("1h: total %+v, last %+v, 2 min before %+v", w.Integrations[0].Total, pts[len(pts)-1], pts[len(pts)-13])
+	}
+	if tot := st.window("a", "24h").Integrations[0].Total; tot.Leads != 3 {
+		t.Fatalf("24h total %+v, want 3 leads", tot)
 	}
 }

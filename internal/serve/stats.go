@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/history"
 )
 
 const (
@@ -74,12 +75,16 @@ type statSeries struct {
 	last   int64 // unix nanos of the last add (for eviction)
 }
 
-// slot returns ring's bucket for t, reset if it held an older step.
+// slot returns ring's bucket for t, reset if it held an older step; nil
+// when it holds a newer one (t is older than the ring).
 func slot(ring []statBucket, step time.Duration, t time.Time) *statBucket {
 	s := int64(step / time.Second)
 	start := t.Unix() / s * s
 	b := &ring[(start/s)%int64(len(ring))]
-	if b.start != start {
+	switch {
+	case b.start > start:
+		return nil
+	case b.start != start:
 		*b = statBucket{start: start}
 	}
 	return b
@@ -110,12 +115,31 @@ func latBin(d time.Duration) int {
 	return min(max(i, 0), latBins-1)
 }
 
-// add records one finished lead of integration.
+// add records one finished lead of integration, now.
 func (st *stats) add(integration string, res *engine.Result) {
 	if st == nil || res == nil {
 		return
 	}
-	t := st.now()
+	st.addAt(integration, res, st.now())
+}
+
+// addRecord records a lead of the cluster's history (every instance's),
+// at the time it finished.
+func (st *stats) addRecord(rec history.Record) {
+	if st == nil {
+		return
+	}
+	st.addAt(rec.Integration, &engine.Result{Outcome: engine.Outcome(rec.Outcome), Class: engine.Class(rec.Class),
+		Duration: rec.DurationMS}, rec.Finished)
+}
+
+// addAt records a lead that finished at t. A lead from the future
+// (another instance's clock ahead by more than a step) is not counted, nor
+// one older than what its bucket holds (slot).
+func (st *stats) addAt(integration string, res *engine.Result, t time.Time) {
+	if t.After(st.now().Add(fineStep)) {
+		return
+	}
 	bin := latBin(time.Duration(res.Duration))
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -127,9 +151,13 @@ func (st *stats) add(integration string, res *engine.Result) {
 		s = &statSeries{}
 		st.by[integration] = s
 	}
-	s.last = t.UnixNano()
-	slot(s.fine[:], fineStep, t).add(res, bin)
-	slot(s.coarse[:], coarseStep, t).add(res, bin)
+	s.last = max(s.last, t.UnixNano())
+	if b := slot(s.fine[:], fineStep, t); b != nil {
+		b.add(res, bin)
+	}
+	if b := slot(s.coarse[:], coarseStep, t); b != nil {
+		b.add(res, bin)
+	}
 }
 
 // evict drops the series fed least recently.
