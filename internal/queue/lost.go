@@ -66,15 +66,19 @@ func lostSeqKey(seq uint64) string { return "seq." + strconv.FormatUint(seq, 10)
 func (q *Queue) checkLost(ctx context.Context) error {
 	// the ledger first: on a cluster other processes publish meanwhile, and
 	// every job it names must then be in the stream state read next
-	ledgerLast, err := q.lastLedgerSeq(ctx)
+	// each read is bounded and retried (retry): on a cluster still
+	// electing its leaders a request can go unanswered
+	ledgerLast, err := retry(ctx, q.lastLedgerSeq)
 	if err != nil {
 		return fmt.Errorf("queue: reading the job ledger: %w", err)
 	}
-	info, err := q.jobs.Info(ctx, jetstream.WithDeletedDetails(true))
+	info, err := retry(ctx, func(ctx context.Context) (*jetstream.StreamInfo, error) {
+		return q.jobs.Info(ctx, jetstream.WithDeletedDetails(true))
+	})
 	if err != nil {
 		return fmt.Errorf("queue: checking the jobs stream: %w", err)
 	}
-	ci, err := q.cons.Info(ctx)
+	ci, err := retry(ctx, q.cons.Info)
 	if err != nil {
 		return fmt.Errorf("queue: checking the jobs stream: %w", err)
 	}
@@ -91,7 +95,9 @@ func (q *Queue) checkLost(ctx context.Context) error {
 		return err
 	}
 	for seq := range cand { // reported at an earlier start already
-		if _, err := q.lostKV.Get(ctx, lostSeqKey(seq)); err == nil {
+		if _, err := retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+			return q.lostKV.Get(ctx, lostSeqKey(seq))
+		}); err == nil {
 			delete(cand, seq)
 		}
 	}
@@ -143,7 +149,9 @@ func gaps(st jetstream.StreamState, floor, ledgerLast uint64) map[uint64]bool {
 func (q *Queue) scanStart(ctx context.Context, st jetstream.StreamState, cand map[uint64]bool) (time.Time, error) {
 	lowest := slices.Min(slicesKeys(cand))
 	if st.Msgs > 0 && st.FirstSeq < lowest {
-		raw, err := q.jobs.GetMsg(ctx, st.FirstSeq)
+		raw, err := retry(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+			return q.jobs.GetMsg(ctx, st.FirstSeq)
+		})
 		if err == nil {
 			return raw.Time, nil
 		}
@@ -172,12 +180,12 @@ func (q *Queue) dropFinished(ctx context.Context, since time.Time, cand map[uint
 	if err := q.records.finished(ctx, since, take); err != nil {
 		return false, fmt.Errorf("queue: checking the results: %w", err)
 	}
-	info, err := q.dead.Info(ctx)
+	info, err := retry(ctx, func(ctx context.Context) (*jetstream.StreamInfo, error) { return q.dead.Info(ctx) })
 	if err != nil {
 		return false, fmt.Errorf("queue: checking the dead letters: %w", err)
 	}
 	for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(cand) > 0; seq-- {
-		raw, err := q.dead.GetMsg(ctx, seq)
+		raw, err := retry(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) { return q.dead.GetMsg(ctx, seq) })
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}

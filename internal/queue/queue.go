@@ -294,7 +294,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 			return nil, err
 		}
 	}
-	info, err := q.jobs.Info(ctx)
+	info, err := retry(ctx, func(ctx context.Context) (*jetstream.StreamInfo, error) { return q.jobs.Info(ctx) })
 	if err != nil {
 		q.shutdown()
 		return nil, fmt.Errorf("queue: stream %s: %w", q.jobsStream, err)
