@@ -89,7 +89,8 @@ func childMain(args []string) int {
 // "crashcommit=written|synced": at the first group commit of at least two
 // records past the 100th record, at the moment given (written to the
 // record log and not synced, or synced and not acknowledged), it says so
-// on stdout — "commit POINT FILE OFFSET LENGTH ID..." — and stops that
+// on stdout — "commit POINT FILE OFFSET LENGTH ID..." (FILE "-" when
+// synced) — and stops that
 // commit for good, so that the test kills the process exactly there. Only
 // this test binary sets a CommitHook.
 func stopAtCommit(synced bool) func(queue.CommitPoint) {
@@ -102,7 +103,11 @@ func stopAtCommit(synced bool) func(queue.CommitPoint) {
 			return
 		}
 		point := map[bool]string{false: "written", true: "synced"}[synced]
-		fmt.Printf("commit %s %s %d %d %s\n", point, p.File, p.Offset, p.Length, strings.Join(p.IDs, " "))
+		file := p.File
+		if file == "" { // a synced point names no file: keep the fields in place
+			file = "-"
+		}
+		fmt.Printf("commit %s %s %d %d %s\n", point, file, p.Offset, p.Length, strings.Join(p.IDs, " "))
 		select {} // until the kill
 	}
 }
