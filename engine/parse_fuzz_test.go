@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -130,7 +131,7 @@ func checkParse(t *testing.T, path string, src []byte) {
 	t.Helper()
 	defer func() {
 		if p := recover(); p != nil {
-			t.Fatalf("%s: Parse panicked: %v\n%s", path, p, src)
+			t.Fatalf("%s: Parse panicked: %v\n%s\n%s", path, p, debug.Stack(), src)
 		}
 	}()
 	_, err := Parse("f.yaml", src, WithRoot(filepath.Dir(path)))

@@ -88,6 +88,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			return
 		}
+		if n.Kind != yaml.MappingNode && plainStruct(v.Type().Elem()) {
+			// a section written as something else stays absent: reported
+			// once here, never validated half-decoded (with unset positions)
+			d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))
+			return
+		}
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
@@ -103,9 +109,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 		// nil element, so the compiler needs no guard for one.
 		s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
 		for i, c := range n.Content {
-			if r := resolve(c); v.Type().Elem().Kind() == reflect.Pointer && r != nil && r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
-				d.errorf(c, "remove the empty item or fill it in", "%s[%d] is empty", what, i)
-				continue
+			if r := resolve(c); v.Type().Elem().Kind() == reflect.Pointer && r != nil {
+				switch et := v.Type().Elem().Elem(); {
+				case r.Kind == yaml.ScalarNode && r.Tag == "!!null":
+					d.errorf(c, "remove the empty item or fill it in", "%s[%d] is empty", what, i)
+					continue
+				case r.Kind != yaml.MappingNode && plainStruct(et):
+					d.errorf(c, "", "%s[%d] must be a mapping, got %s", what, i, kindName(r))
+					continue
+				}
 			}
 			s = reflect.Append(s, reflect.Zero(v.Type().Elem()))
 			d.decode(c, s.Index(s.Len()-1), fmt.Sprintf("%s[%d]", what, i))
@@ -331,4 +343,11 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// plainStruct reports whether t is a struct decoded key by key (not by a
+// decoder of its own, which may accept other kinds of node).
+func plainStruct(t reflect.Type) bool {
+	pt := reflect.PointerTo(t)
+	return t.Kind() == reflect.Struct && !pt.Implements(nodeDecoderType) && !pt.Implements(valueDecoderType)
 }
