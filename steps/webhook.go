@@ -149,7 +149,9 @@ func (w *Webhook) validate(in *Integration, errs *ErrorList) {
 func (v *WebhookVerify) validate(in *Integration, errs *ErrorList) {
 	preset := WebhookPreset(v.Preset.Value)
 	if !WebhookPresets.Has(preset) {
-		errs.Add(v.Preset.Pos, WebhookPresets.Hint(), "webhook: verify: unknown preset %q", preset)
+		if v.Preset.IsSet() { // absent, it is reported as a missing key
+			errs.Add(v.Preset.Pos, WebhookPresets.Hint(), "webhook: verify: unknown preset %q", preset)
+		}
 		return
 	}
 	if len(v.Secrets) == 0 {
