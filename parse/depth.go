@@ -150,12 +150,14 @@ func skipTag(b []byte, from int) int {
 }
 
 // skipDecl returns the index of the '>' ending a <!DOCTYPE ...> (or other
-// <!...>) declaration, skipping an internal subset in [...] and quoted
-// strings.
+// <!...>) directive, read as encoding/xml (under xmlquery) reads one: the
+// byte after "<!" is taken as it is, then quoted strings, nested <...>
+// (an internal subset's declarations) and <!-- comments --> are skipped
+// until a '>' outside them.
 func skipDecl(b []byte, from int) int {
 	var quote byte
-	brackets := 0
-	for j := from; j < len(b); j++ {
+	depth := 0
+	for j := from + 1; j < len(b); j++ {
 		c := b[j]
 		switch {
 		case quote != 0:
@@ -164,14 +166,19 @@ func skipDecl(b []byte, from int) int {
 			}
 		case c == '"' || c == '\'':
 			quote = c
-		case c == '[':
-			brackets++
-		case c == ']':
-			if brackets > 0 {
-				brackets--
+		case c == '<' && bytes.HasPrefix(b[j:], []byte("<!--")):
+			k := bytes.Index(b[j+4:], []byte("--"))
+			if k < 0 {
+				return len(b)
 			}
-		case c == '>' && brackets == 0:
-			return j
+			j += 4 + k + 2 // the '>' after "--"
+		case c == '<':
+			depth++
+		case c == '>':
+			if depth == 0 {
+				return j
+			}
+			depth--
 		}
 	}
 	return len(b)
