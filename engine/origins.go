@@ -163,7 +163,7 @@ func (p *Plan) urlOrigin(t *template.Template, values map[string]any) (string, b
 // renderSettingsOnly renders src as a URL template when it reads nothing
 // but settings.
 func (p *Plan) renderSettingsOnly(src string, data map[string]any) (string, bool) {
-	t, err := p.tmpl.Compile("origin", src, template.URL)
+	t, err := p.tmpl.Compile("origin", src, template.URL, template.Transient()) // once per call, not per file
 	if err != nil {
 		return "", false
 	}

@@ -11,6 +11,7 @@ import (
 // compiler rewrites a parsed tree: root references become lookups, and it
 // collects Refs. The first error wins.
 type compiler struct {
+	name string // the template's name, for errors
 	src  string
 	tree *parse.Tree
 	refs []ref
@@ -27,7 +28,7 @@ func (c *compiler) errorAt(pos parse.Pos, msg string) {
 		return
 	}
 	line, col := position(c.src, int(pos))
-	c.err = &Error{Name: c.tree.ParseName, Line: line, Col: col, Msg: msg}
+	c.err = &Error{Name: c.name, Line: line, Col: col, Msg: msg}
 }
 
 // position converts a byte offset into a 1-based line and column.
@@ -250,11 +251,12 @@ func (c *compiler) sortedRefs() []string {
 // parseErrRE matches what follows "template: NAME:" in a text/template parse error.
 var parseErrRE = regexp.MustCompile(`^(\d+)(?::(\d+))?: `)
 
-// parseError converts a text/template parse error into an *Error.
-func parseError(name string, err error) *Error {
+// parseError converts a parse error of the text/template id into an
+// *Error of the template name.
+func parseError(name, id string, err error) *Error {
 	msg := err.Error()
 	e := &Error{Name: name, Msg: msg}
-	rest, ok := strings.CutPrefix(msg, "template: "+name+":")
+	rest, ok := strings.CutPrefix(msg, "template: "+id+":")
 	if !ok {
 		return e
 	}

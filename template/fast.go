@@ -189,7 +189,7 @@ func (t *Template) renderFast(data map[string]any) (string, error) {
 			return "", err
 		}
 		if err != nil {
-			return "", t.execError(err)
+			return "", t.execError(err, nil)
 		}
 		s, err := seg.esc(v)
 		if err != nil {

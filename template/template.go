@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -74,11 +75,20 @@ var ErrMissing = errors.New("missing field")
 // Set holds the function map shared by the templates it compiles. It is
 // built once by New and safe for concurrent use.
 type Set struct {
-	now    func() time.Time
-	base   *template.Template // functions and options only; never executed
-	slow   bool               // tests: always execute through text/template
-	extra  map[string]any     // WithFuncs: the embedder's functions
-	budget budget             // WithBudget: the work of one render
+	now func() time.Time
+	// base holds the function table (and options) every template of the
+	// set shares: the templates are added to its namespace under names
+	// unique in the set (ns counts them; mu guards the namespace), so the
+	// table of about 200 functions is built once per set, not copied into
+	// each template (it was most of a plan's live heap, scanned by every
+	// GC). base itself is never executed; {{template}} is refused, so the
+	// names are never looked up.
+	base   *template.Template
+	mu     sync.Mutex
+	ns     int
+	slow   bool           // tests: always execute through text/template
+	extra  map[string]any // WithFuncs: the embedder's functions
+	budget budget         // WithBudget: the work of one render
 }
 
 // Option configures a Set.
@@ -154,13 +164,11 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		line, col := position(src, loc[0])
 		return nil, &Error{Name: name, Line: line, Col: col, Msg: "{{define}} and {{block}} are not supported"}
 	}
-	base, err := s.base.Clone()
+	ns := s.namespace(cfg.transient)
+	id := ns.unique()
+	tm, err := ns.parse(id, src)
 	if err != nil {
-		return nil, &Error{Name: name, Msg: err.Error()}
-	}
-	tm, err := base.New(name).Parse(src)
-	if err != nil {
-		return nil, parseError(name, err)
+		return nil, parseError(name, id, err)
 	}
 	tree := tm.Tree
 	if tree == nil || tree.Root == nil {
@@ -173,7 +181,7 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		return t, nil
 	}
 
-	c := &compiler{src: src, tree: tree}
+	c := &compiler{name: name, src: src, tree: tree}
 	c.list(tree.Root, true)
 	if c.err != nil {
 		return nil, c.err
@@ -186,11 +194,7 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		va := singleAction(vtree.Root)
 		va.Pipe.Cmds = append(va.Pipe.Cmds, c.command(va.Pos, c.ident(va.Pos, fnCapture), c.dollar(va.Pos)))
 		meter{c}.list(vtree.Root)
-		vbase, err := s.base.Clone()
-		if err != nil {
-			return nil, &Error{Name: name, Msg: err.Error()}
-		}
-		if t.single, err = vbase.AddParseTree(name, vtree); err != nil {
+		if t.single, err = ns.add(id+"~value", vtree); err != nil {
 			return nil, &Error{Name: name, Msg: err.Error()}
 		}
 	}
@@ -212,11 +216,8 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 			to.fast = fastSegments(src, ttree.Root)
 		}
 		meter{c}.list(ttree.Root)
-		tbase, err := s.base.Clone()
-		if err != nil {
-			return nil, &Error{Name: name, Msg: err.Error()}
-		}
-		if to.tmpl, err = tbase.AddParseTree(name, ttree); err != nil {
+		var err error
+		if to.tmpl, err = ns.add(id+"~trusted", ttree); err != nil {
 			return nil, &Error{Name: name, Msg: err.Error()}
 		}
 		t.trustedOnly = to
@@ -225,6 +226,51 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 	// tree without the budget's calls.
 	meter{c}.list(tree.Root)
 	return t, nil
+}
+
+// namespace is the text/template namespace one Compile adds its templates
+// to (its template, its typed-value copy, its trusted-only copy).
+type namespace struct {
+	base *template.Template
+	mu   *sync.Mutex
+	n    *int
+}
+
+// namespace returns the set's shared namespace or, for a transient
+// template, one of its own.
+func (s *Set) namespace(transient bool) namespace {
+	if !transient {
+		return namespace{base: s.base, mu: &s.mu, n: &s.ns}
+	}
+	s.mu.Lock()
+	own, err := s.base.Clone() // Clone only fails for html/template
+	s.mu.Unlock()
+	if err != nil {
+		own = s.base
+	}
+	return namespace{base: own, mu: new(sync.Mutex), n: new(int)}
+}
+
+// unique returns a template name not yet used in ns.
+func (ns namespace) unique() string {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	*ns.n++
+	return "t" + strconv.Itoa(*ns.n)
+}
+
+// parse parses src as the template id of ns.
+func (ns namespace) parse(id, src string) (*template.Template, error) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return ns.base.New(id).Parse(src)
+}
+
+// add adds tree to ns as the template id.
+func (ns namespace) add(id string, tree *parse.Tree) (*template.Template, error) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return ns.base.AddParseTree(id, tree)
 }
 
 // literalText returns the output of a template made only of text.
@@ -320,7 +366,7 @@ func (t *Template) render(ctx context.Context, data map[string]any) (string, err
 		if errors.Is(err, errTooLarge) {
 			return "", &renderError{msg: "template " + t.name + ": " + errTooLarge.Error(), cause: errTooLarge}
 		}
-		return "", t.execError(err)
+		return "", t.execError(err, t.tmpl)
 	}
 	return b.String(), nil
 }
@@ -352,7 +398,7 @@ func (t *Template) ValueContext(ctx context.Context, data map[string]any) (any, 
 					break
 				}
 				if err != nil {
-					return nil, t.execError(err)
+					return nil, t.execError(err, nil)
 				}
 				return v, nil
 			}
@@ -360,7 +406,7 @@ func (t *Template) ValueContext(ctx context.Context, data map[string]any) (any, 
 	}
 	c := t.newExecCtx(ctx, data)
 	if err := t.single.Execute(io.Discard, c); err != nil {
-		return nil, t.execError(err)
+		return nil, t.execError(err, t.single)
 	}
 	return c.val, nil
 }
@@ -429,20 +475,27 @@ type renderError struct {
 func (e *renderError) Error() string { return e.msg }
 func (e *renderError) Unwrap() error { return e.cause }
 
-// execError turns a text/template execution error into a readable one that
-// names the template and, at most, data paths (never data values).
-func (t *Template) execError(err error) error {
+// execError turns an execution error of ran (the text/template that ran;
+// nil: the fast path) into a readable one that names the template and, at
+// most, data paths (never data values).
+func (t *Template) execError(err error, ran *template.Template) error {
 	var pe *pathError
 	if errors.As(err, &pe) {
 		return &renderError{msg: "template " + t.name + ": " + pe.Error(), cause: pe}
 	}
+	// text/template names the tree's parse name, then the template run
+	// (each a name in the set's namespace)
+	parsed, id := t.name, t.name
+	if ran != nil {
+		parsed, id = ran.Tree.ParseName, ran.Name()
+	}
 	msg := err.Error()
 	loc := ""
-	if rest, ok := strings.CutPrefix(msg, "template: "+t.name+":"); ok {
+	if rest, ok := strings.CutPrefix(msg, "template: "+parsed+":"); ok {
 		if i := strings.Index(rest, ": executing "); i >= 0 {
 			loc = ":" + oneBasedCol(rest[:i])
 			rest = rest[i+len(": executing "):]
-			rest = strings.TrimPrefix(rest, strconv.Quote(t.name)+" at <")
+			rest = strings.TrimPrefix(rest, strconv.Quote(id)+" at <")
 			if j := strings.Index(rest, ">: "); j >= 0 {
 				rest = rest[j+3:]
 			}
