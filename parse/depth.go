@@ -41,7 +41,17 @@ func depthError(format string, limit, offset int) error {
 // jsonDepth scans b once, without recursion, and returns the offset of the
 // first '[' or '{' that opens level limit+1, or -1. Brackets inside strings
 // do not count. The scan does not validate: the parser does that after.
+// A body of at most limit bytes cannot open limit+1 levels (one byte
+// each) and is not scanned.
 func jsonDepth(b []byte, limit int) int {
+	if len(b) <= limit {
+		return -1
+	}
+	return jsonDepthScan(b, limit)
+}
+
+// jsonDepthScan is jsonDepth's scan.
+func jsonDepthScan(b []byte, limit int) int {
 	depth := 0
 	inStr, esc := false, false
 	for i, c := range b {
@@ -79,12 +89,26 @@ func jsonDepth(b []byte, limit int) int {
 // values and self-closing tags are skipped. The scan does not validate: it
 // over-counts rather than under-counts (an unclosed tag still counts), and
 // the parser checks the document after.
+//
+// A body of at most 2×limit bytes is not scanned: every level the scan
+// counts takes at least two bytes ("<>") before the next '<', so the start
+// tag of level limit+1 is at an offset of at least 2×limit.
 func xmlDepth(b []byte, limit int) int {
+	if len(b) <= 2*limit {
+		return -1
+	}
+	return xmlDepthScan(b, limit)
+}
+
+// xmlDepthScan is xmlDepth's scan.
+func xmlDepthScan(b []byte, limit int) int {
 	depth := 0
 	for i := 0; i < len(b); i++ {
-		if b[i] != '<' {
-			continue
+		j := bytes.IndexByte(b[i:], '<')
+		if j < 0 {
+			break
 		}
+		i += j
 		rest := b[i:]
 		switch {
 		case bytes.HasPrefix(rest, []byte("<!--")):

@@ -57,12 +57,20 @@ func FuzzDepth(f *testing.F) {
 		`[[1]]`, `{"a":{"b":[1,{"c":"[[[{"}]}}`, `"\"["`, `[]`, `{"a\\":[[]]}`,
 		`<a><b x="/>"><c/></b></a>`, `<a><!-- <b> --><![CDATA[<c>]]><?p <d>?></a>`,
 		`<!DOCTYPE a [<!ELEMENT a ANY>]><a><b></b></a>`, `<a b='>'><c></c></a>`, `<a/>`,
+		`<><><>`, `<><><`, `<a><b><c>`, `[[[`, `[[`,
 	} {
 		f.Add([]byte(s), 2)
 	}
 	f.Fuzz(func(t *testing.T, b []byte, limit int) {
 		if limit < 1 || limit > 64 {
 			return
+		}
+		// the short-body fast paths never change the answer
+		if got, scan := jsonDepth(b, limit), jsonDepthScan(b, limit); got != scan {
+			t.Fatalf("JSON %q limit %d: %d, scanned %d", b, limit, got, scan)
+		}
+		if got, scan := xmlDepth(b, limit), xmlDepthScan(b, limit); got != scan {
+			t.Fatalf("XML %q limit %d: %d, scanned %d", b, limit, got, scan)
 		}
 		if json.Valid(b) {
 			real := realJSONDepth(b)
