@@ -92,7 +92,9 @@ type runJob struct {
 	lead map[string]any
 }
 
-// runDone is a lead's result, with its input index and estimated size.
+// runDone is a lead's result, with its input index and, once it is held
+// back for reordering, its estimated size (the consumer estimates it only
+// then: a result yielded as it arrives is never held).
 type runDone struct {
 	i    int
 	res  *Result
@@ -121,7 +123,7 @@ func (a *runAll) worker() {
 	defer a.workers.Done()
 	for j := range a.work {
 		res := a.r.Run(a.wctx, j.lead)
-		a.results <- runDone{i: j.i, res: res, size: resultSize(res)}
+		a.results <- runDone{i: j.i, res: res}
 	}
 }
 
@@ -143,7 +145,7 @@ func (a *runAll) feed(leads iter.Seq2[map[string]any, error]) {
 		}
 		if err != nil {
 			res := &Result{Outcome: Error, Reason: err.Error(), Class: ClassInput, Err: err, Steps: []StepResult{}}
-			a.results <- runDone{i: i, res: res, size: resultSize(res)}
+			a.results <- runDone{i: i, res: res}
 			i++
 			continue
 		}
@@ -235,9 +237,12 @@ func (a *runAll) yieldOrdered(yield func(int, *Result) bool) {
 	pending := map[int]runDone{}
 	stopped := false
 	for d, ok := a.next(); ok; d, ok = a.next() {
-		a.mu.Lock()
-		a.held += d.size
-		a.mu.Unlock()
+		if d.i != a.head {
+			d.size = resultSize(d.res)
+			a.mu.Lock()
+			a.held += d.size
+			a.mu.Unlock()
+		}
 		pending[d.i] = d
 		for {
 			next, ok := pending[a.head]
