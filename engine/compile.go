@@ -23,6 +23,7 @@ type step struct {
 	when     *cond.Program
 	method   string
 	url      *template.Template
+	urls     urlMemo // the last URL rendered, checked
 	query    []kv
 	headers  []kv
 	body     *body

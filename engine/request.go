@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plumbhq/plumb/template"
@@ -109,28 +110,19 @@ func (p *Plan) build(ctx context.Context, st *step, data map[string]any) (*reque
 		headers = append(append([]kv(nil), headers...), v.headers...)
 		break
 	}
-	u, err := parseURL(ctx, urlT, data)
+	raw, err := urlT.RenderContext(ctx, data)
 	if err != nil {
 		return nil, err
 	}
-	if len(query) > 0 {
-		var q strings.Builder
-		q.WriteString(u.RawQuery)
-		for _, e := range query {
-			v, err := e.val.RenderContext(ctx, data)
-			if err != nil {
-				return nil, fmt.Errorf("query %s: %w", e.key, err)
-			}
-			if q.Len() > 0 {
-				q.WriteByte('&')
-			}
-			q.WriteString(url.QueryEscape(e.key))
-			q.WriteByte('=')
-			q.WriteString(url.QueryEscape(v))
-		}
-		u.RawQuery = q.String()
+	if len(query) == 0 {
+		r.url, err = st.urls.checked(raw)
+	} else {
+		r.url, err = withQuery(ctx, raw, query, data)
 	}
-	r.url, r.header = u.String(), make(http.Header, len(headers)+3)
+	if err != nil {
+		return nil, err
+	}
+	r.header = make(http.Header, len(headers)+3)
 	// the values share one backing array (Header.Set makes a slice per
 	// value); each is capped, so an Add to it copies instead of overwriting
 	vals := make([]string, 0, len(headers)+3)
@@ -177,11 +169,61 @@ func parseURL(ctx context.Context, t *template.Template, data map[string]any) (*
 	if err != nil {
 		return nil, err
 	}
+	return checkURL(raw)
+}
+
+// checkURL parses a rendered URL, which must be an absolute http(s) URL.
+func checkURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("url %q is not an absolute http(s) URL", raw)
 	}
 	return u, nil
+}
+
+// withQuery is the rendered URL raw, checked, with the step's query
+// entries added to its own.
+func withQuery(ctx context.Context, raw string, query []kv, data map[string]any) (string, error) {
+	u, err := checkURL(raw)
+	if err != nil {
+		return "", err
+	}
+	var q strings.Builder
+	q.WriteString(u.RawQuery)
+	for _, e := range query {
+		v, err := e.val.RenderContext(ctx, data)
+		if err != nil {
+			return "", fmt.Errorf("query %s: %w", e.key, err)
+		}
+		if q.Len() > 0 {
+			q.WriteByte('&')
+		}
+		q.WriteString(url.QueryEscape(e.key))
+		q.WriteByte('=')
+		q.WriteString(url.QueryEscape(v))
+	}
+	u.RawQuery = q.String()
+	return u.String(), nil
+}
+
+// urlMemo remembers the last URL a step rendered, checked and normalized
+// (url.Parse, then String): most URLs come out the same for every lead
+// (settings and literal text), and parsing one was a fifth of building a
+// request. Safe for concurrent use; a different URL replaces it.
+type urlMemo struct{ last atomic.Pointer[[2]string] }
+
+// checked is checkURL(raw).String(), from the memo when raw is the last URL.
+func (m *urlMemo) checked(raw string) (string, error) {
+	if e := m.last.Load(); e != nil && e[0] == raw {
+		return e[1], nil
+	}
+	u, err := checkURL(raw)
+	if err != nil {
+		return "", err
+	}
+	e := &[2]string{raw, u.String()}
+	m.last.Store(e)
+	return e[1], nil
 }
 
 func (b *body) render(ctx context.Context, data map[string]any) ([]byte, error) {
