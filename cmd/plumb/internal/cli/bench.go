@@ -93,7 +93,7 @@ func benchCmd(ctx context.Context, s *stdio, args []string) int {
 		return ExitUsage
 	}
 
-	tuneGC()
+	tuneGC(batchGCPercent)
 	setup := &planSetup{s: s, cmd: "bench", file: file}
 	defer setup.close()
 	if !setup.load(nil) || !setup.resolve(&f.settingsFlags) {

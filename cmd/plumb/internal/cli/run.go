@@ -107,7 +107,7 @@ func runCmd(ctx context.Context, s *stdio, args []string) int {
 		return bad("%s", problem)
 	}
 
-	tuneGC()
+	tuneGC(batchGCPercent)
 	single := f.lead != ""
 	// the progress line is on stderr; every other write to the terminal
 	// erases it first
@@ -219,28 +219,37 @@ func (f *runFlags) check(pos []string) (file, problem string) {
 	return file, problem
 }
 
-// gcPercent is the GC target of plumb run, bench, sync and serve when GOGC
-// is not set. Their live heap is small (bounded by the concurrency), so with
-// Go's default of 100 they collect every few MB allocated; 200 halves the
-// collections for a constant amount of peak RSS (BENCHMARKS.md: CPU per lead
-// of the three-step flow 10–15 % lower; run +3–4 MiB, serve with its
-// embedded queue about +25 MiB).
-const gcPercent = 200
+// GC targets when GOGC is not set. Go's default of 100, with its 4 MiB
+// minimum heap, collects every few MB allocated when the live heap is
+// small, and each collection scans the whole live heap.
+//
+// batchGCPercent is plumb run's, bench's and sync's: their live heap is a
+// megabyte or two (the compiled plan, bounded by the concurrency and the
+// reorder buffer otherwise), so 400 collects a quarter as often as 100
+// for about 8 MiB of peak RSS (BENCHMARKS.md: CPU per lead of the
+// three-step flow 6–7 % lower than at 200, 41 → 48 MiB peak).
+const batchGCPercent = 400
+
+// serveGCPercent is plumb serve's: its live heap (the embedded NATS
+// server, the history index, answers in flight) is tens of MB, which a
+// higher target would multiply (BENCHMARKS.md: 200 against 100, CPU per
+// /run lead 162 → 139 µs, peak RSS 89.6 → 113 MiB).
+const serveGCPercent = 200
 
 // memoryLimit is the soft memory limit of plumb run, bench, sync and
 // serve when GOMEMLIMIT is not set. The live data is bounded by the
 // runner's response memory budget (answers being read and what running
 // leads captured from them, engine.DefaultResponseMemory) plus RunAll's
-// reorder buffer (64 MiB); a GC target of 200 alone would let the heap
-// grow to three times that before a collection. Near the limit the GC
+// reorder buffer (64 MiB); a GC target of 400 alone would let the heap
+// grow to five times that before a collection. Near the limit the GC
 // collects harder instead.
 const memoryLimit = 1 << 30
 
-// tuneGC sets gcPercent and memoryLimit unless the user chose with GOGC
-// and GOMEMLIMIT.
-func tuneGC() {
+// tuneGC sets the GC target percent and memoryLimit unless the user chose
+// with GOGC and GOMEMLIMIT.
+func tuneGC(percent int) {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
+		debug.SetGCPercent(percent)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)

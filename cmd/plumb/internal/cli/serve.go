@@ -180,7 +180,7 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 		cfg.TracerProvider = tr.Provider
 		log.Info("exporting traces over OTLP/HTTP", "endpoint", tr.Endpoint)
 	}
-	tuneGC()
+	tuneGC(serveGCPercent)
 	if err := serve.Run(ctx, cfg); err != nil {
 		s.errorf("serve: %v", err)
 		return ExitUsage

@@ -95,7 +95,7 @@ func syncCmd(ctx context.Context, s *stdio, args []string) int {
 	if f == nil {
 		return code
 	}
-	tuneGC()
+	tuneGC(batchGCPercent)
 	setup := &planSetup{s: s, cmd: "sync", file: file}
 	defer setup.close()
 	opts, warns := f.verbose.options(s.stderr)
