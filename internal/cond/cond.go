@@ -42,6 +42,9 @@ type Program struct {
 	src  string
 	prog *vm.Program
 	refs []string
+	// roots are the roots the expression names: Eval needs only these in
+	// its environment.
+	roots []string
 }
 
 // Error is a compile error; Line and Col are 1-based positions inside the
@@ -98,6 +101,7 @@ func Compile(src string) (*Program, error) {
 	}
 	p := &Program{src: src, prog: prog}
 	p.refs = collectRefs(prog.Node())
+	p.roots = usedRoots(prog.Node())
 	return p, nil
 }
 
@@ -258,10 +262,10 @@ func (p *Program) Eval(env map[string]any) (bool, error) {
 	st := evalPool.Get().(*evalState)
 	defer st.release()
 	full := env
-	for _, r := range Roots {
+	for _, r := range p.roots {
 		if _, ok := env[r]; !ok {
 			full = st.env
-			for _, r := range Roots {
+			for _, r := range p.roots {
 				if v, ok := env[r]; ok {
 					full[r] = v
 				} else {
@@ -328,6 +332,42 @@ func (blankIsNil) Visit(node *ast.Node) {
 	}
 	wrap(&b.Left, b.Right)
 	wrap(&b.Right, b.Left)
+}
+
+// usedRoots returns the roots the expression names (every root when it
+// reads $env, which reaches them all).
+func usedRoots(root ast.Node) []string {
+	v := &rootVisitor{}
+	ast.Walk(&root, v)
+	if v.all {
+		return Roots
+	}
+	var out []string
+	for _, r := range Roots {
+		if v.seen[r] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+type rootVisitor struct {
+	seen map[string]bool
+	all  bool
+}
+
+func (v *rootVisitor) Visit(node *ast.Node) {
+	id, ok := (*node).(*ast.IdentifierNode)
+	if !ok {
+		return
+	}
+	if id.Value == "$env" {
+		v.all = true
+	}
+	if v.seen == nil {
+		v.seen = map[string]bool{}
+	}
+	v.seen[id.Value] = true
 }
 
 type refVisitor struct {

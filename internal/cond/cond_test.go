@@ -220,3 +220,28 @@ func TestValueIsNotACondition(t *testing.T) {
 		}
 	}
 }
+
+// A root the caller did not give reads as an empty object, whether the
+// expression names it or reaches it through $env; the roots it names are
+// all Eval puts in its environment.
+func TestMissingRoots(t *testing.T) {
+	for _, src := range []string{
+		`lead.x == nil && vars.y == nil`,
+		`batch.size == nil`,
+		`$env.page.next == nil`,
+		`captured.ok == true || state.cursor == nil`,
+	} {
+		p, err := Compile(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		ok, err := p.Eval(map[string]any{"captured": map[string]any{"ok": false}})
+		if err != nil || !ok {
+			t.Errorf("%s: %v, %v", src, ok, err)
+		}
+	}
+	p, _ := Compile(`captured.ok == true`)
+	if got := p.roots; len(got) != 1 || got[0] != "captured" {
+		t.Errorf("roots of captured.ok == true: %v", got)
+	}
+}
