@@ -51,17 +51,18 @@ func (s *Runner) runLead(ctx context.Context, lead map[string]any) (res *Result)
 		res.Duration = Duration(time.Since(start))
 		return res
 	}
-	var firstErr *StepResult
+	firstErr := -1 // the first step that ended in an error the flow continued past
 	for _, g := range p.stages {
-		results := s.runStage(ctx, g, f)
-		for i, sr := range results {
-			res.Steps = append(res.Steps, sr)
+		n := len(res.Steps)
+		res.Steps = s.runStage(ctx, g, f, res.Steps)
+		for i := n; i < len(res.Steps); i++ {
+			sr := &res.Steps[i]
 			switch {
 			case res.Outcome == Failure || res.Outcome == Error:
-			case sr.Outcome == Failure || (sr.Outcome == Error && g.steps[i].onError != steps.OnErrorContinue):
+			case sr.Outcome == Failure || (sr.Outcome == Error && g.steps[i-n].onError != steps.OnErrorContinue):
 				res.Outcome, res.Reason, res.Step, res.Class, res.Err = sr.Outcome, sr.Reason, sr.Name, sr.Class, sr.Err
-			case sr.Outcome == Error && firstErr == nil:
-				firstErr = &sr
+			case sr.Outcome == Error && firstErr < 0:
+				firstErr = i
 			case sr.Outcome == Success:
 				res.Outcome = Success
 			}
@@ -72,8 +73,9 @@ func (s *Runner) runLead(ctx context.Context, lead map[string]any) (res *Result)
 	}
 	switch {
 	case res.Outcome != "":
-	case firstErr != nil:
-		res.Outcome, res.Reason, res.Step, res.Class, res.Err = Error, firstErr.Reason, firstErr.Name, firstErr.Class, firstErr.Err
+	case firstErr >= 0:
+		e := &res.Steps[firstErr]
+		res.Outcome, res.Reason, res.Step, res.Class, res.Err = Error, e.Reason, e.Name, e.Class, e.Err
 	default:
 		res.Outcome, res.Reason = Skip, "every step was skipped"
 	}
@@ -154,16 +156,18 @@ func (f *flow) compute(ctx context.Context, vars []namedValue, s *Runner) error 
 	return nil
 }
 
-// runStage runs one step, or a parallel group: each of its steps works on
-// its own copy of the lead and vars, and their captures, appended fields and
-// vars are merged in declaration order once all are done.
-func (s *Runner) runStage(ctx context.Context, g *stage, f *flow) []StepResult {
+// runStage runs one step, or a parallel group, and appends their results
+// to out: each step of a group works on its own copy of the lead and vars,
+// and their captures, appended fields and vars are merged in declaration
+// order once all are done.
+func (s *Runner) runStage(ctx context.Context, g *stage, f *flow, out []StepResult) []StepResult {
 	p := s.plan
-	out := make([]StepResult, len(g.steps))
 	if len(g.steps) == 1 {
-		out[0] = s.runOne(ctx, g.steps[0], f)
-		return out
+		return append(out, s.runOne(ctx, g.steps[0], f))
 	}
+	base := len(out)
+	out = slices.Grow(out, len(g.steps))[:base+len(g.steps)]
+	group := out[base:]
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	views := make([]*flow, len(g.steps))
@@ -173,16 +177,16 @@ func (s *Runner) runStage(ctx context.Context, g *stage, f *flow) []StepResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = s.runStep(gctx, st, views[i])
-			if g.failFast && (out[i].Outcome == Failure || out[i].Outcome == Error) {
-				cancel(fmt.Errorf("step %s of the parallel group ended in %s (fail_fast)", st.name, out[i].Outcome))
+			group[i] = s.runStep(gctx, st, views[i])
+			if g.failFast && (group[i].Outcome == Failure || group[i].Outcome == Error) {
+				cancel(fmt.Errorf("step %s of the parallel group ended in %s (fail_fast)", st.name, group[i].Outcome))
 			}
 		}()
 	}
 	wg.Wait()
 	for i, st := range g.steps {
-		out[i].Group = g.steps[0].name
-		p.settle(st, out[i], views[i], f)
+		group[i].Group = g.steps[0].name
+		p.settle(st, group[i], views[i], f)
 	}
 	return out
 }

@@ -56,3 +56,35 @@ steps:
 		t.Fatalf("ftp URL: %s %q", res.Outcome, res.Reason)
 	}
 }
+
+// When no step succeeds or fails, the lead ends with the first error a
+// step continued past (on_error: continue), not with another step's.
+func TestFirstContinuedError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"ok":false}`))
+	}))
+	defer srv.Close()
+	r := bindSrc(t, `version: 1
+name: cont
+settings:
+  base_url: { required: true }
+steps:
+  - name: a
+    when: lead.go == true
+    request: { method: GET, url: "{{settings.base_url}}/a" }
+  - name: b
+    on_error: continue
+    request: { method: GET, url: "{{settings.base_url}}/b" }
+    capture: { ok: { json: ok, type: bool } }
+    outcome: { error_when: captured.ok == false }
+  - name: c
+    on_error: continue
+    request: { method: GET, url: "{{settings.base_url}}/c" }
+    capture: { ok: { json: ok, type: bool } }
+    outcome: { error_when: captured.ok == false }
+`, srv.URL)
+	res := r.Run(context.Background(), map[string]any{"go": false})
+	if res.Outcome != Error || res.Step != "b" || !strings.Contains(res.Reason, "error_when") {
+		t.Fatalf("outcome %s, step %q, reason %q; want error of step b", res.Outcome, res.Step, res.Reason)
+	}
+}
