@@ -7,7 +7,9 @@
 //
 // Templates are Go text/template with sprig's functions and a few plumb
 // helpers. Everything is decided at Compile time: the function map is built
-// once per Set, data references are rewritten into lookups, and an escaper
+// once per Set and shared by every template compiled in it (a Set keeps its
+// templates for as long as it lives; one compiled per call, not per file,
+// takes Transient), data references are rewritten into lookups, and an escaper
 // is appended to every output action for the Mode the template was compiled
 // with. Rendering parses nothing; a template made only of text and plain
 // references ({{settings.base_url}}/v2/{{lead.state}}) does not even go
