@@ -26,6 +26,7 @@
 #   PAIRS=5 RUN_N32=10000 bench/compare-serve.sh
 #   QUEUE_FSYNC=1s bench/compare-serve.sh        # plumb --sync-interval 1s, handserve -fsync=false
 #   PLUMB_BIN=/tmp/plumb-old bench/compare-serve.sh
+#   ONLY="run1 run32" FSYNC=0 bench/compare-serve.sh  # some configurations only
 #
 # Both services run at most SERVE_CONC leads at once (plumb serve
 # --concurrency). plumb serve stores every accepted lead in its embedded
@@ -47,6 +48,7 @@ BATCH=${BATCH:-100}
 SERVE_CONC=${SERVE_CONC:-32}
 QUEUE_FSYNC=${QUEUE_FSYNC:-always}
 LOAD_DEADLINE=${LOAD_DEADLINE:-120s}
+ONLY=${ONLY:-}           # run1 run32 queue4 (queueQUEUE_C): the configurations to measure; all when empty
 PORT=${PORT:-18189} # sandbox; plumb serve on PORT+1, handserve on PORT+2
 NAME=bench-three-step
 
@@ -135,6 +137,7 @@ for who in plumb hand; do
 	load "$who" run 32 500
 	load "$who" queue "$QUEUE_C" 500
 done
+rm -f "$work"/plumb-*-* "$work"/hand-*-*
 
 median() { sort -g | awk '{a[NR]=$1} END{if(NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -v k="$2" '{print $k}' "$1" | median; }
@@ -146,6 +149,7 @@ printf '%-16s %6s | %12s %12s %6s | %17s %17s | %9s %9s %6s | %s\n' \
 	path leads "plumb lead/s" "hand lead/s" ratio "plumb p50/p99 ms" "hand p50/p99 ms" "plumb CPU" "hand CPU" "CPU x" "pair ratios"
 for cfg in "run 1 $RUN_N1" "run 32 $RUN_N32" "queue $QUEUE_C $QUEUE_N"; do
 	read -r mode c n <<<"$cfg"
+	case " $ONLY " in *" $mode$c "* | "  ") ;; *) continue ;; esac
 	: >"$work/plumb-$mode-$c"
 	: >"$work/hand-$mode-$c"
 	for i in $(seq "$PAIRS"); do
@@ -179,6 +183,7 @@ echo
 printf '%-8s %22s %22s\n' service "queue ÷ /run C=32" "CPU/lead queue ÷ /run"
 for who in plumb hand; do
 	q=$work/$who-queue-$QUEUE_C r=$work/$who-run-32
+	[ -s "$q" ] && [ -s "$r" ] || continue
 	printf '%-8s %22s %22s\n' "$who" "$(ratio "$(col "$q" 2)" "$(col "$r" 1)")" "$(ratio "$(col "$q" 5)" "$(col "$r" 4)")"
 done
 

@@ -18,7 +18,7 @@ const (
 	DefaultMaxAge   = 7 * 24 * time.Hour
 	DefaultMaxBytes = 1 << 30
 	DefaultQueue    = 8192
-	DefaultLinger   = 20 * time.Millisecond
+	DefaultLinger   = 100 * time.Millisecond
 	// maxCommit bounds the operations one transaction writes.
 	maxCommit = 1024
 )
@@ -37,7 +37,10 @@ type Config struct {
 	// (counted) rather than wait.
 	Queue int
 	// Linger is how long the committer waits for more records after the
-	// first of a transaction, so one fsync covers many leads.
+	// first of a transaction, so one fsync covers many leads (default
+	// DefaultLinger: at 600 leads a second, 60 leads a commit; a commit's
+	// worth queued, a Flush or Close cut it short). It is also how long a
+	// record may wait to be seen, and what a kill -9 may lose of it.
 	Linger time.Duration
 	// ScanBudget bounds the records one page of a query looks at (default
 	// DefaultScanBudget).
@@ -78,7 +81,8 @@ type Store struct {
 	cfg  Config
 	db   *bolt.DB
 	log  *slog.Logger
-	ops  chan op // never closed (Close closes quit): a send cannot race a close
+	ops  chan op       // never closed (Close closes quit): a send cannot race a close
+	kick chan struct{} // cuts the committer's linger short (wake)
 	quit chan struct{}
 	done chan struct{}
 	stop sync.Once
@@ -165,7 +169,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: opening %s: %w", cfg.Path, err)
 	}
-	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), quit: make(chan struct{}), done: make(chan struct{}),
+	s := &Store{cfg: cfg, db: db, log: cfg.Logger, ops: make(chan op, cfg.Queue), kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		origin: newOrigin(), appliedCh: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bRec, bID, bBx, bBatch, bBL, bLead, bMeta, bCB} {
@@ -235,6 +239,7 @@ func (s *Store) Flush() {
 	}
 	select {
 	case s.ops <- o:
+		s.wake()
 	case <-s.done:
 		return
 	}
@@ -251,6 +256,9 @@ func (s *Store) enqueue(o op) {
 	}
 	select {
 	case s.ops <- o:
+		if len(s.ops) >= maxCommit {
+			s.wake()
+		}
 	default:
 		s.drop("the history queue is full")
 	}
@@ -265,7 +273,10 @@ func (s *Store) drop(why string) {
 	}
 }
 
-// commitLoop writes the queued operations, many per transaction.
+// commitLoop writes the queued operations, many per transaction. After
+// the first op of a batch it lingers without taking anything, so the ops
+// that arrive meanwhile wake no one (a channel send to a waiting receiver
+// would wake the committer once per lead), then takes what is queued.
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	for {
@@ -274,16 +285,53 @@ func (s *Store) commitLoop() {
 			return
 		}
 		batch := []op{o}
-		timer := time.NewTimer(s.cfg.Linger)
-		for len(batch) < maxCommit && o.kind != opFlush {
-			if o, ok = s.take(timer.C); !ok {
-				break
-			}
-			batch = append(batch, o)
+		if o.kind != opFlush {
+			s.linger()
+			batch = s.drain(batch)
 		}
-		timer.Stop()
 		s.write(batch)
 		closeWaiters(batch)
+	}
+}
+
+// linger waits Linger for company; a Flush, a commit's worth of queued ops
+// (enqueue) or Close cut it short. With a commit's worth queued already it
+// does not wait: the wake-ups of those ops (one is kept, the rest dropped)
+// may have been spent. Every op is followed by a pending wake-up or by a
+// drain that takes it, so a Flush never waits for the linger.
+func (s *Store) linger() {
+	if len(s.ops) >= maxCommit-1 {
+		return
+	}
+	t := time.NewTimer(s.cfg.Linger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.kick:
+	case <-s.quit:
+	}
+}
+
+// drain adds what is queued to batch without waiting: up to maxCommit ops,
+// ending at a flush.
+func (s *Store) drain(batch []op) []op {
+	for len(batch) < maxCommit && batch[len(batch)-1].kind != opFlush {
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// wake cuts the committer's linger short (a stale wake-up only makes a
+// smaller batch).
+func (s *Store) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -215,6 +216,51 @@ func TestCommitsAreBatched(t *testing.T) {
 	st := s.Stats()
 	if st.Written != 2000 || st.Commits*2 > st.Written {
 		t.Fatalf("%d records in %d commits (fsyncs): want at most one per two leads", st.Written, st.Commits)
+	}
+}
+
+// The committer lingers for company without taking what arrives (ops
+// that arrive wake no one), so a Flush and a commit's worth of queued
+// records must each cut the linger short. One P makes the interleavings
+// deterministic: the committer runs only when the test goroutine yields.
+func TestLingerIsCutShort(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := open(t, Config{Linger: time.Hour})
+	within := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { f(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second): // a failure's bound, not a synchronisation
+			t.Fatalf("%s still waits for the hour's linger", what)
+		}
+	}
+	// the committer holds a record and lingers; a Flush wakes it
+	s.Add(rec("a", "crm", "success", time.Now()))
+	runtime.Gosched()
+	within("a Flush of one lingering record", s.Flush)
+	// a commit's worth queued wakes it without a Flush
+	s.Add(rec("b", "crm", "success", time.Now()))
+	runtime.Gosched()
+	for i := range maxCommit {
+		s.Add(rec(fmt.Sprint("c", i), "crm", "success", time.Now()))
+	}
+	within("a commit's worth of records", func() {
+		for s.Stats().Written < maxCommit {
+			runtime.Gosched()
+		}
+	})
+	// from idle: more than a commit's worth queued before the committer
+	// runs, then a Flush whose wake-up is lost (one is pending already,
+	// and taken by the first linger): it must not linger between commits
+	within("a Flush", s.Flush)
+	for i := range maxCommit + maxCommit/2 {
+		s.Add(rec(fmt.Sprint("d", i), "crm", "success", time.Now()))
+	}
+	within("a Flush behind more than a commit's worth", s.Flush)
+	if st := s.Stats(); st.Written != 2+maxCommit+maxCommit+maxCommit/2 {
+		t.Fatalf("written %d", st.Written)
 	}
 }
 

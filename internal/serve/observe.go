@@ -35,6 +35,27 @@ const maxLoggedPath = 256
 type access struct {
 	route string // the route's pattern, "webhook", "console" or "(refused)"
 	code  string // the error code of a request refused at the front
+	// lead is the lead a /run request ran: its end goes on the access
+	// line, which is its only line (no "lead done" of its own)
+	lead *leadEnd
+}
+
+// leadEnd is what the access line of a /run request says of its lead.
+type leadEnd struct {
+	id, integration string
+	res             *engine.Result
+}
+
+// onAccessLine puts the end of a /run request's lead on the request's
+// access line, and reports whether it did: a lead run in the background
+// (queue, webhook), or a second lead of one request, keeps its own line.
+func onAccessLine(ctx context.Context, name, mode string, res *engine.Result) bool {
+	a := accessOf(ctx)
+	if a == nil || a.lead != nil || mode != "sync" {
+		return false
+	}
+	a.lead = &leadEnd{id: telemetry.Lead(ctx), integration: name, res: res}
+	return true
 }
 
 type accessKey struct{}
@@ -89,10 +110,12 @@ func (s *Server) observe(next http.Handler) http.Handler {
 }
 
 // accessLine logs the request: at info, or warn when it was refused at
-// the front; with Config.AccessLogSample N, 1 of N answered below 400.
+// the front or its lead (/run) ended in error; with Config.AccessLogSample
+// N, 1 of N answered below 400. A /run request's line carries its lead's
+// end (lead_id, integration, outcome, class, reason, step).
 func (s *Server) accessLine(ctx context.Context, r *http.Request, a *access, status int, d time.Duration) {
 	level := slog.LevelInfo
-	if a.code != "" {
+	if a.code != "" || a.lead != nil && a.lead.res.Outcome == engine.Error {
 		level = slog.LevelWarn
 	}
 	if n := s.cfg.AccessLogSample; n > 1 && status < 400 && s.accessN.Add(1)%uint64(n) != 1 {
@@ -109,6 +132,10 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, a *access, sta
 		slog.Int("status", status), slog.Float64("duration_ms", telemetry.Millis(d)), slog.String("remote", r.RemoteAddr)}
 	if a.code != "" {
 		attrs = append(attrs, slog.String("code", a.code))
+	}
+	if l := a.lead; l != nil {
+		attrs = append(attrs, slog.String(telemetry.KeyLead, l.id), slog.String(telemetry.KeyIntegration, l.integration))
+		attrs = telemetry.AppendLeadEnd(attrs, l.res.Outcome, l.res.Class, l.res.Reason, l.res.Step)
 	}
 	s.log.LogAttrs(ctx, level, "request", attrs...)
 }

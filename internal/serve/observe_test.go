@@ -256,7 +256,7 @@ var engineLines = map[string]bool{"attempt": true, "rule": true, "backoff": true
 // trace and the integration, engine lines their step too; no key comes
 // twice; the lead logged its three tries, its rule, its backoff and its
 // end. It returns the lines.
-func checkLeadLines(t *testing.T, logs *logCapture, lead, rid, traceID string) []logRec {
+func checkLeadLines(t *testing.T, logs *logCapture, lead, rid, traceID, end string) []logRec {
 	t.Helper()
 	var mine []logRec
 	n := map[string]int{}
@@ -280,8 +280,8 @@ func checkLeadLines(t *testing.T, logs *logCapture, lead, rid, traceID string) [
 			t.Errorf("engine line without its step: %v", r)
 		}
 	}
-	if n["attempt"] != 3 || n["rule"] != 1 || n["backoff"] != 1 || n["lead done"] != 1 {
-		t.Errorf("lead %s logged %v, want 3 attempts, a rule, a backoff and its end:\n%v", lead, n, mine)
+	if n["attempt"] != 3 || n["rule"] != 1 || n["backoff"] != 1 || n[end] != 1 || end != "lead done" && n["lead done"] != 0 {
+		t.Errorf("lead %s logged %v, want 3 attempts, a rule, a backoff and its end (%q):\n%v", lead, n, end, mine)
 	}
 	return mine
 }
@@ -331,12 +331,12 @@ func TestRunLogsAndTracesJoin(t *testing.T) {
 		acc.attrs["method"] != "POST" || acc.attrs["duration_ms"] == "" || acc.attrs[telemetry.KeyTraceID] != testTraceID {
 		t.Errorf("access line %v", acc)
 	}
-	done := logs.wait(t, "lead done", func(r logRec) bool { return r.msg == "lead done" })
-	lead := done.attrs[telemetry.KeyLead]
-	if lead == "" || done.level != slog.LevelInfo || done.attrs["outcome"] != "success" || done.attrs["source"] != "run" {
-		t.Fatalf("lead done line %v", done)
+	// the access line is the lead's end too: no "lead done" of its own
+	lead := acc.attrs[telemetry.KeyLead]
+	if lead == "" || lead != ans.Get("Plumb-Lead-Id") || acc.attrs["outcome"] != "success" || acc.attrs[telemetry.KeyIntegration] != "traced" {
+		t.Fatalf("the access line lacks its lead's end: %v", acc)
 	}
-	checkLeadLines(t, logs, lead, "req-run-1", testTraceID)
+	checkLeadLines(t, logs, lead, "req-run-1", testTraceID, "request")
 
 	got := spans.wait(t, "ended the request's span", func(s tracetest.SpanStubs) bool {
 		for _, sp := range s {
@@ -382,7 +382,7 @@ func TestQueuedLeadLogsAndTracesJoin(t *testing.T) {
 	if done.attrs[telemetry.KeyLead] != id || done.attrs["source"] != "leads" || done.attrs["outcome"] != "success" {
 		t.Fatalf("lead done line %v", done)
 	}
-	checkLeadLines(t, logs, id, "req-leads-1", testTraceID)
+	checkLeadLines(t, logs, id, "req-leads-1", testTraceID, "lead done")
 
 	got := spans.wait(t, "ended the job's span", func(s tracetest.SpanStubs) bool {
 		for _, sp := range s {
@@ -418,7 +418,7 @@ func TestTraceparentWithoutTracer(t *testing.T) {
 	}
 	id := decode[accepted](t, b).Leads[0].ID
 	logs.wait(t, "lead done", func(r logRec) bool { return r.msg == "lead done" })
-	checkLeadLines(t, logs, id, "req-untraced", testTraceID)
+	checkLeadLines(t, logs, id, "req-untraced", testTraceID, "lead done")
 	if n := len(spans.GetSpans()); n != 0 {
 		t.Errorf("%d spans recorded without a tracer", n)
 	}
@@ -436,7 +436,7 @@ func TestTraceparentWithoutTracer(t *testing.T) {
 	}
 	id = decode[accepted](t, b).Leads[0].ID
 	logs.wait(t, "the second lead's end", func(r logRec) bool { return r.msg == "lead done" && r.attrs[telemetry.KeyLead] == id })
-	checkLeadLines(t, logs, id, "req-long-state", testTraceID)
+	checkLeadLines(t, logs, id, "req-long-state", testTraceID, "lead done")
 }
 
 // TestUntrustedIdsReplaced: an X-Request-Id too long, with spaces,
@@ -571,6 +571,53 @@ func TestAccessLineSampled(t *testing.T) {
 	}
 	if ok != 4 || errs != 2 {
 		t.Errorf("logged %d of 10 answered and %d of 2 errors, want 4 and 2", ok, errs)
+	}
+}
+
+// TestRunLeadOnItsAccessLine: a /run request logs one line, its access
+// line, with its lead's end: lead id (the Plumb-Lead-Id answered),
+// integration, outcome, class and reason; at warn when the lead ended in
+// error. No "lead done" line is written for it.
+func TestRunLeadOnItsAccessLine(t *testing.T) {
+	t.Parallel()
+	p := newPartner(t)
+	p.hook = func(n int) {
+		if n == 3 {
+			panic(http.ErrAbortHandler) // the connection is cut: the lead ends in error
+		}
+	}
+	dir := t.TempDir()
+	writeIntegration(t, dir, p.URL)
+	logs := newLogCapture()
+	s := testServer(t, Config{Dir: dir, Logger: logs.logger()})
+	c := client{t: t, base: "http://" + s.Addr()}
+	for i, tc := range []struct {
+		body, outcome string
+		code          int
+		level         slog.Level
+	}{
+		{`{"n":1,"email":"a@ok.example"}`, "success", 200, slog.LevelInfo},
+		{`{"n":2,"email":"b@reject.example"}`, "failure", 422, slog.LevelInfo},
+		{`{"n":3,"email":"c@ok.example"}`, "error", 502, slog.LevelWarn},
+	} {
+		rid := fmt.Sprint("req-lead-", i)
+		code, b, ans := c.doH("POST", "/v1/integrations/partner/run", "application/json", []byte(tc.body), http.Header{"X-Request-Id": {rid}})
+		if code != tc.code {
+			t.Fatalf("%s: %d %s", tc.body, code, b)
+		}
+		acc := logs.wait(t, "the access line of "+rid, func(r logRec) bool {
+			return r.msg == "request" && r.attrs[telemetry.KeyRequestID] == rid
+		})
+		if acc.level != tc.level || acc.attrs["outcome"] != tc.outcome || acc.attrs[telemetry.KeyLead] != ans.Get("Plumb-Lead-Id") ||
+			acc.attrs[telemetry.KeyIntegration] != "partner" || acc.attrs["status"] != fmt.Sprint(tc.code) ||
+			tc.outcome != "success" && (acc.attrs["reason"] == "" || acc.attrs["class"] == "") {
+			t.Errorf("%s: access line %v", tc.body, acc)
+		}
+		for _, r := range logs.all() {
+			if r.msg == "lead done" {
+				t.Errorf("a /run lead logged its own end too: %v", r)
+			}
+		}
 	}
 }
 

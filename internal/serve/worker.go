@@ -57,7 +57,9 @@ func (s *Server) run(ctx context.Context, name, mode string, lead map[string]any
 			continue // reloaded under us: the next lookup finds the new runner
 		}
 		s.metrics.observe(name, mode, res)
-		s.logLead(ctx, name, mode, res)
+		if !onAccessLine(ctx, name, mode, res) {
+			s.logLead(ctx, name, mode, res)
+		}
 		return res, nil
 	}
 	return nil, errStopping

@@ -56,7 +56,14 @@ func LogLeadEnd(ctx context.Context, l *slog.Logger, outcome engine.Outcome, cla
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	attrs := append(first, slog.String("outcome", string(outcome)))
+	attrs := append(AppendLeadEnd(first, outcome, class, reason, step), slog.Float64("duration_ms", Millis(d)))
+	l.LogAttrs(ctx, level, "lead done", attrs...)
+}
+
+// AppendLeadEnd appends what a line says of a lead's end: its outcome,
+// then its class, reason and deciding step when it has them.
+func AppendLeadEnd(attrs []slog.Attr, outcome engine.Outcome, class engine.Class, reason, step string) []slog.Attr {
+	attrs = append(attrs, slog.String("outcome", string(outcome)))
 	if class != "" {
 		attrs = append(attrs, slog.String("class", string(class)))
 	}
@@ -66,8 +73,7 @@ func LogLeadEnd(ctx context.Context, l *slog.Logger, outcome engine.Outcome, cla
 	if step != "" {
 		attrs = append(attrs, slog.String(KeyStep, step))
 	}
-	attrs = append(attrs, slog.Float64("duration_ms", Millis(d)))
-	l.LogAttrs(ctx, level, "lead done", attrs...)
+	return attrs
 }
 
 // StepStart implements engine.Events.

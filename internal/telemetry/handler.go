@@ -54,31 +54,36 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 
 // Handle implements slog.Handler.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	ctxAttrs := h.ctxAttrs(ctx)
+	var buf [16]slog.Attr // the ids, then the line's own: no allocation for them
+	ctxAttrs := h.ctxAttrs(ctx, buf[:0])
 	if len(ctxAttrs) == 0 && !hasDuration(r) {
 		return h.next.Handle(ctx, r)
 	}
-	var own []slog.Attr
+	nids := len(ctxAttrs)
+	all := ctxAttrs
 	r.Attrs(func(a slog.Attr) bool {
-		own = append(own, millis(a))
+		all = append(all, millis(a))
 		return true
 	})
-	n := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
-	for _, a := range ctxAttrs {
+	own := all[nids:]
+	k := 0
+	for _, a := range all[:nids] {
 		if !h.named(a.Key, own) {
-			n.AddAttrs(a)
+			all[k] = a
+			k++
 		}
 	}
-	n.AddAttrs(own...)
+	all = append(all[:k], own...) // copy within: own moves down over the ids named already
+	n := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	n.AddAttrs(all...)
 	return h.next.Handle(ctx, n)
 }
 
-// ctxAttrs are the ids ctx carries.
-func (h *Handler) ctxAttrs(ctx context.Context) []slog.Attr {
+// ctxAttrs appends the ids ctx carries to out.
+func (h *Handler) ctxAttrs(ctx context.Context, out []slog.Attr) []slog.Attr {
 	if ctx == nil {
-		return nil
+		return out
 	}
-	var out []slog.Attr
 	if i := idsOf(ctx); i != nil {
 		for _, kv := range [...][2]string{{KeyRequestID, i.requestID}, {KeyLead, i.lead}, {KeyIntegration, i.integration}, {KeyStep, i.step}} {
 			if kv[1] != "" {

@@ -228,8 +228,7 @@ func TestServeLogsAndExports(t *testing.T) {
 	}
 	log := stderr.String()
 	for _, want := range []string{
-		`level=INFO msg=request request_id=cli-req-1 trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16} method=POST route=/v1/integrations/\{name\}/run path=/v1/integrations/one/run status=200 duration_ms=[\d.]+ remote=`,
-		`level=INFO msg="lead done" request_id=cli-req-1 lead_id=\w+ trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16} integration=one source=run outcome=success duration_ms=[\d.]+\n`,
+		`level=INFO msg=request request_id=cli-req-1 trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16} method=POST route=/v1/integrations/\{name\}/run path=/v1/integrations/one/run status=200 duration_ms=[\d.]+ remote=\S+ lead_id=\w+ integration=one outcome=success\n`,
 		`msg="exporting traces over OTLP/HTTP" endpoint=` + regexp.QuoteMeta(rcv.URL) + `/v1/traces`,
 	} {
 		if !regexp.MustCompile(want).MatchString(log) {
