@@ -38,8 +38,9 @@ func (s *Server) run(ctx context.Context, name, mode string, lead map[string]any
 		return nil, ctx.Err()
 	}
 	defer func() { <-sem }()
-	s.metrics.running.WithLabelValues(name).Inc()
-	defer s.metrics.running.WithLabelValues(name).Dec()
+	running := s.metrics.running.WithLabelValues(name)
+	running.Inc()
+	defer running.Dec()
 	for range 3 {
 		e := s.reg.lookup(name)
 		var r *engine.Runner
