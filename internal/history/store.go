@@ -280,7 +280,7 @@ func (s *Store) drop(why string) {
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	for {
-		o, ok := s.take(nil)
+		o, ok := s.take()
 		if !ok {
 			return
 		}
@@ -335,19 +335,12 @@ func (s *Store) wake() {
 	}
 }
 
-// take returns the next queued op, waiting for one (or until timeout, when
-// not nil); once the store is closing it returns what is left, then false.
-func (s *Store) take(timeout <-chan time.Time) (op, bool) {
+// take returns the next queued op, waiting for one; once the store is
+// closing it returns what is left, then false.
+func (s *Store) take() (op, bool) {
 	select {
 	case o := <-s.ops:
 		return o, true
-	default:
-	}
-	select {
-	case o := <-s.ops:
-		return o, true
-	case <-timeout:
-		return op{}, false
 	case <-s.quit:
 		select {
 		case o := <-s.ops:
