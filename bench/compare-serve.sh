@@ -145,8 +145,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)   $(nproc) CPUs   $(date -u +%FT%TZ)"
 echo "plumb serve --concurrency $SERVE_CONC, queue fsync $QUEUE_FSYNC; medians of $PAIRS alternating pairs"
-printf '%-16s %6s | %12s %12s %6s | %17s %17s | %9s %9s %6s | %s\n' \
-	path leads "plumb lead/s" "hand lead/s" ratio "plumb p50/p99 ms" "hand p50/p99 ms" "plumb CPU" "hand CPU" "CPU x" "pair ratios"
+printf '%-16s %6s | %12s %12s %6s | %17s %17s | %9s %9s %6s %6s | %s\n' \
+	path leads "plumb lead/s" "hand lead/s" ratio "plumb p50/p99 ms" "hand p50/p99 ms" "plumb CPU" "hand CPU" "CPU x" "pairs" "pair ratios"
 for cfg in "run 1 $RUN_N1" "run 32 $RUN_N32" "queue $QUEUE_C $QUEUE_N"; do
 	read -r mode c n <<<"$cfg"
 	case " $ONLY " in *" $mode$c "* | "  ") ;; *) continue ;; esac
@@ -174,8 +174,9 @@ for cfg in "run 1 $RUN_N1" "run 32 $RUN_N32" "queue $QUEUE_C $QUEUE_N"; do
 		pr=$(col "$p" "$k") hr=$(col "$h" "$k")
 		pl="$(col "$p" $lat)/$(col "$p" $((lat + 1)))" hl="$(col "$h" $lat)/$(col "$h" $((lat + 1)))"
 		pairs=$(paste -d' ' "$p" "$h" | awk -v k="$k" '{n=NF/2; printf "%.2f ", $k/$(k+n)}')
-		printf '%-16s %6s | %12.0f %12.0f %6s | %17s %17s | %7.0fµs %7.0fµs %6s | %s\n' \
-			"$label" "$n" "$pr" "$hr" "$(ratio "$pr" "$hr")" "$pl" "$hl" "$pc" "$hc" "$(ratio "$pc" "$hc")" "$pairs"
+		cpupairs=$(paste -d' ' "$p" "$h" | awk -v k="$cpu" '{n=NF/2; printf "%.3f\n", $k/$(k+n)}' | median)
+		printf '%-16s %6s | %12.0f %12.0f %6s | %17s %17s | %7.0fµs %7.0fµs %6s %6s | %s\n' \
+			"$label" "$n" "$pr" "$hr" "$(ratio "$pr" "$hr")" "$pl" "$hl" "$pc" "$hc" "$(ratio "$pc" "$hc")" "$cpupairs" "$pairs"
 	done
 done
 # the queue against each service's own /run at C=32
@@ -214,5 +215,6 @@ if [ "${FSYNC:-1}" != 0 ] && command -v strace >/dev/null 2>&1; then
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "ratio: plumb ÷ hand-written (1.0 = as fast); pair ratios: the same for each pair."
+echo "CPU x: the ratio of the medians; pairs: the median of the pairs' CPU ratios (less moved by the machine's drift)."
 echo "CPU: the service process's user+system time per lead (/proc/PID/stat, 10 ms ticks; plumb's includes its embedded NATS server; the sandbox's and the load generator's are not counted)."
 echo "latency: of the /run requests; for the queue, of the NDJSON POSTs ($BATCH leads each, stored before the 202)."
