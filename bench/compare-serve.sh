@@ -179,14 +179,15 @@ for cfg in "run 1 $RUN_N1" "run 32 $RUN_N32" "queue $QUEUE_C $QUEUE_N"; do
 			"$label" "$n" "$pr" "$hr" "$(ratio "$pr" "$hr")" "$pl" "$hl" "$pc" "$hc" "$(ratio "$pc" "$hc")" "$cpupairs" "$pairs"
 	done
 done
-# the queue against each service's own /run at C=32
-echo
-printf '%-8s %22s %22s\n' service "queue ÷ /run C=32" "CPU/lead queue ÷ /run"
-for who in plumb hand; do
-	q=$work/$who-queue-$QUEUE_C r=$work/$who-run-32
-	[ -s "$q" ] && [ -s "$r" ] || continue
-	printf '%-8s %22s %22s\n' "$who" "$(ratio "$(col "$q" 2)" "$(col "$r" 1)")" "$(ratio "$(col "$q" 5)" "$(col "$r" 4)")"
-done
+# the queue against each service's own /run at C=32 (when both ran)
+if [ -s "$work/plumb-queue-$QUEUE_C" ] && [ -s "$work/plumb-run-32" ]; then
+	echo
+	printf '%-8s %22s %22s\n' service "queue ÷ /run C=32" "CPU/lead queue ÷ /run"
+	for who in plumb hand; do
+		q=$work/$who-queue-$QUEUE_C r=$work/$who-run-32
+		printf '%-8s %22s %22s\n' "$who" "$(ratio "$(col "$q" 2)" "$(col "$r" 1)")" "$(ratio "$(col "$q" 5)" "$(col "$r" 4)")"
+	done
+fi
 
 # fsyncs per queued lead: a fresh process under strace, QUEUE_N leads
 if [ "${FSYNC:-1}" != 0 ] && command -v strace >/dev/null 2>&1; then
