@@ -19,23 +19,12 @@ PAIRS=${PAIRS:-12}
 C=${C:-32}
 N=${N:-3000}
 PORT=${PORT:-18489} # sandbox; A on PORT+1, B on PORT+2
-NAME=bench-three-step
 
-work=$(mktemp -d /tmp/plumb-ab-serve.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP PIPE
-
+. bench/servekit.sh
+kit_work plumb-ab-serve
 go build -o "$work/load" ./bench/load
-mkdir -p "$work/dir" "$work/a" "$work/b"
-cp bench/integration.yaml "$work/dir/$NAME.yaml"
-{ cat bench/settings.yaml; echo "base_url: http://127.0.0.1:$PORT"; } >"$work/dir/$NAME.settings.yaml"
-chmod 600 "$work/dir/$NAME.settings.yaml"
+kit_dir "http://127.0.0.1:$PORT"
+mkdir -p "$work/a" "$work/b"
 
 "$A" sandbox --addr 127.0.0.1:$PORT >"$work/sandbox.log" 2>&1 &
 pids+=($!)
@@ -46,17 +35,7 @@ pids+=($!) spid[a]=$! url[a]=http://127.0.0.1:$((PORT + 1))
 # shellcheck disable=SC2086
 "$B" serve --dir "$work/dir" --data "$work/b" --addr 127.0.0.1:$((PORT + 2)) --concurrency 32 ${FLAGS_B:-} >"$work/b.log" 2>&1 &
 pids+=($!) spid[b]=$! url[b]=http://127.0.0.1:$((PORT + 2))
-for u in http://127.0.0.1:$PORT/ "${url[a]}/readyz" "${url[b]}/readyz"; do
-	for i in $(seq 100); do
-		curl -fsS "$u" >/dev/null 2>&1 && break
-		if [ "$i" = 100 ]; then
-			echo "ab-serve.sh: $u did not come up" >&2
-			cat "$work"/*.log >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-done
+kit_wait "http://127.0.0.1:$PORT/" "${url[a]}/readyz" "${url[b]}/readyz"
 
 run() { # run SIDE: one load run, its figures appended to SIDE's file
 	"$work/load" -url "${url[$1]}" -integration $NAME -mode run -c "$C" -n "$N" -pid "${spid[$1]}" >>"$work/$1.runs"
@@ -68,7 +47,6 @@ for i in $(seq "$PAIRS"); do
 	if [ $((i % 2)) = 1 ]; then run a && run b; else run b && run a; fi
 done
 
-median() { sort -g | awk '{v[NR]=$1} END{if(NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 echo "C=$C, $N leads a run, $PAIRS alternating pairs, both fresh; load before the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in a b; do
 	printf '%s  leads/s %6.0f   CPU %4.0f µs a lead   p50 %s ms\n' "$s" \

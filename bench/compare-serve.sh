@@ -50,17 +50,9 @@ QUEUE_FSYNC=${QUEUE_FSYNC:-always}
 LOAD_DEADLINE=${LOAD_DEADLINE:-120s}
 ONLY=${ONLY:-}           # run1 run32 queue4 (queueQUEUE_C): the configurations to measure; all when empty
 PORT=${PORT:-18189} # sandbox; plumb serve on PORT+1, handserve on PORT+2
-NAME=bench-three-step
 
-work=$(mktemp -d /tmp/plumb-compare-serve.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP PIPE
+. bench/servekit.sh
+kit_work plumb-compare-serve
 
 plumb=${PLUMB_BIN:-}
 if [ -z "$plumb" ]; then
@@ -73,10 +65,8 @@ go build -o "$work/load" ./bench/load
 sandbox=http://127.0.0.1:$PORT
 declare -A urls=([plumb]=http://127.0.0.1:$((PORT + 1)) [hand]=http://127.0.0.1:$((PORT + 2)))
 
-mkdir -p "$work/dir" "$work/data"
-cp bench/integration.yaml "$work/dir/$NAME.yaml"
-{ cat bench/settings.yaml; echo "base_url: $sandbox"; } >"$work/dir/$NAME.settings.yaml"
-chmod 600 "$work/dir/$NAME.settings.yaml"
+kit_dir "$sandbox"
+mkdir -p "$work/data"
 serve_flags=()
 hand_flags=()
 if [ "$QUEUE_FSYNC" != always ]; then
@@ -94,17 +84,7 @@ declare -A spid=([plumb]=$!)
 	-journal "$work/journal" "${hand_flags[@]}" >"$work/handserve.log" 2>&1 &
 pids+=($!)
 spid[hand]=$!
-for u in $sandbox/ "${urls[plumb]}/readyz" "${urls[hand]}/readyz"; do
-	for i in $(seq 100); do
-		curl -fsS "$u" >/dev/null 2>&1 && break
-		if [ "$i" = 100 ]; then
-			echo "compare-serve.sh: $u did not come up" >&2
-			cat "$work"/*.log >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-done
+kit_wait "$sandbox/" "${urls[plumb]}/readyz" "${urls[hand]}/readyz"
 
 # the two must do the same work: compare their /run answers for a few leads
 strip='s/,?"(duration_ms|waited_ms)":[0-9.]*//g'
@@ -139,7 +119,6 @@ for who in plumb hand; do
 done
 rm -f "$work"/plumb-*-* "$work"/hand-*-*
 
-median() { sort -g | awk '{a[NR]=$1} END{if(NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -v k="$2" '{print $k}' "$1" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
 
