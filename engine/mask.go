@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/plumbhq/plumb/internal/jsonw"
 )
 
 // mask is the masked form of a secret, wherever it is shown.
@@ -531,7 +533,7 @@ func (m *masker) body(b []byte) string {
 			if reflect.DeepEqual(masked, v) {
 				return string(b) // nothing to mask: keep the bytes as sent
 			}
-			if out, err := marshalJSON(masked); err == nil {
+			if out, err := jsonw.Marshal(masked); err == nil {
 				return string(out)
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/jsonw"
 	"github.com/plumbhq/plumb/template"
 )
 
@@ -324,28 +325,13 @@ func (v *value) appendJSON(ctx context.Context, buf []byte, data map[string]any)
 	if err != nil {
 		return nil, err
 	}
-	if t, ok := x.(string); ok {
-		// what marshalJSON writes for it, without an encoder
-		return appendJSONString(buf, t), nil
-	}
-	b, err := marshalJSON(x)
+	// without HTML escaping: partners that sign or compare raw bodies see
+	// `<`, `>` and `&` as written, as in a json: text body
+	out, err := jsonw.AppendValue(buf, x)
 	if err != nil {
 		return nil, fmt.Errorf("value cannot be written as JSON: %v", err)
 	}
-	return append(buf, b...), nil
-}
-
-// marshalJSON is json.Marshal without HTML escaping: partners that sign or
-// compare raw bodies see `<`, `>` and `&` as written, as in a json: text
-// body.
-func marshalJSON(x any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(x); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return out, nil
 }
 
 // readCapped reads the whole answer, refusing one larger than limit, and

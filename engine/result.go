@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/jsonw"
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -24,7 +25,7 @@ type Duration time.Duration
 
 // MarshalJSON writes the duration as a number of milliseconds.
 func (d Duration) MarshalJSON() ([]byte, error) {
-	return strconv.AppendFloat(nil, float64(d)/float64(time.Millisecond), 'f', 3, 64), nil
+	return jsonw.AppendMillis(nil, time.Duration(d)), nil
 }
 
 // UnmarshalJSON reads a number of milliseconds.

@@ -1,11 +1,10 @@
 package engine
 
 import (
-	"encoding/json"
-	"math"
-	"slices"
 	"strconv"
-	"unicode/utf8"
+	"time"
+
+	"github.com/plumbhq/plumb/internal/jsonw"
 )
 
 // AppendJSON appends the JSON encoding of r to dst and returns the extended
@@ -57,14 +56,14 @@ func (s StepResult) MarshalJSON() ([]byte, error) {
 // appendResult writes r's fields in declaration order, as their tags say.
 func appendResult(b []byte, r *Result) ([]byte, error) {
 	b = append(b, `{"outcome":`...)
-	b = appendJSONString(b, string(r.Outcome))
+	b = jsonw.AppendString(b, string(r.Outcome))
 	if r.Reason != "" {
-		b = appendJSONString(append(b, `,"reason":`...), r.Reason)
+		b = jsonw.AppendString(append(b, `,"reason":`...), r.Reason)
 	}
 	if r.Step != "" {
-		b = appendJSONString(append(b, `,"step":`...), r.Step)
+		b = jsonw.AppendString(append(b, `,"step":`...), r.Step)
 	}
-	b = appendMillis(append(b, `,"duration_ms":`...), r.Duration)
+	b = jsonw.AppendMillis(append(b, `,"duration_ms":`...), time.Duration(r.Duration))
 	b = append(b, `,"steps":`...)
 	if r.Steps == nil {
 		b = append(b, "null"...)
@@ -82,11 +81,11 @@ func appendResult(b []byte, r *Result) ([]byte, error) {
 		b = append(b, ']')
 	}
 	var err error
-	if b, err = appendJSONMap(append(b, `,"lead":`...), r.Lead, 0); err != nil {
+	if b, err = jsonw.AppendMap(append(b, `,"lead":`...), r.Lead); err != nil {
 		return nil, err
 	}
 	if r.Class != "" {
-		b = appendJSONString(append(b, `,"class":`...), string(r.Class))
+		b = jsonw.AppendString(append(b, `,"class":`...), string(r.Class))
 	}
 	return append(b, '}'), nil
 }
@@ -94,282 +93,64 @@ func appendResult(b []byte, r *Result) ([]byte, error) {
 // appendStep writes s's fields in declaration order, as their tags say.
 func appendStep(b []byte, s *StepResult) ([]byte, error) {
 	var err error
-	b = appendJSONString(append(b, `{"name":`...), s.Name)
-	b = appendJSONString(append(b, `,"outcome":`...), string(s.Outcome))
+	b = jsonw.AppendString(append(b, `{"name":`...), s.Name)
+	b = jsonw.AppendString(append(b, `,"outcome":`...), string(s.Outcome))
 	if s.Reason != "" {
-		b = appendJSONString(append(b, `,"reason":`...), s.Reason)
+		b = jsonw.AppendString(append(b, `,"reason":`...), s.Reason)
 	}
 	if s.Method != "" {
-		b = appendJSONString(append(b, `,"method":`...), s.Method)
+		b = jsonw.AppendString(append(b, `,"method":`...), s.Method)
 	}
 	if s.URL != "" {
-		b = appendJSONString(append(b, `,"url":`...), s.URL)
+		b = jsonw.AppendString(append(b, `,"url":`...), s.URL)
 	}
 	if s.Status != 0 {
 		b = strconv.AppendInt(append(b, `,"status":`...), int64(s.Status), 10)
 	}
 	b = strconv.AppendInt(append(b, `,"attempts":`...), int64(s.Attempts), 10)
-	b = appendMillis(append(b, `,"duration_ms":`...), s.Duration)
+	b = jsonw.AppendMillis(append(b, `,"duration_ms":`...), time.Duration(s.Duration))
 	if len(s.Captured) > 0 {
-		if b, err = appendJSONMap(append(b, `,"captured":`...), s.Captured, 0); err != nil {
+		if b, err = jsonw.AppendMap(append(b, `,"captured":`...), s.Captured); err != nil {
 			return nil, err
 		}
 	}
 	if s.Fallback != "" {
-		b = appendJSONString(append(b, `,"fallback":`...), s.Fallback)
+		b = jsonw.AppendString(append(b, `,"fallback":`...), s.Fallback)
 	}
 	if len(s.Tried) > 0 {
-		b = appendStrings(append(b, `,"tried":`...), s.Tried)
+		b = jsonw.AppendStrings(append(b, `,"tried":`...), s.Tried)
 	}
 	if s.Variant != 0 {
 		b = strconv.AppendInt(append(b, `,"variant":`...), int64(s.Variant), 10)
 	}
 	if s.Timeout != 0 {
-		b = appendMillis(append(b, `,"timeout_ms":`...), s.Timeout)
+		b = jsonw.AppendMillis(append(b, `,"timeout_ms":`...), time.Duration(s.Timeout))
 	}
 	if s.Rule != "" {
-		b = appendJSONString(append(b, `,"rule":`...), s.Rule)
+		b = jsonw.AppendString(append(b, `,"rule":`...), s.Rule)
 	}
 	if s.Waited != 0 {
-		b = appendMillis(append(b, `,"waited_ms":`...), s.Waited)
+		b = jsonw.AppendMillis(append(b, `,"waited_ms":`...), time.Duration(s.Waited))
 	}
 	if s.Cache != "" {
-		b = appendJSONString(append(b, `,"cache":`...), s.Cache)
+		b = jsonw.AppendString(append(b, `,"cache":`...), s.Cache)
 	}
 	if s.Batch != "" {
-		b = appendJSONString(append(b, `,"batch":`...), s.Batch)
+		b = jsonw.AppendString(append(b, `,"batch":`...), s.Batch)
 	}
 	if s.Group != "" {
-		b = appendJSONString(append(b, `,"group":`...), s.Group)
+		b = jsonw.AppendString(append(b, `,"group":`...), s.Group)
 	}
 	if len(s.Appended) > 0 {
-		if b, err = appendJSONMap(append(b, `,"appended":`...), s.Appended, 0); err != nil {
+		if b, err = jsonw.AppendMap(append(b, `,"appended":`...), s.Appended); err != nil {
 			return nil, err
 		}
 	}
 	if len(s.Notes) > 0 {
-		b = appendStrings(append(b, `,"notes":`...), s.Notes)
+		b = jsonw.AppendStrings(append(b, `,"notes":`...), s.Notes)
 	}
 	if s.Class != "" {
-		b = appendJSONString(append(b, `,"class":`...), string(s.Class))
+		b = jsonw.AppendString(append(b, `,"class":`...), string(s.Class))
 	}
 	return append(b, '}'), nil
-}
-
-// appendStrings writes a list of strings.
-func appendStrings(b []byte, list []string) []byte {
-	b = append(b, '[')
-	for i, t := range list {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, t)
-	}
-	return append(b, ']')
-}
-
-// appendMillis writes d as Duration.MarshalJSON does.
-func appendMillis(b []byte, d Duration) []byte {
-	return strconv.AppendFloat(b, float64(d)/1e6, 'f', 3, 64)
-}
-
-// maxJSONDepth is how deep appendJSONValue nests before it hands a value
-// to encoding/json, which detects cycles (a map holding itself) where a
-// plain recursion would never end.
-const maxJSONDepth = 1000
-
-// appendJSONValue writes v as encoding/json does with HTML escaping off.
-func appendJSONValue(b []byte, v any, depth int) ([]byte, error) {
-	switch v := v.(type) {
-	case nil:
-		return append(b, "null"...), nil
-	case string:
-		return appendJSONString(b, v), nil
-	case bool:
-		return strconv.AppendBool(b, v), nil
-	case float64:
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			return appendJSONFloat(b, v), nil
-		}
-	case json.Number:
-		s := string(v)
-		if s == "" {
-			s = "0" // as encoding/json writes the zero Number
-		}
-		if validJSONNumber(s) {
-			return append(b, s...), nil
-		}
-	case int:
-		return strconv.AppendInt(b, int64(v), 10), nil
-	case int64:
-		return strconv.AppendInt(b, v, 10), nil
-	case map[string]any:
-		if depth < maxJSONDepth {
-			return appendJSONMap(b, v, depth+1)
-		}
-	case []any:
-		if depth < maxJSONDepth {
-			return appendJSONArray(b, v, depth+1)
-		}
-	}
-	// anything else, and the errors, are encoding/json's
-	out, err := marshalJSON(v)
-	if err != nil {
-		return nil, err
-	}
-	return append(b, out...), nil
-}
-
-// appendJSONMap writes m with its keys sorted, as encoding/json does.
-func appendJSONMap(b []byte, m map[string]any, depth int) ([]byte, error) {
-	if m == nil {
-		return append(b, "null"...), nil
-	}
-	var small [16]string
-	keys := small[:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(appendJSONString(b, k), ':')
-		var err error
-		if b, err = appendJSONValue(b, m[k], depth); err != nil {
-			return nil, err
-		}
-	}
-	return append(b, '}'), nil
-}
-
-func appendJSONArray(b []byte, a []any, depth int) ([]byte, error) {
-	if a == nil {
-		return append(b, "null"...), nil
-	}
-	b = append(b, '[')
-	for i, v := range a {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var err error
-		if b, err = appendJSONValue(b, v, depth); err != nil {
-			return nil, err
-		}
-	}
-	return append(b, ']'), nil
-}
-
-// appendJSONFloat writes a finite f as encoding/json does: like
-// strconv's shortest 'f', but 'e' below 1e-6 and from 1e21 on, with
-// exponents not padded to two digits.
-func appendJSONFloat(b []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// e-07 → e-7
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
-// appendJSONString writes s quoted as encoding/json does without HTML
-// escaping: '"', '\\' and control characters escaped, U+2028 and U+2029
-// escaped, each byte of invalid UTF-8 replaced by \ufffd.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(append(b, s[start:i]...), `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(append(b, s[start:]...), '"')
-}
-
-// validJSONNumber reports whether s is a JSON number, as encoding/json
-// checks a json.Number before writing it.
-func validJSONNumber(s string) bool {
-	if s != "" && s[0] == '-' {
-		s = s[1:]
-	}
-	digits := func() int {
-		n := 0
-		for n < len(s) && '0' <= s[n] && s[n] <= '9' {
-			n++
-		}
-		s = s[n:]
-		return n
-	}
-	switch {
-	case s == "":
-		return false
-	case s[0] == '0':
-		s = s[1:]
-	case '1' <= s[0] && s[0] <= '9':
-		digits()
-	default:
-		return false
-	}
-	if len(s) >= 2 && s[0] == '.' {
-		s = s[1:]
-		if digits() == 0 {
-			return false
-		}
-	}
-	if len(s) >= 2 && (s[0] == 'e' || s[0] == 'E') {
-		s = s[1:]
-		if s[0] == '+' || s[0] == '-' {
-			s = s[1:]
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return s == ""
 }

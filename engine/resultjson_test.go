@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plumbhq/plumb/internal/jsonw"
 )
 
 // The reference encoding is encoding/json over plain copies of Result and
@@ -68,25 +70,13 @@ func plainResult(r *Result) any {
 	return toPlain(reflect.ValueOf(r).Elem(), plainResultType).Addr().Interface()
 }
 
-// encodeNoHTML is what json.Encoder writes for v after SetEscapeHTML(false),
-// less the newline.
-func encodeNoHTML(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-// checkResultJSON fails unless AppendJSON writes what encoding/json writes
+// checkResultJSON fails unless AppendJSON writes what encoding/json writes (jsonw.Marshal: HTML escaping off)
 // for r's plain copy, and fails with the same error; and unless json.Marshal
 // writes the same with and without the methods.
 func checkResultJSON(t testing.TB, r *Result) {
 	t.Helper()
 	plain := plainResult(r)
-	want, wantErr := encodeNoHTML(plain)
+	want, wantErr := jsonw.Marshal(plain)
 	prefix := []byte("prefix")
 	got, err := r.AppendJSON(prefix[:len(prefix):len(prefix)])
 	switch {
@@ -120,7 +110,7 @@ func checkResultJSON(t testing.TB, r *Result) {
 		t.Fatalf("json.Marshal(Result value) writes\n%s (%v)\nwant\n%s", gotHTML, err, wantHTML)
 	}
 	for i := range r.Steps {
-		want, _ := encodeNoHTML(toPlain(reflect.ValueOf(r.Steps[i]), plainStepType).Interface())
+		want, _ := jsonw.Marshal(toPlain(reflect.ValueOf(r.Steps[i]), plainStepType).Interface())
 		if got, err := r.Steps[i].AppendJSON(nil); err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("StepResult.AppendJSON writes\n%s (%v)\nencoding/json writes\n%s", got, err, want)
 		}

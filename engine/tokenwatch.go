@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/plumbhq/plumb/internal/jsonw"
 )
 
 // tokenTransport makes OAuth2 token traffic visible: it tells the plan's
@@ -94,7 +96,7 @@ func maskCredentials(b []byte, m *masker) string {
 					v[k] = mask
 				}
 			}
-			if out, err := marshalJSON(v); err == nil {
+			if out, err := jsonw.Marshal(v); err == nil {
 				return m.body(out)
 			}
 		}

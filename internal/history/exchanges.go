@@ -51,9 +51,9 @@ func (e Events) Exchange(ctx context.Context, ex *engine.Exchange) {
 	t := ctx.Value(triesKey{}).(*tries)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	list := t.byStep[ex.Step]
+	list := t.list
 	i := len(list) - 1
-	for i >= 0 && (list[i].Attempt != ex.Attempt || list[i].Fallback != ex.Fallback) {
+	for i >= 0 && (list[i].step != ex.Step || list[i].Attempt != ex.Attempt || list[i].Fallback != ex.Fallback) {
 		i--
 	}
 	if i < 0 || list[i].Request != nil {
@@ -101,15 +101,4 @@ func headerSize(h http.Header) int {
 		}
 	}
 	return n
-}
-
-// withoutExchanges returns tries without their requests and responses (a
-// successful lead of an integration that keeps failed ones only).
-func withoutExchanges(list []Try) []Try {
-	out := make([]Try, len(list))
-	for i, t := range list {
-		t.Request, t.Response = nil, nil
-		out[i] = t
-	}
-	return out
 }

@@ -84,10 +84,16 @@ const maxTries = 64
 type tries struct {
 	mu     sync.Mutex
 	redact func(string) string
-	byStep map[string][]Try
-	n      int
+	list   []stepTry // in the order they ended, all steps together
+	inline [4]stepTry
 	keep   steps.HistoryExchanges
 	kept   int // bytes of the exchanges kept so far
+}
+
+// stepTry is a try and the step it was a try of.
+type stepTry struct {
+	step string
+	Try
 }
 
 type triesKey struct{}
@@ -97,7 +103,9 @@ type triesKey struct{}
 // none beyond the engine's own); keep is the integration's
 // history.exchanges (which leads keep their tries' requests and responses).
 func WithTries(ctx context.Context, redact func(string) string, keep steps.HistoryExchanges) context.Context {
-	return context.WithValue(ctx, triesKey{}, &tries{redact: redact, byStep: map[string][]Try{}, keep: keep})
+	t := &tries{redact: redact, keep: keep}
+	t.list = t.inline[:0]
+	return context.WithValue(ctx, triesKey{}, t)
 }
 
 // Events is an engine.Events that adds each try to the lead's record when
@@ -110,18 +118,16 @@ func (Events) TryEnd(ctx context.Context, e engine.TryEnd) {
 	if t == nil {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.n >= maxTries {
-		return
-	}
-	t.n++
 	msg := e.Err
 	if t.redact != nil && msg != "" {
 		msg = t.redact(msg)
 	}
-	t.byStep[e.Step] = append(t.byStep[e.Step], Try{Attempt: e.Attempt, Fallback: e.Fallback, Status: e.Status,
-		Class: string(e.Class), Error: msg, Rule: e.Rule, DurationMS: engine.Duration(e.Duration)})
+	t.mu.Lock()
+	if len(t.list) < maxTries {
+		t.list = append(t.list, stepTry{step: e.Step, Try: Try{Attempt: e.Attempt, Fallback: e.Fallback, Status: e.Status,
+			Class: string(e.Class), Error: msg, Rule: e.Rule, DurationMS: engine.Duration(e.Duration)}})
+	}
+	t.mu.Unlock()
 }
 
 // Meta is what the service knows of a lead besides its result.
@@ -143,17 +149,32 @@ func NewRecord(ctx context.Context, m Meta, res *engine.Result) Record {
 		return rec
 	}
 	rec.Outcome, rec.Class, rec.Reason, rec.Step = string(res.Outcome), string(res.Class), res.Reason, res.Step
+	rec.Steps = make([]Step, 0, len(res.Steps))
 	t, _ := ctx.Value(triesKey{}).(*tries)
+	var all []Try // every step's tries, copied: each step has its part
+	if t != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		all = make([]Try, 0, len(t.list))
+	}
 	dropExchanges := t != nil && t.keep == steps.HistoryExchangesFailed && res.Outcome == engine.Success
 	for _, sr := range res.Steps {
 		st := Step{Name: sr.Name, Outcome: string(sr.Outcome), Class: string(sr.Class), Reason: sr.Reason,
 			Method: sr.Method, URL: sr.URL, Status: sr.Status, Attempts: sr.Attempts, DurationMS: sr.Duration, Group: sr.Group}
 		if t != nil {
-			t.mu.Lock()
-			st.Tries = t.byStep[sr.Name]
-			t.mu.Unlock()
+			from := len(all)
+			for _, x := range t.list {
+				if x.step == sr.Name {
+					all = append(all, x.Try)
+				}
+			}
+			if len(all) > from {
+				st.Tries = all[from:len(all):len(all)]
+			}
 			if dropExchanges {
-				st.Tries = withoutExchanges(st.Tries)
+				for i := range st.Tries {
+					st.Tries[i].Request, st.Tries[i].Response = nil, nil
+				}
 			}
 		}
 		rec.Steps = append(rec.Steps, st)

@@ -469,9 +469,9 @@ func (s *Store) finishTx(tx *bolt.Tx, rec *Record, now time.Time) (int64, error)
 			return 0, err
 		}
 	}
-	js, err := json.Marshal(rec)
+	val, err := rec.AppendJSON(binary.BigEndian.AppendUint64(make([]byte, 0, 1024), uint64(now.UnixNano())))
 	if err != nil {
-		return 0, nil // cannot happen for a Record; never fail the batch
+		return 0, nil // cannot happen for a Record's times; never fail the batch
 	}
 	recs := tx.Bucket(bRec)
 	recs.FillPercent = 0.9 // appended in order: full pages, not half-full
@@ -480,8 +480,6 @@ func (s *Store) finishTx(tx *bolt.Tx, rec *Record, now time.Time) (int64, error)
 		return 0, err
 	}
 	key := binary.BigEndian.AppendUint64(nil, seq)
-	val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(js)), uint64(now.UnixNano()))
-	val = append(val, js...)
 	if err := recs.Put(key, val); err != nil {
 		return 0, err
 	}

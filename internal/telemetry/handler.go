@@ -21,6 +21,9 @@ type Handler struct {
 	keys []string
 	// grouped: attributes go into a group; keys are then not compared
 	grouped bool
+	// flush, when set, writes what the writer beneath holds: after each
+	// line at warn or above (NewLogger on a LineWriter)
+	flush func() error
 }
 
 // NewHandler wraps next. A next that is already a *Handler is returned as
@@ -37,7 +40,7 @@ func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.nex
 
 // WithAttrs implements slog.Handler.
 func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
-	n := &Handler{next: h.next.WithAttrs(millisAll(as)), keys: h.keys, grouped: h.grouped}
+	n := &Handler{next: h.next.WithAttrs(millisAll(as)), keys: h.keys, grouped: h.grouped, flush: h.flush}
 	if !h.grouped {
 		n.keys = append(h.keys[:len(h.keys):len(h.keys)], keysOf(as)...)
 	}
@@ -49,11 +52,21 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	if name == "" {
 		return h
 	}
-	return &Handler{next: h.next.WithGroup(name), keys: h.keys, grouped: true}
+	return &Handler{next: h.next.WithGroup(name), keys: h.keys, grouped: true, flush: h.flush}
 }
 
 // Handle implements slog.Handler.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	err := h.handle(ctx, r)
+	if h.flush != nil && r.Level >= slog.LevelWarn {
+		if ferr := h.flush(); err == nil {
+			err = ferr
+		}
+	}
+	return err
+}
+
+func (h *Handler) handle(ctx context.Context, r slog.Record) error {
 	var buf [16]slog.Attr // the ids, then the line's own: no allocation for them
 	ctxAttrs := h.ctxAttrs(ctx, buf[:0])
 	if len(ctxAttrs) == 0 && !hasDuration(r) {
@@ -162,7 +175,8 @@ const (
 )
 
 // NewLogger makes plumb's logger: text (logfmt) or JSON lines on w at
-// level and above, through a Handler.
+// level and above, through a Handler. On a LineWriter, each line at warn
+// or above is written at once, with the lines held before it.
 func NewLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
@@ -174,7 +188,11 @@ func NewLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
-	return slog.New(NewHandler(h)), nil
+	th := NewHandler(h)
+	if lw, ok := w.(*LineWriter); ok {
+		th.flush = lw.Flush
+	}
+	return slog.New(th), nil
 }
 
 // ParseLevel reads debug, info, warn or error (any case).

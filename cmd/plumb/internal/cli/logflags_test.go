@@ -175,13 +175,7 @@ func (b *syncBuffer) String() string {
 func TestServeLogsAndExports(t *testing.T) {
 	srv := okPartner(t)
 	rcv := otlptest.New(t)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(oneCall), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "one.settings.yaml"), []byte("base_url: "+srv.URL+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := serveDir(t, srv.URL)
 	stderr := &syncBuffer{}
 	env := map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rcv.URL + "/v1/traces"}
 	s := &stdio{stdout: io.Discard, stderr: stderr, env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
@@ -261,4 +255,36 @@ func TestServeLogFlagsChecked(t *testing.T) {
 			t.Errorf("%v: exit %d, %s", bad, code, stderr.String())
 		}
 	}
+}
+
+// TestServeLinesInOrder: serve's log lines are held up to a linger and
+// written together, and an error it prints goes through the same writer:
+// a serve that fails to listen prints its error after the lines logged
+// before it, and nothing is left held when it returns.
+func TestServeLinesInOrder(t *testing.T) {
+	srv := okPartner(t)
+	dir := serveDir(t, srv.URL)
+	stderr := &syncBuffer{}
+	s := &stdio{stdout: io.Discard, stderr: stderr, env: func(string) (string, bool) { return "", false }}
+	code := serveCmd(context.Background(), s, []string{"--dir", dir, "--addr", "127.0.0.1:99999", "--data", t.TempDir(), "--log-format", "text", "--log-linger", "1h"})
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if code == ExitOK || len(lines) < 2 || !strings.Contains(lines[len(lines)-1], "plumb: serve:") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant the listen error last, after the log lines", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "level=INFO") {
+		t.Fatalf("no info line before the error:\n%s", stderr.String())
+	}
+}
+
+// serveDir is a directory that serves oneCall against the partner at url.
+func serveDir(t *testing.T, url string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(oneCall), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "one.settings.yaml"), []byte("base_url: "+url+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -111,6 +111,8 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 	fs.StringVar(&consoleTokenFile, "console-token-file", "", "read the tokens that open the console from `FILE`, one per line (mode 600); API tokens do not")
 	logs.register(fs, telemetry.FormatJSON, "info", "log lines on stderr as `json` or text (logfmt)",
 		"log `level`: debug (the engine's every try), info (one line per request and per lead's queueing and end), warn or error")
+	linger := telemetry.DefaultLinger
+	fs.DurationVar(&linger, "log-linger", linger, "hold log lines below warn up to this long to write them together (0: each at once; warnings and errors never wait)")
 	fs.IntVar(&cfg.AccessLogSample, "access-log-sample", 1, "log the access line of 1 in `N` requests answered below 400 (errors always)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the service's external `URL` (OAuth2 redirect URIs are URL/v1/oauth/NAME/callback; default http://ADDR)")
 	fs.StringVar(&cfg.TokenDir, "token-dir", "", "`DIR` of the encrypted OAuth2 tokens (default DATA/tokens; key from PLUMB_TOKEN_KEY)")
@@ -143,7 +145,14 @@ func serveCmd(ctx context.Context, s *stdio, args []string) int {
 		s.errorf("serve: --access-log-sample %d: want at least 1", cfg.AccessLogSample)
 		return ExitUsage
 	}
-	log, err := logs.logger(s.stderr, slog.LevelInfo)
+	// the log lines, and the errors after them in order, are written
+	// together every --log-linger (warnings and errors at once)
+	lines := telemetry.NewLineWriter(s.stderr, linger)
+	defer lines.Close()
+	held := *s
+	held.stderr = lines
+	s = &held
+	log, err := logs.logger(lines, slog.LevelInfo)
 	if err != nil {
 		s.errorf("serve: %v", err)
 		return ExitUsage
