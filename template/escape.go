@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/url"
 	"strconv"
 	"strings"
 	"text/template/parse"
 	"time"
 	"unicode/utf8"
+
+	"github.com/plumbhq/plumb/internal/jsonw"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -50,13 +51,11 @@ func toText(v any) string {
 
 // marshalCompact is json.Marshal without HTML escaping.
 func marshalCompact(v any) (string, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := jsonw.AppendValue(nil, v)
+	if err != nil {
 		return "", ferr("json: cannot encode value: " + jsonErrMsg(err))
 	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
+	return string(b), nil
 }
 
 // marshalIndent is json.MarshalIndent without HTML escaping.
@@ -76,14 +75,11 @@ func marshalIndent(v any) (string, error) {
 // signs or compares raw bodies sees the bytes the author meant. Use it
 // for every JSON request body.
 func MarshalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := jsonw.Marshal(v)
+	if err != nil {
 		return nil, fmt.Errorf("json: %w", err)
 	}
-	out := b.Bytes()
-	return out[:len(out)-1], nil // Encode ends with a newline
+	return b, nil
 }
 
 // jsonErrMsg keeps encoding/json's error text, which names types, not values.
@@ -92,82 +88,21 @@ func jsonErrMsg(err error) string {
 }
 
 // jsonValue is the JSON encoding of v's typed value (JSON mode, outside a string).
-func jsonValue(v any) (string, error) {
-	switch x := v.(type) {
-	case nil:
-		return "null", nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case string:
-		return `"` + jsonStringContent(x) + `"`, nil
-	case int:
-		return strconv.Itoa(x), nil
-	case int64:
-		return strconv.FormatInt(x, 10), nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return "", ferr("json: cannot encode NaN or Inf")
-		}
-		if a := math.Abs(x); a == 0 || (a >= 1e-6 && a < 1e21) {
-			return strconv.FormatFloat(x, 'f', -1, 64), nil
-		}
-	}
-	return marshalCompact(v)
-}
-
-const hexDigits = "0123456789abcdef"
+func jsonValue(v any) (string, error) { return marshalCompact(v) }
 
 // jsonStringContent escapes s for use between the quotes of a JSON string.
 func jsonStringContent(s string) string {
 	i := 0
 	for ; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
 			break
 		}
 	}
 	if i == len(s) {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	b.WriteString(s[:i])
-	for i < len(s) {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b.WriteByte('\\')
-				b.WriteByte(c)
-			case c == '\n':
-				b.WriteString(`\n`)
-			case c == '\r':
-				b.WriteString(`\r`)
-			case c == '\t':
-				b.WriteString(`\t`)
-			case c < 0x20:
-				b.WriteString(`\u00`)
-				b.WriteByte(hexDigits[c>>4])
-				b.WriteByte(hexDigits[c&0xF])
-			default:
-				b.WriteByte(c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b.WriteString(`\ufffd`)
-		case r == '\u2028' || r == '\u2029':
-			b.WriteString(`\u202`)
-			b.WriteByte(hexDigits[r&0xF])
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
+	b := jsonw.AppendString(make([]byte, 0, len(s)+8), s)
+	return string(b[1 : len(b)-1])
 }
 
 func isXMLChar(r rune) bool {

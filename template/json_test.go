@@ -50,3 +50,24 @@ func TestJSONNoHTMLEscaping(t *testing.T) {
 		t.Error("MarshalJSON ends with a newline")
 	}
 }
+
+// A value rendered inside a JSON string or as a JSON value is escaped as
+// encoding/json escapes it: invalid UTF-8 becomes U+FFFD, U+2028 and U+2029
+// (line breaks to a JavaScript reader) are written \u2028, \u2029; the body
+// is valid JSON holding what encoding/json reads back.
+func TestJSONEscapesOddText(t *testing.T) {
+	s := newSet()
+	const v = "a\xffb\u2028c\u2029d\x01e\"f"
+	data := map[string]any{"lead": map[string]any{"v": v, "w": "\xff\u2029"}} // w: no ASCII to escape
+	out, err := mustCompile(t, s, `{"in": "x {{lead.v}} y", "as": {{lead.v}}, "w": "{{lead.w}}"}`, template.JSON).Render(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out, "\u2028\u2029\xff") || !strings.Contains(out, `\u2028`) || !strings.Contains(out, `\ufffd`) {
+		t.Fatalf("rendered %q: odd text not escaped", out)
+	}
+	var back map[string]string
+	if err := json.Unmarshal([]byte(out), &back); err != nil || back["in"] != "x a\ufffdb\u2028c\u2029d\x01e\"f y" || back["as"] != "a\ufffdb\u2028c\u2029d\x01e\"f" || back["w"] != "\ufffd\u2029" {
+		t.Fatalf("rendered %q reads back as %q, %v", out, back, err)
+	}
+}
