@@ -10,9 +10,11 @@ import (
 
 type stepKey struct{}
 
-// StepName returns the name of the step a request's context belongs to, or
-// "" outside a step. A RoundTripper can read it from req.Context(), which is
-// how `plumb test` serves each step its recorded responses.
+// StepName returns the name of the step a context belongs to, or "" outside
+// a step: the contexts of a step's events (StepStart on), of its requests
+// and of the lines logged in it carry it. A RoundTripper can read it from
+// req.Context(), which is how `plumb test` serves each step its recorded
+// responses; a log handler can name the step of a line with it.
 func StepName(ctx context.Context) string {
 	s, _ := ctx.Value(stepKey{}).(string)
 	return s

@@ -27,6 +27,9 @@ func (s *Runner) runLead(ctx context.Context, lead map[string]any) (res *Result)
 		defer cancel()
 	}
 	res = &Result{Lead: normalizeMap(lead), Steps: make([]StepResult, 0, len(p.steps))}
+	if StepName(ctx) != "" { // a lead run from inside another's step starts outside any
+		ctx = context.WithValue(ctx, stepKey{}, "")
+	}
 	if p.ev != nil {
 		ctx = p.ev.LeadStart(ctx, LeadStart{Integration: p.Name()})
 	}

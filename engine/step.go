@@ -37,6 +37,7 @@ func (s *Runner) runStep(ctx context.Context, st *step, f *flow) (sr StepResult)
 	p := s.plan
 	start := time.Now()
 	sr.Name = st.name
+	ctx = context.WithValue(ctx, stepKey{}, st.name) // StepName: the step's events and lines see it
 	if p.ev != nil {
 		ctx = p.ev.StepStart(ctx, StepStart{Integration: p.Name(), Step: st.name})
 		defer func() {
@@ -56,7 +57,6 @@ func (s *Runner) runStep(ctx context.Context, st *step, f *flow) (sr StepResult)
 		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "not run: "+contextReason(ctx, err), ClassCanceled, err
 		return sr
 	}
-	ctx = context.WithValue(ctx, stepKey{}, st.name)
 	data := f.data(s)
 	if st.when != nil {
 		ok, err := st.when.Eval(data)

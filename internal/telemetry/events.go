@@ -10,10 +10,10 @@ import (
 	"github.com/plumbhq/plumb/engine"
 )
 
-// Events returns engine.Events that put the integration (at LeadStart) and
-// the step (at StepStart) in the context the engine runs them with, so
-// every line the engine and its adapters log there names them (through a
-// Handler). A lead whose context has no lead id gets one from a counter of
+// Events returns engine.Events that put the integration (at LeadStart) in
+// the context the engine runs the lead with, so every line the engine and
+// its adapters log there names it, and the step the engine puts there
+// (through a Handler). A lead whose context has no lead id gets one from a counter of
 // this Events: 1, 2, … in the order leads start (plumb run's leads have no
 // id of their own; plumb serve sets its own before running a lead). With
 // done, each lead's end is logged there as "lead done": at info, or warn
@@ -30,7 +30,6 @@ type events struct {
 func (ev *events) LeadStart(ctx context.Context, e engine.LeadStart) context.Context {
 	return with(ctx, func(i *ids) {
 		i.integration = e.Integration
-		i.step = ""
 		if i.lead == "" {
 			i.lead = strconv.FormatInt(ev.leads.Add(1), 10)
 		}
@@ -74,9 +73,4 @@ func AppendLeadEnd(attrs []slog.Attr, outcome engine.Outcome, class engine.Class
 		attrs = append(attrs, slog.String(KeyStep, step))
 	}
 	return attrs
-}
-
-// StepStart implements engine.Events.
-func (ev *events) StepStart(ctx context.Context, e engine.StepStart) context.Context {
-	return WithStep(ctx, e.Step)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/plumbhq/plumb/engine"
 )
 
 // Handler is a slog.Handler that adds the ids of a record's context to it
@@ -98,11 +100,14 @@ func (h *Handler) ctxAttrs(ctx context.Context, out []slog.Attr) []slog.Attr {
 		return out
 	}
 	if i := idsOf(ctx); i != nil {
-		for _, kv := range [...][2]string{{KeyRequestID, i.requestID}, {KeyLead, i.lead}, {KeyIntegration, i.integration}, {KeyStep, i.step}} {
+		for _, kv := range [...][2]string{{KeyRequestID, i.requestID}, {KeyLead, i.lead}, {KeyIntegration, i.integration}} {
 			if kv[1] != "" {
 				out = append(out, slog.String(kv[0], kv[1]))
 			}
 		}
+	}
+	if step := engine.StepName(ctx); step != "" {
+		out = append(out, slog.String(KeyStep, step))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		out = append(out, slog.String(KeyTraceID, sc.TraceID().String()), slog.String(KeySpanID, sc.SpanID().String()))

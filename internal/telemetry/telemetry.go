@@ -1,8 +1,8 @@
 // Package telemetry joins plumb's logs and traces: the ids a request or a
-// lead carries in its context (request id, lead id, integration, step) and
-// the slog.Handler that writes them, with the trace and span ids, on every
-// line logged with that context; the engine.Events adapter that puts the
-// integration and step there as a lead runs; request ids (Valid, NewRequestID);
+// lead carries in its context (request id, lead id, integration; the step
+// is the engine's, engine.StepName) and the slog.Handler that writes them,
+// with the trace and span ids, on every line logged with that context; the
+// engine.Events adapter that puts the integration there as a lead runs; request ids (Valid, NewRequestID);
 // and the OTLP trace exporter of `plumb serve` and `plumb run`, configured
 // from the standard OTEL_* variables (FromEnv).
 //
@@ -33,7 +33,7 @@ const (
 // ids are the ids of a context, copied on each change (contexts are
 // immutable).
 type ids struct {
-	requestID, lead, integration, step string
+	requestID, lead, integration string
 }
 
 type ctxKey struct{}
@@ -65,11 +65,6 @@ func WithLead(ctx context.Context, id string) context.Context {
 // WithIntegration returns ctx carrying the integration's name.
 func WithIntegration(ctx context.Context, name string) context.Context {
 	return with(ctx, func(i *ids) { i.integration = name })
-}
-
-// WithStep returns ctx carrying the step's name.
-func WithStep(ctx context.Context, name string) context.Context {
-	return with(ctx, func(i *ids) { i.step = name })
 }
 
 // RequestID is the request id ctx carries ("" for none).

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/engine/eventlog"
 	"github.com/plumbhq/plumb/internal/telemetry/otlptest"
 )
 
@@ -43,7 +47,7 @@ var testSpan = trace.NewSpanContext(trace.SpanContextConfig{
 // durations become KEY_ms in milliseconds, in groups too; a line without
 // a context gets nothing.
 func TestHandlerAddsContextIds(t *testing.T) {
-	ctx := WithStep(WithIntegration(WithLead(WithRequestID(context.Background(), "req-1"), "lead-9"), "acme"), "verify")
+	ctx := stepContext(t, WithIntegration(WithLead(WithRequestID(context.Background(), "req-1"), "lead-9"), "acme"), "verify")
 	ctx = trace.ContextWithSpanContext(ctx, testSpan)
 	lines := jsonLines(t, func(l *slog.Logger) {
 		l.InfoContext(ctx, "one", "wait", 1500*time.Microsecond)
@@ -77,31 +81,102 @@ func TestHandlerAddsContextIds(t *testing.T) {
 	}
 }
 
-// TestEventsNameIntegrationAndStep: the Events put the integration and
-// step in the engine's contexts, number leads without an id, keep a given
-// one, and log each lead's end at info (warn for an error).
+// oneStep is an integration of one step, verify, against {{settings.base_url}}.
+const oneStep = `
+version: 1
+name: acme
+settings:
+  base_url: { required: true }
+steps:
+  - name: verify
+    request: { method: GET, url: "{{settings.base_url}}/v" }
+    outcome:
+      error_when: response.status == 299
+`
+
+// runOne runs a lead of oneStep against an answer of status with opts;
+// it returns the result.
+func runOne(t *testing.T, ctx context.Context, status int, opts ...engine.Option) *engine.Result {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) }))
+	defer srv.Close()
+	plan, err := engine.Parse("acme.yaml", []byte(oneStep), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := plan.Bind(engine.Config{Values: map[string]any{"base_url": srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	return r.Run(ctx, map[string]any{})
+}
+
+// stepSeen keeps the contexts of the lead's and the step's start.
+type stepSeen struct {
+	engine.NopEvents
+	lead, ctx context.Context
+}
+
+func (s *stepSeen) LeadStart(ctx context.Context, _ engine.LeadStart) context.Context {
+	s.lead = ctx
+	return ctx
+}
+
+func (s *stepSeen) StepStart(ctx context.Context, _ engine.StepStart) context.Context {
+	s.ctx = ctx
+	return ctx
+}
+
+// stepContext is ctx as the engine hands it to a step named step: the
+// step is the engine's (engine.StepName), not an id of this package.
+func stepContext(t *testing.T, ctx context.Context, step string) context.Context {
+	t.Helper()
+	var seen stepSeen
+	runOne(t, ctx, 200, engine.WithEvents(&seen))
+	if seen.ctx == nil || engine.StepName(seen.ctx) != "verify" {
+		t.Fatalf("no step context: %v", seen.ctx)
+	}
+	return seen.ctx
+}
+
+// TestEventsNameIntegrationAndStep: with the Events, the lines the engine
+// logs in a lead name its integration and the step the engine runs, leads
+// without an id are numbered, a given one is kept, and each lead's end is
+// logged at info (warn for an error); a lead run from inside a step starts
+// outside any.
 func TestEventsNameIntegrationAndStep(t *testing.T) {
 	lines := jsonLines(t, func(l *slog.Logger) {
 		ev := Events(l)
-		for _, ctx := range []context.Context{context.Background(), context.Background(), WithLead(context.Background(), "given")} {
-			lctx := ev.LeadStart(ctx, engine.LeadStart{Integration: "acme"})
-			sctx := ev.StepStart(lctx, engine.StepStart{Integration: "acme", Step: "verify"})
-			l.DebugContext(sctx, "in step")
-			ev.StepEnd(sctx, engine.StepEnd{})
-			ev.LeadEnd(lctx, engine.LeadEnd{Integration: "acme", Outcome: engine.Error, Class: engine.ClassStatus, Reason: "503", Step: "verify", Duration: time.Second})
+		inStep := stepContext(t, context.Background(), "verify")
+		var seen stepSeen
+		for _, ctx := range []context.Context{context.Background(), inStep, WithLead(context.Background(), "given")} {
+			runOne(t, ctx, 299, engine.WithLogger(l), engine.WithEvents(ev), engine.WithEvents(eventlog.New(l)), engine.WithEvents(&seen))
+			if engine.StepName(seen.lead) != "" {
+				t.Errorf("a lead started in step %q", engine.StepName(seen.lead))
+			}
 		}
 		Events(nil).LeadEnd(context.Background(), engine.LeadEnd{Integration: "quiet"})
 	})
-	if len(lines) != 6 {
-		t.Fatalf("%d lines: %v", len(lines), lines)
+	var tries, ends []map[string]any
+	for _, line := range lines {
+		switch line["msg"] {
+		case "attempt":
+			tries = append(tries, line)
+		case "lead done":
+			ends = append(ends, line)
+		}
+	}
+	if len(tries) != 3 || len(ends) != 3 {
+		t.Fatalf("%d tries and %d ends: %v", len(tries), len(ends), lines)
 	}
 	for i, lead := range []string{"1", "2", "given"} {
-		in, end := lines[2*i], lines[2*i+1]
+		in, end := tries[i], ends[i]
 		if in[KeyLead] != lead || in[KeyStep] != "verify" || in[KeyIntegration] != "acme" {
 			t.Errorf("line in the step: %v, want lead %s, step verify", in, lead)
 		}
-		if end["msg"] != "lead done" || end["level"] != "WARN" || end[KeyLead] != lead || end["step"] != "verify" ||
-			end["outcome"] != "error" || end["class"] != "status" || end["duration_ms"] != 1000.0 {
+		if end["level"] != "WARN" || end[KeyLead] != lead || end[KeyStep] != "verify" || end["outcome"] != "error" ||
+			end["class"] != "rejected" || end["duration_ms"] == nil || strings.Count(fmt.Sprint(end), "verify") != 1 {
 			t.Errorf("lead end: %v", end)
 		}
 	}
