@@ -144,7 +144,21 @@ func AppendStrings(b []byte, list []string) []byte {
 // AppendMillis appends d in milliseconds with three decimals (1.5 ms:
 // 1.500), the unit and form of every duration_ms plumb writes.
 func AppendMillis(b []byte, d time.Duration) []byte {
-	return strconv.AppendFloat(b, float64(d)/1e6, 'f', 3, 64)
+	// below 2^50 ns (13 days) d/1e6 is within 2^-53 of its float64, far
+	// closer than a nanosecond is to a tie: integer rounding agrees
+	const fast = 1 << 50
+	us, ns := d/1000, d%1000
+	if d < 0 || d >= fast || ns == 500 {
+		// a tie rounds as the float64 nearest d/1e6 says; leave it, and
+		// the rare negatives and huge ones, to strconv
+		return strconv.AppendFloat(b, float64(d)/1e6, 'f', 3, 64)
+	}
+	if ns > 500 {
+		us++
+	}
+	b = strconv.AppendInt(b, int64(us/1000), 10)
+	frac := us % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }
 
 // AppendTime appends t quoted as time.Time's MarshalJSON writes it (RFC

@@ -3,6 +3,8 @@ package jsonw
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +111,28 @@ func TestAppendListsTimesAndMillis(t *testing.T) {
 		if got, err := AppendTime([]byte("p"), tm); wantErr == nil || err == nil || err.Error() != wantErr.Error() || got != nil {
 			t.Errorf("AppendTime(%v) = %q, %v; MarshalJSON fails with %v", tm, got, err, wantErr)
 		}
+	}
+}
+
+// AppendMillis writes what strconv writes for d/1e6 with three decimals,
+// for every duration: ties, negatives and durations beyond 2^53 ns too.
+func TestAppendMillisMatchesStrconv(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	check := func(d time.Duration) {
+		want := strconv.AppendFloat(nil, float64(d)/1e6, 'f', 3, 64)
+		if got := AppendMillis(nil, d); string(got) != string(want) {
+			t.Fatalf("AppendMillis(%d) = %s, strconv writes %s", int64(d), got, want)
+		}
+	}
+	for _, d := range []time.Duration{0, 1, 499, 500, 501, 999, 1000, 1499, 1500, 1501, 999_499, 999_500, 999_999, 1_000_000,
+		1<<50 - 1, 1<<50 - 501, 1 << 50, 1<<53 - 1, 1 << 53, 1<<53 + 1, math.MaxInt64, -1, -500, -1500, math.MinInt64} {
+		check(d)
+	}
+	for range 200_000 {
+		check(time.Duration(r.Int64N(int64(10 * time.Hour))))
+		check(time.Duration(r.Int64N(1 << 50)))
+		check(time.Duration(r.Int64N(1000))*1000 + 500) // a tie
+		check(time.Duration(r.Int64()))
 	}
 }
 
