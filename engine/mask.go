@@ -174,12 +174,8 @@ func (s *secretSet) hash(g uint64) uint64 { return (g * 0x9E3779B97F4A7C15) >> s
 // longer encoded value (its middle at each of the three byte alignments),
 // for long secrets.
 func secretForms(s string, inside bool) []string {
-	var js bytes.Buffer
-	enc := json.NewEncoder(&js)
-	enc.SetEscapeHTML(false)
-	enc.Encode(s)
-	jsonText := strings.TrimSuffix(strings.TrimSuffix(js.String(), "\n"), `"`)
-	jsonText = strings.TrimPrefix(jsonText, `"`)
+	js := jsonw.AppendString(nil, s)
+	jsonText := string(js[1 : len(js)-1])
 	htmlJSON, _ := json.Marshal(s)
 	var xs strings.Builder
 	xml.EscapeText(&xs, []byte(s))

@@ -1,13 +1,14 @@
 package parse
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/plumbhq/plumb/internal/jsonw"
 )
 
 // Coercion types accepted by Spec.Type and Coerce.
@@ -216,13 +217,11 @@ func toString(v any) (any, error) {
 		return strconv.FormatUint(x, 10), nil
 	case map[string]any, []any:
 		// No HTML escaping: "<a&b>" stays as written, not "\u003ca\u0026b\u003e".
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(x); err != nil {
+		b, err := jsonw.AppendValue(nil, x)
+		if err != nil {
 			return nil, fmt.Errorf("%s cannot be written as a string: %v", describe(v), err)
 		}
-		return strings.TrimSuffix(b.String(), "\n"), nil
+		return string(b), nil
 	}
 	if i, ok := asInt64(v); ok {
 		return strconv.FormatInt(i, 10), nil

@@ -60,14 +60,11 @@ func marshalCompact(v any) (string, error) {
 
 // marshalIndent is json.MarshalIndent without HTML escaping.
 func marshalIndent(v any) (string, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	b, err := jsonw.MarshalIndent(v, "  ")
+	if err != nil {
 		return "", ferr("json: cannot encode value: " + jsonErrMsg(err))
 	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
+	return string(b), nil
 }
 
 // MarshalJSON is json.Marshal without HTML escaping: "<", ">" and "&" are

@@ -25,10 +25,17 @@ const MaxDepth = 1000
 
 // Marshal is json.Marshal without HTML escaping: `<`, `>` and `&` are
 // written as themselves.
-func Marshal(x any) ([]byte, error) {
+func Marshal(x any) ([]byte, error) { return MarshalIndent(x, "") }
+
+// MarshalIndent is json.MarshalIndent(x, "", indent) without HTML escaping
+// (an empty indent: Marshal).
+func MarshalIndent(x any, indent string) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
 	if err := enc.Encode(x); err != nil {
 		return nil, err
 	}

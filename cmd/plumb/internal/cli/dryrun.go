@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/jsonw"
 )
 
 // dryRun is the rendered requests of one lead.
@@ -53,7 +54,7 @@ func dryRunLeads(s *stdio, settings *engine.Runner, src leadSource, format strin
 		}
 		switch format {
 		case "json", "ndjson":
-			b, err := marshalJSON(d, "")
+			b, err := jsonw.MarshalIndent(d, "")
 			if err != nil {
 				s.errorf("run: lead %d: %v", it.index, err)
 				return ExitUsage

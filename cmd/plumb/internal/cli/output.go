@@ -2,8 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -16,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/internal/jsonw"
 )
 
 // output writes results as they come, in input order.
@@ -220,7 +219,7 @@ func fmtFields(m map[string]any) string {
 	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		v, err := marshalJSON(m[k], "")
+		v, err := jsonw.MarshalIndent(m[k], "")
 		if err != nil {
 			v = []byte(fmt.Sprintf("%q", fmt.Sprint(m[k])))
 		}
@@ -501,21 +500,6 @@ func termSafe(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// marshalJSON is json.Marshal (MarshalIndent with indent) without HTML
-// escaping: `<`, `>` and `&` print as themselves, as partners sent them.
-func marshalJSON(v any, indent string) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if indent != "" {
-		enc.SetIndent("", indent)
-	}
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // progressLine is a progress display: run's and sync's.

@@ -12,6 +12,7 @@ import (
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/engine/eventlog"
 	"github.com/plumbhq/plumb/engine/observe"
+	"github.com/plumbhq/plumb/internal/jsonw"
 )
 
 const tryDoc = `
@@ -269,7 +270,7 @@ func readPrior(file string) (map[string]map[string]any, error) {
 // writeJSON prints v as indented JSON on stdout, passed through the
 // redact functions given.
 func writeJSON(s *stdio, v any, redact ...func(string) string) int {
-	b, err := marshalJSON(v, "  ")
+	b, err := jsonw.MarshalIndent(v, "  ")
 	if err != nil {
 		s.errorf("encoding JSON: %v", err)
 		return ExitUsage

@@ -20,8 +20,6 @@
 package schema
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -29,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/jsonw"
 	"github.com/plumbhq/plumb/internal/testcase"
 	"github.com/plumbhq/plumb/steps"
 )
@@ -83,14 +82,11 @@ func Generate(k Kind) ([]byte, error) {
 	for key, v := range root {
 		out[key] = v
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
+	b, err := jsonw.MarshalIndent(out, "  ")
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return append(b, '\n'), nil
 }
 
 // testFile mirrors the top level of a NAME.test.yaml file.
