@@ -49,7 +49,8 @@ func toText(v any) string {
 	return fmt.Sprint(v)
 }
 
-// marshalCompact is json.Marshal without HTML escaping.
+// marshalCompact is json.Marshal without HTML escaping: the JSON encoding
+// of v's typed value (JSON mode, outside a string) and the json functions.
 func marshalCompact(v any) (string, error) {
 	b, err := jsonw.AppendValue(nil, v)
 	if err != nil {
@@ -83,9 +84,6 @@ func MarshalJSON(v any) ([]byte, error) {
 func jsonErrMsg(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
-
-// jsonValue is the JSON encoding of v's typed value (JSON mode, outside a string).
-func jsonValue(v any) (string, error) { return marshalCompact(v) }
 
 // jsonStringContent escapes s for use between the quotes of a JSON string.
 func jsonStringContent(s string) string {

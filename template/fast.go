@@ -63,7 +63,7 @@ func escaperFunc(name string) func(any) (string, error) {
 	case fnHeader:
 		return escapeHeader
 	case fnJSONValue:
-		return jsonValue
+		return marshalCompact
 	case fnJSONStr:
 		return func(v any) (string, error) { return jsonStringContent(toText(v)), nil }
 	case fnXML:

@@ -175,7 +175,7 @@ func (s *Set) funcMap() template.FuncMap {
 	fm[fnCapture] = func(c *execCtx, v any) string { c.val = v; return "" }
 	fm[fnPlain] = func(v any) string { return toText(v) }
 	fm[fnHeader] = escapeHeader
-	fm[fnJSONValue] = jsonValue
+	fm[fnJSONValue] = marshalCompact
 	fm[fnJSONStr] = func(v any) string { return jsonStringContent(toText(v)) }
 	fm[fnXML] = func(v any) string { return xmlEscape(toText(v)) }
 	fm[fnXMLCDATA] = func(v any) string { return cdataEscape(toText(v)) }

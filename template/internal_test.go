@@ -153,9 +153,9 @@ func TestJSONValue(t *testing.T) {
 		{1e-7, "1e-7"}, {42, "42"}, {map[string]any{"k": []any{1.0}}, `{"k":[1]}`},
 	}
 	for _, tt := range tests {
-		got, err := jsonValue(tt.v)
+		got, err := marshalCompact(tt.v)
 		if err != nil || got != tt.want {
-			t.Errorf("jsonValue(%#v) = %q, %v; want %q", tt.v, got, err, tt.want)
+			t.Errorf("marshalCompact(%#v) = %q, %v; want %q", tt.v, got, err, tt.want)
 		}
 	}
 }
