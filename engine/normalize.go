@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
 	"strconv"
@@ -39,33 +38,6 @@ func Normalize(v any) (map[string]any, error) {
 		return nil, fmt.Errorf("lead: a %T is not an object: %w", v, err)
 	}
 	return normalizeMap(m), nil
-}
-
-// DecodeLead decodes one lead from JSON: an object, with white space and a
-// UTF-8 byte-order mark around it allowed and nothing else. Numbers stay
-// exact (json.Number; Run normalises them, and integers beyond 2^53 are
-// sent digit for digit). Errors say what is wrong: "invalid JSON: …",
-// "a lead must be a JSON object, got an array", "more than one JSON value".
-func DecodeLead(b []byte) (map[string]any, error) {
-	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("a lead must be a JSON object, got %s", jsonKind(v))
-	}
-	// not dec.More: it reports a stray ']' or '}' after the object as the end
-	if rest := bytes.TrimSpace(b[dec.InputOffset():]); len(rest) > 0 {
-		return nil, fmt.Errorf("more than one JSON value: %s after the object", quoteStart(rest))
-	}
-	return m, nil
 }
 
 // jsonKind names the kind of a decoded JSON value.
