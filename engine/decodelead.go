@@ -27,7 +27,8 @@ const maxLeadDepth = 10000
 // twice keeps its last value, bytes that are not UTF-8 become U+FFFD — at
 // a fraction of the cost: a lead that gjson validates is built from gjson's
 // parse; anything else goes through encoding/json, whose errors say where
-// and what.
+// and what. The lead's strings are views of one copy of b: keeping one of
+// them keeps that copy.
 func DecodeLead(b []byte) (map[string]any, error) {
 	b = bytes.TrimPrefix(b, bom)
 	if nestsDeeper(b, maxLeadDepth) || !gjson.ValidBytes(b) {

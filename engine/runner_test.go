@@ -1585,7 +1585,9 @@ steps:
 }
 
 // parkedIn counts the goroutines parked on a channel (in a select or a
-// receive) with fn in their stack.
+// receive) with a frame of fn itself in their stack: not of a closure of
+// fn (runBatched's batch timer waits in a select too, and would count as
+// a lead) nor a "created by fn" line.
 func parkedIn(fn string) int {
 	buf := make([]byte, 1<<20)
 	for {
@@ -1602,7 +1604,7 @@ func parkedIn(fn string) int {
 		// waiting on a channel (a batch member waits for its answer in a
 		// select), not on a lock on its way in: a lead blocked on the
 		// runner's mutex has not joined its batch yet
-		if strings.Contains(g, fn) && (strings.Contains(head, "[select") || strings.Contains(head, "[chan receive")) {
+		if strings.Contains(g, fn+"(") && (strings.Contains(head, "[select") || strings.Contains(head, "[chan receive")) {
 			count++
 		}
 	}
