@@ -40,31 +40,6 @@ func Normalize(v any) (map[string]any, error) {
 	return normalizeMap(m), nil
 }
 
-// jsonKind names the kind of a decoded JSON value.
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case []any:
-		return "an array"
-	case string:
-		return "a string"
-	case json.Number, float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-// quoteStart quotes the first bytes of b for an error message.
-func quoteStart(b []byte) string {
-	if len(b) > 20 {
-		return strconv.Quote(string(b[:20])) + "…"
-	}
-	return strconv.Quote(string(b))
-}
-
 // normalizeMap deep-copies m with its numbers normalised. A nil map gives
 // an empty one.
 func normalizeMap(m map[string]any) map[string]any {

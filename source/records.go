@@ -2,15 +2,15 @@ package source
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/antchfx/xmlquery"
 	"github.com/tidwall/gjson"
 
+	"github.com/plumbhq/plumb/internal/leadjson"
 	"github.com/plumbhq/plumb/parse"
 )
 
@@ -140,26 +140,14 @@ func (p *pageRecords) ends() (first, last map[string]any) {
 }
 
 func decodeRecord(b []byte) (map[string]any, error) {
-	return decodeFrom(bytes.NewReader(b), b)
+	m, err := leadjson.Decode(b) // as every lead is read: numbers stay exact
+	if _, ok := errors.AsType[*leadjson.NotObjectError](err); ok {
+		return nil, notObject(b)
+	}
+	return m, err
 }
 
-func decodeRecordString(s string) (map[string]any, error) {
-	return decodeFrom(strings.NewReader(s), s)
-}
-
-func decodeFrom[T string | []byte](r io.Reader, raw T) (map[string]any, error) {
-	dec := json.NewDecoder(r)
-	dec.UseNumber() // numbers stay exact, as for leads files
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, notObject(raw)
-	}
-	return m, nil
-}
+func decodeRecordString(s string) (map[string]any, error) { return decodeRecord([]byte(s)) }
 
 func notObject[T string | []byte](raw T) error {
 	return fmt.Errorf("a record must be a JSON object, got %s", strings.TrimSpace(string(raw[:min(len(raw), 40)])))

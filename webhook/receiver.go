@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumbhq/plumb/internal/leadjson"
 	"github.com/plumbhq/plumb/template"
 )
 
@@ -224,7 +223,7 @@ func (h *Hook) Receive(header http.Header, body io.Reader) (*Delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	lead, err := decodeObject(raw)
+	lead, err := leadjson.Decode(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBody, err)
 	}
@@ -273,23 +272,6 @@ func jsonType(ct string) bool {
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
-// decodeObject decodes one JSON object, numbers as json.Number.
-func decodeObject(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	if m == nil {
-		return nil, errors.New("null")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("more than one JSON value")
-	}
-	return m, nil
-}
-
 // Lead is the lead the steps run for a delivery: its body as a JSON object
 // (numbers as json.Number; decoded again when d.Lead is nil, as for a
 // delivery read back from storage), plus, when the hook has a meta field,
@@ -299,7 +281,7 @@ func (h *Hook) Lead(d *Delivery) (map[string]any, error) {
 	lead := d.Lead
 	if lead == nil {
 		var err error
-		if lead, err = decodeObject(d.Body); err != nil {
+		if lead, err = leadjson.Decode(d.Body); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidBody, err)
 		}
 	}

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -147,6 +148,8 @@ func TestReceiveRefusals(t *testing.T) {
 		{"tampered", good, `{"event":"y","timestamp":"t"}`, 401, "bad_signature", webhook.ErrBadSignature},
 		{"not json", signedHeader(t, h, []byte("nope"), ""), "nope", 400, "invalid_json", webhook.ErrInvalidBody},
 		{"two values", signedHeader(t, h, []byte("{} {}"), ""), "{} {}", 400, "invalid_json", webhook.ErrInvalidBody},
+		{"a stray bracket", signedHeader(t, h, []byte("{} ]"), ""), "{} ]", 400, "invalid_json", webhook.ErrInvalidBody},
+		{"null", signedHeader(t, h, []byte("null"), ""), "null", 400, "invalid_json", webhook.ErrInvalidBody},
 	} {
 		d, err := h.Receive(tc.hdr, strings.NewReader(tc.body))
 		if d != nil || !errors.Is(err, tc.is) || webhook.Status(err) != tc.status || webhook.Code(err) != tc.code {
@@ -158,6 +161,12 @@ func TestReceiveRefusals(t *testing.T) {
 	}
 	if webhook.Status(nil) != 200 {
 		t.Error("Status(nil)")
+	}
+	// the body is read as every lead is (engine.DecodeLead): a byte-order
+	// mark allowed, numbers digit for digit
+	bom := []byte("\xef\xbb\xbf" + `{"id":12345678901234567890}`)
+	if d, err := h.Receive(signedHeader(t, h, bom, ""), bytes.NewReader(bom)); err != nil || d.Lead["id"] != json.Number("12345678901234567890") {
+		t.Errorf("a body with a byte-order mark: %v, %v", d, err)
 	}
 	// +json types are JSON
 	hdr := signedHeader(t, h, body, "")

@@ -1,4 +1,4 @@
-package engine
+package leadjson
 
 import (
 	"reflect"
@@ -21,29 +21,29 @@ var leadSeeds = []string{
 	`{"a": "]]]]", "b": "\"[[[["}`, "{\"a\": 1}\x00", `{"a":1}/**/`,
 }
 
-// DecodeLead gives what encoding/json's Decoder with UseNumber gives,
+// Decode gives what encoding/json's Decoder with UseNumber gives,
 // value for value and error for error.
-func TestDecodeLeadAsEncodingJSON(t *testing.T) {
+func TestDecodeAsEncodingJSON(t *testing.T) {
 	deep := func(n int) string { return `{"a": ` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}` }
 	// nesting: encoding/json refuses more than 10,000 levels (not in the
 	// fuzz seeds: large inputs slow every mutation of them)
 	for _, s := range append(leadSeeds, deep(9999), deep(10000), deep(10001), `{"a": `+strings.Repeat(`{"b":`, 10001),
 		`{"x": "\\\"]]]", "a": `+strings.Repeat("[", 10001)+strings.Repeat("]", 10001)+`}`) {
-		checkDecodeLead(t, []byte(s))
+		checkDecode(t, []byte(s))
 	}
 }
 
-func FuzzDecodeLead(f *testing.F) {
+func FuzzDecode(f *testing.F) {
 	for _, s := range leadSeeds {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeLead(t, b) })
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecode(t, b) })
 }
 
-func checkDecodeLead(t *testing.T, b []byte) {
+func checkDecode(t *testing.T, b []byte) {
 	t.Helper()
-	got, err := DecodeLead(b)
-	want, werr := decodeLeadStd(trimBOM(b))
+	got, err := Decode(b)
+	want, werr := decodeStd(trimBOM(b))
 	if (err == nil) != (werr == nil) {
 		t.Fatalf("%q: error %v, encoding/json's %v", b, err, werr)
 	}
