@@ -189,3 +189,17 @@ func TestRecordsOneAtATime(t *testing.T) {
 		t.Errorf("records %v", got)
 	}
 }
+
+// BenchmarkDecodeRecord reads one record of a page as a lead
+// (internal/leadjson, as every lead is read).
+//
+//	go test -run '^$' -bench DecodeRecord -benchmem ./source
+func BenchmarkDecodeRecord(b *testing.B) {
+	s := `{"id":12345,"email":"lead1@gmail.example","phone":"(512) 555-0001","tags":["a","b"],"score":0.5,"active":true}`
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeRecordString(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
