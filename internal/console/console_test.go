@@ -327,3 +327,43 @@ func TestRunAnswerCaptureNote(t *testing.T) {
 		t.Fatalf("run answer: %s", body)
 	}
 }
+
+// A lead is read as plumb run and serve read it (engine.DecodeLead): a
+// number beyond 2^53 stays digit for digit in the run, in its result and
+// in the case saved from it, where every number stays a number.
+func TestLeadNumbersExact(t *testing.T) {
+	e := newEnv(t, []string{"blacklist"}, nil)
+	const lead = `{"email":"jane.doe@gmail.example","phone":"(512) 555-0142","ip_address":"203.0.113.7","account":12345678901234567891,"age":41,"score":0.5}`
+	req := `{"id":"` + blacklist + `","lead":` + lead + `}`
+	code, body := e.do(http.MethodPost, "/console/api/run", req)
+	if code != 200 || !strings.Contains(body, `"account":12345678901234567891`) {
+		t.Fatalf("run: %d %s", code, body)
+	}
+	out := decode[runOut](t, body)
+	code, body = e.do(http.MethodPost, "/console/api/save-case", `{"run_id":"`+out.RunID+`","name":"exact numbers"}`)
+	saved := decode[struct {
+		Passed bool
+		YAML   string
+	}](t, body)
+	if code != 200 || !saved.Passed {
+		t.Fatalf("save: %d %s", code, body)
+	}
+	for _, want := range []string{"account: 12345678901234567891\n", "age: 41\n", "score: 0.5\n"} {
+		if !strings.Contains(saved.YAML, want) {
+			t.Errorf("saved case lacks %q:\n%s", want, saved.YAML)
+		}
+	}
+	code, body = e.do(http.MethodPost, "/console/api/run", `{"id":"`+blacklist+`","lead":[1]}`)
+	if code != 400 || !strings.Contains(body, "a lead must be a JSON object, got an array") {
+		t.Fatalf("lead not an object: %d %s", code, body)
+	}
+	// the sample lead (lead.json beside the file) as the page shows it
+	if err := os.WriteFile(filepath.Join(e.dir, "blacklist", "lead.json"), []byte(`{"account":12345678901234567891,"note":"a <b> & c"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, body = e.do(http.MethodGet, "/console/api/integration?id="+blacklist, "")
+	sample := decode[struct{ Lead string }](t, body).Lead
+	if code != 200 || !strings.Contains(sample, `"account": 12345678901234567891`) || !strings.Contains(sample, `"note": "a <b> & c"`) {
+		t.Fatalf("sample lead: %d %q", code, sample)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/engine/eventlog"
 	"github.com/plumbhq/plumb/engine/observe"
+	"github.com/plumbhq/plumb/internal/jsonw"
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -230,9 +231,8 @@ func (c *Console) getIntegration(r *http.Request) (any, error) {
 		v.YAML = text
 	}
 	if b, err := os.ReadFile(dirOf(file) + "lead.json"); err == nil {
-		var lead map[string]any
-		if json.Unmarshal(firstLine(b), &lead) == nil {
-			pretty, _ := json.MarshalIndent(lead, "", "  ")
+		if lead, err := engine.DecodeLead(firstLine(b)); err == nil {
+			pretty, _ := jsonw.MarshalIndent(lead, "  ")
 			v.Lead = red.Redact(string(pretty))
 		}
 	}
@@ -380,8 +380,12 @@ func (c *Console) readRun(r *http.Request) (*runInput, error) {
 	}
 	if len(bytes.TrimSpace(in.req.Lead)) == 0 {
 		in.lead = map[string]any{}
-	} else if err := json.Unmarshal(in.req.Lead, &in.lead); err != nil || in.lead == nil {
-		return nil, badRequest("the lead must be a JSON object")
+	} else {
+		// read as plumb run and serve read a lead: a number beyond 2^53
+		// digit for digit
+		if in.lead, err = engine.DecodeLead(in.req.Lead); err != nil {
+			return nil, badRequest("the lead: %s", err)
+		}
 	}
 	return in, nil
 }
@@ -535,7 +539,9 @@ func (c *Console) runLead(ctx context.Context, runner *engine.Runner, rec *runRe
 		return err
 	}
 	masked := &engine.Result{}
-	if err := json.Unmarshal([]byte(red.Redact(runner.Redact(string(b)))), masked); err != nil {
+	dec := json.NewDecoder(strings.NewReader(red.Redact(runner.Redact(string(b)))))
+	dec.UseNumber() // numbers as the run had them, not rounded to float64
+	if err := dec.Decode(masked); err != nil {
 		return err
 	}
 	rec.result = masked

@@ -429,7 +429,9 @@ func marshalCases(cs ...Case) ([]byte, error) {
 }
 
 // integral turns integral float64 values (from JSON) into int64 so YAML
-// writes 5125550142, not 5.125550142e+09; structs are kept.
+// writes 5125550142, not 5.125550142e+09, and writes a json.Number (a
+// lead's or a result's number, exact) as the number it is, not as a
+// string; structs are kept.
 func integral(v any) any {
 	switch v := v.(type) {
 	case float64:
@@ -437,6 +439,8 @@ func integral(v any) any {
 			return int64(v)
 		}
 		return v
+	case json.Number:
+		return yamlNumber(v)
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, x := range v {
@@ -465,4 +469,19 @@ func integral(v any) any {
 		return v
 	}
 	return v
+}
+
+// yamlNumber is a JSON number as YAML writes it: an integer digit for
+// digit (beyond int64 too), anything else as its float64.
+func yamlNumber(n json.Number) any {
+	if i, err := n.Int64(); err == nil {
+		return i
+	}
+	if digits := strings.TrimPrefix(string(n), "-"); digits != "" && strings.Trim(digits, "0123456789") == "" {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: string(n)}
+	}
+	if f, err := n.Float64(); err == nil {
+		return integral(f)
+	}
+	return string(n)
 }
