@@ -168,9 +168,17 @@ func TestScheduledSyncOneRunnerTakeover(t *testing.T) {
 		kids[i] = startChild(t, dir, c.URLs())
 	}
 
-	// the sync reaches the gate: pages 1-3 saved, page 4's writes held
+	// the sync reaches the gate: pages 1-3 saved, page 4's writes held;
+	// and every instance reads the sync state (a process that started
+	// last may answer 503, "try again", until its JetStream requests find
+	// responders)
 	waitFor(t, "the sync to save page 3 and hold page 4 at the partner", func() (int, bool) {
 		st, err := getSync(kids[0].addr)
+		for _, k := range kids[1:] {
+			if _, kerr := getSync(k.addr); kerr != nil {
+				err = kerr
+			}
+		}
 		_, _, gated := p.snapshot()
 		return gated, err == nil && st.Resume == gatePage && gated > 0
 	})
