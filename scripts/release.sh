@@ -155,7 +155,9 @@ for t in $targets; do
 	fi
 	version=$v
 	for want in CGO_ENABLED=0 -trimpath=true "GOOS=${t%/*}" "GOARCH=${t#*/}"; do
-		echo "$info" | grep -qx -- "	build	$want" || die "$name: build setting $want missing from go version -m"
+		# a here-string, not `echo | grep -q`: under pipefail a pipe's
+		# writer cut off by grep's early exit would fail the check
+		grep -qx -- "	build	$want" <<<"$info" || die "$name: build setting $want missing from go version -m"
 	done
 	syms=$(go tool nm "$out/$name" 2>&1 || true) # Mach-O keeps its dynamic imports (U)
 	case $syms in
