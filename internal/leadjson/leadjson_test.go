@@ -1,6 +1,7 @@
 package leadjson
 
 import (
+	"bytes"
 	"reflect"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func FuzzDecode(f *testing.F) {
 func checkDecode(t *testing.T, b []byte) {
 	t.Helper()
 	got, err := Decode(b)
-	want, werr := decodeStd(trimBOM(b))
+	want, werr := decodeStd(bytes.TrimPrefix(b, bom))
 	if (err == nil) != (werr == nil) {
 		t.Fatalf("%q: error %v, encoding/json's %v", b, err, werr)
 	}
@@ -56,11 +57,4 @@ func checkDecode(t *testing.T, b []byte) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q:\n got %#v\nwant %#v", b, got, want)
 	}
-}
-
-func trimBOM(b []byte) []byte {
-	if len(b) >= 3 && string(b[:3]) == string(bom) {
-		return b[3:]
-	}
-	return b
 }
