@@ -365,3 +365,18 @@ func ExampleNormalize() {
 	// []interface {} [vip]
 	// float64 41, float64 0.5
 }
+
+// A Redactor masks secrets in a decoded JSON document string by string and
+// key by key, so the document stays valid whatever the secrets hold (text
+// masking of its serialised form could cut an escape such as \n in two).
+// Two keys that mask alike are told apart.
+func ExampleRedactor_Value() {
+	red := engine.NewRedactor("nB7kQ2-service-secret", "1234")
+	var doc any
+	json.Unmarshal([]byte(`{"note": "line1\nB7kQ2-service-secret", "pin": "1234", "port": "12345",
+		"B7kQ2-service-secret": 1, "****": 2, "list": ["service-secret", "ok"]}`), &doc)
+	out, _ := json.Marshal(red.Value(doc))
+	fmt.Println(string(out))
+	// Output:
+	// {"****":2,"**** #2":1,"list":["****","ok"],"note":"line1\n****","pin":"****","port":"12345"}
+}

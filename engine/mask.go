@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -566,6 +567,46 @@ func (m *masker) value(v any) any {
 		return out
 	}
 	return v
+}
+
+// document is value for a whole document shown to a user: map keys are
+// masked as text too (a key that masks like another one already there is
+// told apart by a number, so no field is lost).
+func (m *masker) document(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		var hidden []string
+		for k, x := range t {
+			if m.hit(k) {
+				hidden = append(hidden, k)
+			} else {
+				out[k] = m.document(x)
+			}
+		}
+		slices.Sort(hidden)
+		for _, k := range hidden {
+			out[freeKey(out, m.text(k))] = m.document(t[k])
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = m.document(x)
+		}
+		return out
+	}
+	return m.value(v)
+}
+
+// freeKey returns k, or k with " #2", " #3"… when out has it already.
+func freeKey(out map[string]any, k string) string {
+	for n, key := 2, k; ; n++ {
+		if _, taken := out[key]; !taken {
+			return key
+		}
+		key = k + " #" + strconv.Itoa(n)
+	}
 }
 
 // valueMap is value for a map (nil stays nil). A map holding nothing to

@@ -469,3 +469,83 @@ func TestSaveNewOriginsNeedsConfirmation(t *testing.T) {
 		t.Fatalf("a save without stored secrets: %+v", out)
 	}
 }
+
+// appendYAML appends a lead field: what a run's result holds of the lead.
+const appendYAML = `version: 1
+name: appender
+settings:
+  base_url: { required: true }
+  api_key:  { required: true, secret: true }
+steps:
+  - name: call
+    max_attempts: 1
+    request:
+      method: POST
+      url: "{{settings.base_url}}/leads"
+      headers: { X-API-Key: "{{settings.api_key}}" }
+    append:
+      echoed: "{{lead.note}}"
+`
+
+// TestAnswersMaskedAsDocuments: a run without the stored secrets (its
+// base_url overridden) gets a lead that holds most of the stored key after
+// a newline and as a field name, and appends it. The console masks its
+// answers, the result it keeps for a test case and the sample lead value
+// by value: each stays JSON and keeps the rest of each value. Masking the
+// answer's JSON text, where the newline is `\n` and the key's run starts
+// at its n, cut the escape in two (`\****`) and the page got no answer.
+func TestAnswersMaskedAsDocuments(t *testing.T) {
+	const key = "nB7kQ2-stored-value-88"
+	tail := key[1:]
+	s := newSecEnv(t)
+	s.write("appender/integration.yaml", appendYAML)
+	s.write("appender/settings.yaml", "base_url: "+s.partner.srv.URL+"\napi_key: "+key+"\n")
+	s.write("appender/lead.json", `{"note": "line1\n`+tail+`"}`)
+	lead := map[string]any{"note": "line1\n" + tail, tail: "named", "n": json.Number("12345678901234567890")}
+	b, _ := json.Marshal(map[string]any{"id": "appender/integration.yaml", "lead": lead,
+		"settings": map[string]string{"base_url": s.other.srv.URL, "api_key": typedKey}})
+	code, body := s.do(http.MethodPost, "/console/api/run", string(b))
+	if code != http.StatusOK {
+		t.Fatalf("run: %d %s", code, body)
+	}
+	var out struct {
+		RunID         string `json:"run_id"`
+		StoredSecrets bool   `json:"stored_secrets"`
+		Result        struct {
+			Outcome string                     `json:"outcome"`
+			Lead    map[string]json.RawMessage `json:"lead"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("the answer is not JSON: %v\n%s", err, body)
+	}
+	if out.StoredSecrets || out.Result.Outcome != "success" {
+		t.Fatalf("the run should succeed without the stored secrets: %s", body)
+	}
+	for field, want := range map[string]string{"note": `"line1\n****"`, "echoed": `"line1\n****"`, "****": `"named"`, "n": "12345678901234567890"} {
+		if got := string(out.Result.Lead[field]); got != want {
+			t.Errorf("lead %s = %s, want %s (answer %s)", field, got, want, body)
+		}
+	}
+	_, info := s.do(http.MethodGet, "/console/api/integration?id=appender/integration.yaml", "")
+	var view struct{ Lead string }
+	json.Unmarshal([]byte(info), &view)
+	if !strings.Contains(view.Lead, `"line1\n****"`) {
+		t.Errorf("the sample lead should be shown masked value by value: %q", view.Lead)
+	}
+	saved := s.post("/console/api/save-case", map[string]any{"run_id": out.RunID, "name": "masked"})
+	if !strings.Contains(saved, `"passed":true`) {
+		t.Errorf("save: %s", saved)
+	}
+	// the expectations hold no secret (what the run appended is left out
+	// of them); the lead is the one typed
+	file, _ := os.ReadFile(filepath.Join(s.dir, "appender", "integration.test.yaml"))
+	if expect := string(file)[strings.Index(string(file), "expect:"):]; strings.Contains(expect, "echoed") || holdsSecret(expect, key, tail) != "" {
+		t.Errorf("the saved expectations show the secret:\n%s", file)
+	}
+	for _, a := range []string{body, info, saved} {
+		if leak := holdsSecret(a, key, tail); leak != "" {
+			t.Errorf("an answer shows %s:\n%s", leak, a)
+		}
+	}
+}

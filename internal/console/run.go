@@ -232,8 +232,8 @@ func (c *Console) getIntegration(r *http.Request) (any, error) {
 	}
 	if b, err := os.ReadFile(dirOf(file) + "lead.json"); err == nil {
 		if lead, err := engine.DecodeLead(firstLine(b)); err == nil {
-			pretty, _ := jsonw.MarshalIndent(lead, "  ")
-			v.Lead = red.Redact(string(pretty))
+			pretty, _ := jsonw.MarshalIndent(red.Value(lead), "  ")
+			v.Lead = string(pretty)
 		}
 	}
 	return v, nil
@@ -521,7 +521,8 @@ func (c *Console) bindConfig(sv *saved, plan *engine.Plan, p *planInfo, typed ma
 }
 
 // runLead runs the flow or the step and keeps the result, masked by the
-// runner and then of every secret the console knows.
+// runner (of what it knows) and then, value by value, of every secret the
+// console knows.
 func (c *Console) runLead(ctx context.Context, runner *engine.Runner, rec *runRecord, req runReq, red *engine.Redactor) error {
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
@@ -534,12 +535,16 @@ func (c *Console) runLead(ctx context.Context, runner *engine.Runner, rec *runRe
 			return badRequest("%s", red.Redact(runner.Redact(err.Error())))
 		}
 	}
-	b, err := json.Marshal(res)
+	doc, err := jsonDoc(res)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(red.Value(doc))
 	if err != nil {
 		return err
 	}
 	masked := &engine.Result{}
-	dec := json.NewDecoder(strings.NewReader(red.Redact(runner.Redact(string(b)))))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber() // numbers as the run had them, not rounded to float64
 	if err := dec.Decode(masked); err != nil {
 		return err
@@ -548,18 +553,31 @@ func (c *Console) runLead(ctx context.Context, runner *engine.Runner, rec *runRe
 	return nil
 }
 
-// maskedAnswer encodes an answer with every secret the console knows of
-// masked (the engine masked what the runner knew already).
+// maskedAnswer returns an answer with every secret the console knows of
+// masked (the engine masked what the runner knew already): masked as the
+// JSON document it is sent as, string by string, never as its text.
 func maskedAnswer(v any, red *engine.Redactor) (any, error) {
+	doc, err := jsonDoc(v)
+	if err != nil {
+		return nil, err
+	}
+	return red.Value(doc), nil
+}
+
+// jsonDoc returns v as the JSON document it encodes to, decoded into
+// maps, lists and strings, numbers as json.Number (digit for digit).
+func jsonDoc(v any) (any, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	masked := red.Redact(string(b))
-	if !json.Valid([]byte(masked)) {
-		return nil, errors.New("the answer could not be masked")
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
 	}
-	return json.RawMessage(masked), nil
+	return doc, nil
 }
 
 // keep remembers a run and returns its id.
