@@ -48,8 +48,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plumbhq/plumb/steps"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/plumbhq/plumb/steps"
 )
 
 // Scheme names accepted in Config.Type.

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plumbhq/plumb/steps"
 	"gopkg.in/yaml.v3"
+
+	"github.com/plumbhq/plumb/steps"
 )
 
 // FuzzParse: compiling is the only pass after decoding, so any input either

@@ -33,7 +33,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/plumbhq/plumb/bench/handflow"
 	"io"
 	"net"
 	"net/http"
@@ -45,6 +44,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/plumbhq/plumb/bench/handflow"
 )
 
 const (

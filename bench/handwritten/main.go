@@ -27,9 +27,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/plumbhq/plumb/bench/handflow"
 	"os"
 	"time"
+
+	"github.com/plumbhq/plumb/bench/handflow"
 )
 
 type job struct {

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plumbhq/plumb/auth"
 	"golang.org/x/oauth2"
+
+	"github.com/plumbhq/plumb/auth"
 )
 
 const authDoc = `
