@@ -310,8 +310,9 @@ func (r *Redactor) Redact(text string) string {
 // Value returns a decoded JSON value (maps, lists, strings, numbers, as
 // encoding/json decodes them) with the secrets masked structurally: a
 // string that is a secret's form becomes the mask, any other string and
-// every map key is masked as text. v is not changed. Mask a structure this way rather than its
-// serialised text, which masking could cut inside an escape.
+// every map key is masked as text. v is not changed. Mask a structure this
+// way rather than its serialised text, which masking could cut inside an
+// escape.
 func (r *Redactor) Value(v any) any {
 	if r == nil || r.m.empty() {
 		return v
