@@ -585,8 +585,10 @@ func (m *masker) document(v any) any {
 			}
 		}
 		slices.Sort(hidden)
+		next := map[string]int{}
+		taken := func(k string) bool { _, ok := out[k]; return ok }
 		for _, k := range hidden {
-			out[freeKey(out, m.text(k))] = m.document(t[k])
+			out[freeKey(m.text(k), next, taken)] = m.document(t[k])
 		}
 		return out
 	case []any:
@@ -599,10 +601,14 @@ func (m *masker) document(v any) any {
 	return m.value(v)
 }
 
-// freeKey returns k, or k with " #2", " #3"… when out has it already.
-func freeKey(out map[string]any, k string) string {
-	for n, key := 2, k; ; n++ {
-		if _, taken := out[key]; !taken {
+// freeKey returns k, or k with " #2", " #3"… when k is taken already;
+// next keeps, for each k, the number to try first, so a document of many
+// keys that mask alike costs linear time, not quadratic.
+func freeKey(k string, next map[string]int, taken func(string) bool) string {
+	key := k
+	for n := max(next[k], 2); ; n++ {
+		if !taken(key) {
+			next[k] = n
 			return key
 		}
 		key = k + " #" + strconv.Itoa(n)

@@ -314,3 +314,52 @@ steps:
 		t.Fatalf("batch.leads in append: %v", err)
 	}
 }
+
+// TestFreeKeyLinear: keys that mask alike are numbered in turn, and
+// naming n of them looks at O(n) keys, not O(n²) (counted, not timed): a
+// lead of many keys that mask alike cannot make a masked answer slow.
+func TestFreeKeyLinear(t *testing.T) {
+	out, next, probes := map[string]bool{"**** #3": true}, map[string]int{}, 0
+	taken := func(k string) bool { probes++; return out[k] }
+	const n = 1000
+	for range n {
+		out[freeKey("****", next, taken)] = true
+	}
+	for _, want := range []string{"****", "**** #2", "**** #4", "**** #1001"} {
+		if !out[want] {
+			t.Errorf("no key %q", want)
+		}
+	}
+	if len(out) != n+1 || probes > 3*n {
+		t.Fatalf("%d keys, %d probes for %d names", len(out), probes, n)
+	}
+}
+
+// TestDocumentKeysMaskingAlike: every ASCII case of a secret masks as
+// "****", so a document holding many of them as keys keeps each, told apart.
+func TestDocumentKeysMaskingAlike(t *testing.T) {
+	const secret = "KeySecretValue-0042"
+	m := newMasker([]string{secret})
+	doc := map[string]any{}
+	for i := range 500 {
+		b, bit := []byte(secret), 0
+		for j, c := range b {
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+				if i>>bit&1 == 1 {
+					b[j] ^= 0x20
+				}
+				bit++
+			}
+		}
+		doc[string(b)] = i
+	}
+	got := m.document(doc).(map[string]any)
+	if len(got) != len(doc) {
+		t.Fatalf("%d keys of %d kept", len(got), len(doc))
+	}
+	for k := range got {
+		if strings.Contains(strings.ToLower(k), "secret") {
+			t.Fatalf("key %q shown", k)
+		}
+	}
+}
