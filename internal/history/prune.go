@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/tidwall/gjson"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -30,34 +31,47 @@ func (s *Store) budget() int64 {
 	return s.cfg.MaxBytes / 4
 }
 
-// maybePrune deletes what the retention policy no longer allows: records
-// and batches older than MaxAge, and the oldest records while the store
-// holds more than its budget.
+// maybePrune deletes what the retention policy no longer allows: every
+// pruneEvery, records and batches older than MaxAge; after any commit that
+// leaves the store over its budget, the oldest records. Batches, accepted
+// leads and callbacks are only ever pruned by age, and finding them means
+// reading them all, so a store held at its budget (every commit, once the
+// history is full) does not read them at each commit.
 func (s *Store) maybePrune() {
 	now := s.cfg.Now()
-	if s.bytes.Load() <= s.budget() && now.Sub(s.lastPrune) < s.pruneEvery() {
-		return
+	switch {
+	case now.Sub(s.lastPrune) >= s.pruneEvery():
+		s.lastPrune = now
+		s.Prune()
+	case s.bytes.Load() > s.budget():
+		s.pruneAllRecords(now.Add(-s.cfg.MaxAge))
 	}
-	s.lastPrune = now
-	s.Prune()
 }
 
 // Prune applies the retention policy now (the committer calls it as it
 // goes; tests call it after moving their clock).
 func (s *Store) Prune() {
 	cut := s.cfg.Now().Add(-s.cfg.MaxAge)
+	if !s.pruneAllRecords(cut) {
+		return
+	}
+	if err := s.pruneBatches(cut); err != nil {
+		s.log.Warn("pruning the lead history's batches", "err", err)
+	}
+}
+
+// pruneAllRecords prunes records (pruneRecords) until none is left to
+// prune; false means it failed (logged).
+func (s *Store) pruneAllRecords(cut time.Time) bool {
 	for {
 		more, err := s.pruneRecords(cut)
 		if err != nil {
 			s.log.Warn("pruning the lead history", "err", err)
-			return
+			return false
 		}
 		if !more {
-			break
+			return true
 		}
-	}
-	if err := s.pruneBatches(cut); err != nil {
-		s.log.Warn("pruning the lead history's batches", "err", err)
 	}
 }
 
@@ -66,46 +80,65 @@ func (s *Store) Prune() {
 func (s *Store) pruneRecords(cut time.Time) (more bool, err error) {
 	var n uint64
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		n = 0
-		recs, ids, bx := tx.Bucket(bRec), tx.Bucket(bID), tx.Bucket(bBx)
-		c := recs.Cursor()
-		var freed int64
-		for k, v := c.First(); k != nil; k, v = c.First() {
-			old := len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < cut.UnixNano()
-			if !old && s.bytes.Load()-freed <= s.budget() {
-				return s.addBytes(tx, -freed)
-			}
-			if n == pruneBatch {
-				more = true
-				return s.addBytes(tx, -freed)
-			}
-			var r Record
-			if len(v) >= 8 && json.Unmarshal(v[8:], &r) == nil {
-				if cur := ids.Get([]byte(r.ID)); bytes.Equal(cur, k) {
-					if err := ids.Delete([]byte(r.ID)); err != nil {
-						return err
-					}
-				}
-				if r.Batch != "" {
-					if err := bx.Delete(append(append([]byte(r.Batch), 0), k...)); err != nil {
-						return err
-					}
-					freed += int64(len(r.Batch) + 1 + len(k))
-				}
-				freed += int64(len(r.ID) + len(k))
-			}
-			freed += int64(len(k) + len(v))
-			if err := c.Delete(); err != nil {
+		gone, freed, full, err := s.unindexOldest(tx, cut)
+		if err != nil {
+			return err
+		}
+		// deleted by key after the walk: a cursor that deletes as it goes
+		// must seek from the first record again each time, and within one
+		// transaction that walks past every leaf it emptied
+		recs := tx.Bucket(bRec)
+		for _, k := range gone {
+			if err := recs.Delete(k); err != nil {
 				return err
 			}
-			n++
 		}
+		n, more = uint64(len(gone)), full
 		return s.addBytes(tx, -freed)
 	})
 	if err == nil {
 		s.pruned.Add(n)
 	}
 	return more, err
+}
+
+// unindexOldest walks the oldest records while they are older than cut or
+// the store holds more than its budget, up to pruneBatch: it deletes their
+// id and batch index entries and returns their keys, the bytes their
+// deletion frees, and whether it stopped at pruneBatch.
+func (s *Store) unindexOldest(tx *bolt.Tx, cut time.Time) (gone [][]byte, freed int64, full bool, err error) {
+	ids, bx := tx.Bucket(bID), tx.Bucket(bBx)
+	c := tx.Bucket(bRec).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		old := len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < cut.UnixNano()
+		if !old && s.bytes.Load()-freed <= s.budget() {
+			return gone, freed, false, nil
+		}
+		if len(gone) == pruneBatch {
+			return gone, freed, true, nil
+		}
+		if len(v) >= 8 {
+			// only the id and the batch: decoding the whole record cost
+			// more than the rest of pruning it (TestMillionRecords)
+			f := gjson.GetManyBytes(v[8:], "id", "batch")
+			id, batch := f[0].String(), f[1].String()
+			if cur := ids.Get([]byte(id)); bytes.Equal(cur, k) {
+				if err := ids.Delete([]byte(id)); err != nil {
+					return nil, 0, false, err
+				}
+			}
+			if batch != "" {
+				if err := bx.Delete(append(append([]byte(batch), 0), k...)); err != nil {
+					return nil, 0, false, err
+				}
+				freed += int64(len(batch) + 1 + len(k))
+			}
+			freed += int64(len(id) + len(k))
+		}
+		freed += int64(len(k) + len(v))
+		gone = append(gone, k)
+	}
+	return gone, freed, false, nil
 }
 
 // pruneBatches deletes batches created before cut, with their lead

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // clock is a fake clock tests move by hand.
@@ -352,5 +354,84 @@ func TestCloseWhileWriting(t *testing.T) {
 	total := uint64(sent[0] + sent[1] + sent[2] + sent[3])
 	if st.Written+st.Dropped < total {
 		t.Fatalf("%d records sent, %d written, %d dropped", total, st.Written, st.Dropped)
+	}
+}
+
+// TestPruneLeavesNothing: pruning by age takes pruneBatch records a
+// transaction and, once every record is past the age, leaves no record, no
+// id or batch index entry and no bytes counted.
+func TestPruneLeavesNothing(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	s := open(t, Config{Now: c.now, MaxAge: time.Hour, Linger: time.Hour})
+	const n = 2*pruneBatch + 1000
+	for i := range n {
+		r := rec(fmt.Sprintf("lead%06d", i), "crm", "success", c.now())
+		if i%2 == 0 {
+			r.Batch = fmt.Sprintf("batch%d", i%3)
+		}
+		s.Add(r)
+		if i%4000 == 3999 {
+			s.Flush()
+		}
+	}
+	s.Flush()
+	if st := s.Stats(); st.Written != n || st.Bytes == 0 {
+		t.Fatalf("stats after writing = %+v", st)
+	}
+	c.add(2 * time.Hour)
+	more, err := s.pruneRecords(c.now().Add(-time.Hour))
+	if err != nil || !more || s.Stats().Pruned != pruneBatch {
+		t.Fatalf("one pruning transaction: more %v, err %v, stats %+v", more, err, s.Stats())
+	}
+	s.Prune()
+	if st := s.Stats(); st.Pruned != n || st.Bytes != 0 {
+		t.Fatalf("stats after pruning all = %+v", st)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bRec, bID, bBx} {
+			if k, _ := tx.Bucket(b).Cursor().First(); k != nil {
+				t.Errorf("bucket %s still holds %q", b, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSizePruningLeavesBatchesToTheSchedule: a store over its budget prunes
+// its oldest records at each commit, but looks for expired batches (which
+// means reading them all) only every pruneEvery.
+func TestSizePruningLeavesBatchesToTheSchedule(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	s := open(t, Config{Now: c.now, MaxAge: time.Hour, MaxBytes: 4 << 20, Linger: time.Hour})
+	s.Add(rec("first", "crm", "success", c.now()))
+	s.Flush() // the first commit prunes on schedule: the next is due in pruneEvery
+	c.add(-2 * time.Hour)
+	if err := s.Begin(Batch{ID: "old"}, []string{"o1"}, ""); err != nil { // expired
+		t.Fatal(err)
+	}
+	c.add(2 * time.Hour)
+	reason := strings.Repeat("r", 400)
+	for i := range 6000 { // ~3 MiB: over the budget (1 MiB)
+		r := rec(fmt.Sprintf("lead%06d", i), "crm", "failure", c.now())
+		r.Reason = reason
+		s.Add(r)
+		if i%1000 == 999 {
+			s.Flush()
+		}
+	}
+	if st := s.Stats(); st.Pruned == 0 || st.Bytes > s.budget() {
+		t.Fatalf("the records over the budget were not pruned: %+v", st)
+	}
+	if _, ok, _ := s.Batch("old"); !ok {
+		t.Fatal("the expired batch was pruned before its schedule")
+	}
+	c.add(s.pruneEvery())
+	s.Add(rec("last", "crm", "success", c.now()))
+	s.Flush()
+	if _, ok, _ := s.Batch("old"); ok {
+		t.Fatal("the expired batch is still there on schedule")
 	}
 }
