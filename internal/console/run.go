@@ -535,11 +535,11 @@ func (c *Console) runLead(ctx context.Context, runner *engine.Runner, rec *runRe
 			return badRequest("%s", red.Redact(runner.Redact(err.Error())))
 		}
 	}
-	doc, err := jsonDoc(res)
+	doc, err := maskedAnswer(res, red)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(red.Value(doc))
+	b, err := json.Marshal(doc)
 	if err != nil {
 		return err
 	}
