@@ -19,12 +19,13 @@ import (
 // compares the Origins of an edited file with those of the saved one, and
 // refuses requests that Allows does not allow.
 //
-// A URL's origin is read from the part of its template that only literal
-// text and settings write (data written after it cannot change the origin:
-// templates check that on every render). When a condition or loop on data
-// comes before the URL's host is complete, or the settings it needs are
-// missing, the origin is not known before a run: Unknown lists such URLs,
-// unless allow_hosts bounds them.
+// A URL's origin is read from its template as literal text and settings
+// write it, data (lead, vars, steps, …) writing nothing: data written after
+// the URL's base cannot change that origin (templates check that on every
+// render), while literal text after the data can ("…{{lead.x}}@other/"),
+// and is read. When a condition or loop comes before the URL's host is
+// complete, or the settings it needs are missing, the origin is not known
+// before a run: Unknown lists such URLs, unless allow_hosts bounds them.
 type Origins struct {
 	list    []string          // "scheme://host:port", host lower case, sorted, unique
 	shown   map[string]string // list entry → as written (the case of secrets kept, for masking)
@@ -112,8 +113,13 @@ func (p *Plan) urlTemplates() []*template.Template {
 }
 
 // urlOrigin is the origin of what t renders (as written: see shownOrigin),
-// read from its leading literal text and settings actions; false when they
-// do not tell it.
+// read from its leading literal text and settings actions, with every
+// action that reads other data writing nothing — the URL its render check
+// compares each rendered URL with (data after the base cannot change that
+// origin), so literal text after such data ("…{{lead.x}}@other.host/") is
+// read too. False when they do not tell it: a condition, loop or action
+// that is neither settings nor data (a variable) comes before the URL's
+// authority is complete.
 func (p *Plan) urlOrigin(t *template.Template, values map[string]any) (string, bool) {
 	data := map[string]any{"settings": values}
 	if t.IsLiteral() {
@@ -128,52 +134,55 @@ func (p *Plan) urlOrigin(t *template.Template, values map[string]any) (string, b
 	if _, err := tree.Parse(t.Source(), "", "", map[string]*parse.Tree{}); err != nil || tree.Root == nil {
 		return "", false
 	}
-	prefix, out := "", ""
-	control := false // stopped at a condition or loop
+	var out strings.Builder
 	for _, n := range tree.Root.Nodes {
-		next := prefix
+		if authorityDone(out.String()) {
+			break
+		}
 		switch n := n.(type) {
 		case *parse.TextNode:
-			next += string(n.Text)
+			out.Write(n.Text)
 		case *parse.CommentNode:
-			continue
 		case *parse.ActionNode:
-			next += n.String()
+			s, kind := p.renderSettingsOnly(n.String(), data)
+			if kind == unknownAction {
+				return "", false
+			}
+			out.WriteString(s) // data writes nothing
 		default:
-			control = true
-		}
-		if control {
-			break
-		}
-		rendered, ok := p.renderSettingsOnly(next, data)
-		if !ok {
-			break // data from here on: written right after the base, it cannot move the origin
-		}
-		prefix, out = next, rendered
-		if authorityDone(out) {
-			break
+			return "", false // a condition or loop
 		}
 	}
-	if control && !authorityDone(out) {
-		return "", false
-	}
-	return shownOrigin(out)
+	return shownOrigin(out.String())
 }
 
-// renderSettingsOnly renders src as a URL template when it reads nothing
-// but settings.
-func (p *Plan) renderSettingsOnly(src string, data map[string]any) (string, bool) {
-	t, err := p.tmpl.Compile("origin", src, template.URL, template.Transient()) // once per call, not per file
+// actionKind is what renderSettingsOnly found an action to read.
+type actionKind int
+
+const (
+	settingsAction actionKind = iota // settings and literals only: rendered
+	dataAction                       // other data (lead, vars, steps, …): written as nothing
+	unknownAction                    // neither, or settings that do not render
+)
+
+// renderSettingsOnly renders src, one action of a URL template, when it
+// reads nothing but settings. Plain, as the URL's escaper writes settings
+// before the URL's path (the only part read here).
+func (p *Plan) renderSettingsOnly(src string, data map[string]any) (string, actionKind) {
+	t, err := p.tmpl.Compile("origin", src, template.Plain, template.Transient()) // once per call, not per file
 	if err != nil {
-		return "", false
+		return "", unknownAction
 	}
 	for _, ref := range t.Refs() {
 		if root, _, _ := strings.Cut(ref, "."); root != "settings" {
-			return "", false
+			return "", dataAction
 		}
 	}
 	out, err := t.Render(data)
-	return out, err == nil
+	if err != nil {
+		return "", unknownAction
+	}
+	return out, settingsAction
 }
 
 // authorityDone reports whether a URL's text already holds its whole

@@ -162,3 +162,39 @@ func TestWithRootTLSFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOriginsReadTextAfterData: data written after a URL's base writes
+// nothing in the URL its origin is read from (the URL each render is
+// checked against), and the literal text after it is read: text that
+// moves the authority ("…{{lead.x}}@other.host/") moves the origin, so a
+// caller comparing origins sees it. A condition before the authority ends
+// leaves the origin unknown.
+func TestOriginsReadTextAfterData(t *testing.T) {
+	for url, want := range map[string]string{
+		`{{settings.base_url}}{{ lead.email | trunc 0 }}@127.0.0.1:18799/x`:      "http://127.0.0.1:18799",
+		`{{settings.base_url}}{{lead.x}}.evil.example/x`:                         "http://api.partner.example.evil.example:80",
+		`{{settings.base_url}}{{lead.x}}:8443/x`:                                 "http://api.partner.example:8443",
+		`{{settings.base_url}}{{lead.x}}{{settings.port}}/x`:                     "http://api.partner.example:9000",
+		`{{settings.base_url}}{{lead.x}}`:                                        "http://api.partner.example:80",
+		`{{settings.base_url}}/{{lead.x}}@other.example/x`:                       "http://api.partner.example:80",
+		`{{settings.base_url}}{{lead.x}}{{if settings.port}}@a.example{{end}}/x`: "",
+		`{{settings.base_url}}{{$h := "x"}}{{$h}}/x`:                             "",
+	} {
+		src := "version: 1\nname: o\nsettings:\n  base_url: { default: \"http://api.partner.example\" }\n  port: { default: \":9000\" }\n" +
+			"steps:\n  - name: s\n    request: { url: '" + url + "' }\n"
+		p, err := Parse("o.yaml", []byte(src))
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		o := p.Origins(Config{})
+		if want == "" {
+			if len(o.List()) != 0 || len(o.Unknown()) != 1 {
+				t.Errorf("%s: origins %q unknown %q, want it unknown", url, o.List(), o.Unknown())
+			}
+			continue
+		}
+		if got := o.List(); len(got) != 1 || got[0] != want || len(o.Unknown()) != 0 {
+			t.Errorf("%s: origins %q unknown %q, want %s", url, got, o.Unknown(), want)
+		}
+	}
+}

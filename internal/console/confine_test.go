@@ -424,9 +424,22 @@ func TestStoredSecretsStayOnSavedOrigins(t *testing.T) {
 // request confirms those origins, and is then logged; a file without
 // stored secrets saves as before.
 func TestSaveNewOriginsNeedsConfirmation(t *testing.T) {
+	// the new origin written as such, or written as text after lead data
+	// that writes nothing (a userinfo of the saved base, then the host)
+	for name, to := range map[string]func(other string) string{
+		"literal": func(other string) string { return other },
+		"text after nodata": func(other string) string {
+			return "{{settings.base_url}}{{ lead.email | trunc 0 }}@" + strings.TrimPrefix(other, "http://")
+		},
+	} {
+		t.Run(name, func(t *testing.T) { testSaveNewOrigins(t, to) })
+	}
+}
+
+func testSaveNewOrigins(t *testing.T, to func(other string) string) {
 	s := newSecEnv(t)
 	file := filepath.Join(s.dir, "partner", "integration.yaml")
-	moved := strings.Replace(partnerYAML, `"{{settings.base_url}}/leads`, `"`+s.other.srv.URL+`/leads`, 1)
+	moved := strings.Replace(partnerYAML, `"{{settings.base_url}}/leads`, `"`+to(s.other.srv.URL)+`/leads`, 1)
 	want := s.other.srv.URL // http://127.0.0.1:PORT names its port already
 	type resp struct {
 		OK         bool     `json:"ok"`
