@@ -44,7 +44,8 @@ const (
 var (
 	// ErrTooLarge: the body exceeds the hook's max_bytes (413).
 	ErrTooLarge = errors.New("webhook: body too large")
-	// ErrContentType: the body is not declared as JSON (415).
+	// ErrContentType: the body is not declared as JSON, or is sent with a
+	// Content-Encoding (415).
 	ErrContentType = errors.New("webhook: unsupported content type")
 	// ErrInvalidBody: the body is signed correctly but is not one JSON
 	// object (400).
@@ -207,6 +208,11 @@ type Delivery struct {
 func (h *Hook) Receive(header http.Header, body io.Reader) (*Delivery, error) {
 	if !jsonType(header.Get("Content-Type")) {
 		return nil, fmt.Errorf("%w: Content-Type must be application/json", ErrContentType)
+	}
+	for _, ce := range header.Values("Content-Encoding") {
+		if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+			return nil, fmt.Errorf("%w: a Content-Encoding (compressed body) is not accepted: send it uncompressed", ErrContentType)
+		}
 	}
 	raw, err := io.ReadAll(io.LimitReader(body, h.cfg.MaxBytes+1))
 	if err != nil {

@@ -143,6 +143,7 @@ func TestReceiveRefusals(t *testing.T) {
 	}{
 		{"content type", http.Header{"Content-Type": {"text/plain"}, "X-Webhook-Signature": good["X-Webhook-Signature"]}, string(body), 415, "unsupported_media_type", webhook.ErrContentType},
 		{"no content type", http.Header{"X-Webhook-Signature": good["X-Webhook-Signature"]}, string(body), 415, "unsupported_media_type", webhook.ErrContentType},
+		{"compressed", http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}, "X-Webhook-Signature": good["X-Webhook-Signature"]}, string(body), 415, "unsupported_media_type", webhook.ErrContentType},
 		{"too large", good, `{"event":"` + strings.Repeat("x", 64) + `"}`, 413, "body_too_large", webhook.ErrTooLarge},
 		{"unsigned", http.Header{"Content-Type": {"application/json"}}, string(body), 401, "missing_signature", webhook.ErrMissingSignature},
 		{"tampered", good, `{"event":"y","timestamp":"t"}`, 401, "bad_signature", webhook.ErrBadSignature},

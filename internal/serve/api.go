@@ -277,6 +277,9 @@ func mediaType(w http.ResponseWriter, r *http.Request, accepted ...string) (stri
 
 // body reads the request body within MaxBody, answering 413 or 400.
 func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if !identityEncoding(w, r) {
+		return nil, false
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -288,6 +291,20 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		return nil, false
 	}
 	return b, true
+}
+
+// identityEncoding refuses (415) a body sent with a Content-Encoding
+// (gzip, …): the service reads bodies as sent, and a compressed one would
+// otherwise fail as JSON that does not parse.
+func identityEncoding(w http.ResponseWriter, r *http.Request) bool {
+	for _, ce := range r.Header.Values("Content-Encoding") {
+		if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+			writeError(w, http.StatusUnsupportedMediaType, CodeContentType,
+				"a body with a Content-Encoding (compressed) is not accepted: send it uncompressed (nothing was stored)")
+			return false
+		}
+	}
+	return true
 }
 
 // StatusFor maps a result to the HTTP status of POST /run: success and skip
@@ -377,50 +394,39 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var payloads [][]byte
-	var leads []map[string]any
-	if mt == "application/json" {
-		lead, err := engine.DecodeLead(b)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, CodeInvalidJSON, "the body must be one JSON object (the lead); send many as application/x-ndjson: "+err.Error())
-			return
-		}
-		payloads, leads = append(payloads, bytes.TrimSpace(b)), append(leads, lead)
-	} else {
-		for i, line := range bytes.Split(b, []byte("\n")) {
-			line = bytes.TrimSpace(line)
-			if len(line) == 0 {
-				continue
-			}
-			lead, err := engine.DecodeLead(line)
-			if err != nil {
-				writeJSON(w, http.StatusBadRequest, ErrorBody{Error: ErrorDetail{Code: CodeInvalidJSON, Line: i + 1,
-					Message: fmt.Sprintf("line %d: want one JSON object per line: %v (nothing was accepted)", i+1, err)}})
-				return
-			}
-			payloads, leads = append(payloads, line), append(leads, lead)
-		}
-		if len(payloads) == 0 {
-			writeError(w, http.StatusBadRequest, CodeInvalidJSON, "no leads in the body")
-			return
-		}
+	payloads, leads, ok := s.bodyLeads(w, mt, b)
+	if !ok {
+		return
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 256 {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "Idempotency-Key is longer than 256 bytes")
 		return
 	}
+	batch := history.Batch{ID: queue.NewID(), Integration: name, CallbackURL: r.URL.Query().Get("callback_url")}
+	if batch.CallbackURL != "" {
+		if why := s.checkCallbackURL(name, batch.CallbackURL); why != "" {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, why+" (nothing was stored)")
+			return
+		}
+	}
 	q := s.q.Load()
 	if err := q.Writable(); err != nil {
 		writeStorageError(w, err, nil, len(payloads))
 		return
 	}
-	if ref := s.behind(r.Context(), q); ref != nil { // backlog.go
+	done, ref := s.admit(r.Context(), q, len(payloads)) // backlog.go
+	if ref != nil {
 		s.writeBehind(w, name, len(payloads), ref)
 		return
 	}
+	stored := 0
+	defer func() { done(stored) }()
+	var first string // the batch of the key's first request
 	if key != "" {
-		if err := s.checkIdem(r.Context(), q, name, key, leads); errors.Is(err, errIdemReused) {
+		var err error
+		first, err = s.checkIdem(r.Context(), q, name, key, leads, batch.ID)
+		if errors.Is(err, errIdemReused) {
 			writeError(w, http.StatusUnprocessableEntity, CodeIdemReused, err.Error()+" (nothing was stored)")
 			return
 		} else if errors.Is(err, queue.ErrStorage) {
@@ -431,17 +437,15 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	batch := history.Batch{ID: queue.NewID(), Integration: name, CallbackURL: r.URL.Query().Get("callback_url")}
-	if batch.CallbackURL != "" {
-		if why := s.checkCallbackURL(name, batch.CallbackURL); why != "" {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, why+" (nothing was stored)")
+	out, errs := s.publish(r.Context(), q, name, key, payloads, func(ids []string) {
+		if len(ids) == 0 && first != "" {
+			batch.ID = first // a request sent again whole: its leads are in the first one's batch
 			return
 		}
-	}
-	out, errs := s.publish(r.Context(), q, name, key, payloads, func(ids []string) { s.beginBatch(batch, ids, requestID(r)) })
-	var done []Accepted
+		s.beginBatch(batch, ids, requestID(r))
+	})
+	var accepted []Accepted
 	var firstErr error
-	stored := 0
 	for i, e := range errs {
 		if e != nil {
 			if firstErr == nil {
@@ -449,25 +453,66 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		done = append(done, out[i])
+		accepted = append(accepted, out[i])
 		if !out[i].Duplicate {
 			stored++
 		}
 	}
 	if firstErr != nil {
 		s.withdraw(batch.ID, out, errs)
-		s.log.ErrorContext(r.Context(), "accepting leads", "integration", name, "err", firstErr, "stored", len(done), "of", len(payloads))
+		s.log.ErrorContext(r.Context(), "accepting leads", "integration", name, "err", firstErr, "stored", len(accepted), "of", len(payloads))
 		if errors.Is(firstErr, queue.ErrStorage) {
-			writeStorageError(w, firstErr, done, len(payloads))
+			writeStorageError(w, firstErr, accepted, len(payloads))
 			return
 		}
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorDetail{Code: CodeQueue, Accepted: done,
-			Message: fmt.Sprintf("stored %d of %d leads, then: %v (send the rest again; with an Idempotency-Key the whole body can be sent again safely)", len(done), len(payloads), firstErr)}})
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorDetail{Code: CodeQueue, Accepted: accepted,
+			Message: fmt.Sprintf("stored %d of %d leads, then: %v (send the rest again; with an Idempotency-Key the whole body can be sent again safely)", len(accepted), len(payloads), firstErr)}})
 		return
 	}
-	s.backlog.accepted(stored)
 	// accepted counts the leads this request stored; duplicates are listed, not counted
 	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": stored, "leads": out, "batch": batch.ID, "batch_url": "/v1/batches/" + batch.ID})
+}
+
+// bodyLeads reads the leads of a POST /leads body of media type mt: one
+// JSON object, or NDJSON of at most MaxBodyLeads objects (and at most the
+// depth limit: a body the queue could never take). It answers the request
+// itself when the body is refused.
+func (s *Server) bodyLeads(w http.ResponseWriter, mt string, b []byte) (payloads [][]byte, leads []map[string]any, ok bool) {
+	if mt == "application/json" {
+		lead, err := engine.DecodeLead(b)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, CodeInvalidJSON, "the body must be one JSON object (the lead); send many as application/x-ndjson: "+err.Error())
+			return nil, nil, false
+		}
+		return [][]byte{bytes.TrimSpace(b)}, []map[string]any{lead}, true
+	}
+	limit, flag := s.cfg.MaxBodyLeads, "--max-body-leads"
+	if d := s.cfg.MaxQueueDepth; d > 0 && d < limit {
+		limit, flag = d, "--max-queue-depth"
+	}
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if len(payloads) == limit {
+			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge,
+				fmt.Sprintf("the body holds more than %d leads (%s): send them in smaller bodies (nothing was accepted)", limit, flag))
+			return nil, nil, false
+		}
+		lead, err := engine.DecodeLead(line)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, ErrorBody{Error: ErrorDetail{Code: CodeInvalidJSON, Line: i + 1,
+				Message: fmt.Sprintf("line %d: want one JSON object per line: %v (nothing was accepted)", i+1, err)}})
+			return nil, nil, false
+		}
+		payloads, leads = append(payloads, line), append(leads, lead)
+	}
+	if len(payloads) == 0 {
+		writeError(w, http.StatusBadRequest, CodeInvalidJSON, "no leads in the body")
+		return nil, nil, false
+	}
+	return payloads, leads, true
 }
 
 // publish stores the leads of one request, a batch at a time where the

@@ -14,8 +14,9 @@ import (
 )
 
 // Backpressure: POST /leads refuses leads (429 queue_behind, Retry-After)
-// while the queue is behind — it holds MaxQueueDepth unfinished leads or
-// more, or its oldest lead not yet started has waited MaxQueueAge — so a
+// while the queue is behind — a body's leads would take it past
+// MaxQueueDepth unfinished leads, or its oldest lead not yet started has
+// waited MaxQueueAge — so a
 // burst beyond what the workers can take is told to come back instead of
 // growing the backlog without bound. Leads already accepted are not
 // touched. Webhook deliveries are not refused: their senders often do not
@@ -45,7 +46,10 @@ type backlog struct {
 	mu    sync.Mutex
 	at    time.Time   // when st was read (zero: never)
 	st    queue.Stats // as read then
-	since int         // leads accepted here since
+	since int         // leads stored here since
+	// admitted counts the leads admitted here and not yet stored or
+	// given up (a reading does not reset it: they are not in it yet)
+	admitted int
 	// started counts the leads the workers started (work); rate is how
 	// many started per second between the last two readings
 	started     atomic.Int64
@@ -59,13 +63,18 @@ type refusal struct {
 	retryAfter int // seconds
 }
 
-// behind reads the queue's backlog (at most every backlogFresh) and
-// reports a refusal when it is past a limit. A queue that cannot be read
-// refuses nothing here: the publish that follows says what is wrong.
-func (s *Server) behind(ctx context.Context, q *queue.Queue) *refusal {
+// admit reads the queue's backlog (at most every backlogFresh) and admits
+// n more leads, or refuses them when the queue is past a limit or the n
+// would take it past the depth limit. Admitted leads count against the
+// limit at once, before they are stored, so requests admitted together
+// cannot pass it together; done ends the admission with how many of them
+// were stored (call it once, whatever became of them). A queue that cannot
+// be read refuses nothing here: the publish that follows says what is
+// wrong.
+func (s *Server) admit(ctx context.Context, q *queue.Queue, n int) (done func(stored int), ref *refusal) {
 	maxDepth, maxAge := s.cfg.MaxQueueDepth, s.cfg.MaxQueueAge
 	if maxDepth < 0 && maxAge < 0 {
-		return nil
+		return func(int) {}, nil
 	}
 	b := &s.backlog
 	b.mu.Lock()
@@ -74,7 +83,7 @@ func (s *Server) behind(ctx context.Context, q *queue.Queue) *refusal {
 	if b.at.IsZero() || now.Sub(b.at) >= backlogFresh {
 		st, err := q.Stats(ctx)
 		if err != nil {
-			return nil
+			return b.reserve(n), nil
 		}
 		started := b.started.Load()
 		if !b.at.IsZero() {
@@ -84,18 +93,33 @@ func (s *Server) behind(ctx context.Context, q *queue.Queue) *refusal {
 		}
 		b.at, b.st, b.since, b.lastStarted = now, st, 0, started
 	}
-	depth := int(b.st.Depth) + b.since
-	pending := int(b.st.Pending) + b.since
+	depth := int(b.st.Depth) + b.since + b.admitted
+	pending := int(b.st.Pending) + b.since + b.admitted
 	switch {
-	case maxDepth > 0 && depth >= maxDepth:
-		return &refusal{why: fmt.Sprintf("the queue holds %d leads not finished, the limit is %d (--max-queue-depth)", depth, maxDepth),
-			retryAfter: retryAfter(depth-maxDepth+1, b.rate)}
+	case maxDepth > 0 && depth+n > maxDepth:
+		return nil, &refusal{why: fmt.Sprintf("the queue holds %d leads not finished, the limit is %d (--max-queue-depth); this body's %d would pass it", depth, maxDepth, n),
+			retryAfter: retryAfter(depth+n-maxDepth, b.rate)}
 	case maxAge > 0 && !b.st.OldestPending.IsZero() && now.Sub(b.st.OldestPending) >= maxAge:
 		age := now.Sub(b.st.OldestPending).Round(time.Second)
-		return &refusal{why: fmt.Sprintf("the oldest lead not yet started has waited %s, the limit is %s (--max-queue-age)", age, maxAge),
+		return nil, &refusal{why: fmt.Sprintf("the oldest lead not yet started has waited %s, the limit is %s (--max-queue-age)", age, maxAge),
 			retryAfter: retryAfter(pending, b.rate)}
 	}
-	return nil
+	return b.reserve(n), nil
+}
+
+// reserve counts n admitted leads until the returned done says how many
+// of them were stored. The caller holds b.mu.
+func (b *backlog) reserve(n int) func(stored int) {
+	b.admitted += n
+	var once sync.Once
+	return func(stored int) {
+		once.Do(func() {
+			b.mu.Lock()
+			b.admitted -= n
+			b.since += stored
+			b.mu.Unlock()
+		})
+	}
 }
 
 // retryAfter is how many seconds the workers need to start n leads at
@@ -106,13 +130,6 @@ func retryAfter(n int, rate float64) int {
 		return maxRetryAfter
 	}
 	return int(min(maxRetryAfter, max(1, math.Ceil(float64(n)/rate))))
-}
-
-// accepted counts n leads stored since the last reading.
-func (b *backlog) accepted(n int) {
-	b.mu.Lock()
-	b.since += n
-	b.mu.Unlock()
 }
 
 // writeBehind answers 429 queue_behind.

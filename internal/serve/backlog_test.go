@@ -1,7 +1,11 @@
 package serve
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,5 +152,81 @@ func TestRetryAfter(t *testing.T) {
 		if got := retryAfter(tc.n, tc.rate); got != tc.want {
 			t.Errorf("retryAfter(%d, %v) = %d, want %d", tc.n, tc.rate, got, tc.want)
 		}
+	}
+}
+
+// Leads admitted under the depth limit count against it before they are
+// stored, so requests admitted together cannot pass it together; a body
+// that would pass the limit is refused whole, and an admission given up
+// (nothing stored) frees its room. The clock stands still: no reading of
+// the queue resets the count.
+func TestBackpressureAdmitsBodiesInFlight(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeIntegration(t, dir, "http://127.0.0.1:1")
+	clock := &fakeClock{t: time.Now()}
+	s := testServer(t, Config{Dir: dir, MaxQueueDepth: 20, MaxQueueAge: -1, now: clock.now})
+	ctx, q := context.Background(), s.q.Load()
+	var dones []func(int)
+	for range 4 { // four requests of 5 leads, admitted, none stored yet
+		done, ref := s.admit(ctx, q, 5)
+		if ref != nil {
+			t.Fatalf("admission %d: %s", len(dones)+1, ref.why)
+		}
+		dones = append(dones, done)
+	}
+	if _, ref := s.admit(ctx, q, 1); ref == nil {
+		t.Fatal("a lead past 20 admitted while 4 bodies of 5 are in flight")
+	}
+	dones[0](5) // stored: still counted, until the queue is read again
+	dones[1](0) // given up: its room is free
+	dones[1](0) // a second call changes nothing
+	if _, ref := s.admit(ctx, q, 6); ref == nil {
+		t.Fatal("6 leads admitted with 15 counted and a limit of 20")
+	}
+	done, ref := s.admit(ctx, q, 5)
+	if ref != nil {
+		t.Fatalf("5 leads with 15 counted and a limit of 20: %s", ref.why)
+	}
+	done(0)
+}
+
+// A body of more leads than --max-body-leads, or than --max-queue-depth
+// (the queue could never take it), is refused whole with 413; a body with
+// a Content-Encoding is refused with 415, not read as JSON that does not
+// parse. Nothing of them is stored.
+func TestBodyLeadsBounded(t *testing.T) {
+	t.Parallel()
+	p := newPartner(t)
+	dir := t.TempDir()
+	writeIntegration(t, dir, p.URL)
+	s := testServer(t, Config{Dir: dir, MaxBodyLeads: 7, MaxQueueDepth: 100})
+	c := client{t: t, base: "http://" + s.Addr()}
+	if code, b := c.do("POST", "/v1/integrations/partner/leads", "application/x-ndjson", ndjson(0, 8)); code != 413 ||
+		errorCode(t, b) != CodeTooLarge || !strings.Contains(string(b), "--max-body-leads") {
+		t.Fatalf("8 leads with --max-body-leads 7: %d %s", code, b)
+	}
+	if code, b := c.do("POST", "/v1/integrations/partner/leads", "application/x-ndjson", ndjson(10, 7)); code != 202 {
+		t.Fatalf("7 leads: %d %s", code, b)
+	}
+	small := testServer(t, Config{Dir: dir, MaxBodyLeads: 7, MaxQueueDepth: 3})
+	cs := client{t: t, base: "http://" + small.Addr()}
+	if code, b := cs.do("POST", "/v1/integrations/partner/leads", "application/x-ndjson", ndjson(20, 4)); code != 413 ||
+		!strings.Contains(string(b), "--max-queue-depth") {
+		t.Fatalf("4 leads with --max-queue-depth 3: %d %s", code, b)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"n": 30, "email": "z@x.example"}`))
+	zw.Close()
+	for _, route := range []string{"leads", "run"} {
+		code, b := c.do("POST", "/v1/integrations/partner/"+route, "application/json", gz.Bytes(), "Content-Encoding", "gzip")
+		if code != 415 || errorCode(t, b) != CodeContentType || !strings.Contains(string(b), "uncompressed") {
+			t.Errorf("%s, gzip: %d %s, want 415 %s", route, code, b, CodeContentType)
+		}
+	}
+	drained(t, c)
+	if counts := p.snapshot(); len(counts) != 7 || counts[0] != 0 || counts[20] != 0 || counts[30] != 0 {
+		t.Errorf("partner saw %v, want leads 10-16 only", counts)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,31 +71,35 @@ func idemDigest(leads []map[string]any) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// checkIdem binds key to the leads' digest on its first use and checks it
-// on every later one: errIdemReused when the leads differ.
-func (s *Server) checkIdem(ctx context.Context, q *queue.Queue, name, key string, leads []map[string]any) error {
+// checkIdem binds key to the leads' digest and to batch, the request's
+// batch, on its first use, and checks the digest on every later one:
+// errIdemReused when the leads differ. It returns the batch bound with the
+// key first ("" for a binding older than batches), so a request sent again
+// whole is answered with its first batch.
+func (s *Server) checkIdem(ctx context.Context, q *queue.Queue, name, key string, leads []map[string]any, batch string) (string, error) {
 	digest, err := idemDigest(leads)
 	if err != nil {
-		return err
+		return "", err
 	}
 	kv, err := s.idem.bucket(ctx, q, s.cfg.ResultTTL)
 	if err != nil {
-		return err
+		return "", err
 	}
 	k := idemID(name, key, -1)
-	if _, err := kv.Create(ctx, k, []byte(digest)); err == nil {
-		return nil
+	if _, err := kv.Create(ctx, k, []byte(digest+" "+batch)); err == nil {
+		return batch, nil
 	} else if !errors.Is(err, jetstream.ErrKeyExists) {
-		return err
+		return "", err
 	}
 	e, err := kv.Get(ctx, k)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if string(e.Value()) != digest {
-		return errIdemReused
+	got, first, _ := strings.Cut(string(e.Value()), " ")
+	if got != digest {
+		return "", errIdemReused
 	}
-	return nil
+	return first, nil
 }
 
 func (i *idemStore) bucket(ctx context.Context, q *queue.Queue, ttl time.Duration) (jetstream.KeyValue, error) {

@@ -185,6 +185,10 @@ func TestIdempotencyKeyReused(t *testing.T) {
 	if code != 202 || again.Accepted != 0 || len(again.Leads) != 2 || !again.Leads[0].Duplicate || again.Leads[1].ID != first.Leads[1].ID {
 		t.Fatalf("same leads again: %d %s", code, b)
 	}
+	// sent again whole, the leads are answered with their first batch
+	if again.Batch == "" || again.Batch != first.Batch {
+		t.Errorf("same leads again: batch %q, want the first request's %q", again.Batch, first.Batch)
+	}
 	for _, body := range []string{
 		"{\"n\": 3, \"email\": \"c@x.example\"}\n{\"n\": 2, \"email\": \"b@x.example\"}\n", // one lead changed
 		"{\"n\": 1, \"email\": \"a@x.example\"}\n",                                         // one lead fewer
@@ -194,6 +198,12 @@ func TestIdempotencyKeyReused(t *testing.T) {
 		if code != 422 || errorCode(t, b) != CodeIdemReused {
 			t.Fatalf("k1 with other leads %q: %d %s, want 422 %s", body, code, b, CodeIdemReused)
 		}
+	}
+	// a request refused before anything was stored leaves its key unused
+	code, b = c.do("POST", "/v1/integrations/partner/leads?callback_url=https://hooks.example/x", "application/x-ndjson",
+		[]byte("{\"n\": 6, \"email\": \"f@x.example\"}\n"), "Idempotency-Key", "k2")
+	if code != 400 {
+		t.Fatalf("a callback_url the integration does not allow: %d %s, want 400", code, b)
 	}
 	// another key is new leads
 	code, b = post("{\"n\": 5, \"email\": \"e@x.example\"}\n", "k2")

@@ -48,6 +48,7 @@ import (
 const (
 	DefaultAddr         = "127.0.0.1:8080"
 	DefaultMaxBody      = 1 << 20
+	DefaultMaxBodyLeads = 10_000
 	DefaultConcurrency  = 8
 	DefaultDrainTimeout = 30 * time.Second
 )
@@ -83,16 +84,21 @@ type Config struct {
 	Concurrency int
 	// MaxBody bounds a request body (default 1 MiB); more is a 413.
 	MaxBody int64
+	// MaxBodyLeads bounds the leads of one POST /leads body (default
+	// 10,000; also at most MaxQueueDepth); more is a 413. A small body of
+	// many tiny leads would otherwise cost the service far more memory
+	// than its bytes while it is stored.
+	MaxBodyLeads int
 	// ResultTTL is how long results are kept (default: the queue's 24h).
 	ResultTTL time.Duration
 	// DrainTimeout bounds a shutdown's wait for running leads (default 30s);
 	// leads not finished by then stay in the queue for the next start.
 	DrainTimeout time.Duration
 	// MaxQueueDepth and MaxQueueAge are the backpressure limits (backlog.go):
-	// POST /leads answers 429 queue_behind, with Retry-After, while the
-	// queue holds MaxQueueDepth unfinished leads or more (default 100,000)
-	// or its oldest lead not yet started has waited MaxQueueAge (default
-	// 5m). Negative: no such limit.
+	// POST /leads answers 429 queue_behind, with Retry-After, when a body's
+	// leads would take the queue past MaxQueueDepth unfinished leads
+	// (default 100,000) or while its oldest lead not yet started has waited
+	// MaxQueueAge (default 5m). Negative: no such limit.
 	MaxQueueDepth int
 	MaxQueueAge   time.Duration
 	// Queue tunes the queue (MaxDeliver, AckWait, SyncInterval, Name…);
@@ -225,6 +231,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxQueueDepth == 0 {
 		cfg.MaxQueueDepth = DefaultMaxQueueDepth
+	}
+	if cfg.MaxBodyLeads <= 0 {
+		cfg.MaxBodyLeads = DefaultMaxBodyLeads
 	}
 	if cfg.MaxQueueAge == 0 {
 		cfg.MaxQueueAge = DefaultMaxQueueAge

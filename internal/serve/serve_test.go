@@ -185,6 +185,7 @@ type result struct {
 type accepted struct {
 	Accepted int        `json:"accepted"`
 	Leads    []Accepted `json:"leads"`
+	Batch    string     `json:"batch"`
 }
 
 type leadStatus struct {
