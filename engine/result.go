@@ -102,6 +102,13 @@ const (
 	ClassLimit Class = "limit"
 )
 
+// Classes lists every Class, in the order of their declaration: the values
+// a result's Class may take besides "" (success and skip).
+func Classes() []Class {
+	return []Class{ClassTimeout, ClassConnection, ClassTLS, ClassStatus, ClassAuth, ClassRejected, ClassCapture,
+		ClassTooLarge, ClassTemplate, ClassCanceled, ClassInput, ClassInternal, ClassBreaker, ClassLimit}
+}
+
 // StepResult is what became of one step.
 type StepResult struct {
 	Name    string  `json:"name"`

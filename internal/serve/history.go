@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -203,6 +205,12 @@ func leadQuery(w http.ResponseWriter, r *http.Request) (history.Query, bool) {
 	if len(q.Q) > history.MaxQ {
 		return bad(fmt.Sprintf("q is longer than %d bytes", history.MaxQ))
 	}
+	if !steps.Outcomes.Valid(steps.OutcomeValue(q.Outcome)) {
+		return bad("outcome must be " + steps.Outcomes.Hint())
+	}
+	if q.Class != "" && !slices.Contains(engine.Classes(), engine.Class(q.Class)) {
+		return bad("class must be one of " + joinClasses(engine.Classes()))
+	}
 	for _, t := range []struct {
 		name string
 		to   *time.Time
@@ -223,6 +231,14 @@ func leadQuery(w http.ResponseWriter, r *http.Request) (history.Query, bool) {
 		q.Limit = n
 	}
 	return q, true
+}
+
+func joinClasses(cs []engine.Class) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = string(c)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {

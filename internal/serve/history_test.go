@@ -188,7 +188,7 @@ func TestHistoryRunAndBadQueries(t *testing.T) {
 	if p := decode[history.Page](t, b); len(p.Records) != 2 || p.Records[1].RequestID != "" {
 		t.Fatalf("integration=partner: %s", b)
 	}
-	for _, bad := range []string{"limit=0", "limit=1001", "since=yesterday", "cursor=!!", "q=" + strings.Repeat("x", 201)} {
+	for _, bad := range []string{"limit=0", "limit=1001", "since=yesterday", "cursor=!!", "q=" + strings.Repeat("x", 201), "outcome=bogus", "class=slow"} {
 		if code, b := c.do("GET", "/v1/leads?"+bad, "", nil); code != 400 || errorCode(t, b) != CodeBadRequest {
 			t.Errorf("%s: %d %s", bad, code, b)
 		}

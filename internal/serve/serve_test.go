@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/queue"
 )
 
@@ -346,6 +348,19 @@ func TestAuthAndRequestErrors(t *testing.T) {
 	if code, b := (client{t: t, base: c.base, token: testOtherToken}).do("POST", "/v1/integrations/partner/run", "application/json", lead); code != 200 {
 		t.Fatalf("second token: %d %s", code, b)
 	}
+	// two Authorization headers present no token, whichever comes first
+	for _, pair := range [][2]string{{testAPIToken, "wrong"}, {"wrong", testAPIToken}, {testAPIToken, testAPIToken}} {
+		req, err := http.NewRequest("GET", c.base+"/v1/queue", nil)
+		must(t, err)
+		req.Header.Add("Authorization", "Bearer "+pair[0])
+		req.Header.Add("Authorization", "Bearer "+pair[1])
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("Authorization twice (%.5s…, %.5s…): %d, want 401", pair[0], pair[1], resp.StatusCode)
+		}
+	}
 
 	big := append([]byte(`{"n": 1, "email": "`), bytes.Repeat([]byte("a"), DefaultMaxBody)...)
 	big = append(big, `"}`...)
@@ -378,8 +393,8 @@ func TestAuthAndRequestErrors(t *testing.T) {
 		t.Fatalf("retry: %d %s", code, b)
 	}
 	mf := scrape(t, c)
-	if got := value(mf, "plumb_serve_auth_failures_total", nil); got != 4 {
-		t.Errorf("auth failures = %v, want 4", got)
+	if got := value(mf, "plumb_serve_auth_failures_total", nil); got != 7 { // 4, and the 3 doubled headers
+		t.Errorf("auth failures = %v, want 7", got)
 	}
 	_ = s
 }
@@ -639,5 +654,12 @@ func TestDeadLetterRetry(t *testing.T) {
 	}
 	if code, b := c.do("GET", "/v1/dead", "", nil); !bytes.Contains(b, []byte(`"dead":[]`)) {
 		t.Fatalf("dead after retry: %d %s", code, b)
+	}
+}
+
+// The statistics count every class the engine declares by name.
+func TestStatClassesAreTheEnginesClasses(t *testing.T) {
+	if got := statClasses[:len(statClasses)-1]; !slices.Equal(got, engine.Classes()) {
+		t.Fatalf("statClasses %q, engine.Classes %q", got, engine.Classes())
 	}
 }

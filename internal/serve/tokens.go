@@ -145,7 +145,12 @@ func (s tokenSet) match(tok string) bool {
 // the Authorization header, or ?access_token= on the OAuth2 install routes
 // only (a browser starting an install cannot send a header; everywhere
 // else a token in a URL would end up in proxies' and browsers' logs).
+// Several Authorization headers present no valid token: which of them a
+// proxy on the way passes on, or merges, is not for the client to choose.
 func credential(r *http.Request) (string, bool) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return "", true
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		if strings.HasPrefix(r.URL.EscapedPath(), oauthflow.Prefix) && r.URL.Query().Has("access_token") {
