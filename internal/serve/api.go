@@ -438,7 +438,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out, errs := s.publish(r.Context(), q, name, key, payloads, func(ids []string) {
-		if len(ids) == 0 && first != "" {
+		if len(ids) == 0 && first != "" && first != batch.ID {
 			batch.ID = first // a request sent again whole: its leads are in the first one's batch
 			return
 		}
