@@ -16,7 +16,6 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/plumbhq/plumb/cmd/plumb/internal/cli"
 	"github.com/plumbhq/plumb/store"
 )
 
@@ -33,7 +32,7 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"plumb": func() {
 			stdout, stderr := teed()
-			os.Exit(cli.Main(os.Args[1:], os.Stdin, stdout, stderr, os.LookupEnv))
+			os.Exit(plumb(os.Args[1:], os.Stdin, stdout, stderr, os.LookupEnv))
 		},
 		"exits": func() {
 			if len(os.Args) < 3 || os.Args[2] != "plumb" {
@@ -46,7 +45,7 @@ func TestMain(m *testing.M) {
 				os.Exit(100)
 			}
 			stdout, stderr := teed()
-			got := cli.Main(os.Args[3:], os.Stdin, stdout, stderr, os.LookupEnv)
+			got := plumb(os.Args[3:], os.Stdin, stdout, stderr, os.LookupEnv)
 			if got != want {
 				fmt.Fprintf(os.Stderr, "exits: plumb exited %d, want %d\n", got, want)
 				os.Exit(1)
