@@ -17,9 +17,10 @@ import (
 
 const tryDoc = `
 The test console: render one step's request for a lead, send it, and print
-the request (secrets masked), the raw response with a timing breakdown (DNS,
-connect, TLS, first byte, total) for every try, the rule applied after each
-failed try, then the captures, appended fields and the step's outcome.
+the request (secrets masked), the raw response (control characters
+escaped) with a timing breakdown (DNS, connect, TLS, first byte, total) for
+every try, the rule applied after each failed try, then the captures,
+appended fields and the step's outcome.
 
 --step may be left out when the integration has one step. A step that reads
 captures of earlier steps (steps.NAME.FIELD) gets them from --prior, a JSON
@@ -231,13 +232,13 @@ func stepReport(sr engine.StepResult) string {
 	facts = append(facts, fmtDur(time.Duration(sr.Duration)))
 	fmt.Fprintf(&b, " (%s)\n", strings.Join(facts, ", "))
 	if sr.Reason != "" {
-		fmt.Fprintf(&b, "  reason: %s\n", sr.Reason)
+		fmt.Fprintf(&b, "  reason: %s\n", dumpSafe(sr.Reason, false))
 	}
 	if sr.Fallback != "" {
-		fmt.Fprintf(&b, "  fallback: %s\n", sr.Fallback)
+		fmt.Fprintf(&b, "  fallback: %s\n", dumpSafe(sr.Fallback, false))
 	}
 	for _, t := range sr.Tried {
-		fmt.Fprintf(&b, "  tried: %s\n", t)
+		fmt.Fprintf(&b, "  tried: %s\n", dumpSafe(t, false))
 	}
 	if len(sr.Captured) > 0 {
 		fmt.Fprintf(&b, "  captured: %s\n", fmtFields(sr.Captured))

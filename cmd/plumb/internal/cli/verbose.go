@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/engine/eventlog"
@@ -201,9 +203,9 @@ type exchangePrinter struct {
 }
 
 // print writes ex: the request line, headers and body, then the response
-// status, headers and body (raw), the timing breakdown and the rule's
-// action. Secrets are already masked in ex. label, if set, is shown with
-// the step.
+// status, headers and body (as received, with control characters escaped:
+// dumpSafe), the timing breakdown and the rule's action. Secrets are
+// already masked in ex. label, if set, is shown with the step.
 func (p *exchangePrinter) print(ex *engine.Exchange, label string) {
 	var b strings.Builder
 	who := ex.Step
@@ -214,11 +216,11 @@ func (p *exchangePrinter) print(ex *engine.Exchange, label string) {
 	if ex.Fallback {
 		kind = "fallback "
 	}
-	fmt.Fprintf(&b, "> %s %s  (%s, %sattempt %d)\n", ex.Method, ex.URL, who, kind, ex.Attempt)
+	fmt.Fprintf(&b, "> %s %s  (%s, %sattempt %d)\n", dumpSafe(ex.Method, false), dumpSafe(ex.URL, false), dumpSafe(who, false), kind, ex.Attempt)
 	writeHeader(&b, "> ", ex.RequestHeader)
 	writeBody(&b, "> ", ex.RequestBody)
 	if ex.Err != "" {
-		fmt.Fprintf(&b, "< error: %s\n", ex.Err)
+		fmt.Fprintf(&b, "< error: %s\n", dumpSafe(ex.Err, false))
 	} else {
 		fmt.Fprintf(&b, "< %d %s\n", ex.Status, http.StatusText(ex.Status))
 		writeHeader(&b, "< ", ex.ResponseHeader)
@@ -228,7 +230,7 @@ func (p *exchangePrinter) print(ex *engine.Exchange, label string) {
 	fmt.Fprintf(&b, "  timing: dns %s, connect %s, tls %s, first byte %s, total %s\n",
 		phase(t.DNS), phase(t.Connect), phase(t.TLS), phase(t.FirstByte), fmtDur(time.Duration(t.Total)))
 	if ex.Action != "" {
-		fmt.Fprintf(&b, "  action: %s\n", ex.Action)
+		fmt.Fprintf(&b, "  action: %s\n", dumpSafe(ex.Action, false))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -245,7 +247,7 @@ func phase(d engine.Duration) string {
 func writeHeader(b *strings.Builder, prefix string, h http.Header) {
 	for _, k := range slices.Sorted(maps.Keys(h)) {
 		for _, v := range h[k] {
-			fmt.Fprintf(b, "%s%s: %s\n", prefix, k, v)
+			fmt.Fprintf(b, "%s%s: %s\n", prefix, dumpSafe(k, false), dumpSafe(v, false))
 		}
 	}
 }
@@ -255,7 +257,45 @@ func writeBody(b *strings.Builder, prefix, body string) {
 		return
 	}
 	b.WriteString(strings.TrimRight(prefix, " ") + "\n")
-	for _, line := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimRight(dumpSafe(body, true), "\n"), "\n") {
 		b.WriteString(prefix + line + "\n")
 	}
+}
+
+// dumpSafe is s as the exchange dumps (-vv, plumb try) show it on a
+// terminal: readable text (any valid UTF-8, tabs) as it is, and what
+// could move the cursor, clear the screen or forge a line escaped: C0
+// controls, DEL, C1 controls, bidi controls and line separators as
+// \u001b, a carriage return not followed by a newline as \r, and bytes
+// that are not UTF-8 as \xff. Newlines are kept when lines is true (a
+// body, each of whose lines gets the dump's prefix), else escaped as \n.
+func dumpSafe(s string, lines bool) string {
+	var b strings.Builder
+	done := 0 // s[:done] is in b or needs no escape
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		var esc string
+		switch {
+		case r == utf8.RuneError && n == 1:
+			esc = fmt.Sprintf(`\x%02x`, s[i])
+		case r == '\t', r == '\n' && lines, r == '\r' && lines && strings.HasPrefix(s[i+1:], "\n"):
+		case r == '\n':
+			esc = `\n`
+		case r == '\r':
+			esc = `\r`
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029':
+			esc = fmt.Sprintf(`\u%04x`, r)
+		}
+		if esc != "" {
+			b.WriteString(s[done:i])
+			b.WriteString(esc)
+			done = i + n
+		}
+		i += n
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
 }
