@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,5 +165,51 @@ func TestNearest(t *testing.T) {
 		if got := nearest(in, names); got != want {
 			t.Errorf("nearest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestMaxErrorsStartsNoLeadAfterTheStop: at --concurrency 1 no lead starts
+// once the leads before it made the run stop: with --max-errors 1 against
+// a partner that drops every connection, the partner sees lead 1 only, and
+// leads 2 and 3 are reported as not run.
+func TestMaxErrorsStartsNoLeadAfterTheStop(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("X-Lead"))
+		mu.Unlock()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "x.yaml")
+	leads := filepath.Join(dir, "leads.ndjson")
+	os.WriteFile(file, []byte("version: 1\nname: x\nsettings: { base_url: {} }\nsteps:\n  - name: s\n    max_attempts: 1\n    request: { url: \"{{settings.base_url}}/s\", headers: { X-Lead: \"{{lead.n}}\" } }\n"), 0o644)
+	os.WriteFile(leads, []byte("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"), 0o644)
+	type ran struct {
+		code      int
+		out, errs string
+	}
+	end := make(chan ran, 1)
+	go func() {
+		code, out, errs := mainOut("run", "--max-errors", "1", "--concurrency", "1", "--output", "ndjson", "--set", "base_url="+srv.URL, "--leads", leads, file)
+		end <- ran{code, out, errs}
+	}()
+	var r ran
+	select {
+	case r = <-end:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run did not end in 10s")
+	}
+	code, out, errs := r.code, r.out, r.errs
+	mu.Lock()
+	defer mu.Unlock()
+	if code != ExitLeadError || strings.Join(seen, ",") != "1" || strings.Count(out, `"class":"canceled"`) != 2 ||
+		!strings.Contains(errs, "2 leads after them not run") {
+		t.Fatalf("exit %d, partner saw leads %v, want 1 only\n%s%s", code, seen, out, errs)
 	}
 }

@@ -264,15 +264,35 @@ func tuneGC(percent int) {
 // reading stops; the leads already read still get a result (the engine
 // ends them quickly) and interrupted is true. If emit fails, reading stops
 // and its error is returned as emitErr.
+//
+// With stop (--max-errors), a lead is read only while fewer than n read
+// leads have no result emitted yet, so the stop is decided on every result
+// before it: at n = 1 no lead starts once the one before it made the run
+// stop (RunAll reads the next lead as soon as one is handed to a worker).
 func runLeads(ctx context.Context, runner *engine.Runner, src leadSource, n int, stop *stopper, emit func(item, *engine.Result) error) (readErr, emitErr error, interrupted bool) {
 	var (
 		mu       sync.Mutex
 		items    = map[int]item{} // read, not yet emitted
 		srcErr   error
 		complete bool
+		slots    chan struct{} // with stop: one per lead read and not emitted
+		done     = make(chan struct{})
 	)
+	defer close(done)
+	if stop != nil {
+		slots = make(chan struct{}, n)
+	}
 	leads := func(yield func(map[string]any, error) bool) {
 		for i := 0; ; i++ {
+			if slots != nil {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				case <-done:
+					return
+				}
+			}
 			it, err := src.Next()
 			if err != nil {
 				mu.Lock()
@@ -310,7 +330,11 @@ func runLeads(ctx context.Context, runner *engine.Runner, src leadSource, n int,
 		case it.notRun != nil:
 			res.Reason, res.Class, res.Err, res.Lead = it.notRun.Error(), engine.ClassCanceled, it.notRun, it.lead
 		}
-		if emitErr = emit(it, res); emitErr != nil {
+		emitErr = emit(it, res)
+		if slots != nil {
+			<-slots
+		}
+		if emitErr != nil {
 			break
 		}
 	}
