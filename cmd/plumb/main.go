@@ -4,15 +4,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"log"
 	"os"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/plumbhq/plumb/cmd/plumb/internal/cli"
+	"github.com/plumbhq/plumb/internal/termtext"
 )
 
 func main() {
@@ -47,7 +45,7 @@ func (l stdlibLog) Write(p []byte) (int, error) {
 	line := strings.TrimRight(string(p), "\n")
 	out := idleWarning
 	if !strings.HasPrefix(line, "Unsolicited response received on idle HTTP channel") {
-		out = "plumb: warning: " + escapeControls(cutQuoted(line)) + "\n"
+		out = "plumb: warning: " + termtext.Escape(cutQuoted(line), false) + "\n"
 	}
 	if _, err := io.WriteString(l.w, out); err != nil {
 		return 0, err
@@ -74,25 +72,6 @@ func cutQuoted(s string) string {
 			}
 		}
 		i = j
-	}
-	return b.String()
-}
-
-// escapeControls writes control characters and invalid UTF-8 of s as
-// escapes, so what is left of a line cannot move the cursor or forge one.
-func escapeControls(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029':
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
 	}
 	return b.String()
 }

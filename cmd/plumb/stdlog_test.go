@@ -147,7 +147,7 @@ func TestStdlibLogCutsWhatLinesQuote(t *testing.T) {
 	l.Printf("proxy said %#q then \x1b[2Jclear\r and \xff", "SK_live_raw")
 	l.Printf("unterminated %s", `"SK_live_tail`)
 	want := "plumb: warning: http2: bogus greeting \"…\" from 1.2.3.4\n" +
-		"plumb: warning: proxy said `…` then \\u001b[2Jclear\\u000d and \\xff\n" +
+		"plumb: warning: proxy said `…` then \\u001b[2Jclear\\r and \\xff\n" +
 		"plumb: warning: unterminated \"…\"\n"
 	if b.String() != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)

@@ -67,22 +67,3 @@ func TestExchangeDumpsEscapeControls(t *testing.T) {
 		}
 	}
 }
-
-// TestDumpSafe: a one-line field (a header, an error, a reason) has its
-// newlines escaped too; a body keeps them, and its CRLF line ends.
-func TestDumpSafe(t *testing.T) {
-	for _, c := range []struct {
-		in    string
-		lines bool
-		want  string
-	}{
-		{"plain héllo ✓\ttab", false, "plain héllo ✓\ttab"},
-		{"a\nb\r\nc\rd", false, `a\nb\r\nc\rd`},
-		{"a\nb\r\nc\rd", true, "a\nb\r\nc\\rd"},
-		{"\x1b]0;t\x07\xc2\x85\xe2\x80\xa8", true, `\u001b]0;t\u0007\u0085\u2028`},
-	} {
-		if got := dumpSafe(c.in, c.lines); got != c.want {
-			t.Errorf("dumpSafe(%q, %v) = %q, want %q", c.in, c.lines, got, c.want)
-		}
-	}
-}

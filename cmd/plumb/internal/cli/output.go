@@ -11,10 +11,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/jsonw"
+	"github.com/plumbhq/plumb/internal/termtext"
 )
 
 // output writes results as they come, in input order.
@@ -470,37 +470,11 @@ func (g guarded) Write(b []byte) (int, error) {
 	return g.w.Write(b)
 }
 
-// termSafe escapes control characters (ANSI escapes, CR, LF, C1 codes) in
-// text that came from a partner or a lead, so it can neither clear the
-// screen nor forge output lines on a terminal.
-func termSafe(s string) string {
-	clean := true
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+// termSafe escapes, in one-line text that came from a partner or a lead,
+// what could clear the screen, reorder or forge output lines on a terminal
+// (termtext.Escape): control characters, CR and LF, bidi controls, bytes
+// that are not UTF-8.
+func termSafe(s string) string { return termtext.Escape(s, false) }
 
 // progressLine is a progress display: run's and sync's.
 type progressLine interface {

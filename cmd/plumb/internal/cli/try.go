@@ -210,11 +210,18 @@ func tryDryRun(s *stdio, f *tryFlags, settings *engine.Runner, lead map[string]a
 			r = x
 		}
 	}
+	code := ExitOK
+	if r.Err != "" && !r.NeedsCaptures { // it cannot be built: the step would end in error (as run --dry-run counts it)
+		code = ExitLeadError
+	}
 	if f.output == "json" {
-		return writeJSON(s, r)
+		if c := writeJSON(s, r); c != ExitOK {
+			return c
+		}
+		return code
 	}
 	writeRendered(s.stdout, []engine.Rendered{r}, "")
-	return ExitOK
+	return code
 }
 
 // stepReport is the text plumb try prints after the exchanges: the step's
