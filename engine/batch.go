@@ -253,7 +253,7 @@ func (s *Runner) runBatched(ctx context.Context, st *step, f *flow, data map[str
 		sr.Method, sr.URL, sr.Batch, sr.Attempts, sr.Variant = a.method, a.url, a.id, a.attempts, a.variant
 		p.finish(ctx, st, a.v, data, f.lead, &sr)
 	case <-ctx.Done():
-		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "waiting for batch "+b.id+": "+contextReason(ctx, ctx.Err()), ClassCanceled, ctx.Err()
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "waiting for batch "+b.id+": "+contextReason(ctx, ctx.Err()), endedClass(ctx), ctx.Err()
 	}
 	return sr
 }
@@ -282,7 +282,7 @@ func (b *pending) flush() {
 	ctx := context.WithValue(context.Background(), stepKey{}, st.name)
 	if st.deadline > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
+		ctx, cancel = withDeadline(ctx, "step", st.deadline)
 		defer cancel()
 	}
 	leads := make([]any, len(b.members))

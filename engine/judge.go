@@ -58,7 +58,10 @@ func unanswered(req *request, resp parse.Response, err error) verdict {
 	var be *BodyTooLargeError
 	switch {
 	case errors.As(err, &te):
-		v.keys, v.class = []string{"timeout"}, ClassTimeout
+		v.class = ClassTimeout
+		if te.Deadline == "" { // past a deadline, there is no time left to retry
+			v.keys = []string{"timeout"}
+		}
 	case errors.As(err, &ce):
 		v.class = ClassCanceled
 	case errors.As(err, &be), errors.As(err, new(*MemoryBudgetError)):

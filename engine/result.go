@@ -66,7 +66,9 @@ type Class string
 
 // The classes.
 const (
-	// ClassTimeout: a try did not complete within its timeout.
+	// ClassTimeout: a try did not complete within its timeout, or the
+	// step's or flow's own deadline passed (while a try waited on the
+	// partner, or before a step could start).
 	ClassTimeout Class = "timeout"
 	// ClassConnection: the request could not be sent or its answer read
 	// (refused, reset, DNS, EOF).
@@ -88,8 +90,9 @@ const (
 	// ClassTemplate: the request, a condition, vars or appended fields
 	// could not be rendered from the lead (a missing field, a bad value).
 	ClassTemplate Class = "template"
-	// ClassCanceled: the caller's context, a step or flow deadline or a
-	// closed Runner cut the lead short.
+	// ClassCanceled: the caller cut the lead short: its context (canceled
+	// or past its deadline), a client that hung up, a shutdown, a closed
+	// Runner, or fail_fast in a parallel group.
 	ClassCanceled Class = "canceled"
 	// ClassInput: the lead itself could not be read (a malformed row).
 	ClassInput Class = "input"

@@ -23,7 +23,7 @@ func (s *Runner) runLead(ctx context.Context, lead map[string]any) (res *Result)
 	defer s.run.leave()
 	if p.deadline > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, p.deadline, fmt.Errorf("flow deadline %s exceeded", p.deadline))
+		ctx, cancel = withDeadline(ctx, "flow", p.deadline)
 		defer cancel()
 	}
 	res = &Result{Lead: normalizeMap(lead), Steps: make([]StepResult, 0, len(p.steps))}
@@ -199,7 +199,7 @@ func (s *Runner) runOne(ctx context.Context, st *step, f *flow) StepResult {
 	p := s.plan
 	var sr StepResult
 	if err := ctx.Err(); err != nil {
-		return StepResult{Name: st.name, Outcome: Error, Reason: "not run: " + contextReason(ctx, err), Class: ClassCanceled, Err: err}
+		return StepResult{Name: st.name, Outcome: Error, Reason: "not run: " + contextReason(ctx, err), Class: endedClass(ctx), Err: err}
 	}
 	sr = s.runStep(ctx, st, f)
 	p.settle(st, sr, f, f)

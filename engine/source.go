@@ -172,7 +172,7 @@ func (r *Runner) FetchPage(ctx context.Context, state, page map[string]any, next
 	pg.URL = req.shownURL()
 	if st.deadline > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("source deadline %s exceeded", st.deadline))
+		ctx, cancel = withDeadline(ctx, "source", st.deadline)
 		defer cancel()
 	}
 	var sr StepResult

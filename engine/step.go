@@ -54,7 +54,7 @@ func (s *Runner) runStep(ctx context.Context, st *step, f *flow) (sr StepResult)
 		f.maskStep(st, s, &sr)
 	}()
 	if err := ctx.Err(); err != nil {
-		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "not run: "+contextReason(ctx, err), ClassCanceled, err
+		sr.Outcome, sr.Reason, sr.Class, sr.Err = Error, "not run: "+contextReason(ctx, err), endedClass(ctx), err
 		return sr
 	}
 	data := f.data(s)
@@ -85,7 +85,7 @@ func (s *Runner) runStep(ctx context.Context, st *step, f *flow) (sr StepResult)
 	sr.Method, sr.URL, sr.Variant, sr.Timeout = req.method, req.shownURL(), req.variant, Duration(req.timeout)
 	if st.deadline > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, st.deadline, fmt.Errorf("step deadline %s exceeded", st.deadline))
+		ctx, cancel = withDeadline(ctx, "step", st.deadline)
 		defer cancel()
 	}
 	key, rkey, v, err := s.cached(ctx, st, req, data, &sr)

@@ -32,10 +32,8 @@ func (s *Runner) attempt(ctx context.Context, st *step, pr *request, n int) (par
 	if s.limited(st) {
 		// get the token first: a slot is not spent waiting for it, and
 		// requests do not bunch up behind one token fetch
-		if pre, ok := s.authn(pr.auth).(auth.Preparer); ok {
-			if err := pre.Prepare(s.authContext(ctx, pr.auth)); err != nil {
-				return parse.Response{}, try{attempt: n, ctx: p.tryStart(ctx, st, pr, n), err: &AuthError{Err: err}}
-			}
+		if err := s.prepare(ctx, pr); err != nil {
+			return parse.Response{}, try{attempt: n, ctx: p.tryStart(ctx, st, pr, n), err: err}
 		}
 	}
 	release, waited, lerr := s.limits(ctx, st)
@@ -55,10 +53,8 @@ func (s *Runner) attempt(ctx context.Context, st *step, pr *request, n int) (par
 		tctx = httptrace.WithClientTrace(tctx, tr.trace())
 	}
 	resp, err := s.send(tctx, st, pr)
-	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
-		err = &TimeoutError{After: timeout}
-	} else if err != nil && ctx.Err() != nil {
-		err = &CanceledError{Reason: contextReason(ctx, ctx.Err())}
+	if err != nil {
+		err = cutOff(ctx, tctx, timeout, err)
 	}
 	t := try{attempt: n, ctx: ctx, err: err, duration: time.Since(start)}
 	if tr == nil {
@@ -77,6 +73,70 @@ func (s *Runner) attempt(ctx context.Context, st *step, pr *request, n int) (par
 		t.ex.Class = unanswered(pr, resp, err).class
 	}
 	return resp, t
+}
+
+// prepare gets the token of pr's auth, when it has one to get, before a
+// try waits for its slot. The fetch is bounded as a try is: by its
+// timeout, the step's and flow's deadlines and the caller's context.
+func (s *Runner) prepare(ctx context.Context, pr *request) error {
+	pre, ok := s.authn(pr.auth).(auth.Preparer)
+	if !ok {
+		return nil
+	}
+	tctx, cancel := context.WithTimeout(ctx, pr.timeout)
+	defer cancel()
+	if err := pre.Prepare(s.authContext(tctx, pr.auth)); err != nil {
+		return cutOff(ctx, tctx, pr.timeout, &AuthError{Err: err})
+	}
+	return nil
+}
+
+// cutOff is the error of a try that failed with err under tctx, a child of
+// ctx bounded by timeout: a TimeoutError when the try's timeout or a
+// deadline of the integration's own (step, flow) ended it, a
+// CanceledError when the caller did, else err.
+func cutOff(ctx, tctx context.Context, timeout time.Duration, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ended(ctx)
+	case tctx.Err() != nil:
+		return &TimeoutError{After: timeout}
+	}
+	return err
+}
+
+// deadlineCause is the cause of a context that a deadline of the
+// integration's own ended: a step's, the flow's or a source's. Waiting on
+// the partner past it is a timeout, not a cancellation by the caller.
+type deadlineCause struct {
+	of    string // "step", "flow", "source"
+	after time.Duration
+}
+
+func (d *deadlineCause) Error() string { return fmt.Sprintf("%s deadline %s exceeded", d.of, d.after) }
+
+// withDeadline bounds ctx by the deadline of (step, flow, source) after d.
+func withDeadline(ctx context.Context, of string, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, &deadlineCause{of: of, after: d})
+}
+
+// ended is the error of work cut short because ctx ended: a TimeoutError
+// naming the deadline when one of the integration's own ended it, else a
+// CanceledError (the caller's context, a client gone, a shutdown).
+func ended(ctx context.Context) error {
+	var dc *deadlineCause
+	if errors.As(context.Cause(ctx), &dc) {
+		return &TimeoutError{After: dc.after, Deadline: dc.of}
+	}
+	return &CanceledError{Reason: contextReason(ctx, ctx.Err())}
+}
+
+// endedClass is the class of work cut short because ctx ended (see ended).
+func endedClass(ctx context.Context) Class {
+	if _, ok := ended(ctx).(*TimeoutError); ok {
+		return ClassTimeout
+	}
+	return ClassCanceled
 }
 
 // tryStart tells the plan's events that try n of st begins, and returns
@@ -120,14 +180,24 @@ func (s *Runner) tried(ctx context.Context, st *step, pr *request, t *try, resp 
 	p.obs.Exchange(ctx, t.ex)
 }
 
-// TimeoutError is a try that did not complete within its timeout.
-type TimeoutError struct{ After time.Duration }
+// TimeoutError is a try that did not complete within its timeout, or
+// before a deadline of the integration's own (Deadline names it: "step",
+// "flow", "source"; After is then the deadline).
+type TimeoutError struct {
+	After    time.Duration
+	Deadline string
+}
 
 // Error implements error.
-func (e *TimeoutError) Error() string { return fmt.Sprintf("timeout after %s", e.After) }
+func (e *TimeoutError) Error() string {
+	if e.Deadline != "" {
+		return fmt.Sprintf("%s deadline %s exceeded", e.Deadline, e.After)
+	}
+	return fmt.Sprintf("timeout after %s", e.After)
+}
 
-// CanceledError is a try cut short by the caller, or by a step or flow
-// deadline.
+// CanceledError is a try cut short by the caller: its context canceled, a
+// client that hung up, a shutdown.
 type CanceledError struct{ Reason string }
 
 // Error implements error.
