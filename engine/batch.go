@@ -345,7 +345,7 @@ func (b *pending) flush() {
 			a.v = verdict{outcome: Error, status: resp.Status, reason: fmt.Sprintf("batch %s: the response has no result for lead id %q", b.id, m.leadID), class: ClassCapture}
 		} else {
 			one := parse.Response{Status: resp.Status, Header: resp.Header, Body: []byte(raw)}
-			a.v = p.judge(st, req, one, nil, m.data)
+			a.v = p.judge(st, req, one, nil, m.data, s.mem)
 			a.v.reason = s.Redact(a.v.reason)
 		}
 		answer(m, a)

@@ -31,13 +31,15 @@ type step struct {
 	format   parse.Format
 	maxBytes int64
 	captures []capture
-	failWhen *cond.Program
-	errWhen  *cond.Program
-	reason   *template.Template
-	appends  []appendField
-	deadline time.Duration
-	rules    []*rule
-	fallback []*fallback
+	// jsonCaptures counts the json captures (see reserveCaptures).
+	jsonCaptures int
+	failWhen     *cond.Program
+	errWhen      *cond.Program
+	reason       *template.Template
+	appends      []appendField
+	deadline     time.Duration
+	rules        []*rule
+	fallback     []*fallback
 	// cacheKey is the key template of the step's cache link, if any.
 	cached   bool
 	cacheKey *template.Template
@@ -117,6 +119,9 @@ type capture struct {
 	def      any
 	required bool
 	redact   bool
+	// jsonPath is the gjson path of a json capture ("" for other kinds):
+	// what it would decode is reserved from it first (reserveCaptures).
+	jsonPath string
 }
 
 type appendField struct {
@@ -278,8 +283,11 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 			c.errs.Add(cp.Pos, "", "capture %q: %v", e.Key, err)
 			continue
 		}
-		s.captures = append(s.captures, capture{name: e.Key, ext: ext, how: howOf(cp), def: cp.Default, required: cp.Required, redact: cp.Redact})
+		s.captures = append(s.captures, capture{name: e.Key, ext: ext, how: howOf(cp), def: cp.Default, required: cp.Required, redact: cp.Redact, jsonPath: cp.JSON})
 		s.redacts = s.redacts || cp.Redact
+		if cp.JSON != "" {
+			s.jsonCaptures++
+		}
 	}
 	s.failWhen = c.cond(st.Outcome.FailureWhen, scopeAnswer)
 	s.errWhen = c.cond(st.Outcome.ErrorWhen, scopeAnswer)

@@ -28,7 +28,7 @@ func (s *Runner) fallback(ctx context.Context, st *step, primary *request, key s
 			sr.Attempts++
 			req.fallback = true
 			resp, t := s.attempt(ctx, st, req, sr.Attempts)
-			fv := p.judge(st, req, resp, t.err, data)
+			fv := p.judge(st, req, resp, t.err, data, s.mem)
 			s.tried(ctx, st, req, &t, resp, &fv, nil, "")
 			s.mem.give(req.reserved)
 			req.reserved = 0

@@ -113,7 +113,7 @@ func BenchmarkJudge(b *testing.B) {
 			req.mask = r.mask
 			b.ReportAllocs()
 			for b.Loop() {
-				if v := p.judge(st, req, answers[i], nil, data); v.outcome != Success {
+				if v := p.judge(st, req, answers[i], nil, data, r.mem); v.outcome != Success {
 					b.Fatal(v.reason)
 				}
 			}

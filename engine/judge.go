@@ -11,17 +11,28 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/parse"
 )
 
 // judge decides what one try's answer means: captures, then the outcome.
-func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, data map[string]any) verdict {
+// What the json captures would decode is reserved from mem first (see
+// reserveCaptures) and given back once they are decoded.
+func (p *Plan) judge(st *step, req *request, resp parse.Response, err error, data map[string]any, mem *memBudget) verdict {
 	if err != nil {
 		return unanswered(req, resp, err)
 	}
 	v := verdict{status: resp.Status, header: resp.Header}
+	reserved, err := reserveCaptures(st, resp.Body, mem)
+	if err != nil {
+		v.outcome, v.reason, v.class, v.err = Error, err.Error(), ClassTooLarge, err
+		return v
+	}
+	defer mem.give(reserved)
 	doc := parse.NewDoc(resp, st.format)
 	capErr := formatError(st, resp, doc)
 	var firstCapErr error
@@ -76,6 +87,54 @@ func unanswered(req *request, resp parse.Response, err error) verdict {
 		v.keys, v.class = []string{"connection"}, ClassConnection
 	}
 	return v
+}
+
+// captureFactor bounds what decoding JSON costs in the units of the
+// response memory budget (valueSize): a value decoded from n bytes of JSON
+// text counts at most captureFactor*n bytes. The worst is an array of
+// empty objects, [{},{},…]: 64 for every 3 bytes.
+const captureFactor = 24
+
+// reserveCaptures reserves from mem, before anything is decoded, what the
+// step's json captures would decode from body: decodedSize of the JSON
+// text each one selects (captureFactor per byte for objects and arrays). The caller gives the bytes
+// back once the captures are decoded (holdCaptured then counts what they
+// hold). Less than heldMin in all is not reserved; a reservation that does
+// not fit is a MemoryBudgetError, and nothing is decoded.
+func reserveCaptures(st *step, body []byte, mem *memBudget) (int64, error) {
+	if st.jsonCaptures == 0 || int64(len(body))*captureFactor*int64(st.jsonCaptures) < heldMin {
+		return 0, nil // cannot reach heldMin: the common, small answer
+	}
+	// gjson reads a string without copying the text it selects; body is
+	// not changed while text is in use, and text does not outlive this call
+	text := unsafe.String(unsafe.SliceData(body), len(body))
+	var raw, est int64
+	for i := range st.captures {
+		if path := st.captures[i].jsonPath; path != "" {
+			r := gjson.Get(text, path).Raw
+			raw += int64(len(r))
+			est += decodedSize(r)
+		}
+	}
+	if est < heldMin {
+		return 0, nil
+	}
+	if !mem.take(est) {
+		return 0, fmt.Errorf("captures of %d bytes of JSON text (counted as %d bytes decoded) not decoded: %w",
+			raw, est, &MemoryBudgetError{Budget: mem.max})
+	}
+	return est, nil
+}
+
+// decodedSize bounds what decoding the JSON text r adds to the answer's
+// own bytes (counted while it is decoded): an object or array
+// captureFactor per byte; a string or another scalar, no more than the
+// answer's bytes it is read from, nothing.
+func decodedSize(r string) int64 {
+	if r != "" && (r[0] == '{' || r[0] == '[') {
+		return int64(len(r)) * captureFactor
+	}
+	return 0
 }
 
 // formatError tells why a 2xx answer with a body is not in the format the

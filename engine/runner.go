@@ -59,8 +59,10 @@ type Config struct {
 	// once, across all its leads (default DefaultResponseMemory): the
 	// answers being read and judged, and what running leads captured from
 	// them (captures of 4 KiB or more, held until the lead's result is
-	// made). An answer or capture that does not fit is an error of class
-	// too_large; max_bytes still bounds each answer.
+	// made; a json capture reserved, before it is decoded, at 24 bytes per
+	// byte of the JSON object or array it selects). An answer or capture that does
+	// not fit is an error of class too_large; max_bytes still bounds each
+	// answer.
 	MaxResponseMemory int64
 	// LoginHint is what a "not logged in" error tells the user to do (for
 	// example the command that logs in). Default: log in to the

@@ -98,6 +98,11 @@ func (s *Runner) runStep(ctx context.Context, st *step, f *flow) (sr StepResult)
 	}
 	p.finish(ctx, st, v, data, f.lead, &sr)
 	s.holdCaptured(f, &sr)
+	if err := pastDeadline(ctx); err != nil && (sr.Outcome == Success || sr.Outcome == Failure) {
+		// judging the answer (captures, conditions, append) took the time left
+		sr.Outcome, sr.Class, sr.Err = Error, ClassTimeout, err
+		sr.Reason = fmt.Sprintf("%v while the answer (status %d) was judged", err, sr.Status)
+	}
 	return sr
 }
 
@@ -251,7 +256,7 @@ func (s *Runner) exchange(ctx context.Context, st *step, req *request, data map[
 		sr.Attempts++
 		var t try
 		resp, t = s.attempt(ctx, st, req, attempt)
-		v = p.judge(st, req, resp, t.err, data)
+		v = p.judge(st, req, resp, t.err, data, s.mem)
 		s.mem.give(req.reserved)
 		req.reserved = 0
 		var r *rule

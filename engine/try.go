@@ -55,6 +55,8 @@ func (s *Runner) attempt(ctx context.Context, st *step, pr *request, n int) (par
 	resp, err := s.send(tctx, st, pr)
 	if err != nil {
 		err = cutOff(ctx, tctx, timeout, err)
+	} else {
+		err = pastDeadline(ctx) // an answer read too late is not decoded and judged
 	}
 	t := try{attempt: n, ctx: ctx, err: err, duration: time.Since(start)}
 	if tr == nil {
@@ -129,6 +131,19 @@ func ended(ctx context.Context) error {
 		return &TimeoutError{After: dc.after, Deadline: dc.of}
 	}
 	return &CanceledError{Reason: contextReason(ctx, ctx.Err())}
+}
+
+// pastDeadline is the TimeoutError of ctx when a deadline of the
+// integration's own has ended it, else nil (a caller that gave up after the
+// partner answered does not undo the answer).
+func pastDeadline(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	if te, ok := ended(ctx).(*TimeoutError); ok {
+		return te
+	}
+	return nil
 }
 
 // endedClass is the class of work cut short because ctx ended (see ended).
