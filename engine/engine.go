@@ -231,7 +231,7 @@ func Load(path string, opts ...Option) (*Plan, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	src, err := readIn(o.root, path)
+	src, err := steps.ReadFileIn(o.root, path)
 	if err != nil {
 		return nil, &LoadError{Problems: steps.ErrorList{{Pos: steps.Pos{File: path}, Msg: fmt.Sprintf("cannot read integration: %v", errors.Unwrap(err))}}}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -169,13 +168,14 @@ type SettingsFile struct {
 	Pos    map[string]steps.Pos
 }
 
-// ReadSettings reads a settings file: a YAML (or JSON) mapping of setting
+// ReadSettings reads a settings file (as steps.ReadFile reads: a regular
+// file of at most steps.MaxFileBytes): a YAML (or JSON) mapping of setting
 // names to values. An empty file gives no values; a missing one an error
 // wrapping os.ErrNotExist. Every other problem is reported as
 // file:line:col, naming the setting where there is one and never quoting
 // a value: the file holds secrets.
 func ReadSettings(path string) (*SettingsFile, error) {
-	b, err := os.ReadFile(path)
+	b, err := steps.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
 	}

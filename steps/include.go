@@ -3,7 +3,6 @@ package steps
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -72,19 +71,26 @@ func newLoadConfig(opts []Option) *loadConfig {
 // readFile reads the integration file at path, through the root if one is
 // set.
 func (c *loadConfig) readFile(path string) ([]byte, error) {
-	if c.root == "" {
-		return os.ReadFile(path)
+	return ReadFileIn(c.root, path)
+}
+
+// ReadFileIn is ReadFile confined to the directory root when it is not ""
+// (as WithRoot confines a load): path must lie under it, and no symlink on
+// the way may lead out of it.
+func ReadFileIn(root, path string) ([]byte, error) {
+	if root == "" {
+		return ReadFile(path)
 	}
-	rel, ok := underRoot(c.root, path)
+	rel, ok := underRoot(root, path)
 	if !ok {
 		return nil, &os.PathError{Op: "open", Path: path, Err: errors.New("not under the directory files are read from")}
 	}
-	f, err := os.OpenInRoot(c.root, rel)
+	r, err := os.OpenRoot(root)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return io.ReadAll(f)
+	defer r.Close()
+	return readFileIn(r, rel, MaxFileBytes)
 }
 
 // underRoot returns path relative to root when it lies under it (by name:
@@ -224,18 +230,11 @@ func refusedName(rel string) string {
 // fragment that does not decode is reported without quoting it.
 func (c *includer) read(path string, at Pos) (*Fragment, bool) {
 	if c.root == nil {
-		return readFragment(path, path, at, c.errs, readSmallFile)
+		return readFragment(path, path, at, c.errs, ReadFile)
 	}
 	name := filepath.Join(c.cfg.root, path)
 	var local ErrorList
-	f, ok := readFragment(path, name, at, &local, func(p string, limit int64) ([]byte, error) {
-		fh, err := c.root.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		defer fh.Close()
-		return readSmall(fh, limit)
-	})
+	f, ok := readFragment(path, name, at, &local, func(p string) ([]byte, error) { return readFileIn(c.root, p, MaxFileBytes) })
 	if ok {
 		*c.errs = append(*c.errs, local...)
 		return f, true
@@ -265,8 +264,8 @@ func countIn(l ErrorList, file string) int {
 
 // readFragment reads (with read) and decodes one fragment file, strictly;
 // name is the file in positions.
-func readFragment(path, name string, at Pos, errs *ErrorList, read func(string, int64) ([]byte, error)) (*Fragment, bool) {
-	src, err := read(path, maxFragmentBytes)
+func readFragment(path, name string, at Pos, errs *ErrorList, read func(string) ([]byte, error)) (*Fragment, bool) {
+	src, err := read(path)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -325,31 +324,4 @@ func (in *Integration) merge(f *Fragment) {
 		in.Deadline = f.Deadline
 	}
 	in.Retry = append(in.Retry, f.Retry...)
-}
-
-// maxFragmentBytes bounds an included file.
-const maxFragmentBytes = 4 << 20
-
-// readSmallFile reads a regular file of at most limit bytes.
-func readSmallFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readSmall(f, limit)
-}
-
-// readSmall reads an open regular file of at most limit bytes.
-func readSmall(f *os.File, limit int64) ([]byte, error) {
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err == nil && int64(len(b)) > limit {
-		err = fmt.Errorf("larger than %d bytes", limit)
-	}
-	return b, err
 }

@@ -150,7 +150,7 @@ func (l *loader) dir(dir string, out *Loaded) {
 // looksLikeIntegration reports whether the YAML file at path has the
 // top-level keys of an integration (version: and steps:).
 func looksLikeIntegration(path string) bool {
-	src, err := os.ReadFile(path)
+	src, err := steps.ReadFile(path)
 	if err != nil {
 		return false
 	}
@@ -240,7 +240,7 @@ func (l *loader) testFile(path string) *Suite {
 		return nil
 	}
 	l.seen[key] = true
-	src, err := os.ReadFile(path)
+	src, err := steps.ReadFile(path)
 	if err != nil {
 		l.fail(path, "cannot read: %v", errors.Unwrap(err))
 		return nil
@@ -320,6 +320,10 @@ func (l *loader) suite(file, integ string, li *loadedIntegration, node steps.Val
 	return s
 }
 
+// maxBodyFile bounds a recorded response's body_file: above the engine's
+// default max_bytes, so that a test can record an answer too large.
+const maxBodyFile = 64 << 20
+
 var (
 	methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 )
@@ -359,7 +363,7 @@ func (k *caseCheck) lead() {
 	case c.Lead.Set && c.LeadFile != "":
 		k.add(c.Pos, "", "test %q: give lead or lead_file, not both", c.Name)
 	case c.LeadFile != "":
-		b, err := os.ReadFile(filepath.Join(k.dir, c.LeadFile))
+		b, err := steps.ReadFile(filepath.Join(k.dir, c.LeadFile))
 		if err != nil {
 			k.add(c.Pos, "lead_file is relative to "+k.s.File, "test %q: lead_file: %v", c.Name, errors.Unwrap(err))
 			break
@@ -530,7 +534,7 @@ func checkResponse(dir string, r *Response, add func(steps.Pos, string, string, 
 	case r.Body.Set && r.BodyFile != "":
 		add(r.Pos, "", "give body or body_file, not both")
 	case r.BodyFile != "":
-		b, err := os.ReadFile(filepath.Join(dir, r.BodyFile))
+		b, err := steps.ReadFileMax(filepath.Join(dir, r.BodyFile), maxBodyFile)
 		if err != nil {
 			add(r.Pos, "body_file is relative to the file the test is written in", "body_file: %v", errors.Unwrap(err))
 			return

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,7 +76,7 @@ func (l *loader) checkWebhook(s *Suite, c *Case, dir string) {
 	case w.Body.Set && w.BodyFile != "":
 		add(w.Pos, "", "webhook: give body or body_file, not both")
 	case w.BodyFile != "":
-		b, err := os.ReadFile(filepath.Join(dir, w.BodyFile))
+		b, err := steps.ReadFileMax(filepath.Join(dir, w.BodyFile), maxBodyFile)
 		if err != nil {
 			add(w.Pos, "body_file is relative to the file the test is written in", "webhook: body_file: %v", errors.Unwrap(err))
 		}

@@ -142,7 +142,7 @@ func validateTargets(path, integration string) ([]string, map[string]string, err
 // includes: a mapping with version: or steps:. A file that does not read
 // as a YAML mapping is taken as an integration, so its problem is shown.
 func looksLikeIntegration(path string) bool {
-	src, err := os.ReadFile(path)
+	src, err := steps.ReadFile(path)
 	if err != nil {
 		return true
 	}
