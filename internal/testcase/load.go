@@ -63,6 +63,17 @@ func Load(paths ...string) (*Loaded, error) {
 	return out, l.errs.Err()
 }
 
+// CheckInline checks the inline tests: of the integration plan, loaded
+// from file, as Load checks them (the same problems at the same
+// positions), without running them: for plumb validate. A file without
+// tests: has none to check.
+func CheckInline(file string, plan *engine.Plan) error {
+	l := &loader{integrations: map[string]*loadedIntegration{}, seen: map[string]bool{}}
+	l.integrations[filepath.Clean(file)] = &loadedIntegration{in: plan.Model(), steps: plan.StepNames(), ok: true}
+	l.inlineSuite(file, &Loaded{})
+	return l.errs.Err()
+}
+
 type loader struct {
 	errs         steps.ErrorList
 	integrations map[string]*loadedIntegration

@@ -21,7 +21,7 @@ import (
 const validateDoc = `
 Check each file as what it is, and report every problem of a file in one run:
   - an integration: its YAML, keys, templates, conditions, XPath expressions,
-    regexes and includes;
+    regexes, includes and inline tests: (as plumb test reads them);
   - a test file (NAME.test.yaml): its cases and the integration they test;
   - a settings file (settings.yaml, NAME.settings.yaml): a mapping of values;
     with --integration FILE, checked against that integration's settings:
@@ -172,6 +172,9 @@ func kindOf(file string) string {
 
 func validateIntegration(s *stdio, f string, verbose bool) bool {
 	plan, err := engine.Load(f)
+	if err == nil {
+		err = testcase.CheckInline(f, plan) // its tests: as plumb test reads them
+	}
 	if err != nil {
 		fmt.Fprintln(s.stderr, err.Error())
 		return false
