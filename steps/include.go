@@ -166,8 +166,8 @@ func (c *includer) merge(dir string, list []String, depth int) {
 			continue
 		}
 		c.seen[key] = true
-		f, ok := c.read(path, inc.Pos)
-		if !ok {
+		f := c.read(path, inc.Pos)
+		if f == nil {
 			continue
 		}
 		c.in.merge(f)
@@ -226,18 +226,24 @@ func refusedName(rel string) string {
 	return ""
 }
 
-// read reads and decodes one fragment; with a root, what is wrong inside a
-// fragment that does not decode is reported without quoting it.
-func (c *includer) read(path string, at Pos) (*Fragment, bool) {
+// read reads and decodes one fragment, nil when it cannot be merged.
+// Unconfined, a fragment with key or type errors is merged as far as it
+// decoded, as the main file is kept as far as it decoded: the rest of it
+// is then checked and compiled with the file, so every problem of the
+// fragment is reported in one run. With a root, what is wrong inside a
+// fragment that does not decode is reported without quoting it, and
+// nothing of it is merged.
+func (c *includer) read(path string, at Pos) *Fragment {
 	if c.root == nil {
-		return readFragment(path, path, at, c.errs, ReadFile)
+		f, _ := readFragment(path, path, at, c.errs, ReadFile)
+		return f
 	}
 	name := filepath.Join(c.cfg.root, path)
 	var local ErrorList
 	f, ok := readFragment(path, name, at, &local, func(p string) ([]byte, error) { return readFileIn(c.root, p, MaxFileBytes) })
 	if ok {
 		*c.errs = append(*c.errs, local...)
-		return f, true
+		return f
 	}
 	for _, e := range local {
 		if e.Pos.File != name {
@@ -249,7 +255,7 @@ func (c *includer) read(path string, at Pos) (*Fragment, bool) {
 			"include: %s does not read as a fragment (problems: %d, the first here)", filepath.Base(name), countIn(local, name))
 		break
 	}
-	return nil, false
+	return nil
 }
 
 func countIn(l ErrorList, file string) int {
@@ -263,7 +269,9 @@ func countIn(l ErrorList, file string) int {
 }
 
 // readFragment reads (with read) and decodes one fragment file, strictly;
-// name is the file in positions.
+// name is the file in positions. It returns the fragment as far as it
+// decoded (nil when it is unreadable or not YAML) and whether it decoded
+// without a problem.
 func readFragment(path, name string, at Pos, errs *ErrorList, read func(string) ([]byte, error)) (*Fragment, bool) {
 	src, err := read(path)
 	if err != nil {

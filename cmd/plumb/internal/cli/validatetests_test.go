@@ -43,3 +43,38 @@ func TestValidateChecksInlineTests(t *testing.T) {
 		t.Errorf("good inline tests: exit %d, %q %q", code, out, errs)
 	}
 }
+
+// TestFragmentReportsEveryProblem: a fragment with a key error and a type
+// error still has its retry rules, auth and vars checked and compiled, so
+// one run reports all five problems at their places in the fragment, as
+// the same content in the main file does (mutant: a fragment that does not
+// decode cleanly is not merged, and only the first two are reported).
+func TestFragmentReportsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	frag := filepath.Join(dir, "f.yaml")
+	os.WriteFile(frag, []byte(`retry:
+  - { on: [503], action: retyr }
+auth: { type: bearr, token: x }
+vars:
+  v: "{{ nope }}"
+http: { idle_timeot: 5s }
+deadline: abc
+`), 0o644)
+	main := filepath.Join(dir, "main.yaml")
+	os.WriteFile(main, []byte("version: 1\nname: x\ninclude: [f.yaml]\nsteps:\n  - name: s\n    request: { url: \"http://x/\" }\n"), 0o644)
+	code, _, errs := mainOut("validate", main)
+	for _, want := range []string{
+		frag + `:2:5: retry rule: unknown action "retyr"`,
+		frag + `:3:7: auth: unknown type "bearr"`,
+		frag + `:5:6: bad template: function "nope" not defined`,
+		frag + `:6:9: unknown key "idle_timeot" in fragment.http`,
+		frag + `:7:11: fragment.deadline: invalid duration "abc"`,
+	} {
+		if !strings.Contains(errs, want+" ") {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if code != ExitUsage || strings.Count(errs, "\n") != 5 {
+		t.Errorf("exit %d, stderr:\n%s", code, errs)
+	}
+}
