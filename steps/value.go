@@ -158,6 +158,14 @@ func (v Value) DecodeStrict(out any, what string) ErrorList {
 	return errs
 }
 
+// SyntaxErrors are the problems of src, written in file, that yaml.v3
+// reported as err (what ParseValue returns for a file that is not YAML),
+// positioned as an integration file's are: at the line, and the column
+// where its text starts or where the flow collection breaks.
+func SyntaxErrors(file string, src []byte, err error) ErrorList {
+	return syntaxError(file, src, err).(ErrorList)
+}
+
 // ParseValue reads src, one YAML document written in file. A file that is
 // not YAML gives the parser's error as it is. The problems integration
 // files are refused for (unknown tags, aliases that contain themselves or

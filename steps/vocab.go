@@ -11,6 +11,11 @@ import "strings"
 // docs/format.md are generated from them (a test fails when any of these
 // disagree).
 
+// Methods are the HTTP methods a request may use (request.method and a
+// variant's method, upper case or not; in test cases the method of a
+// route and of expect.requests).
+var Methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
 // Choice is one value of an enum of the file format and what it means.
 type Choice[T ~string] struct {
 	Value T

@@ -135,8 +135,8 @@ func describeRequests(reqs []Request) string {
 func matchRequest(path string, m *RequestMatch, r Request) []Failure {
 	var fs []Failure
 	want := func(p, w, g string) { fs = append(fs, Failure{Path: path + "." + p, Want: w, Got: g}) }
-	if m.Method != "" && !strings.EqualFold(m.Method, r.Method) {
-		want("method", strings.ToUpper(m.Method), r.Method)
+	if m.Method.Value != "" && !strings.EqualFold(m.Method.Value, r.Method) {
+		want("method", strings.ToUpper(m.Method.Value), r.Method)
 	}
 	u, err := url.Parse(r.URL)
 	if err != nil {
@@ -148,8 +148,8 @@ func matchRequest(path string, m *RequestMatch, r Request) []Failure {
 	if m.urlRE != nil && !m.urlRE.MatchString(r.URL) {
 		want("url", "a match of /"+m.URLMatches+"/", r.URL)
 	}
-	if m.Path != "" && m.Path != u.Path {
-		want("path", m.Path, u.Path)
+	if m.Path.Value != "" && m.Path.Value != u.Path {
+		want("path", m.Path.Value, u.Path)
 	}
 	q := u.Query()
 	for _, e := range m.Query {

@@ -260,7 +260,7 @@ func (l *loader) testFile(path string) *Suite {
 	var errs steps.ErrorList // the file's problems, then the test file's
 	switch {
 	case err != nil && !errors.As(err, &errs):
-		l.errs.Add(steps.Pos{File: path, Line: 1, Col: 1}, "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		l.errs = append(l.errs, steps.SyntaxErrors(path, src, err)...)
 		return nil
 	case !doc.IsSet() && err == nil:
 		l.errs.Add(steps.Pos{File: path, Line: 1, Col: 1}, "a test file holds tests: (a list of cases)", "the file is empty")
@@ -272,9 +272,17 @@ func (l *loader) testFile(path string) *Suite {
 		l.errs = append(l.errs, errs...)
 		return nil
 	}
-	integ := tf.Integration
-	if integ != "" {
-		integ = filepath.Join(filepath.Dir(path), integ)
+	var integ string
+	if tf.Integration.Value != "" {
+		integ = filepath.Join(filepath.Dir(path), tf.Integration.Value)
+		if fi, err := os.Stat(integ); err != nil || !fi.Mode().IsRegular() {
+			why := steps.ErrNotRegular
+			if err != nil {
+				why = errors.Unwrap(err)
+			}
+			l.errs.Add(tf.Integration.Pos, "the path is relative to the test file", "integration: cannot read %s: %v", tf.Integration.Value, why)
+			return nil
+		}
 	} else {
 		base := path
 		for _, s := range testSuffixes {
@@ -334,10 +342,6 @@ func (l *loader) suite(file, integ string, li *loadedIntegration, node steps.Val
 // maxBodyFile bounds a recorded response's body_file: above the engine's
 // default max_bytes, so that a test can record an answer too large.
 const maxBodyFile = 64 << 20
-
-var (
-	methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
-)
 
 // check resolves files, regexes and times of c and checks its names
 // against the integration.
@@ -407,12 +411,27 @@ func (k *caseCheck) clock() {
 	c.now = t
 }
 
-// settings checks that the case sets only declared settings.
+// settings checks that the case sets only declared settings, and every
+// required one without a default: a case's settings come only from the
+// case (base_url from the test server), so one missing fails every run.
 func (k *caseCheck) settings() {
 	for _, e := range k.c.Settings {
 		if _, ok := k.s.In.Settings.Get(e.Key); !ok {
 			k.add(e.Pos, "declared settings: "+settingNames(k.s.In), "unknown setting %q", e.Key)
 		}
+	}
+	for _, s := range k.s.In.Settings {
+		if s.Value == nil || !s.Value.Required || s.Value.Default != nil || s.Key == "base_url" {
+			continue
+		}
+		if v, ok := k.c.Settings.Get(s.Key); ok && v.V != nil {
+			continue
+		}
+		hint := "a test's settings come only from the case"
+		if s.Value.Env != "" {
+			hint += "; the environment (" + s.Value.Env + ") is not read"
+		}
+		k.add(k.c.Pos, hint+": add "+s.Key+" under settings:", "test %q: required setting %q is not set", k.c.Name, s.Key)
 	}
 }
 
@@ -421,7 +440,7 @@ func (k *caseCheck) settings() {
 func (k *caseCheck) responses() {
 	for _, e := range k.c.Responses {
 		if method, _, ok := route(e.Key); ok {
-			if method != "" && !slices.Contains(methods, method) {
+			if method != "" && !slices.Contains(steps.Methods, method) {
 				k.add(e.Pos, "a route is \"METHOD /path\" or \"/path\"", "unknown HTTP method %q in route %q", method, e.Key)
 			}
 		} else if !k.isStep(e.Key) {
@@ -510,8 +529,18 @@ func (k *caseCheck) expectRequests(x *Expect) {
 		if _, _, ok := route(e.Key); !ok && !k.isStep(e.Key) {
 			k.add(e.Pos, k.stepHint+"; or a route", "expect.requests: no step named %q", e.Key)
 		}
-		for _, m := range e.Value {
-			if m == nil || m.URLMatches == "" {
+		for i, m := range e.Value {
+			if m == nil {
+				continue
+			}
+			at := fmt.Sprintf("expect.requests.%s[%d]", e.Key, i)
+			if m.Method.Value != "" && !slices.Contains(steps.Methods, strings.ToUpper(m.Method.Value)) {
+				k.add(m.Method.Pos, "one of "+strings.Join(steps.Methods, ", "), "%s.method: unknown HTTP method %q", at, m.Method.Value)
+			}
+			if p := m.Path.Value; p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#")) {
+				k.add(m.Path.Pos, "a path starts with / and holds no query: query values go under query:, a whole URL under url:", "%s.path: %q is not a URL path", at, p)
+			}
+			if m.URLMatches == "" {
 				continue
 			}
 			re, err := regexp.Compile(m.URLMatches)

@@ -147,12 +147,12 @@ type Expect struct {
 
 // RequestMatch checks one request a step sent. Every key is optional.
 type RequestMatch struct {
-	Method string `yaml:"method"`
+	Method steps.String `yaml:"method"`
 	// URL is the whole URL; URLMatches a regular expression it must match;
 	// Path its path.
-	URL        string `yaml:"url"`
-	URLMatches string `yaml:"url_matches"`
-	Path       string `yaml:"path"`
+	URL        string       `yaml:"url"`
+	URLMatches string       `yaml:"url_matches"`
+	Path       steps.String `yaml:"path"`
 	// Query values that must be present (others may be too).
 	Query Map[string] `yaml:"query"`
 	// Headers that must be present with these values (names are
@@ -174,7 +174,7 @@ type RequestMatch struct {
 type testFile struct {
 	// Integration is the integration file, relative to the test file
 	// (default: NAME.yaml next to NAME.test.yaml).
-	Integration string      `yaml:"integration"`
-	Tests       steps.Value `yaml:"tests,required"`
-	Pos         steps.Pos   `yaml:"-"`
+	Integration steps.String `yaml:"integration"`
+	Tests       steps.Value  `yaml:"tests,required"`
+	Pos         steps.Pos    `yaml:"-"`
 }
