@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -36,7 +35,7 @@ func stepsOptions(opts []Option) []steps.Option {
 // its base name (library messages carry no absolute paths). With a root
 // the file must lie under it.
 func (p *Plan) readFile(name string) ([]byte, error) {
-	b, err := readIn(p.root, name)
+	b, err := steps.ReadFileIn(p.root, name)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -45,23 +44,4 @@ func (p *Plan) readFile(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(name), err)
 	}
 	return b, nil
-}
-
-// readIn reads name, through root when one is set.
-func readIn(root, name string) ([]byte, error) {
-	if root == "" {
-		return os.ReadFile(name)
-	}
-	absRoot, err1 := filepath.Abs(root)
-	absName, err2 := filepath.Abs(name)
-	rel, err3 := filepath.Rel(absRoot, absName)
-	if err := errors.Join(err1, err2, err3); err != nil || !filepath.IsLocal(rel) {
-		return nil, &os.PathError{Op: "open", Path: name, Err: errors.New("not under the directory files are read from")}
-	}
-	f, err := os.OpenInRoot(absRoot, rel)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
 }

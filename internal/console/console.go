@@ -43,7 +43,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,6 +50,7 @@ import (
 	"time"
 
 	"github.com/plumbhq/plumb/auth"
+	"github.com/plumbhq/plumb/steps"
 )
 
 // Prefix is where the console is mounted.
@@ -404,7 +404,7 @@ func (c *Console) integrations() ([]integration, error) {
 	out := make([]integration, 0, len(files))
 	for _, f := range files {
 		in := integration{ID: c.idOf(f), File: f, path: f, Steps: []string{}}
-		src, err := os.ReadFile(f)
+		src, err := steps.ReadFile(f)
 		if err == nil {
 			var p *planInfo
 			p, _, err = c.parseInfo(f, src)

@@ -203,7 +203,7 @@ func (c *Console) getIntegration(r *http.Request) (any, error) {
 		TestFile: c.idOf(testFileOf(file)), Sandbox: c.cfg.SandboxURL != "", Lead: "{}"}
 	sv, verr := c.loadSaved(file)
 	if sv == nil {
-		src, err := os.ReadFile(file)
+		src, err := steps.ReadFile(file)
 		if err != nil {
 			return nil, err
 		}
@@ -230,7 +230,7 @@ func (c *Console) getIntegration(r *http.Request) (any, error) {
 	} else {
 		v.YAML = text
 	}
-	if b, err := os.ReadFile(dirOf(file) + "lead.json"); err == nil {
+	if b, err := steps.ReadFile(dirOf(file) + "lead.json"); err == nil {
 		if lead, err := engine.DecodeLead(firstLine(b)); err == nil {
 			pretty, _ := jsonw.MarshalIndent(red.Value(lead), "  ")
 			v.Lead = string(pretty)

@@ -19,6 +19,7 @@ import (
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/internal/atomicfile"
 	"github.com/plumbhq/plumb/internal/testcase"
+	"github.com/plumbhq/plumb/steps"
 )
 
 // SecretPlaceholder is written in a saved test case instead of a secret
@@ -228,7 +229,7 @@ func (c *Console) saveCase(r *http.Request) (any, error) {
 	}
 	c.fileMu.Lock()
 	defer c.fileMu.Unlock()
-	cur, err := os.ReadFile(rec.file)
+	cur, err := steps.ReadFile(rec.file)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +276,7 @@ func loadedSuites(l *testcase.Loaded) []*testcase.Suite {
 
 // uniqueName appends (2), (3)… to name while the test file has it.
 func uniqueName(file, name string) string {
-	b, err := os.ReadFile(file)
+	b, err := steps.ReadFile(file)
 	if err != nil {
 		return name
 	}
@@ -310,7 +311,7 @@ func AppendCase(file string, tc Case) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	old, err := os.ReadFile(file)
+	old, err := steps.ReadFile(file)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		head := "# Stored test cases for " + filepath.Base(strings.TrimSuffix(file, ".test.yaml")+".yaml") +

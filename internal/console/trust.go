@@ -3,7 +3,6 @@ package console
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/plumbhq/plumb/engine"
@@ -32,7 +31,7 @@ type saved struct {
 
 // loadSaved reads the saved file, confined to Dir, and its settings file.
 func (c *Console) loadSaved(file string) (*saved, error) {
-	src, err := os.ReadFile(file)
+	src, err := steps.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}

@@ -189,14 +189,14 @@ type fileSet struct {
 
 // readFiles reads an integration file and its settings file.
 func readFiles(file string) (*fileSet, error) {
-	src, err := os.ReadFile(file)
+	src, err := steps.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
 	fs := &fileSet{src: src}
 	h := sha256.New()
 	h.Write(src)
-	b, err := os.ReadFile(SettingsFile(file))
+	b, err := steps.ReadFile(SettingsFile(file))
 	switch {
 	case err == nil:
 		h.Write([]byte{0})

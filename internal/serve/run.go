@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/plumbhq/plumb/internal/telemetry"
+	"github.com/plumbhq/plumb/steps"
 )
 
 // Run serves cfg until SIGTERM or SIGINT (or ctx ends), reloading the
@@ -81,7 +82,7 @@ func ReadTokenFile(path string) ([]string, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s is readable by other users (mode %v); chmod 600 it", path, st.Mode().Perm())
 	}
-	b, err := os.ReadFile(path)
+	b, err := steps.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -661,5 +662,23 @@ func TestDeadLetterRetry(t *testing.T) {
 func TestStatClassesAreTheEnginesClasses(t *testing.T) {
 	if got := statClasses[:len(statClasses)-1]; !slices.Equal(got, engine.Classes()) {
 		t.Fatalf("statClasses %q, engine.Classes %q", got, engine.Classes())
+	}
+}
+
+// A settings file that is a named pipe does not hang the service's start
+// (nor any reload): it is refused as not a regular file and the
+// integration is not served, with that reason.
+func TestSettingsFileNamedPipeRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeIntegration(t, dir, "http://127.0.0.1:1")
+	settings := filepath.Join(dir, "partner.settings.yaml")
+	must(t, os.Remove(settings))
+	must(t, syscall.Mkfifo(settings, 0o600))
+	s := testServer(t, Config{Dir: dir})
+	c := client{t: t, base: "http://" + s.Addr()}
+	code, b := c.do("GET", "/v1/integrations", "", nil)
+	if code != 200 || !strings.Contains(string(b), "not a regular file") {
+		t.Fatalf("an integration whose settings file is a named pipe: %d %s", code, b)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/plumbhq/plumb/engine/eventlog"
 	"github.com/plumbhq/plumb/engine/observe"
 	"github.com/plumbhq/plumb/internal/jsonw"
+	"github.com/plumbhq/plumb/steps"
 )
 
 const tryDoc = `
@@ -264,7 +264,7 @@ func readPrior(file string) (map[string]map[string]any, error) {
 	if file == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(file)
+	b, err := steps.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("--prior: %w", err)
 	}
