@@ -63,10 +63,10 @@ const (
 	TypeRotate = "rotate"
 )
 
-// OAuth2 grants accepted in Config.Grant.
+// OAuth2 grants accepted in Config.Grant (declared by steps.OAuth2Grants).
 const (
-	GrantClientCredentials = "client_credentials"
-	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = string(steps.GrantClientCredentials)
+	GrantAuthorizationCode = string(steps.GrantAuthorizationCode)
 )
 
 // Config is the decoded `auth:` section of an integration (or of a step

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -12,33 +13,20 @@ import (
 	"hash"
 	"net/http"
 	"strconv"
-	"strings"
 	"text/template"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/plumbhq/plumb/steps"
 )
 
 // DefaultHMACMessage is the message template used when Config.Message is
 // empty: method + path + timestamp + body.
-const DefaultHMACMessage = "{{.Method}}{{.Path}}{{.Timestamp}}{{.Body}}"
+const DefaultHMACMessage = steps.DefaultHMACMessage
 
 // HMACMessage is the data the hmac Message template is executed with.
-type HMACMessage struct {
-	// Method is the request method, e.g. "POST".
-	Method string
-	// Path is the escaped path as sent on the wire, e.g. "/v1/a%20b".
-	Path string
-	// Query is the raw query string without '?', as sent.
-	Query string
-	// Timestamp is the value sent in the timestamp header.
-	Timestamp string
-	// Body is the request body.
-	Body string
-	// Headers maps each canonical SignedHeaders name to the request's value
-	// (empty when absent).
-	Headers map[string]string
-}
+type HMACMessage = steps.HMACMessage
 
 type hmacSigner struct {
 	secret    []byte
@@ -46,7 +34,7 @@ type hmacSigner struct {
 	encode    func([]byte) string
 	sigHeader string
 	tsHeader  string
-	tsFormat  string
+	tsFormat  steps.HMACTimestampFormat
 	prefix    string
 	tmpl      *template.Template
 	signed    []string // canonical names
@@ -61,27 +49,26 @@ func newHMAC(cfg Config, o options) (*hmacSigner, error) {
 		secret:    []byte(cfg.Secret),
 		sigHeader: cfg.SignatureHeader,
 		tsHeader:  cfg.TimestampHeader,
-		tsFormat:  cfg.TimestampFormat,
 		prefix:    cfg.Prefix,
 		now:       o.now,
 	}
-	switch strings.ToLower(cfg.Algorithm) {
-	case "", "sha256":
+	switch cmp.Or(steps.HMACAlgorithm(cfg.Algorithm), steps.HMACAlgorithms.Default) {
+	case steps.HMACSHA256:
 		h.newHash = sha256.New
-	case "sha512":
+	case steps.HMACSHA512:
 		h.newHash = sha512.New
 	default:
-		return nil, fmt.Errorf("auth: hmac algorithm must be \"sha256\" or \"sha512\", got %q", cfg.Algorithm)
+		return nil, fmt.Errorf("auth: hmac algorithm %q is not %s", cfg.Algorithm, steps.HMACAlgorithms.Hint())
 	}
-	switch cfg.Encoding {
-	case "", "hex":
+	switch cmp.Or(steps.HMACEncoding(cfg.Encoding), steps.HMACEncodings.Default) {
+	case steps.HMACHex:
 		h.encode = hex.EncodeToString
-	case "base64":
+	case steps.HMACBase64:
 		h.encode = base64.StdEncoding.EncodeToString
-	case "base64url":
+	case steps.HMACBase64URL:
 		h.encode = base64.RawURLEncoding.EncodeToString
 	default:
-		return nil, fmt.Errorf("auth: hmac encoding must be \"hex\", \"base64\" or \"base64url\", got %q", cfg.Encoding)
+		return nil, fmt.Errorf("auth: hmac encoding %q is not %s", cfg.Encoding, steps.HMACEncodings.Hint())
 	}
 	if h.sigHeader == "" {
 		h.sigHeader = "X-Signature"
@@ -98,17 +85,14 @@ func newHMAC(cfg Config, o options) (*hmacSigner, error) {
 	if http.CanonicalHeaderKey(h.sigHeader) == http.CanonicalHeaderKey(h.tsHeader) {
 		return nil, errors.New("auth: hmac signature_header and timestamp_header must differ")
 	}
-	switch h.tsFormat {
-	case "":
-		h.tsFormat = "unix"
-	case "unix", "unix_ms", "rfc3339":
-	default:
-		return nil, fmt.Errorf("auth: hmac timestamp_format must be \"unix\", \"unix_ms\" or \"rfc3339\", got %q", cfg.TimestampFormat)
+	h.tsFormat = cmp.Or(steps.HMACTimestampFormat(cfg.TimestampFormat), steps.HMACTimestampFormats.Default)
+	if !steps.HMACTimestampFormats.Has(h.tsFormat) {
+		return nil, fmt.Errorf("auth: hmac timestamp_format %q is not %s", cfg.TimestampFormat, steps.HMACTimestampFormats.Hint())
 	}
 	if !httpguts.ValidHeaderFieldValue(h.prefix) {
 		return nil, errors.New("auth: hmac prefix contains control characters")
 	}
-	sample := map[string]string{}
+	sample := map[string]bool{}
 	for _, name := range cfg.SignedHeaders {
 		if err := checkHeaderName("hmac", "signed_headers entry", name); err != nil {
 			return nil, err
@@ -117,36 +101,23 @@ func newHMAC(cfg Config, o options) (*hmacSigner, error) {
 		if _, dup := sample[c]; dup {
 			continue
 		}
-		sample[c] = ""
+		sample[c] = true
 		h.signed = append(h.signed, c)
 	}
-	msg := cfg.Message
-	if msg == "" {
-		msg = DefaultHMACMessage
-	}
-	t, err := template.New("hmac message").Option("missingkey=error").Parse(msg)
+	t, err := steps.ParseHMACMessage(cfg.Message, h.signed)
 	if err != nil {
 		return nil, fmt.Errorf("auth: hmac message: %v", err)
-	}
-	// Execute once against empty data so misspelt fields (.Metod) and
-	// headers missing from signed_headers fail now, not per request.
-	if err := t.Execute(discard{}, HMACMessage{Headers: sample}); err != nil {
-		return nil, fmt.Errorf("auth: hmac message: %v (headers must be listed in signed_headers)", err)
 	}
 	h.tmpl = t
 	return h, nil
 }
 
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
 func (h *hmacSigner) timestamp() string {
 	now := h.now()
 	switch h.tsFormat {
-	case "unix_ms":
+	case steps.TimestampUnixMS:
 		return strconv.FormatInt(now.UnixMilli(), 10)
-	case "rfc3339":
+	case steps.TimestampRFC3339:
 		return now.UTC().Format(time.RFC3339)
 	default:
 		return strconv.FormatInt(now.Unix(), 10)

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/plumbhq/plumb/steps"
 )
 
 // defaultEarlyRefresh is how long before expiry a token is renewed (the
@@ -89,8 +91,8 @@ func newOAuth2(cfg Config, o options) (*oauthAuth, error) {
 	if grant == "" {
 		grant = GrantClientCredentials
 	}
-	if grant != GrantClientCredentials && grant != GrantAuthorizationCode {
-		return nil, fmt.Errorf("auth: oauth2 grant must be \"client_credentials\" or \"authorization_code\", got %q", cfg.Grant)
+	if !steps.OAuth2Grants.Has(steps.OAuth2Grant(grant)) {
+		return nil, fmt.Errorf("auth: oauth2 grant %q is not %s", cfg.Grant, steps.OAuth2Grants.Hint())
 	}
 	if err := checkURL("oauth2", "token_url", cfg.TokenURL); err != nil {
 		return nil, err
@@ -175,15 +177,15 @@ func newOAuth2(cfg Config, o options) (*oauthAuth, error) {
 }
 
 func authStyle(s string) (oauth2.AuthStyle, error) {
-	switch s {
+	switch steps.OAuth2AuthStyle(s) {
 	case "":
 		return oauth2.AuthStyleAutoDetect, nil
-	case "header":
+	case steps.AuthStyleHeader:
 		return oauth2.AuthStyleInHeader, nil
-	case "body":
+	case steps.AuthStyleBody:
 		return oauth2.AuthStyleInParams, nil
 	default:
-		return 0, fmt.Errorf("auth: oauth2 auth_style must be \"header\", \"body\" or empty (auto-detect), got %q", s)
+		return 0, fmt.Errorf("auth: oauth2 auth_style %q is not %s (or empty: auto-detect)", s, steps.OAuth2AuthStyles.Hint())
 	}
 }
 

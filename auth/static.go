@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/plumbhq/plumb/steps"
 )
 
 // apiKey puts a static key in a header or a query parameter.
@@ -23,8 +26,8 @@ type apiKey struct {
 
 func newAPIKey(cfg Config) (*apiKey, error) {
 	a := &apiKey{name: cfg.Name, value: cfg.Value}
-	switch cfg.In {
-	case "", "header":
+	switch cmp.Or(steps.APIKeyIn(cfg.In), steps.APIKeyIns.Default) {
+	case steps.APIKeyInHeader:
 		if a.name == "" {
 			a.name = "X-API-Key"
 		}
@@ -34,7 +37,7 @@ func newAPIKey(cfg Config) (*apiKey, error) {
 		if err := checkSecretValue("api_key", "value", a.value); err != nil {
 			return nil, err
 		}
-	case "query":
+	case steps.APIKeyInQuery:
 		a.inQuery = true
 		if a.name == "" {
 			a.name = "api_key"
@@ -44,7 +47,7 @@ func newAPIKey(cfg Config) (*apiKey, error) {
 		}
 		a.escaped = url.QueryEscape(a.name) + "=" + url.QueryEscape(a.value)
 	default:
-		return nil, fmt.Errorf("auth: api_key in must be \"header\" or \"query\", got %q", cfg.In)
+		return nil, fmt.Errorf("auth: api_key in %q is not %s", cfg.In, steps.APIKeyIns.Hint())
 	}
 	return a, nil
 }

@@ -57,9 +57,15 @@ func TestAuthValuesReadOnlySettings(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "a.yaml:3:30: auth values can only read settings, not lead") {
 		t.Fatalf("err = %v", err)
 	}
+	// a value no setting can give is a load error; one a setting renders
+	// empty fails at bind, at the section
 	src = "version: 1\nname: a\nauth: { type: oauth2 }\nsteps:\n  - name: s\n    request: { url: \"http://x\" }\n"
+	if _, err := Parse("test.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "test.yaml:3:7: auth: oauth2 needs token_url") {
+		t.Fatalf("load err = %v", err)
+	}
+	src = "version: 1\nname: a\nsettings: { t: { default: \"\" } }\nauth: { type: oauth2, token_url: \"{{settings.t}}\", client_id: c, client_secret: s }\nsteps:\n  - name: s\n    request: { url: \"http://x\" }\n"
 	p := plan(t, src)
-	if _, err := p.Settings(nil, nil); err == nil || !strings.Contains(err.Error(), "test.yaml:3:7: auth: oauth2 needs token_url") {
+	if _, err := p.Settings(nil, nil); err == nil || !strings.Contains(err.Error(), "test.yaml:4:7: auth: oauth2 needs token_url") {
 		t.Fatalf("settings err = %v", err)
 	}
 }

@@ -1,10 +1,16 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net/textproto"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 )
 
 // checkURL reports a request URL whose literal start (the text before the
@@ -159,8 +165,11 @@ func describeDefault(v any) string {
 	return "(a value)"
 }
 
-// checkValues reports auth settings that cannot work: basic without a
-// username, OAuth2 URLs that are not http(s).
+// checkValues reports what makes an auth section unusable whatever the
+// settings say: keys of another type, enum values not declared in vocab.go,
+// required keys left out or empty, an HMAC message that is not a template,
+// OAuth2 URLs that are not http(s). A value written as a template over
+// settings is checked when it is rendered (at bind).
 func (a *Auth) checkValues(errs *ErrorList) {
 	at := func(key string) Pos {
 		if p, ok := a.KeyPos[key]; ok {
@@ -168,17 +177,137 @@ func (a *Auth) checkValues(errs *ErrorList) {
 		}
 		return a.Pos
 	}
-	switch AuthType(a.Type) {
-	case AuthBasic:
-		if strings.TrimSpace(a.Username) == "" {
-			errs.Add(at("username"), "e.g. username: \"{{settings.user}}\"", "auth: basic auth needs a username")
-		}
-	case AuthOAuth2:
-		for key, v := range map[string]string{"token_url": a.TokenURL, "auth_url": a.AuthURL} {
-			if v == "" {
-				continue
-			}
-			checkURL(String{Value: v, Pos: at(key), set: true}, "auth."+key, errs)
+	typ := AuthType(a.Type)
+	keys, builtIn := AuthKeys[typ]
+	if !builtIn {
+		return // unknown (reported) or x-NAME: the scheme's own keys
+	}
+	var extra []string
+	for key := range a.KeyPos {
+		if key != "type" && !slices.Contains(keys, key) {
+			extra = append(extra, key)
 		}
 	}
+	slices.Sort(extra)
+	for _, key := range extra {
+		hint := "an auth of type " + a.Type + " takes no keys"
+		if len(keys) > 0 {
+			hint = "an auth of type " + a.Type + " takes " + strings.Join(keys, ", ")
+		}
+		errs.Add(at(key), hint, "auth: %s is not a key of type %s", key, a.Type)
+	}
+	enum := func(key, v string, ok bool, hint string) {
+		if v != "" && !ok {
+			errs.Add(at(key), hint, "auth: %s %s %q is not a known value", a.Type, key, v)
+		}
+	}
+	needs := func(key, v, example string) {
+		if strings.TrimSpace(v) == "" {
+			errs.Add(at(key), "e.g. "+key+": "+example, "auth: %s needs %s", a.Type, key)
+		}
+	}
+	switch typ {
+	case AuthAPIKey:
+		enum("in", a.In, APIKeyIns.Has(APIKeyIn(a.In)), APIKeyIns.Hint())
+		needs("value", a.Value, `"{{settings.api_key}}"`)
+	case AuthBasic:
+		needs("username", a.Username, `"{{settings.user}}"`)
+	case AuthBearer:
+		needs("token", a.Token, `"{{settings.token}}"`)
+	case AuthOAuth2:
+		enum("grant", a.Grant, OAuth2Grants.Has(OAuth2Grant(a.Grant)), OAuth2Grants.Hint())
+		enum("auth_style", a.AuthStyle, OAuth2AuthStyles.Has(OAuth2AuthStyle(a.AuthStyle)), OAuth2AuthStyles.Hint()+"; leave it out to auto-detect")
+		needs("token_url", a.TokenURL, `"{{settings.base_url}}/oauth/token"`)
+		needs("client_id", a.ClientID, `"{{settings.client_id}}"`)
+		switch OAuth2Grant(a.Grant) {
+		case GrantClientCredentials, "":
+			needs("client_secret", a.ClientSecret, `"{{settings.client_secret}}"`)
+		case GrantAuthorizationCode:
+			needs("auth_url", a.AuthURL, `"https://partner.example/oauth/authorize"`)
+		}
+		for _, key := range []string{"token_url", "auth_url"} {
+			v := a.TokenURL
+			if key == "auth_url" {
+				v = a.AuthURL
+			}
+			if v != "" {
+				checkURL(String{Value: v, Pos: at(key), set: true}, "auth."+key, errs)
+			}
+		}
+	case AuthHMAC:
+		enum("algorithm", a.Algorithm, HMACAlgorithms.Has(HMACAlgorithm(a.Algorithm)), HMACAlgorithms.Hint())
+		enum("encoding", a.Encoding, HMACEncodings.Has(HMACEncoding(a.Encoding)), HMACEncodings.Hint())
+		enum("timestamp_format", a.TimestampFormat, HMACTimestampFormats.Has(HMACTimestampFormat(a.TimestampFormat)), HMACTimestampFormats.Hint())
+		needs("secret", a.Secret, `"{{settings.secret}}"`)
+		signed, templated := []string(nil), false
+		for _, h := range a.SignedHeaders {
+			templated = templated || strings.Contains(h, "{{")
+			signed = append(signed, textproto.CanonicalMIMEHeaderKey(h))
+		}
+		if _, err := ParseHMACMessage(a.Message, signed); err != nil && (!templated || !strings.Contains(err.Error(), "map has no entry")) {
+			errs.Add(at("message"), "fields: .Method, .Path, .Query, .Timestamp, .Body, and .Headers of signed_headers", "auth: hmac message: %v", err)
+		}
+	case AuthRotate:
+		if len(a.Tokens) == 0 {
+			errs.Add(at("tokens"), `e.g. tokens: ["{{settings.token_a}}", "{{settings.token_b}}"]`, "auth: rotate needs tokens")
+		}
+		for i, t := range a.Tokens {
+			if strings.TrimSpace(t) == "" {
+				errs.Add(at("tokens"), "remove it or give it a value", "auth: rotate tokens[%d] is empty", i)
+			}
+		}
+	}
+}
+
+// templateErrRE is the name and position text/template puts before its
+// errors ("template: hmac message:1:2: executing \"hmac message\" ").
+var templateErrRE = regexp.MustCompile(`^template: hmac message:[0-9:]* (executing "hmac message" )?`)
+
+// DefaultHMACMessage is the hmac auth message when message is left out:
+// method + path + timestamp + body.
+const DefaultHMACMessage = "{{.Method}}{{.Path}}{{.Timestamp}}{{.Body}}"
+
+// HMACMessage is the data an hmac auth's message template is executed with.
+type HMACMessage struct {
+	// Method is the request method, e.g. "POST".
+	Method string
+	// Path is the escaped path as sent on the wire, e.g. "/v1/a%20b".
+	Path string
+	// Query is the raw query string without '?', as sent.
+	Query string
+	// Timestamp is the value sent in the timestamp header.
+	Timestamp string
+	// Body is the request body.
+	Body string
+	// Headers maps each canonical SignedHeaders name to the request's value
+	// (empty when absent).
+	Headers map[string]string
+}
+
+// ParseHMACMessage compiles an hmac auth's message template (the default
+// when msg is empty) and executes it once against empty data whose Headers
+// are signed (canonical names), so a misspelt field (.Metod) or a header
+// missing from signed_headers fails here, not per request. The file is
+// checked with it at load and package auth signs with it.
+func ParseHMACMessage(msg string, signed []string) (*template.Template, error) {
+	if msg == "" {
+		msg = DefaultHMACMessage
+	}
+	t, err := template.New("hmac message").Option("missingkey=error").Parse(msg)
+	if err != nil {
+		return nil, errors.New(templateErrRE.ReplaceAllString(err.Error(), ""))
+	}
+	sample := make(map[string]string, len(signed))
+	for _, h := range signed {
+		sample[h] = ""
+	}
+	if err := t.Execute(io.Discard, HMACMessage{Headers: sample}); err != nil {
+		msg := templateErrRE.ReplaceAllString(err.Error(), "")
+		msg = strings.Replace(msg, " in type steps.HMACMessage", "", 1)
+		if strings.Contains(msg, "map has no entry") {
+			msg += " (headers must be listed in signed_headers)"
+		}
+		return nil, errors.New(msg)
+	}
+	return t, nil
 }

@@ -42,9 +42,9 @@ func TestValidationGaps(t *testing.T) {
 		{"fallback url", head + "steps:\n  - name: a\n    request: { url: https://x.example/ }\n    fallback:\n      - request: { url: \"ftp://y.example/\" }\n",
 			`f.yaml:7:25: fallback url: scheme "ftp" is not allowed, only http and https (`},
 		{"basic auth without username", head + "auth: { type: basic, password: p }\nsteps:\n  - name: a\n    request: { url: https://x.example/ }\n",
-			`f.yaml:3:7: auth: basic auth needs a username (`},
+			`f.yaml:3:7: auth: basic needs username (`},
 		{"basic auth empty username", head + "auth: { type: basic, username: \"\", password: p }\nsteps:\n  - name: a\n    request: { url: https://x.example/ }\n",
-			`f.yaml:3:32: auth: basic auth needs a username (`},
+			`f.yaml:3:32: auth: basic needs username (`},
 		{"token_url not http", head + "auth: { type: oauth2, token_url: \"file:///tmp/t\", client_id: c }\nsteps:\n  - name: a\n    request: { url: https://x.example/ }\n",
 			`f.yaml:3:34: auth.token_url: scheme "file" is not allowed, only http and https (`},
 		{"number default", head + "settings:\n  limit: { type: number, default: abc }\nsteps:\n  - name: a\n    request: { url: https://x.example/ }\n",
@@ -99,6 +99,79 @@ func TestValidationAccepts(t *testing.T) {
 	} {
 		if _, err := parse("f.yaml", []byte(src)); err != nil {
 			t.Errorf("parse(\n%s): %v", src, err)
+		}
+	}
+}
+
+// An auth section's problems that no setting can fix are load errors at the
+// offending value, the enum's values in the hint: validate reports what
+// run, try, sync and test would have refused at bind.
+func TestAuthLoadErrors(t *testing.T) {
+	file := func(auth string) string {
+		return head + "auth: " + auth + "\nsteps:\n  - name: a\n    request: { url: https://x.example/ }\n"
+	}
+	cases := []struct{ name, auth, want string }{
+		{"api_key in", `{ type: api_key, in: heder, value: "{{settings.k}}" }`,
+			`f.yaml:3:28: auth: api_key in "heder" is not a known value (one of header, query)`},
+		{"api_key without value", `{ type: api_key }`, `f.yaml:3:7: auth: api_key needs value (`},
+		{"api_key empty value", `{ type: api_key, value: "" }`, `f.yaml:3:31: auth: api_key needs value (`},
+		{"bearer without token", `{ type: bearer }`, `f.yaml:3:7: auth: bearer needs token (`},
+		{"grant", `{ type: oauth2, grant: password, token_url: "https://x/t", client_id: a, client_secret: b }`,
+			`f.yaml:3:30: auth: oauth2 grant "password" is not a known value (one of client_credentials, authorization_code)`},
+		{"auth_style", `{ type: oauth2, auth_style: hdr, token_url: "https://x/t", client_id: a, client_secret: b }`,
+			`f.yaml:3:35: auth: oauth2 auth_style "hdr" is not a known value (one of header, body; leave it out to auto-detect)`},
+		{"oauth2 without token_url", `{ type: oauth2, client_id: a, client_secret: b }`, `f.yaml:3:7: auth: oauth2 needs token_url (`},
+		{"oauth2 without client_id", `{ type: oauth2, token_url: "https://x/t", client_secret: b }`, `f.yaml:3:7: auth: oauth2 needs client_id (`},
+		{"authorization_code without auth_url", `{ type: oauth2, grant: authorization_code, token_url: "https://x/t", client_id: a }`, `f.yaml:3:7: auth: oauth2 needs auth_url (`},
+		{"client_credentials without secret", `{ type: oauth2, token_url: "https://x/t", client_id: a }`, `f.yaml:3:7: auth: oauth2 needs client_secret (`},
+		{"hmac algorithm", `{ type: hmac, secret: s, algorithm: sha1 }`,
+			`f.yaml:3:43: auth: hmac algorithm "sha1" is not a known value (one of sha256, sha512)`},
+		{"hmac algorithm case", `{ type: hmac, secret: s, algorithm: SHA256 }`,
+			`f.yaml:3:43: auth: hmac algorithm "SHA256" is not a known value (one of sha256, sha512)`},
+		{"hmac encoding", `{ type: hmac, secret: s, encoding: b64 }`,
+			`f.yaml:3:42: auth: hmac encoding "b64" is not a known value (one of hex, base64, base64url)`},
+		{"hmac timestamp_format", `{ type: hmac, secret: s, timestamp_format: iso }`,
+			`f.yaml:3:50: auth: hmac timestamp_format "iso" is not a known value (one of unix, unix_ms, rfc3339)`},
+		{"hmac message syntax", `{ type: hmac, secret: s, message: "{{.Method" }`, `f.yaml:3:41: auth: hmac message: unclosed action (`},
+		{"hmac message field", `{ type: hmac, secret: s, message: "{{.Metod}}" }`,
+			`f.yaml:3:41: auth: hmac message: at <.Metod>: can't evaluate field Metod (`},
+		{"hmac message header", `{ type: hmac, secret: s, message: "{{.Headers.Host}}" }`,
+			`f.yaml:3:41: auth: hmac message: at <.Headers.Host>: map has no entry for key "Host" (headers must be listed in signed_headers) (`},
+		{"hmac without secret", `{ type: hmac }`, `f.yaml:3:7: auth: hmac needs secret (`},
+		{"rotate no tokens", `{ type: rotate, tokens: [] }`, `f.yaml:3:31: auth: rotate needs tokens (`},
+		{"rotate empty token", `{ type: rotate, tokens: [a, ""] }`, `f.yaml:3:31: auth: rotate tokens[1] is empty (`},
+		{"key of another type", `{ type: api_key, value: v, token: x, username: u }`,
+			`f.yaml:3:41: auth: token is not a key of type api_key (an auth of type api_key takes in, name, value)`},
+		{"second key of another type", `{ type: api_key, value: v, token: x, username: u }`,
+			`f.yaml:3:54: auth: username is not a key of type api_key (`},
+		{"none with a key", `{ type: none, token: x }`,
+			`f.yaml:3:28: auth: token is not a key of type none (an auth of type none takes no keys)`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := parse("f.yaml", []byte(file(c.auth)))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("errors:\n%v\nmissing %q", err, c.want)
+			}
+		})
+	}
+	t.Run("step auth", func(t *testing.T) {
+		src := head + "steps:\n  - name: a\n    request: { url: https://x.example/ }\n    auth: { type: api_key, in: heder, value: v }\n"
+		_, err := parse("f.yaml", []byte(src))
+		if want := `f.yaml:6:32: auth: api_key in "heder" is not a known value`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors:\n%v\nmissing %q", err, want)
+		}
+	})
+	for _, ok := range []string{
+		`{ type: api_key, in: query, name: k, value: "{{settings.k}}" }`,
+		`{ type: oauth2, grant: authorization_code, token_url: "{{settings.base}}/t", auth_url: "{{settings.base}}/a", client_id: a, auth_style: body, header: X-T }`,
+		`{ type: hmac, secret: s, algorithm: sha512, encoding: base64url, timestamp_format: unix_ms, signed_headers: [host], message: "{{.Method}}{{.Headers.Host}}" }`,
+		`{ type: rotate, tokens: ["{{settings.a}}"], header: X-T, prefix: "Bearer " }`,
+		`{ type: none }`,
+		`{ type: x-mine, token: t, secret: s }`,
+	} {
+		if _, err := parse("f.yaml", []byte(file(ok))); err != nil {
+			t.Errorf("%s: %v", ok, err)
 		}
 	}
 }

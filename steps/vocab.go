@@ -111,7 +111,8 @@ type Vocab = Enum[string]
 // Vocabulary returns every enum of the file format.
 func Vocabulary() []Vocab {
 	return []Vocab{
-		SettingTypes.Vocab(), AuthTypes.Vocab(), ResponseFormats.Vocab(), CaptureTypes.Vocab(),
+		SettingTypes.Vocab(), AuthTypes.Vocab(), APIKeyIns.Vocab(), OAuth2Grants.Vocab(), OAuth2AuthStyles.Vocab(),
+		HMACAlgorithms.Vocab(), HMACEncodings.Vocab(), HMACTimestampFormats.Vocab(), ResponseFormats.Vocab(), CaptureTypes.Vocab(),
 		OnErrors.Vocab(), RedirectPolicies.Vocab(), RetryActions.Vocab(), RetryAfterPolicies.Vocab(),
 		TLSVersions.Vocab(), PaginateTypes.Vocab(), ScheduleMisses.Vocab(), WebhookPresets.Vocab(), WebhookAlgorithms.Vocab(),
 		WebhookEncodings.Vocab(), Outcomes.Vocab(), CallbackEvents.Vocab(), HistoryExchangeModes.Vocab(),
@@ -168,6 +169,134 @@ var AuthTypes = Enum[AuthType]{
 		{AuthHMAC, "an HMAC signature of the request, re-signed on every try"},
 		{AuthRotate, "a list of tokens used round robin; one rejected with 401 is skipped from then on"},
 		{AuthNone, "no credentials (a step's own auth, overriding the integration's)"},
+	},
+}
+
+// AuthKeys lists the keys each built-in auth type takes besides type; a
+// key of another type in its section is an error. An x- scheme takes any
+// key (its constructor reads what it needs).
+var AuthKeys = map[AuthType][]string{
+	AuthAPIKey: {"in", "name", "value"},
+	AuthBasic:  {"username", "password"},
+	AuthBearer: {"token", "header"},
+	AuthOAuth2: {"grant", "token_url", "auth_url", "redirect_url", "client_id", "client_secret", "scopes", "params", "auth_style", "header"},
+	AuthHMAC:   {"secret", "algorithm", "encoding", "signature_header", "timestamp_header", "timestamp_format", "message", "signed_headers", "prefix"},
+	AuthRotate: {"tokens", "header", "prefix"},
+	AuthNone:   {},
+}
+
+// APIKeyIn is where an api_key auth puts its key (auth.in).
+type APIKeyIn string
+
+// Where an api_key goes.
+const (
+	APIKeyInHeader APIKeyIn = "header"
+	APIKeyInQuery  APIKeyIn = "query"
+)
+
+// APIKeyIns declares auth.in.
+var APIKeyIns = Enum[APIKeyIn]{
+	Name: "auth-api-key-in", Fields: []string{"Auth.in"}, Default: APIKeyInHeader,
+	Choices: []Choice[APIKeyIn]{
+		{APIKeyInHeader, "in a header, `name` (default X-API-Key)"},
+		{APIKeyInQuery, "in a query parameter, `name` (default api_key)"},
+	},
+}
+
+// OAuth2Grant is an oauth2 auth's grant (auth.grant).
+type OAuth2Grant string
+
+// The oauth2 grants.
+const (
+	GrantClientCredentials OAuth2Grant = "client_credentials"
+	GrantAuthorizationCode OAuth2Grant = "authorization_code"
+)
+
+// OAuth2Grants declares auth.grant.
+var OAuth2Grants = Enum[OAuth2Grant]{
+	Name: "auth-oauth2-grant", Fields: []string{"Auth.grant"}, Default: GrantClientCredentials,
+	Choices: []Choice[OAuth2Grant]{
+		{GrantClientCredentials, "the client's own token, fetched from token_url with client_id and client_secret"},
+		{GrantAuthorizationCode, "a user's token from plumb auth login or the install flow, refreshed with its refresh token"},
+	},
+}
+
+// OAuth2AuthStyle is how an oauth2 client authenticates to its token
+// endpoint (auth.auth_style).
+type OAuth2AuthStyle string
+
+// The oauth2 client authentication styles.
+const (
+	AuthStyleHeader OAuth2AuthStyle = "header"
+	AuthStyleBody   OAuth2AuthStyle = "body"
+)
+
+// OAuth2AuthStyles declares auth.auth_style.
+var OAuth2AuthStyles = Enum[OAuth2AuthStyle]{
+	Name: "auth-oauth2-auth-style", Fields: []string{"Auth.auth_style"},
+	Unset: "auto-detect: header first, then body",
+	Choices: []Choice[OAuth2AuthStyle]{
+		{AuthStyleHeader, "HTTP Basic with client_id and client_secret"},
+		{AuthStyleBody, "client_id and client_secret as form parameters"},
+	},
+}
+
+// HMACAlgorithm is the hash of an hmac auth (auth.algorithm).
+type HMACAlgorithm string
+
+// The hmac auth hashes.
+const (
+	HMACSHA256 HMACAlgorithm = "sha256"
+	HMACSHA512 HMACAlgorithm = "sha512"
+)
+
+// HMACAlgorithms declares auth.algorithm.
+var HMACAlgorithms = Enum[HMACAlgorithm]{
+	Name: "auth-hmac-algorithm", Fields: []string{"Auth.algorithm"}, Default: HMACSHA256,
+	Choices: []Choice[HMACAlgorithm]{
+		{HMACSHA256, "HMAC-SHA256"},
+		{HMACSHA512, "HMAC-SHA512"},
+	},
+}
+
+// HMACEncoding is how an hmac auth writes its signature (auth.encoding).
+type HMACEncoding string
+
+// The hmac auth signature encodings.
+const (
+	HMACHex       HMACEncoding = "hex"
+	HMACBase64    HMACEncoding = "base64"
+	HMACBase64URL HMACEncoding = "base64url"
+)
+
+// HMACEncodings declares auth.encoding.
+var HMACEncodings = Enum[HMACEncoding]{
+	Name: "auth-hmac-encoding", Fields: []string{"Auth.encoding"}, Default: HMACHex,
+	Choices: []Choice[HMACEncoding]{
+		{HMACHex, "lower-case hexadecimal"},
+		{HMACBase64, "standard base64, padded"},
+		{HMACBase64URL, "URL-safe base64, unpadded"},
+	},
+}
+
+// HMACTimestampFormat is how an hmac auth writes its timestamp
+// (auth.timestamp_format).
+type HMACTimestampFormat string
+
+// The hmac auth timestamp formats.
+const (
+	TimestampUnix    HMACTimestampFormat = "unix"
+	TimestampUnixMS  HMACTimestampFormat = "unix_ms"
+	TimestampRFC3339 HMACTimestampFormat = "rfc3339"
+)
+
+// HMACTimestampFormats declares auth.timestamp_format.
+var HMACTimestampFormats = Enum[HMACTimestampFormat]{
+	Name: "auth-hmac-timestamp-format", Fields: []string{"Auth.timestamp_format"}, Default: TimestampUnix,
+	Choices: []Choice[HMACTimestampFormat]{
+		{TimestampUnix, "seconds since 1970"},
+		{TimestampUnixMS, "milliseconds since 1970"},
+		{TimestampRFC3339, "RFC 3339 in UTC, e.g. 2026-01-02T15:04:05Z"},
 	},
 }
 

@@ -46,3 +46,45 @@ func TestSettingsFileErrorsNeverQuoteValues(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateDirPairsSettings: in a directory, an integration is ok only
+// if it loads and binds with the settings file beside it; an auth section
+// wrong whatever the settings fails to load with validate as with run and
+// try, and the settings file's line refers to the integration's problems
+// instead of printing them again.
+func TestValidateDirPairsSettings(t *testing.T) {
+	const base = "version: 1\nname: int\nsettings:\n  api_key: { required: true, secret: true }\n  empty: { default: \"\" }\n" +
+		"steps: [ { name: s, request: { url: \"http://127.0.0.1:1/\" } } ]\n"
+	for _, tc := range []struct {
+		name, auth string
+		want       []string
+	}{
+		{"load", `auth: { type: api_key, in: heder, value: "{{settings.api_key}}" }`, []string{
+			`integration.yaml:1:28: auth: api_key in "heder" is not a known value (one of header, query)`,
+			"settings.yaml: not checked: ", "integration.yaml does not load"}},
+		{"bind", `auth: { type: api_key, value: "{{settings.empty}}" }`, []string{
+			"integration.yaml:1:7: auth: api_key needs value",
+			"integration.yaml: does not run with",
+			"settings.yaml: does not fit"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "integration.yaml"), []byte(tc.auth+"\n"+base), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "settings.yaml"), []byte("api_key: k\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main([]string{"validate", dir}, strings.NewReader(""), &stdout, &stderr, func(string) (string, bool) { return "", false })
+			if code != ExitUsage || strings.Contains(stdout.String(), "ok") {
+				t.Errorf("exit %d, stdout %q", code, stdout.String())
+			}
+			for _, w := range tc.want {
+				if strings.Count(stderr.String(), w) != 1 {
+					t.Errorf("stderr:\n%s\nwant %q once", stderr.String(), w)
+				}
+			}
+		})
+	}
+}

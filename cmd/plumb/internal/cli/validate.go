@@ -31,7 +31,8 @@ testdata or starting with . or _ are skipped): its integration files (YAML
 with version: or steps:), test files and settings files; a settings file
 beside an integration (settings.yaml beside integration.yaml,
 X.settings.yaml beside X.yaml, as plumb serve pairs them) is checked
-against it. Other YAML (fragments an integration includes) is checked
+with it: the integration is ok only if it also binds with those settings,
+and the pair's problems are printed once, with the integration. Other YAML (fragments an integration includes) is checked
 through the integrations that include it.
 Prints "FILE: ok" on stdout for a good file and every problem of a bad one on
 stderr as file:line:col: message. With -v, also the source's and each step's
@@ -51,8 +52,15 @@ func validateCmd(_ context.Context, s *stdio, args []string) int {
 		return usageError(s, "validate")("no files given")
 	}
 	code := ExitOK
+	pairs := pairChecks{}
 	for _, p := range paths {
 		files, against, err := validateTargets(p, *integration)
+		beside := map[string]string{} // integration → the settings file beside it, in a directory
+		for f, in := range against {
+			if in != "" && *integration == "" {
+				beside[in] = f
+			}
+		}
 		if err == nil && len(files) == 0 {
 			err = fmt.Errorf("%s: no integration, test or settings files in it", p)
 		}
@@ -67,9 +75,9 @@ func validateCmd(_ context.Context, s *stdio, args []string) int {
 			case "test":
 				ok = validateTests(s, f)
 			case "settings":
-				ok = validateSettings(s, f, against[f])
+				ok = validateSettings(s, f, against[f], beside[against[f]] == f, pairs)
 			default:
-				ok = validateIntegration(s, f, *verbose)
+				ok = validateIntegration(s, f, beside[f], *verbose, pairs)
 			}
 			if !ok {
 				code = ExitUsage
@@ -170,15 +178,64 @@ func kindOf(file string) string {
 	return "integration"
 }
 
-func validateIntegration(s *stdio, f string, verbose bool) bool {
-	plan, err := engine.Load(f)
-	if err == nil {
-		err = testcase.CheckInline(f, plan) // its tests: as plumb test reads them
+// pairChecks remembers what binding an integration with the settings file
+// beside it said, so the pair's problems are printed once, with the
+// integration, and the settings file's line refers to them.
+type pairChecks map[[2]string]*pairCheck
+
+type pairCheck struct {
+	plan    *engine.Plan
+	loadErr error  // the integration does not load
+	readErr error  // the settings file does not read
+	bindErr string // they do not bind together (hints added)
+}
+
+// check loads integration and binds it with the settings of settingsFile
+// ("": none), once per pair.
+func (pc pairChecks) check(integration, settingsFile string) *pairCheck {
+	key := [2]string{integration, settingsFile}
+	if c, ok := pc[key]; ok {
+		return c
 	}
+	c := &pairCheck{}
+	pc[key] = c
+	if c.plan, c.loadErr = engine.Load(integration); c.loadErr == nil {
+		c.loadErr = testcase.CheckInline(integration, c.plan) // its tests: as plumb test reads them
+	}
+	if c.loadErr != nil || settingsFile == "" {
+		return c
+	}
+	sf, err := engine.ReadSettings(settingsFile)
 	if err != nil {
-		fmt.Fprintln(s.stderr, err.Error())
+		c.readErr = err
+		return c
+	}
+	// a token store only so that an authorization_code section binds: no
+	// token is read, nothing is sent
+	r, err := c.plan.Bind(engine.Config{Values: sf.Values, ValuePos: sf.Pos, Tokens: &auth.MemoryStore{}})
+	if err != nil {
+		c.bindErr = cliHints(err.Error())
+		return c
+	}
+	r.Close(context.Background())
+	return c
+}
+
+// validateIntegration checks f, and in a directory the settings file
+// beside it with it (settingsFile): f is ok only if it loads and, with
+// those settings, binds (auth, settings' types and required values).
+func validateIntegration(s *stdio, f, settingsFile string, verbose bool, pairs pairChecks) bool {
+	c := pairs.check(f, settingsFile)
+	if c.loadErr != nil {
+		fmt.Fprintln(s.stderr, c.loadErr.Error())
 		return false
 	}
+	if c.bindErr != "" {
+		fmt.Fprintln(s.stderr, c.bindErr)
+		fmt.Fprintf(s.stderr, "%s: does not run with %s (the problems above)\n", f, settingsFile)
+		return false
+	}
+	plan := c.plan
 	fmt.Fprintf(s.stdout, "%s: ok\n", f)
 	if verbose {
 		for _, p := range plan.Policies() {
@@ -217,9 +274,11 @@ func validateTests(s *stdio, f string) bool {
 	return true
 }
 
-func validateSettings(s *stdio, f, integration string) bool {
-	sf, err := engine.ReadSettings(f)
-	if err != nil {
+// validateSettings checks settings file f, and against integration when
+// one is given; paired says the integration is validated with f (in a
+// directory), which then prints the pair's problems.
+func validateSettings(s *stdio, f, integration string, paired bool, pairs pairChecks) bool {
+	if _, err := engine.ReadSettings(f); err != nil {
 		var list steps.ErrorList
 		if errors.As(err, &list) {
 			fmt.Fprintln(s.stderr, err.Error())
@@ -232,19 +291,21 @@ func validateSettings(s *stdio, f, integration string) bool {
 		fmt.Fprintf(s.stdout, "%s: ok (settings; add --integration FILE to check them against an integration)\n", f)
 		return true
 	}
-	plan, err := engine.Load(integration)
-	if err != nil {
-		fmt.Fprintln(s.stderr, err.Error())
+	c := pairs.check(integration, f)
+	switch {
+	case c.loadErr != nil && paired:
+		fmt.Fprintf(s.stderr, "%s: not checked: %s does not load\n", f, integration)
+		return false
+	case c.loadErr != nil:
+		fmt.Fprintln(s.stderr, c.loadErr.Error())
+		return false
+	case c.bindErr != "" && paired:
+		fmt.Fprintf(s.stderr, "%s: does not fit %s (the problems listed with it)\n", f, integration)
+		return false
+	case c.bindErr != "":
+		fmt.Fprintln(s.stderr, c.bindErr)
 		return false
 	}
-	// a token store only so that an authorization_code section binds: no
-	// token is read, nothing is sent
-	r, err := plan.Bind(engine.Config{Values: sf.Values, ValuePos: sf.Pos, Tokens: &auth.MemoryStore{}})
-	if err != nil {
-		fmt.Fprintln(s.stderr, cliHints(err.Error()))
-		return false
-	}
-	r.Close(context.Background())
 	fmt.Fprintf(s.stdout, "%s: ok (settings for %s)\n", f, integration)
 	return true
 }

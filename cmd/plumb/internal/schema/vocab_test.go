@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/engine"
 	"github.com/plumbhq/plumb/source"
 	"github.com/plumbhq/plumb/steps"
@@ -51,12 +52,18 @@ var samples = map[string]func(v string) (sample, bool){
 		}[v]
 		return sample{top: "auth: { type: " + v + ", " + keys + " }"}, ok
 	},
-	"response-format":  stepKey("response: { format: %s }"),
-	"capture-type":     stepKey("capture: { c: { json: a, type: %s } }"),
-	"on-error":         stepKey("on_error: %s"),
-	"follow-redirects": stepKey("follow_redirects: %s"),
-	"retry-action":     stepKey("retry: [{ on: [500], action: %s }]"),
-	"retry-after":      stepKey("retry: [{ on: [429], action: retry, retry_after: %s }]"),
+	"auth-api-key-in":            authKey("api_key, value: k, in: %s"),
+	"auth-oauth2-grant":          authKey(`oauth2, token_url: "http://127.0.0.1:1/token", auth_url: "http://127.0.0.1:1/authorize", client_id: c, client_secret: s, grant: %s`),
+	"auth-oauth2-auth-style":     authKey(`oauth2, token_url: "http://127.0.0.1:1/token", client_id: c, client_secret: s, auth_style: %s`),
+	"auth-hmac-algorithm":        authKey("hmac, secret: s, algorithm: %s"),
+	"auth-hmac-encoding":         authKey("hmac, secret: s, encoding: %s"),
+	"auth-hmac-timestamp-format": authKey("hmac, secret: s, timestamp_format: %s"),
+	"response-format":            stepKey("response: { format: %s }"),
+	"capture-type":               stepKey("capture: { c: { json: a, type: %s } }"),
+	"on-error":                   stepKey("on_error: %s"),
+	"follow-redirects":           stepKey("follow_redirects: %s"),
+	"retry-action":               stepKey("retry: [{ on: [500], action: %s }]"),
+	"retry-after":                stepKey("retry: [{ on: [429], action: retry, retry_after: %s }]"),
 	"tls-version": func(v string) (sample, bool) {
 		return sample{top: `http: { tls: { min_version: "` + v + `" } }`}, true
 	},
@@ -84,6 +91,12 @@ var samples = map[string]func(v string) (sample, bool){
 
 func stepKey(format string) func(string) (sample, bool) {
 	return func(v string) (sample, bool) { return sample{step: "    " + fmt.Sprintf(format, v)}, true }
+}
+
+func authKey(format string) func(string) (sample, bool) {
+	return func(v string) (sample, bool) {
+		return sample{top: "auth: { type: " + fmt.Sprintf(format, v) + " }"}, true
+	}
 }
 
 func hook(verify string) sample {
@@ -130,7 +143,8 @@ func loads(src string) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	in := p.Model()
-	r, err := p.Bind(engine.Config{Values: map[string]any{"hook": "c2VjcmV0LWtleS0xMjM0NTY3OA=="}}) // base64: every preset takes it
+	r, err := p.Bind(engine.Config{Values: map[string]any{"hook": "c2VjcmV0LWtleS0xMjM0NTY3OA=="}, // base64: every preset takes it
+		Tokens: &auth.MemoryStore{}}) // where an authorization_code login is kept
 	if err != nil {
 		return fmt.Errorf("engine bind: %w", err)
 	}
