@@ -155,6 +155,7 @@ const (
 	scopeRequest  scope = iota // lead, settings, vars, steps
 	scopeAnswer                // + captured, response
 	scopeSettings              // settings only: auth values
+	scopeStop                  // a source's stop_when: captured, response, page, state
 )
 
 type compiler struct {
@@ -217,6 +218,7 @@ func (c *compiler) compile() error {
 		} else {
 			c.plan.source = c.step(-1, &src.Step)        // stage -1: the source
 			c.plan.sourceStop = c.stopWhen(src.StopWhen) // package source evaluates it
+			c.sourceReaders(src)
 			c.plan.sourceRate = compilePageRate(src.Rate)
 		}
 		var errs steps.ErrorList
@@ -506,6 +508,14 @@ func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
 			c.errs.Add(pos, "credentials are chosen per integration, not per lead", "auth values can only read settings, not %s", parts[0])
 			continue
 		}
+		if sc == scopeStop && !slices.Contains([]string{"captured", "response", "page", "state"}, parts[0]) {
+			c.errs.Add(pos, "stop_when reads the page just fetched: captured, response, page and state", "%s is not available in stop_when", parts[0])
+			continue
+		}
+		if parts[0] == "lead" && c.cur != nil && c.cur.isSource {
+			c.errs.Add(pos, "the source's request reads settings, state and page; each record it returns is the lead of the steps", "lead is not available in the source: section")
+			continue
+		}
 		switch parts[0] {
 		case "settings":
 			c.refSettings(pos, parts)
@@ -594,10 +604,31 @@ func (c *compiler) refResponse(pos steps.Pos, sc scope) {
 	}
 }
 
-// refSource checks a reference to state or page: read only in the source.
+// refSource checks a reference to state or page: read only in the source,
+// and only the fields the sync sets (steps.StateFields, steps.PageFields of
+// the source's pagination).
 func (c *compiler) refSource(pos steps.Pos, parts []string) {
-	if s := c.cur; s == nil || !s.isSource {
+	s := c.cur
+	if s == nil || !s.isSource {
 		c.errs.Add(pos, "the sync state and the page being fetched are read only in the source: section", "%s is not available here", parts[0])
+		return
+	}
+	if len(parts) < 2 {
+		return
+	}
+	fields, what := steps.StateFields, "state has"
+	if parts[0] == "page" {
+		fields, what = steps.PageFields(c.in.Source.Paginate), "page has"
+		if c.in.Source.Paginate != nil {
+			what = "paginate type " + c.in.Source.Paginate.Type.Value + " sets"
+		}
+	}
+	if !slices.Contains(fields, parts[1]) {
+		hint := "without paginate: the source is one page and page has no fields"
+		if len(fields) > 0 {
+			hint = what + " " + strings.Join(fields, ", ")
+		}
+		c.errs.Add(pos, hint, "unknown field %s.%s", parts[0], parts[1])
 	}
 }
 

@@ -51,9 +51,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/antchfx/xpath"
+
 	"github.com/plumbhq/plumb/auth"
 	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/internal/schedule"
+	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"
 )
@@ -214,6 +217,10 @@ type Plan struct {
 	sourceStop  *cond.Program
 	sourceRate  *limitSpec
 	sourceSched *schedule.Spec
+	// sourceRecords is the source's records: xpath and sourceNext its
+	// paginate cursor: or next: locator, compiled at load (nil: none).
+	sourceRecords *xpath.Expr
+	sourceNext    parse.Extractor
 	// limits is the integration's limits: section.
 	limits *limitSpec
 	// sinks receive what runners do (WithEvents; nil: nobody listens).

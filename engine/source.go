@@ -8,8 +8,11 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/antchfx/xpath"
+
 	"github.com/plumbhq/plumb/internal/cond"
 	"github.com/plumbhq/plumb/internal/schedule"
+	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"
 )
@@ -61,11 +64,49 @@ func (p *Plan) SourceSection() (*steps.Source, *cond.Program, *schedule.Spec) {
 	return p.in.Source, p.sourceStop, p.sourceSched
 }
 
+// SourceReaders returns what reads a page of the source, compiled by Load
+// or Parse: the records: xpath (nil unless given) and the paginate cursor:
+// or next: locator (nil unless the pagination reads one).
+func (p *Plan) SourceReaders() (records *xpath.Expr, next parse.Extractor) {
+	return p.sourceRecords, p.sourceNext
+}
+
+// sourceReaders compiles the records: xpath and the pagination's locator of
+// a source, as captures' are: a problem is a load error at the value.
+func (c *compiler) sourceReaders(src *steps.Source) {
+	if r := src.Records; r != nil && r.XPath != "" {
+		x, err := xpath.CompileWithNS(r.XPath, src.Namespaces)
+		if err != nil {
+			c.errs.Add(r.Pos, "an XPath 1.0 expression selecting one node per record, e.g. //Lead", "source: records: xpath %q: %v", r.XPath, err)
+		}
+		c.plan.sourceRecords = x
+	}
+	pg := src.Paginate
+	if pg == nil {
+		return
+	}
+	var l *steps.Locator
+	switch steps.PaginateType(pg.Type.Value) {
+	case steps.PaginateCursor:
+		l = pg.Cursor
+	case steps.PaginateNextURL:
+		l = pg.Next
+	}
+	if l == nil {
+		return
+	}
+	e, err := parse.Compile(parse.Spec{JSON: l.JSON, XPath: l.XPath, Header: l.Header}, parse.Namespaces(src.Namespaces))
+	if err != nil {
+		c.errs.Add(l.Pos, "", "source: paginate: %v", err)
+	}
+	c.plan.sourceNext = e
+}
+
 // stopWhen compiles a source's stop_when (after the source's request:
 // c.cur is the source); its problems name it.
 func (c *compiler) stopWhen(s steps.String) *cond.Program {
 	n := len(c.errs)
-	prog := c.cond(s, scopeAnswer)
+	prog := c.cond(s, scopeStop)
 	for _, e := range c.errs[n:] {
 		e.Msg = "source: stop_when: " + e.Msg
 	}

@@ -31,6 +31,7 @@ settings: { base_url: {} }
 source:
   request: { url: "{{settings.base_url}}/v1/leads?since={{state.cursor}}&page={{page.number}}" }
   capture: { more: { json: hasMore }, got: { json: got } }
+  paginate: { type: page }
 steps:
   - name: s
     request: { url: "{{settings.base_url}}/x" }
@@ -139,6 +140,52 @@ steps:
 		}
 		if b.waits.Load() != 2 || pg.Outcome != Error || pg.Class != ClassLimit || calls.Load() != 2 || !strings.Contains(pg.Reason, "rate: budget: no budget left") {
 			t.Errorf("%d waits, %d requests, second page %+v", b.waits.Load(), calls.Load(), pg)
+		}
+	}
+}
+
+// TestSourceLoadErrors: what a sync would trip over is a load error at its
+// place: a records: xpath or a pagination locator that does not compile,
+// a page.* or state.* field the sync never sets, the lead root in the
+// source's request, and in stop_when a root it is not given.
+func TestSourceLoadErrors(t *testing.T) {
+	const src = `version: 1
+name: s
+settings: { base_url: {} }
+source:
+  request:
+    url: "{{settings.base_url}}/v1/leads"
+    query: { page: "{{page.number}}", limit: "{{page.size}}", since: "{{state.cursor}}" }
+  capture: { more: { json: more } }
+  records: { json: data.leads }
+  paginate: { type: page, size: 25 }
+  stop_when: captured.more == false && page.number < 9 && state.cursor != "" && response.status == 200
+steps:
+  - name: a
+    request: { url: "{{settings.base_url}}/x" }
+`
+	if _, err := Parse("s.yaml", []byte(src)); err != nil {
+		t.Fatalf("a good source: %v", err)
+	}
+	for _, c := range []struct{ from, to, want string }{
+		{`records: { json: data.leads }`, `records: { xpath: "//Lead[" }`, `s.yaml:9:12: source: records: xpath "//Lead[": `},
+		{`paginate: { type: page, size: 25 }`, `paginate: { type: cursor, cursor: { xpath: "//n[" } }`, `s.yaml:10:37: source: paginate: xpath "//n[": `},
+		{`{{page.size}}`, `{{page.sise}}`, `s.yaml:7:46: unknown field page.sise (paginate type page sets number, size)`},
+		{`paginate: { type: page, size: 25 }`, `paginate: { type: page }`, `s.yaml:7:46: unknown field page.size (paginate type page sets number)`},
+		{`paginate: { type: page, size: 25 }`, `paginate: { type: cursor, cursor: { json: next } }`, `s.yaml:7:20: unknown field page.number (paginate type cursor sets cursor)`},
+		{`paginate: { type: page, size: 25 }`, `max_pages: 3`, `s.yaml:7:20: unknown field page.number (without paginate: the source is one page and page has no fields)`},
+		{`{{state.cursor}}`, `{{state.cursr}}`, `s.yaml:7:70: unknown field state.cursr (state has cursor)`},
+		{`{{page.size}}`, `{{lead.x}}`, `s.yaml:7:46: lead is not available in the source: section (`},
+		{`captured.more == false &&`, `lead.x == false &&`, `s.yaml:11:14: source: stop_when: lead is not available in stop_when (stop_when reads the page just fetched: captured, response, page and state)`},
+		{`captured.more == false &&`, `settings.base_url == "" &&`, `s.yaml:11:14: source: stop_when: settings is not available in stop_when (`},
+		{`page.number < 9`, `page.numbr < 9`, `s.yaml:11:14: source: stop_when: unknown field page.numbr (`},
+	} {
+		bad := strings.Replace(src, c.from, c.to, 1)
+		if bad == src {
+			t.Fatalf("%q not in the source", c.from)
+		}
+		if _, err := Parse("s.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s → %s: err = %v, want %q", c.from, c.to, err, c.want)
 		}
 	}
 }

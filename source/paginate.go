@@ -70,9 +70,9 @@ type following struct {
 	none  bool           // there is no page after it
 }
 
-// compilePager compiles the pagination of src, adding the problems of its
-// locators to errs.
-func compilePager(src *steps.Source, errs *steps.ErrorList) paginator {
+// compilePager compiles the pagination of src; next is its cursor: or next:
+// locator as engine.Load compiled it (engine.Plan.SourceReaders).
+func compilePager(src *steps.Source, next parse.Extractor) paginator {
 	p := src.Paginate
 	if p == nil {
 		return onePager{}
@@ -82,11 +82,7 @@ func compilePager(src *steps.Source, errs *steps.ErrorList) paginator {
 		if l == nil {
 			return locator{}
 		}
-		e, err := parse.Compile(parse.Spec{JSON: l.JSON, XPath: l.XPath, Header: l.Header}, parse.Namespaces(src.Namespaces))
-		if err != nil {
-			errs.Add(l.Pos, "", "source: paginate: %v", err)
-		}
-		return locator{e: e, format: format}
+		return locator{e: next, format: format}
 	}
 	switch paginationOf(steps.PaginateType(p.Type.Value)) {
 	case byNumber:

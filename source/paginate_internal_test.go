@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/parse"
 	"github.com/plumbhq/plumb/steps"
 )
 
@@ -23,7 +25,7 @@ func TestPaginationKinds(t *testing.T) {
 			continue
 		}
 		pager := compilePager(&steps.Source{Paginate: &steps.Paginate{Type: steps.String{Value: string(typ)}, Size: 10,
-			Cursor: &steps.Locator{JSON: "next"}, Next: &steps.Locator{JSON: "next"}}}, &steps.ErrorList{})
+			Cursor: &steps.Locator{JSON: "next"}, Next: &steps.Locator{JSON: "next"}}}, nextLocator(t))
 		name := fmt.Sprintf("%T", pager)
 		if name == fmt.Sprintf("%T", onePager{}) || types[name] {
 			t.Errorf("paginate.type %q: paginator %s (shared with another kind)", typ, name)
@@ -35,8 +37,41 @@ func TestPaginationKinds(t *testing.T) {
 			t.Errorf("kind %d (%s) is not a paginate.type of the format", k, k)
 		}
 	}
-	if got := compilePager(&steps.Source{}, &steps.ErrorList{}); got != (onePager{}) {
+	if got := compilePager(&steps.Source{}, nil); got != (onePager{}) {
 		t.Errorf("no paginate: %T", got)
+	}
+}
+
+// nextLocator is the locator { json: next }, as engine.Load compiles it.
+func nextLocator(t *testing.T) parse.Extractor {
+	t.Helper()
+	e, err := parse.Compile(parse.Spec{JSON: "next"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestPageFieldsAreThePagers: the page.* fields the engine lets a source's
+// templates and stop_when read (steps.PageFields) are the ones each pager
+// sets, with and without a size.
+func TestPageFieldsAreThePagers(t *testing.T) {
+	for _, typ := range append(steps.PaginateTypes.Values(), "") {
+		for _, size := range []int{0, 10} {
+			var pg *steps.Paginate
+			if typ != "" {
+				pg = &steps.Paginate{Type: steps.String{Value: string(typ)}, Size: size}
+			}
+			var got []string
+			for k := range compilePager(&steps.Source{Paginate: pg}, nil).first() {
+				got = append(got, k)
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(steps.PageFields(pg)))
+			if !slices.Equal(got, want) {
+				t.Errorf("paginate %q size %d: the pager sets %v, steps.PageFields says %v", typ, size, got, want)
+			}
+		}
 	}
 }
 
@@ -45,13 +80,8 @@ func TestPaginationKinds(t *testing.T) {
 func TestPaginators(t *testing.T) {
 	compile := func(typ string, start *int, size int) paginator {
 		t.Helper()
-		var errs steps.ErrorList
-		p := compilePager(&steps.Source{Paginate: &steps.Paginate{Type: steps.String{Value: string(typ)}, Start: start, Size: size,
-			Cursor: &steps.Locator{JSON: "next"}, Next: &steps.Locator{JSON: "next"}}}, &errs)
-		if len(errs) > 0 {
-			t.Fatal(errs.Err())
-		}
-		return p
+		return compilePager(&steps.Source{Paginate: &steps.Paginate{Type: steps.String{Value: string(typ)}, Start: start, Size: size,
+			Cursor: &steps.Locator{JSON: "next"}, Next: &steps.Locator{JSON: "next"}}}, nextLocator(t))
 	}
 	page := &engine.Page{Status: 200, Header: http.Header{"Link": {`</p?after=9>; rel="next"`}}, Body: []byte(`{"next":"c9"}`)}
 	five := 5

@@ -82,19 +82,15 @@ func Compile(plan *engine.Plan) (*Spec, error) {
 	if s.maxPages == 0 {
 		s.maxPages = steps.DefaultMaxPages
 	}
-	var errs steps.ErrorList
+	recXPath, next := plan.SourceReaders() // compiled by engine.Load
 	if r := src.Records; r != nil {
 		if r.XPath != "" {
-			x, err := xpath.CompileWithNS(r.XPath, src.Namespaces)
-			if err != nil {
-				errs.Add(r.Pos, "", "source: records: xpath %q: %v", r.XPath, err)
-			}
-			s.recXPath = x
+			s.recXPath = recXPath
 		} else {
 			s.recJSON = r.JSON
 		}
 	}
-	s.pager = compilePager(src, &errs)
+	s.pager = compilePager(src, next)
 	s.compileStop(src.StopWhen.Value, stop)
 	if inc := src.Incremental; inc != nil {
 		s.incField = strings.Split(inc.CursorField, ".")
@@ -102,9 +98,6 @@ func Compile(plan *engine.Plan) (*Spec, error) {
 	}
 	if src.Key != "" {
 		s.recordKey = strings.Split(src.Key, ".")
-	}
-	if err := errs.Err(); err != nil {
-		return nil, err
 	}
 	return s, nil
 }

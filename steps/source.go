@@ -79,6 +79,31 @@ type Paginate struct {
 	Pos  Pos      `yaml:"-"`
 }
 
+// PageFields lists the page.* values a source's request and stop_when
+// read under pagination p (none without paginate:); package source's pagers
+// set exactly these.
+func PageFields(p *Paginate) []string {
+	if p == nil {
+		return nil
+	}
+	switch PaginateType(p.Type.Value) {
+	case PaginatePage:
+		if p.Size > 0 {
+			return []string{"number", "size"}
+		}
+		return []string{"number"}
+	case PaginateOffset:
+		return []string{"offset", "limit"}
+	case PaginateCursor:
+		return []string{"cursor"}
+	}
+	return nil
+}
+
+// StateFields lists the state.* values a source's request and stop_when
+// read: the incremental cursor ("" without incremental:).
+var StateFields = []string{"cursor"}
+
 // Incremental is the incremental sync of a source.
 type Incremental struct {
 	// CursorField is the record field (dotted) whose highest value is
