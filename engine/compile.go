@@ -163,7 +163,11 @@ type compiler struct {
 	in   *steps.Integration
 	errs steps.ErrorList
 	// step being compiled, for reference checks
-	cur         *step
+	cur *step
+	// varsAt is the var whose value is being compiled and varsLater the
+	// names of its vars: section not set before it (nil outside vars:).
+	varsAt      string
+	varsLater   map[string]bool
 	names       map[string]stepRef
 	defaultAuth int
 }
@@ -235,11 +239,20 @@ type stage struct {
 }
 
 // vars compiles a vars section; step vars may read the integration's.
+// Vars are set in the order they are written (flow.compute), so a value
+// may read only the vars set before it: c.varsLater holds the names of
+// this section not set yet while one of its values is compiled.
 func (c *compiler) vars(m steps.Map[steps.Value]) []namedValue {
 	out := make([]namedValue, 0, len(m))
-	for _, v := range m {
+	for i, v := range m {
+		c.varsLater = map[string]bool{}
+		for _, w := range m[i:] {
+			c.varsLater[w.Key] = true
+		}
+		c.varsAt = v.Key
 		out = append(out, namedValue{name: v.Key, val: c.value(v.Value, scopeRequest)})
 	}
+	c.varsLater, c.varsAt = nil, ""
 	return out
 }
 
@@ -650,10 +663,20 @@ func (c *compiler) refVars(pos steps.Pos, parts []string) {
 	}
 	s := c.cur
 	_, ok := c.in.Vars.Get(parts[1])
+	before := ok && s != nil // the integration's, set before any step's
 	for name, ref := range c.names {
 		if _, declared := ref.src.Vars.Get(parts[1]); declared && s != nil && (ref.stage < s.stage || name == s.name) {
 			ok = true
+			before = before || ref.stage < s.stage
 		}
+	}
+	if c.varsLater[parts[1]] && !before {
+		if parts[1] == c.varsAt {
+			c.errs.Add(pos, "a var reads the vars set before it: the integration's, an earlier step's, or those written above it in the same vars:", "var %q reads itself", parts[1])
+		} else {
+			c.errs.Add(pos, fmt.Sprintf("vars are set in the order they are written: move %s above %s", parts[1], c.varsAt), "var %q reads var %q, which is set after it", c.varsAt, parts[1])
+		}
+		return
 	}
 	if !ok {
 		c.errs.Add(pos, "declare it under vars: (the integration's, this step's or an earlier step's)", "unknown var %q", parts[1])
