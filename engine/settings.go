@@ -51,15 +51,22 @@ func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []strin
 		def := e.Value
 		pos, from := e.Pos, ""
 		v, ok := given[e.Key]
+		empty := "it is given empty in Config.Values"
 		if gp, known := cfg.ValuePos[e.Key]; ok && known {
-			pos = gp
+			pos, empty = gp, "it is given empty here"
 		}
 		if !ok && def.Env != "" && cfg.LookupEnv != nil {
 			v, ok = cfg.LookupEnv(def.Env)
 			from = " (from the " + def.Env + " environment variable)"
+			empty = "the " + def.Env + " environment variable is set but empty"
 		}
 		if !ok && def.Default != nil {
 			v, ok, from = def.Default, true, " (its default)"
+			empty = "its default is empty"
+		}
+		if ok && def.Required && emptySetting(v) {
+			errs.Add(pos, "a required setting needs a value that is not empty", "required setting %q has no value: %s", e.Key, empty)
+			continue
 		}
 		if !ok {
 			if def.Required {
@@ -100,6 +107,18 @@ func (p *Plan) resolveValues(cfg Config) (values map[string]any, secrets []strin
 	// longer secrets first so one that contains another is masked whole
 	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
 	return values, secrets, errs
+}
+
+// emptySetting reports a value that gives a setting nothing: null (a
+// settings file's "key:" or "~"), or text that is empty or blank.
+func emptySetting(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return strings.TrimSpace(x) == ""
+	}
+	return false
 }
 
 // coerceSetting converts v to the setting type typ. Its errors name the

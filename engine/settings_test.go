@@ -153,3 +153,68 @@ func equalJSON(a, b any) bool {
 	}
 	return a == b
 }
+
+// TestRequiredSettingEmpty: a required setting given empty — null or ""
+// in a settings file, "" in Config.Values (--set NAME=), an env variable
+// set to nothing, an empty default — has no value: Bind fails naming where
+// the empty value came from, instead of sending an empty credential. An
+// optional setting may be empty.
+func TestRequiredSettingEmpty(t *testing.T) {
+	src := `version: 1
+name: req
+settings:
+  api_key: { required: true, secret: true, env: REQ_API_KEY }
+  plain: { required: true, default: "" }
+  optional: {}
+steps: [ { name: s, request: { url: "http://127.0.0.1:1/", headers: { X-Key: "{{settings.api_key}}" } } } ]
+`
+	p, err := Parse("req.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(v string) func(string) (string, bool) {
+		return func(name string) (string, bool) { return v, name == "REQ_API_KEY" }
+	}
+	for _, c := range []struct {
+		name, file string
+		values     map[string]any
+		env        func(string) (string, bool)
+		want       string
+	}{
+		{name: "file null", file: "api_key:\nplain: p\noptional: \"\"\n",
+			want: `req.settings.yaml:1:9: required setting "api_key" has no value: it is given empty here (`},
+		{name: "file tilde", file: "api_key: ~\nplain: p\n", want: `req.settings.yaml:1:10: required setting "api_key" has no value: it is given empty here`},
+		{name: "file empty string", file: "api_key: \"\"\nplain: p\n", want: `req.settings.yaml:1:10: required setting "api_key" has no value: it is given empty here`},
+		{name: "file blank", file: "api_key: \"  \"\nplain: p\n", want: `req.settings.yaml:1:10: required setting "api_key" has no value`},
+		{name: "values", values: map[string]any{"api_key": "", "plain": "p"},
+			want: `req.yaml:4:3: required setting "api_key" has no value: it is given empty in Config.Values`},
+		{name: "env", values: map[string]any{"plain": "p"}, env: env(""),
+			want: `req.yaml:4:3: required setting "api_key" has no value: the REQ_API_KEY environment variable is set but empty`},
+		{name: "default", values: map[string]any{"api_key": "k"},
+			want: `req.yaml:5:3: required setting "plain" has no value: its default is empty`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Config{Values: c.values, LookupEnv: c.env}
+			if c.file != "" {
+				sf, err := ParseSettings("req.settings.yaml", []byte(c.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.Values, cfg.ValuePos = sf.Values, sf.Pos
+			}
+			r, err := p.Bind(cfg)
+			if err == nil {
+				r.Close(context.Background())
+				t.Fatal("bound with an empty required setting")
+			}
+			if !strings.Contains(err.Error(), c.want) || strings.Count(err.Error(), "\n") != 0 {
+				t.Errorf("err =\n%v\nwant only %q", err, c.want)
+			}
+		})
+	}
+	r, err := p.Bind(Config{Values: map[string]any{"api_key": "k", "plain": "p", "optional": ""}, LookupEnv: env("")})
+	if err != nil {
+		t.Fatalf("an optional empty setting: %v", err)
+	}
+	r.Close(context.Background())
+}

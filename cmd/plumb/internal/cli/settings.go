@@ -139,5 +139,6 @@ func givenSettings(plan *engine.Plan, file string, sets []string) (map[string]an
 
 // cliHints adds the CLI's ways of giving a setting to the library's hints.
 func cliHints(msg string) string {
+	msg = strings.ReplaceAll(msg, "it is given empty in Config.Values", "it is given empty with --set")
 	return strings.ReplaceAll(msg, "(give it in Config.Values", "(pass it with --set NAME=… or a --settings file")
 }

@@ -88,3 +88,35 @@ func TestValidateDirPairsSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestRequiredSettingGivenEmpty: run refuses a required setting given
+// empty, by --set, in the settings file or by its env variable, before any
+// lead (exit 2), saying where the empty value came from.
+func TestRequiredSettingGivenEmpty(t *testing.T) {
+	dir := t.TempDir()
+	integration := filepath.Join(dir, "int.yaml")
+	if err := os.WriteFile(integration, []byte("version: 1\nname: int\nsettings:\n  api_key: { required: true, secret: true, env: INT_API_KEY }\n"+
+		"steps: [ { name: s, request: { url: \"http://127.0.0.1:1/\", headers: { X-Key: \"{{settings.api_key}}\" } } } ]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "empty.settings.yaml")
+	if err := os.WriteFile(file, []byte("api_key:\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--settings=", "--set", "api_key="}, "", `int.yaml:4:3: required setting "api_key" has no value: it is given empty with --set`},
+		{[]string{"--settings", file}, "", file + `:1:9: required setting "api_key" has no value: it is given empty here`},
+		{[]string{"--settings="}, "set", `int.yaml:4:3: required setting "api_key" has no value: the INT_API_KEY environment variable is set but empty`},
+	} {
+		args := append(append([]string{"run", "--lead", "-"}, tc.args...), integration)
+		var stdout, stderr bytes.Buffer
+		code := Main(args, strings.NewReader("{}\n"), &stdout, &stderr, func(k string) (string, bool) { return "", tc.env != "" && k == "INT_API_KEY" })
+		if code != ExitUsage || !strings.Contains(stderr.String(), tc.want) || stdout.Len() != 0 {
+			t.Errorf("plumb %s: exit %d\nstdout %q\nstderr %s\nwant %q", strings.Join(args, " "), code, stdout.String(), stderr.String(), tc.want)
+		}
+	}
+}
