@@ -201,8 +201,14 @@ func (a *Auth) checkValues(errs *ErrorList) {
 			errs.Add(at(key), hint, "auth: %s %s %q is not a known value", a.Type, key, v)
 		}
 	}
+	// a key whose value did not decode (tokens: abc) is reported once, by
+	// the decoder
+	reported := func(key string) bool {
+		p, ok := a.KeyPos[key]
+		return ok && slices.ContainsFunc(*errs, func(e *Error) bool { return e.Pos == p })
+	}
 	needs := func(key, v, example string) {
-		if strings.TrimSpace(v) == "" {
+		if strings.TrimSpace(v) == "" && !reported(key) {
 			errs.Add(at(key), "e.g. "+key+": "+example, "auth: %s needs %s", a.Type, key)
 		}
 	}
@@ -248,7 +254,7 @@ func (a *Auth) checkValues(errs *ErrorList) {
 			errs.Add(at("message"), "fields: .Method, .Path, .Query, .Timestamp, .Body, and .Headers of signed_headers", "auth: hmac message: %v", err)
 		}
 	case AuthRotate:
-		if len(a.Tokens) == 0 {
+		if len(a.Tokens) == 0 && !reported("tokens") {
 			errs.Add(at("tokens"), `e.g. tokens: ["{{settings.token_a}}", "{{settings.token_b}}"]`, "auth: rotate needs tokens")
 		}
 		for i, t := range a.Tokens {

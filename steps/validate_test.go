@@ -155,6 +155,12 @@ func TestAuthLoadErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a value that did not decode is reported once", func(t *testing.T) {
+		_, err := parse("f.yaml", []byte(file(`{ type: rotate, tokens: abc }`)))
+		if err == nil || strings.Count(err.Error(), "f.yaml:3:31:") != 1 {
+			t.Errorf("errors:\n%v\nwant one at f.yaml:3:31", err)
+		}
+	})
 	t.Run("step auth", func(t *testing.T) {
 		src := head + "steps:\n  - name: a\n    request: { url: https://x.example/ }\n    auth: { type: api_key, in: heder, value: v }\n"
 		_, err := parse("f.yaml", []byte(src))
