@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"compress/flate"
+	"compress/gzip"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -83,10 +85,22 @@ func unanswered(req *request, resp parse.Response, err error) verdict {
 		v.class = ClassLimit
 	case isTLSError(err):
 		v.keys, v.class = []string{"tls"}, ClassTLS
+	case errors.Is(err, errTooManyRedirects):
+		v.class = ClassStatus // the partner answered, with redirects without end
+	case undecodable(err):
+		v.class = ClassCapture // the partner answered, with a body that does not decode
 	default:
 		v.keys, v.class = []string{"connection"}, ClassConnection
 	}
 	return v
+}
+
+// undecodable reports whether err is an answer's body that its
+// Content-Encoding (gzip, deflate) does not decode: the partner's answer,
+// not a connection that failed.
+func undecodable(err error) bool {
+	var corrupt flate.CorruptInputError
+	return errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.As(err, &corrupt)
 }
 
 // captureFactor bounds what decoding JSON costs in the units of the

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -132,14 +134,22 @@ func (b backoff) wait(n int) time.Duration {
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date) relative
-// to now; ok is false when there is none or it cannot be read.
+// to now; ok is false when there is none or it cannot be read. A number of
+// seconds too large to hold is the longest wait there is (longer than any
+// retry_after_max); a negative one is no delay-seconds and is not read.
 func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return max(time.Duration(secs)*time.Second, 0), true
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case secs < 0:
+			return 0, false
+		case secs > int64(math.MaxInt64/time.Second):
+			return time.Duration(math.MaxInt64), true
+		}
+		return time.Duration(secs) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(t.Sub(now), 0), true

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -183,6 +185,8 @@ func TestRetryAfter(t *testing.T) {
 		{"beyond backoff.max", "45", 45 * time.Second},
 		{"http date", httpDate, 7 * time.Second},
 		{"unreadable falls back to backoff", "soon", time.Second},
+		{"negative falls back to backoff", "-5", time.Second},
+		{"zero is now", "0", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -572,7 +576,8 @@ func TestRetryAfterMax(t *testing.T) {
         backoff: { initial: 100ms, max: 500ms }
         retry_after_max: 5s
 `
-	for header, want := range map[string]time.Duration{"2": 2 * time.Second, "5": 5 * time.Second, "6": -1} {
+	for header, want := range map[string]time.Duration{"2": 2 * time.Second, "5": 5 * time.Second, "6": -1,
+		"9999999999999": -1, "99999999999999999999": -1} { // more seconds than a Duration holds, more than an int64
 		clock := newFakeClock()
 		srv := newFaults(t, status(429, "Retry-After", header), ok(`{"score": 1}`))
 		r := runWith(t, oneStep(rules), clock, srv.URL)
@@ -709,5 +714,46 @@ func TestIntegrationRetryRules(t *testing.T) {
 	srv = newFaults(t, status(503))
 	if r := runWith(t, own, newFakeClock(), srv.URL); r.Outcome != Success {
 		t.Fatalf("the step's own rule comes first: %s %q", r.Outcome, r.Reason)
+	}
+}
+
+// A partner that keeps redirecting, or answers a body its Content-Encoding
+// does not decode, answered: the step is an error of class status or
+// capture, tried once — not a connection fault retried by the default rule.
+func TestAnswersThatAreNoConnectionFault(t *testing.T) {
+	loop := func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/x", http.StatusFound) }
+	corrupt := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		io.WriteString(w, "not gzip at all")
+	}
+	badCRC := func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write([]byte(`{"score": 1}`))
+		zw.Close()
+		z := b.Bytes()
+		z[len(z)-8] ^= 0xff // the CRC-32 at the end
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(z)
+	}
+	for name, c := range map[string]struct {
+		h      http.HandlerFunc
+		class  Class
+		reason string
+	}{
+		"redirect loop": {loop, ClassStatus, "stopped after 10 redirects"},
+		"not gzip":      {corrupt, ClassCapture, "gzip: invalid header"},
+		"bad checksum":  {badCRC, ClassCapture, "gzip: invalid checksum"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newFaults(t, c.h)
+			r := runWith(t, oneStep(""), newFakeClock(), srv.URL)
+			wantOutcome(t, r, Error)
+			if r.Class != c.class || !strings.Contains(r.Reason, c.reason) || r.Steps[0].Attempts != 1 {
+				t.Fatalf("class %s (want %s), reason %q, %d tries (want 1)", r.Class, c.class, r.Reason, r.Steps[0].Attempts)
+			}
+		})
 	}
 }

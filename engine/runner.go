@@ -165,13 +165,18 @@ func (p *Plan) Bind(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
+// errTooManyRedirects ends a try whose partner kept redirecting: its answer
+// (a 3xx), not a connection that failed, so it is class status and not
+// retried as one.
+var errTooManyRedirects = errors.New("stopped after 10 redirects")
+
 // sameOrigin follows a redirect only to the scheme, host and port of the
 // request that was redirected: credentials and bodies never go elsewhere.
 // A redirect to another origin is returned as the answer (a 3xx the
 // step's rules judge). Token endpoints are called this way.
 func sameOrigin(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
-		return errors.New("stopped after 10 redirects")
+		return errTooManyRedirects
 	}
 	req.Header.Del("Referer")
 	if !sameHost(req.URL, via[0].URL) {
@@ -198,7 +203,7 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 		return http.ErrUseLastResponse
 	case steps.RedirectAny:
 		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
+			return errTooManyRedirects
 		}
 		req.Header.Del("Referer")
 		if !sameHost(req.URL, via[0].URL) {
