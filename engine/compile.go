@@ -400,7 +400,7 @@ func (c *compiler) body(b *steps.Body) *body {
 		out.contentType = "application/json"
 		if text, ok := b.JSON.Text(); ok {
 			out.kind = bodyJSONText
-			out.text = c.tmpl(text, template.JSON, scopeRequest)
+			out.text = c.tmpl(text, template.JSON, scopeRequest, template.Document())
 		} else {
 			out.kind = bodyJSON
 			out.json = c.value(*b.JSON, scopeRequest)
@@ -430,8 +430,7 @@ func (c *compiler) kvs(m steps.Map[steps.String], mode template.Mode, sc scope) 
 }
 
 // tmpl compiles a template string, reporting errors at its position in the file.
-func (c *compiler) tmpl(s steps.String, mode template.Mode, sc scope) *template.Template {
-	var opts []template.CompileOption
+func (c *compiler) tmpl(s steps.String, mode template.Mode, sc scope, opts ...template.CompileOption) *template.Template {
 	if mode == template.URL && c.in.HTTP != nil && len(c.in.HTTP.AllowHosts) > 0 {
 		opts = append(opts, template.AllowHosts(c.in.HTTP.AllowHosts))
 	}

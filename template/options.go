@@ -17,3 +17,14 @@ func WithFuncs(funcs map[string]any) Option {
 		}
 	}
 }
+
+// Document says a JSON template's output is one JSON document (a request
+// body): Compile refuses the template, at the syntax error, when no data
+// could make it valid JSON — when it is invalid with every action replaced
+// by a value valid where it lands ("" between tokens, nothing inside a
+// string), every {{if}}/{{with}} taken both ways and every {{range}} run
+// zero times and once. A template with many such renderings, or with a
+// {{break}} or {{continue}}, is left to whoever checks the rendered output.
+func Document() CompileOption {
+	return func(c *compileConfig) { c.document = true }
+}

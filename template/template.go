@@ -176,6 +176,12 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 		return t, nil
 	}
 
+	if mode == JSON && cfg.document {
+		if off, msg, ok := jsonSkeleton(tree.Root, src); !ok {
+			line, col := position(src, off)
+			return nil, &Error{Name: name, Line: line, Col: col, Msg: msg}
+		}
+	}
 	if text, ok := literalText(tree.Root); ok {
 		t.literal, t.text = true, text
 		return t, nil

@@ -17,6 +17,7 @@ type compileConfig struct {
 	allowHosts []string
 	hostsSet   bool
 	transient  bool
+	document   bool
 }
 
 // Transient compiles a template apart from the Set's shared namespace, with
