@@ -290,6 +290,14 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 			continue
 		}
 		cp := e.Value
+		if !steps.CaptureTypes.Valid(cp.Type) {
+			continue // the decoder reported it
+		}
+		def, err := parse.Coerce(cp.Default, string(cp.Type))
+		if err != nil {
+			c.errs.Add(cp.At("default"), "", "capture %q: default: %v", e.Key, err)
+			continue
+		}
 		ext, err := parse.Compile(parse.Spec{
 			JSON: cp.JSON, XPath: cp.XPath, Split: cp.Split, Index: cp.Index, Regex: cp.Regex, Group: cp.Group,
 			Header: cp.Header, Status: cp.Status, All: cp.All, Type: string(cp.Type), Trim: cp.Trim,
@@ -298,7 +306,7 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 			c.errs.Add(cp.Pos, "", "capture %q: %v", e.Key, err)
 			continue
 		}
-		s.captures = append(s.captures, capture{name: e.Key, ext: ext, how: howOf(cp), def: cp.Default, required: cp.Required, redact: cp.Redact, jsonPath: cp.JSON})
+		s.captures = append(s.captures, capture{name: e.Key, ext: ext, how: howOf(cp), def: def, required: cp.Required, redact: cp.Redact, jsonPath: cp.JSON})
 		s.redacts = s.redacts || cp.Redact
 		if cp.JSON != "" {
 			s.jsonCaptures++

@@ -326,7 +326,7 @@ func (st *Step) validate(errs *ErrorList) {
 			errs.Add(c.Pos, "use letters, digits and _", "capture name %q is not a valid name", c.Key)
 		}
 		if c.Value != nil && !CaptureTypes.Valid(c.Value.Type) {
-			errs.Add(c.Value.Pos, CaptureTypes.Hint(), "capture %q: unknown type %q", c.Key, c.Value.Type)
+			errs.Add(c.Value.At("type"), CaptureTypes.Hint(), "capture %q: unknown type %q", c.Key, c.Value.Type)
 		}
 	}
 	for _, a := range st.Append {

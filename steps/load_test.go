@@ -101,7 +101,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad version", "version: 2\nname: x\nsteps:\n  - name: a\n    request: { url: \"http://x\" }\n",
 			[]string{`f.yaml:1:1: unsupported version 2`}},
 		{"unknown capture type", "version: 1\nname: x\nsteps:\n  - name: a\n    request: { url: \"http://x\" }\n    capture:\n      s: { json: a, type: float }\n",
-			[]string{`f.yaml:7:10: capture "s": unknown type "float"`}},
+			[]string{`f.yaml:7:27: capture "s": unknown type "float"`}},
 		{"syntax error", "version: 1\nname: x\nsteps:\n  - name: a\n   request: {\n",
 			[]string{`f.yaml:3:1: invalid YAML: did not find expected '-' indicator`}},
 		{"empty", "", []string{`f.yaml:1:1: the file is empty`}},

@@ -205,6 +205,17 @@ type Capture struct {
 	// results, logs and dumps, in every encoding, for the rest of the lead.
 	Redact bool `yaml:"redact"`
 	Pos    Pos  `yaml:"-"`
+	// KeyPos holds the position of each key's value, for errors.
+	KeyPos map[string]Pos `yaml:"-"`
+}
+
+// At is the position of the value of key, or of the capture when the key
+// is absent.
+func (c *Capture) At(key string) Pos {
+	if p, ok := c.KeyPos[key]; ok {
+		return p
+	}
+	return c.Pos
 }
 
 // Outcome rules. Without rules a 2xx answer is a success, a 4xx a failure

@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+)
+
+// loadErrs parses src as bad.yaml and returns its load error, one problem a line.
+func loadErrs(t *testing.T, src string) string {
+	t.Helper()
+	_, err := Parse("bad.yaml", []byte(src))
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// wantErrs checks that got holds each line of want, and count times when
+// the line is given with a count.
+func wantErrs(t *testing.T, got string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in:\n%s", w, got)
+		}
+	}
+}
+
+// A capture's default is converted to its type at load: one that does not
+// convert is a load error at the default.
+func TestCaptureDefaultFitsItsType(t *testing.T) {
+	got := loadErrs(t, `version: 1
+name: bad
+steps:
+  - name: s
+    request: { url: "https://api.example.com/x" }
+    capture:
+      a: { json: a, type: number, default: abc }
+      b: { json: b, type: bool, default: maybe }
+      c: { json: c, type: int, default: 1.5 }
+      d: { json: d, type: boolean }
+`)
+	wantErrs(t, got,
+		`bad.yaml:7:44: capture "a": default: "abc" is not a number`,
+		`bad.yaml:8:42: capture "b": default: "maybe" is not a boolean`,
+		`bad.yaml:9:41: capture "c": default: 1.5 is not an integer`,
+		`bad.yaml:10:27: capture "d": unknown type "boolean" (one of string, number, int, bool)`,
+	)
+	if n := strings.Count(got, `"boolean"`); n != 1 {
+		t.Errorf("unknown type reported %d times:\n%s", n, got)
+	}
+
+	p, err := Parse("ok.yaml", []byte(`version: 1
+name: ok
+steps:
+  - name: s
+    request: { url: "https://api.example.com/x" }
+    capture:
+      a: { json: a, type: number, default: "2.5" }
+      b: { json: b, type: bool, default: "yes" }
+      c: { json: c, type: string, default: 3 }
+      d: { json: d, default: abc }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var defs []any
+	for _, c := range p.steps[0].captures {
+		defs = append(defs, c.def)
+	}
+	if want := []any{2.5, true, "3", "abc"}; !equalAny(defs, want) {
+		t.Errorf("defaults = %#v, want %#v", defs, want)
+	}
+}
+
+func equalAny(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
