@@ -29,6 +29,11 @@ func (c *compiler) batch(b *steps.Batch) *batchSpec {
 	if !src.IsSet() {
 		src = steps.String{Value: "{{lead.id}}", Pos: b.Pos}
 	}
+	for _, k := range []struct{ key, path string }{{"results", b.Results}, {"id", b.ID}} {
+		if err := parse.CheckJSONPath(k.path); err != nil {
+			c.errs.Add(b.At(k.key), "", "batch: %s: %v", k.key, err)
+		}
+	}
 	results := b.Results
 	if results == "" {
 		results = "@this"

@@ -298,6 +298,10 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 			c.errs.Add(cp.At("default"), "", "capture %q: default: %v", e.Key, err)
 			continue
 		}
+		if err := parse.CheckJSONPath(cp.JSON); err != nil {
+			c.errs.Add(cp.At("json"), "", "capture %q: %v", e.Key, err)
+			continue
+		}
 		ext, err := parse.Compile(parse.Spec{
 			JSON: cp.JSON, XPath: cp.XPath, Split: cp.Split, Index: cp.Index, Regex: cp.Regex, Group: cp.Group,
 			Header: cp.Header, Status: cp.Status, All: cp.All, Type: string(cp.Type), Trim: cp.Trim,

@@ -84,3 +84,27 @@ func equalAny(a, b []any) bool {
 	}
 	return true
 }
+
+// A gjson path with a query never closed selects nothing whatever the
+// answer: a load error at the path, for captures and a batch's paths.
+func TestJSONPathsChecked(t *testing.T) {
+	got := loadErrs(t, `version: 1
+name: bad
+steps:
+  - name: s
+    batch: { size: 2, wait: 1s, results: "results.#(", id: "#(x" }
+    request: { url: "https://api.example.com/x", body: { json: { a: 1 } } }
+    capture:
+      a: { json: 'items.#(id==' }
+      b: { json: '@type' }
+      c: { json: 'reason[' }
+`)
+	wantErrs(t, got,
+		`bad.yaml:8:18: capture "a": json path "items.#(id==": the query #(id== is never closed`,
+		`bad.yaml:5:42: batch: results: json path "results.#(": the query #( is never closed`,
+		`bad.yaml:5:60: batch: id: json path "#(x": the query #(x is never closed`,
+	)
+	if strings.Contains(got, `"b"`) || strings.Contains(got, `"c"`) {
+		t.Errorf("a path that can match is refused:\n%s", got)
+	}
+}

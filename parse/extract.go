@@ -106,6 +106,9 @@ func Compile(s Spec, ns Namespaces) (Extractor, error) {
 	b := base{typ: s.Type, all: s.All, trim: s.Trim == nil || *s.Trim}
 	switch kind {
 	case KindJSON:
+		if err := CheckJSONPath(s.JSON); err != nil {
+			return nil, err
+		}
 		b.desc = fmt.Sprintf("json %q", s.JSON)
 		return &jsonExtractor{base: b, path: s.JSON}, nil
 	case KindXPath:

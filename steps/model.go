@@ -513,6 +513,17 @@ type Batch struct {
 	// LeadID is a template giving a lead's id (default "{{lead.id}}").
 	LeadID String `yaml:"lead_id"`
 	Pos    Pos    `yaml:"-"`
+	// KeyPos holds the position of each key's value, for errors.
+	KeyPos map[string]Pos `yaml:"-"`
+}
+
+// At is the position of the value of key, or of the batch when the key is
+// absent.
+func (b *Batch) At(key string) Pos {
+	if p, ok := b.KeyPos[key]; ok {
+		return p
+	}
+	return b.Pos
 }
 
 // HTTP tunes the connections of an integration.
