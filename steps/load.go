@@ -329,9 +329,31 @@ func (st *Step) validate(errs *ErrorList) {
 			errs.Add(c.Value.At("type"), CaptureTypes.Hint(), "capture %q: unknown type %q", c.Key, c.Value.Type)
 		}
 	}
-	for _, a := range st.Append {
+	fields := make([]string, len(st.Append))
+	for i, a := range st.Append {
 		if !fieldRE.MatchString(a.Key) {
 			errs.Add(a.Pos, "use a lead field name such as risk_score or enrichment.score", "append: %q is not a valid field name", a.Key)
+		}
+		fields[i] = a.Key
+	}
+	for _, c := range FieldClashes(fields) {
+		errs.Add(st.Append[c.Field].Pos, "a field is a value or holds fields, not both: rename one", "append: %q clashes with %q", fields[c.Field], fields[c.Prefix])
+	}
+	for _, f := range st.Fallback {
+		if f == nil {
+			continue
+		}
+		for _, d := range f.Defaults {
+			if st.Capture.Has(d.Key) {
+				continue
+			}
+			hint := "defaults name the step's captures"
+			if len(st.Capture) == 0 {
+				hint = "the step has no captures: defaults name the step's captures"
+			} else if s := suggest(d.Key, st.Capture.Keys()); s != "" {
+				hint = fmt.Sprintf("did you mean %q?", s)
+			}
+			errs.Add(d.Pos, hint, "fallback defaults: step %q has no capture %q", st.Name.Value, d.Key)
 		}
 	}
 	if r := st.Request; r != nil {

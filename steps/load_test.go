@@ -102,6 +102,29 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`f.yaml:1:1: unsupported version 2`}},
 		{"unknown capture type", "version: 1\nname: x\nsteps:\n  - name: a\n    request: { url: \"http://x\" }\n    capture:\n      s: { json: a, type: float }\n",
 			[]string{`f.yaml:7:27: capture "s": unknown type "float"`}},
+		{"conflicting keys", `version: 1
+name: x
+steps:
+  - name: a
+    request:
+      url: "http://x"
+      headers: { X-API-Key: "{{settings.k}}", x-api-key: b, Accept: a, Content-Type: a, content-TYPE: b }
+    capture: { score: { json: s }, ok: { json: ok } }
+    append: { blacklist.reason: a, blacklist: b, r: c, r2.x.y: d, r2.x: e, rr.x: f, q: 1, q.w.e: 2, q.w: 3 }
+    fallback: [ { defaults: { scor: 50, ok: true, zzzzzz: 1 } } ]
+  - name: b
+    request: { url: "http://x" }
+    fallback: [ { defaults: { score: 1 } } ]
+`, []string{
+			`f.yaml:7:47: headers: "X-API-Key" and "x-api-key" are the same header`,
+			`f.yaml:9:15: append: "blacklist.reason" clashes with "blacklist"`,
+			`headers: "Content-Type" and "content-TYPE" are the same header`,
+			`append: "q.w.e" clashes with "q"`,
+			`f.yaml:9:56: append: "r2.x.y" clashes with "r2.x"`,
+			`f.yaml:10:31: fallback defaults: step "a" has no capture "scor" (did you mean "score"?)`,
+			`f.yaml:10:51: fallback defaults: step "a" has no capture "zzzzzz" (defaults name the step's captures)`,
+			`f.yaml:13:31: fallback defaults: step "b" has no capture "score" (the step has no captures`,
+		}},
 		{"syntax error", "version: 1\nname: x\nsteps:\n  - name: a\n   request: {\n",
 			[]string{`f.yaml:3:1: invalid YAML: did not find expected '-' indicator`}},
 		{"empty", "", []string{`f.yaml:1:1: the file is empty`}},
@@ -111,6 +134,16 @@ func TestLoadErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := parse("f.yaml", []byte(c.src))
+			if c.name == "conflicting keys" {
+				if n := strings.Count(err.Error(), `"q.w.e" clashes`); n != 1 {
+					t.Errorf("q.w.e reported %d times:\n%v", n, err)
+				}
+				for _, ok := range []string{`"rr.x"`, `"r" `, `"ok"`, `"Accept"`} {
+					if strings.Contains(err.Error(), ok) {
+						t.Errorf("%s refused:\n%v", ok, err)
+					}
+				}
+			}
 			var list ErrorList
 			if !errors.As(err, &list) {
 				t.Fatalf("err = %v, want ErrorList", err)

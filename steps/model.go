@@ -283,6 +283,21 @@ func (m Map[T]) Get(key string) (T, bool) {
 	return zero, false
 }
 
+// Has reports whether the map holds key.
+func (m Map[T]) Has(key string) bool {
+	_, ok := m.Get(key)
+	return ok
+}
+
+// Keys returns the map's keys in order.
+func (m Map[T]) Keys() []string {
+	keys := make([]string, len(m))
+	for i, e := range m {
+		keys[i] = e.Key
+	}
+	return keys
+}
+
 func (m *Map[T]) decodeNode(d *decoder, n *yaml.Node, what string) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "", "%s must be a mapping, got %s", what, kindName(n))

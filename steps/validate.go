@@ -68,7 +68,13 @@ func validHeaderName(name string) bool {
 // checkHeaders reports header names that are not tokens and literal CR,
 // LF or NUL in header values (which would split or truncate the request).
 func checkHeaders(h Map[String], what string, errs *ErrorList) {
+	seen := make(map[string]string, len(h))
 	for _, e := range h {
+		if first, ok := seen[strings.ToLower(e.Key)]; ok {
+			errs.Add(e.Pos, "header names ignore case, so one would replace the other: keep one", "%s: %q and %q are the same header", what, first, e.Key)
+		} else {
+			seen[strings.ToLower(e.Key)] = e.Key
+		}
 		if !validHeaderName(e.Key) {
 			errs.Add(e.Pos, "header names are letters, digits and !#$%&'*+-.^_`|~, with no spaces, colons or line breaks", "%s: %q is not a valid header name", what, e.Key)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/plumbhq/plumb/engine"
+	"github.com/plumbhq/plumb/steps"
 	"github.com/plumbhq/plumb/template"
 )
 
@@ -293,12 +294,12 @@ func newCSVSource(r io.Reader) (*csvSource, error) {
 		seen[h] = true
 		s.header = append(s.header, path)
 	}
+	names := make([]string, len(s.header))
 	for i, p := range s.header {
-		for j := 1; j < len(p); j++ {
-			if prefix := strings.Join(p[:j], "."); seen[prefix] {
-				return nil, fmt.Errorf("line 1: column %d: %q clashes with column %q", i+1, strings.Join(p, "."), prefix)
-			}
-		}
+		names[i] = strings.Join(p, ".")
+	}
+	if c := steps.FieldClashes(names); len(c) > 0 {
+		return nil, fmt.Errorf("line 1: column %d: %q clashes with column %q", c[0].Field+1, names[c[0].Field], names[c[0].Prefix])
 	}
 	return s, nil
 }
