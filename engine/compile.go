@@ -454,13 +454,22 @@ func (c *compiler) tmpl(s steps.String, mode template.Mode, sc scope, opts ...te
 			if strings.Contains(te.Msg, "cannot choose the URL") {
 				hint = "if lead data must choose the host, list the hosts it may name under http: allow_hosts:"
 			}
-			c.errs.Add(offset(s.Pos, te.Line, te.Col), hint, "bad template: %s", te.Msg)
+			c.errs.Add(s.At(te.Line, te.Col), hint, "bad template: %s", te.Msg)
 		} else {
 			c.errs.Add(s.Pos, "", "bad template: %v", err)
 		}
 		return nil
 	}
-	c.checkRefs(s.Pos, t.Refs(), sc)
+	refs := t.RefsAt()
+	at := make([]steps.Pos, len(refs))
+	paths := make([]string, len(refs))
+	for i, r := range refs {
+		paths[i], at[i] = r.Path, s.Pos
+		if s.IsBlock() { // the line that reads it
+			at[i] = s.At(r.Line, r.Col)
+		}
+	}
+	c.checkRefsAt(at, paths, sc)
 	return t
 }
 
@@ -492,7 +501,7 @@ func (c *compiler) cond(s steps.String, sc scope) *cond.Program {
 			if hint == "" {
 				hint = "conditions are expr expressions such as lead.value > 100"
 			}
-			c.errs.Add(offset(s.Pos, ce.Line, ce.Col), hint, "bad condition: %s", ce.Msg)
+			c.errs.Add(s.At(ce.Line, ce.Col), hint, "bad condition: %s", ce.Msg)
 		} else {
 			c.errs.Add(s.Pos, "", "bad condition: %v", err)
 		}
@@ -502,31 +511,25 @@ func (c *compiler) cond(s steps.String, sc scope) *cond.Program {
 	return p
 }
 
-// offset moves a scalar's position to a line:col inside it (1-based; col 0
-// means unknown).
-func offset(p steps.Pos, line, col int) steps.Pos {
-	if line > 1 {
-		p.Line += line - 1
-		if col > 0 {
-			p.Col = col
-		}
-		return p
-	}
-	if col > 1 {
-		p.Col += col - 1
-	}
-	return p
-}
-
 // checkRefs reports references to undeclared settings, to steps that do
 // not run before this one, and to answer roots where there is no answer yet.
 func (c *compiler) checkRefs(pos steps.Pos, refs []string, sc scope) {
+	at := make([]steps.Pos, len(refs))
+	for i := range at {
+		at[i] = pos
+	}
+	c.checkRefsAt(at, refs, sc)
+}
+
+// checkRefsAt is checkRefs with a position for each reference.
+func (c *compiler) checkRefsAt(at []steps.Pos, refs []string, sc scope) {
 	// Each reference is checked on its own, so two references that share
 	// a refused prefix (batch.id and batch.size outside a batch step,
 	// steps.find.a and steps.find.b of a missing step) yield the same
 	// problem: a template states each problem once.
 	before := len(c.errs)
-	for _, r := range refs {
+	for i, r := range refs {
+		pos := at[i]
 		parts := strings.Split(r, ".")
 		if sc == scopeSettings && parts[0] != "settings" {
 			c.errs.Add(pos, "credentials are chosen per integration, not per lead", "auth values can only read settings, not %s", parts[0])

@@ -108,3 +108,48 @@ steps:
 		t.Errorf("a path that can match is refused:\n%s", got)
 	}
 }
+
+// A problem in a block scalar (| or >) is reported at the line and column
+// of the file that holds it, not at the indicator's column.
+func TestBlockScalarPositions(t *testing.T) {
+	got := loadErrs(t, `version: 1
+name: bad
+settings: { base: { default: "https://api.example.com" } }
+steps:
+  - name: s
+    request:
+      url: "{{settings.base}}/x"
+      body:
+        json: |
+          {"email": "{{lead.email}}",
+
+            "n": {{lead.n}},, "x": 1}
+      headers:
+        X-A: >-
+          {{settings.base}}
+          and {{settings.nope}}
+
+          then {{ lead.x }}
+        X-B: |
+          {{ lead.x | nosuch }}
+    outcome:
+      reason: |2
+           {{settings.also_nope}}
+  - name: t
+    request:
+      url: "{{settings.base}}/x"
+      body:
+        json: |
+          [",,", 1
+          ,,
+          ]
+`)
+	wantErrs(t, got,
+		`bad.yaml:12:29: bad template: the JSON text is not valid JSON whatever the data: invalid character ','`,
+		`bad.yaml:16:17: unknown setting "nope"`,
+		`bad.yaml:20:11: bad template: function "nosuch" not defined`,
+		`bad.yaml:23:15: unknown setting "also_nope"`, // an indentation indicator: the line, at the indicator
+		`bad.yaml:15:11: headers.X-A: header value contains CR, LF or NUL`,
+		`bad.yaml:30:12: bad template: the JSON text is not valid JSON whatever the data: invalid character ','`,
+	)
+}

@@ -14,8 +14,9 @@ import (
 // duplicate keys and wrong kinds are all reported with their position, and
 // decoding goes on so every problem is found in one pass.
 type decoder struct {
-	file string
-	errs *ErrorList
+	file  string
+	lines lines // the file's text, for block scalars (nil: not known)
+	errs  *ErrorList
 }
 
 // nodeDecoder is implemented by this package's model types that decode
@@ -79,7 +80,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 			v.Addr().Interface().(nodeDecoder).decodeNode(d, n, what)
 			return
 		case t.Implements(valueDecoderType):
-			*d.errs = append(*d.errs, v.Addr().Interface().(ValueDecoder).DecodeValue(valueAt(d.file, n), what)...)
+			*d.errs = append(*d.errs, v.Addr().Interface().(ValueDecoder).DecodeValue(valueAt(d.file, d.lines, n), what)...)
 			return
 		}
 	}

@@ -302,7 +302,7 @@ func readFragment(path, name string, at Pos, errs *ErrorList, read func(string) 
 		return nil, false
 	}
 	f := &Fragment{}
-	d := &decoder{file: name, errs: errs}
+	d := &decoder{file: name, lines: splitLines(src), errs: errs}
 	d.decode(root, reflect.ValueOf(f).Elem(), "fragment")
 	return f, len(*errs) == before
 }

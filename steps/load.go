@@ -90,7 +90,7 @@ func ParseAll(file string, src []byte, opts ...Option) (in *Integration, errs Er
 	if !checkYAML(file, &doc, &errs) {
 		return nil, errs
 	}
-	d := &decoder{file: file, errs: &errs}
+	d := &decoder{file: file, lines: splitLines(src), errs: &errs}
 	d.decode(root, reflect.ValueOf(in).Elem(), "integration")
 	in.includes(newLoadConfig(opts), &errs)
 	in.validate(&errs)

@@ -239,6 +239,7 @@ type String struct {
 	Pos   Pos
 	set   bool
 	tag   string // the YAML tag of the scalar (!!str, !!int, ...)
+	block block  // a block scalar's place in the file (nil: not one, or not known)
 }
 
 // IsSet reports whether the key was present in the file.
@@ -253,10 +254,11 @@ func (s *String) decodeNode(d *decoder, n *yaml.Node, what string) {
 	if n.Tag == "!!null" {
 		return
 	}
-	s.Value, s.set, s.tag = n.Value, true, n.Tag
+	s.Value, s.set, s.tag, s.block = n.Value, true, n.Tag, d.lines.blockOf(n)
 	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 		// block scalars start on the line after the indicator
 		s.Pos.Line++
+		s.Pos = s.At(1, 1) // and at their indentation
 	}
 }
 

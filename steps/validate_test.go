@@ -24,7 +24,7 @@ func TestValidationGaps(t *testing.T) {
 		{"CR in header value", oneStep("      url: https://x.example/\n      headers:\n        X-A: \"a\\rb\"\n"),
 			`f.yaml:8:14: headers.X-A: header value contains CR, LF or NUL (`},
 		{"block scalar header value", oneStep("      url: https://x.example/\n      headers:\n        X-A: |\n          a\n          b\n"),
-			`f.yaml:9:14: headers.X-A: header value contains CR, LF or NUL (`},
+			`f.yaml:9:11: headers.X-A: header value contains CR, LF or NUL (`},
 		{"LF in header name", oneStep("      url: https://x.example/\n      headers: { \"X-A\\nX-Evil\": v }\n"),
 			`f.yaml:7:18: headers: "X-A\nX-Evil" is not a valid header name (`},
 		{"colon in header name", oneStep("      url: https://x.example/\n      headers: { \"X-A: b\": v }\n"),

@@ -12,8 +12,9 @@ import (
 // The zero Value is absent (Kind NoValue).
 type Value struct {
 	// Pos is where the value is written (an alias: its anchor's value).
-	Pos  Pos
-	node *yaml.Node // aliases resolved; nil: absent
+	Pos   Pos
+	node  *yaml.Node // aliases resolved; nil: absent
+	lines lines      // the file's text, for block scalars (nil: not known)
 }
 
 // ValueKind is the shape of a [Value].
@@ -32,16 +33,16 @@ const (
 )
 
 // valueAt is the Value of n (aliases resolved) written in file.
-func valueAt(file string, n *yaml.Node) Value {
+func valueAt(file string, ls lines, n *yaml.Node) Value {
 	n = resolve(n)
 	if n == nil || n.Kind == 0 {
 		return Value{}
 	}
-	return Value{Pos: Pos{File: file, Line: n.Line, Col: n.Column}, node: n}
+	return Value{Pos: Pos{File: file, Line: n.Line, Col: n.Column}, node: n, lines: ls}
 }
 
 func (v *Value) decodeNode(d *decoder, n *yaml.Node, _ string) {
-	*v = valueAt(d.file, n)
+	*v = valueAt(d.file, d.lines, n)
 }
 
 // IsSet reports whether the value was written (it may be null).
@@ -81,7 +82,7 @@ func (v Value) Entries() Map[Value] {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := resolve(n.Content[i])
 		out = append(out, Entry[Value]{Key: k.Value, Pos: Pos{File: v.Pos.File, Line: k.Line, Col: k.Column},
-			Value: valueAt(v.Pos.File, n.Content[i+1])})
+			Value: valueAt(v.Pos.File, v.lines, n.Content[i+1])})
 	}
 	return out
 }
@@ -93,7 +94,7 @@ func (v Value) Items() []Value {
 	}
 	out := make([]Value, len(v.node.Content))
 	for i, c := range v.node.Content {
-		out[i] = valueAt(v.Pos.File, c)
+		out[i] = valueAt(v.Pos.File, v.lines, c)
 	}
 	return out
 }
@@ -105,7 +106,12 @@ func (v Value) Text() (String, bool) {
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
 		return String{}, false
 	}
-	return String{Value: n.Value, Pos: v.Pos, set: true, tag: n.Tag}, true
+	s := String{Value: n.Value, Pos: v.Pos, set: true, tag: n.Tag, block: v.lines.blockOf(n)}
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		s.Pos.Line++       // block scalars start on the line after the indicator
+		s.Pos = s.At(1, 1) // and at their indentation
+	}
+	return s, true
 }
 
 // Decode stores the value in out (a pointer) as the YAML decoder does:
@@ -152,7 +158,7 @@ type ValueDecoder interface {
 // [ValueDecoder].
 func (v Value) DecodeStrict(out any, what string) ErrorList {
 	var errs ErrorList
-	d := &decoder{file: v.Pos.File, errs: &errs}
+	d := &decoder{file: v.Pos.File, lines: v.lines, errs: &errs}
 	d.decode(v.node, reflect.ValueOf(out).Elem(), what)
 	errs.Sort()
 	return errs
@@ -184,7 +190,7 @@ func ParseValue(file string, src []byte) (Value, error) {
 	ok := checkYAML(file, &doc, &errs)
 	var v Value
 	if ok {
-		v = valueAt(file, &doc)
+		v = valueAt(file, splitLines(src), &doc)
 	}
 	return v, errs.Err()
 }

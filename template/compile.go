@@ -235,17 +235,20 @@ func (c *compiler) checkRoot(pos parse.Pos, idents []string) (string, bool) {
 }
 
 // sortedRefs returns the collected paths in source order, deduplicated.
-func (c *compiler) sortedRefs() []string {
+func (c *compiler) sortedRefs() ([]string, []Ref) {
 	sort.SliceStable(c.refs, func(i, j int) bool { return c.refs[i].pos < c.refs[j].pos })
 	out := make([]string, 0, len(c.refs))
+	at := make([]Ref, 0, len(c.refs))
 	seen := make(map[string]bool, len(c.refs))
 	for _, r := range c.refs {
 		if !seen[r.path] {
 			seen[r.path] = true
 			out = append(out, r.path)
+			line, col := position(c.src, int(r.pos))
+			at = append(at, Ref{Path: r.path, Line: line, Col: col})
 		}
 	}
-	return out
+	return out, at
 }
 
 // parseErrRE matches what follows "template: NAME:" in a text/template parse error.

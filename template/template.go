@@ -126,6 +126,7 @@ type Template struct {
 	fast    []segment          // non-nil when only text and plain references
 	isOne   bool               // exactly one output action
 	refs    []string
+	refAt   []Ref // refs with where each is first read
 	budget  budget
 
 	// URL mode: trustedOnly renders the URL without the data written right
@@ -192,7 +193,7 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 	if c.err != nil {
 		return nil, c.err
 	}
-	t.refs = c.sortedRefs()
+	t.refs, t.refAt = c.sortedRefs()
 
 	if act := singleAction(tree.Root); act != nil {
 		t.isOne = true
@@ -443,6 +444,21 @@ func (t *Template) Refs() []string {
 	out := make([]string, len(t.refs))
 	copy(out, t.refs)
 	return out
+}
+
+// Ref is a data reference of a template and where the template first
+// reads it (1-based, in the template source).
+type Ref struct {
+	Path      string
+	Line, Col int
+}
+
+// RefsAt returns Refs with where each is first read.
+func (t *Template) RefsAt() []Ref {
+	if t == nil {
+		return nil
+	}
+	return append([]Ref(nil), t.refAt...)
 }
 
 // Error is a compile error. Line and Col are 1-based and relative to the
