@@ -99,11 +99,36 @@ func ParseAll(file string, src []byte, opts ...Option) (in *Integration, errs Er
 
 // syntaxError turns a yaml.v3 syntax error into positioned errors. yaml.v3
 // reports only a line; the column given is where that line's text starts.
+// unknownAnchor matches yaml.v3's error for an alias with no anchor; it
+// gives no position.
+var unknownAnchor = regexp.MustCompile(`^(?:yaml: )?unknown anchor '(.*)' referenced$`)
+
+// aliasPos is where the alias *name is first written in src (1:1 when it
+// cannot be found).
+func aliasPos(src []byte, name string) (line, col int) {
+	re := regexp.MustCompile(`(^|[\s\[{,:-])\*` + regexp.QuoteMeta(name) + `($|[\s\]},])`)
+	for i, l := range strings.Split(string(src), "\n") {
+		if c := strings.Index(" "+l, " #"); c >= 0 {
+			l = l[:c] // a comment
+		}
+		if loc := re.FindStringSubmatchIndex(l); loc != nil {
+			return i + 1, loc[3] + 1
+		}
+	}
+	return 1, 1
+}
+
 func syntaxError(file string, src []byte, err error) error {
 	var errs ErrorList
 	for _, line := range strings.Split(err.Error(), "\n") {
 		line = strings.TrimSpace(line)
 		m := yamlLine.FindStringSubmatch(line)
+		if a := unknownAnchor.FindStringSubmatch(line); m == nil && a != nil {
+			l, c := aliasPos(src, a[1])
+			errs.Add(Pos{File: file, Line: l, Col: c}, "an alias *"+a[1]+" repeats what an anchor &"+a[1]+" marks earlier in the file; quote a value that starts with *",
+				"invalid YAML: unknown anchor %q referenced", a[1])
+			continue
+		}
 		if m == nil {
 			errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "invalid YAML: %s", strings.TrimPrefix(line, "yaml: "))
 			continue

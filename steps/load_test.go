@@ -125,6 +125,8 @@ steps:
 			`f.yaml:10:51: fallback defaults: step "a" has no capture "zzzzzz" (defaults name the step's captures)`,
 			`f.yaml:13:31: fallback defaults: step "b" has no capture "score" (the step has no captures`,
 		}},
+		{"undefined alias", "version: 1\nname: x\n# *nope in a comment\nsteps:\n  - name: a\n    request: { url: \"*nope\", method: *nope }\n",
+			[]string{`f.yaml:6:38: invalid YAML: unknown anchor "nope" referenced (an alias *nope repeats`}},
 		{"syntax error", "version: 1\nname: x\nsteps:\n  - name: a\n   request: {\n",
 			[]string{`f.yaml:3:1: invalid YAML: did not find expected '-' indicator`}},
 		{"empty", "", []string{`f.yaml:1:1: the file is empty`}},
