@@ -60,6 +60,8 @@ func (c *Callback) validate(in *Integration, errs *ErrorList) {
 	name := c.SecretSetting()
 	def, ok := in.Settings.Get(name)
 	switch {
+	case !c.Secret.IsSet():
+		// the decoder reported the missing key, at the section
 	case name == "":
 		errs.Add(c.Secret.Pos, "secrets never live in the file: write \"{{settings.NAME}}\" and declare NAME with secret: true", "callback: secret must be a setting reference")
 	case !ok || def == nil:

@@ -311,13 +311,13 @@ func (st *Step) validate(errs *ErrorList) {
 		}
 	}
 	if !RedirectPolicies.Valid(st.FollowRedirects) {
-		errs.Add(st.Pos, RedirectPolicies.Hint(), "step %q: unknown follow_redirects %q", st.Name.Value, st.FollowRedirects)
+		errs.Add(keyAt(st.KeyPos, "follow_redirects", st.Pos), RedirectPolicies.Hint(), "step %q: unknown follow_redirects %q", st.Name.Value, st.FollowRedirects)
 	}
 	if st.MaxAttempts < 0 {
 		errs.Add(st.Pos, "1 sends the request once", "step %q: max_attempts must be at least 1", st.Name.Value)
 	}
 	if !OnErrors.Valid(st.OnError) {
-		errs.Add(st.Pos, OnErrors.Hint(), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
+		errs.Add(keyAt(st.KeyPos, "on_error", st.Pos), OnErrors.Hint(), "step %q: unknown on_error %q", st.Name.Value, st.OnError)
 	}
 	validateRules(st.Retry, errs)
 	st.Limits.validate(errs)
@@ -440,13 +440,22 @@ func (b *Body) validate(errs *ErrorList) {
 	}
 }
 
+// keyAt is the position of key's value in a mapping whose KeyPos is kp,
+// or def when the key is absent.
+func keyAt(kp map[string]Pos, key string, def Pos) Pos {
+	if p, ok := kp[key]; ok {
+		return p
+	}
+	return def
+}
+
 func validateRules(rules []*RetryRule, errs *ErrorList) {
 	for _, r := range rules {
 		if r == nil {
 			continue
 		}
 		if !RetryActions.Has(r.Action) {
-			errs.Add(r.Pos, RetryActions.Hint(), "retry rule: unknown action %q", r.Action)
+			errs.Add(keyAt(r.KeyPos, "action", r.Pos), RetryActions.Hint(), "retry rule: unknown action %q", r.Action)
 		}
 		if len(r.On) == 0 {
 			errs.Add(r.Pos, "e.g. on: [429, 5xx, timeout]", "retry rule matches nothing")
@@ -463,7 +472,7 @@ func validateRules(rules []*RetryRule, errs *ErrorList) {
 			errs.Add(r.Pos, "a duration such as 2m", "retry rule: negative retry_after_max")
 		}
 		if !RetryAfterPolicies.Valid(r.RetryAfter) {
-			errs.Add(r.Pos, RetryAfterPolicies.Hint(), "retry rule: unknown retry_after %q", r.RetryAfter)
+			errs.Add(keyAt(r.KeyPos, "retry_after", r.Pos), RetryAfterPolicies.Hint(), "retry rule: unknown retry_after %q", r.RetryAfter)
 		}
 		if b := r.Backoff; b != nil && (b.Multiplier < 0 || (b.Max > 0 && b.Initial > b.Max)) {
 			errs.Add(b.Pos, "initial must not exceed max; multiplier ≥ 1", "bad backoff")

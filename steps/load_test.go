@@ -125,6 +125,22 @@ steps:
 			`f.yaml:10:51: fallback defaults: step "a" has no capture "zzzzzz" (defaults name the step's captures)`,
 			`f.yaml:13:31: fallback defaults: step "b" has no capture "score" (the step has no captures`,
 		}},
+		{"enums at their values", `version: 1
+name: x
+steps:
+  - name: a
+    request: { url: "http://x" }
+    follow_redirects: sameorigin
+    on_error: continu
+    retry: [ { on: [429], action: stpo, retry_after: honour } ]
+`, []string{
+			`f.yaml:6:23: step "a": unknown follow_redirects "sameorigin"`,
+			`f.yaml:7:15: step "a": unknown on_error "continu"`,
+			`f.yaml:8:35: retry rule: unknown action "stpo"`,
+			`f.yaml:8:54: retry rule: unknown retry_after "honour"`,
+		}},
+		{"callback without secret", "version: 1\nname: x\ncallback: { events: results }\nsteps:\n  - name: a\n    request: { url: \"http://x\" }\n",
+			[]string{`f.yaml:3:11: integration.callback: missing required key "secret"`, `f.yaml:3:21: callback: unknown events "results"`}},
 		{"undefined alias", "version: 1\nname: x\n# *nope in a comment\nsteps:\n  - name: a\n    request: { url: \"*nope\", method: *nope }\n",
 			[]string{`f.yaml:6:38: invalid YAML: unknown anchor "nope" referenced (an alias *nope repeats`}},
 		{"syntax error", "version: 1\nname: x\nsteps:\n  - name: a\n   request: {\n",
@@ -136,6 +152,11 @@ steps:
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := parse("f.yaml", []byte(c.src))
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(l, "f.yaml:") {
+					t.Errorf("a line without a position: %q", l)
+				}
+			}
 			if c.name == "conflicting keys" {
 				if n := strings.Count(err.Error(), `"q.w.e" clashes`); n != 1 {
 					t.Errorf("q.w.e reported %d times:\n%v", n, err)

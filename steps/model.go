@@ -142,6 +142,8 @@ type Step struct {
 	// names, values are structured templates.
 	Append Map[Value] `yaml:"append"`
 	Pos    Pos        `yaml:"-"`
+	// KeyPos holds the position of each key's value, for errors.
+	KeyPos map[string]Pos `yaml:"-"`
 }
 
 // Request is the HTTP request of a step. Every string is a template.
@@ -345,6 +347,8 @@ type RetryRule struct {
 	// earlier try), the step gives up. Independent of backoff.max.
 	RetryAfterMax time.Duration `yaml:"retry_after_max"`
 	Pos           Pos           `yaml:"-"`
+	// KeyPos holds the position of each key's value, for errors.
+	KeyPos map[string]Pos `yaml:"-"`
 }
 
 // Backoff is exponential: initial, then ×multiplier per retry, capped at max.
