@@ -228,7 +228,7 @@ func (c *compiler) checkRoot(pos parse.Pos, idents []string) (string, bool) {
 		return "", true
 	}
 	if !isRoot(idents[0]) {
-		c.errorAt(pos, "unknown data root "+strconv.Quote(idents[0])+" (want one of "+strings.Join(rootNames[:], ", ")+")")
+		c.errorAt(pos, unknownRoot(idents[0]))
 		return "", false
 	}
 	return strings.Join(idents, "."), true
@@ -249,6 +249,31 @@ func (c *compiler) sortedRefs() ([]string, []Ref) {
 		}
 	}
 	return out, at
+}
+
+// unknownRoot is the message for data read from a root that is not one.
+func unknownRoot(name string) string {
+	return "unknown data root " + strconv.Quote(name) + " (want one of " + strings.Join(rootNames[:], ", ") + ")"
+}
+
+// undefinedFnRE matches text/template's error for an unknown function.
+var undefinedFnRE = regexp.MustCompile(`^function "([A-Za-z_][A-Za-z0-9_]*)" not defined$`)
+
+// dataTypo turns text/template's `function "laed" not defined` for
+// laed.email, a field path written without its dot, into the message the
+// same typo gets with the dot ({{.laed.email}}): an unknown data root, at
+// the name. Other unknown functions are left as they are.
+func dataTypo(e *Error, src string) {
+	m := undefinedFnRE.FindStringSubmatch(e.Msg)
+	if m == nil {
+		return
+	}
+	loc := regexp.MustCompile(`(^|[^A-Za-z0-9_.$])` + m[1] + `\.[A-Za-z_]`).FindStringSubmatchIndex(src)
+	if loc == nil {
+		return
+	}
+	e.Line, e.Col = position(src, loc[3])
+	e.Msg = unknownRoot(m[1])
 }
 
 // parseErrRE matches what follows "template: NAME:" in a text/template parse error.

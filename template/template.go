@@ -169,7 +169,9 @@ func (s *Set) Compile(name, src string, mode Mode, opts ...CompileOption) (*Temp
 	id := ns.unique()
 	tm, err := ns.parse(id, src)
 	if err != nil {
-		return nil, parseError(name, id, err)
+		e := parseError(name, id, err)
+		dataTypo(e, src)
+		return nil, e
 	}
 	tree := tm.Tree
 	if tree == nil || tree.Root == nil {
