@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -50,9 +51,29 @@ func kindName(n *yaml.Node) string {
 		if n.Tag == "!!null" {
 			return "null"
 		}
-		return fmt.Sprintf("%q", n.Value)
+		return quoteStart(n.Value)
 	}
 	return "an alias"
+}
+
+// maxQuoted is how much of a value a message quotes.
+const maxQuoted = 32
+
+// quoteStart quotes s, or its first line cut to maxQuoted characters and
+// followed by … when it is longer: a message never carries a whole file
+// (an included /etc/passwd is one long scalar) or a long secret.
+func quoteStart(s string) string {
+	cut := false
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s, cut = s[:i], true
+	}
+	if utf8.RuneCountInString(s) > maxQuoted {
+		s, cut = string([]rune(s)[:maxQuoted]), true
+	}
+	if cut {
+		return fmt.Sprintf("%q…", s)
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 func resolve(n *yaml.Node) *yaml.Node {

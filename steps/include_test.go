@@ -180,3 +180,33 @@ func TestIncludeWithRoot(t *testing.T) {
 		t.Errorf("Load WithRoot of a file under the root: %v", err)
 	}
 }
+
+// An included file that is not YAML mappings (a passwd file, a key) is not
+// printed whole in the error: its start only.
+func TestIncludeNotAMappingQuotesItsStart(t *testing.T) {
+	dir := t.TempDir()
+	long := "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+	for name, src := range map[string]string{"passwd": long, "key.pem": "é" + strings.Repeat("A", 60) + "\n", "short": "plain text\n", "block": "|\n  one\n  two\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	main := filepath.Join(dir, "a.yaml")
+	_, err := parse(main, []byte("version: 1\nname: a\ninclude: [passwd, key.pem, short, block]\nsteps:\n  - name: s\n    request: { url: \"http://x\" }\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`fragment must be a mapping, got "root:x:0:0:root:/root:/bin/bash "…`,
+		`fragment must be a mapping, got "é` + strings.Repeat("A", 31) + `"…`,
+		`fragment must be a mapping, got "plain text"` + "\n",
+		`fragment must be a mapping, got "one"…`,
+	} {
+		if !strings.Contains(err.Error()+"\n", want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "daemon") {
+		t.Errorf("the file is quoted whole:\n%v", err)
+	}
+}
