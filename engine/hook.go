@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -124,9 +125,34 @@ func (c *compiler) checkVerify(v *steps.WebhookVerify) {
 	if p := steps.WebhookPreset(v.Preset.Value); p == steps.PresetStandard || p == steps.PresetSvix {
 		placeholder = "whsec_" + base64.StdEncoding.EncodeToString([]byte(placeholder))
 	}
-	if _, err := webhook.New(verifyConfig(v, []string{placeholder}), nil); err != nil {
-		c.errs.Add(v.Pos, "", "%s", strings.Replace(err.Error(), "webhook: ", "webhook: verify: ", 1))
+	_, err := webhook.New(verifyConfig(v, []string{placeholder}), nil)
+	for _, err := range leaves(err) { // every problem of the scheme's fields
+		pos := v.Pos
+		var fe *webhook.FieldError
+		if errors.As(err, &fe) {
+			if p, ok := v.KeyPos[fe.Field]; ok {
+				pos = p
+			}
+		}
+		c.errs.Add(pos, "", "%s", strings.Replace(err.Error(), "webhook: ", "webhook: verify: ", 1))
 	}
+}
+
+// leaves are the errors joined (errors.Join) in err, nested joins
+// flattened; err itself when it joins none; none for nil.
+func leaves(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
+		}
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
 }
 
 // checkDedupeKey checks the dedupe key is a template over the event (lead)

@@ -77,7 +77,7 @@ func TestHookConfig(t *testing.T) {
 // template are checked when the file is compiled, at their position.
 func TestWebhookCompileErrors(t *testing.T) {
 	for _, tc := range []struct{ section, want string }{
-		{`  verify: { preset: github, secrets: ["{{settings.hook_secret}}"], tolerance: 1m }`, "a.yaml:9:11: webhook: verify: tolerance is set but preset github signs no timestamp"},
+		{`  verify: { preset: github, secrets: ["{{settings.hook_secret}}"], tolerance: 1m }`, "a.yaml:9:79: webhook: verify: tolerance is set but preset github signs no timestamp"},
 		{`  verify: { preset: hmac, secrets: ["{{settings.hook_secret}}"] }`, "webhook: verify: preset hmac needs header"},
 		{`  verify: { preset: github, secrets: ["{{settings.hook_secret}}"], header: X-Sig }`, "webhook: verify: header is only for preset hmac"},
 		{`  verify: { preset: hmac, header: X-Sig, algorithm: bogus, secrets: ["{{settings.hook_secret}}"] }`, `webhook: verify: algorithm "bogus" is not sha1, sha256 or sha512`},

@@ -153,3 +153,48 @@ steps:
 		`bad.yaml:30:12: bad template: the JSON text is not valid JSON whatever the data: invalid character ','`,
 	)
 }
+
+// Every problem of a webhook's verify: is reported, each at its field.
+func TestWebhookVerifyReportsEveryProblem(t *testing.T) {
+	got := loadErrs(t, `version: 1
+name: wh
+settings:
+  hook_secret: { required: true, secret: true }
+webhook:
+  verify:
+    preset: hmac
+    secrets: ["{{settings.hook_secret}}"]
+    header: X-Sig
+    algorithm: md5
+    encoding: b32
+    signed: "{id}.{body}"
+    tolerance: 5m
+steps:
+  - name: s
+    request: { url: "https://api.example.com/x" }
+`)
+	wantErrs(t, got,
+		`bad.yaml:10:16: webhook: verify: algorithm "md5" is not sha1, sha256 or sha512`,
+		`bad.yaml:11:15: webhook: verify: encoding "b32" is not hex, base64 or base64url`,
+		`bad.yaml:12:13: webhook: verify: signed uses {id} but id_header is not set`,
+		`bad.yaml:13:16: webhook: verify: tolerance is set but preset hmac signs no timestamp`,
+	)
+	got = loadErrs(t, `version: 1
+name: wh
+settings:
+  hook_secret: { required: true, secret: true }
+webhook:
+  verify:
+    preset: github
+    secrets: ["{{settings.hook_secret}}"]
+    algorithm: sha1
+    tolerance: 5m
+steps:
+  - name: s
+    request: { url: "https://api.example.com/x" }
+`)
+	wantErrs(t, got,
+		`bad.yaml:9:16: webhook: verify: algorithm is only for preset hmac; preset github fixes it`,
+		`bad.yaml:10:16: webhook: verify: tolerance is set but preset github signs no timestamp`,
+	)
+}

@@ -60,6 +60,8 @@ type WebhookVerify struct {
 	// uses {id}).
 	IDHeader string `yaml:"id_header"`
 	Pos      Pos    `yaml:"-"`
+	// KeyPos holds the position of each key's value, for errors.
+	KeyPos map[string]Pos `yaml:"-"`
 }
 
 // WebhookDedupe says which deliveries are the same event.

@@ -258,6 +258,7 @@ func New(cfg Config, now func() time.Time) (*Verifier, error) {
 		now = time.Now
 	}
 	v := &Verifier{preset: cfg.Preset, now: now, newHash: sha256.New, enc: encHex}
+	var errs []error // the problems of the scheme's fields, every one
 	switch cfg.Preset {
 	case "":
 		return nil, fmt.Errorf("webhook: preset is required (one of %s)", strings.Join(presetNames, ", "))
@@ -286,14 +287,14 @@ func New(cfg Config, now func() time.Time) (*Verifier, error) {
 		v.bodyType = "event"
 	case PresetHMAC:
 		if err := v.configureHMAC(cfg); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	default:
 		return nil, fmt.Errorf("webhook: unknown preset %q (one of %s)", cfg.Preset, strings.Join(presetNames, ", "))
 	}
 	if cfg.Preset != PresetHMAC {
 		if f := hmacOnlyField(cfg); f != "" {
-			return nil, fmt.Errorf("webhook: %s is only for preset %s; preset %s fixes it", f, PresetHMAC, cfg.Preset)
+			errs = append(errs, fieldErr(f, "%s is only for preset %s; preset %s fixes it", f, PresetHMAC, cfg.Preset))
 		}
 	}
 	for _, s := range v.signed {
@@ -303,15 +304,18 @@ func New(cfg Config, now func() time.Time) (*Verifier, error) {
 
 	switch {
 	case cfg.Tolerance < 0:
-		return nil, fmt.Errorf("webhook: tolerance %v is negative", cfg.Tolerance)
-	case !v.usesTS && cfg.Tolerance != 0:
-		return nil, fmt.Errorf("webhook: tolerance is set but preset %s signs no timestamp", cfg.Preset)
+		errs = append(errs, fieldErr("tolerance", "tolerance %v is negative", cfg.Tolerance))
+	case !v.usesTS && cfg.Tolerance != 0 && v.signed != nil: // nil: signed did not compile
+		errs = append(errs, fieldErr("tolerance", "tolerance is set but preset %s signs no timestamp", cfg.Preset))
 	case v.usesTS && cfg.Tolerance == 0:
 		v.tolerance = DefaultTolerance
 	default:
 		v.tolerance = cfg.Tolerance
 	}
 
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	if len(cfg.Secrets) == 0 {
 		return nil, errors.New("webhook: at least one secret is required")
 	}
@@ -342,17 +346,31 @@ func hmacOnlyField(cfg Config) string {
 	return ""
 }
 
-// configureHMAC fills v from the generic fields of cfg.
+// FieldError is one problem of a Config: Field names the offending
+// field (its YAML name, e.g. "algorithm"; "" for the whole config). New
+// returns every problem it finds, joined (errors.Join); errors.As finds
+// the first.
+type FieldError struct {
+	Field string
+	Msg   string // without the "webhook: " prefix
+	Err   error  // the cause, if any
+}
+
+func (e *FieldError) Error() string { return "webhook: " + e.Msg }
+
+// Unwrap returns the cause.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// configureHMAC fills v from the generic fields of cfg, and reports every
+// problem of them.
 func (v *Verifier) configureHMAC(cfg Config) error {
+	var errs []error
 	if cfg.Header == "" {
-		return fmt.Errorf("webhook: preset %s needs header, the name of the signature header", PresetHMAC)
-	}
-	for _, f := range []struct{ name, val string }{
-		{"header", cfg.Header}, {"timestamp_header", cfg.TimestampHeader}, {"id_header", cfg.IDHeader},
-	} {
-		if f.val != "" && !validHeaderName(f.val) {
-			return fmt.Errorf("webhook: %s %q is not a valid header name", f.name, f.val)
-		}
+		errs = append(errs, fieldErr("header", "preset %s needs header, the name of the signature header", PresetHMAC))
 	}
 	names := map[string]string{}
 	for _, f := range []struct{ name, val string }{
@@ -361,14 +379,18 @@ func (v *Verifier) configureHMAC(cfg Config) error {
 		if f.val == "" {
 			continue
 		}
+		if !validHeaderName(f.val) {
+			errs = append(errs, fieldErr(f.name, "%s %q is not a valid header name", f.name, f.val))
+			continue
+		}
 		c := http.CanonicalHeaderKey(f.val)
 		if other, dup := names[c]; dup {
-			return fmt.Errorf("webhook: %s and %s name the same header %q", other, f.name, f.val)
+			errs = append(errs, fieldErr(f.name, "%s and %s name the same header %q", other, f.name, f.val))
 		}
 		names[c] = f.name
 	}
 	if !validHeaderValue(cfg.Prefix) {
-		return errors.New("webhook: prefix contains a control character")
+		errs = append(errs, fieldErr("prefix", "prefix contains a control character"))
 	}
 	switch strings.ToLower(cfg.Algorithm) {
 	case "sha256", "":
@@ -378,7 +400,7 @@ func (v *Verifier) configureHMAC(cfg Config) error {
 	case "sha512":
 		v.newHash = sha512.New
 	default:
-		return fmt.Errorf("webhook: algorithm %q is not sha1, sha256 or sha512", cfg.Algorithm)
+		errs = append(errs, fieldErr("algorithm", "algorithm %q is not sha1, sha256 or sha512", cfg.Algorithm))
 	}
 	switch strings.ToLower(cfg.Encoding) {
 	case "hex", "":
@@ -388,7 +410,7 @@ func (v *Verifier) configureHMAC(cfg Config) error {
 	case "base64url":
 		v.enc = encBase64URL
 	default:
-		return fmt.Errorf("webhook: encoding %q is not hex, base64 or base64url", cfg.Encoding)
+		errs = append(errs, fieldErr("encoding", "encoding %q is not hex, base64 or base64url", cfg.Encoding))
 	}
 	signed := cfg.Signed
 	if signed == "" {
@@ -396,7 +418,7 @@ func (v *Verifier) configureHMAC(cfg Config) error {
 	}
 	segs, err := compileSigned(signed)
 	if err != nil {
-		return fmt.Errorf("webhook: signed %q: %w", cfg.Signed, err)
+		return errors.Join(append(errs, &FieldError{Field: "signed", Msg: fmt.Sprintf("signed %q: %v", cfg.Signed, err), Err: err})...)
 	}
 	hasTS, hasID := false, false
 	for _, s := range segs {
@@ -405,16 +427,17 @@ func (v *Verifier) configureHMAC(cfg Config) error {
 	}
 	switch {
 	case hasTS && cfg.TimestampHeader == "":
-		return errors.New("webhook: signed uses {timestamp} but timestamp_header is not set")
+		errs = append(errs, fieldErr("signed", "signed uses {timestamp} but timestamp_header is not set"))
 	case !hasTS && cfg.TimestampHeader != "":
-		return errors.New("webhook: timestamp_header is set but signed does not use {timestamp}; an unsigned timestamp cannot stop replays")
-	case hasID && cfg.IDHeader == "":
-		return errors.New("webhook: signed uses {id} but id_header is not set")
+		errs = append(errs, fieldErr("timestamp_header", "timestamp_header is set but signed does not use {timestamp}; an unsigned timestamp cannot stop replays"))
+	}
+	if hasID && cfg.IDHeader == "" {
+		errs = append(errs, fieldErr("signed", "signed uses {id} but id_header is not set"))
 	}
 	v.sigHeader, v.prefix = cfg.Header, cfg.Prefix
 	v.tsHeader, v.idHeader = cfg.TimestampHeader, cfg.IDHeader
 	v.signed = segs
-	return nil
+	return errors.Join(errs...)
 }
 
 // decodeSecret turns a configured secret into the HMAC key.
