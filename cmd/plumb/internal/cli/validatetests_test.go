@@ -64,7 +64,7 @@ deadline: abc
 	os.WriteFile(main, []byte("version: 1\nname: x\ninclude: [f.yaml]\nsteps:\n  - name: s\n    request: { url: \"http://x/\" }\n"), 0o644)
 	code, _, errs := mainOut("validate", main)
 	for _, want := range []string{
-		frag + `:2:5: retry rule: unknown action "retyr"`,
+		frag + `:2:26: retry rule: unknown action "retyr"`,
 		frag + `:3:7: auth: unknown type "bearr"`,
 		frag + `:5:6: bad template: function "nope" not defined`,
 		frag + `:6:9: unknown key "idle_timeot" in fragment.http`,
