@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plumbhq/plumb/parse"
 )
 
 // jsonArray is n copies of elem in a JSON array.
@@ -136,4 +138,46 @@ func TestAnswerPastDeadline(t *testing.T) {
 			t.Fatalf("%s %s %q", r.Outcome, r.Class, r.Reason)
 		}
 	})
+}
+
+// TestXMLOverBudgetNotParsed: a step that parses its answer as XML (an
+// xpath capture, response.format: xml) reserves the tree it would build
+// before parsing; one that does not fit ends the lead as too_large,
+// unparsed, and every byte reserved goes back. A small answer reserves
+// nothing.
+func TestXMLOverBudgetNotParsed(t *testing.T) {
+	doc := "<r>" + strings.Repeat("<a/>", 50000) + "<n>7</n></r>" // 200 KB: about 7 MB counted parsed
+	srv := newFaults(t, reply(200, "application/xml", doc))
+	for _, how := range []string{"capture: { n: { xpath: \"//n\" } }", "response: { format: xml }"} {
+		src := "version: 1\nname: r\nsettings: { base_url: {} }\nsteps:\n  - name: s\n    request: { url: \"{{settings.base_url}}/x\" }\n    " + how + "\n"
+		r := bindCfg(t, src, Config{Values: map[string]any{"base_url": srv.URL}, MaxResponseMemory: 4 << 20})
+		res := r.Run(context.Background(), map[string]any{})
+		if res.Outcome != Error || res.Class != ClassTooLarge || !strings.Contains(res.Reason, "XML answer of") || res.Steps[0].Captured != nil {
+			t.Fatalf("%s: %s %s %q", how, res.Outcome, res.Class, res.Reason)
+		}
+		if r.mem.used != 0 {
+			t.Fatalf("%s: %d bytes still reserved", how, r.mem.used)
+		}
+		r = bindCfg(t, src, Config{Values: map[string]any{"base_url": srv.URL}, MaxResponseMemory: 16 << 20})
+		if res := r.Run(context.Background(), map[string]any{}); res.Outcome != Success || r.mem.used != 0 {
+			t.Fatalf("%s within the budget: %s %q, %d bytes still reserved", how, res.Outcome, res.Reason, r.mem.used)
+		}
+	}
+	p := plan(t, "version: 1\nname: r\nsteps:\n  - name: s\n    request: { url: \"http://x\" }\n    capture: { n: { xpath: \"//n\" } }\n")
+	mem := &memBudget{max: 16 << 20}
+	if n, err := reserveCaptures(p.steps[0], []byte("<r><n>7</n></r>"), mem); n != 0 || err != nil || mem.used != 0 {
+		t.Fatalf("a small XML answer: reserved %d (used %d, %v), want nothing", n, mem.used, err)
+	}
+	big := []byte(doc)
+	if n, err := reserveCaptures(p.steps[0], big, mem); n != parse.XMLTreeSize(big) || err != nil || mem.used != n {
+		t.Fatalf("a large XML answer: reserved %d (used %d, %v), want %d", n, mem.used, err, parse.XMLTreeSize(big))
+	}
+	// both kinds: the XML tree fits, the JSON does not — nothing stays reserved
+	both := plan(t, "version: 1\nname: r\nsteps:\n  - name: s\n    request: { url: \"http://x\" }\n    capture: { n: { xpath: \"//n\" }, j: { json: big } }\n")
+	body := []byte(`{"big":` + jsonArray("1", 20000) + `,"x":"` + strings.Repeat("<a/>", 2000) + `"}`)
+	xml := parse.XMLTreeSize(body)
+	mem = &memBudget{max: xml + 1000}
+	if n, err := reserveCaptures(both.steps[0], body, mem); err == nil || n != 0 || mem.used != 0 {
+		t.Fatalf("XML that fits and JSON that does not: reserved %d (used %d), err %v", n, mem.used, err)
+	}
 }

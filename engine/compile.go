@@ -31,8 +31,11 @@ type step struct {
 	format   parse.Format
 	maxBytes int64
 	captures []capture
-	// jsonCaptures counts the json captures (see reserveCaptures).
+	// jsonCaptures counts the json captures; parsesXML says the answer is
+	// parsed as XML (response.format: xml, an xpath capture): see
+	// reserveCaptures.
 	jsonCaptures int
+	parsesXML    bool
 	failWhen     *cond.Program
 	errWhen      *cond.Program
 	reason       *template.Template
@@ -258,6 +261,7 @@ func (c *compiler) vars(m steps.Map[steps.Value]) []namedValue {
 
 func (c *compiler) step(i int, st *steps.Step) *step {
 	s := &step{name: st.Name.Value, src: st, stage: i, isSource: i < 0, timeout: st.Timeout, format: parse.Format(st.Response.Format), maxBytes: st.Response.MaxBytes}
+	s.parsesXML = s.format == parse.XML
 	c.cur = s
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
@@ -315,6 +319,7 @@ func (c *compiler) step(i int, st *steps.Step) *step {
 		if cp.JSON != "" {
 			s.jsonCaptures++
 		}
+		s.parsesXML = s.parsesXML || cp.XPath != ""
 	}
 	s.failWhen = c.cond(st.Outcome.FailureWhen, scopeAnswer)
 	s.errWhen = c.cond(st.Outcome.ErrorWhen, scopeAnswer)

@@ -110,12 +110,45 @@ func undecodable(err error) bool {
 const captureFactor = 24
 
 // reserveCaptures reserves from mem, before anything is decoded, what the
-// step's json captures would decode from body: decodedSize of the JSON
-// text each one selects (captureFactor per byte for objects and arrays). The caller gives the bytes
-// back once the captures are decoded (holdCaptured then counts what they
-// hold). Less than heldMin in all is not reserved; a reservation that does
-// not fit is a MemoryBudgetError, and nothing is decoded.
+// step's json captures would decode from body — decodedSize of the JSON
+// text each one selects (captureFactor per byte for objects and arrays) —
+// and, when the step parses the answer as XML, the tree it parses into
+// (parse.XMLTreeSize). The caller gives the bytes back once the answer is
+// judged (holdCaptured then counts what the captures hold). Less than
+// heldMin in all is not reserved; a reservation that does not fit is a
+// MemoryBudgetError, and nothing is decoded or parsed.
 func reserveCaptures(st *step, body []byte, mem *memBudget) (int64, error) {
+	xml, err := reserveXML(st, body, mem)
+	if err != nil {
+		return 0, err
+	}
+	n, err := reserveJSON(st, body, mem)
+	if err != nil {
+		mem.give(xml)
+		return 0, err
+	}
+	return xml + n, nil
+}
+
+// reserveXML reserves the XML tree a step that parses its answer as XML
+// builds of body.
+func reserveXML(st *step, body []byte, mem *memBudget) (int64, error) {
+	if !st.parsesXML || len(body) == 0 {
+		return 0, nil
+	}
+	est := parse.XMLTreeSize(body)
+	if est < heldMin {
+		return 0, nil
+	}
+	if !mem.take(est) {
+		return 0, fmt.Errorf("an XML answer of %d bytes (counted as %d bytes parsed) not parsed: %w",
+			len(body), est, &MemoryBudgetError{Budget: mem.max})
+	}
+	return est, nil
+}
+
+// reserveJSON reserves what the step's json captures decode of body.
+func reserveJSON(st *step, body []byte, mem *memBudget) (int64, error) {
 	if st.jsonCaptures == 0 || int64(len(body))*captureFactor*int64(st.jsonCaptures) < heldMin {
 		return 0, nil // cannot reach heldMin: the common, small answer
 	}
