@@ -123,13 +123,13 @@ func xmlDepthScan(b []byte, limit int) int {
 		case bytes.HasPrefix(rest, []byte("<!")):
 			i = skipDecl(b, i+2)
 		case bytes.HasPrefix(rest, []byte("</")):
-			i = skipTag(b, i+2)
+			i, _ = skipTag(b, i+2)
 			if depth > 0 {
 				depth--
 			}
 		default:
 			start := i
-			end := skipTag(b, i+1)
+			end, _ := skipTag(b, i+1)
 			i = end
 			if depth+1 > limit {
 				return start
@@ -157,8 +157,9 @@ func skipPast(b []byte, from int, sep string) int {
 }
 
 // skipTag returns the index of the '>' ending the tag whose name starts at
-// from, skipping quoted attribute values, or len(b) when there is none.
-func skipTag(b []byte, from int) int {
+// from, skipping quoted attribute values, or len(b) when there is none;
+// attrs counts the tag's '=' outside quotes (its attributes).
+func skipTag(b []byte, from int) (end int, attrs int64) {
 	var quote byte
 	for j := from; j < len(b); j++ {
 		c := b[j]
@@ -169,11 +170,13 @@ func skipTag(b []byte, from int) int {
 			}
 		case c == '"' || c == '\'':
 			quote = c
+		case c == '=':
+			attrs++
 		case c == '>':
-			return j
+			return j, attrs
 		}
 	}
-	return len(b)
+	return len(b), attrs
 }
 
 // skipDecl returns the index of the '>' ending a <!DOCTYPE ...> (or other
@@ -280,31 +283,11 @@ func xmlCounts(b []byte) (nodes, attrs int64) {
 		case bytes.HasPrefix(rest, []byte("<!")):
 			i, nodes = skipDecl(b, i+2), nodes+1
 		case bytes.HasPrefix(rest, []byte("</")):
-			i = skipTag(b, i+2)
+			i, _ = skipTag(b, i+2)
 		default:
-			end := skipTag(b, i+1)
-			attrs += tagAttrs(b[i+1 : min(end, len(b))])
-			i, nodes = end, nodes+1
+			end, n := skipTag(b, i+1)
+			i, nodes, attrs = end, nodes+1, attrs+n
 		}
 	}
 	return nodes, attrs
-}
-
-// tagAttrs counts the '=' of a start tag's text outside quoted values.
-func tagAttrs(tag []byte) int64 {
-	var n int64
-	var quote byte
-	for _, c := range tag {
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '=':
-			n++
-		}
-	}
-	return n
 }
