@@ -106,7 +106,7 @@ func (s *syncRun) save(p point) {
 	state := &s.state
 	if !p.retry {
 		state.Cursor = p.cursor
-		state.Resume = p.resume
+		state.Resume = p.resume.masked(s.r.Redact) // no stored secret in the state file
 		state.Last.Pages++
 		state.Total.Pages++
 		state.Last.Records += int64(p.records)

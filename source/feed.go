@@ -150,10 +150,10 @@ func (s *syncRun) turn(pg *engine.Page, pos Resume, n int, recs *pageRecords, ag
 	done := recs.n == 0 || f.none
 	if recs.n > 0 {
 		h := s.spec.recordsHash(recs)
-		if again && h == s.prevRecs {
-			return nil, false, fmt.Errorf("page %d holds the same records as page %d: %w (does the API read the page parameter?)", n, n-1, ErrLoop)
+		if at, ok := s.recent.page(h); again && ok {
+			return nil, false, fmt.Errorf("page %d holds the same records as page %d: %w (does the API read the page parameter?)", n, at, ErrLoop)
 		}
-		s.prevRecs = h
+		s.recent.add(h, n)
 	}
 	if !done && s.spec.stop != nil {
 		if done, err = s.spec.stopHolds(pg, pos.Page, s.stateView); err != nil {
@@ -297,4 +297,37 @@ func hash64(s string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(s))
 	return h.Sum64()
+}
+
+// recentPages remembers which page held which records (by their hash) for
+// the last recentWindow pages of a sync: a page that holds the same records
+// as one of them is a loop, whether the API repeats the page before it or
+// cycles through a few.
+type recentPages struct {
+	at    map[uint64]int // records' hash → page
+	order []uint64       // the hashes, oldest first
+}
+
+// recentWindow is how many pages recentPages remembers.
+const recentWindow = 64
+
+// page returns the page among the last recentWindow that held records of
+// hash h.
+func (r *recentPages) page(h uint64) (int, bool) {
+	n, ok := r.at[h]
+	return n, ok
+}
+
+// add notes that page n held records of hash h, forgetting the oldest
+// page past the window.
+func (r *recentPages) add(h uint64, n int) {
+	if r.at == nil {
+		r.at = map[uint64]int{}
+	}
+	if len(r.order) == recentWindow {
+		delete(r.at, r.order[0])
+		r.order = r.order[1:]
+	}
+	r.order = append(r.order, h)
+	r.at[h] = n
 }

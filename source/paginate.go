@@ -3,6 +3,7 @@ package source
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/plumbhq/plumb/engine"
@@ -168,7 +169,7 @@ func (cursorPager) first() map[string]any { return map[string]any{"cursor": ""} 
 
 func (p cursorPager) next(pg *engine.Page, _ map[string]any, _ int, seen followed) (following, error) {
 	tok, found, err := p.read.value(pg)
-	tok, err = seen.follow(byCursor, "cursor", tok, found, err)
+	tok, err = seen.follow(byCursor, "cursor", tok, pg, found, err)
 	return following{page: map[string]any{"cursor": tok}, token: tok, none: tok == ""}, err
 }
 
@@ -181,7 +182,7 @@ func (nextURLPager) first() map[string]any { return map[string]any{} }
 
 func (p nextURLPager) next(pg *engine.Page, _ map[string]any, _ int, seen followed) (following, error) {
 	tok, found, err := p.read.value(pg)
-	tok, err = seen.follow(byNextURL, "page URL", tok, found, err)
+	tok, err = seen.follow(byNextURL, "page URL", tok, pg, found, err)
 	return following{page: map[string]any{}, url: tok, token: tok, none: tok == ""}, err
 }
 
@@ -194,7 +195,7 @@ func (linkPager) first() map[string]any { return map[string]any{} }
 
 func (linkPager) next(pg *engine.Page, _ map[string]any, _ int, seen followed) (following, error) {
 	l := nextLink(pg.Header)
-	tok, err := seen.follow(byLink, `Link rel="next"`, l, l != "", nil)
+	tok, err := seen.follow(byLink, `Link rel="next"`, l, pg, l != "", nil)
 	return following{page: map[string]any{}, url: tok, token: tok, none: tok == ""}, err
 }
 
@@ -206,18 +207,41 @@ type followed map[uint64]bool
 
 // follow checks the token read from a page (found: there is one; err: it
 // could not be read) and notes it; "" is no page after it. what names
-// the token in messages.
-func (f followed) follow(kind pagination, what, tok string, found bool, err error) (string, error) {
+// the token in messages. A link (next_url, Link) is noted as the page it
+// leads to — resolved against pg's URL, without its fragment (never
+// sent) — so that spellings of one URL are one page.
+func (f followed) follow(kind pagination, what, tok string, pg *engine.Page, found bool, err error) (string, error) {
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("reading the next %s: %w", kind, err)
 	case !found:
 		return "", nil
-	case f[hash64(tok)]:
+	}
+	key := tok
+	if kind == byNextURL || kind == byLink {
+		key = linkKey(pg.URL, tok)
+	}
+	if f[hash64(key)] {
 		return "", fmt.Errorf("the next %s %q was already followed: %w (stopped rather than loop)", what, tok, ErrLoop)
 	}
-	f[hash64(tok)] = true
+	f[hash64(key)] = true
 	return tok, nil
+}
+
+// linkKey is the page a link leads to: resolved against base (the URL
+// of the page it was read from; relative links resolve as the engine
+// resolves them against the source's URL, which shares its path), its
+// fragment dropped. A link that does not parse is its own key.
+func linkKey(base, link string) string {
+	u, err := url.Parse(link)
+	if err != nil {
+		return link
+	}
+	if b, err := url.Parse(base); err == nil && base != "" {
+		u = b.ResolveReference(u)
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
 }
 
 // locator reads one value of a page: a compiled json, xpath or header

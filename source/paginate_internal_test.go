@@ -125,3 +125,21 @@ func TestPaginators(t *testing.T) {
 		t.Errorf("no cursor: %+v %v", f, err)
 	}
 }
+
+// TestRecentPagesBounded: the pages remembered for finding a cycle are the
+// last recentWindow, whatever the sync's length.
+func TestRecentPagesBounded(t *testing.T) {
+	var r recentPages
+	for n := 1; n <= 3*recentWindow; n++ {
+		r.add(uint64(n), n)
+	}
+	if len(r.at) != recentWindow || len(r.order) != recentWindow {
+		t.Fatalf("%d hashes and %d in order remembered, want %d", len(r.at), len(r.order), recentWindow)
+	}
+	if _, ok := r.page(uint64(2 * recentWindow)); ok {
+		t.Fatal("a page past the window is remembered")
+	}
+	if n, ok := r.page(uint64(3 * recentWindow)); !ok || n != 3*recentWindow {
+		t.Fatalf("the last page: %d %v", n, ok)
+	}
+}

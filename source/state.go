@@ -60,6 +60,20 @@ type Resume struct {
 	Pages int `json:"pages"`
 }
 
+// masked is r as it is stored: its next link and token with the runner's
+// secrets masked (redact), as a partner may write a query key or a token
+// into the links it returns. A stored secret's parameter is added again
+// when the link is followed (api_key auth in: query replaces its
+// parameter), so the masked link still resumes.
+func (r *Resume) masked(redact func(string) string) *Resume {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Next, c.Token = redact(c.Next), redact(c.Token)
+	return &c
+}
+
 // Failed is a record whose steps ended in error, kept in the retry list.
 type Failed struct {
 	Record   json.RawMessage `json:"record"`

@@ -179,10 +179,10 @@ type syncRun struct {
 	ledger ledger
 
 	// the feeder's
-	pushed   int      // records handed to the steps
-	high     any      // the highest cursor_field value so far
-	seen     followed // the cursors and links followed
-	prevRecs uint64   // the hash of the last page's records
+	pushed int         // records handed to the steps
+	high   any         // the highest cursor_field value so far
+	seen   followed    // the cursors and links followed
+	recent recentPages // the records' hashes of the last pages
 
 	// the collector's
 	state       State
