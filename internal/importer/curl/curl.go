@@ -120,7 +120,7 @@ func (c *command) recorded() (*importer.Recorded, error) {
 		raw = "http://" + raw // what curl assumes
 		r.Notes = append(r.Notes, "TODO(import): the line's URL has no scheme; curl (and this file) use http://")
 	}
-	raw, userinfo := cutUserinfo(raw)
+	raw, userinfo := importer.CutUserinfo(raw)
 	if userinfo != nil && c.user == nil {
 		c.user = userinfo
 	}
@@ -192,27 +192,6 @@ func (c *command) credentials(r *importer.Recorded) {
 			r.Notes = append(r.Notes, "TODO(import): -u gives no password (curl would ask for it): set the password setting")
 		}
 	}
-}
-
-// cutUserinfo takes user:password@ out of a URL.
-func cutUserinfo(raw string) (string, *string) {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw, nil
-	}
-	hostEnd := strings.IndexAny(rest, "/?#")
-	if hostEnd < 0 {
-		hostEnd = len(rest)
-	}
-	at := strings.LastIndexByte(rest[:hostEnd], '@')
-	if at < 0 {
-		return raw, nil
-	}
-	info := rest[:at]
-	if u, err := url.PathUnescape(info); err == nil {
-		info = u
-	}
-	return scheme + "://" + rest[at+1:], &info
 }
 
 func looksJSON(s string) bool {

@@ -95,3 +95,23 @@ func TestBadHAR(t *testing.T) {
 		}
 	}
 }
+
+// A URL recorded with user:password@ is basic auth with a secret password
+// setting, not a base_url holding the password in clear; the draft loads
+// and its test passes.
+func TestUserinfoIsBasicAuth(t *testing.T) {
+	const pass = "PWURL-9x7c2e"
+	har := `{"log": {"version": "1.2", "entries": [{
+  "request": {"method": "GET", "url": "https://ana:` + pass + `@api.example.com/v1/leads/L-9", "headers": [], "queryString": []},
+  "response": {"status": 200, "headers": [{"name": "Content-Type", "value": "application/json"}],
+               "content": {"mimeType": "application/json", "text": "{\"id\": \"L-9\"}"}}}]}}`
+	in, err := Import("userinfo.har", []byte(har), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(in.YAML())
+	if strings.Contains(out, pass) || strings.Contains(out, "ana:") || !strings.Contains(out, "type: basic") {
+		t.Fatalf("the password should be a basic auth's secret setting:\n%s", out)
+	}
+	importtest.RoundTrip(t, in)
+}

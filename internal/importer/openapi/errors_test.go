@@ -66,3 +66,30 @@ func TestSeveralOperationsListed(t *testing.T) {
 		t.Errorf("operation ids match without case when nothing matches exactly")
 	}
 }
+
+// A $ref is read from the spec's directory or below only: a spec that
+// names ../outside.yaml or an absolute path is refused (a downloaded spec
+// would copy a local file into the draft), one beside it is read.
+func TestRefsStayBesideTheSpec(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "spec")
+	os.MkdirAll(filepath.Join(dir, "schemas"), 0o755)
+	const canary = "CANARY-outside-3b7f"
+	lead := "Lead:\n  type: object\n  properties:\n    email: { type: string, example: " + canary + " }\n"
+	os.WriteFile(filepath.Join(base, "outside.yaml"), []byte(lead), 0o644)
+	os.WriteFile(filepath.Join(dir, "schemas", "lead.yaml"), []byte(strings.Replace(lead, canary, "in@x.example", 1)), 0o644)
+	spec := func(ref string) []byte {
+		return []byte("openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /leads:\n    post:\n      operationId: add\n" +
+			"      requestBody: {content: {application/json: {schema: {$ref: '" + ref + "'}}}}\n      responses: {'200': {description: ok}}\n")
+	}
+	for _, ref := range []string{"../outside.yaml#/Lead", filepath.Join(base, "outside.yaml") + "#/Lead"} {
+		_, err := Import(filepath.Join(dir, "spec.yaml"), spec(ref), Options{})
+		if err == nil || !strings.Contains(err.Error(), "outside the spec's directory") || strings.Contains(err.Error(), canary) {
+			t.Errorf("$ref %s: want it refused, got %v", ref, err)
+		}
+	}
+	in, err := Import(filepath.Join(dir, "spec.yaml"), spec("schemas/lead.yaml#/Lead"), Options{})
+	if err != nil || in == nil {
+		t.Fatalf("a $ref below the spec: %v", err)
+	}
+}

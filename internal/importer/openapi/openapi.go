@@ -9,9 +9,7 @@ package openapi
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumbhq/plumb/internal/importer"
+	"github.com/plumbhq/plumb/steps"
 )
 
 // Options select the operation and shape the output.
@@ -89,8 +88,8 @@ func load(file string, data []byte) (*openapi3.T, error) {
 	loader.Context = context.Background()
 	loader.IsExternalRefsAllowed = true
 	loader.IncludeOrigin = true
-	loader.ReadFromURIFunc = readLocal
 	abs, _ := filepath.Abs(file)
+	loader.ReadFromURIFunc = readLocal(filepath.Dir(abs))
 	doc, err := loader.LoadFromDataWithPath(data, &url.URL{Path: filepath.ToSlash(abs)})
 	if err != nil {
 		return nil, importer.Errorf("fix the document (an OpenAPI validator shows where) and import again", "%s: %s", file, firstLine(err.Error()))
@@ -98,21 +97,22 @@ func load(file string, data []byte) (*openapi3.T, error) {
 	return doc, nil
 }
 
-// readLocal reads files a $ref names; remote $refs are refused.
-func readLocal(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
-	if u.Scheme != "" && u.Scheme != "file" {
-		return nil, fmt.Errorf("$ref %s is remote: plumb import reads only local files (download it beside the spec)", u.Redacted())
+// readLocal reads the files a spec's $refs name, under dir (the spec's
+// directory) only: a spec comes from elsewhere, and a $ref to
+// ../../.ssh/id_rsa or /etc/passwd would copy a local file into the draft.
+// Remote $refs are refused; a file is read as plumb reads the files it
+// loads (regular files only, never blocking), at most maxRefFile bytes.
+func readLocal(dir string) func(*openapi3.Loader, *url.URL) ([]byte, error) {
+	return func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
+		if u.Scheme != "" && u.Scheme != "file" {
+			return nil, fmt.Errorf("$ref %s is remote: plumb import reads only local files (download it beside the spec)", u.Redacted())
+		}
+		name := filepath.FromSlash(u.Path)
+		if rel, err := filepath.Rel(dir, name); err != nil || !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("$ref %s is outside the spec's directory %s: plumb import reads only files beside the spec or below it", u.Path, dir)
+		}
+		return steps.ReadFileMax(name, maxRefFile)
 	}
-	f, err := os.Open(filepath.FromSlash(u.Path))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxRefFile+1))
-	if err == nil && len(b) > maxRefFile {
-		err = fmt.Errorf("%s is larger than %d MiB", u.Path, maxRefFile>>20)
-	}
-	return b, err
 }
 
 func firstLine(s string) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/plumbhq/plumb/internal/importer/openapi"
 	"github.com/plumbhq/plumb/internal/importer/postman"
 	"github.com/plumbhq/plumb/internal/testcase"
+	"github.com/plumbhq/plumb/steps"
 )
 
 const importDoc = `
@@ -84,16 +85,15 @@ func (f *importFlags) register(fsName string, s *stdio, args, doc string) *flag.
 
 // importInput reads the file an import names ("-": stdin), bounded.
 func importInput(s *stdio, what, name string) ([]byte, error) {
-	var r io.Reader = s.stdin
 	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
+		b, err := steps.ReadFileMax(name, maxImportInput) // a regular file, never blocking
+		var tl *steps.TooLargeError
+		if errors.As(err, &tl) {
+			return nil, importer.Errorf("import a smaller "+what, "%s is larger than %d MiB", name, maxImportInput>>20)
 		}
-		defer f.Close()
-		r = f
+		return b, err
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxImportInput+1))
+	b, err := io.ReadAll(io.LimitReader(s.stdin, maxImportInput+1))
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +102,10 @@ func importInput(s *stdio, what, name string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// readDataFile reads a file a curl line names (-d @FILE): as plumb reads
+// the files it imports, at most maxImportInput bytes.
+func readDataFile(name string) ([]byte, error) { return steps.ReadFileMax(name, maxImportInput) }
 
 // maxImportInput bounds the files plumb import reads.
 const maxImportInput = 64 << 20
@@ -132,7 +136,7 @@ settings read from those environment variables.`)
 		}
 		line = string(b)
 	}
-	in, err := curl.Import(line, curl.Options{Name: f.name, ReadFile: os.ReadFile})
+	in, err := curl.Import(line, curl.Options{Name: f.name, ReadFile: readDataFile})
 	if err != nil {
 		importError(s, "curl", err)
 		return ExitUsage

@@ -43,6 +43,10 @@ func TestLoadRefusesNamedPipes(t *testing.T) {
 		{[]string{"validate", tfifo}, tfifo + ": cannot read: not a regular file"},
 		{[]string{"run", "--settings", sfifo, "--lead", lead, good}, "settings: open " + sfifo + ": not a regular file"},
 		{[]string{"validate", "--integration", good, sfifo}, "settings: open " + sfifo + ": not a regular file"},
+		// plumb import: its input, and a file a curl line names (-d @FILE: /dev/zero grew without bound)
+		{[]string{"import", "har", fifo}, fifo + ": not a regular file"},
+		{[]string{"import", "curl", "curl https://api.example.com/l -d @/dev/zero"}, "/dev/zero: not a regular file"},
+		{[]string{"import", "curl", "curl https://api.example.com/l -d @" + fifo}, fifo + ": not a regular file"},
 	} {
 		r := mainWithin(t, time.Minute, c.args...)
 		if r.code != ExitUsage || !strings.Contains(r.stderr, c.want) {
