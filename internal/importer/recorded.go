@@ -798,6 +798,20 @@ func isXMLType(mt string) bool {
 	return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml")
 }
 
+// MaxFlowSteps bounds the steps of one imported flow: a HAR's --url or a
+// Postman folder can pick thousands of requests, which no flow is, and
+// building one costs time that grows faster than their number.
+const MaxFlowSteps = 100
+
+// CheckFlowSize refuses a flow of n requests past MaxFlowSteps; what
+// names how they were picked, hint how to pick fewer.
+func CheckFlowSize(n int, what, hint string) error {
+	if n <= MaxFlowSteps {
+		return nil
+	}
+	return Errorf(hint, "%s picks %d requests; a flow holds at most %d steps", what, n, MaxFlowSteps)
+}
+
 // userinfoAuth takes user:password@ out of r's URL, which the draft would
 // otherwise write in clear into base_url: it is r's basic auth (a secret
 // password setting) unless r has an explicit credential, then it is

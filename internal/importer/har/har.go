@@ -78,6 +78,9 @@ func Import(file string, data []byte, opts Options) (*importer.Integration, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := importer.CheckFlowSize(len(picked), "the pick", "narrow --url, or pick entries with --entry N"); err != nil {
+		return nil, err
+	}
 	return build(file, picked, opts.Name)
 }
 

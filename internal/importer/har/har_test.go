@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -114,4 +115,23 @@ func TestUserinfoIsBasicAuth(t *testing.T) {
 		t.Fatalf("the password should be a basic auth's secret setting:\n%s", out)
 	}
 	importtest.RoundTrip(t, in)
+}
+
+// A --url that picks more requests than a flow holds is refused with a
+// hint, at once, rather than building a flow of thousands of steps.
+func TestFlowSizeBounded(t *testing.T) {
+	var entries []string
+	for i := range importer.MaxFlowSteps + 1 {
+		entries = append(entries, `{"request": {"method": "GET", "url": "https://api.example.com/a/`+strconv.Itoa(i)+`", "headers": [], "queryString": []},
+  "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": "{}"}}}`)
+	}
+	har := `{"log": {"version": "1.2", "entries": [` + strings.Join(entries, ",") + `]}}`
+	_, err := Import("many.har", []byte(har), Options{URL: "/a/"})
+	var ie *importer.Error
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "a flow holds at most") || ie.Hint == "" {
+		t.Fatalf("want the pick refused, got %v", err)
+	}
+	if _, err := Import("many.har", []byte(har), Options{URL: "/a/[0-9]$"}); err != nil {
+		t.Fatalf("ten entries: %v", err)
+	}
 }

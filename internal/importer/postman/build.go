@@ -21,6 +21,9 @@ func build(file string, c *collection, picked []*entry, name string) (*importer.
 		"those in a settings file, with --set, or in the environment variable each one names);",
 		"other {{variables}} in paths, queries and bodies are lead fields.",
 	}
+	if err := importer.CheckFlowSize(len(picked), "the folder", "pick a smaller folder, or one request with --request"); err != nil {
+		return nil, err
+	}
 	b := importer.NewBuilder(in, variables(c))
 	b.KeepLiterals = true
 	var recs []*importer.Recorded

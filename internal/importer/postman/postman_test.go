@@ -2,6 +2,7 @@ package postman
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,5 +105,19 @@ func TestBadCollections(t *testing.T) {
 	var ie *importer.Error
 	if errors.As(err, &ie) && !strings.Contains(strings.Join(ie.Detail, "\n"), "POST    Leads/Create lead") {
 		t.Errorf("the requests are not listed: %q", ie.Detail)
+	}
+}
+
+// A folder of more requests than a flow holds is refused with a hint.
+func TestFolderFlowSizeBounded(t *testing.T) {
+	var items []string
+	for i := range importer.MaxFlowSteps + 1 {
+		items = append(items, fmt.Sprintf(`{"name": "r%d", "request": {"method": "GET", "url": "https://api.example.com/r/%d"}}`, i, i))
+	}
+	c := `{"info": {"name": "many", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+  "item": [{"name": "All", "item": [` + strings.Join(items, ",") + `]}]}`
+	_, err := Import("c.json", []byte(c), Options{Folder: "All"})
+	if err == nil || !strings.Contains(err.Error(), "a flow holds at most") {
+		t.Fatalf("want the folder refused, got %v", err)
 	}
 }
