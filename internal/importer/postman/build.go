@@ -69,6 +69,10 @@ var pathVar = regexp.MustCompile(`/:([A-Za-z_][A-Za-z0-9_]*)`)
 func recorded(e *entry, vars map[string]*importer.Var) *importer.Recorded {
 	req := e.it.Request
 	r := &importer.Recorded{Name: e.it.Name, Method: strings.ToUpper(req.Method)}
+	for _, where := range e.scripts {
+		r.Notes = append(r.Notes, "TODO(import): a pre-request script of "+where+" runs before this request in Postman; plumb runs no scripts: "+
+			"write what it computes by hand (a signature: auth type hmac; a token: oauth2 or an earlier step's capture; a value: a setting or vars)")
+	}
 	raw := req.URL.Raw
 	for _, v := range req.URL.Variable {
 		if _, ok := vars[v.Key]; !ok && v.Key != "" {

@@ -11,6 +11,38 @@ type collection struct {
 	Item     []*item `json:"item"`
 	Auth     *auth   `json:"auth"`
 	Variable []kv    `json:"variable"`
+	Event    []event `json:"event"`
+}
+
+// event is a script Postman runs around a request (listen: prerequest or
+// test); its exec is a line or a list of lines.
+type event struct {
+	Listen string `json:"listen"`
+	Script struct {
+		Exec any `json:"exec"`
+	} `json:"script"`
+}
+
+// preRequest reports whether events hold a pre-request script that does
+// something (not only blank lines or comments).
+func preRequest(events []event) bool {
+	for _, e := range events {
+		if e.Listen != "prerequest" {
+			continue
+		}
+		lines := []any{e.Script.Exec}
+		if l, ok := e.Script.Exec.([]any); ok {
+			lines = l
+		}
+		for _, l := range lines {
+			if s, ok := l.(string); ok {
+				if t := strings.TrimSpace(s); t != "" && !strings.HasPrefix(t, "//") {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 type info struct {
@@ -26,6 +58,7 @@ type item struct {
 	Request  *request    `json:"request"`
 	Response []*response `json:"response"`
 	Auth     *auth       `json:"auth"`
+	Event    []event     `json:"event"`
 }
 
 type request struct {

@@ -28,6 +28,9 @@ type entry struct {
 	path []string
 	it   *item
 	auth *auth // the auth that applies (inherited)
+	// scripts names where the pre-request scripts that run before it are
+	// (the collection, a folder, the request)
+	scripts []string
 }
 
 func (e *entry) String() string {
@@ -51,7 +54,11 @@ func Import(file string, data []byte, opts Options) (*importer.Integration, erro
 		return nil, err
 	}
 	var all []*entry
-	walk(c.Item, nil, c.Auth, &all)
+	var scripts []string
+	if preRequest(c.Event) {
+		scripts = []string{"the collection"}
+	}
+	walk(c.Item, nil, c.Auth, scripts, &all)
 	picked, name, err := choose(file, &c, all, opts)
 	if err != nil {
 		return nil, err
@@ -60,7 +67,7 @@ func Import(file string, data []byte, opts Options) (*importer.Integration, erro
 }
 
 // walk lists the requests below items, depth first, with their auth.
-func walk(items []*item, path []string, inherited *auth, out *[]*entry) {
+func walk(items []*item, path []string, inherited *auth, scripts []string, out *[]*entry) {
 	for _, it := range items {
 		if it == nil {
 			continue
@@ -69,14 +76,22 @@ func walk(items []*item, path []string, inherited *auth, out *[]*entry) {
 		if it.Auth != nil && it.Auth.Type != "inherit" {
 			a = it.Auth
 		}
+		s := scripts
+		if preRequest(it.Event) {
+			where := "the request"
+			if it.Request == nil {
+				where = "the folder " + strings.Join(append(append([]string(nil), path...), it.Name), "/")
+			}
+			s = append(s[:len(s):len(s)], where)
+		}
 		if it.Request == nil {
-			walk(it.Item, append(append([]string(nil), path...), it.Name), a, out)
+			walk(it.Item, append(append([]string(nil), path...), it.Name), a, s, out)
 			continue
 		}
 		if it.Request.Auth != nil && it.Request.Auth.Type != "inherit" {
 			a = it.Request.Auth
 		}
-		*out = append(*out, &entry{path: path, it: it, auth: a})
+		*out = append(*out, &entry{path: path, it: it, auth: a, scripts: s})
 	}
 }
 

@@ -121,3 +121,33 @@ func TestFolderFlowSizeBounded(t *testing.T) {
 		t.Fatalf("want the folder refused, got %v", err)
 	}
 }
+
+// A pre-request script (of the collection, a folder or the request) is a
+// TODO on the request it runs before: plumb runs no scripts, and a
+// signature or token it computed would otherwise be missed silently. A
+// script of only comments is none, and so is a test script (run after).
+func TestPreRequestScriptsAreTODOs(t *testing.T) {
+	script := func(lines string) string {
+		return `"event": [{"listen": "prerequest", "script": {"exec": [` + lines + `]}}]`
+	}
+	c := `{"info": {"name": "s", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"}, ` +
+		script(`"pm.variables.set('sig', CryptoJS.HmacSHA256(pm.request.body.raw, 'k').toString());"`) + `,
+  "item": [{"name": "F", "event": [{"listen": "prerequest", "script": {"exec": ["// nothing", "  "]}},
+    {"listen": "test", "script": {"exec": ["pm.test('ok', () => pm.response.to.have.status(200));"]}}], "item": [
+    {"name": "signed", ` + script(`"pm.variables.set('ts', Date.now());"`) + `,
+     "request": {"method": "GET", "url": "https://api.example.com/a", "header": [{"key": "X-Signature", "value": "{{sig}}"}]}}]}]}`
+	in, err := Import("c.json", []byte(c), Options{Request: "F/signed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(in.YAML())
+	for _, want := range []string{"a pre-request script of the collection runs", "a pre-request script of the request runs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "of the folder F") {
+		t.Errorf("a script of comments only, or a test script, is none:\n%s", out)
+	}
+	importtest.RoundTrip(t, in)
+}
