@@ -40,6 +40,14 @@ func (b *Builder) body(r *Recorded, req, headers *Map, st *StepTest, ctype strin
 			body.Set("text", b.template(r.Body, atBody, "")).Head = []string{"TODO(import): the body is not valid JSON (" + err.Error() + "); it is sent as text"}
 			break
 		}
+		if _, ok := v.(string); ok {
+			// a JSON text that is a bare string: a json: body that is a
+			// string is a JSON text template, so it is sent as recorded
+			kind = "text"
+			body.Set("text", b.template(r.Body, atBody, "")).Head = []string{"TODO(import): the JSON body is a bare string; it is sent as recorded"}
+			st.Request.Set("body_contains", firstLine(b.render(r.Body, atBody, "")))
+			break
+		}
 		kind = "json"
 		tmpl, want := b.jsonValue(v, nil, "")
 		body.Set("json", tmpl)
